@@ -1,0 +1,68 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+// Runtime runs the containers of an agent's tasks. agent/containerd is the
+// real one; agent/fake scripts it for tests and simulations.
+//
+// Every container a Runtime creates carries the labels api.LabelTask,
+// api.LabelService and api.LabelNode, and its ID is the task ID, so that a
+// restarted agent can List what it left running and adopt it.
+type Runtime interface {
+	// Pull fetches the image if it is not present.
+	Pull(ctx context.Context, image string) error
+	// Create makes (but does not start) the container of task t.
+	Create(ctx context.Context, t *api.Task) error
+	// Start starts the created container of the task.
+	Start(ctx context.Context, taskID string) error
+	// Wait blocks until the container exits (or ctx ends) and returns how.
+	Wait(ctx context.Context, taskID string) (ExitStatus, error)
+	// Stop sends SIGTERM, then SIGKILL once grace has passed.
+	Stop(ctx context.Context, taskID string, grace time.Duration) error
+	// Remove deletes the container and everything it owns (snapshot, logs).
+	// Removing a container that does not exist is not an error.
+	Remove(ctx context.Context, taskID string) error
+	// List returns the containers this runtime manages (labelled by shoal,
+	// in this agent's namespace).
+	List(ctx context.Context) ([]Container, error)
+	// Logs writes the task's log lines to w; with follow it keeps going
+	// until ctx ends; tail < 0 means all lines.
+	Logs(ctx context.Context, taskID string, opts LogOptions, w LogWriter) error
+}
+
+// Container is what a Runtime reports of one container.
+type Container struct {
+	TaskID    string
+	ServiceID string
+	Running   bool
+	// Exited is set when the container ran and stopped; Exit says how.
+	Exited bool
+	Exit   ExitStatus
+}
+
+// ExitStatus is how a container ended.
+type ExitStatus struct {
+	Code      int32
+	OOMKilled bool
+	At        time.Time
+}
+
+// LogOptions selects log lines.
+type LogOptions struct {
+	Follow bool
+	Tail   int64 // < 0: all
+}
+
+// LogWriter receives log lines, one call per line.
+type LogWriter interface {
+	WriteLine(stream string, at time.Time, line []byte) error
+}
+
+// ErrNotFound is returned (wrapped) for a task with no container.
+var ErrNotFound = errors.New("container not found")

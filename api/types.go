@@ -1,0 +1,309 @@
+// Package api holds the domain types shared by every part of shoal: nodes,
+// services, tasks and their specs. They are plain Go values; the gRPC edge
+// converts them to and from the proto messages, and the Raft log carries them
+// inside its command envelope.
+//
+// Values read from the state store are shared and must be treated as
+// immutable: copy (Clone) before changing one.
+package api
+
+import "time"
+
+// NodeRole says whether a node takes part in Raft.
+type NodeRole string
+
+const (
+	RoleManager NodeRole = "manager"
+	RoleWorker  NodeRole = "worker"
+)
+
+// NodeAvailability is set by operators.
+type NodeAvailability string
+
+const (
+	AvailabilityActive NodeAvailability = "active" // takes new tasks
+	AvailabilityPause  NodeAvailability = "pause"  // keeps its tasks, takes no new ones
+	AvailabilityDrain  NodeAvailability = "drain"  // its tasks move elsewhere
+)
+
+// NodeStatus is observed by the leader (gossip and dispatcher sessions).
+type NodeStatus string
+
+const (
+	NodeUnknown NodeStatus = "unknown"
+	NodeReady   NodeStatus = "ready"
+	NodeDown    NodeStatus = "down"
+)
+
+// Resources is an amount of CPU (in billionths of a CPU) and memory (bytes).
+type Resources struct {
+	NanoCPUs    int64 `json:"nano_cpus,omitempty"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+}
+
+// Add returns r + o.
+func (r Resources) Add(o Resources) Resources {
+	return Resources{NanoCPUs: r.NanoCPUs + o.NanoCPUs, MemoryBytes: r.MemoryBytes + o.MemoryBytes}
+}
+
+// Sub returns r - o.
+func (r Resources) Sub(o Resources) Resources {
+	return Resources{NanoCPUs: r.NanoCPUs - o.NanoCPUs, MemoryBytes: r.MemoryBytes - o.MemoryBytes}
+}
+
+// Node is a host that runs an agent (and maybe a manager).
+type Node struct {
+	ID       string   `json:"id"`
+	Hostname string   `json:"hostname"`
+	Addr     string   `json:"addr,omitempty"` // address the node advertises (gossip host)
+	Role     NodeRole `json:"role"`
+	// Availability and Labels are the operator's; the rest is observed.
+	Availability  NodeAvailability  `json:"availability"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	Status        NodeStatus        `json:"status"`
+	StatusMessage string            `json:"status_message,omitempty"`
+	Resources     Resources         `json:"resources"`
+	// Version counts changes to the node, for optimistic updates.
+	Version   uint64    `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Clone returns a deep copy of n.
+func (n *Node) Clone() *Node {
+	c := *n
+	c.Labels = cloneMap(n.Labels)
+	return &c
+}
+
+// ServiceMode is replicated (N tasks in slots 1..N) or global (one per node).
+type ServiceMode string
+
+const (
+	ModeReplicated ServiceMode = "replicated"
+	ModeGlobal     ServiceMode = "global"
+)
+
+// PlacementStrategy orders the nodes that can take a task.
+type PlacementStrategy string
+
+const (
+	StrategySpread  PlacementStrategy = "spread"  // default: fewest tasks of the service first
+	StrategyBinpack PlacementStrategy = "binpack" // fullest node that fits first
+)
+
+// RestartCondition says when a stopped task is replaced.
+type RestartCondition string
+
+const (
+	RestartAny       RestartCondition = "any"
+	RestartOnFailure RestartCondition = "on-failure"
+	RestartNone      RestartCondition = "none"
+)
+
+// DependencyCondition says what "ready" means for a depends_on edge.
+type DependencyCondition string
+
+const (
+	DependStarted               DependencyCondition = "service_started"
+	DependHealthy               DependencyCondition = "service_healthy"
+	DependCompletedSuccessfully DependencyCondition = "service_completed_successfully"
+)
+
+// Duration is a time.Duration that reads and writes as "1m30s" in JSON.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// MarshalText writes d as Go duration text.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads Go duration text.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Mount is a bind mount or a named local volume.
+type Mount struct {
+	Type     string `json:"type"` // "bind" or "volume"
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// ResourceRequirements: reservations are for placement, limits are enforced.
+type ResourceRequirements struct {
+	Reservations Resources `json:"reservations"`
+	Limits       Resources `json:"limits"`
+}
+
+// Placement says where a service's tasks may go and how they spread.
+type Placement struct {
+	// Constraints like "node.labels.zone==a", "node.role!=manager".
+	Constraints []string `json:"constraints,omitempty"`
+	// Preferences like "spread=node.labels.zone".
+	Preferences        []string          `json:"preferences,omitempty"`
+	MaxReplicasPerNode uint64            `json:"max_replicas_per_node,omitempty"`
+	Strategy           PlacementStrategy `json:"strategy,omitempty"`
+}
+
+// RestartPolicy says when and how fast stopped tasks are replaced.
+type RestartPolicy struct {
+	Condition   RestartCondition `json:"condition"`
+	Delay       Duration         `json:"delay"`
+	MaxAttempts uint64           `json:"max_attempts,omitempty"` // 0: unlimited
+	Window      Duration         `json:"window,omitempty"`       // 0: forever
+}
+
+// UpdateConfig is how a rolling update proceeds.
+type UpdateConfig struct {
+	Parallelism   uint64   `json:"parallelism"`
+	Delay         Duration `json:"delay,omitempty"`
+	FailureAction string   `json:"failure_action,omitempty"` // pause|continue|rollback
+	Monitor       Duration `json:"monitor,omitempty"`
+	Order         string   `json:"order,omitempty"` // stop-first|start-first
+}
+
+// Healthcheck is a container health probe.
+type Healthcheck struct {
+	Test        []string `json:"test,omitempty"`
+	Interval    Duration `json:"interval,omitempty"`
+	Timeout     Duration `json:"timeout,omitempty"`
+	Retries     uint64   `json:"retries,omitempty"`
+	StartPeriod Duration `json:"start_period,omitempty"`
+}
+
+// Dependency is one depends_on edge: this service waits for Service.
+type Dependency struct {
+	Service   string              `json:"service"` // service name
+	Condition DependencyCondition `json:"condition"`
+}
+
+// ServiceSpec is what an operator asks for.
+type ServiceSpec struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+
+	Image string `json:"image"`
+	// Command replaces the image's entrypoint; Args replaces its cmd.
+	Command         []string             `json:"command,omitempty"`
+	Args            []string             `json:"args,omitempty"`
+	Env             []string             `json:"env,omitempty"` // K=V
+	Dir             string               `json:"dir,omitempty"`
+	User            string               `json:"user,omitempty"`
+	Mounts          []Mount              `json:"mounts,omitempty"`
+	Resources       ResourceRequirements `json:"resources"`
+	StopGracePeriod Duration             `json:"stop_grace_period,omitempty"`
+	Healthcheck     *Healthcheck         `json:"healthcheck,omitempty"`
+
+	Mode          ServiceMode   `json:"mode"`
+	Replicas      uint64        `json:"replicas"` // replicated mode only
+	Placement     Placement     `json:"placement"`
+	RestartPolicy RestartPolicy `json:"restart_policy"`
+	UpdateConfig  UpdateConfig  `json:"update_config"`
+	DependsOn     []Dependency  `json:"depends_on,omitempty"`
+}
+
+// Clone returns a deep copy of s.
+func (s *ServiceSpec) Clone() *ServiceSpec {
+	c := *s
+	c.Labels = cloneMap(s.Labels)
+	c.Command = append([]string(nil), s.Command...)
+	c.Args = append([]string(nil), s.Args...)
+	c.Env = append([]string(nil), s.Env...)
+	c.Mounts = append([]Mount(nil), s.Mounts...)
+	c.Placement.Constraints = append([]string(nil), s.Placement.Constraints...)
+	c.Placement.Preferences = append([]string(nil), s.Placement.Preferences...)
+	c.DependsOn = append([]Dependency(nil), s.DependsOn...)
+	if s.Healthcheck != nil {
+		h := *s.Healthcheck
+		h.Test = append([]string(nil), s.Healthcheck.Test...)
+		c.Healthcheck = &h
+	}
+	return &c
+}
+
+// Service is a named, versioned ServiceSpec.
+type Service struct {
+	ID   string      `json:"id"`
+	Spec ServiceSpec `json:"spec"`
+	// SpecVersion grows by one on every spec change; tasks record the version
+	// they were made from.
+	SpecVersion  uint64       `json:"spec_version"`
+	PreviousSpec *ServiceSpec `json:"previous_spec,omitempty"`
+	CreatedAt    time.Time    `json:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at"`
+}
+
+// Clone returns a deep copy of s.
+func (s *Service) Clone() *Service {
+	c := *s
+	c.Spec = *s.Spec.Clone()
+	if s.PreviousSpec != nil {
+		c.PreviousSpec = s.PreviousSpec.Clone()
+	}
+	return &c
+}
+
+// TaskStatus is what was last observed of a task.
+type TaskStatus struct {
+	State     TaskState `json:"state"`
+	Message   string    `json:"message,omitempty"`
+	Err       string    `json:"err,omitempty"`
+	Timestamp time.Time `json:"timestamp"`
+	// PendingReason says why the scheduler could not place the task.
+	PendingReason string `json:"pending_reason,omitempty"`
+	ContainerID   string `json:"container_id,omitempty"`
+	ExitCode      int32  `json:"exit_code,omitempty"`
+}
+
+// Task is one replica of a service, bound to at most one node. A task that
+// stops is never restarted: a new task replaces it in the same slot.
+type Task struct {
+	ID          string `json:"id"`
+	ServiceID   string `json:"service_id"`
+	ServiceName string `json:"service_name"`
+	// Slot is 1..N for replicated services, 0 for global ones.
+	Slot uint64 `json:"slot,omitempty"`
+	// NodeID is empty until the scheduler assigns the task. Global tasks
+	// carry their node from creation.
+	NodeID       string      `json:"node_id,omitempty"`
+	SpecVersion  uint64      `json:"spec_version"`
+	Spec         ServiceSpec `json:"spec"`
+	DesiredState TaskState   `json:"desired_state"`
+	Status       TaskStatus  `json:"status"`
+	// Attempt counts the tasks before this one in the same slot (restarts).
+	Attempt   uint64    `json:"attempt,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Clone returns a deep copy of t.
+func (t *Task) Clone() *Task {
+	c := *t
+	c.Spec = *t.Spec.Clone()
+	return &c
+}
+
+// ClusterInfo is the cluster-wide settings kept in the store.
+type ClusterInfo struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

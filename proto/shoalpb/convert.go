@@ -1,0 +1,242 @@
+package shoalpb
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func fromTS(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+func dur(d api.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d.Std())
+}
+
+func fromDur(d *durationpb.Duration) api.Duration {
+	if d == nil {
+		return 0
+	}
+	return api.Duration(d.AsDuration())
+}
+
+// FromResources converts domain resources to the message.
+func FromResources(r api.Resources) *Resources {
+	return &Resources{NanoCpus: r.NanoCPUs, MemoryBytes: r.MemoryBytes}
+}
+
+// ToResources converts the message to domain resources.
+func ToResources(r *Resources) api.Resources {
+	return api.Resources{NanoCPUs: r.GetNanoCpus(), MemoryBytes: r.GetMemoryBytes()}
+}
+
+// FromNode converts a domain node to the message.
+func FromNode(n *api.Node) *Node {
+	if n == nil {
+		return nil
+	}
+	return &Node{
+		Id: n.ID, Hostname: n.Hostname, Addr: n.Addr, Role: string(n.Role),
+		Availability: string(n.Availability), Labels: n.Labels,
+		Status: string(n.Status), StatusMessage: n.StatusMessage,
+		Resources: FromResources(n.Resources), Version: n.Version,
+		CreatedAt: ts(n.CreatedAt), UpdatedAt: ts(n.UpdatedAt),
+	}
+}
+
+// ToNode converts the message to a domain node.
+func ToNode(n *Node) *api.Node {
+	if n == nil {
+		return nil
+	}
+	return &api.Node{
+		ID: n.GetId(), Hostname: n.GetHostname(), Addr: n.GetAddr(), Role: api.NodeRole(n.GetRole()),
+		Availability: api.NodeAvailability(n.GetAvailability()), Labels: n.GetLabels(),
+		Status: api.NodeStatus(n.GetStatus()), StatusMessage: n.GetStatusMessage(),
+		Resources: ToResources(n.GetResources()), Version: n.GetVersion(),
+		CreatedAt: fromTS(n.GetCreatedAt()), UpdatedAt: fromTS(n.GetUpdatedAt()),
+	}
+}
+
+// FromServiceSpec converts a domain spec to the message.
+func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
+	if s == nil {
+		return nil
+	}
+	out := &ServiceSpec{
+		Name: s.Name, Labels: s.Labels, Image: s.Image, Command: s.Command, Args: s.Args,
+		Env: s.Env, Dir: s.Dir, User: s.User,
+		Reservations:    FromResources(s.Resources.Reservations),
+		Limits:          FromResources(s.Resources.Limits),
+		StopGracePeriod: dur(s.StopGracePeriod),
+		Mode:            string(s.Mode), Replicas: s.Replicas,
+		Placement: &Placement{
+			Constraints: s.Placement.Constraints, Preferences: s.Placement.Preferences,
+			MaxReplicasPerNode: s.Placement.MaxReplicasPerNode, Strategy: string(s.Placement.Strategy),
+		},
+		RestartPolicy: &RestartPolicy{
+			Condition: string(s.RestartPolicy.Condition), Delay: dur(s.RestartPolicy.Delay),
+			MaxAttempts: s.RestartPolicy.MaxAttempts, Window: dur(s.RestartPolicy.Window),
+		},
+		UpdateConfig: &UpdateConfig{
+			Parallelism: s.UpdateConfig.Parallelism, Delay: dur(s.UpdateConfig.Delay),
+			FailureAction: s.UpdateConfig.FailureAction, Monitor: dur(s.UpdateConfig.Monitor),
+			Order: s.UpdateConfig.Order,
+		},
+	}
+	for _, m := range s.Mounts {
+		out.Mounts = append(out.Mounts, &Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	if h := s.Healthcheck; h != nil {
+		out.Healthcheck = &Healthcheck{
+			Test: h.Test, Interval: dur(h.Interval), Timeout: dur(h.Timeout),
+			Retries: h.Retries, StartPeriod: dur(h.StartPeriod),
+		}
+	}
+	for _, d := range s.DependsOn {
+		out.DependsOn = append(out.DependsOn, &Dependency{Service: d.Service, Condition: string(d.Condition)})
+	}
+	return out
+}
+
+// ToServiceSpec converts the message to a domain spec.
+func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
+	if s == nil {
+		return nil
+	}
+	p, rp, uc := s.GetPlacement(), s.GetRestartPolicy(), s.GetUpdateConfig()
+	out := &api.ServiceSpec{
+		Name: s.GetName(), Labels: s.GetLabels(), Image: s.GetImage(), Command: s.GetCommand(),
+		Args: s.GetArgs(), Env: s.GetEnv(), Dir: s.GetDir(), User: s.GetUser(),
+		Resources: api.ResourceRequirements{
+			Reservations: ToResources(s.GetReservations()),
+			Limits:       ToResources(s.GetLimits()),
+		},
+		StopGracePeriod: fromDur(s.GetStopGracePeriod()),
+		Mode:            api.ServiceMode(s.GetMode()), Replicas: s.GetReplicas(),
+		Placement: api.Placement{
+			Constraints: p.GetConstraints(), Preferences: p.GetPreferences(),
+			MaxReplicasPerNode: p.GetMaxReplicasPerNode(), Strategy: api.PlacementStrategy(p.GetStrategy()),
+		},
+		RestartPolicy: api.RestartPolicy{
+			Condition: api.RestartCondition(rp.GetCondition()), Delay: fromDur(rp.GetDelay()),
+			MaxAttempts: rp.GetMaxAttempts(), Window: fromDur(rp.GetWindow()),
+		},
+		UpdateConfig: api.UpdateConfig{
+			Parallelism: uc.GetParallelism(), Delay: fromDur(uc.GetDelay()),
+			FailureAction: uc.GetFailureAction(), Monitor: fromDur(uc.GetMonitor()), Order: uc.GetOrder(),
+		},
+	}
+	for _, m := range s.GetMounts() {
+		out.Mounts = append(out.Mounts, api.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly()})
+	}
+	if h := s.GetHealthcheck(); h != nil {
+		out.Healthcheck = &api.Healthcheck{
+			Test: h.GetTest(), Interval: fromDur(h.GetInterval()), Timeout: fromDur(h.GetTimeout()),
+			Retries: h.GetRetries(), StartPeriod: fromDur(h.GetStartPeriod()),
+		}
+	}
+	for _, d := range s.GetDependsOn() {
+		out.DependsOn = append(out.DependsOn, api.Dependency{Service: d.GetService(), Condition: api.DependencyCondition(d.GetCondition())})
+	}
+	return out
+}
+
+// FromService converts a domain service to the message.
+func FromService(s *api.Service) *Service {
+	if s == nil {
+		return nil
+	}
+	return &Service{
+		Id: s.ID, Spec: FromServiceSpec(&s.Spec), SpecVersion: s.SpecVersion,
+		PreviousSpec: FromServiceSpec(s.PreviousSpec),
+		CreatedAt:    ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt),
+	}
+}
+
+// ToService converts the message to a domain service.
+func ToService(s *Service) *api.Service {
+	if s == nil {
+		return nil
+	}
+	out := &api.Service{
+		ID: s.GetId(), SpecVersion: s.GetSpecVersion(), PreviousSpec: ToServiceSpec(s.GetPreviousSpec()),
+		CreatedAt: fromTS(s.GetCreatedAt()), UpdatedAt: fromTS(s.GetUpdatedAt()),
+	}
+	if spec := ToServiceSpec(s.GetSpec()); spec != nil {
+		out.Spec = *spec
+	}
+	return out
+}
+
+// FromTaskStatus converts a domain task status to the message.
+func FromTaskStatus(st api.TaskStatus) *TaskStatus {
+	return &TaskStatus{
+		State: st.State.String(), Message: st.Message, Err: st.Err, Timestamp: ts(st.Timestamp),
+		PendingReason: st.PendingReason, ContainerId: st.ContainerID, ExitCode: st.ExitCode,
+	}
+}
+
+// ToTaskStatus converts the message to a domain task status. An unknown
+// state name is an error: it would otherwise move a task to "new".
+func ToTaskStatus(st *TaskStatus) (api.TaskStatus, error) {
+	state, err := api.ParseTaskState(st.GetState())
+	if err != nil {
+		return api.TaskStatus{}, err
+	}
+	return api.TaskStatus{
+		State: state, Message: st.GetMessage(), Err: st.GetErr(), Timestamp: fromTS(st.GetTimestamp()),
+		PendingReason: st.GetPendingReason(), ContainerID: st.GetContainerId(), ExitCode: st.GetExitCode(),
+	}, nil
+}
+
+// FromTask converts a domain task to the message.
+func FromTask(t *api.Task) *Task {
+	if t == nil {
+		return nil
+	}
+	return &Task{
+		Id: t.ID, ServiceId: t.ServiceID, ServiceName: t.ServiceName, Slot: t.Slot, NodeId: t.NodeID,
+		SpecVersion: t.SpecVersion, Spec: FromServiceSpec(&t.Spec), DesiredState: t.DesiredState.String(),
+		Status: FromTaskStatus(t.Status), Attempt: t.Attempt,
+		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+	}
+}
+
+// ToTask converts the message to a domain task.
+func ToTask(t *Task) (*api.Task, error) {
+	desired, err := api.ParseTaskState(t.GetDesiredState())
+	if err != nil {
+		return nil, err
+	}
+	status, err := ToTaskStatus(t.GetStatus())
+	if err != nil {
+		return nil, err
+	}
+	out := &api.Task{
+		ID: t.GetId(), ServiceID: t.GetServiceId(), ServiceName: t.GetServiceName(), Slot: t.GetSlot(),
+		NodeID: t.GetNodeId(), SpecVersion: t.GetSpecVersion(), DesiredState: desired, Status: status,
+		Attempt: t.GetAttempt(), CreatedAt: fromTS(t.GetCreatedAt()), UpdatedAt: fromTS(t.GetUpdatedAt()),
+	}
+	if spec := ToServiceSpec(t.GetSpec()); spec != nil {
+		out.Spec = *spec
+	}
+	return out, nil
+}
