@@ -307,3 +307,11 @@ func cloneMap(m map[string]string) map[string]string {
 	}
 	return c
 }
+
+// Manager is a member of the Raft cluster, as recorded in the state so that
+// every manager can find the leader's gRPC address.
+type Manager struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	Addr     string `json:"addr"` // gRPC control address
+}

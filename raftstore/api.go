@@ -1,0 +1,201 @@
+package raftstore
+
+// This file is the contract other packages code against. Bodies marked
+// "not built yet" are filled in by the raftstore implementation.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+// Domain errors returned by Apply (wrapped, with the offending value named).
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrConflict      = errors.New("version conflict")
+	ErrInvalid       = errors.New("invalid")
+	// ErrNotLeader: this manager cannot commit; the caller forwards to the leader.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrNoLeader: no leader could be reached within the apply timeout
+	// (the cluster has no quorum).
+	ErrNoLeader = errors.New("no leader: the cluster has no quorum")
+)
+
+// Command is one change to the State. The concrete types are below; each is
+// encoded in the one protobuf envelope when it goes through Raft.
+type Command interface{ commandType() CommandType }
+
+// CommandType names the kind of a Command in the log envelope.
+type CommandType int32
+
+const (
+	CmdInvalid CommandType = iota
+	CmdCreateService
+	CmdUpdateService
+	CmdRemoveService
+	CmdUpsertNode
+	CmdUpdateNode
+	CmdSetNodeStatus
+	CmdRemoveNode
+	CmdWriteTasks
+	CmdAssignTasks
+	CmdUpdateTaskStatus
+	CmdSetCluster
+	CmdUpsertManager
+	CmdRemoveManager
+	CmdBatch
+)
+
+// CreateService adds Service (ID, spec, timestamps set by the proposer).
+// Fails with ErrAlreadyExists when the name is taken.
+type CreateService struct{ Service *api.Service }
+
+// UpdateService replaces the spec of service ID; the FSM bumps SpecVersion
+// and keeps the previous spec. ExpectedVersion != 0 must match.
+type UpdateService struct {
+	ID              string
+	Spec            api.ServiceSpec
+	ExpectedVersion uint64
+	At              time.Time
+}
+
+// RemoveService deletes the service and sets DesiredState=remove on its tasks.
+type RemoveService struct {
+	ID string
+	At time.Time
+}
+
+// UpsertNode registers a node or refreshes what it reports of itself
+// (hostname, addr, role, resources; labels only on first registration).
+// Availability and operator labels of an existing node are kept.
+type UpsertNode struct{ Node *api.Node }
+
+// UpdateNode is an operator change: availability and labels.
+type UpdateNode struct {
+	ID              string
+	Availability    api.NodeAvailability // empty: unchanged
+	LabelAdd        map[string]string
+	LabelRm         []string
+	ExpectedVersion uint64
+	At              time.Time
+}
+
+// SetNodeStatus records an observed status (ready/down).
+type SetNodeStatus struct {
+	ID      string
+	Status  api.NodeStatus
+	Message string
+	At      time.Time
+}
+
+// RemoveNode deletes a node; its tasks become orphaned.
+type RemoveNode struct {
+	ID string
+	At time.Time
+}
+
+// WriteTasks creates, updates and deletes tasks in one entry (orchestrators).
+// Updates may change DesiredState, NodeID, Status; a status update that would
+// move a task backwards is refused for that task only.
+type WriteTasks struct {
+	Create []*api.Task
+	Update []*api.Task
+	Delete []string
+	At     time.Time
+}
+
+// Assignment binds a pending task to a node.
+type Assignment struct {
+	TaskID string
+	NodeID string
+}
+
+// PendingReason records why a task could not be placed.
+type PendingReason struct {
+	TaskID string
+	Reason string
+}
+
+// AssignTasks commits scheduler decisions. The FSM re-checks each node
+// (ready, active, enough free reserved CPU and memory after the assignments
+// before it in the same command) and refuses the ones that no longer fit;
+// the response lists them (AssignResult).
+type AssignTasks struct {
+	Assignments []Assignment
+	Pending     []PendingReason
+	At          time.Time
+}
+
+// AssignResult is the response value of AssignTasks.
+type AssignResult struct {
+	Assigned int
+	Refused  []PendingReason
+}
+
+// TaskStatusUpdate is one status report from an agent.
+type TaskStatusUpdate struct {
+	TaskID string
+	Status api.TaskStatus
+}
+
+// UpdateTaskStatus applies agent reports; backward moves and unknown tasks
+// are skipped (counted in the response), never an error for the batch.
+type UpdateTaskStatus struct {
+	NodeID  string
+	Updates []TaskStatusUpdate
+	At      time.Time
+}
+
+// SetCluster records the cluster's identity (once, at bootstrap).
+type SetCluster struct{ Cluster api.ClusterInfo }
+
+// UpsertManager records a manager's addresses.
+type UpsertManager struct{ Manager api.Manager }
+
+// RemoveManager forgets a manager.
+type RemoveManager struct{ ID string }
+
+// Batch applies several commands in one log entry, each with its own result.
+type Batch struct{ Commands []Command }
+
+func (CreateService) commandType() CommandType    { return CmdCreateService }
+func (UpdateService) commandType() CommandType    { return CmdUpdateService }
+func (RemoveService) commandType() CommandType    { return CmdRemoveService }
+func (UpsertNode) commandType() CommandType       { return CmdUpsertNode }
+func (UpdateNode) commandType() CommandType       { return CmdUpdateNode }
+func (SetNodeStatus) commandType() CommandType    { return CmdSetNodeStatus }
+func (RemoveNode) commandType() CommandType       { return CmdRemoveNode }
+func (WriteTasks) commandType() CommandType       { return CmdWriteTasks }
+func (AssignTasks) commandType() CommandType      { return CmdAssignTasks }
+func (UpdateTaskStatus) commandType() CommandType { return CmdUpdateTaskStatus }
+func (SetCluster) commandType() CommandType       { return CmdSetCluster }
+func (UpsertManager) commandType() CommandType    { return CmdUpsertManager }
+func (RemoveManager) commandType() CommandType    { return CmdRemoveManager }
+func (Batch) commandType() CommandType            { return CmdBatch }
+
+// Response is the outcome of one committed command.
+type Response struct {
+	Index uint64 // Raft index (LocalApplier: its own counter)
+	Value any    // e.g. *api.Service for CreateService, AssignResult, …
+}
+
+// Applier commits commands. A domain rejection comes back as an error that
+// wraps one of the sentinel errors above; the state is then unchanged.
+type Applier interface {
+	Apply(ctx context.Context, cmd Command) (Response, error)
+}
+
+// Event is one change seen by State subscribers (shoalctl events, watchers).
+type Event struct {
+	Index  uint64
+	Kind   string // service | task | node
+	Action string // create | update | remove
+	// Exactly one of these is set: the object after the change (before it,
+	// for remove).
+	Service *api.Service
+	Task    *api.Task
+	Node    *api.Node
+}

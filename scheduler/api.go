@@ -1,0 +1,33 @@
+// Package scheduler decides where tasks run. It is pure and deterministic:
+// given nodes and tasks it returns placements and, for each task it cannot
+// place, a reason a person can act on. No I/O, no goroutines, no clock.
+package scheduler
+
+import "github.com/shoal-sched/shoal/api"
+
+// NodeInfo is a node with the tasks already on it (non-terminal tasks that
+// hold its resources), as the caller read them from the state.
+type NodeInfo struct {
+	Node  *api.Node
+	Tasks []*api.Task
+}
+
+// Decision places one task on one node.
+type Decision struct {
+	TaskID string
+	NodeID string
+}
+
+// Unplaced is a task that fits nowhere, with the reason, e.g.
+// "no suitable node (insufficient memory on 3 nodes; constraint
+// node.labels.zone==a not met on 2 nodes)".
+type Unplaced struct {
+	TaskID string
+	Reason string
+}
+
+// Result is the outcome of one scheduling pass.
+type Result struct {
+	Decisions []Decision
+	Unplaced  []Unplaced
+}
