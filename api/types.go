@@ -314,4 +314,6 @@ type Manager struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	Addr     string `json:"addr"` // gRPC control address
+	// GossipAddr is where agents join the memberlist cluster.
+	GossipAddr string `json:"gossip_addr,omitempty"`
 }

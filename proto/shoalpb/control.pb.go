@@ -1271,6 +1271,7 @@ type Manager struct {
 	RaftState     string                 `protobuf:"bytes,4,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"` // leader | follower | candidate | unknown
 	Voter         bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
 	Reachable     bool                   `protobuf:"varint,6,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	GossipAddr    string                 `protobuf:"bytes,7,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1345,6 +1346,13 @@ func (x *Manager) GetReachable() bool {
 		return x.Reachable
 	}
 	return false
+}
+
+func (x *Manager) GetGossipAddr() string {
+	if x != nil {
+		return x.GossipAddr
+	}
+	return ""
 }
 
 type ClusterStatusResponse struct {
@@ -1460,6 +1468,7 @@ type JoinManagerRequest struct {
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
 	Addr          string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
+	GossipAddr    string                 `protobuf:"bytes,4,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1511,6 +1520,13 @@ func (x *JoinManagerRequest) GetRaftAddr() string {
 func (x *JoinManagerRequest) GetAddr() string {
 	if x != nil {
 		return x.Addr
+	}
+	return ""
+}
+
+func (x *JoinManagerRequest) GetGossipAddr() string {
+	if x != nil {
+		return x.GossipAddr
 	}
 	return ""
 }
@@ -1913,7 +1929,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x12RemoveNodeResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\",\n" +
 	"\x14ClusterStatusRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\x9d\x01\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xbe\x01\n" +
 	"\aManager\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
@@ -1921,7 +1937,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
 	"raft_state\x18\x04 \x01(\tR\traftState\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x1c\n" +
-	"\treachable\x18\x06 \x01(\bR\treachable\"\xbf\x02\n" +
+	"\treachable\x18\x06 \x01(\bR\treachable\x12\x1f\n" +
+	"\vgossip_addr\x18\a \x01(\tR\n" +
+	"gossipAddr\"\xbf\x02\n" +
 	"\x15ClusterStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1b\n" +
@@ -1935,11 +1953,13 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12-\n" +
 	"\bmanagers\x18\b \x03(\v2\x11.shoal.v1.ManagerR\bmanagers\x12\x1f\n" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
-	"answeredBy\"U\n" +
+	"answeredBy\"v\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
-	"\x04addr\x18\x03 \x01(\tR\x04addr\"+\n" +
+	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x1f\n" +
+	"\vgossip_addr\x18\x04 \x01(\tR\n" +
+	"gossipAddr\"+\n" +
 	"\x13JoinManagerResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\")\n" +
 	"\rEventsRequest\x12\x18\n" +
