@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what shoal's tests, lab and demo need on a Debian machine, and only
+# what is missing: containerd, runc, busybox-static, iproute2 and the protobuf
+# compiler from apt. Go modules come from the module proxy on first build.
+set -euo pipefail
+
+need=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# busybox-static (not busybox): the image the tests build needs a static binary.
+for pkg in containerd runc busybox-static iproute2 protobuf-compiler libprotobuf-dev; do
+	installed "$pkg" || need+=("$pkg")
+done
+
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing ${need[*]}; run as root or: apt-get install ${need[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,144 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// DemoService is the service the demo deploys.
+const DemoService = "web"
+
+// Ctl runs shoalctl against the lab's managers with out as its output.
+func (l *Lab) Ctl(ctx context.Context, out io.Writer, args ...string) error {
+	cmd := exec.CommandContext(ctx, l.bin("shoalctl"), append([]string{"--host", strings.Join(l.Sockets(), ",")}, args...)...)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = out, out, os.Stdin
+	return cmd.Run()
+}
+
+// Deploy creates the demo service (replicas of the registry's busybox) and
+// waits until every replica runs. It returns how long that took.
+func (l *Lab) Deploy(ctx context.Context, out io.Writer, replicas int) (time.Duration, error) {
+	t0 := time.Now()
+	if err := l.Ctl(ctx, out, "service", "create", "--detach", "--name", DemoService,
+		"--replicas", fmt.Sprint(replicas), "--reserve-memory", "16M", "--reserve-cpu", "0.1",
+		l.Image(), "sleep", "100000"); err != nil {
+		return 0, fmt.Errorf("service create: %w", err)
+	}
+	c, err := l.dial()
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+	err = waitFor(ctx, 60*time.Second, func() error {
+		tasks, err := c.tasks(ctx, DemoService)
+		if err != nil {
+			return err
+		}
+		if _, running := converged(tasks, replicas, ""); !running {
+			return fmt.Errorf("not all %d replicas of %s are running", replicas, DemoService)
+		}
+		return nil
+	})
+	return time.Since(t0), err
+}
+
+// Demo is `make demo`: a lab, a service, a killed host, the failover shown.
+func Demo(ctx context.Context, cfg Config, out io.Writer) error {
+	step := func(format string, args ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", args...) }
+	logf := func(format string, args ...any) { fmt.Fprintf(out, "    "+format+"\n", args...) }
+	l, err := Load(cfg.Dir)
+	if err != nil || !netnsExists(l.BridgeNS) {
+		step("starting the lab: 3 managers, 3 agent hosts (each with its own containerd), a registry")
+		if l, err = Up(ctx, cfg, logf); err != nil {
+			return err
+		}
+	} else {
+		step("the lab is already up; removing any previous demo service")
+		_ = l.Ctl(ctx, io.Discard, "service", "rm", DemoService)
+	}
+	step("shoalctl cluster status")
+	_ = l.Ctl(ctx, out, "cluster", "status")
+	step("shoalctl node ls")
+	_ = l.Ctl(ctx, out, "node", "ls")
+
+	const replicas = 6
+	step("shoalctl service create --name %s --replicas %d %s sleep 100000", DemoService, replicas, l.Image())
+	took, err := l.Deploy(ctx, out, replicas)
+	if err != nil {
+		return err
+	}
+	logf("all %d replicas running %s after create", replicas, ms(took))
+	_ = l.Ctl(ctx, out, "service", "ps", DemoService)
+
+	step("killing the busiest agent host (SIGKILL to its agent, containerd, shims and containers)")
+	f, err := l.MeasureFailover(ctx, DemoService, replicas, false)
+	if err != nil {
+		return fmt.Errorf("failover of %s: %w", f.Host, err)
+	}
+	fmt.Fprintf(out, "    t0            kill %s (%d replicas on it)\n", f.Host, f.Lost)
+	fmt.Fprintf(out, "    t0 + %7s  node %s marked down\n", ms(f.Detected), f.Host)
+	fmt.Fprintf(out, "    t0 + %7s  replacements placed on the other hosts\n", ms(f.Placed))
+	fmt.Fprintf(out, "    t0 + %7s  all %d replicas running again\n", ms(f.Running), replicas)
+	_ = l.Ctl(ctx, out, "service", "ps", DemoService)
+	_ = l.Ctl(ctx, out, "node", "ls")
+
+	step("restoring %s: its agent comes back and removes the containers that were replaced", f.Host)
+	if err := l.Restore(ctx, f.Host); err != nil {
+		return err
+	}
+	if err := l.waitNodesReady(ctx, len(l.ByRole(RoleAgent)), 30*time.Second); err != nil {
+		return err
+	}
+	_ = l.Ctl(ctx, out, "node", "ls")
+	step("the lab stays up: 'deploy/lab/lab ctl service ps %s', 'deploy/lab/lab sh a1', 'make lab-down'", DemoService)
+	return nil
+}
+
+// BenchFailover repeats kill (or cut) → recover → restore n times and
+// reports each run and the median and worst of each part.
+func BenchFailover(ctx context.Context, cfg Config, out io.Writer, n int, cut bool) error {
+	l, err := Load(cfg.Dir)
+	if err != nil || !netnsExists(l.BridgeNS) {
+		fmt.Fprintln(out, "starting the lab")
+		if l, err = Up(ctx, cfg, func(string, ...any) {}); err != nil {
+			return err
+		}
+	}
+	_ = l.Ctl(ctx, io.Discard, "service", "rm", DemoService)
+	const replicas = 6
+	if _, err := l.Deploy(ctx, io.Discard, replicas); err != nil {
+		return err
+	}
+	mode := "kill"
+	if cut {
+		mode = "cut"
+	}
+	var detect, placed, running []time.Duration
+	for i := 1; i <= n; i++ {
+		f, err := l.MeasureFailover(ctx, DemoService, replicas, cut)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+		fmt.Fprintf(out, "%s %2d/%d  %s\n", mode, i, n, f)
+		detect, placed, running = append(detect, f.Detected), append(placed, f.Placed), append(running, f.Running)
+		if err := l.Restore(ctx, f.Host); err != nil {
+			return err
+		}
+		if err := l.waitNodesReady(ctx, len(l.ByRole(RoleAgent)), 30*time.Second); err != nil {
+			return err
+		}
+	}
+	for _, row := range []struct {
+		name string
+		ds   []time.Duration
+	}{{"detection (node down)", detect}, {"rescheduled (all placed)", placed}, {"recovered (all running)", running}} {
+		s := summarize(row.ds)
+		fmt.Fprintf(out, "%-26s median %8s  worst %8s\n", row.name, ms(s.Median), ms(s.Worst))
+	}
+	return nil
+}

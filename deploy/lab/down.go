@@ -1,0 +1,152 @@
+package lab
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Down removes everything a lab made, also after a crashed `up` or a
+// deleted state file: it ends the lab's processes (by PID: those it
+// recorded and those living in its namespaces), unmounts what containerd
+// mounted under the lab dir, removes the containers' cgroups and shim
+// sockets, deletes the namespaces (and with them every veth and the bridge)
+// and finally the lab dir.
+func Down(cfg Config, logf func(string, ...any)) error {
+	cfg.defaults()
+	l, err := Load(cfg.Dir)
+	if errors.Is(err, ErrNotUp) {
+		l = Plan(cfg)
+	} else if err != nil {
+		logf("lab state unreadable (%v): cleaning by name", err)
+		l = Plan(cfg)
+	}
+	var errs []error
+	for _, h := range l.Hosts {
+		for name, p := range h.Procs {
+			if p.Alive() {
+				logf("stop %s on %s (pid %d)", name, h.Name, p.PID)
+				errs = append(errs, p.Stop(2*time.Second))
+			}
+		}
+	}
+	namespaces := listNetns(l.Cfg.Prefix)
+	for _, ns := range namespaces {
+		if pids := killNetns(ns); len(pids) > 0 {
+			logf("killed %d leftover processes in %s", len(pids), ns)
+		}
+	}
+	shimSockets := l.shimSockets()
+	errs = append(errs, unmountUnder(l.Cfg.Dir, logf))
+	errs = append(errs, l.removeCgroups(logf))
+	for _, s := range shimSockets {
+		if err := os.Remove(s); err == nil {
+			logf("removed shim socket %s", s)
+		}
+	}
+	for _, ns := range namespaces {
+		errs = append(errs, deleteNetns(ns))
+	}
+	if len(listNetns(l.Cfg.Prefix)) == 0 {
+		errs = append(errs, os.RemoveAll(l.Cfg.Dir))
+	} else {
+		errs = append(errs, fmt.Errorf("namespaces %v are still there", listNetns(l.Cfg.Prefix)))
+	}
+	return errors.Join(errs...)
+}
+
+// shimSockets lists the sockets containerd 1.6 made for the shims of the lab
+// agents' containers: /run/containerd/s/sha256(grpc address/namespace/id).
+func (l *Lab) shimSockets() []string {
+	var out []string
+	for _, h := range l.ByRole(RoleAgent) {
+		ns := l.ContainerdNamespace(h)
+		cdir := filepath.Join(h.Dir(l), "containerd")
+		tasks, _ := os.ReadDir(filepath.Join(cdir, "state", "io.containerd.runtime.v2.task", ns))
+		for _, t := range tasks {
+			p := filepath.Join(filepath.Join(cdir, "containerd.sock"), ns, t.Name())
+			out = append(out, fmt.Sprintf("/run/containerd/s/%x", sha256.Sum256([]byte(p))))
+		}
+	}
+	return out
+}
+
+// unmountUnder detaches every mount below dir, deepest first.
+func unmountUnder(dir string, logf func(string, ...any)) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], abs+"/") {
+			mounts = append(mounts, fields[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
+	var errs []error
+	for _, m := range mounts {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+			continue
+		}
+		logf("unmounted %s", m)
+	}
+	return errors.Join(errs...)
+}
+
+// removeCgroups removes the cgroups runc made for the lab's containers,
+// /sys/fs/cgroup/<controller>/<containerd namespace>/<container> on cgroup
+// v1 and /sys/fs/cgroup/<namespace>/<container> on v2.
+func (l *Lab) removeCgroups(logf func(string, ...any)) error {
+	roots := []string{"/sys/fs/cgroup"}
+	if entries, err := os.ReadDir("/sys/fs/cgroup"); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				roots = append(roots, filepath.Join("/sys/fs/cgroup", e.Name()))
+			}
+		}
+	}
+	var errs []error
+	for _, h := range l.ByRole(RoleAgent) {
+		for _, root := range roots {
+			dir := filepath.Join(root, l.ContainerdNamespace(h))
+			if _, err := os.Stat(dir); err != nil {
+				continue
+			}
+			children, _ := os.ReadDir(dir)
+			for _, c := range children {
+				if c.IsDir() {
+					errs = append(errs, rmdirIgnoreMissing(filepath.Join(dir, c.Name())))
+				}
+			}
+			if err := rmdirIgnoreMissing(dir); err != nil {
+				errs = append(errs, err)
+			} else {
+				logf("removed cgroup %s", dir)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func rmdirIgnoreMissing(dir string) error {
+	if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
+	return nil
+}
