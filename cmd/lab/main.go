@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/shoal-sched/shoal/deploy/lab"
@@ -138,6 +139,7 @@ func hostShell(l *lab.Lab, args []string) error {
 	}
 	c := exec.Command("ip", append([]string{"netns", "exec", h.NS}, command...)...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
-	c.Env = append(os.Environ(), "PS1=["+h.Name+"] \\w# ", "SHOAL_HOST="+h.IP+fmt.Sprintf(":%d", lab.ManagerPort))
+	// Inside a host, shoalctl reaches the managers over the lab network.
+	c.Env = append(os.Environ(), "PS1=["+h.Name+"] \\w# ", "SHOAL_HOST="+strings.Join(l.ManagerAddrs(), ","))
 	return c.Run()
 }

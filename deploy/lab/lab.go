@@ -190,3 +190,13 @@ func (l *Lab) RegistryAddr() string {
 
 // Image is the busybox image the lab's registry serves.
 func (l *Lab) Image() string { return l.RegistryAddr() + "/busybox:latest" }
+
+// ManagerAddrs are the managers' gRPC addresses on the lab network, for
+// clients running inside a lab host.
+func (l *Lab) ManagerAddrs() []string {
+	var a []string
+	for _, h := range l.ByRole(RoleManager) {
+		a = append(a, fmt.Sprintf("%s:%d", h.IP, ManagerPort))
+	}
+	return a
+}

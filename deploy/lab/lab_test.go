@@ -1,0 +1,167 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requireLabHost fails (never skips) when the lab cannot run here, saying
+// what is missing: `make test` installs it.
+func requireLabHost(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("the lab test makes network namespaces and runs containerd: run it as root (make test)")
+	}
+	for _, tool := range []string{"ip", "containerd", "runc", "ctr"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: run 'make deps' (apt-get install containerd runc iproute2)", tool)
+		}
+	}
+}
+
+// buildBinaries builds the lab's binaries into a temp dir.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	for bin, pkg := range map[string]string{
+		"shoal-manager": "./cmd/manager", "shoal-agent": "./cmd/agent",
+		"shoalctl": "./cmd/ctl", "shoal-lab-registry": "./cmd/lab-registry",
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return dir
+}
+
+// containersOn counts the containers in an agent host's containerd.
+func containersOn(t *testing.T, l *Lab, host string) int {
+	t.Helper()
+	h, err := l.Host(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ctr", "--address", filepath.Join(h.Dir(l), "containerd", "containerd.sock"),
+		"-n", l.ContainerdNamespace(h), "containers", "ls", "-q").Output()
+	if err != nil {
+		t.Fatalf("ctr containers ls on %s: %v", host, err)
+	}
+	return len(strings.Fields(string(out)))
+}
+
+func TestLabFailover(t *testing.T) {
+	requireLabHost(t)
+	cfg := Config{
+		Dir:    t.TempDir(),
+		Prefix: fmt.Sprintf("slt%d-", os.Getpid()%100000),
+		BinDir: buildBinaries(t),
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		if err := Down(cfg, t.Logf); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+		assertNothingLeft(t, cfg)
+	})
+	l, err := Up(ctx, cfg, t.Logf)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	const replicas = 6
+	if _, err := l.Deploy(ctx, io.Discard, replicas); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+
+	kill, err := l.MeasureFailover(ctx, DemoService, replicas, false)
+	if err != nil {
+		t.Fatalf("after a kill: %v", err)
+	}
+	t.Logf("kill: %s", kill)
+	if err := l.Restore(ctx, kill.Host); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.waitNodesReady(ctx, 3, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	cut, err := l.MeasureFailover(ctx, DemoService, replicas, true)
+	if err != nil {
+		t.Fatalf("after a link cut: %v", err)
+	}
+	t.Logf("cut: %s", cut)
+	if n := containersOn(t, l, cut.Host); n == 0 {
+		t.Fatalf("a cut host keeps running its containers until it is back; %s has none", cut.Host)
+	}
+	if err := l.Restore(ctx, cut.Host); err != nil {
+		t.Fatal(err)
+	}
+	// Back on the network, the host learns its tasks were replaced and
+	// removes their containers.
+	c, err := l.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	nodeID, err := l.nodeID(ctx, c, cut.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(ctx, 30*time.Second, func() error {
+		tasks, err := c.tasks(ctx, DemoService)
+		if err != nil {
+			return err
+		}
+		live := 0
+		for _, tk := range tasks {
+			if tk.GetNodeId() == nodeID && tk.GetDesiredState() == "running" {
+				live++
+			}
+		}
+		if n := containersOn(t, l, cut.Host); n != live {
+			return fmt.Errorf("%s has %d containers, %d tasks assigned", cut.Host, n, live)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("stale containers on the restored host: %v", err)
+	}
+}
+
+// assertNothingLeft checks that the lab left no namespace, mount or cgroup.
+func assertNothingLeft(t *testing.T, cfg Config) {
+	t.Helper()
+	if ns := listNetns(cfg.Prefix); len(ns) > 0 {
+		t.Errorf("namespaces left behind: %v", ns)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), cfg.Dir+"/") {
+		t.Errorf("mounts left under %s", cfg.Dir)
+	}
+	if _, err := os.Stat(cfg.Dir); err == nil {
+		entries, _ := os.ReadDir(cfg.Dir)
+		if len(entries) > 0 {
+			t.Errorf("lab dir %s not removed", cfg.Dir)
+		}
+	}
+	for _, ctrl := range []string{"memory", "cpu", "pids"} {
+		matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", ctrl, cfg.Prefix+"*"))
+		if len(matches) > 0 {
+			t.Errorf("cgroups left behind: %v", matches)
+		}
+	}
+}
