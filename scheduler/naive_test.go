@@ -22,10 +22,10 @@ func scheduleNaive(nodes []NodeInfo, tasks []*api.Task) Result {
 			var i int32
 			var reason string
 			switch {
-			case len(s.nodes) == 0:
-				reason = reasonNoNodes
 			case err != nil:
 				reason = "cannot place: " + err.Error()
+			case len(s.nodes) == 0:
+				reason = reasonNoNodes
 			case t.NodeID != "":
 				if i, reason = gc.checkNamedNode(t.NodeID); reason == "" {
 					gc.apply(i)

@@ -222,13 +222,13 @@ func (s *state) scheduleGroup(g group, res *Result) {
 			res.Unplaced = append(res.Unplaced, Unplaced{TaskID: t.ID, Reason: reason})
 		}
 	}
-	if len(s.nodes) == 0 {
-		unplaceAll(g.tasks, reasonNoNodes)
-		return
-	}
 	gs, err := parseGroupSpec(g.spec)
 	if err != nil {
 		unplaceAll(g.tasks, "cannot place: "+err.Error())
+		return
+	}
+	if len(s.nodes) == 0 {
+		unplaceAll(g.tasks, reasonNoNodes)
 		return
 	}
 	s.loadServiceCounts(g.serviceID)
