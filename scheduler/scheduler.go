@@ -14,11 +14,17 @@ import (
 // Decisions take account of each other: a node's free resources shrink as
 // tasks are placed on it in the same pass. Same input, same output.
 //
+// A node takes a task when it is ready, active (or has no availability
+// set), meets every constraint, has the reserved CPU and memory free and
+// holds fewer than MaxReplicasPerNode tasks of the service. Every
+// non-terminal task listed on a node holds its reservation; those whose
+// desired state is at most running also count for spread and the cap.
+//
 // Tasks are handled in a fixed order whatever the order of the input:
 // grouped by service and spec version (the tasks of a group share one spec,
-// so the filters run once per group), then by slot and ID. A task that
-// already names a node (a global service's task) is checked against that
-// node only. Results list tasks in that order.
+// so the filters run once per group); within a group, tasks naming a node
+// (a global service's tasks, checked against that node only) come first,
+// then by slot and ID. Results list tasks in that order.
 func Schedule(nodes []NodeInfo, tasks []*api.Task) Result {
 	s := newState(nodes, tasks)
 	res := Result{Decisions: make([]Decision, 0, len(tasks))}
