@@ -206,12 +206,12 @@ func validateResources(r ResourceRequirements) []error {
 func validatePlacement(p Placement) []error {
 	var errs []error
 	for i, c := range p.Constraints {
-		if err := validateConstraint(c); err != nil {
+		if err := ValidateConstraint(c); err != nil {
 			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.placement.constraints[%d]", i), Value: c, Err: err})
 		}
 	}
 	for i, pref := range p.Preferences {
-		if err := validatePreference(pref); err != nil {
+		if err := ValidatePreference(pref); err != nil {
 			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.placement.preferences[%d]", i), Value: pref, Err: err})
 		}
 	}
@@ -223,13 +223,13 @@ func validatePlacement(p Placement) []error {
 	return errs
 }
 
-// validateConstraint checks one placement constraint such as
+// ValidateConstraint checks one placement constraint such as
 // "node.labels.zone==a".
 //
 // TODO(scheduler): call api.ParseConstraint (api/constraint.go, written with
 // the scheduler) here instead of this syntax check, so that the manager,
 // shoalctl and the scheduler accept exactly one grammar.
-func validateConstraint(c string) error {
+func ValidateConstraint(c string) error {
 	op := "=="
 	i := strings.Index(c, op)
 	if j := strings.Index(c, "!="); j >= 0 && (i < 0 || j < i) {
@@ -248,9 +248,9 @@ func validateConstraint(c string) error {
 	return nil
 }
 
-// validatePreference checks "spread=node.labels.NAME", the only kind of
+// ValidatePreference checks "spread=node.labels.NAME", the only kind of
 // placement preference there is (as in swarm).
-func validatePreference(p string) error {
+func ValidatePreference(p string) error {
 	kind, key, ok := strings.Cut(p, "=")
 	if !ok || kind != "spread" {
 		return errors.New("want spread=node.labels.NAME")
