@@ -75,7 +75,7 @@ func (d *durationValue) String() string {
 	}
 	return d.v.String()
 }
-func (d *durationValue) Type() string   { return "duration" }
+func (d *durationValue) Type() string { return "duration" }
 
 // uintValue is a whole number, 0 or more.
 type uintValue struct{ v *uint64 }
