@@ -72,6 +72,11 @@ const maxConnectTimeout = 5 * time.Second
 // that cannot be reached, or that answers Unavailable (no leader, no
 // quorum), is skipped for the next one in --host order; the one that
 // answered is tried first by later calls of the same command.
+//
+// Writes are retried on the next manager too: Unavailable means the write
+// was not committed when the manager answered. If it commits later anyway
+// (a leader that lost quorum and regained it), the retry is refused as a
+// conflict (AlreadyExists, or a version mismatch) rather than applied twice.
 type client struct {
 	targets        []target
 	connectTimeout time.Duration

@@ -56,7 +56,7 @@ func TestParseHosts(t *testing.T) {
 }
 
 // missingSocket returns unix://PATH of a socket nobody listens on.
-func missingSocket(t *testing.T) string {
+func missingSocket(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "shoalctl")
 	if err != nil {
@@ -67,7 +67,7 @@ func missingSocket(t *testing.T) string {
 }
 
 // closedPort returns a loopback HOST:PORT that refuses connections.
-func closedPort(t *testing.T) string {
+func closedPort(t testing.TB) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

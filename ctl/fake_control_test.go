@@ -50,41 +50,46 @@ type fakeControl struct {
 	index    uint64
 }
 
+// fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.
+func fixtureSpec(name, mode string, replicas uint64) *shoalpb.ServiceSpec {
+	return &shoalpb.ServiceSpec{
+		Name: name, Image: "busybox:1.36", Mode: mode, Replicas: replicas,
+		Args:         []string{"httpd", "-f"},
+		Env:          []string{"LOG=info"},
+		Labels:       map[string]string{"tier": "front"},
+		Reservations: &shoalpb.Resources{NanoCpus: 500_000_000, MemoryBytes: 64 << 20},
+		Limits:       &shoalpb.Resources{MemoryBytes: 128 << 20},
+		Placement:    &shoalpb.Placement{Strategy: "spread", Constraints: []string{"node.labels.zone==a"}},
+		RestartPolicy: &shoalpb.RestartPolicy{
+			Condition: "any", Delay: durationpb.New(5 * time.Second),
+		},
+		UpdateConfig:    &shoalpb.UpdateConfig{Parallelism: 1, FailureAction: "pause", Order: "stop-first"},
+		StopGracePeriod: durationpb.New(10 * time.Second),
+	}
+}
+
+func fixtureNode(id, host, status, avail, role string, cpus, mem int64, zone string) *shoalpb.Node {
+	return &shoalpb.Node{
+		Id: id, Hostname: host, Addr: "10.0.0." + id[len(id)-1:], Role: role, Availability: avail,
+		Status: status, Labels: map[string]string{"zone": zone},
+		Resources: &shoalpb.Resources{NanoCpus: cpus * 1e9, MemoryBytes: mem}, Version: 4,
+		CreatedAt: at(72 * time.Hour), UpdatedAt: at(time.Hour),
+	}
+}
+
+func fixtureTask(id, svc string, slot uint64, nodeID, desired, state string, ago time.Duration) *shoalpb.Task {
+	return &shoalpb.Task{
+		Id: id, ServiceId: "svc" + svc + "0123456789abcdef", ServiceName: svc, Slot: slot, NodeId: nodeID,
+		SpecVersion: 2, Spec: &shoalpb.ServiceSpec{Image: "busybox:1.36"}, DesiredState: desired,
+		Status:    &shoalpb.TaskStatus{State: state, Timestamp: at(ago)},
+		CreatedAt: at(ago + time.Second), UpdatedAt: at(ago),
+	}
+}
+
 // newFakeControl returns a fake holding a small cluster: three nodes, a
 // replicated service "web" and a global service "agent".
 func newFakeControl() *fakeControl {
-	spec := func(name, mode string, replicas uint64) *shoalpb.ServiceSpec {
-		return &shoalpb.ServiceSpec{
-			Name: name, Image: "busybox:1.36", Mode: mode, Replicas: replicas,
-			Args:         []string{"httpd", "-f"},
-			Env:          []string{"LOG=info"},
-			Labels:       map[string]string{"tier": "front"},
-			Reservations: &shoalpb.Resources{NanoCpus: 500_000_000, MemoryBytes: 64 << 20},
-			Limits:       &shoalpb.Resources{MemoryBytes: 128 << 20},
-			Placement:    &shoalpb.Placement{Strategy: "spread", Constraints: []string{"node.labels.zone==a"}},
-			RestartPolicy: &shoalpb.RestartPolicy{
-				Condition: "any", Delay: durationpb.New(5 * time.Second),
-			},
-			UpdateConfig:    &shoalpb.UpdateConfig{Parallelism: 1, FailureAction: "pause", Order: "stop-first"},
-			StopGracePeriod: durationpb.New(10 * time.Second),
-		}
-	}
-	node := func(id, host, status, avail, role string, cpus, mem int64, zone string) *shoalpb.Node {
-		return &shoalpb.Node{
-			Id: id, Hostname: host, Addr: "10.0.0." + id[len(id)-1:], Role: role, Availability: avail,
-			Status: status, Labels: map[string]string{"zone": zone},
-			Resources: &shoalpb.Resources{NanoCpus: cpus * 1e9, MemoryBytes: mem}, Version: 4,
-			CreatedAt: at(72 * time.Hour), UpdatedAt: at(time.Hour),
-		}
-	}
-	task := func(id, svc string, slot uint64, nodeID, desired, state string, ago time.Duration) *shoalpb.Task {
-		return &shoalpb.Task{
-			Id: id, ServiceId: "svc" + svc + "0123456789abcdef", ServiceName: svc, Slot: slot, NodeId: nodeID,
-			SpecVersion: 2, Spec: &shoalpb.ServiceSpec{Image: "busybox:1.36"}, DesiredState: desired,
-			Status:    &shoalpb.TaskStatus{State: state, Timestamp: at(ago)},
-			CreatedAt: at(ago + time.Second), UpdatedAt: at(ago),
-		}
-	}
+	spec, node, task := fixtureSpec, fixtureNode, fixtureTask
 	f := &fakeControl{index: 40}
 	f.services = []*shoalpb.Service{
 		{Id: "svcweb0123456789abcdef", Spec: spec("web", "replicated", 3), SpecVersion: 2, CreatedAt: at(24 * time.Hour), UpdatedAt: at(10 * time.Minute)},
@@ -399,7 +404,7 @@ func (f *fakeControl) ClusterStatus(ctx context.Context, req *shoalpb.ClusterSta
 }
 
 // serveTCP serves f on an ephemeral loopback port and returns HOST:PORT.
-func serveTCP(t *testing.T, f *fakeControl) string {
+func serveTCP(t testing.TB, f *fakeControl) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -412,7 +417,7 @@ func serveTCP(t *testing.T, f *fakeControl) string {
 // serveUnix serves f on a unix socket in a fresh directory and returns
 // unix://PATH. The directory is short because socket paths are limited to
 // about 100 bytes, which a test's TempDir can exceed.
-func serveUnix(t *testing.T, f *fakeControl) string {
+func serveUnix(t testing.TB, f *fakeControl) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "shoalctl")
 	if err != nil {
@@ -428,7 +433,7 @@ func serveUnix(t *testing.T, f *fakeControl) string {
 	return "unix://" + path
 }
 
-func serve(t *testing.T, f *fakeControl, lis net.Listener) {
+func serve(t testing.TB, f *fakeControl, lis net.Listener) {
 	t.Helper()
 	srv := grpc.NewServer()
 	shoalpb.RegisterControlServer(srv, f)
@@ -451,7 +456,7 @@ type result struct {
 
 // runCLI runs shoalctl against host (given through SHOAL_HOST) with the
 // test clock.
-func runCLI(t *testing.T, host string, args ...string) result {
+func runCLI(t testing.TB, host string, args ...string) result {
 	t.Helper()
 	var out, errOut strings.Builder
 	app := &App{
