@@ -17,11 +17,12 @@ help: ## list the targets
 deps: ## install what is missing (containerd, runc, busybox-static, iproute2, protoc) via apt-get
 	@bash deploy/install-deps.sh
 
-build: ## build shoal-manager, shoal-agent, shoalctl and shoal-lab into bin/
+build: ## build shoal-manager, shoal-agent, shoalctl, shoal-lab and shoal-lab-registry into bin/
 	$(GO) build -o $(BIN)/shoal-manager ./cmd/manager
 	$(GO) build -o $(BIN)/shoal-agent ./cmd/agent
 	$(GO) build -o $(BIN)/shoalctl ./cmd/ctl
-	@if [ -d cmd/lab ]; then $(GO) build -o $(BIN)/shoal-lab ./cmd/lab; fi
+	$(GO) build -o $(BIN)/shoal-lab ./cmd/lab
+	$(GO) build -o $(BIN)/shoal-lab-registry ./cmd/lab-registry
 
 test: deps proto-check lint ## everything CI runs: generated-code drift, lint, all tests (root: containerd and lab tests too)
 	$(GO) test $(TEST_FLAGS) ./...
