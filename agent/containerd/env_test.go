@@ -38,7 +38,7 @@ func newEnv(t testing.TB) *env {
 		StateDir:           t.TempDir(),
 		InsecureRegistries: []string{reg.Host},
 		StopGrace:          2 * time.Second,
-		Logger:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:             testLogger(t),
 	}
 	e.rt = e.newRuntime(t)
 	if err := e.rt.Pull(t.Context(), reg.Image); err != nil {
@@ -155,4 +155,8 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 func contextTimeout(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), d)
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
 }

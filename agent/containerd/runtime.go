@@ -124,8 +124,9 @@ type Runtime struct {
 	regs   *registries
 	logger *slog.Logger
 
-	mu  sync.Mutex
-	ios map[string]*taskIO // output being copied into log files, by task ID
+	mu     sync.Mutex
+	ios    map[string]*taskIO // output being copied into log files, by task ID
+	closed bool
 }
 
 var _ agent.Runtime = (*Runtime)(nil)
@@ -168,6 +169,11 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 // (List or Wait re-attaches their output).
 func (r *Runtime) Close() error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
 	ios := r.ios
 	r.ios = map[string]*taskIO{}
 	r.mu.Unlock()

@@ -112,6 +112,9 @@ disabled_plugins = [
 [ttrpc]
   address = %q
 
+[debug]
+  level = "warn"
+
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
 `, d.root(), d.state(), d.Address, d.Address+".ttrpc", filepath.Join(d.Dir, "opt"))
