@@ -138,4 +138,3 @@ func (e *env) cgroupProcs(t *testing.T, id string) []string {
 	}
 	return strings.Fields(readCgroupFile(t, e.cgroupPath(t, id), file))
 }
-

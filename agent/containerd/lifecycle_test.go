@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/api"
 )
@@ -66,6 +68,14 @@ func TestRunProcess(t *testing.T) {
 				s.User = "65534"
 			},
 			wantLogs: []string{"stdout: /tmp", "stdout: 65534"},
+		},
+		{
+			name: "user by name from the image's passwd",
+			spec: func(s *api.ServiceSpec) {
+				s.Command = []string{"id", "-u"}
+				s.User = "nobody"
+			},
+			wantLogs: []string{"stdout: 65534"},
 		},
 		{
 			name: "host network",
@@ -360,6 +370,26 @@ func TestCreateRejects(t *testing.T) {
 	}
 	if err := e.rt.Create(t.Context(), nil); err == nil {
 		t.Fatal("create(nil) succeeded")
+	}
+}
+
+func TestCreateTwice(t *testing.T) {
+	e := newEnv(t)
+	task := e.task(t, "sh", "-c", "echo alive; sleep 60")
+	e.run(t, task)
+	err := e.rt.Create(t.Context(), task)
+	if !errdefs.IsAlreadyExists(err) || !strings.Contains(err.Error(), task.ID) {
+		t.Fatalf("second create: %v, want already exists naming %s", err, task.ID)
+	}
+	// The first container and its root filesystem are untouched.
+	ctx := e.rt.nsCtx(t.Context())
+	if _, err := e.rt.client.SnapshotService(e.rt.opts.Snapshotter).Stat(ctx, task.ID); err != nil {
+		t.Fatalf("snapshot of the first container: %v", err)
+	}
+	eventually(t, 10*time.Second, "output", func() bool { return slices.Equal(e.logsOf(t, task.ID), []string{"stdout: alive"}) })
+	list, err := e.rt.List(t.Context())
+	if err != nil || len(list) != 1 || !list[0].Running {
+		t.Fatalf("list = %+v, %v; want the first container running", list, err)
 	}
 }
 

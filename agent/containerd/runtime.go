@@ -242,6 +242,11 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	if err != nil {
 		return err
 	}
+	// Checked first because the cleanup below must never remove the
+	// snapshot of an existing container.
+	if _, err := r.client.LoadContainer(ctx, t.ID); err == nil {
+		return fmt.Errorf("create container %s: %w", t.ID, errdefs.ErrAlreadyExists)
+	}
 	_, err = r.client.NewContainer(ctx, t.ID,
 		client.WithImage(img),
 		client.WithSnapshotter(r.opts.Snapshotter),
@@ -252,8 +257,8 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	)
 	if err != nil {
 		err = fmt.Errorf("create container %s: %w", t.ID, err)
-		// A failed create may leave the snapshot behind, and a retry would
-		// then find its key taken.
+		// A failed create may leave the snapshot behind (until containerd's
+		// garbage collection), and a retry would then find its key taken.
 		if rerr := r.client.SnapshotService(r.opts.Snapshotter).Remove(ctx, t.ID); rerr != nil && !errdefs.IsNotFound(rerr) {
 			err = errors.Join(err, fmt.Errorf("remove snapshot %s: %w", t.ID, rerr))
 		}

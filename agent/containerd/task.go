@@ -177,7 +177,7 @@ func (r *Runtime) Wait(ctx context.Context, taskID string) (agent.ExitStatus, er
 	select {
 	case st = <-exitC:
 	case <-ctx.Done():
-		return agent.ExitStatus{}, ctx.Err()
+		return agent.ExitStatus{}, fmt.Errorf("wait for task %s: %w", taskID, ctx.Err())
 	}
 	code, at, err := st.Result()
 	if err != nil {
