@@ -49,13 +49,36 @@ func Requirements() error {
 	return nil
 }
 
+// DaemonOption changes how StartDaemon runs containerd.
+type DaemonOption func(*daemonConfig)
+
+type daemonConfig struct {
+	netns string
+}
+
+// InNetNS runs containerd (and so its shims and host-network containers)
+// in the network namespace at path (like /run/netns/<name>). Only the
+// network namespace changes: mounts and cgroups stay the host's.
+func InNetNS(path string) DaemonOption {
+	return func(c *daemonConfig) { c.netns = path }
+}
+
 // StartDaemon starts a private containerd for t and registers its teardown.
 // It fails the test with a clear message if not root or containerd is
 // missing.
-func StartDaemon(t testing.TB) *Daemon {
+func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	t.Helper()
 	if err := Requirements(); err != nil {
 		t.Fatal(err)
+	}
+	var cfg daemonConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.netns != "" {
+		if _, err := exec.LookPath("nsenter"); err != nil {
+			t.Fatalf("containerd in a network namespace needs nsenter (apt install util-linux): %v", err)
+		}
 	}
 	// Unix socket paths are limited to 108 bytes: keep the directory short
 	// rather than under t.TempDir's long test-named path.
@@ -77,10 +100,15 @@ func StartDaemon(t testing.TB) *Daemon {
 		t.Fatalf("containerd log: %v", err)
 	}
 	d.cmd = exec.Command("containerd", "--config", configPath)
+	if cfg.netns != "" {
+		// nsenter execs containerd in place, so the PID is containerd's.
+		d.cmd = exec.Command("nsenter", "--net="+cfg.netns, "containerd", "--config", configPath)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
-	// Its own process group, so a signal meant for the test binary's group
-	// does not reach it first.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// If the test binary dies without its cleanups (a test timeout), the
+	// daemon should not outlive it. Its shims and containers do: they are
+	// made to survive containerd.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := d.cmd.Start(); err != nil {
 		logFile.Close()
 		os.RemoveAll(dir)
