@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,6 +145,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("runtime state dir: %w", err)
 		}
+	}
+	if _, err := os.Stat(strings.TrimPrefix(opts.Address, "unix://")); err != nil {
+		return nil, fmt.Errorf("containerd socket %q (is containerd running?): %w", opts.Address, err)
 	}
 	c, err := client.New(opts.Address, client.WithDefaultNamespace(opts.Namespace), client.WithDefaultRuntime(runcRuntime))
 	if err != nil {
