@@ -1,6 +1,13 @@
 // Package containerd is the agent's real Runtime: each task runs as a
 // containerd container (runc) in the agent's own containerd namespace,
 // on the host's network, with its output in a rotated log file.
+//
+// It works with containerd 1.6 (no transfer service): images are pulled by
+// this process with a resolver of its own and unpacked into the
+// snapshotter. Output goes through FIFOs that the shim keeps open, so a
+// container outlives the agent and a restarted agent re-attaches to it
+// (List, Wait). A task is only deleted on Remove: until then its exit
+// status and its cgroup's OOM-kill count stay readable.
 package containerd
 
 import (

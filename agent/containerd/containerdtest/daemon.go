@@ -93,10 +93,12 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	}
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(d.config()), 0o600); err != nil {
+		os.RemoveAll(dir)
 		t.Fatalf("write containerd config: %v", err)
 	}
 	logFile, err := os.Create(d.logPath)
 	if err != nil {
+		os.RemoveAll(dir)
 		t.Fatalf("containerd log: %v", err)
 	}
 	d.cmd = exec.Command("containerd", "--config", configPath)
