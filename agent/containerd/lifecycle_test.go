@@ -94,14 +94,30 @@ func TestRunProcess(t *testing.T) {
 			if st.Code != tc.wantCode || st.OOMKilled || st.At.IsZero() {
 				t.Fatalf("exit = %+v, want code %d, not OOM-killed, with a time", st, tc.wantCode)
 			}
-			if got := e.logsOf(t, task.ID); !slices.Equal(got, tc.wantLogs) && (len(got) > 0 || len(tc.wantLogs) > 0) {
-				t.Fatalf("logs = %q, want %q", got, tc.wantLogs)
+			// Each stream keeps its order; how the two interleave depends on
+			// which pipe is read first.
+			got := e.logsOf(t, task.ID)
+			for _, stream := range []string{"stdout", "stderr"} {
+				if g, w := ofStream(got, stream), ofStream(tc.wantLogs, stream); !slices.Equal(g, w) {
+					t.Fatalf("%s = %q, want %q", stream, g, w)
+				}
 			}
 			if err := e.rt.Remove(t.Context(), task.ID); err != nil {
 				t.Fatalf("remove: %v", err)
 			}
 		})
 	}
+}
+
+// ofStream returns the lines ("stream: text") of one stream.
+func ofStream(lines []string, stream string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, stream+": ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // hostNetDevLines is what `wc -l` of /proc/net/dev says on the host: a

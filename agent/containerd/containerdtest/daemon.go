@@ -2,6 +2,17 @@
 // serving a busybox image, for tests that need the real container runtime.
 // Each daemon has its own root, state, config and sockets, and is stopped
 // (with every container, shim and mount it made) when the test ends.
+//
+//	d := containerdtest.StartDaemon(t) // or StartDaemon(t, InNetNS("/run/netns/h1"))
+//	reg := containerdtest.StartRegistry(t)
+//	rt, err := containerd.New(t.Context(), containerd.Options{
+//		Address:            d.Address,
+//		Namespace:          "h1",
+//		StateDir:           t.TempDir(),
+//		InsecureRegistries: []string{reg.Host},
+//	})
+//	...
+//	err = rt.Pull(t.Context(), reg.Image)
 package containerdtest
 
 import (
