@@ -47,8 +47,13 @@ done
 
 # Every user of every VM reaches the managers over TCP: /etc/environment is
 # read by ssh sessions, also by `vagrant ssh VM -c 'shoalctl ...'`.
-sed -i '/^SHOAL_HOST=/d' /etc/environment
-echo "SHOAL_HOST=$SHOAL_MANAGERS" >>/etc/environment
+other=$(grep -v '^SHOAL_HOST=' /etc/environment || true)
+{
+	if [ -n "$other" ]; then
+		printf '%s\n' "$other"
+	fi
+	echo "SHOAL_HOST=$SHOAL_MANAGERS"
+} >/etc/environment
 export SHOAL_HOST="$SHOAL_MANAGERS"
 
 # wait_for SECONDS COMMAND...: polls COMMAND every second, SECONDS times.
