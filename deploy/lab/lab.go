@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/shoal-sched/shoal/deploy/labregistry"
 )
 
 // Roles of lab hosts.
@@ -189,7 +191,7 @@ func (l *Lab) RegistryAddr() string {
 }
 
 // Image is the busybox image the lab's registry serves.
-func (l *Lab) Image() string { return l.RegistryAddr() + "/busybox:latest" }
+func (l *Lab) Image() string { return l.RegistryAddr() + "/" + labregistry.DefaultRepository }
 
 // ManagerAddrs are the managers' gRPC addresses on the lab network, for
 // clients running inside a lab host.
