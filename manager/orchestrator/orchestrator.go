@@ -23,10 +23,24 @@ import (
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
-// retryDelay is how long the loop waits after a pass it could not commit
-// (no quorum, a timeout) before it tries again, unless the state changes
-// first.
-const retryDelay = time.Second
+const (
+	// retryDelay is how long the loop waits after a pass it could not
+	// commit (no quorum, a timeout) before it tries again, unless the state
+	// changes first.
+	retryDelay = time.Second
+	// minPassInterval spaces passes out: a pass over 10,000 tasks costs
+	// about 15 ms of CPU, and a burst of agent reports should cost a few
+	// passes, not one each. It is real time (CPU), not the Clock.
+	minPassInterval = 10 * time.Millisecond
+)
+
+// barrier is what a Raft member offers to make its state fresh: it returns
+// once everything committed before the call is applied. A new leader may
+// not yet have applied its predecessor's last entries; a pass over that
+// state would redo their work.
+type barrier interface {
+	VerifyLeader(ctx context.Context) error
+}
 
 // Options configures an Orchestrator.
 type Options struct {
@@ -45,6 +59,7 @@ type Orchestrator struct {
 	// of that commit: the task is not offered again until the state moves
 	// past it (so a disagreement with the FSM cannot spin the loop).
 	refused map[string]uint64
+	synced  bool // the barrier has passed
 }
 
 // New returns an orchestrator over state that commits through applier (on
@@ -74,9 +89,17 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 func (o *Orchestrator) Run(ctx context.Context) error {
 	o.log.Info("orchestrator started")
 	defer o.log.Info("orchestrator stopped")
+	var last time.Time
 	for {
+		if !pause(ctx, minPassInterval-time.Since(last)) {
+			return nil
+		}
+		last = time.Now()
 		changed := o.state.Changed()
-		wake, err := o.pass(ctx)
+		wake, err := o.sync(ctx)
+		if err == nil {
+			wake, err = o.pass(ctx)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -89,6 +112,35 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		if !o.wait(ctx, changed, wake) {
 			return nil
 		}
+	}
+}
+
+// sync waits, once per Orchestrator, until the state holds everything
+// committed before this manager became the leader.
+func (o *Orchestrator) sync(ctx context.Context) (time.Time, error) {
+	b, ok := o.applier.(barrier)
+	if o.synced || !ok {
+		return time.Time{}, nil
+	}
+	if err := b.VerifyLeader(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("wait for the log to be applied: %w", err)
+	}
+	o.synced = true
+	return time.Time{}, nil
+}
+
+// pause waits d of real time (false if ctx ends first).
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

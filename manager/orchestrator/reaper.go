@@ -21,7 +21,7 @@ func (p *pass) reap() {
 	}
 	for _, svc := range p.services {
 		limit := max(historyPerGroup, int(svc.Spec.RestartPolicy.MaxAttempts))
-		for _, g := range p.bySvc[svc.ID].groups {
+		for _, g := range p.bySvc[svc.ID].sorted() {
 			p.trim(g, limit)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"time"
 
@@ -94,6 +93,15 @@ func (g *group) nextAttempt() uint64 {
 // serviceTasks is one service's tasks by group.
 type serviceTasks struct {
 	groups map[groupKey]*group
+	// order lists the groups by key; unsorted says a group was added out
+	// of order since the last sort (tasks are read in slot order, so
+	// replicated services rarely need one).
+	order    []*group
+	unsorted bool
+}
+
+func newServiceTasks() *serviceTasks {
+	return &serviceTasks{groups: make(map[groupKey]*group)}
 }
 
 func (st *serviceTasks) group(k groupKey) *group {
@@ -101,17 +109,26 @@ func (st *serviceTasks) group(k groupKey) *group {
 	if !ok {
 		g = &group{key: k}
 		st.groups[k] = g
+		if n := len(st.order); n > 0 && compareKeys(st.order[n-1].key, k) > 0 {
+			st.unsorted = true
+		}
+		st.order = append(st.order, g)
 	}
 	return g
 }
 
-// sorted returns the groups by slot, then node id.
+func compareKeys(a, b groupKey) int {
+	return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.node, b.node))
+}
+
+// sorted returns the groups by slot, then node id. The slice is shared:
+// callers must not change it.
 func (st *serviceTasks) sorted() []*group {
-	out := slices.Collect(maps.Values(st.groups))
-	slices.SortFunc(out, func(a, b *group) int {
-		return cmp.Or(cmp.Compare(a.key.slot, b.key.slot), cmp.Compare(a.key.node, b.key.node))
-	})
-	return out
+	if st.unsorted {
+		slices.SortFunc(st.order, func(a, b *group) int { return compareKeys(a.key, b.key) })
+		st.unsorted = false
+	}
+	return st.order
 }
 
 // pass is one reconciliation: the store as read, indexed, and the plan of
@@ -158,7 +175,7 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 	}
 	for _, s := range p.services {
 		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
-		p.bySvc[s.ID] = &serviceTasks{groups: make(map[groupKey]*group)}
+		p.bySvc[s.ID] = newServiceTasks()
 	}
 	for _, n := range p.nodes {
 		p.nodeByID[n.ID] = n
