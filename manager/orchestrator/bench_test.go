@@ -21,20 +21,34 @@ const (
 // 1,000 ready nodes, with the orchestrator already running as the leader.
 func BenchmarkCreateToAssigned(b *testing.B) {
 	b.Run("local", func(b *testing.B) {
-		benchCreateToAssigned(b, func(b *testing.B) (*raftstore.State, raftstore.Applier) {
+		benchCreateToAssigned(b, func(b *testing.B) (*raftstore.State, raftstore.Applier, func()) {
 			state := raftstore.NewState()
-			return state, raftstore.NewLocalApplier(state)
+			return state, raftstore.NewLocalApplier(state), func() {}
+		})
+	})
+	// Through a 3-member Raft cluster on loopback, with the log fsynced:
+	// the orchestrator runs on the leader and commits through it.
+	b.Run("raft3", func(b *testing.B) {
+		benchCreateToAssigned(b, func(b *testing.B) (*raftstore.State, raftstore.Applier, func()) {
+			c := newCluster(b, 3, slog.New(slog.DiscardHandler), false)
+			leader := c.leader()
+			return leader.node.State(), leader.node, func() {
+				for _, m := range c.members {
+					c.crash(m)
+				}
+			}
 		})
 	})
 }
 
 // benchCreateToAssigned runs the measurement on a fresh store per
-// iteration; store returns the leader's state and its Applier.
-func benchCreateToAssigned(b *testing.B, store func(b *testing.B) (*raftstore.State, raftstore.Applier)) {
+// iteration; store returns the leader's state, its Applier and a func that
+// closes the store.
+func benchCreateToAssigned(b *testing.B, store func(b *testing.B) (*raftstore.State, raftstore.Applier, func())) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		state, applier := store(b)
+		state, applier, closeStore := store(b)
 		registerNodes(b, applier)
 		ctx, cancel := context.WithCancel(b.Context())
 		o := New(state, applier, Options{Logger: slog.New(slog.DiscardHandler)})
@@ -57,6 +71,7 @@ func benchCreateToAssigned(b *testing.B, store func(b *testing.B) (*raftstore.St
 		if err := <-done; err != nil {
 			b.Fatalf("orchestrator: %v", err)
 		}
+		closeStore()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms")
 }

@@ -279,18 +279,42 @@ func inState(s api.TaskState) func(*api.Task) bool {
 // every task told to stop as shut down, as healthy agents would.
 func (h *harness) runAll(v *raftstore.View) {
 	h.t.Helper()
+	for _, cmd := range agentReports(v, h.clock.Now()) {
+		h.do(cmd)
+	}
+}
+
+// agentReports is what fake agents on the ready nodes would report after
+// seeing view v: assigned tasks that should run are running, tasks told to
+// stop have stopped. One command per node, as an agent batches its reports.
+func agentReports(v *raftstore.View, now time.Time) []raftstore.UpdateTaskStatus {
+	byNode := make(map[string][]raftstore.TaskStatusUpdate)
+	var nodes []string
 	for _, t := range v.Tasks() {
+		var s api.TaskState
 		switch {
 		case t.DesiredState == api.TaskRunning && t.Status.State == api.TaskAssigned:
-			if n := v.Node(t.NodeID); n != nil && n.Status == api.NodeReady {
-				h.tryReport(t, api.TaskRunning, 0)
-			}
+			s = api.TaskRunning
 		case t.DesiredState > api.TaskRunning && t.Status.State.Active():
-			if n := v.Node(t.NodeID); n != nil && n.Status == api.NodeReady {
-				h.tryReport(t, api.TaskShutdown, 0)
-			}
+			s = api.TaskShutdown
+		default:
+			continue
 		}
+		if n := v.Node(t.NodeID); n == nil || n.Status != api.NodeReady {
+			continue
+		}
+		if _, ok := byNode[t.NodeID]; !ok {
+			nodes = append(nodes, t.NodeID)
+		}
+		byNode[t.NodeID] = append(byNode[t.NodeID], raftstore.TaskStatusUpdate{
+			TaskID: t.ID, Status: api.TaskStatus{State: s, Message: "fake agent", Timestamp: now},
+		})
 	}
+	cmds := make([]raftstore.UpdateTaskStatus, 0, len(nodes))
+	for _, n := range nodes {
+		cmds = append(cmds, raftstore.UpdateTaskStatus{NodeID: n, Updates: byNode[n], At: now})
+	}
+	return cmds
 }
 
 // settle runs the fake agents until every task of the service that should
