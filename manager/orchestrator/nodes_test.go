@@ -171,10 +171,56 @@ func TestGlobalFollowsNodes(t *testing.T) {
 
 	h.do(raftstore.RemoveNode{ID: "n4", At: h.clock.Now()})
 	expect("no task for the removed node", "n3")
-	v := h.state.Read()
-	for _, task := range v.TasksByService(svc.ID) {
-		if task.NodeID == "n4" && (task.DesiredState != api.TaskShutdown || !task.Status.State.Terminal()) {
-			t.Fatalf("task on removed n4: %s, desired %s", task.Status.State, task.DesiredState)
+	h.waitFor("the removed node's task history deleted", func(v *raftstore.View) string {
+		if n := count(v.TasksByService(svc.ID), func(t *api.Task) bool { return t.NodeID == "n4" }); n > 0 {
+			return fmt.Sprintf("%d tasks on n4", n)
 		}
+		return ""
+	})
+}
+
+func TestDrainReplacementBacksOff(t *testing.T) {
+	const delay = time.Second
+	h := newHarness(t)
+	h.addNode("n1", nil)
+	spec := replicated("web", 1)
+	spec.RestartPolicy.Delay = api.Duration(delay)
+	svc := h.createService(spec)
+	old := live(h.settle(svc, 1), svc.ID)[0]
+	h.addNode("n2", nil)
+	h.setAvailability("n1", api.AvailabilityDrain)
+
+	// Each replacement on n2 fails at once; the next one waits longer.
+	var prev string
+	for i, want := range []time.Duration{0, delay, 2 * delay, 4 * delay} {
+		v := h.waitFor(fmt.Sprintf("replacement %d", i+1), func(v *raftstore.View) string {
+			for _, task := range live(v, svc.ID) {
+				if task.NodeID != "n1" && task.ID != prev {
+					return ""
+				}
+			}
+			return "none"
+		})
+		var next *api.Task
+		for _, task := range live(v, svc.ID) {
+			if task.NodeID != "n1" {
+				next = task
+			}
+		}
+		if got := next.NotBefore.Sub(h.clock.Now()); want > 0 && got != want || want == 0 && !next.NotBefore.IsZero() {
+			t.Fatalf("replacement %d held for %s, want %s", i+1, got, want)
+		}
+		h.clock.Advance(want)
+		v = h.waitFor("replacement assigned", func(v *raftstore.View) string {
+			if s := v.Task(next.ID).Status.State; s != api.TaskAssigned {
+				return s.String()
+			}
+			return ""
+		})
+		if cur := v.Task(old.ID); cur.DesiredState != api.TaskRunning || cur.Status.State != api.TaskRunning {
+			t.Fatalf("old task %s, desired %s while no replacement runs", cur.Status.State, cur.DesiredState)
+		}
+		h.report(v.Task(next.ID), api.TaskFailed, 1)
+		prev = next.ID
 	}
 }

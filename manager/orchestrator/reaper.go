@@ -22,7 +22,13 @@ func (p *pass) reap() {
 	for _, svc := range p.services {
 		limit := max(historyPerGroup, int(svc.Spec.RestartPolicy.MaxAttempts))
 		for _, g := range p.bySvc[svc.ID].sorted() {
-			p.trim(g, limit)
+			keep := limit
+			if g.key.node != "" && p.nodeByID[g.key.node] == nil {
+				// A global service's history on a removed node is of
+				// no more use.
+				keep = 0
+			}
+			p.trim(g, keep)
 		}
 	}
 }

@@ -125,7 +125,7 @@ func (p *pass) settleLive(svc *api.Service, g *group) {
 		return
 	}
 	if !slices.ContainsFunc(g.live, p.staysPut) {
-		p.create(svc, g, time.Time{})
+		p.create(svc, g, p.retryAt(svc, consecutiveFailures(g, 0)))
 	}
 	if len(g.live) < 2 {
 		return

@@ -58,11 +58,20 @@ func (p *pass) restartable(svc *api.Service, g *group, d *api.Task) (bool, time.
 	if rp.MaxAttempts > 0 && restartsBefore(g, d, rp.Window.Std()) >= rp.MaxAttempts {
 		return false, time.Time{}
 	}
-	delay := backoff(rp.Delay.Std(), consecutiveFailures(g))
+	// Every restart waits at least the configured delay, a clean exit too.
+	return true, p.retryAt(svc, max(consecutiveFailures(g, 0), 1))
+}
+
+// retryAt is when a new task may start after k consecutive failures in its
+// group: at once after none, else after the restart backoff. Paths that
+// replace a running task (drain, start-first update) use it too, so a
+// replacement that keeps failing is not re-created in a tight loop.
+func (p *pass) retryAt(svc *api.Service, k int) time.Time {
+	delay := backoff(svc.Spec.RestartPolicy.Delay.Std(), k)
 	if delay <= 0 {
-		return true, time.Time{}
+		return time.Time{}
 	}
-	return true, p.now.Add(delay)
+	return p.now.Add(delay)
 }
 
 // failed reports whether a task ended in failure: refused by its node, or
@@ -105,14 +114,15 @@ func restartsBefore(g *group, d *api.Task, window time.Duration) uint64 {
 }
 
 // consecutiveFailures counts the failed tasks at the end of g's history
-// (newest first, stopping at the first task that did not fail).
-func consecutiveFailures(g *group) int {
+// (newest first, stopping at the first task that did not fail), of spec
+// version (0: any).
+func consecutiveFailures(g *group, version uint64) int {
 	ended := append(slices.Clone(g.past), g.dead...)
 	slices.SortFunc(ended, olderTask)
 	n := 0
 	for i := len(ended) - 1; i >= 0; i-- {
 		t := ended[i]
-		if !t.Status.State.Terminal() {
+		if !t.Status.State.Terminal() || (version != 0 && t.SpecVersion != version) {
 			continue
 		}
 		if !failed(t) {
@@ -123,10 +133,10 @@ func consecutiveFailures(g *group) int {
 	return n
 }
 
-// backoff is the restart delay after k consecutive failures: delay for the
-// first (or for a clean exit), then doubling, capped at 10 × delay.
+// backoff is the restart delay after k consecutive failures: none for
+// k = 0, delay for the first, then doubling, capped at 10 × delay.
 func backoff(delay time.Duration, k int) time.Duration {
-	if delay <= 0 {
+	if delay <= 0 || k == 0 {
 		return 0
 	}
 	d := delay

@@ -83,5 +83,7 @@ func (p *pass) replaceOutdated(svc *api.Service, g *group, order string) {
 			p.shutdown(g, t, fmt.Sprintf("updating to spec version %d", svc.SpecVersion))
 		}
 	}
-	p.create(svc, g, time.Time{})
+	// A new version that keeps failing is retried after the restart
+	// backoff (failures of older versions do not delay an update).
+	p.create(svc, g, p.retryAt(svc, consecutiveFailures(g, svc.SpecVersion)))
 }
