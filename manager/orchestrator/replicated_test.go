@@ -1,8 +1,10 @@
 package orchestrator
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shoal-sched/shoal/api"
@@ -183,4 +185,76 @@ func TestReaperKeepsHistoryPerSlot(t *testing.T) {
 	if ts := live(v, svc.ID); len(ts) != 1 || ts[0].Attempt != 8 {
 		t.Errorf("live tasks %v: want one, with attempt 8\n%s", ts, dump(v))
 	}
+}
+
+// racingApplier is a fake at the Applier seam: before it forwards the
+// first command that assigns tasks, it applies race (a change the
+// orchestrator has not seen), so that the FSM refuses the assignment.
+type racingApplier struct {
+	raftstore.Applier
+	race   raftstore.Command
+	raced  bool         // only the orchestrator's goroutine calls Apply
+	passes atomic.Int32 // commands forwarded after the race
+}
+
+func (a *racingApplier) Apply(ctx context.Context, cmd raftstore.Command) (raftstore.Response, error) {
+	if a.raced {
+		a.passes.Add(1)
+	} else if assigns(cmd) {
+		a.raced = true
+		if _, err := a.Applier.Apply(ctx, a.race); err != nil {
+			return raftstore.Response{}, err
+		}
+	}
+	return a.Applier.Apply(ctx, cmd)
+}
+
+func assigns(cmd raftstore.Command) bool {
+	switch c := cmd.(type) {
+	case raftstore.AssignTasks:
+		return len(c.Assignments) > 0
+	case raftstore.Batch:
+		for _, sub := range c.Commands {
+			if assigns(sub) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestRefusedAssignmentIsRetried(t *testing.T) {
+	state := raftstore.NewState()
+	local := raftstore.NewLocalApplier(state)
+	h := &harness{t: t, state: state, apply: local, clock: newFakeClock()}
+	h.addNode("n1", nil)
+	racer := &racingApplier{Applier: local, race: raftstore.UpdateNode{ID: "n1", Availability: api.AvailabilityPause}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- New(state, racer, Options{Logger: testLogger(t), Clock: h.clock}).Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	svc := h.createService(replicated("web", 1))
+	h.waitFor("the node paused by the race", func(v *raftstore.View) string {
+		if v.Node("n1").Availability != api.AvailabilityPause {
+			return "not yet"
+		}
+		return ""
+	})
+	h.barrier()
+	v := h.state.Read()
+	if ts := live(v, svc.ID); len(ts) != 1 || ts[0].NodeID != "" {
+		t.Fatalf("want the one task unassigned after the refusal\n%s", dump(v))
+	}
+	if n := racer.passes.Load(); n > 4 {
+		t.Fatalf("%d commands after the refusal: the loop spins", n)
+	}
+
+	h.setAvailability("n1", api.AvailabilityActive)
+	h.settle(svc, 1)
 }
