@@ -96,7 +96,8 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 		last = time.Now()
 		changed := o.state.Changed()
-		wake, err := o.sync(ctx)
+		var wake time.Time
+		err := o.sync(ctx)
 		if err == nil {
 			wake, err = o.pass(ctx)
 		}
@@ -117,16 +118,16 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 
 // sync waits, once per Orchestrator, until the state holds everything
 // committed before this manager became the leader.
-func (o *Orchestrator) sync(ctx context.Context) (time.Time, error) {
+func (o *Orchestrator) sync(ctx context.Context) error {
 	b, ok := o.applier.(barrier)
 	if o.synced || !ok {
-		return time.Time{}, nil
+		return nil
 	}
 	if err := b.VerifyLeader(ctx); err != nil {
-		return time.Time{}, fmt.Errorf("wait for the log to be applied: %w", err)
+		return fmt.Errorf("wait for the log to be applied: %w", err)
 	}
 	o.synced = true
-	return time.Time{}, nil
+	return nil
 }
 
 // pause waits d of real time (false if ctx ends first).
