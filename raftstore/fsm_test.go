@@ -1,8 +1,8 @@
 package raftstore
 
 import (
-	"encoding/binary"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
