@@ -61,7 +61,11 @@ func schema() *memdb.DBSchema {
 				Indexer: strIndex(func(o any) string { return o.(*api.Task).ServiceID })},
 			"node_id": {Name: "node_id", AllowMissing: true,
 				Indexer: strIndex(func(o any) string { return o.(*api.Task).NodeID })},
-			"desired_state": {Name: "desired_state",
+			// Tasks desired running (nearly all of them) are left out of
+			// this index: what readers look up by desired state is the
+			// exceptions (shutdown, remove), and leaving them out saves an
+			// index write on every status change and assignment.
+			"desired_state": {Name: "desired_state", AllowMissing: true,
 				Indexer: strIndex(func(o any) string { return desiredKey(o.(*api.Task).DesiredState) })},
 		}},
 		tableNodes: {Name: tableNodes, Indexes: map[string]*memdb.IndexSchema{
@@ -76,7 +80,13 @@ func schema() *memdb.DBSchema {
 	}}
 }
 
-func desiredKey(s api.TaskState) string { return strconv.Itoa(int(s)) }
+// desiredKey is the desired_state index key; "" (not indexed) for running.
+func desiredKey(s api.TaskState) string {
+	if s == api.TaskRunning {
+		return ""
+	}
+	return strconv.Itoa(int(s))
+}
 
 func newDB() *memdb.MemDB {
 	db, err := memdb.NewMemDB(schema())
@@ -84,5 +94,11 @@ func newDB() *memdb.MemDB {
 		// The schema is a constant of this package: an error is a bug.
 		panic(fmt.Sprintf("raftstore: schema: %v", err))
 	}
-	return db
+	// A memdb snapshot is a full database that does not track mutations
+	// for watch channels. The state signals change through Changed and
+	// Subscribe, never through memdb watches, and the tracking (one
+	// channel per changed radix node, then a tree walk once a transaction
+	// touches more than 8192 of them) is most of the cost of a large
+	// AssignTasks.
+	return db.Snapshot()
 }
