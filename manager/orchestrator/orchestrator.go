@@ -1,15 +1,3 @@
-// Package orchestrator turns the desired state of services into tasks and
-// places them: the replicated and global reconcilers, the restart
-// supervisor, the rolling updater, the reaper and the scheduling loop, all
-// in one level-triggered loop that runs on the Raft leader.
-//
-// Every pass reads the whole state, works out what to change — tasks to
-// create, to stop, to delete, to place — and commits it as one log entry
-// through the Applier. Nothing is kept between passes but a hint about
-// refused assignments: what a pass does follows from the store alone, so a
-// new leader takes over where the old one stopped, and because a stop and
-// its replacement are written in the same entry, nothing is lost or done
-// twice across the change.
 package orchestrator
 
 import (
