@@ -46,7 +46,7 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
 	// ApplyTimeout bounds Apply when there is no leader (default 5 s).
-	ApplyTimeout      time.Duration
+	ApplyTimeout time.Duration
 	// SnapshotThreshold and SnapshotInterval: how many new entries, checked
 	// how often, make a snapshot (and compact the log); zero: raft's
 	// defaults (8192 entries, 2 min).
