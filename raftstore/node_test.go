@@ -14,7 +14,14 @@ import (
 func TestClusterFailover(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	leader := c.waitLeader()
-	createService(t, c.nodes[leader], "before")
+	res := createService(t, c.nodes[leader], "before")
+	if svc, ok := res.Value.(*api.Service); !ok || svc.Spec.Name != "before" || res.Index == 0 {
+		t.Errorf("response = %+v", res)
+	}
+	dup := CreateService{Service: testService("id-other", "before", 1)}
+	if _, err := c.nodes[leader].Apply(t.Context(), dup); !errors.Is(err, ErrAlreadyExists) {
+		t.Errorf("duplicate through raft: err = %v, want ErrAlreadyExists", err)
+	}
 	for i := range c.nodes {
 		c.waitService(i, "before")
 	}

@@ -80,6 +80,24 @@ func schema() *memdb.DBSchema {
 	}}
 }
 
+// objectID returns the primary key of a stored object.
+func objectID(obj any) string {
+	switch o := obj.(type) {
+	case *api.Service:
+		return o.ID
+	case *api.Task:
+		return o.ID
+	case *api.Node:
+		return o.ID
+	case *api.Manager:
+		return o.ID
+	case *api.ClusterInfo:
+		return clusterKey
+	default:
+		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
+	}
+}
+
 // desiredKey is the desired_state index key; "" (not indexed) for running.
 func desiredKey(s api.TaskState) string {
 	if s == api.TaskRunning {
