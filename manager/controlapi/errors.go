@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -46,7 +47,7 @@ func codeOf(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, raftstore.ErrAlreadyExists):
 		return codes.AlreadyExists
-	case errors.Is(err, raftstore.ErrInvalid), errors.Is(err, ErrAmbiguous):
+	case errors.Is(err, raftstore.ErrInvalid), errors.Is(err, api.ErrInvalid), errors.Is(err, ErrAmbiguous):
 		return codes.InvalidArgument
 	case errors.Is(err, raftstore.ErrConflict), errors.Is(err, ErrPrecondition):
 		return codes.FailedPrecondition

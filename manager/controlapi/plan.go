@@ -47,7 +47,11 @@ func planUpdate(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) *sho
 func planTasks(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) []*shoalpb.PlannedTask {
 	var current []*api.Task
 	replace := false
+	// A new service has no id yet; the scheduler only uses it to count the
+	// service's tasks per node.
+	serviceID := "(new)"
 	if svc != nil {
+		serviceID = svc.ID
 		current = liveTasks(v.TasksByService(svc.ID))
 		replace = specReplacesTasks(&svc.Spec, spec)
 	}
@@ -59,9 +63,9 @@ func planTasks(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) []*sh
 	nodes := nodeInfos(v, exclude)
 	var out []*shoalpb.PlannedTask
 	if spec.Mode == api.ModeGlobal {
-		out = planGlobal(v, nodes, current, spec, replace)
+		out = planGlobal(v, serviceID, nodes, current, spec, replace)
 	} else {
-		out = planReplicated(v, nodes, current, spec, replace)
+		out = planReplicated(v, serviceID, nodes, current, spec, replace)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Slot != out[j].Slot {
@@ -72,7 +76,7 @@ func planTasks(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) []*sh
 	return out
 }
 
-func planReplicated(v *raftstore.View, nodes []scheduler.NodeInfo, current []*api.Task, spec *api.ServiceSpec, replace bool) []*shoalpb.PlannedTask {
+func planReplicated(v *raftstore.View, serviceID string, nodes []scheduler.NodeInfo, current []*api.Task, spec *api.ServiceSpec, replace bool) []*shoalpb.PlannedTask {
 	bySlot := map[uint64]*api.Task{}
 	for _, t := range current {
 		bySlot[t.Slot] = t
@@ -84,7 +88,7 @@ func planReplicated(v *raftstore.View, nodes []scheduler.NodeInfo, current []*ap
 			out = append(out, planned(v, slot, t.NodeID, taskKeep, ""))
 			continue
 		}
-		place = append(place, candidate(spec, slot, ""))
+		place = append(place, candidate(serviceID, spec, slot, ""))
 	}
 	for _, t := range current {
 		if t.Slot > spec.Replicas {
@@ -108,29 +112,33 @@ func planReplicated(v *raftstore.View, nodes []scheduler.NodeInfo, current []*ap
 	return out
 }
 
-// planGlobal asks the scheduler about each node on its own: a global
-// service wants one task on every node that can take it.
-func planGlobal(v *raftstore.View, nodes []scheduler.NodeInfo, current []*api.Task, spec *api.ServiceSpec, replace bool) []*shoalpb.PlannedTask {
+// planGlobal plans one task on every node. The scheduler checks a task
+// that names its node against that node only, so one pass gives every
+// node's answer.
+func planGlobal(v *raftstore.View, serviceID string, nodes []scheduler.NodeInfo, current []*api.Task, spec *api.ServiceSpec, replace bool) []*shoalpb.PlannedTask {
 	onNode := map[string]bool{}
 	for _, t := range current {
 		onNode[t.NodeID] = true
 	}
 	var out []*shoalpb.PlannedTask
+	var place []*api.Task
 	for _, n := range nodes {
 		if onNode[n.Node.ID] && !replace {
 			out = append(out, planned(v, 0, n.Node.ID, taskKeep, ""))
 			continue
 		}
-		res := scheduler.Schedule([]scheduler.NodeInfo{n}, []*api.Task{candidate(spec, 0, n.Node.ID)})
-		if len(res.Decisions) == 1 {
-			out = append(out, planned(v, 0, n.Node.ID, taskStart, ""))
-			continue
-		}
-		reason := "the scheduler gave no reason"
-		if len(res.Unplaced) == 1 {
-			reason = res.Unplaced[0].Reason
-		}
-		out = append(out, &shoalpb.PlannedTask{NodeId: n.Node.ID, Hostname: n.Node.Hostname, Action: taskStart, Reason: reason})
+		place = append(place, candidate(serviceID, spec, 0, n.Node.ID))
+	}
+	res := scheduler.Schedule(nodes, place)
+	for _, d := range res.Decisions {
+		out = append(out, planned(v, 0, d.NodeID, taskStart, ""))
+	}
+	nodeOf := map[string]string{}
+	for _, t := range place {
+		nodeOf[t.ID] = t.NodeID
+	}
+	for _, u := range res.Unplaced {
+		out = append(out, planned(v, 0, nodeOf[u.TaskID], taskStart, u.Reason))
 	}
 	return out
 }
@@ -145,10 +153,10 @@ func planned(v *raftstore.View, slot uint64, nodeID, action, reason string) *sho
 
 // candidate is a task as the orchestrator would make it, for the
 // scheduler to place.
-func candidate(spec *api.ServiceSpec, slot uint64, nodeID string) *api.Task {
+func candidate(serviceID string, spec *api.ServiceSpec, slot uint64, nodeID string) *api.Task {
 	return &api.Task{
-		ID:          fmt.Sprintf("planned-%s-%d", nodeID, slot),
-		ServiceName: spec.Name, Slot: slot, Spec: *spec,
+		ID:        fmt.Sprintf("planned-%s-%d", nodeID, slot),
+		ServiceID: serviceID, ServiceName: spec.Name, Slot: slot, NodeID: nodeID, Spec: *spec,
 		DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending},
 	}
 }

@@ -1,56 +1,15 @@
 package controlapi
 
 import (
-	"regexp"
-
 	"github.com/shoal-sched/shoal/api"
 )
 
 // prepareSpec fills in a spec's defaults and checks it. A rejected spec
-// returns an InvalidArgument error naming the field and its value.
-//
-// WIRING: the full rules live in api.ApplyDefaults and
-// api.ValidateServiceSpec; until they are merged this checks the fields
-// without which no task can run.
+// returns an error wrapping api.ErrInvalid that names every bad field and
+// its value.
 func prepareSpec(spec *api.ServiceSpec) error {
-	if spec.Mode == "" {
-		spec.Mode = api.ModeReplicated
-	}
-	if !serviceName.MatchString(spec.Name) {
-		return invalidf("spec.name %q: want 1-63 letters, digits, '-' or '_', starting with a letter or digit", spec.Name)
-	}
-	if spec.Image == "" {
-		return invalidf("spec.image %q: an image reference is required", spec.Image)
-	}
-	switch spec.Mode {
-	case api.ModeReplicated:
-	case api.ModeGlobal:
-		if spec.Replicas != 0 {
-			return invalidf("spec.replicas %d: a global service runs one task per node; leave replicas unset", spec.Replicas)
-		}
-	default:
-		return invalidf("spec.mode %q: want %q or %q", spec.Mode, api.ModeReplicated, api.ModeGlobal)
-	}
-	if err := checkResources(spec.Resources); err != nil {
-		return err
-	}
-	return nil
-}
-
-var serviceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
-
-func checkResources(r api.ResourceRequirements) error {
-	for field, v := range map[string]int64{
-		"spec.resources.reservations.nano_cpus":    r.Reservations.NanoCPUs,
-		"spec.resources.reservations.memory_bytes": r.Reservations.MemoryBytes,
-		"spec.resources.limits.nano_cpus":          r.Limits.NanoCPUs,
-		"spec.resources.limits.memory_bytes":       r.Limits.MemoryBytes,
-	} {
-		if v < 0 {
-			return invalidf("%s %d: must not be negative", field, v)
-		}
-	}
-	return nil
+	api.ApplyDefaults(spec)
+	return api.ValidateServiceSpec(spec)
 }
 
 // checkAvailability validates an operator's availability value ("" keeps
