@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -28,6 +29,11 @@ func (s *Server) Events(req *shoalpb.EventsRequest, stream grpc.ServerStreamingS
 	}
 	events, cancel := s.state().Subscribe(eventBuffer)
 	defer cancel()
+	// Headers tell the client it is subscribed: every change after them
+	// reaches it.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	ctx := stream.Context()
 	for {
 		select {

@@ -26,8 +26,11 @@ import (
 
 // Options tune a test cluster.
 type Options struct {
-	// Raft timeouts; zero fields take FastRaft's values.
+	// Raft timeouts; the zero value means FastRaft.
 	Raft manager.RaftTiming
+	// DefaultRaft runs with shoal-manager's default Raft timings (those
+	// raftstore picks for a LAN) instead; Raft is then ignored.
+	DefaultRaft bool
 	// LeaderTimeout bounds how long a request waits for a leader (zero:
 	// the manager default).
 	LeaderTimeout time.Duration
@@ -67,6 +70,7 @@ type member struct {
 	done     chan error
 	conn     *grpc.ClientConn
 	sockConn *grpc.ClientConn
+	extra    []*grpc.ClientConn
 }
 
 // StartCluster starts n managers: the first bootstraps, the others join
@@ -85,7 +89,7 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 		if i > 0 {
 			c.members[i].cfg.Join = c.members[0].cfg.Addr
 		}
-		c.start(i)
+		c.start(i, nil)
 		if i == 0 {
 			c.WaitLeader(opts.StartTimeout)
 		}
@@ -95,7 +99,10 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Raft == (manager.RaftTiming{}) {
+	switch {
+	case o.DefaultRaft:
+		o.Raft = manager.RaftTiming{}
+	case o.Raft == (manager.RaftTiming{}):
 		o.Raft = FastRaft
 	}
 	if o.StartTimeout <= 0 {
@@ -131,15 +138,19 @@ func (c *Cluster) newMember(i int) *member {
 
 // start runs manager i (again, after a kill) from its data dir. The first
 // start fixes its ports; later starts reuse them, as a restarted process
-// would.
-func (c *Cluster) start(i int) {
+// would. edit, if not nil, changes the config of this start only.
+func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.m != nil {
 		c.t.Fatalf("manager %d is already running", i)
 	}
-	m, err := manager.New(mb.cfg)
+	cfg := mb.cfg
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := manager.New(cfg)
 	if err != nil {
 		c.t.Fatalf("manager %d: %v", i, err)
 	}
@@ -151,7 +162,16 @@ func (c *Cluster) start(i int) {
 }
 
 // Restart starts a killed or stopped manager again from its data dir.
-func (c *Cluster) Restart(i int) { c.start(i) }
+func (c *Cluster) Restart(i int) { c.start(i, nil) }
+
+// RestartForceNewCluster restarts manager i with --force-new-cluster: a
+// lone survivor becomes a one-member cluster with all its state.
+func (c *Cluster) RestartForceNewCluster(i int) {
+	c.start(i, func(cfg *manager.Config) {
+		cfg.ForceNewCluster = true
+		cfg.Join = ""
+	})
+}
 
 // Kill stops manager i abruptly (listeners and Raft close at once, no
 // gossip leave) and waits until it has stopped.
@@ -189,7 +209,7 @@ func (c *Cluster) stopAll() {
 		c.halt(i, false)
 	}
 	for _, mb := range c.members {
-		for _, conn := range []*grpc.ClientConn{mb.conn, mb.sockConn} {
+		for _, conn := range append([]*grpc.ClientConn{mb.conn, mb.sockConn}, mb.extra...) {
 			if conn != nil {
 				conn.Close()
 			}
@@ -227,6 +247,17 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 		mb.conn = c.dial(mb.cfg.Addr)
 	}
 	return shoalpb.NewControlClient(mb.conn)
+}
+
+// NewClient returns a Control client for manager i over a connection of
+// its own (for benchmarks that want one connection per client).
+func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	conn := c.dial(mb.cfg.Addr)
+	mb.extra = append(mb.extra, conn)
+	return shoalpb.NewControlClient(conn)
 }
 
 // SocketClient returns a Control client for manager i over its unix socket.
@@ -311,8 +342,25 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
 }
 
 // checkAllRecorded reports whether the leader has n voters in its Raft
-// configuration and records all n managers' addresses.
+// configuration and every manager's local state records the cluster and
+// all n managers' addresses (so no start-up write is still to come).
 func (c *Cluster) checkAllRecorded(n int) error {
+	for i := range c.members {
+		m := c.Manager(i)
+		if m == nil || m.Raft() == nil {
+			return fmt.Errorf("manager %d is not running", i)
+		}
+		v := m.Raft().State().Read()
+		if v.Cluster().ID == "" {
+			return fmt.Errorf("manager %d has no cluster id yet", i)
+		}
+		for j := range c.members {
+			rec, ok := v.Manager(c.Manager(j).ID())
+			if !ok || rec.Addr != c.members[j].cfg.Addr {
+				return fmt.Errorf("manager %d does not record manager %d's address yet", i, j)
+			}
+		}
+	}
 	l := c.Leader()
 	if l < 0 {
 		return errors.New("no leader")
