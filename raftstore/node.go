@@ -1,66 +1,12 @@
 package raftstore
 
-// Stubs of the State, LocalApplier and Node surface. The raftstore
-// implementation replaces this file; the signatures are the contract.
+// Not built yet: the Raft member. The signatures are the contract.
 
 import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/shoal-sched/shoal/api"
 )
-
-// State is the indexed in-memory state. Reads take a consistent view.
-type State struct{}
-
-// NewState returns an empty state.
-func NewState() *State { panic("raftstore: not built yet") }
-
-// Read returns a consistent, read-only view of the state at one index.
-func (s *State) Read() *View { panic("raftstore: not built yet") }
-
-// Changed returns a channel closed at the next change of the state.
-// Typical use: ch := s.Changed(); v := s.Read(); …; <-ch.
-func (s *State) Changed() <-chan struct{} { panic("raftstore: not built yet") }
-
-// Subscribe streams events of every applied command. cancel stops it. A
-// subscriber that falls more than buf batches behind is dropped (its
-// channel closed), never blocking Apply.
-func (s *State) Subscribe(buf int) (events <-chan []Event, cancel func()) {
-	panic("raftstore: not built yet")
-}
-
-// View is a read-only snapshot. Lists are sorted (services by name, tasks by
-// service name then slot then creation, nodes by hostname then id).
-type View struct{}
-
-func (v *View) Index() uint64                                   { panic("raftstore: not built yet") }
-func (v *View) Cluster() api.ClusterInfo                        { panic("raftstore: not built yet") }
-func (v *View) Service(id string) *api.Service                  { panic("raftstore: not built yet") }
-func (v *View) ServiceByName(name string) *api.Service          { panic("raftstore: not built yet") }
-func (v *View) Services() []*api.Service                        { panic("raftstore: not built yet") }
-func (v *View) Task(id string) *api.Task                        { panic("raftstore: not built yet") }
-func (v *View) Tasks() []*api.Task                              { panic("raftstore: not built yet") }
-func (v *View) TasksByService(serviceID string) []*api.Task     { panic("raftstore: not built yet") }
-func (v *View) TasksByNode(nodeID string) []*api.Task           { panic("raftstore: not built yet") }
-func (v *View) TasksByDesiredState(s api.TaskState) []*api.Task { panic("raftstore: not built yet") }
-func (v *View) Node(id string) *api.Node                        { panic("raftstore: not built yet") }
-func (v *View) Nodes() []*api.Node                              { panic("raftstore: not built yet") }
-func (v *View) Managers() []api.Manager                         { panic("raftstore: not built yet") }
-func (v *View) Manager(id string) (api.Manager, bool)           { panic("raftstore: not built yet") }
-
-// LocalApplier applies commands straight to a State, without consensus, for
-// unit tests of everything above Raft.
-type LocalApplier struct{}
-
-// NewLocalApplier returns an Applier over s.
-func NewLocalApplier(s *State) *LocalApplier { panic("raftstore: not built yet") }
-
-// Apply applies cmd to the state.
-func (a *LocalApplier) Apply(ctx context.Context, cmd Command) (Response, error) {
-	panic("raftstore: not built yet")
-}
 
 // Config configures a Raft member.
 type Config struct {
