@@ -13,7 +13,6 @@ package dispatcher
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -231,19 +230,18 @@ func (d *Dispatcher) applyAll(ctx context.Context, cmds ...raftstore.Command) er
 	return batchError(resp)
 }
 
-// batchError returns the first error in a Batch's per-command results.
+// batchError returns the first error in a Batch's per-command results
+// (a Batch itself never fails).
 func batchError(resp raftstore.Response) error {
-	switch v := resp.Value.(type) {
-	case []raftstore.Response:
-		for _, r := range v {
-			if err := batchError(r); err != nil {
-				return err
-			}
-		}
-	case []error:
-		return errors.Join(v...)
-	case error:
-		return fmt.Errorf("batched command: %w", v)
+	results, ok := resp.Value.([]raftstore.BatchResult)
+	if !ok {
+		return nil
 	}
-	return nil
+	var errs []error
+	for _, r := range results {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	return errors.Join(errs...)
 }

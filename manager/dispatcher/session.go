@@ -157,12 +157,9 @@ func nodeFromHello(h *shoalpb.Hello, now time.Time) (*api.Node, error) {
 	return n, nil
 }
 
-// register commits the node as ready.
+// register commits the node (with status ready).
 func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
-	return d.applyAll(ctx,
-		raftstore.UpsertNode{Node: n},
-		raftstore.SetNodeStatus{ID: n.ID, Status: api.NodeReady, Message: "agent connected", At: n.UpdatedAt},
-	)
+	return d.applyAll(ctx, raftstore.UpsertNode{Node: n})
 }
 
 // receive takes the agent's messages until the stream ends.
