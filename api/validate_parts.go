@@ -1,0 +1,153 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+)
+
+func validateMounts(mounts []Mount) []error {
+	var errs []error
+	targets := map[string]int{}
+	for i, m := range mounts {
+		f := fmt.Sprintf("spec.mounts[%d]", i)
+		switch m.Type {
+		case MountBind:
+			if !path.IsAbs(m.Source) {
+				errs = append(errs, fieldErr(f+".source", m.Source, "a bind mount's source must be an absolute path on the node"))
+			}
+		case MountVolume:
+			if err := validateVolumeName(m.Source); err != nil {
+				errs = append(errs, &FieldError{Field: f + ".source", Value: m.Source, Err: err})
+			}
+		default:
+			errs = append(errs, fieldErr(f+".type", m.Type, "want bind or volume"))
+		}
+		switch {
+		case !path.IsAbs(m.Target):
+			errs = append(errs, fieldErr(f+".target", m.Target, "must be an absolute path in the container"))
+		case path.Clean(m.Target) == "/":
+			errs = append(errs, fieldErr(f+".target", m.Target, "cannot mount over the container's root"))
+		default:
+			if j, dup := targets[path.Clean(m.Target)]; dup {
+				errs = append(errs, fieldErr(f+".target", m.Target, "already the target of spec.mounts[%d]", j))
+			}
+			targets[path.Clean(m.Target)] = i
+		}
+	}
+	return errs
+}
+
+// validateVolumeName follows docker's local volume names: a letter or digit,
+// then letters, digits, '_', '.' or '-'.
+func validateVolumeName(name string) error {
+	if name == "" {
+		return errors.New("a volume mount needs a volume name as its source")
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if i > 0 {
+			ok = ok || r == '_' || r == '.' || r == '-'
+		}
+		if !ok {
+			return fmt.Errorf("character %q at %d not allowed in a volume name (use letters, digits, '_', '.', '-')", r, i)
+		}
+	}
+	return nil
+}
+
+func validateEnv(env []string) []error {
+	var errs []error
+	for i, kv := range env {
+		if err := ValidateEnvVar(kv); err != nil {
+			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.env[%d]", i), Value: kv, Err: err})
+		}
+	}
+	return errs
+}
+
+// ValidateEnvVar checks one KEY=VALUE environment entry.
+func ValidateEnvVar(kv string) error {
+	k, _, ok := strings.Cut(kv, "=")
+	switch {
+	case !ok:
+		return errors.New("want KEY=VALUE")
+	case k == "":
+		return errors.New("empty variable name")
+	case strings.ContainsAny(k, " \t\n\x00"):
+		return fmt.Errorf("variable name %q contains white space or NUL", k)
+	case strings.ContainsRune(kv, 0):
+		return errors.New("contains NUL")
+	}
+	return nil
+}
+
+func validateLabels(field string, labels map[string]string) []error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if strings.TrimSpace(k) == "" {
+			errs = append(errs, fieldErr(field, k, "empty label key"))
+		}
+	}
+	return errs
+}
+
+func validateDependsOn(self string, deps []Dependency) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, d := range deps {
+		f := fmt.Sprintf("spec.depends_on[%d]", i)
+		if err := ValidateServiceName(d.Service); err != nil {
+			errs = append(errs, &FieldError{Field: f + ".service", Value: d.Service, Err: err})
+		} else if d.Service == self {
+			errs = append(errs, fieldErr(f+".service", d.Service, "a service cannot depend on itself"))
+		} else if seen[d.Service] {
+			errs = append(errs, fieldErr(f+".service", d.Service, "listed twice"))
+		}
+		seen[d.Service] = true
+		switch d.Condition {
+		case DependStarted, DependHealthy, DependCompletedSuccessfully:
+		default:
+			errs = append(errs, fieldErr(f+".condition", string(d.Condition),
+				"want %s, %s or %s", DependStarted, DependHealthy, DependCompletedSuccessfully))
+		}
+	}
+	return errs
+}
+
+func validateHealthcheck(h *Healthcheck) []error {
+	if h == nil {
+		return nil
+	}
+	var errs []error
+	if len(h.Test) > 0 {
+		switch h.Test[0] {
+		case "NONE":
+		case "CMD", "CMD-SHELL":
+			if len(h.Test) < 2 {
+				errs = append(errs, fieldErr("spec.healthcheck.test", strings.Join(h.Test, " "), "%s needs a command", h.Test[0]))
+			}
+		default:
+			errs = append(errs, fieldErr("spec.healthcheck.test[0]", h.Test[0], "want NONE, CMD or CMD-SHELL"))
+		}
+	}
+	for _, e := range []error{
+		nonNegative("spec.healthcheck.interval", h.Interval),
+		nonNegative("spec.healthcheck.timeout", h.Timeout),
+		nonNegative("spec.healthcheck.start_period", h.StartPeriod),
+	} {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
