@@ -47,6 +47,9 @@ type Config struct {
 	// LeaderTimeout bounds how long a write waits for a leader before it
 	// fails with the no-quorum error (default 7 s).
 	LeaderTimeout time.Duration
+	// NoWriteBatching sends every write to Raft as its own entry instead of
+	// batching concurrent writes into one (see proposer).
+	NoWriteBatching bool
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger

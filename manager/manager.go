@@ -190,9 +190,15 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 	return node, nil
 }
 
-// applier is what the control API and the leader duties commit through.
-func (m *Manager) applier(_ context.Context, _ *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
-	return node
+// applier is what the control API and the leader duties commit through:
+// the proposer in front of Raft unless write batching is off.
+func (m *Manager) applier(ctx context.Context, wg *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
+	if m.cfg.NoWriteBatching {
+		return node
+	}
+	p := newProposer(node)
+	wg.Go(func() { p.Run(ctx) })
+	return p
 }
 
 // serve serves gRPC on the TCP listener and the unix socket. The returned

@@ -40,6 +40,8 @@ type Options struct {
 	// Logger receives the managers' logs; nil discards them (set
 	// SHOAL_TEST_LOG=1 to send them to stderr).
 	Logger *slog.Logger
+	// Edit, if set, changes every manager's config before its first start.
+	Edit func(*manager.Config)
 	// StartTimeout bounds starting the cluster (default 30 s).
 	StartTimeout time.Duration
 }
@@ -133,6 +135,9 @@ func (c *Cluster) newMember(i int) *member {
 	}
 	if !c.opts.NoGossip {
 		cfg.GossipAddr = "127.0.0.1:0"
+	}
+	if c.opts.Edit != nil {
+		c.opts.Edit(&cfg)
 	}
 	return &member{dataDir: dir, cfg: cfg}
 }
