@@ -60,9 +60,11 @@ func onLeader[T any](ctx context.Context, s *Server,
 			if !isLeaderLoss(err) {
 				return v, toStatus(err)
 			}
-		case id != "" && forwardedBy != "":
+		case forwardedBy != "":
+			// The forwarder picks the leader again and retries; waiting
+			// here too would only hide the election from it.
 			return zero, status.Errorf(codes.Unavailable,
-				"manager %s: %v (leader is %s); forwarded by %s, retry", s.id, errForwardedToFollower, id, forwardedBy)
+				"manager %s: %v (leader is %q); forwarded by %s, retry", s.id, errForwardedToFollower, id, forwardedBy)
 		case id != "":
 			v, err := forward(wctx, s, id, remote)
 			if err == nil || !retryableRemote(err) {
