@@ -176,15 +176,12 @@ func (s *Server) reachability(ctx context.Context) map[string]bool {
 			addrs[m.ID] = m.Addr
 		}
 	}
-	addrs[s.id] = ""
-	out := make(map[string]bool, len(addrs))
+	delete(addrs, s.id)
+	out := make(map[string]bool, len(addrs)+1)
+	out[s.id] = true
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for id, addr := range addrs {
-		if id == s.id {
-			out[id] = true
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
