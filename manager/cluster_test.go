@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,15 +163,22 @@ func TestNoQuorum(t *testing.T) {
 			return err
 		},
 	}
-	// The subtests wait out the same election-less time together.
-	t.Run("group", func(t *testing.T) {
-		for name, call := range writes {
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				checkNoQuorum(t, call())
-			})
-		}
-	})
+	// The calls wait out the same leaderless time together.
+	errs := map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, call := range writes {
+		wg.Go(func() {
+			err := call()
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for name, err := range errs {
+		t.Run(name, func(t *testing.T) { checkNoQuorum(t, err) })
+	}
 	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: "web", Stale: true})
 	if err != nil || got.GetSpec().GetName() != "web" {
 		t.Fatalf("stale read without quorum: %v, %v", got, err)
@@ -199,4 +207,53 @@ func checkNoQuorum(t *testing.T, err error) {
 	if !strings.Contains(status.Convert(err).Message(), want) {
 		t.Fatalf("message %q does not say %q", status.Convert(err).Message(), want)
 	}
+}
+
+func TestForceNewClusterKeepsState(t *testing.T) {
+	c := managertest.StartCluster(t, 3, managertest.Options{})
+	created := create(t, c.Client(1), "web")
+	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, 2, "web") })
+	for i := range 3 {
+		c.Kill(i)
+	}
+	c.RestartForceNewCluster(2)
+	if l := c.WaitLeader(waitTimeout); l != 2 {
+		t.Fatalf("leader is manager %d, want the recovered manager 2", l)
+	}
+	got, err := c.Client(2).GetService(t.Context(), &shoalpb.GetServiceRequest{Service: "web"})
+	if err != nil || got.GetId() != created.GetService().GetId() {
+		t.Fatalf("web after recovery: %v, %v", got, err)
+	}
+	create(t, c.Client(2), "api")
+	// The leader forgets the managers that are no longer members.
+	c.WaitFor(waitTimeout, func() error {
+		st, err := c.Client(2).ClusterStatus(t.Context(), &shoalpb.ClusterStatusRequest{})
+		if err != nil {
+			return err
+		}
+		recorded := c.Manager(2).Raft().State().Read().Managers()
+		if len(st.GetManagers()) != 1 || len(recorded) != 1 || recorded[0].ID != c.Manager(2).ID() {
+			return fmt.Errorf("%d raft members and %d recorded managers, want this one alone", len(st.GetManagers()), len(recorded))
+		}
+		return nil
+	})
+}
+
+func TestJoinThroughFollower(t *testing.T) {
+	c := managertest.StartCluster(t, 2, managertest.Options{})
+	create(t, c.SocketClient(0), "web")
+	added := c.AddManager(follower(t, c))
+	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, added, "web") })
+	st, err := c.SocketClient(added).ClusterStatus(t.Context(), &shoalpb.ClusterStatusRequest{})
+	if err != nil || len(st.GetManagers()) != 3 {
+		t.Fatalf("status after the join: %v, %v", st, err)
+	}
+	for _, m := range st.GetManagers() {
+		if m.GetId() == c.Manager(added).ID() && (m.GetAddr() != c.Addr(added) || m.GetGossipAddr() != c.GossipAddr(added) || !m.GetVoter()) {
+			t.Fatalf("the new manager is listed as %v", m)
+		}
+	}
+	// With three voters, losing the first leader keeps a quorum.
+	c.Kill(c.WaitLeader(waitTimeout))
+	create(t, c.Client(follower(t, c)), "api")
 }

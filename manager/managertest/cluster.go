@@ -167,6 +167,19 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	mb.m, mb.stop, mb.done = m, cancel, done
 }
 
+// AddManager starts one more manager that joins through manager via (a
+// follower forwards the join to the leader), waits until every manager
+// records it, and returns its index.
+func (c *Cluster) AddManager(via int) int {
+	c.t.Helper()
+	i := len(c.members)
+	c.members = append(c.members, c.newMember(i))
+	c.members[i].cfg.Join = c.members[via].cfg.Addr
+	c.start(i, nil)
+	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
+	return i
+}
+
 // Restart starts a killed or stopped manager again from its data dir.
 func (c *Cluster) Restart(i int) { c.start(i, nil) }
 
