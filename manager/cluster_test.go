@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +14,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/managertest"
+	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -256,4 +259,38 @@ func TestJoinThroughFollower(t *testing.T) {
 	// With three voters, losing the first leader keeps a quorum.
 	c.Kill(c.WaitLeader(waitTimeout))
 	create(t, c.Client(follower(t, c)), "api")
+}
+
+func TestManagersGossipTogether(t *testing.T) {
+	c := managertest.StartCluster(t, 3, managertest.Options{})
+	// An outside member (as an agent would be) joins through one manager
+	// and must come to see all three, with their control addresses.
+	m, err := membership.Start(t.Context(), membership.Config{
+		NodeName: "observer", BindAddr: "127.0.0.1:0", Join: []string{c.GossipAddr(0)},
+		Meta: membership.Meta{NodeID: "observer", Hostname: "observer", Role: api.RoleWorker},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the observer: %v", err)
+		}
+	})
+	want := map[string]string{}
+	for i := range 3 {
+		want[c.Manager(i).ID()] = c.Addr(i)
+	}
+	c.WaitFor(waitTimeout, func() error {
+		got := map[string]string{}
+		for _, meta := range m.Members() {
+			if meta.Role == api.RoleManager {
+				got[meta.NodeID] = meta.GRPCAddr
+			}
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Errorf("managers in gossip: %v, want %v", got, want)
+		}
+		return nil
+	})
 }
