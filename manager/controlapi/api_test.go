@@ -94,20 +94,51 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 	if _, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: global}); err != nil {
 		t.Fatal(err)
 	}
-	badName := spec("Web Server")
-	negMem := spec("mem")
-	negMem.Reservations = &shoalpb.Resources{MemoryBytes: -1}
-	renamed := spec("other")
 	// Requests that fail validation never reach Raft: the index stays.
 	// The others may be refused by the FSM or follow a read barrier,
 	// which take log entries, but leave the state as it was.
-	type check struct {
-		name  string
-		call  func() error
-		code  codes.Code
-		parts []string
+	for _, tt := range invalidRequests(ctx, cl) {
+		t.Run(tt.name, func(t *testing.T) {
+			before, state := lastIndex(t, c), fingerprint(t, c)
+			wantCode(t, tt.call(), tt.code, tt.parts...)
+			if after := lastIndex(t, c); after != before {
+				t.Fatalf("raft index moved from %d to %d on an invalid request", before, after)
+			}
+			if got := fingerprint(t, c); got != state {
+				t.Fatalf("state changed from %s to %s", state, got)
+			}
+		})
 	}
-	invalid := []check{
+	for _, tt := range refusedRequests(ctx, cl, web.GetService().GetSpecVersion()) {
+		t.Run(tt.name, func(t *testing.T) {
+			state := fingerprint(t, c)
+			wantCode(t, tt.call(), tt.code, tt.parts...)
+			if got := fingerprint(t, c); got != state {
+				t.Fatalf("state changed from %s to %s", state, got)
+			}
+		})
+	}
+	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: web.GetService().GetId()[:6]})
+	if err != nil || got.GetSpecVersion() != web.GetService().GetSpecVersion() {
+		t.Fatalf("web by id prefix after the rejected requests: %v, %v", got, err)
+	}
+}
+
+// check is one request expected to fail with code and a message holding
+// every one of parts.
+type check struct {
+	name  string
+	call  func() error
+	code  codes.Code
+	parts []string
+}
+
+// invalidRequests fail validation before anything is proposed.
+func invalidRequests(ctx context.Context, cl shoalpb.ControlClient) []check {
+	badName := spec("Web Server")
+	negMem := spec("mem")
+	negMem.Reservations = &shoalpb.Resources{MemoryBytes: -1}
+	return []check{
 		{"bad name", func() error {
 			_, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: badName})
 			return err
@@ -133,19 +164,13 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, []string{`"colour=red"`}},
 	}
-	for _, tt := range invalid {
-		t.Run(tt.name, func(t *testing.T) {
-			before, state := lastIndex(t, c), fingerprint(t, c)
-			wantCode(t, tt.call(), tt.code, tt.parts...)
-			if after := lastIndex(t, c); after != before {
-				t.Fatalf("raft index moved from %d to %d on an invalid request", before, after)
-			}
-			if got := fingerprint(t, c); got != state {
-				t.Fatalf("state changed from %s to %s", state, got)
-			}
-		})
-	}
-	refused := []check{
+}
+
+// refusedRequests are refused by the leader (lookups, conflicts), given
+// services web (at specVersion) and agentd (global).
+func refusedRequests(ctx context.Context, cl shoalpb.ControlClient, specVersion uint64) []check {
+	renamed := spec("other")
+	return []check{
 		{"duplicate name", func() error {
 			_, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: spec("web")})
 			return err
@@ -160,7 +185,7 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 		}, codes.InvalidArgument, []string{`spec.name "other"`, "web"}},
 		{"update old version", func() error {
 			_, err := cl.UpdateService(ctx, &shoalpb.UpdateServiceRequest{Service: "web", Spec: spec("web"),
-				ExpectedVersion: web.GetService().GetSpecVersion() + 5})
+				ExpectedVersion: specVersion + 5})
 			return err
 		}, codes.FailedPrecondition, nil},
 		{"scale unknown", func() error {
@@ -183,19 +208,6 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 			_, err := cl.UpdateNode(ctx, &shoalpb.UpdateNodeRequest{Node: "nosuch", Availability: "drain"})
 			return err
 		}, codes.NotFound, []string{`node "nosuch"`}},
-	}
-	for _, tt := range refused {
-		t.Run(tt.name, func(t *testing.T) {
-			state := fingerprint(t, c)
-			wantCode(t, tt.call(), tt.code, tt.parts...)
-			if got := fingerprint(t, c); got != state {
-				t.Fatalf("state changed from %s to %s", state, got)
-			}
-		})
-	}
-	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: web.GetService().GetId()[:6]})
-	if err != nil || got.GetSpecVersion() != web.GetService().GetSpecVersion() {
-		t.Fatalf("web by id prefix after the rejected requests: %v, %v", got, err)
 	}
 }
 
@@ -295,35 +307,7 @@ func TestNodes(t *testing.T) {
 	c, f := cluster(t)
 	cl := c.Client(f)
 	ctx := t.Context()
-	for _, n := range []*api.Node{
-		{ID: "n1-abcdef", Hostname: "alpha", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
-			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
-		{ID: "n2-abcdef", Hostname: "beta", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
-			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
-	} {
-		apply(t, c, raftstore.UpsertNode{Node: n})
-	}
-	svc, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
-		Name: "web", Image: "busybox", Mode: "replicated", Replicas: 1,
-		Reservations: &shoalpb.Resources{NanoCpus: 5e8, MemoryBytes: 1 << 30}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The orchestrator makes web's task and the scheduler assigns it.
-	var placed *shoalpb.Task
-	c.WaitFor(waitTimeout, func() error {
-		tasks, err := cl.ListTasks(ctx, &shoalpb.ListTasksRequest{Service: svc.GetService().GetId()})
-		if err != nil {
-			return err
-		}
-		for _, task := range tasks.GetTasks() {
-			if task.GetNodeId() != "" && task.GetStatus().GetState() == "assigned" {
-				placed = task
-				return nil
-			}
-		}
-		return fmt.Errorf("web has no assigned task yet: %v", tasks.GetTasks())
-	})
+	placed := placeOneTask(t, c, cl)
 	n, err := cl.GetNode(ctx, &shoalpb.GetNodeRequest{Node: "beta"})
 	if err != nil || n.GetId() != "n2-abcdef" {
 		t.Fatalf("node by hostname: %v, %v", n, err)
@@ -369,6 +353,42 @@ func TestNodes(t *testing.T) {
 	if err != nil || len(list.GetNodes()) != 0 {
 		t.Fatalf("nodes after removal: %v, %v", list, err)
 	}
+}
+
+// placeOneTask registers nodes alpha and beta, creates web with one
+// replica and returns its task once the orchestrator has made it and the
+// scheduler has assigned it.
+func placeOneTask(t *testing.T, c *managertest.Cluster, cl shoalpb.ControlClient) *shoalpb.Task {
+	t.Helper()
+	for _, n := range []*api.Node{
+		{ID: "n1-abcdef", Hostname: "alpha", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
+			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
+		{ID: "n2-abcdef", Hostname: "beta", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
+			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
+	} {
+		apply(t, c, raftstore.UpsertNode{Node: n})
+	}
+	svc, err := cl.CreateService(t.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
+		Name: "web", Image: "busybox", Mode: "replicated", Replicas: 1,
+		Reservations: &shoalpb.Resources{NanoCpus: 5e8, MemoryBytes: 1 << 30}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var placed *shoalpb.Task
+	c.WaitFor(waitTimeout, func() error {
+		tasks, err := cl.ListTasks(t.Context(), &shoalpb.ListTasksRequest{Service: svc.GetService().GetId()})
+		if err != nil {
+			return err
+		}
+		for _, task := range tasks.GetTasks() {
+			if task.GetNodeId() != "" && task.GetStatus().GetState() == "assigned" {
+				placed = task
+				return nil
+			}
+		}
+		return fmt.Errorf("web has no assigned task yet: %v", tasks.GetTasks())
+	})
+	return placed
 }
 
 func TestEventsClusterStatusAndSocket(t *testing.T) {
