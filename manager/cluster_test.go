@@ -294,3 +294,27 @@ func TestManagersGossipTogether(t *testing.T) {
 		return nil
 	})
 }
+
+func TestRestartOnNewAddressIsRecorded(t *testing.T) {
+	c := managertest.StartCluster(t, 3, managertest.Options{})
+	f := follower(t, c)
+	old := c.Addr(f)
+	c.Stop(f)
+	c.RestartOnNewAddr(f)
+	if c.Addr(f) == old {
+		t.Fatalf("manager %d came back on its old address %s", f, old)
+	}
+	c.WaitFor(waitTimeout, func() error {
+		st, err := c.Client(f).ClusterStatus(t.Context(), &shoalpb.ClusterStatusRequest{})
+		if err != nil {
+			return err
+		}
+		for _, m := range st.GetManagers() {
+			if m.GetId() == c.Manager(f).ID() && m.GetAddr() == c.Addr(f) && m.GetReachable() {
+				return nil
+			}
+		}
+		return fmt.Errorf("the leader does not list manager %d at %s yet: %v", f, c.Addr(f), st.GetManagers())
+	})
+	create(t, c.Client(f), "web")
+}

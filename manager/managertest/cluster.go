@@ -183,6 +183,19 @@ func (c *Cluster) AddManager(via int) int {
 // Restart starts a killed or stopped manager again from its data dir.
 func (c *Cluster) Restart(i int) { c.start(i, nil) }
 
+// RestartOnNewAddr restarts manager i from its data dir on a new gRPC
+// port (its Raft address stays), as after a move; Client(i) then follows.
+func (c *Cluster) RestartOnNewAddr(i int) {
+	mb := c.members[i]
+	mb.mu.Lock()
+	if mb.conn != nil {
+		mb.extra = append(mb.extra, mb.conn)
+		mb.conn = nil
+	}
+	mb.mu.Unlock()
+	c.start(i, func(cfg *manager.Config) { cfg.Addr = "127.0.0.1:0" })
+}
+
 // RestartForceNewCluster restarts manager i with --force-new-cluster: a
 // lone survivor becomes a one-member cluster with all its state.
 func (c *Cluster) RestartForceNewCluster(i int) {
