@@ -37,6 +37,8 @@ type Config struct {
 	// Bootstrap makes a new single-member cluster if DataDir holds none.
 	Bootstrap bool
 	// ForceNewCluster restarts this member alone with all its state.
+	// Set it for one start only: each start with it drops the other
+	// members from the configuration again.
 	ForceNewCluster bool
 	// Timeouts; zero values take LAN-tuned defaults.
 	HeartbeatTimeout   time.Duration
@@ -44,10 +46,15 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
 	// ApplyTimeout bounds Apply when there is no leader (default 5 s).
-	ApplyTimeout      time.Duration
+	ApplyTimeout time.Duration
+	// SnapshotThreshold and SnapshotInterval: how many new entries, checked
+	// how often, make a snapshot (and compact the log); zero: raft's
+	// defaults (8192 entries, 2 min).
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
-	Logger            *slog.Logger
+	// Logger receives raft's logs (routine events at debug level); nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {

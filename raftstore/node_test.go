@@ -14,7 +14,14 @@ import (
 func TestClusterFailover(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	leader := c.waitLeader()
-	createService(t, c.nodes[leader], "before")
+	res := createService(t, c.nodes[leader], "before")
+	if svc, ok := res.Value.(*api.Service); !ok || svc.Spec.Name != "before" || res.Index == 0 {
+		t.Errorf("response = %+v", res)
+	}
+	dup := CreateService{Service: testService("id-other", "before", 1)}
+	if _, err := c.nodes[leader].Apply(t.Context(), dup); !errors.Is(err, ErrAlreadyExists) {
+		t.Errorf("duplicate through raft: err = %v, want ErrAlreadyExists", err)
+	}
 	for i := range c.nodes {
 		c.waitService(i, "before")
 	}
@@ -27,11 +34,34 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("follower sees leader %s at %s, want %s at %s", id, addr, c.nodes[leader].ID(), c.addrs[leader])
 	}
 
+	changes := make([]<-chan bool, len(c.nodes))
+	for i, n := range c.nodes {
+		var cancel func()
+		changes[i], cancel = n.LeadershipChanges()
+		defer cancel()
+	}
 	killedID := c.nodes[leader].ID()
 	c.kill(leader)
+	// The killed leader's channel holds its starting true, then false,
+	// then closes.
+	var got []bool
+	for v := range changes[leader] {
+		got = append(got, v)
+	}
+	if len(got) == 0 || got[len(got)-1] {
+		t.Errorf("killed leader's channel gave %v, want ... false", got)
+	}
 	next := c.waitLeader()
 	if next == leader {
 		t.Fatal("the killed member still leads")
+	}
+	select {
+	case v := <-changes[next]:
+		if !v {
+			t.Errorf("new leader's channel got %v, want true", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("new leader's channel got nothing")
 	}
 	if c.nodes[next].State().Read().ServiceByName("before") == nil {
 		t.Error("new leader lacks the committed service")
