@@ -125,7 +125,6 @@ func (c Config) withDefaults() (Config, error) {
 	c.Meta = c.Meta.Clone()
 	c.Join = append([]string(nil), c.Join...)
 	c.Meta.NodeID = cmp.Or(c.Meta.NodeID, c.NodeName)
-	c.Meta.Leaving = false
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -135,6 +134,9 @@ func (c Config) withDefaults() (Config, error) {
 func (c Config) validate() error {
 	if c.Meta.NodeID != c.NodeName {
 		return fmt.Errorf("%w: meta node_id %q differs from node name %q", ErrInvalidConfig, c.Meta.NodeID, c.NodeName)
+	}
+	if c.Meta.Leaving {
+		return fmt.Errorf("%w: meta leaving is set by Leave, not at start", ErrInvalidConfig)
 	}
 	for _, f := range []struct {
 		name string

@@ -26,6 +26,9 @@ func testLogger(t testing.TB) *slog.Logger {
 	w := &testLogWriter{out: t.Output()}
 	t.Cleanup(w.stop)
 	level := slog.LevelInfo
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelWarn // keep benchmark output to the figures
+	}
 	if *gossipDebug {
 		level = slog.LevelDebug
 	}
@@ -151,15 +154,42 @@ func waitFor(t testing.TB, what string, cond func() bool, explain ...func() stri
 type recorder struct {
 	mu     sync.Mutex
 	events []Event
+	times  []time.Time // when each event was read
 }
 
 func (r *recorder) add(ev Event) {
 	r.mu.Lock()
 	r.events = append(r.events, ev)
+	r.times = append(r.times, time.Now())
 	r.mu.Unlock()
 }
 
-// find returns the recorded events about node id.
+// firstAfter returns when the first event of typ about id read after t0 was read.
+func (r *recorder) firstAfter(id string, typ EventType, t0 time.Time) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, ev := range r.events {
+		if ev.Meta.NodeID == id && ev.Type == typ && r.times[i].After(t0) {
+			return r.times[i], true
+		}
+	}
+	return time.Time{}, false
+}
+
+// count returns how many events of typ were read.
+func (r *recorder) count(typ EventType) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.events {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// about returns the recorded events about node id.
 func (r *recorder) about(id string) []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -111,6 +111,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"negative gossip interval", func(c *Config) { c.GossipInterval = -time.Second }, ErrInvalidConfig, "gossip_interval -1s"},
 		{"meta of another node", func(c *Config) { c.Meta.NodeID = "y" }, ErrInvalidConfig, `node_id "y"`},
 		{"bad role", func(c *Config) { c.Meta.Role = "boss" }, ErrInvalidMeta, `role "boss"`},
+		{"leaving at start", func(c *Config) { c.Meta.Leaving = true }, ErrInvalidConfig, "leaving"},
 		{"meta too large", func(c *Config) { c.Meta = big }, ErrMetaTooLarge, "512-byte limit"},
 		{"empty join address", func(c *Config) { c.Join = []string{" "} }, ErrInvalidConfig, "empty address"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"unicode/utf8"
 
@@ -84,6 +85,11 @@ func (m Meta) Validate() error {
 	} {
 		if !utf8.ValidString(f.value) {
 			return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalidMeta, f.name, f.value)
+		}
+	}
+	if m.GRPCAddr != "" {
+		if _, _, err := net.SplitHostPort(m.GRPCAddr); err != nil {
+			return fmt.Errorf("%w: grpc_addr %q: want host:port", ErrInvalidMeta, m.GRPCAddr)
 		}
 	}
 	for k, v := range m.Labels {

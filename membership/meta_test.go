@@ -106,6 +106,7 @@ func TestEncodeMetaErrors(t *testing.T) {
 		{"negative memory", func(m *Meta) { m.MemoryBytes = -5 }, ErrInvalidMeta, "memory_bytes -5"},
 		{"empty label key", func(m *Meta) { m.Labels[""] = "v" }, ErrInvalidMeta, "empty key"},
 		{"invalid utf-8", func(m *Meta) { m.Hostname = "\xff" }, ErrInvalidMeta, "hostname"},
+		{"grpc addr without port", func(m *Meta) { m.GRPCAddr = "10.0.0.1" }, ErrInvalidMeta, `grpc_addr "10.0.0.1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := sampleMeta()

@@ -39,7 +39,7 @@ type TaskStatusResult struct {
 // apply dispatches one command. Handlers validate everything before their
 // first write: a returned error means nothing was written.
 func (t *tx) apply(cmd Command) (any, error) {
-	switch c := cmd.(type) {
+	switch c := deref(cmd).(type) {
 	case CreateService:
 		return t.createService(c)
 	case UpdateService:

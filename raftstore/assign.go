@@ -28,7 +28,7 @@ func (t *tx) assignTasks(c AssignTasks) AssignResult {
 			continue
 		}
 		room.used = room.used.Add(task.Spec.Resources.Reservations)
-		nt := task.Clone()
+		nt := revise(task)
 		nt.NodeID = a.NodeID
 		nt.Status = api.TaskStatus{State: api.TaskAssigned, Message: "assigned", Timestamp: c.At}
 		nt.UpdatedAt = c.At
@@ -113,7 +113,7 @@ func (t *tx) markPending(p PendingReason, c AssignTasks) {
 	if cur.Status.State == api.TaskPending && cur.Status.PendingReason == p.Reason {
 		return
 	}
-	nt := cur.Clone()
+	nt := revise(cur)
 	nt.Status = api.TaskStatus{State: api.TaskPending, Message: "pending", PendingReason: p.Reason, Timestamp: c.At}
 	nt.UpdatedAt = c.At
 	t.insert(tableTasks, nt)

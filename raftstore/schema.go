@@ -84,5 +84,11 @@ func newDB() *memdb.MemDB {
 		// The schema is a constant of this package: an error is a bug.
 		panic(fmt.Sprintf("raftstore: schema: %v", err))
 	}
-	return db
+	// A memdb snapshot is a full database that does not track mutations
+	// for watch channels. The state signals change through Changed and
+	// Subscribe, never through memdb watches, and the tracking (one
+	// channel per changed radix node, then a tree walk once a transaction
+	// touches more than 8192 of them) is most of the cost of a large
+	// AssignTasks.
+	return db.Snapshot()
 }

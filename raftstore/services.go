@@ -76,7 +76,7 @@ func (t *tx) removeService(c RemoveService) (any, error) {
 		if task.DesiredState == api.TaskRemove {
 			continue
 		}
-		nt := task.Clone()
+		nt := revise(task)
 		nt.DesiredState = api.TaskRemove
 		nt.UpdatedAt = c.At
 		t.insert(tableTasks, nt)

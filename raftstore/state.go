@@ -100,9 +100,7 @@ func (s *State) commitLocked(index uint64, changed bool, events []Event) {
 
 // apply runs cmd against the state as log entry index (0: the next index
 // after the current one) and returns the command's result. A domain
-// rejection is returned as an error and leaves the state as it was. The
-// index advances for every command, rejected or not; Changed fires and
-// events go out only when the state changed.
+// rejection is returned as an error and leaves the state as it was.
 func (s *State) apply(index uint64, cmd Command) (uint64, any, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -111,19 +109,59 @@ func (s *State) apply(index uint64, cmd Command) (uint64, any, error) {
 		index = s.index + 1
 		s.mu.RUnlock()
 	}
-	t := &tx{txn: s.db.Txn(true), index: index}
-	value, err := t.apply(cmd)
-	changed := err == nil && t.dirty
-	if !changed {
+	res := s.applyLocked([]entry{{index: index, cmd: cmd}})
+	return index, res[0].value, res[0].err
+}
+
+// entry is one log entry to apply. A noop entry (Raft's own entries:
+// configuration changes, leader no-ops) only advances the index.
+type entry struct {
+	index uint64
+	cmd   Command
+	noop  bool
+}
+
+// result is the outcome of one entry: what the FSM hands back to Raft.
+type result struct {
+	value any
+	err   error
+}
+
+// applyEntries applies consecutive log entries in one transaction.
+func (s *State) applyEntries(entries []entry) []result {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.applyLocked(entries)
+}
+
+// applyLocked applies entries in one write transaction, published at once.
+// Handlers write nothing when they reject a command, so one shared
+// transaction still leaves each rejection without effect. The index
+// advances for every entry, rejected or not; Changed fires and events go
+// out only when the state changed. s.applyMu must be held.
+func (s *State) applyLocked(entries []entry) []result {
+	out := make([]result, len(entries))
+	if len(entries) == 0 {
+		return out
+	}
+	t := &tx{txn: s.db.Txn(true)}
+	for i, e := range entries {
+		if e.noop {
+			continue
+		}
+		t.index = e.index
+		out[i].value, out[i].err = t.apply(e.cmd)
+	}
+	if !t.dirty {
 		t.txn.Abort()
 	}
 	s.mu.Lock()
-	if changed {
+	if t.dirty {
 		t.txn.Commit()
 	}
-	s.commitLocked(index, changed, t.events)
+	s.commitLocked(entries[len(entries)-1].index, t.dirty, t.events)
 	s.mu.Unlock()
-	return index, value, err
+	return out
 }
 
 // replace swaps in a freshly built database (snapshot restore).

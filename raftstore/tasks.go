@@ -100,7 +100,7 @@ func (t *tx) updateTask(u *api.Task, at time.Time, res *WriteTasksResult) {
 		res.Refused = append(res.Refused, PendingReason{TaskID: u.ID, Reason: "task not found"})
 		return
 	}
-	nt := cur.Clone()
+	nt := revise(cur)
 	var why []string
 	switch {
 	case u.DesiredState > cur.DesiredState:
@@ -175,7 +175,7 @@ func (t *tx) updateTaskStatus(c UpdateTaskStatus) TaskStatusResult {
 			res.Stale++
 			continue
 		}
-		nt := cur.Clone()
+		nt := revise(cur)
 		nt.Status = mergeStatus(cur.Status, u.Status, c.At)
 		nt.UpdatedAt = c.At
 		t.insert(tableTasks, nt)
@@ -183,4 +183,13 @@ func (t *tx) updateTaskStatus(c UpdateTaskStatus) TaskStatusResult {
 		res.Applied++
 	}
 	return res
+}
+
+// revise returns a copy of a stored task to change its top-level fields
+// (status, node, desired state). The spec is shared with the stored task:
+// stored values are never mutated, and a deep copy of the spec for every
+// status change would dominate the cost of large assignments.
+func revise(task *api.Task) *api.Task {
+	c := *task
+	return &c
 }
