@@ -37,7 +37,7 @@ func BenchmarkManyAgentsLocal(b *testing.B) {
 		}
 		return nil
 	})
-	s.startReconciler()
+	s.startOrchestrator()
 	idle := heapMiB()
 	b.ResetTimer()
 	for i := range b.N {

@@ -53,7 +53,7 @@ func addReadyAgents(t *testing.T, s *single, n int) []*testAgent {
 func TestReplicasRun(t *testing.T) {
 	s := newSingle(t, testGrace)
 	agents := addReadyAgents(t, s, 3)
-	s.startReconciler()
+	s.startOrchestrator()
 	for _, ta := range agents {
 		n := s.state.Read().Node(ta.nodeID())
 		if n.Hostname != ta.name || n.Resources.NanoCPUs != 4e9 || n.Addr != ta.addr() {
@@ -81,7 +81,7 @@ func TestReplicasRun(t *testing.T) {
 func TestAgentKilled(t *testing.T) {
 	s := newSingle(t, testGrace)
 	agents := addReadyAgents(t, s, 3)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 6)
 	before := waitRunning(t, s, svc, 6)
 
@@ -130,7 +130,7 @@ func TestAgentKilled(t *testing.T) {
 func TestAgentRestartAdopts(t *testing.T) {
 	s := newSingle(t, 5*time.Second)
 	agents := addReadyAgents(t, s, 2)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 4)
 	before := waitRunning(t, s, svc, 4)
 	ta := agents[1]
@@ -176,7 +176,7 @@ func TestAgentRestartAdopts(t *testing.T) {
 func TestGossipEvents(t *testing.T) {
 	s := newSingle(t, time.Minute) // only gossip may take nodes down here
 	agents := addReadyAgents(t, s, 2)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 4)
 	before := waitRunning(t, s, svc, 4)
 	ta := agents[0]
