@@ -25,11 +25,11 @@ type session struct {
 	// gossip events about this incarnation from those about an earlier one.
 	agentAddr string
 	id        uint64
-	stream shoalpb.Dispatcher_SessionServer
-	cancel context.CancelCauseFunc
-	wake   chan struct{}
-	resync chan struct{}
-	seen   atomic.Int64 // unix nanos of the last message from the agent
+	stream    shoalpb.Dispatcher_SessionServer
+	cancel    context.CancelCauseFunc
+	wake      chan struct{}
+	resync    chan struct{}
+	seen      atomic.Int64 // unix nanos of the last message from the agent
 }
 
 func (s *session) poke() {
