@@ -7,6 +7,8 @@ import (
 	"net"
 	"path/filepath"
 	"time"
+
+	"github.com/shoal-sched/shoal/membership"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -35,10 +37,13 @@ type Config struct {
 	ForceNewCluster bool
 	// GossipAddr is the memberlist bind address; empty disables gossip.
 	GossipAddr string
-	// GossipKey encrypts gossip (memberlist key, 16, 24 or 32 bytes).
+	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes.
 	GossipKey string
 	Gossip    GossipTiming
-	Raft      RaftTiming
+	// NodeGracePeriod is how long a node may be without an agent session
+	// before the leader declares it down (zero: the dispatcher's default).
+	NodeGracePeriod time.Duration
+	Raft            RaftTiming
 	// LeaderTimeout bounds how long a write waits for a leader before it
 	// fails with the no-quorum error (default 7 s).
 	LeaderTimeout time.Duration
@@ -120,4 +125,16 @@ func checkAddr(name, addr string) error {
 			ErrConfig, name, addr)
 	}
 	return nil
+}
+
+// parseGossipKey decodes the gossip key ("" means no encryption).
+func parseGossipKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	key, err := membership.ParseGossipKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return key, nil
 }

@@ -50,25 +50,26 @@ func randomID() string {
 	return hex.EncodeToString(b[:])[:25]
 }
 
-// pickPort turns port 0 into a free port. Raft advertises the address it is
-// given, so it needs the real port before it starts. Another process could
-// take the port between this check and Raft's bind; Raft's bind then fails
-// with a clear error and the manager can be started again.
-func pickPort(addr string) (string, error) {
+// pickPort turns port 0 into a free port. Raft and gossip advertise the
+// address they are given, and the address is recorded before they start.
+// Another process could take the port between this check and the bind;
+// the bind then fails with a clear error and the manager can be started
+// again.
+func pickPort(name, addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("%w: raft addr %q: want host:port", ErrConfig, addr)
+		return "", fmt.Errorf("%w: %s %q: want host:port", ErrConfig, name, addr)
 	}
 	if port != "0" {
 		return addr, nil
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		return "", fmt.Errorf("pick a raft port on %s: %w", host, err)
+		return "", fmt.Errorf("pick a %s port on %s: %w", name, host, err)
 	}
 	picked := l.Addr().String()
 	if err := l.Close(); err != nil {
-		return "", fmt.Errorf("pick a raft port on %s: %w", host, err)
+		return "", fmt.Errorf("pick a %s port on %s: %w", name, host, err)
 	}
 	return picked, nil
 }

@@ -30,9 +30,12 @@ type Manager struct {
 	cfg      Config
 	id       string
 	raftAddr string
-	log      *slog.Logger
-	tcp      net.Listener
-	unix     net.Listener // nil when the socket is disabled
+	// gossip is the gossip address ("" when gossip is off).
+	gossip    string
+	gossipKey []byte
+	log       *slog.Logger
+	tcp       net.Listener
+	unix      net.Listener // nil when the socket is disabled
 
 	crashOnce sync.Once
 	crashed   chan struct{}
@@ -56,7 +59,17 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	raftAddr, err := pickPort(cfg.RaftAddr)
+	raftAddr, err := pickPort("raft addr", cfg.RaftAddr)
+	if err != nil {
+		return nil, err
+	}
+	var gossipAddr string
+	if cfg.GossipAddr != "" {
+		if gossipAddr, err = pickPort("gossip addr", cfg.GossipAddr); err != nil {
+			return nil, err
+		}
+	}
+	key, err := parseGossipKey(cfg.GossipKey)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +83,7 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return &Manager{
-		cfg: cfg, id: id, raftAddr: raftAddr, tcp: tcp, unix: unix,
+		cfg: cfg, id: id, raftAddr: raftAddr, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
 		log:     cfg.Logger.With("component", "manager", "manager_id", id),
 		crashed: make(chan struct{}),
 	}, nil
@@ -84,6 +97,9 @@ func (m *Manager) Addr() string { return m.tcp.Addr().String() }
 
 // RaftAddr is the Raft TCP address.
 func (m *Manager) RaftAddr() string { return m.raftAddr }
+
+// GossipAddr is the gossip address ("" when gossip is off).
+func (m *Manager) GossipAddr() string { return m.gossip }
 
 // Socket is the control API's unix socket path ("" when disabled).
 func (m *Manager) Socket() string {

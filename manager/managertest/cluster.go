@@ -34,8 +34,9 @@ type Options struct {
 	// LeaderTimeout bounds how long a request waits for a leader (zero:
 	// the manager default).
 	LeaderTimeout time.Duration
-	// Gossip gives every manager a gossip address on loopback.
-	Gossip bool
+	// NoGossip runs the managers without gossip (by default each gossips
+	// on a loopback port, as agents expect).
+	NoGossip bool
 	// Logger receives the managers' logs; nil discards them (set
 	// SHOAL_TEST_LOG=1 to send them to stderr).
 	Logger *slog.Logger
@@ -130,7 +131,7 @@ func (c *Cluster) newMember(i int) *member {
 		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
 		Logger: c.opts.Logger.With("test_manager", i),
 	}
-	if c.opts.Gossip {
+	if !c.opts.NoGossip {
 		cfg.GossipAddr = "127.0.0.1:0"
 	}
 	return &member{dataDir: dir, cfg: cfg}
@@ -154,7 +155,7 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	if err != nil {
 		c.t.Fatalf("manager %d: %v", i, err)
 	}
-	mb.cfg.Addr, mb.cfg.RaftAddr = m.Addr(), m.RaftAddr()
+	mb.cfg.Addr, mb.cfg.RaftAddr, mb.cfg.GossipAddr = m.Addr(), m.RaftAddr(), m.GossipAddr()
 	ctx, cancel := context.WithCancel(c.t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -236,6 +237,9 @@ func (c *Cluster) DataDir(i int) string { return c.members[i].dataDir }
 
 // Addr is manager i's gRPC address (stable across restarts).
 func (c *Cluster) Addr(i int) string { return c.members[i].cfg.Addr }
+
+// GossipAddr is manager i's gossip address ("" without gossip).
+func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr }
 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
