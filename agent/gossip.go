@@ -66,7 +66,9 @@ func (a *Agent) joinGossip(ctx context.Context) (*membership.Member, error) {
 		return nil, err
 	}
 	t := a.cfg.Gossip
-	return membership.Start(ctx, membership.Config{
+	// stayInGossip closes the member (after a leave, if configured): the
+	// end of ctx must not close it first.
+	return membership.Start(context.WithoutCancel(ctx), membership.Config{
 		NodeName: a.nodeID, BindAddr: a.cfg.GossipAddr, Join: seeds, Key: a.cfg.GossipKey,
 		ProbeInterval: t.ProbeInterval, ProbeTimeout: t.ProbeTimeout,
 		SuspicionMult: t.SuspicionMult, GossipInterval: t.GossipInterval,

@@ -53,7 +53,7 @@ func addReadyAgents(t *testing.T, s *single, n int) []*testAgent {
 func TestReplicasRun(t *testing.T) {
 	s := newSingle(t, testGrace)
 	agents := addReadyAgents(t, s, 3)
-	s.startReconciler()
+	s.startOrchestrator()
 	for _, ta := range agents {
 		n := s.state.Read().Node(ta.nodeID())
 		if n.Hostname != ta.name || n.Resources.NanoCPUs != 4e9 || n.Addr != ta.addr() {
@@ -81,7 +81,7 @@ func TestReplicasRun(t *testing.T) {
 func TestAgentKilled(t *testing.T) {
 	s := newSingle(t, testGrace)
 	agents := addReadyAgents(t, s, 3)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 6)
 	before := waitRunning(t, s, svc, 6)
 
@@ -130,7 +130,7 @@ func TestAgentKilled(t *testing.T) {
 func TestAgentRestartAdopts(t *testing.T) {
 	s := newSingle(t, 5*time.Second)
 	agents := addReadyAgents(t, s, 2)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 4)
 	before := waitRunning(t, s, svc, 4)
 	ta := agents[1]
@@ -176,14 +176,23 @@ func TestAgentRestartAdopts(t *testing.T) {
 func TestGossipEvents(t *testing.T) {
 	s := newSingle(t, time.Minute) // only gossip may take nodes down here
 	agents := addReadyAgents(t, s, 2)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 4)
 	before := waitRunning(t, s, svc, 4)
 	ta := agents[0]
 	id := ta.nodeID()
 
+	// An earlier incarnation of the agent (another address) failing says
+	// nothing of the one in session.
+	s.d.ObserveMember(membership.Event{Type: membership.EventFail, Meta: membership.Meta{NodeID: id, GRPCAddr: "127.0.0.1:1"}})
+	holdsFor(t, 300*time.Millisecond, func() error {
+		if hasDown(nodeHistory(s, id)) {
+			return errors.New("the failure of an earlier incarnation took the node down")
+		}
+		return nil
+	})
 	s.d.ObserveMember(membership.Event{Type: membership.EventFail, Meta: membership.Meta{NodeID: "stranger"}})
-	s.d.ObserveMember(membership.Event{Type: membership.EventFail, Meta: membership.Meta{NodeID: id, Role: api.RoleWorker}})
+	s.d.ObserveMember(membership.Event{Type: membership.EventFail, Meta: membership.Meta{NodeID: id, Role: api.RoleWorker, GRPCAddr: ta.addr()}})
 	var downMsg string
 	waitFor(t, 5*time.Second, func() error {
 		for _, ev := range nodeHistory(s, id) {
@@ -221,6 +230,18 @@ func TestGossipEvents(t *testing.T) {
 		}
 		return errors.New("no down-because-it-left status was recorded")
 	})
+}
+
+// holdsFor polls cond for d and fails the test as soon as it does not hold.
+func holdsFor(t *testing.T, d time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := cond(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // nodeHistory follows a node's statuses: the current one, plus any seen by

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
+	"github.com/shoal-sched/shoal/manager/orchestrator"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -34,8 +34,7 @@ func testLogger() *slog.Logger {
 
 // single is one dispatcher over a state changed without consensus (a
 // LocalApplier), served over real gRPC on loopback, with agents that run
-// fake runtimes. The test itself plays the orchestrator and the scheduler
-// (see reconcile), which a real manager runs on top of the same state.
+// fake runtimes; the real orchestrator places tasks (startOrchestrator).
 type single struct {
 	t     testing.TB
 	state *raftstore.State
@@ -273,120 +272,17 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
 	}
 }
 
-// reconciler stands in for the orchestrator and the scheduler of a real
-// manager, minimally: it keeps one live task per slot of each replicated
-// service, orphans the tasks of down nodes, shuts down stopped tasks, and
-// places new tasks on the ready node with the fewest active tasks.
-type reconciler struct {
-	state *raftstore.State
-	apply raftstore.Applier
-	seq   int
-}
-
-func (r *reconciler) run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		ch := r.state.Changed()
-		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-		case <-ch:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func (r *reconciler) pass(ctx context.Context) error {
-	v := r.state.Read()
-	var update, create []*api.Task
-	load := map[string]int{}
-	for _, n := range v.Nodes() {
-		if n.Status == api.NodeReady && n.Availability == api.AvailabilityActive {
-			load[n.ID] = 0
-		}
-	}
-	for _, svc := range v.Services() {
-		live := map[uint64]bool{}
-		for _, t := range v.TasksByService(svc.ID) {
-			node := v.Node(t.NodeID)
-			switch {
-			case t.DesiredState > api.TaskRunning:
-			case t.NodeID != "" && node != nil && node.Status == api.NodeDown && !t.Status.State.Terminal():
-				u := t.Clone()
-				u.DesiredState = api.TaskShutdown
-				u.Status = api.TaskStatus{State: api.TaskOrphaned, Message: "node down"}
-				update = append(update, u)
-			case t.Status.State.Terminal():
-				u := t.Clone()
-				u.DesiredState = api.TaskShutdown
-				update = append(update, u)
-			default:
-				live[t.Slot] = true
-				if _, ok := load[t.NodeID]; ok {
-					load[t.NodeID]++
-				}
-			}
-		}
-		for slot := uint64(1); slot <= svc.Spec.Replicas; slot++ {
-			if !live[slot] {
-				r.seq++
-				create = append(create, &api.Task{
-					ID: fmt.Sprintf("%s.%d.%d", svc.Spec.Name, slot, r.seq), ServiceID: svc.ID, Slot: slot,
-					SpecVersion: svc.SpecVersion, Spec: svc.Spec, DesiredState: api.TaskRunning,
-					Status: api.TaskStatus{State: api.TaskPending},
-				})
-			}
-		}
-	}
-	if len(update)+len(create) > 0 {
-		if _, err := r.apply.Apply(ctx, raftstore.WriteTasks{Create: create, Update: update, At: time.Now()}); err != nil {
-			return fmt.Errorf("write tasks: %w", err)
-		}
-	}
-	return r.place(ctx, load)
-}
-
-func (r *reconciler) place(ctx context.Context, load map[string]int) error {
-	if len(load) == 0 {
-		return nil
-	}
-	nodes := make([]string, 0, len(load))
-	for n := range load {
-		nodes = append(nodes, n)
-	}
-	sort.Strings(nodes)
-	var as []raftstore.Assignment
-	for _, t := range r.state.Read().TasksByDesiredState(api.TaskRunning) {
-		if t.NodeID != "" || t.Status.State > api.TaskPending {
-			continue
-		}
-		best := nodes[0]
-		for _, n := range nodes {
-			if load[n] < load[best] {
-				best = n
-			}
-		}
-		load[best]++
-		as = append(as, raftstore.Assignment{TaskID: t.ID, NodeID: best})
-	}
-	if len(as) == 0 {
-		return nil
-	}
-	_, err := r.apply.Apply(ctx, raftstore.AssignTasks{Assignments: as, At: time.Now()})
-	return err
-}
-
-func (s *single) startReconciler() {
+// startOrchestrator runs the real orchestrator (reconcilers and scheduling
+// loop) on the state, as the leader of a real manager does.
+func (s *single) startOrchestrator() {
 	ctx, cancel := context.WithCancel(s.t.Context())
-	r := &reconciler{state: s.state, apply: s.apply}
+	o := orchestrator.New(s.state, s.apply, orchestrator.Options{Logger: testLogger()})
 	done := make(chan error, 1)
-	go func() { done <- r.run(ctx) }()
+	go func() { done <- o.Run(ctx) }()
 	s.t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			s.t.Errorf("reconciler: %v", err)
+			s.t.Errorf("orchestrator: %v", err)
 		}
 	})
 }

@@ -81,12 +81,32 @@ func (d *Dispatcher) observe(ctx context.Context, ev membership.Event) {
 	id := ev.Meta.NodeID
 	switch {
 	case ev.Type == membership.EventFail:
-		d.down(ctx, id, "gossip declared the node dead: it stopped answering probes")
+		if !d.earlierIncarnation(ev) {
+			d.down(ctx, id, "gossip declared the node dead: it stopped answering probes")
+		}
 	case ev.Type == membership.EventLeave || ev.Meta.Leaving:
-		d.down(ctx, id, "the node left the cluster")
+		if !d.earlierIncarnation(ev) {
+			d.down(ctx, id, "the node left the cluster")
+		}
 	case ev.Type == membership.EventJoin || ev.Type == membership.EventUpdate:
 		d.back(ctx, id)
 	}
+}
+
+// earlierIncarnation reports whether ev is about an agent that has since
+// been replaced by the one holding the node's session: a restarted agent
+// on a new address is in session at once, while gossip declares its
+// predecessor dead only later.
+func (d *Dispatcher) earlierIncarnation(ev membership.Event) bool {
+	d.mu.Lock()
+	s := d.sessions[ev.Meta.NodeID]
+	d.mu.Unlock()
+	if s == nil || ev.Meta.GRPCAddr == "" || s.agentAddr == "" || ev.Meta.GRPCAddr == s.agentAddr {
+		return false
+	}
+	d.log.Info("ignoring gossip about an earlier incarnation of the node", "node_id", ev.Meta.NodeID,
+		"event", ev.Type.String(), "old_agent_addr", ev.Meta.GRPCAddr, "agent_addr", s.agentAddr)
+	return true
 }
 
 // down commits node id down (if it is a node and not down yet) and ends

@@ -204,7 +204,7 @@ func TestLeaderChange(t *testing.T) {
 	for _, ta := range agents {
 		waitNode(t, s, ta.nodeID(), api.NodeReady)
 	}
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 6)
 	before := waitRunning(t, s, svc, 6)
 	if p.other.SessionCount() != 3 || s.d.SessionCount() != 0 {
@@ -257,7 +257,7 @@ func hasDown(hist []*api.Node) bool {
 func TestTaskLogs(t *testing.T) {
 	s := newSingle(t, testGrace)
 	agents := addReadyAgents(t, s, 1)
-	s.startReconciler()
+	s.startOrchestrator()
 	svc := s.createService("web", 1)
 	running := waitRunning(t, s, svc, 1)
 	conn, err := grpc.NewClient(agents[0].addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -21,12 +21,15 @@ import (
 type session struct {
 	d      *Dispatcher
 	nodeID string
-	id     uint64
-	stream shoalpb.Dispatcher_SessionServer
-	cancel context.CancelCauseFunc
-	wake   chan struct{}
-	resync chan struct{}
-	seen   atomic.Int64 // unix nanos of the last message from the agent
+	// agentAddr is the Agent service address the agent gave: it tells
+	// gossip events about this incarnation from those about an earlier one.
+	agentAddr string
+	id        uint64
+	stream    shoalpb.Dispatcher_SessionServer
+	cancel    context.CancelCauseFunc
+	wake      chan struct{}
+	resync    chan struct{}
+	seen      atomic.Int64 // unix nanos of the last message from the agent
 }
 
 func (s *session) poke() {
@@ -60,7 +63,7 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	s := &session{
-		d: d, nodeID: node.ID, stream: stream, cancel: cancel,
+		d: d, nodeID: node.ID, agentAddr: hello.GetAgentAddr(), stream: stream, cancel: cancel,
 		wake: make(chan struct{}, 1), resync: make(chan struct{}, 1),
 	}
 	s.touch()
