@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,6 +49,9 @@ type fakeControl struct {
 	hang     bool
 	requests []proto.Message
 	index    uint64
+	// onListTasks, when set, changes the state before ListTasks answers:
+	// it plays the orchestrator, scheduler and agents for tests that wait.
+	onListTasks func(f *fakeControl)
 }
 
 // fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.
@@ -195,7 +199,13 @@ func (f *fakeControl) CreateService(_ context.Context, req *shoalpb.CreateServic
 	}
 	svc := &shoalpb.Service{Id: "svc" + name + "new0000000000", Spec: req.GetSpec(), SpecVersion: 1}
 	if req.GetDryRun() {
-		return &shoalpb.ServiceWriteResponse{Service: svc, Plan: f.plan("create", req.GetSpec(), nil)}, nil
+		// Like the manager, a dry create answers with the plan only.
+		changes := []*shoalpb.FieldChange{
+			{Field: "image", New: req.GetSpec().GetImage()},
+			{Field: "name", New: name},
+			{Field: "replicas", New: fmt.Sprint(req.GetSpec().GetReplicas())},
+		}
+		return &shoalpb.ServiceWriteResponse{Plan: f.plan("create", req.GetSpec(), changes)}, nil
 	}
 	f.index++
 	f.services = append(f.services, svc)
@@ -309,13 +319,20 @@ func (f *fakeControl) ListTasks(_ context.Context, req *shoalpb.ListTasksRequest
 	if err := f.record(req); err != nil {
 		return nil, err
 	}
+	if f.onListTasks != nil {
+		f.onListTasks(f)
+	}
+	resp := &shoalpb.ListTasksResponse{}
+	if req.GetService() == "" {
+		resp.Tasks = append(resp.Tasks, f.tasks...)
+		return resp, nil
+	}
 	svc, err := f.findService(req.GetService())
 	if err != nil {
 		return nil, err
 	}
-	resp := &shoalpb.ListTasksResponse{}
 	for _, t := range f.tasks {
-		if t.GetServiceName() == svc.GetSpec().GetName() {
+		if t.GetServiceId() == svc.GetId() {
 			resp.Tasks = append(resp.Tasks, t)
 		}
 	}
@@ -454,20 +471,49 @@ type result struct {
 	code           int
 }
 
-// runCLI runs shoalctl against host (given through SHOAL_HOST) with the
-// test clock.
-func runCLI(t testing.TB, host string, args ...string) result {
-	t.Helper()
+// fakeClock is the tests' clock: it starts at testNow and moves only when
+// shoalctl sleeps, so waits and timeouts run at once and the same way.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return ctx.Err()
+}
+
+// testApp is an App writing into buffers, with a fresh fake clock, no
+// terminal and env as its environment.
+func testApp(host string, env ...string) (*App, *strings.Builder, *strings.Builder) {
 	var out, errOut strings.Builder
+	clock := &fakeClock{now: testNow}
 	app := &App{
-		Out: &out, Err: &errOut, Now: func() time.Time { return testNow },
+		Out: &out, Err: &errOut, Now: clock.Now, Sleep: clock.Sleep,
 		Getenv: func(k string) string {
 			if k == HostEnv {
 				return host
 			}
 			return ""
 		},
+		Environ: func() []string { return env },
 	}
+	return app, &out, &errOut
+}
+
+// runCLI runs shoalctl against host (given through SHOAL_HOST) with the
+// test clock.
+func runCLI(t testing.TB, host string, args ...string) result {
+	t.Helper()
+	app, out, errOut := testApp(host)
 	code := Execute(t.Context(), app, args)
 	return result{stdout: out.String(), stderr: errOut.String(), code: code}
 }
