@@ -5,6 +5,7 @@
 package ctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,6 +134,8 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	}
 	root.SetOut(app.Out)
 	root.SetErr(app.Err)
+	// shoalctl's own completion command carries examples, as every
+	// command does.
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(flagError)
 
@@ -147,7 +150,8 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	pf.DurationVar(&g.timeout, "timeout", 15*time.Second,
 		"give up on a command after this long (commands that wait for tasks to converge: 3m unless given)")
 
-	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g))
+	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g), newStackCommand(g),
+		newEventsCommand(g), newCompletionCommand(root))
 	return root
 }
 
@@ -182,8 +186,12 @@ func (g *globals) dial(ctx context.Context) (*client, context.Context, func(), e
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	c := newClient(targets, g.timeout)
+	// A zero timeout (events without --timeout) runs until interrupted.
+	cancel := context.CancelFunc(func() {})
+	if g.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	}
+	c := newClient(targets, cmp.Or(g.timeout, 15*time.Second))
 	return c, ctx, func() { c.Close(); cancel() }, nil
 }
 
