@@ -185,7 +185,11 @@ func viewSlot(svc *shoalpb.Service, group []*shoalpb.Task, hosts map[string]stri
 
 func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
 	text := st.String()
-	if host != "" && st >= api.TaskAssigned {
+	switch {
+	case host == "" || st < api.TaskAssigned:
+	case st == api.TaskAssigned:
+		text += " to " + host
+	default:
 		text += " on " + host
 	}
 	msg := t.GetStatus().GetErr()
@@ -306,23 +310,34 @@ func eligibleNodes(spec *shoalpb.ServiceSpec, nodes []*shoalpb.NodeSummary) []*s
 	return out
 }
 
-// viewDrain says how far a node is from drained: no task holding its
-// resources (assigned to running) is left on it. total is how many there
-// were when the wait began.
-func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, total int) view {
-	v := view{name: node.GetHostname(), desired: total}
-	var left []*shoalpb.Task
+// viewDrain says how far a node is from drained: none of the tasks that
+// held its resources (assigned to running) when the wait began, in watch,
+// does any more.
+func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool) view {
+	v := view{name: node.GetHostname(), desired: len(watch)}
+	var watched []*shoalpb.Task
 	for _, t := range tasks {
-		if t.GetNodeId() == node.GetId() && taskState(t).Active() {
-			left = append(left, t)
+		if watch[t.GetId()] {
+			watched = append(watched, t)
 		}
 	}
-	for _, t := range sortTasks(left) {
-		v.slots = append(v.slots, slotView{key: taskName(t, false), text: taskText(t, taskState(t), node.GetHostname())})
+	for _, t := range sortTasks(watched) {
+		st := taskState(t)
+		key := taskName(t, false)
+		if t.GetSlot() == 0 {
+			key = t.GetServiceName() + "@" + node.GetHostname()
+		}
+		s := slotView{key: key, text: taskText(t, st, node.GetHostname()), done: !st.Active()}
+		v.slots = append(v.slots, s)
+		if s.done {
+			v.done++
+		}
 	}
-	v.done = max(total-len(left), 0)
-	v.converged = len(left) == 0
-	v.summary = fmt.Sprintf("%d task(s) left to move", len(left))
+	// A task that is gone from the state (removed) no longer holds the node.
+	v.done += len(watch) - len(watched)
+	left := len(watch) - v.done
+	v.converged = left == 0
+	v.summary = fmt.Sprintf("%d task(s) left to move", left)
 	if v.converged {
 		v.summary = "drained"
 	}

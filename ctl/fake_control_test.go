@@ -529,11 +529,12 @@ func mustRun(t *testing.T, host string, args ...string) string {
 }
 
 // mustFail runs shoalctl and fails the test unless it exits 1 with an
-// "Error: " line that contains every one of want.
+// "Error: " line (after any progress lines) and stderr contains every one
+// of want.
 func mustFail(t *testing.T, host string, args []string, want ...string) result {
 	t.Helper()
 	r := runCLI(t, host, args...)
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") {
+	if r.code != 1 || !strings.HasPrefix(r.stderr[strings.LastIndex("\n"+r.stderr, "\nError: "):], "Error: ") {
 		t.Fatalf("shoalctl %s: exit %d, stderr %q; want exit 1 with Error:", strings.Join(args, " "), r.code, r.stderr)
 	}
 	for _, w := range want {

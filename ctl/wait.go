@@ -91,8 +91,8 @@ func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hin
 
 // waitDrain waits until no task holds resources on the node any more.
 func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error {
-	total := -1
-	return g.wait(ctx, c, "shoalctl node ps is not there yet; see shoalctl service ps", func(cl *cluster) []view {
+	var watch map[string]bool
+	return g.wait(ctx, c, "see shoalctl service ps", func(cl *cluster) []view {
 		var node *shoalpb.Node
 		for _, n := range cl.nodes {
 			if n.GetNode().GetId() == nodeID {
@@ -102,15 +102,15 @@ func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error
 		if node == nil {
 			return []view{{name: nodeID, failure: "the node was removed while shoalctl waited"}}
 		}
-		if total < 0 {
-			total = 0
+		if watch == nil {
+			watch = map[string]bool{}
 			for _, t := range cl.tasks {
 				if t.GetNodeId() == nodeID && taskState(t).Active() {
-					total++
+					watch[t.GetId()] = true
 				}
 			}
 		}
-		return []view{viewDrain(node, cl.tasks, total)}
+		return []view{viewDrain(node, cl.tasks, watch)}
 	})
 }
 
@@ -130,7 +130,7 @@ func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*c
 			views = look(cl)
 			prog.show(views)
 			if err := failed(views); err != nil {
-				return fmt.Errorf("%w: %w; %s", ErrNotConverged, err, hint)
+				return fmt.Errorf("%w; %s", err, hint)
 			}
 			if converged(views) {
 				return nil
@@ -153,7 +153,7 @@ func failed(views []view) error {
 	var errs []error
 	for _, v := range views {
 		if v.failure != "" {
-			errs = append(errs, fmt.Errorf("%s: %s", v.name, v.failure))
+			errs = append(errs, fmt.Errorf("%s %w: %s", v.name, ErrNotConverged, v.failure))
 		}
 	}
 	return errors.Join(errs...)
