@@ -49,6 +49,10 @@ type fakeControl struct {
 	hang     bool
 	requests []proto.Message
 	index    uint64
+	// events are sent to every Events stream, then the stream ends, or
+	// with holdEvents stays open until the client leaves.
+	events     []*shoalpb.Event
+	holdEvents bool
 	// onListTasks, when set, changes the state before ListTasks answers:
 	// it plays the orchestrator, scheduler and agents for tests that wait.
 	onListTasks func(f *fakeControl)
@@ -418,6 +422,45 @@ func (f *fakeControl) ClusterStatus(ctx context.Context, req *shoalpb.ClusterSta
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	return f.cluster, nil
+}
+
+func (f *fakeControl) Events(req *shoalpb.EventsRequest, stream grpc.ServerStreamingServer[shoalpb.Event]) error {
+	f.mu.Lock()
+	err := f.record(req)
+	events, hold := f.events, f.holdEvents
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if !fakeEventMatch(req.GetFilters(), ev) {
+			continue
+		}
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+	if hold {
+		<-stream.Context().Done()
+	}
+	return nil
+}
+
+// fakeEventMatch applies the manager's filters: type= and service= only.
+func fakeEventMatch(filters []string, ev *shoalpb.Event) bool {
+	for _, f := range filters {
+		k, v, _ := strings.Cut(f, "=")
+		switch {
+		case k == "type" && ev.GetType() != v:
+			return false
+		case k == "service" && ev.GetName() != v && ev.GetAttributes()["service"] != v:
+			return false
+		}
+	}
+	return true
 }
 
 // serveTCP serves f on an ephemeral loopback port and returns HOST:PORT.

@@ -45,6 +45,8 @@ func TestGolden(t *testing.T) {
 		{"service_ls", []string{"service", "ls"}},
 		{"service_ls_notrunc", []string{"service", "ls", "--no-trunc"}},
 		{"service_ls_json", []string{"service", "ls", "-o", "json"}},
+		{"service_ls_yaml", []string{"service", "ls", "-o", "yaml"}},
+		{"service_inspect_yaml", []string{"service", "inspect", "-o", "yaml", "web"}},
 		{"service_ps", []string{"service", "ps", "web", "agent"}},
 		{"service_ps_json", []string{"service", "ps", "web", "--output", "json"}},
 		{"service_inspect", []string{"service", "inspect", "web"}},

@@ -77,12 +77,12 @@ const (
 // deployStep is what a deploy does to one service (and its JSON in the
 // output of stack deploy, see docs/cli-json.md).
 type deployStep struct {
-	Service string        `json:"service"`
-	Action  string        `json:"action"`
-	Changes []string      `json:"changes,omitempty"`
-	ID      string        `json:"id,omitempty"`
-	Index   string        `json:"index,omitempty"`
-	Plan    *planJSON     `json:"plan,omitempty"`
+	Service string    `json:"service"`
+	Action  string    `json:"action"`
+	Changes []string  `json:"changes,omitempty"`
+	ID      string    `json:"id,omitempty"`
+	Index   string    `json:"index,omitempty"`
+	Plan    *planJSON `json:"plan,omitempty"`
 	spec    *api.ServiceSpec
 	current *shoalpb.Service
 }
@@ -400,8 +400,16 @@ func writeDeployPlan(w io.Writer, res *deployResult) error {
 	for _, s := range res.Services {
 		counts[s.Action]++
 	}
-	fmt.Fprintf(w, "Dry run: nothing was changed. Stack %q: %d to create, %d to update, %d unchanged, %d to remove, %d kept (not in the files; --prune removes them)\n",
-		res.Stack, counts[stepCreate], counts[stepUpdate], counts[stepUnchanged], counts[stepRemove], counts[stepKeep])
+	var parts []string
+	for _, c := range []struct{ action, text string }{
+		{stepCreate, "to create"}, {stepUpdate, "to update"}, {stepUnchanged, "unchanged"},
+		{stepRemove, "to remove"}, {stepKeep, "kept"},
+	} {
+		if n := counts[c.action]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, c.text))
+		}
+	}
+	fmt.Fprintf(w, "Dry run: nothing was changed. Stack %q: %s.\n", res.Stack, strings.Join(parts, ", "))
 	for _, s := range res.Services {
 		switch s.Action {
 		case stepUnchanged:
