@@ -133,7 +133,7 @@ func TestTimeout(t *testing.T) {
 
 func TestGlobalFlagErrors(t *testing.T) {
 	host := serveTCP(t, newFakeControl())
-	mustFail(t, host, []string{"-o", "yaml", "service", "ls"}, `--output "yaml": want table or json`)
+	mustFail(t, host, []string{"-o", "xml", "service", "ls"}, `--output "xml": want table, json or yaml`)
 	mustFail(t, "nohost", []string{"service", "ls"}, `--host "nohost": "nohost": want unix:///PATH or HOST:PORT`)
 	mustFail(t, host, []string{"--timeout", "soon", "service", "ls"}, `--timeout "soon"`)
 }

@@ -35,8 +35,8 @@ it knows, which is how to find out which managers are missing.`,
 				if err != nil {
 					return rpcError("", err)
 				}
-				if g.json(outputTable) {
-					return writeJSON(g.app.Out, resp)
+				if g.structured(outputTable) {
+					return g.writeMsg(resp)
 				}
 				return writeClusterStatus(g.app.Out, resp)
 			})

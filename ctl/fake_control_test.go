@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,6 +49,13 @@ type fakeControl struct {
 	hang     bool
 	requests []proto.Message
 	index    uint64
+	// events are sent to every Events stream, then the stream ends, or
+	// with holdEvents stays open until the client leaves.
+	events     []*shoalpb.Event
+	holdEvents bool
+	// onListTasks, when set, changes the state before ListTasks answers:
+	// it plays the orchestrator, scheduler and agents for tests that wait.
+	onListTasks func(f *fakeControl)
 }
 
 // fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.
@@ -195,7 +203,13 @@ func (f *fakeControl) CreateService(_ context.Context, req *shoalpb.CreateServic
 	}
 	svc := &shoalpb.Service{Id: "svc" + name + "new0000000000", Spec: req.GetSpec(), SpecVersion: 1}
 	if req.GetDryRun() {
-		return &shoalpb.ServiceWriteResponse{Service: svc, Plan: f.plan("create", req.GetSpec(), nil)}, nil
+		// Like the manager, a dry create answers with the plan only.
+		changes := []*shoalpb.FieldChange{
+			{Field: "image", New: req.GetSpec().GetImage()},
+			{Field: "name", New: name},
+			{Field: "replicas", New: fmt.Sprint(req.GetSpec().GetReplicas())},
+		}
+		return &shoalpb.ServiceWriteResponse{Plan: f.plan("create", req.GetSpec(), changes)}, nil
 	}
 	f.index++
 	f.services = append(f.services, svc)
@@ -309,13 +323,20 @@ func (f *fakeControl) ListTasks(_ context.Context, req *shoalpb.ListTasksRequest
 	if err := f.record(req); err != nil {
 		return nil, err
 	}
+	if f.onListTasks != nil {
+		f.onListTasks(f)
+	}
+	resp := &shoalpb.ListTasksResponse{}
+	if req.GetService() == "" {
+		resp.Tasks = append(resp.Tasks, f.tasks...)
+		return resp, nil
+	}
 	svc, err := f.findService(req.GetService())
 	if err != nil {
 		return nil, err
 	}
-	resp := &shoalpb.ListTasksResponse{}
 	for _, t := range f.tasks {
-		if t.GetServiceName() == svc.GetSpec().GetName() {
+		if t.GetServiceId() == svc.GetId() {
 			resp.Tasks = append(resp.Tasks, t)
 		}
 	}
@@ -403,6 +424,45 @@ func (f *fakeControl) ClusterStatus(ctx context.Context, req *shoalpb.ClusterSta
 	return f.cluster, nil
 }
 
+func (f *fakeControl) Events(req *shoalpb.EventsRequest, stream grpc.ServerStreamingServer[shoalpb.Event]) error {
+	f.mu.Lock()
+	err := f.record(req)
+	events, hold := f.events, f.holdEvents
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if !fakeEventMatch(req.GetFilters(), ev) {
+			continue
+		}
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+	if hold {
+		<-stream.Context().Done()
+	}
+	return nil
+}
+
+// fakeEventMatch applies the manager's filters: type= and service= only.
+func fakeEventMatch(filters []string, ev *shoalpb.Event) bool {
+	for _, f := range filters {
+		k, v, _ := strings.Cut(f, "=")
+		switch {
+		case k == "type" && ev.GetType() != v:
+			return false
+		case k == "service" && ev.GetName() != v && ev.GetAttributes()["service"] != v:
+			return false
+		}
+	}
+	return true
+}
+
 // serveTCP serves f on an ephemeral loopback port and returns HOST:PORT.
 func serveTCP(t testing.TB, f *fakeControl) string {
 	t.Helper()
@@ -454,20 +514,49 @@ type result struct {
 	code           int
 }
 
-// runCLI runs shoalctl against host (given through SHOAL_HOST) with the
-// test clock.
-func runCLI(t testing.TB, host string, args ...string) result {
-	t.Helper()
+// fakeClock is the tests' clock: it starts at testNow and moves only when
+// shoalctl sleeps, so waits and timeouts run at once and the same way.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return ctx.Err()
+}
+
+// testApp is an App writing into buffers, with a fresh fake clock, no
+// terminal and env as its environment.
+func testApp(host string, env ...string) (*App, *strings.Builder, *strings.Builder) {
 	var out, errOut strings.Builder
+	clock := &fakeClock{now: testNow}
 	app := &App{
-		Out: &out, Err: &errOut, Now: func() time.Time { return testNow },
+		Out: &out, Err: &errOut, Now: clock.Now, Sleep: clock.Sleep,
 		Getenv: func(k string) string {
 			if k == HostEnv {
 				return host
 			}
 			return ""
 		},
+		Environ: func() []string { return env },
 	}
+	return app, &out, &errOut
+}
+
+// runCLI runs shoalctl against host (given through SHOAL_HOST) with the
+// test clock.
+func runCLI(t testing.TB, host string, args ...string) result {
+	t.Helper()
+	app, out, errOut := testApp(host)
 	code := Execute(t.Context(), app, args)
 	return result{stdout: out.String(), stderr: errOut.String(), code: code}
 }
@@ -483,11 +572,12 @@ func mustRun(t *testing.T, host string, args ...string) string {
 }
 
 // mustFail runs shoalctl and fails the test unless it exits 1 with an
-// "Error: " line that contains every one of want.
+// "Error: " line (after any progress lines) and stderr contains every one
+// of want.
 func mustFail(t *testing.T, host string, args []string, want ...string) result {
 	t.Helper()
 	r := runCLI(t, host, args...)
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") {
+	if r.code != 1 || !strings.HasPrefix(r.stderr[strings.LastIndex("\n"+r.stderr, "\nError: "):], "Error: ") {
 		t.Fatalf("shoalctl %s: exit %d, stderr %q; want exit 1 with Error:", strings.Join(args, " "), r.code, r.stderr)
 	}
 	for _, w := range want {

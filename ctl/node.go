@@ -34,31 +34,55 @@ func newNodeLsCommand(g *globals) *cobra.Command {
 		Long: `List nodes. CPU and MEMORY show FREE/TOTAL, where free is what the node has
 left after the reservations of its active tasks; TASKS counts those tasks.`,
 		Example: `  shoalctl node ls
+  shoalctl node ls --filter role=worker --filter label=zone=a
+  shoalctl node ls -q --filter availability=drain
   shoalctl node ls --stale --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := parseFilters(rf.filter, nodeFilterKeys...)
+			if err != nil {
+				return err
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: rf.stale})
 				if err != nil {
 					return rpcError("", err)
 				}
-				if g.json(outputTable) {
-					return writeJSON(g.app.Out, resp)
+				out := &shoalpb.ListNodesResponse{Nodes: []*shoalpb.NodeSummary{}}
+				for _, n := range resp.GetNodes() {
+					if f.node(n.GetNode()) {
+						out.Nodes = append(out.Nodes, n)
+					}
 				}
-				return writeNodeTable(g.app.Out, resp.GetNodes(), rf.noTrunc)
+				switch {
+				case rf.quiet:
+					var ids []string
+					for _, n := range sortedNodes(out.GetNodes()) {
+						ids = append(ids, n.GetNode().GetId())
+					}
+					return printIDs(g.app.Out, ids, rf.noTrunc)
+				case g.structured(outputTable):
+					return g.writeMsg(out)
+				}
+				return writeNodeTable(g.app.Out, out.GetNodes(), rf.noTrunc)
 			})
 		},
 	}
-	rf.register(cmd, true)
+	rf.registerList(cmd, nodeFilterKeys...)
 	return cmd
 }
 
-func writeNodeTable(w io.Writer, nodes []*shoalpb.NodeSummary, noTrunc bool) error {
+func sortedNodes(nodes []*shoalpb.NodeSummary) []*shoalpb.NodeSummary {
 	nodes = slices.Clone(nodes)
 	slices.SortFunc(nodes, func(a, b *shoalpb.NodeSummary) int {
 		return cmp.Or(cmp.Compare(a.GetNode().GetHostname(), b.GetNode().GetHostname()),
 			cmp.Compare(a.GetNode().GetId(), b.GetNode().GetId()))
 	})
+	return nodes
+}
+
+func writeNodeTable(w io.Writer, nodes []*shoalpb.NodeSummary, noTrunc bool) error {
+	nodes = sortedNodes(nodes)
 	t := newTable(w, "ID", "HOSTNAME", "STATUS", "AVAILABILITY", "ROLE", "CPU", "MEMORY", "TASKS")
 	for _, s := range nodes {
 		n := s.GetNode()
@@ -95,10 +119,10 @@ func newNodeInspectCommand(g *globals) *cobra.Command {
 					found = append(found, n)
 				}
 				var err error
-				if pretty || !g.json(outputJSON) {
+				if pretty || !g.structured(outputJSON) {
 					err = writeNodesPretty(g.app.Out, found)
 				} else {
-					err = writeJSONList(g.app.Out, found)
+					err = writeMsgList(g, found)
 				}
 				return errors.Join(append([]error{err}, errs...)...)
 			})
@@ -144,13 +168,15 @@ func (f *nodeUpdateFlags) request(node string) (*shoalpb.UpdateNodeRequest, erro
 
 func newNodeUpdateCommand(g *globals) *cobra.Command {
 	f := &nodeUpdateFlags{}
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS] NODE",
 		Short: "Set a node's availability or labels",
 		Long: `Set a node's availability or labels. active: the node takes new tasks;
 pause: it keeps its tasks but takes no new ones; drain: its tasks are moved
-to other nodes.`,
+to other nodes, and shoalctl waits until none is left on it (or --detach).`,
 		Example: `  shoalctl node update --availability drain worker-3
+  shoalctl node update --availability drain --detach worker-3
   shoalctl node update --label-add zone=a --label-rm old worker-1`,
 		Args: exactlyOne("NODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -158,22 +184,29 @@ to other nodes.`,
 			if err != nil {
 				return err
 			}
+			waits := req.GetAvailability() == string(api.AvailabilityDrain) && !wf.detach
+			g.prepareWait(cmd, waits)
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				n, err := invoke(ctx, c, shoalpb.ControlClient.UpdateNode, req)
 				if err != nil {
 					return rpcError(nodeSubject(args[0]), err)
 				}
-				if g.json(outputTable) {
-					return writeJSON(g.app.Out, n)
+				if g.structured(outputTable) {
+					err = g.writeMsg(n)
+				} else {
+					_, err = fmt.Fprintln(g.app.Out, n.GetId())
 				}
-				_, err = fmt.Fprintln(g.app.Out, n.GetId())
-				return err
+				if err != nil || !waits {
+					return err
+				}
+				return g.waitDrain(ctx, c, n.GetId())
 			})
 		},
 	}
 	cmd.Flags().StringVar(&f.availability, "availability", "", "active, pause or drain")
 	cmd.Flags().StringArrayVar(&f.labelAdd, "label-add", nil, "add or replace a node label KEY=VALUE (repeatable)")
 	cmd.Flags().StringArrayVar(&f.labelRm, "label-rm", nil, "remove a node label by KEY (repeatable)")
+	wf.register(cmd)
 	return cmd
 }
 
@@ -199,12 +232,12 @@ func newNodeRmCommand(g *globals) *cobra.Command {
 						continue
 					}
 					done = append(done, newRemoved(name, resp.GetIndex()))
-					if !g.json(outputTable) {
+					if !g.structured(outputTable) {
 						fmt.Fprintln(g.app.Out, name)
 					}
 				}
-				if g.json(outputTable) {
-					if err := writePlainJSON(g.app.Out, done); err != nil {
+				if g.structured(outputTable) {
+					if err := g.writeValue(done); err != nil {
 						return err
 					}
 				}

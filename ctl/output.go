@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"gopkg.in/yaml.v3"
 )
 
 // jsonOptions fix the JSON shape documented in docs/cli-json.md: proto field
@@ -19,19 +20,17 @@ import (
 // the keys.
 var jsonOptions = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
-// writeJSON prints one message as indented JSON. protojson varies its
-// whitespace on purpose; re-indenting makes the output byte-stable.
-func writeJSON(w io.Writer, m proto.Message) error {
+// writeMsg prints one message as JSON or YAML, as --output says.
+func (g *globals) writeMsg(m proto.Message) error {
 	b, err := jsonOptions.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode %T as JSON: %w", m, err)
 	}
-	return writeIndented(w, b)
+	return g.writeEncoded(b)
 }
 
-// writeJSONList prints messages as one indented JSON array, as docker's
-// inspect does.
-func writeJSONList[M proto.Message](w io.Writer, ms []M) error {
+// writeMsgList prints messages as one array, as docker's inspect does.
+func writeMsgList[M proto.Message](g *globals, ms []M) error {
 	var buf bytes.Buffer
 	buf.WriteByte('[')
 	for i, m := range ms {
@@ -45,19 +44,31 @@ func writeJSONList[M proto.Message](w io.Writer, ms []M) error {
 		buf.Write(b)
 	}
 	buf.WriteByte(']')
-	return writeIndented(w, buf.Bytes())
+	return g.writeEncoded(buf.Bytes())
 }
 
-// writePlainJSON prints a value with encoding/json, for the few outputs that
-// are not a single proto message.
-func writePlainJSON(w io.Writer, v any) error {
+// writeValue prints a value with encoding/json (or as YAML), for the
+// outputs that are not proto messages.
+func (g *globals) writeValue(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
-	return writeIndented(w, b)
+	return g.writeEncoded(b)
 }
 
+// writeEncoded prints JSON bytes indented, or the same document as YAML.
+// YAML is made from the JSON, so both formats carry the same keys in the
+// same order and the same values (64-bit numbers stay strings).
+func (g *globals) writeEncoded(b []byte) error {
+	if g.output == outputYAML {
+		return writeYAML(g.app.Out, b)
+	}
+	return writeIndented(g.app.Out, b)
+}
+
+// writeIndented re-indents JSON: protojson varies its whitespace on
+// purpose, and re-indenting makes the output byte-stable.
 func writeIndented(w io.Writer, b []byte) error {
 	var out bytes.Buffer
 	if err := json.Indent(&out, b, "", "  "); err != nil {
@@ -66,6 +77,38 @@ func writeIndented(w io.Writer, b []byte) error {
 	out.WriteByte('\n')
 	_, err := w.Write(out.Bytes())
 	return err
+}
+
+// writeYAML converts a JSON document to block-style YAML. JSON is YAML, so
+// the parser keeps its key order and the tags of its scalars; only the
+// flow style is dropped.
+func writeYAML(w io.Writer, b []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("convert JSON to YAML: %w", err)
+	}
+	blockStyle(&doc)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return fmt.Errorf("encode YAML: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encode YAML: %w", err)
+	}
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+// blockStyle clears the JSON flow and quoting styles so the encoder writes
+// block YAML; a string that would read as another type (like "3") is
+// still quoted, because its tag says !!str.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // table writes aligned columns the way docker does (three spaces apart),

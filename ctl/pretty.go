@@ -159,39 +159,91 @@ func writeNodesPretty(w io.Writer, nodes []*shoalpb.Node) error {
 	return nil
 }
 
-// writePlan prints the plan of a dry run: what changes and where tasks go.
-func writePlan(w io.Writer, resp *shoalpb.ServiceWriteResponse) error {
-	p := resp.GetPlan()
-	name := resp.GetService().GetSpec().GetName()
-	action := p.GetAction()
-	if action == "" {
-		action = "none"
-	}
-	fmt.Fprintf(w, "Dry run, nothing was changed. Plan for service %q: %s\n", name, action)
+// writePlan prints the plan of a dry run of service name.
+func writePlan(w io.Writer, name string, p *shoalpb.Plan) error {
+	fmt.Fprintln(w, "Dry run: nothing was changed.")
+	return writeServicePlan(w, name, p)
+}
+
+// writeServicePlan prints one service's plan: what it does, the spec of a
+// new service or the fields an update changes, and for every task where it
+// would run or why it cannot be placed.
+func writeServicePlan(w io.Writer, name string, p *shoalpb.Plan) error {
+	action := cmp.Or(p.GetAction(), "none")
+	fmt.Fprintf(w, "\nService %q: %s%s\n", name, action, planSummary(p))
 	if len(p.GetChanges()) > 0 {
-		fmt.Fprintln(w, "\nChanges:")
-		t := newTable(w, "FIELD", "OLD", "NEW")
-		for _, c := range p.GetChanges() {
-			t.row(c.GetField(), c.GetOld(), c.GetNew())
+		var t *table
+		if action == "create" {
+			t = newTable(w, "  FIELD", "VALUE")
+			for _, c := range p.GetChanges() {
+				t.row("  "+c.GetField(), c.GetNew())
+			}
+		} else {
+			t = newTable(w, "  FIELD", "OLD", "NEW")
+			for _, c := range p.GetChanges() {
+				t.row("  "+c.GetField(), c.GetOld(), c.GetNew())
+			}
 		}
 		if err := t.flush(); err != nil {
 			return err
 		}
 	}
 	if len(p.GetTasks()) > 0 {
-		fmt.Fprintln(w, "\nTasks:")
-		t := newTable(w, "SLOT", "NODE", "ACTION", "REASON")
+		if len(p.GetChanges()) > 0 {
+			fmt.Fprintln(w)
+		}
+		t := newTable(w, "  SLOT", "NODE", "ACTION", "REASON")
 		for _, task := range p.GetTasks() {
-			node := cmp.Or(task.GetHostname(), task.GetNodeId())
 			slot := "-"
 			if task.GetSlot() > 0 {
 				slot = fmt.Sprint(task.GetSlot())
 			}
-			t.row(slot, node, task.GetAction(), task.GetReason())
+			node := cmp.Or(task.GetHostname(), task.GetNodeId())
+			if node == "" {
+				node = "(none)"
+			}
+			t.row("  "+slot, node, task.GetAction(), task.GetReason())
 		}
 		return t.flush()
 	}
 	return nil
+}
+
+// planSummary counts what a plan does to tasks: ", 3 tasks to start (1
+// cannot be placed), 1 to stop".
+func planSummary(p *shoalpb.Plan) string {
+	var start, unplaced, stop, keep int
+	for _, t := range p.GetTasks() {
+		switch t.GetAction() {
+		case "start":
+			start++
+			if t.GetReason() != "" {
+				unplaced++
+			}
+		case "stop":
+			stop++
+		case "keep":
+			keep++
+		}
+	}
+	var parts []string
+	if start > 0 {
+		part := fmt.Sprintf("%d task(s) to start", start)
+		if unplaced > 0 {
+			part += fmt.Sprintf(" (%d cannot be placed now)", unplaced)
+		}
+		parts = append(parts, part)
+	}
+	if stop > 0 {
+		parts = append(parts, fmt.Sprintf("%d to stop", stop))
+	}
+	if keep > 0 {
+		parts = append(parts, fmt.Sprintf("%d kept", keep))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(parts, ", ")
 }
 
 func joinMap(m map[string]string) string {

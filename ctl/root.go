@@ -5,6 +5,7 @@
 package ctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/shoal-sched/shoal/api"
 )
@@ -28,16 +30,61 @@ const DefaultHost = "unix:///var/lib/shoal/manager/control.sock"
 const HostEnv = "SHOAL_HOST"
 
 // App is what the commands read from and write to outside themselves.
+// Fields left nil take the process's own (Sleep, Environ) or none
+// (Terminal: no terminal).
 type App struct {
 	Out    io.Writer
 	Err    io.Writer
 	Now    func() time.Time
 	Getenv func(string) string
+	// Environ is the environment compose files are interpolated with.
+	Environ func() []string
+	// Sleep waits d, or until ctx ends (then it returns ctx.Err()). Tests
+	// pass one that moves their clock forward instead.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Terminal reports whether w is a terminal, where progress is drawn
+	// as bars instead of lines.
+	Terminal func(w io.Writer) bool
 }
 
 // NewApp returns an App wired to the process.
 func NewApp() *App {
-	return &App{Out: os.Stdout, Err: os.Stderr, Now: time.Now, Getenv: os.Getenv}
+	return &App{
+		Out: os.Stdout, Err: os.Stderr, Now: time.Now, Getenv: os.Getenv, Environ: os.Environ,
+		Sleep: sleep, Terminal: isTerminal,
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (a *App) sleep(ctx context.Context, d time.Duration) error {
+	if a.Sleep == nil {
+		return sleep(ctx, d)
+	}
+	return a.Sleep(ctx, d)
+}
+
+func (a *App) terminal(w io.Writer) bool { return a.Terminal != nil && a.Terminal(w) }
+
+func (a *App) environ() []string {
+	if a.Environ == nil {
+		return nil
+	}
+	return a.Environ()
 }
 
 // globals are the flags every command shares.
@@ -52,6 +99,7 @@ type globals struct {
 const (
 	outputTable = "table"
 	outputJSON  = "json"
+	outputYAML  = "yaml"
 )
 
 // Execute runs shoalctl with args and returns the process exit status,
@@ -86,6 +134,8 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	}
 	root.SetOut(app.Out)
 	root.SetErr(app.Err)
+	// shoalctl's own completion command carries examples, as every
+	// command does.
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(flagError)
 
@@ -96,18 +146,20 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.host, "host", "H", host,
 		"managers to talk to, comma-separated, each unix:///PATH or HOST:PORT; tried in order (env "+HostEnv+")")
-	pf.StringVarP(&g.output, "output", "o", "", "output format: table or json (default: table; json for inspect)")
-	pf.DurationVar(&g.timeout, "timeout", 15*time.Second, "give up on a command after this long")
+	pf.StringVarP(&g.output, "output", "o", "", "output format: table, json or yaml (default: table; json for inspect)")
+	pf.DurationVar(&g.timeout, "timeout", 15*time.Second,
+		"give up on a command after this long (commands that wait for tasks to converge: 3m unless given)")
 
-	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g))
+	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g), newStackCommand(g),
+		newEventsCommand(g), newCompletionCommand(root))
 	return root
 }
 
 func (g *globals) check(cmd *cobra.Command) error {
 	switch g.output {
-	case "", outputTable, outputJSON:
+	case "", outputTable, outputJSON, outputYAML:
 	default:
-		return &api.FieldError{Field: "--output", Value: g.output, Err: errors.New("want table or json")}
+		return &api.FieldError{Field: "--output", Value: g.output, Err: errors.New("want table, json or yaml")}
 	}
 	if g.timeout <= 0 {
 		return &api.FieldError{Field: "--timeout", Value: g.timeout.String(), Err: errors.New("must be positive")}
@@ -118,13 +170,13 @@ func (g *globals) check(cmd *cobra.Command) error {
 	return nil
 }
 
-// json reports whether the command should print JSON; def is the
-// command's own default.
-func (g *globals) json(def string) bool {
+// structured reports whether the command should print JSON or YAML
+// rather than a table; def is the command's own default.
+func (g *globals) structured(def string) bool {
 	if g.output == "" {
 		return def == outputJSON
 	}
-	return g.output == outputJSON
+	return g.output == outputJSON || g.output == outputYAML
 }
 
 // dial opens the client for one command, bounded by --timeout. The caller
@@ -134,8 +186,12 @@ func (g *globals) dial(ctx context.Context) (*client, context.Context, func(), e
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	c := newClient(targets, g.timeout)
+	// A zero timeout (events without --timeout) runs until interrupted.
+	cancel := context.CancelFunc(func() {})
+	if g.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	}
+	c := newClient(targets, cmp.Or(g.timeout, 15*time.Second))
 	return c, ctx, func() { c.Close(); cancel() }, nil
 }
 

@@ -74,13 +74,17 @@ is sent, and again by the manager.`,
 			if err != nil {
 				return err
 			}
+			g.prepareWait(cmd, f.waits())
 			req := &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(spec), DryRun: f.dryRun}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.CreateService, req)
 				if err != nil {
 					return rpcError(serviceSubject(spec.Name), err)
 				}
-				return g.reportWrite(resp, f.dryRun, resp.GetService().GetId())
+				if err := g.reportWrite(resp, f.dryRun, spec.Name, resp.GetService().GetId()); err != nil {
+					return err
+				}
+				return g.waitWritten(ctx, c, f.waits(), resp)
 			})
 		},
 	}
@@ -90,19 +94,28 @@ is sent, and again by the manager.`,
 	return cmd
 }
 
-// reportWrite prints the answer to a create, update or scale: the JSON
-// response, the plan of a dry run, or the line given.
-func (g *globals) reportWrite(resp *shoalpb.ServiceWriteResponse, dryRun bool, line string) error {
-	if g.json(outputTable) {
-		return writeJSON(g.app.Out, resp)
+// reportWrite prints the answer to a create, update or scale of service
+// name: the JSON or YAML response, the plan of a dry run, or the line
+// given.
+func (g *globals) reportWrite(resp *shoalpb.ServiceWriteResponse, dryRun bool, name, line string) error {
+	if g.structured(outputTable) {
+		return g.writeMsg(resp)
 	}
 	if dryRun {
-		return writePlan(g.app.Out, resp)
+		return writePlan(g.app.Out, name, resp.GetPlan())
 	}
-	// Waiting for the tasks to converge (docker's default without --detach)
-	// belongs here, after the change is committed and reported.
 	_, err := fmt.Fprintln(g.app.Out, line)
 	return err
+}
+
+// waitWritten waits for the service a write committed to converge.
+func (g *globals) waitWritten(ctx context.Context, c *client, waits bool, resp *shoalpb.ServiceWriteResponse) error {
+	if !waits {
+		return nil
+	}
+	name := resp.GetService().GetSpec().GetName()
+	return g.waitServices(ctx, c, []string{resp.GetService().GetId()},
+		fmt.Sprintf("see shoalctl service ps %s", name))
 }
 
 func newServiceUpdateCommand(g *globals) *cobra.Command {
@@ -121,6 +134,7 @@ between (the spec version no longer matches); run the command again then.`,
 			if !changesSpec(cmd) {
 				return errors.New("nothing to update: give at least one option, see shoalctl service update --help")
 			}
+			g.prepareWait(cmd, f.waits())
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				return g.updateService(ctx, c, cmd, f, args[0])
 			})
@@ -166,49 +180,72 @@ func (g *globals) updateService(ctx context.Context, c *client, cmd *cobra.Comma
 	if err != nil {
 		return rpcError(serviceSubject(name), err)
 	}
-	return g.reportWrite(resp, f.dryRun, name)
+	if err := g.reportWrite(resp, f.dryRun, name, name); err != nil {
+		return err
+	}
+	return g.waitWritten(ctx, c, f.waits(), resp)
 }
 
 func newServiceScaleCommand(g *globals) *cobra.Command {
 	var dryRun bool
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "scale SERVICE=REPLICAS [SERVICE=REPLICAS...]",
 		Short: "Set the number of tasks of replicated services",
+		Long: `Set the number of tasks of replicated services, then wait until each runs
+its new count (or --detach).`,
 		Example: `  shoalctl service scale web=5
-  shoalctl service scale web=0 worker=10`,
+  shoalctl service scale web=0 worker=10
+  shoalctl service scale --dry-run web=8`,
 		Args: atLeastOne("SERVICE=REPLICAS"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reqs, err := parseScaleArgs(args, dryRun)
 			if err != nil {
 				return err
 			}
+			waits := !dryRun && !wf.detach
+			g.prepareWait(cmd, waits)
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				var resps []*shoalpb.ServiceWriteResponse
-				var errs []error
-				for _, req := range reqs {
-					resp, err := invoke(ctx, c, shoalpb.ControlClient.ScaleService, req)
-					if err != nil {
-						errs = append(errs, rpcError(serviceSubject(req.GetService()), err))
-						continue
-					}
-					resps = append(resps, resp)
-					if !g.json(outputTable) {
-						if err := g.reportWrite(resp, dryRun, fmt.Sprintf("%s scaled to %d", req.GetService(), req.GetReplicas())); err != nil {
-							return err
-						}
-					}
-				}
-				if g.json(outputTable) {
-					if err := writeJSONList(g.app.Out, resps); err != nil {
-						return err
-					}
-				}
-				return errors.Join(errs...)
+				return g.scale(ctx, c, reqs, waits)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what the change would do; change nothing")
+	wf.register(cmd)
 	return cmd
+}
+
+func (g *globals) scale(ctx context.Context, c *client, reqs []*shoalpb.ScaleServiceRequest, waits bool) error {
+	var resps []*shoalpb.ServiceWriteResponse
+	var errs []error
+	for _, req := range reqs {
+		resp, err := invoke(ctx, c, shoalpb.ControlClient.ScaleService, req)
+		if err != nil {
+			errs = append(errs, rpcError(serviceSubject(req.GetService()), err))
+			continue
+		}
+		resps = append(resps, resp)
+		if !g.structured(outputTable) {
+			line := fmt.Sprintf("%s scaled to %d", req.GetService(), req.GetReplicas())
+			if err := g.reportWrite(resp, req.GetDryRun(), req.GetService(), line); err != nil {
+				return err
+			}
+		}
+	}
+	if g.structured(outputTable) {
+		if err := writeMsgList(g, resps); err != nil {
+			return err
+		}
+	}
+	if waits && len(resps) > 0 {
+		var ids, names []string
+		for _, r := range resps {
+			ids = append(ids, r.GetService().GetId())
+			names = append(names, r.GetService().GetSpec().GetName())
+		}
+		errs = append(errs, g.waitServices(ctx, c, ids, "see shoalctl service ps "+strings.Join(names, " ")))
+	}
+	return errors.Join(errs...)
 }
 
 // parseScaleArgs reads SERVICE=REPLICAS arguments.
@@ -250,12 +287,12 @@ func newServiceRmCommand(g *globals) *cobra.Command {
 						continue
 					}
 					done = append(done, newRemoved(name, resp.GetIndex()))
-					if !g.json(outputTable) {
+					if !g.structured(outputTable) {
 						fmt.Fprintln(g.app.Out, name)
 					}
 				}
-				if g.json(outputTable) {
-					if err := writePlainJSON(g.app.Out, done); err != nil {
+				if g.structured(outputTable) {
+					if err := g.writeValue(done); err != nil {
 						return err
 					}
 				}

@@ -84,9 +84,12 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
-	fs.BoolVarP(&f.detach, "detach", "d", true,
-		"return once the change is committed (shoalctl does not yet wait for tasks to converge, so this is always on)")
+	fs.BoolVarP(&f.detach, "detach", "d", false,
+		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
 }
+
+// waits reports whether the command waits for the tasks to converge.
+func (f *serviceFlags) waits() bool { return !f.dryRun && !f.detach }
 
 // createSpec builds a new spec from the flags, IMAGE and COMMAND ARG....
 // Like docker, COMMAND and its arguments become Args (the image's cmd), and

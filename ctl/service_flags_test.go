@@ -69,7 +69,7 @@ func TestCreateFlagsToSpec(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeControl()
 			host := serveTCP(t, f)
-			mustRun(t, host, append([]string{"service", "create"}, tt.args...)...)
+			mustRun(t, host, append([]string{"service", "create", "-d"}, tt.args...)...)
 			reqs := sent[*shoalpb.CreateServiceRequest](f)
 			if len(reqs) != 1 {
 				t.Fatalf("fake got %d create requests, want 1", len(reqs))
@@ -157,7 +157,7 @@ func TestUpdateFlagsToSpec(t *testing.T) {
 	f := newFakeControl()
 	host := serveTCP(t, f)
 	before := shoalpb.ToServiceSpec(f.services[0].GetSpec())
-	mustRun(t, host, "service", "update",
+	mustRun(t, host, "service", "update", "-d",
 		"--image", "busybox:1.37", "--replicas", "5", "--args", "httpd -f -p 80",
 		"--env-add", "A=2", "--env-rm", "LOG", "--label-add", "x=y", "--label-rm", "tier",
 		"--constraint-add", "node.role==worker", "--constraint-rm", "node.labels.zone==a",
@@ -226,7 +226,7 @@ func TestScaleArgs(t *testing.T) {
 	if n := len(sent[*shoalpb.ScaleServiceRequest](f)); n != 0 {
 		t.Errorf("bad arguments sent %d requests", n)
 	}
-	r := mustFail(t, host, []string{"service", "scale", "agent=2", "web=0"}, `service "agent" is global`)
+	r := mustFail(t, host, []string{"service", "scale", "-d", "agent=2", "web=0"}, `service "agent" is global`)
 	if r.stdout != "web scaled to 0\n" {
 		t.Errorf("stdout = %q, want the one service that scaled", r.stdout)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,8 @@ import (
 type readFlags struct {
 	stale   bool
 	noTrunc bool
+	quiet   bool
+	filter  []string
 }
 
 func (r *readFlags) register(cmd *cobra.Command, trunc bool) {
@@ -30,6 +33,24 @@ func (r *readFlags) register(cmd *cobra.Command, trunc bool) {
 	}
 }
 
+// registerList adds the flags of list commands: --quiet and --filter.
+func (r *readFlags) registerList(cmd *cobra.Command, filterKeys ...string) {
+	r.register(cmd, true)
+	cmd.Flags().BoolVarP(&r.quiet, "quiet", "q", false, "print only IDs, one a line")
+	filterFlag(cmd, &r.filter, filterKeys...)
+}
+
+// printIDs writes IDs one a line, for --quiet.
+func printIDs(w io.Writer, ids []string, noTrunc bool) error {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(shortID(id, noTrunc))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 func newServiceLsCommand(g *globals) *cobra.Command {
 	var rf readFlags
 	cmd := &cobra.Command{
@@ -37,30 +58,60 @@ func newServiceLsCommand(g *globals) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List services with their running and desired task counts",
 		Example: `  shoalctl service ls
-  shoalctl service ls --stale --output json`,
+  shoalctl service ls --filter name=shop_ --filter label=tier=front
+  shoalctl service ls -q
+  shoalctl service ls --stale --output yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := parseFilters(rf.filter, serviceFilterKeys...)
+			if err != nil {
+				return err
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, &shoalpb.ListServicesRequest{Stale: rf.stale})
 				if err != nil {
 					return rpcError("", err)
 				}
-				if g.json(outputTable) {
-					return writeJSON(g.app.Out, resp)
-				}
-				return writeServiceTable(g.app.Out, resp.GetServices(), rf.noTrunc)
+				return g.printServices(resp.GetServices(), f, rf)
 			})
 		},
 	}
-	rf.register(cmd, true)
+	rf.registerList(cmd, serviceFilterKeys...)
 	return cmd
 }
 
-func writeServiceTable(w io.Writer, services []*shoalpb.ServiceSummary, noTrunc bool) error {
+// printServices prints the services that pass f, as --output and --quiet
+// say (used by service ls and stack services).
+func (g *globals) printServices(all []*shoalpb.ServiceSummary, f filters, rf readFlags) error {
+	resp := &shoalpb.ListServicesResponse{Services: []*shoalpb.ServiceSummary{}}
+	for _, s := range all {
+		if f.service(s.GetService()) {
+			resp.Services = append(resp.Services, s)
+		}
+	}
+	switch {
+	case rf.quiet:
+		var ids []string
+		for _, s := range sortedServices(resp.GetServices()) {
+			ids = append(ids, s.GetService().GetId())
+		}
+		return printIDs(g.app.Out, ids, rf.noTrunc)
+	case g.structured(outputTable):
+		return g.writeMsg(resp)
+	}
+	return writeServiceTable(g.app.Out, resp.GetServices(), rf.noTrunc)
+}
+
+func sortedServices(services []*shoalpb.ServiceSummary) []*shoalpb.ServiceSummary {
 	services = slices.Clone(services)
 	slices.SortFunc(services, func(a, b *shoalpb.ServiceSummary) int {
 		return cmp.Compare(a.GetService().GetSpec().GetName(), b.GetService().GetSpec().GetName())
 	})
+	return services
+}
+
+func writeServiceTable(w io.Writer, services []*shoalpb.ServiceSummary, noTrunc bool) error {
+	services = sortedServices(services)
 	t := newTable(w, "ID", "NAME", "MODE", "REPLICAS", "IMAGE")
 	for _, s := range services {
 		spec := s.GetService().GetSpec()
@@ -95,10 +146,10 @@ func newServiceInspectCommand(g *globals) *cobra.Command {
 					found = append(found, s)
 				}
 				var err error
-				if pretty || !g.json(outputJSON) {
+				if pretty || !g.structured(outputJSON) {
 					err = writeServicesPretty(g.app.Out, found)
 				} else {
-					err = writeJSONList(g.app.Out, found)
+					err = writeMsgList(g, found)
 				}
 				return errors.Join(append([]error{err}, errs...)...)
 			})
@@ -118,44 +169,68 @@ func newServicePsCommand(g *globals) *cobra.Command {
 its current task first and the tasks it replaced below it, marked \_.
 ERROR shows why a task failed, or why the scheduler could not place it.`,
 		Example: `  shoalctl service ps web
+  shoalctl service ps --filter desired-state=running --filter node=worker-1 web
   shoalctl service ps --no-trunc --output json web`,
 		Args: atLeastOne("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := parseFilters(rf.filter, taskFilterKeys...)
+			if err != nil {
+				return err
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				return g.servicePs(ctx, c, args, rf)
+				var tasks []*shoalpb.Task
+				for _, name := range args {
+					resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Service: name, Stale: rf.stale})
+					if err != nil {
+						return rpcError(serviceSubject(name), err)
+					}
+					tasks = append(tasks, resp.GetTasks()...)
+				}
+				return g.printTasks(ctx, c, tasks, f, rf)
 			})
 		},
 	}
-	rf.register(cmd, true)
+	rf.registerList(cmd, taskFilterKeys...)
 	return cmd
 }
 
-func (g *globals) servicePs(ctx context.Context, c *client, names []string, rf readFlags) error {
-	all := &shoalpb.ListTasksResponse{}
-	for _, name := range names {
-		resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Service: name, Stale: rf.stale})
-		if err != nil {
-			return rpcError(serviceSubject(name), err)
-		}
-		all.Tasks = append(all.Tasks, resp.GetTasks()...)
-	}
-	if g.json(outputTable) {
-		return writeJSON(g.app.Out, all)
-	}
+// printTasks prints the tasks that pass f (service ps, stack ps).
+func (g *globals) printTasks(ctx context.Context, c *client, tasks []*shoalpb.Task, f filters, rf readFlags) error {
 	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: rf.stale})
 	if err != nil {
 		return rpcError("", err)
 	}
-	hostnames := map[string]string{}
-	for _, n := range nodes.GetNodes() {
-		hostnames[n.GetNode().GetId()] = n.GetNode().GetHostname()
+	hostnames := hostnamesOf(nodes.GetNodes())
+	all := &shoalpb.ListTasksResponse{Tasks: []*shoalpb.Task{}}
+	for _, t := range tasks {
+		if f.task(t, hostnames) {
+			all.Tasks = append(all.Tasks, t)
+		}
+	}
+	switch {
+	case rf.quiet:
+		var ids []string
+		for _, t := range sortTasks(all.GetTasks()) {
+			ids = append(ids, t.GetId())
+		}
+		return printIDs(g.app.Out, ids, rf.noTrunc)
+	case g.structured(outputTable):
+		return g.writeMsg(all)
 	}
 	return writeTaskTable(g.app.Out, all.GetTasks(), hostnames, g.app.Now(), rf.noTrunc)
 }
 
-// writeTaskTable prints tasks grouped by service and slot (or node), the
-// newest task of each group first and the ones it replaced under it.
-func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]string, now time.Time, noTrunc bool) error {
+func hostnamesOf(nodes []*shoalpb.NodeSummary) map[string]string {
+	hostnames := map[string]string{}
+	for _, n := range nodes {
+		hostnames[n.GetNode().GetId()] = n.GetNode().GetHostname()
+	}
+	return hostnames
+}
+
+// sortTasks orders tasks by service and slot (or node), newest first in
+// each, the order of service ps.
+func sortTasks(tasks []*shoalpb.Task) []*shoalpb.Task {
 	tasks = slices.Clone(tasks)
 	slices.SortStableFunc(tasks, func(a, b *shoalpb.Task) int {
 		return cmp.Or(
@@ -166,6 +241,13 @@ func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]str
 			cmp.Compare(a.GetId(), b.GetId()),
 		)
 	})
+	return tasks
+}
+
+// writeTaskTable prints tasks grouped by service and slot (or node), the
+// newest task of each group first and the ones it replaced under it.
+func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]string, now time.Time, noTrunc bool) error {
+	tasks = sortTasks(tasks)
 	t := newTable(w, "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR")
 	prev := ""
 	for _, task := range tasks {
