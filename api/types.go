@@ -279,7 +279,11 @@ type Task struct {
 	DesiredState TaskState   `json:"desired_state"`
 	Status       TaskStatus  `json:"status"`
 	// Attempt counts the tasks before this one in the same slot (restarts).
-	Attempt   uint64    `json:"attempt,omitempty"`
+	Attempt uint64 `json:"attempt,omitempty"`
+	// NotBefore holds a replacement back until its restart delay has
+	// passed: the scheduler does not place the task before this time. Zero
+	// means at once.
+	NotBefore time.Time `json:"not_before,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -1,0 +1,296 @@
+// Package agent runs on every worker host: it joins the cluster's gossip,
+// holds one session with the leader's dispatcher, runs the tasks assigned
+// to its node through a Runtime, and reports their status.
+//
+// Tasks move through a one-step state machine that never goes backwards
+// (assigned → accepted → preparing → starting → running → complete|failed,
+// or rejected, or shutdown on request). The agent keeps its assignment set
+// in its data dir, so a restarted agent adopts the containers it left
+// running instead of starting them again, and a lost session is reopened
+// (to whichever manager leads now) without touching running tasks.
+package agent
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultHeartbeatInterval = time.Second
+	// DefaultStatusDelay is how long the agent collects status changes
+	// before sending them in one batch.
+	DefaultStatusDelay = 5 * time.Millisecond
+)
+
+// ErrInvalidConfig is wrapped by every configuration error.
+var ErrInvalidConfig = errors.New("invalid agent config")
+
+// GossipTimings tunes failure detection (zero: the membership defaults).
+type GossipTimings struct {
+	ProbeInterval  time.Duration
+	ProbeTimeout   time.Duration
+	SuspicionMult  int
+	GossipInterval time.Duration
+}
+
+// Config configures an agent.
+type Config struct {
+	// DataDir keeps the node ID and the assignment set.
+	DataDir string
+	// Join lists managers' gRPC addresses (host:port); any one will do.
+	Join []string
+	// AdvertiseAddr is where the Agent service listens and what the node
+	// advertises (host:port; port 0 picks a free one).
+	AdvertiseAddr string
+	// GossipAddr is the gossip bind address (host:port). Empty: no gossip,
+	// liveness then rests on the dispatcher session alone.
+	GossipAddr string
+	// GossipKey is the gossip encryption key (16, 24 or 32 bytes), or nil.
+	GossipKey []byte
+	Gossip    GossipTimings
+	// LeaveOnStop makes the agent leave gossip gracefully when Run ends, so
+	// the leader marks the node down at once as having left. Without it the
+	// agent just goes silent, as if it had died.
+	LeaveOnStop bool
+	// Hostname defaults to the host's name.
+	Hostname string
+	Runtime  Runtime
+	// Resources offered to the scheduler; zero fields are detected.
+	Resources api.Resources
+	Labels    map[string]string
+	// HeartbeatInterval paces heartbeats on an idle session.
+	HeartbeatInterval time.Duration
+	// StatusDelay is how long status changes are collected before sending.
+	StatusDelay time.Duration
+	Logger      *slog.Logger
+}
+
+// Agent is one worker node's agent.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	nodeID string
+	lis    net.Listener
+	addr   string
+	store  *taskStore
+	w      *worker
+	grpc   *grpc.Server
+
+	mu       sync.Mutex
+	leader   string   // gRPC address of the leader, as last heard
+	managers []string // managers' gRPC addresses, as last heard
+	gossip   gossipMember
+}
+
+// New checks cfg, loads (or makes) the node's identity and binds the Agent
+// service. Run starts the agent.
+func New(cfg Config) (*Agent, error) {
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	nodeID, err := loadNodeID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openTaskStore(cfg.DataDir, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.AdvertiseAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on advertise address %s: %w", cfg.AdvertiseAddr, err)
+	}
+	log := cfg.Logger.With("component", "agent", "node_id", nodeID)
+	a := &Agent{
+		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
+		store: store, w: newWorker(cfg.Runtime, store, log),
+	}
+	a.grpc = grpc.NewServer()
+	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
+	return a, nil
+}
+
+func withDefaults(cfg Config) (Config, error) {
+	switch {
+	case cfg.DataDir == "":
+		return cfg, fmt.Errorf("%w: data dir is empty", ErrInvalidConfig)
+	case len(cfg.Join) == 0:
+		return cfg, fmt.Errorf("%w: join list is empty: give at least one manager address", ErrInvalidConfig)
+	case cfg.Runtime == nil:
+		return cfg, fmt.Errorf("%w: no runtime", ErrInvalidConfig)
+	case cfg.AdvertiseAddr == "":
+		return cfg, fmt.Errorf("%w: advertise address is empty", ErrInvalidConfig)
+	case cfg.Resources.NanoCPUs < 0 || cfg.Resources.MemoryBytes < 0:
+		return cfg, fmt.Errorf("%w: resources %+v are negative", ErrInvalidConfig, cfg.Resources)
+	}
+	for _, j := range cfg.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return cfg, fmt.Errorf("%w: join address %q: want host:port: %w", ErrInvalidConfig, j, err)
+		}
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return cfg, fmt.Errorf("%w: hostname not given and not detected: %w", ErrInvalidConfig, err)
+		}
+		cfg.Hostname = h
+	}
+	if cfg.Resources.NanoCPUs == 0 || cfg.Resources.MemoryBytes == 0 {
+		host, err := detectResources()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Resources.NanoCPUs = cmp.Or(cfg.Resources.NanoCPUs, host.NanoCPUs)
+		cfg.Resources.MemoryBytes = cmp.Or(cfg.Resources.MemoryBytes, host.MemoryBytes)
+	}
+	cfg.HeartbeatInterval = cmp.Or(cfg.HeartbeatInterval, DefaultHeartbeatInterval)
+	cfg.StatusDelay = cmp.Or(cfg.StatusDelay, DefaultStatusDelay)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Join = append([]string(nil), cfg.Join...)
+	return cfg, nil
+}
+
+// advertised is the address to advertise: the configured one, with the
+// bound port when it asked for port 0.
+func advertised(configured string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	_, bport, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return configured
+	}
+	return net.JoinHostPort(host, bport)
+}
+
+// NodeID is this node's stable ID.
+func (a *Agent) NodeID() string { return a.nodeID }
+
+// Addr is the advertised address of the Agent service.
+func (a *Agent) Addr() string { return a.addr }
+
+// Run runs the agent until ctx ends. Containers keep running when it
+// returns: the next start adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.lis.Close()
+	containers, err := a.cfg.Runtime.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list the runtime's containers: %w", err)
+	}
+	a.w.start(ctx, containers)
+	a.log.Info("agent starting", "addr", a.addr, "hostname", a.cfg.Hostname,
+		"tasks", len(a.store.list()), "containers", len(containers))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.store.run(gctx) })
+	g.Go(func() error { return a.serve(gctx) })
+	g.Go(func() error { return a.runSessions(gctx) })
+	if a.cfg.GossipAddr != "" {
+		g.Go(func() error { return a.runGossip(gctx) })
+	}
+	err = g.Wait()
+	a.w.wait()
+	if ferr := a.store.flush(); ferr != nil && err == nil {
+		err = ferr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// serve runs the Agent gRPC service until ctx ends.
+func (a *Agent) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.grpc.Serve(a.lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("agent service: %w", err)
+	case <-ctx.Done():
+		a.grpc.Stop()
+		<-errc
+		return nil
+	}
+}
+
+// node describes this node for the leader.
+func (a *Agent) node() *api.Node {
+	return &api.Node{
+		ID: a.nodeID, Hostname: a.cfg.Hostname, Addr: a.addr, Role: api.RoleWorker,
+		Labels: a.cfg.Labels, Resources: a.cfg.Resources,
+	}
+}
+
+// setLeader records the leader's address as last heard.
+func (a *Agent) setLeader(addr string) {
+	a.mu.Lock()
+	a.leader = addr
+	a.mu.Unlock()
+}
+
+// addManagers records managers' gRPC addresses.
+func (a *Agent) addManagers(addrs ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, m := range addrs {
+		if m != "" && !contains(a.managers, m) {
+			a.managers = append(a.managers, m)
+		}
+	}
+}
+
+// candidates lists where to look for the leader: the last known leader,
+// managers seen in gossip or in cluster status, then the join list.
+func (a *Agent) candidates() []string {
+	a.mu.Lock()
+	out := []string{}
+	if a.leader != "" {
+		out = append(out, a.leader)
+	}
+	out = append(out, a.managers...)
+	g := a.gossip
+	a.mu.Unlock()
+	if g != nil {
+		out = append(out, gossipManagers(g)...)
+	}
+	out = append(out, a.cfg.Join...)
+	seen := make(map[string]bool, len(out))
+	uniq := out[:0]
+	for _, m := range out {
+		if m != "" && !seen[m] {
+			seen[m] = true
+			uniq = append(uniq, m)
+		}
+	}
+	return uniq
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

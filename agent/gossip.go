@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/membership"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+const (
+	// statusTimeout bounds one ClusterStatus call.
+	statusTimeout = 2 * time.Second
+	// discoverMax caps the wait between rounds of asking for managers.
+	discoverMax = 2 * time.Second
+	// leaveTimeout bounds a graceful gossip leave.
+	leaveTimeout = 2 * time.Second
+)
+
+// gossipMember is what the agent uses of its gossip membership.
+type gossipMember interface {
+	Members() []membership.Meta
+}
+
+// gossipManagers returns the gRPC addresses of the managers in gossip.
+func gossipManagers(g gossipMember) []string {
+	var out []string
+	for _, m := range g.Members() {
+		if m.Role == api.RoleManager && m.GRPCAddr != "" && !m.Leaving {
+			out = append(out, m.GRPCAddr)
+		}
+	}
+	return out
+}
+
+// runGossip joins the cluster's gossip (through the managers' gossip
+// addresses, from any manager's cluster status) and stays in it until ctx
+// ends. Failing to join is retried; the session does not wait for it.
+func (a *Agent) runGossip(ctx context.Context) error {
+	delay := reconnectMin
+	for {
+		m, err := a.joinGossip(ctx)
+		if err == nil {
+			return a.stayInGossip(ctx, m)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, membership.ErrInvalidConfig) {
+			return fmt.Errorf("gossip: %w", err)
+		}
+		a.log.Warn("joining gossip failed, will retry", "err", err)
+		if !sleepCtx(ctx, jitter(delay)) {
+			return nil
+		}
+		delay = min(2*delay, discoverMax)
+	}
+}
+
+func (a *Agent) joinGossip(ctx context.Context) (*membership.Member, error) {
+	seeds, err := a.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := a.cfg.Gossip
+	// stayInGossip closes the member (after a leave, if configured): the
+	// end of ctx must not close it first.
+	return membership.Start(context.WithoutCancel(ctx), membership.Config{
+		NodeName: a.nodeID, BindAddr: a.cfg.GossipAddr, Join: seeds, Key: a.cfg.GossipKey,
+		ProbeInterval: t.ProbeInterval, ProbeTimeout: t.ProbeTimeout,
+		SuspicionMult: t.SuspicionMult, GossipInterval: t.GossipInterval,
+		Meta: membership.Meta{
+			NodeID: a.nodeID, Hostname: a.cfg.Hostname, Role: api.RoleWorker, GRPCAddr: a.addr,
+			NanoCPUs: a.cfg.Resources.NanoCPUs, MemoryBytes: a.cfg.Resources.MemoryBytes,
+			Labels: a.cfg.Labels,
+		},
+		Logger: a.cfg.Logger,
+	})
+}
+
+// stayInGossip follows gossip events until ctx ends, then leaves (when the
+// agent is configured to) or just stops answering.
+func (a *Agent) stayInGossip(ctx context.Context, m *membership.Member) error {
+	a.mu.Lock()
+	a.gossip = m
+	a.mu.Unlock()
+	a.log.Info("joined gossip", "gossip_addr", m.Addr(), "members", len(m.Members()))
+	for {
+		select {
+		case ev, ok := <-m.Events():
+			if !ok {
+				return errors.New("gossip stopped")
+			}
+			if ev.Meta.Role == api.RoleManager {
+				a.addManagers(ev.Meta.GRPCAddr)
+			}
+		case <-ctx.Done():
+			a.mu.Lock()
+			a.gossip = nil
+			a.mu.Unlock()
+			if a.cfg.LeaveOnStop {
+				if err := m.Leave(leaveTimeout); err != nil {
+					a.log.Warn("graceful gossip leave failed", "err", err)
+				}
+			}
+			return m.Close()
+		}
+	}
+}
+
+// discover asks managers (as known, then the join list) for the cluster's
+// status, a read any manager answers, and returns the managers' gossip
+// addresses; it also learns their gRPC addresses and the leader.
+func (a *Agent) discover(ctx context.Context) ([]string, error) {
+	conns := newConnCache()
+	defer conns.close()
+	var errs []error
+	for _, addr := range a.candidates() {
+		st, err := clusterStatus(ctx, conns, addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var seeds []string
+		for _, m := range st.GetManagers() {
+			a.addManagers(m.GetAddr())
+			if m.GetGossipAddr() != "" {
+				seeds = append(seeds, m.GetGossipAddr())
+			}
+		}
+		if st.GetLeaderAddr() != "" {
+			a.mu.Lock()
+			if a.leader == "" {
+				a.leader = st.GetLeaderAddr()
+			}
+			a.mu.Unlock()
+		}
+		if len(seeds) == 0 {
+			errs = append(errs, fmt.Errorf("manager %s lists no gossip address", addr))
+			continue
+		}
+		return seeds, nil
+	}
+	return nil, fmt.Errorf("no manager gave its cluster's gossip addresses: %w", errors.Join(errs...))
+}
+
+func clusterStatus(ctx context.Context, conns *connCache, addr string) (*shoalpb.ClusterStatusResponse, error) {
+	conn, err := conns.get(addr)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	st, err := shoalpb.NewControlClient(conn).ClusterStatus(cctx, &shoalpb.ClusterStatusRequest{Stale: true})
+	if err != nil {
+		return nil, fmt.Errorf("cluster status from %s: %w", addr, err)
+	}
+	return st, nil
+}

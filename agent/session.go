@@ -1,0 +1,290 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+const (
+	// Reconnect delays: short enough that a session comes back well within
+	// the dispatcher's grace period after a leader change.
+	reconnectMin = 20 * time.Millisecond
+	reconnectMax = 250 * time.Millisecond
+	// helloTimeout bounds the wait for a manager's first answer.
+	helloTimeout = 5 * time.Second
+)
+
+var (
+	errRedirected = errors.New("redirected to the leader")
+	errProtocol   = errors.New("dispatcher protocol error")
+)
+
+// sessionResult is how one session attempt ended.
+type sessionResult struct {
+	established bool   // a full assignment set arrived
+	redirect    string // leader address from a Redirect ("" if none)
+	redirected  bool
+}
+
+// runSessions keeps one session open with the leader, moving to whichever
+// manager leads now when the session ends. Running tasks are untouched.
+func (a *Agent) runSessions(ctx context.Context) error {
+	conns := newConnCache()
+	defer conns.close()
+	delay := reconnectMin
+	redirects, next := 0, 0
+	for ctx.Err() == nil {
+		addr := a.pickManager(&next)
+		res, err := a.session(ctx, conns, addr)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if res.established {
+			delay, redirects = reconnectMin, 0
+		}
+		if res.redirected {
+			a.log.Debug("redirected", "manager", addr, "leader", res.redirect)
+			a.setLeader(res.redirect)
+			redirects++
+			// Follow a redirect at once, unless managers keep pointing at
+			// each other (an election in progress).
+			if res.redirect != "" && res.redirect != addr && redirects <= 3 {
+				continue
+			}
+		} else {
+			a.log.Info("session ended", "manager", addr, "err", err)
+			a.setLeader("")
+		}
+		if !sleepCtx(ctx, jitter(delay)) {
+			return nil
+		}
+		delay = min(2*delay, reconnectMax)
+	}
+	return nil
+}
+
+// pickManager returns the leader as last heard, else the next candidate.
+func (a *Agent) pickManager(next *int) string {
+	a.mu.Lock()
+	leader := a.leader
+	a.mu.Unlock()
+	if leader != "" {
+		return leader
+	}
+	c := a.candidates()
+	addr := c[*next%len(c)]
+	*next++
+	return addr
+}
+
+// session runs one session with the manager at addr until it ends.
+func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (sessionResult, error) {
+	var res sessionResult
+	conn, err := conns.get(addr)
+	if err != nil {
+		return res, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := shoalpb.NewDispatcherClient(conn).Session(sctx)
+	if err != nil {
+		return res, fmt.Errorf("open session with %s: %w", addr, err)
+	}
+	hello := &shoalpb.Hello{Node: shoalpb.FromNode(a.node()), RunningTaskIds: a.w.taskIDs(), AgentAddr: a.addr}
+	if err := stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Hello{Hello: hello}}); err != nil {
+		return res, fmt.Errorf("hello to %s: %w", addr, err)
+	}
+	timer := time.AfterFunc(helloTimeout, cancel)
+	first, err := stream.Recv()
+	timer.Stop()
+	if err != nil {
+		return res, fmt.Errorf("session with %s: %w", addr, err)
+	}
+	if r := first.GetRedirect(); r != nil {
+		res.redirected, res.redirect = true, r.GetLeaderAddr()
+		return res, errRedirected
+	}
+	full := first.GetAssignments()
+	if full == nil || !full.GetFull() {
+		return res, fmt.Errorf("%w: %s opened the session without a full assignment set", errProtocol, addr)
+	}
+	set := newAssignmentSet()
+	a.applyAssignments(set, full)
+	res.established = true
+	a.setLeader(addr)
+	a.log.Info("session established", "manager", addr, "tasks", len(full.GetUpsert()))
+
+	// The leader may have missed statuses sent on an earlier session.
+	a.w.takeOutbox()
+	if err := sendStatuses(stream, a.w.statuses()); err != nil {
+		return res, fmt.Errorf("session with %s: %w", addr, err)
+	}
+	resync := make(chan struct{}, 1)
+	var recvErr error
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		recvErr = a.receive(stream, set, resync, &res)
+	}()
+	sendErr := a.pump(sctx, stream, resync, recvDone)
+	cancel()
+	<-recvDone
+	if sendErr != nil {
+		return res, fmt.Errorf("session with %s: %w", addr, sendErr)
+	}
+	return res, fmt.Errorf("session with %s: %w", addr, recvErr)
+}
+
+// applyAssignments applies one Assignments message to the set and the
+// worker, and reports whether the set needs a resync.
+func (a *Agent) applyAssignments(set *assignmentSet, m *shoalpb.Assignments) (resync bool) {
+	ch, err := set.apply(m)
+	if errors.Is(err, errResync) {
+		a.log.Warn("assignments out of order, asking for a full set", "err", err)
+		return true
+	}
+	if err != nil {
+		a.log.Error("skipped assigned tasks the agent cannot read", "err", err)
+	}
+	a.w.apply(ch)
+	return false
+}
+
+// receive applies what the manager sends until the stream ends.
+func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, set *assignmentSet, resync chan<- struct{}, res *sessionResult) error {
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if r := m.GetRedirect(); r != nil {
+			res.redirected, res.redirect = true, r.GetLeaderAddr()
+			return errRedirected
+		}
+		if as := m.GetAssignments(); as != nil && a.applyAssignments(set, as) {
+			select {
+			case resync <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// pump sends statuses (batched), resync requests and heartbeats until the
+// session ends.
+func (a *Agent) pump(ctx context.Context, stream shoalpb.Dispatcher_SessionClient, resync <-chan struct{}, recvDone <-chan struct{}) error {
+	hb := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	for {
+		var msg *shoalpb.AgentMessage
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-recvDone:
+			return nil
+		case <-resync:
+			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Resync{Resync: &shoalpb.ResyncRequest{}}}
+		case <-hb.C:
+			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
+		case <-a.w.outKick:
+			if !sleepCtx(ctx, a.cfg.StatusDelay) {
+				return nil
+			}
+			if err := sendStatuses(stream, a.w.takeOutbox()); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+func sendStatuses(stream shoalpb.Dispatcher_SessionClient, ups []statusUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	batch := &shoalpb.StatusBatch{Updates: make([]*shoalpb.TaskStatusUpdate, len(ups))}
+	for i, u := range ups {
+		batch.Updates[i] = &shoalpb.TaskStatusUpdate{TaskId: u.TaskID, Status: shoalpb.FromTaskStatus(u.Status)}
+	}
+	return stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Status{Status: batch}})
+}
+
+// sleepCtx waits d; it reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// jitter spreads d over [d/2, d) so that agents reconnecting after the same
+// leader change do not arrive in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// connCache keeps one client connection per manager address.
+type connCache struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newConnCache() *connCache { return &connCache{conns: make(map[string]*grpc.ClientConn)} }
+
+func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc := c.conns[addr]; cc != nil {
+		return cc, nil
+	}
+	cc, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	c.conns[addr] = cc
+	return cc, nil
+}
+
+func (c *connCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cc := range c.conns {
+		cc.Close()
+	}
+	c.conns = nil
+}
+
+// dial makes a client connection that retries a lost manager quickly
+// (gRPC's default backoff would wait up to two minutes).
+func dial(addr string) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("manager address %s: %w", addr, err)
+	}
+	return cc, nil
+}

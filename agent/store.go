@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+const (
+	tasksFile  = "tasks.json"
+	nodeIDFile = "node-id"
+	// storeFlushEvery bounds how often the task file is rewritten: a burst
+	// of status changes costs one write.
+	storeFlushEvery = 50 * time.Millisecond
+)
+
+// taskRecord is one assigned task as the agent last knew it.
+type taskRecord struct {
+	Task   *api.Task      `json:"task"`
+	Status api.TaskStatus `json:"status"`
+}
+
+type taskFile struct {
+	NodeID string       `json:"node_id"`
+	Tasks  []taskRecord `json:"tasks"`
+}
+
+// taskStore keeps the agent's assignment set in its data dir, so that a
+// restarted agent knows which containers are its tasks and how far each got.
+type taskStore struct {
+	path   string
+	nodeID string
+
+	mu      sync.Mutex
+	records map[string]taskRecord
+	dirty   bool
+	kick    chan struct{}
+}
+
+// openTaskStore reads the task file of dataDir (none is an empty set).
+func openTaskStore(dataDir, nodeID string) (*taskStore, error) {
+	s := &taskStore{
+		path: filepath.Join(dataDir, tasksFile), nodeID: nodeID,
+		records: make(map[string]taskRecord), kick: make(chan struct{}, 1),
+	}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read task file: %w", err)
+	}
+	var f taskFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("task file %s is corrupt (remove it to start empty): %w", s.path, err)
+	}
+	if f.NodeID != "" && f.NodeID != nodeID {
+		return nil, fmt.Errorf("task file %s belongs to node %s, not %s", s.path, f.NodeID, nodeID)
+	}
+	for _, r := range f.Tasks {
+		if r.Task != nil && r.Task.ID != "" {
+			s.records[r.Task.ID] = r
+		}
+	}
+	return s, nil
+}
+
+// list returns the records sorted by task ID.
+func (s *taskStore) list() []taskRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]taskRecord, 0, len(s.records))
+	for _, r := range s.records {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Task.ID < out[j].Task.ID })
+	return out
+}
+
+func (s *taskStore) put(t *api.Task, st api.TaskStatus) {
+	s.mu.Lock()
+	s.records[t.ID] = taskRecord{Task: t, Status: st}
+	s.dirty = true
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *taskStore) delete(id string) {
+	s.mu.Lock()
+	delete(s.records, id)
+	s.dirty = true
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *taskStore) signal() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run writes the file when it changed, at most every storeFlushEvery, and
+// once more when ctx ends.
+func (s *taskStore) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return s.flush()
+		case <-s.kick:
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+		t := time.NewTimer(storeFlushEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return s.flush()
+		case <-t.C:
+		}
+	}
+}
+
+// flush writes the records if they changed: a temporary file renamed over
+// the old one, so a crash leaves either version whole.
+func (s *taskStore) flush() error {
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	f := taskFile{NodeID: s.nodeID, Tasks: make([]taskRecord, 0, len(s.records))}
+	for _, r := range s.records {
+		f.Tasks = append(f.Tasks, r)
+	}
+	s.dirty = false
+	s.mu.Unlock()
+	sort.Slice(f.Tasks, func(i, j int) bool { return f.Tasks[i].Task.ID < f.Tasks[j].Task.ID })
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode task file: %w", err)
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write task file: %w", err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("replace task file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,411 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+// defaultStopGrace is used when a spec sets no stop grace period (as Docker).
+const defaultStopGrace = 10 * time.Second
+
+// step is the one thing a task runner does next.
+type step int
+
+const (
+	stepWait     step = iota // nothing to do until something changes
+	stepAccept               // assigned → accepted
+	stepPrepare              // accepted → preparing
+	stepPull                 // preparing: pull the image → starting | rejected
+	stepStart                // starting: create and start → running | rejected | failed
+	stepExited               // running and the container exited → complete | failed
+	stepWatch                // running: watch the container for its exit
+	stepShutdown             // desired shutdown: stop, remove → shutdown
+	stepCleanup              // stopped and no longer wanted: remove the container
+	stepTeardown             // no longer assigned: stop, remove, forget
+)
+
+// facts is what the runner knows of its container.
+type facts struct {
+	removed  bool // no longer assigned to this node
+	exists   bool // a container was created (or adopted)
+	running  bool // it was started and has not been seen to exit
+	exited   *ExitStatus
+	watching bool // a Wait is in flight
+	cleaned  bool // the container of a stopped task was removed
+	// held: known only from the agent's own records, not yet confirmed by
+	// a full assignment set; such a task is watched but not moved on.
+	held bool
+}
+
+// decide returns the next step for a task that is desired in state desired
+// and observed in state st. It only ever leads forward.
+func decide(desired, st api.TaskState, f facts) step {
+	s := decideStep(desired, st, f)
+	if f.held && s != stepWatch && s != stepExited && s != stepTeardown {
+		return stepWait
+	}
+	return s
+}
+
+func decideStep(desired, st api.TaskState, f facts) step {
+	switch {
+	case f.removed:
+		return stepTeardown
+	case desired > api.TaskRunning:
+		if !st.Terminal() {
+			return stepShutdown
+		}
+		if !f.cleaned {
+			return stepCleanup
+		}
+		return stepWait
+	case st.Terminal():
+		return stepWait
+	case st < api.TaskAccepted:
+		return stepAccept
+	case st == api.TaskAccepted:
+		return stepPrepare
+	case st == api.TaskPreparing:
+		return stepPull
+	case st == api.TaskStarting:
+		return stepStart
+	case f.exited != nil:
+		return stepExited
+	case !f.watching:
+		return stepWatch
+	}
+	return stepWait
+}
+
+// runner drives one task through its states, one step at a time.
+type runner struct {
+	w   *worker
+	id  string
+	log *slog.Logger
+
+	mu         sync.Mutex
+	task       *api.Task      // the latest assignment: spec and desired state
+	status     api.TaskStatus // observed here; only moves forward
+	f          facts
+	cancelStep context.CancelFunc
+	wake       chan struct{}
+	done       chan struct{}
+}
+
+func newRunner(w *worker, t *api.Task, st api.TaskStatus) *runner {
+	return &runner{
+		w: w, id: t.ID, task: t, status: st,
+		log:  w.log.With("task_id", t.ID),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+}
+
+func (r *runner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// update takes a new assignment of the task. A step in progress is cut
+// short when the task is no longer wanted.
+func (r *runner) update(t *api.Task) {
+	r.mu.Lock()
+	r.task = t
+	r.w.store.put(t, r.status)
+	if t.DesiredState > api.TaskRunning && r.cancelStep != nil {
+		r.cancelStep()
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// confirm releases a held task: a full assignment set included it.
+func (r *runner) confirm() {
+	r.mu.Lock()
+	r.f.held = false
+	r.mu.Unlock()
+	r.poke()
+}
+
+// remove marks the task as no longer assigned.
+func (r *runner) remove() {
+	r.mu.Lock()
+	r.f.removed = true
+	if r.cancelStep != nil {
+		r.cancelStep()
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// adopt sets what a runtime listing showed of the task's container (c is
+// nil when there is none) before the runner starts.
+func (r *runner) adopt(c *Container) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.status.State
+	switch {
+	case c == nil:
+		r.f.exists, r.f.running, r.f.exited = false, false, nil
+		if st == api.TaskRunning {
+			r.setLocked(api.TaskFailed, "container is gone: it was removed while the agent was away", nil)
+		}
+	case c.Exited:
+		r.f.exists = true
+		exit := c.Exit
+		r.f.exited = &exit
+		if !st.Terminal() && st < api.TaskRunning {
+			r.setLocked(api.TaskRunning, "adopted an exited container", nil)
+		}
+	case c.Running:
+		r.f.exists, r.f.running = true, true
+		if st < api.TaskRunning {
+			r.setLocked(api.TaskRunning, "adopted a running container", nil)
+		}
+	default:
+		r.f.exists = true
+	}
+}
+
+// setLocked moves the status forward (or not at all) and reports it.
+func (r *runner) setLocked(state api.TaskState, msg string, err error) {
+	if !r.status.State.CanMoveTo(state) {
+		return
+	}
+	st := api.TaskStatus{State: state, Message: msg, Timestamp: r.w.now()}
+	if err != nil {
+		st.Err = err.Error()
+	}
+	if r.f.exists {
+		st.ContainerID = r.id
+	}
+	if r.f.exited != nil {
+		st.ExitCode = r.f.exited.Code
+	}
+	r.status = st
+	r.w.report(r.id, r.task, st)
+}
+
+func (r *runner) set(state api.TaskState, msg string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.setLocked(state, msg, err)
+}
+
+// run executes steps until the task is forgotten or ctx ends. Containers
+// are left as they are when ctx ends: a restarted agent adopts them.
+func (r *runner) run(ctx context.Context) {
+	defer close(r.done)
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		s := decide(r.task.DesiredState, r.status.State, r.f)
+		t := r.task
+		r.mu.Unlock()
+		if s == stepTeardown {
+			r.teardown(ctx, t)
+			return
+		}
+		if s == stepWait {
+			select {
+			case <-ctx.Done():
+			case <-r.wake:
+			}
+			continue
+		}
+		r.do(ctx, s, t)
+	}
+}
+
+// do executes one step with a context that update or remove can cancel.
+func (r *runner) do(ctx context.Context, s step, t *api.Task) {
+	sctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.cancelStep = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.cancelStep = nil
+		r.mu.Unlock()
+		cancel()
+	}()
+	switch s {
+	case stepAccept:
+		r.set(api.TaskAccepted, "accepted", nil)
+	case stepPrepare:
+		r.set(api.TaskPreparing, "pulling "+t.Spec.Image, nil)
+	case stepPull:
+		r.pull(sctx, t)
+	case stepStart:
+		r.start(sctx, t)
+	case stepExited:
+		r.exited()
+	case stepWatch:
+		r.watch(ctx)
+	case stepShutdown:
+		r.shutdown(sctx, t)
+	case stepCleanup:
+		r.cleanup(sctx)
+	}
+}
+
+func (r *runner) pull(ctx context.Context, t *api.Task) {
+	err := r.w.rt.Pull(ctx, t.Spec.Image)
+	switch {
+	case err == nil:
+		r.set(api.TaskStarting, "starting container", nil)
+	case ctx.Err() != nil:
+		// Cut short: the next step decides again.
+	default:
+		r.set(api.TaskRejected, "pull failed", err)
+	}
+}
+
+func (r *runner) start(ctx context.Context, t *api.Task) {
+	r.mu.Lock()
+	exists, running := r.f.exists, r.f.running
+	r.mu.Unlock()
+	if !exists {
+		if err := r.w.rt.Create(ctx, t); err != nil {
+			if ctx.Err() == nil {
+				r.set(api.TaskRejected, "create failed", err)
+			}
+			return
+		}
+		r.mu.Lock()
+		r.f.exists = true
+		r.mu.Unlock()
+	}
+	if !running {
+		if err := r.w.rt.Start(ctx, r.id); err != nil {
+			if ctx.Err() == nil {
+				r.set(api.TaskFailed, "start failed", err)
+			}
+			return
+		}
+	}
+	r.mu.Lock()
+	r.f.running = true
+	r.setLocked(api.TaskRunning, "started", nil)
+	r.mu.Unlock()
+}
+
+// watch waits for the container's exit in the background.
+func (r *runner) watch(ctx context.Context) {
+	r.mu.Lock()
+	r.f.watching = true
+	r.mu.Unlock()
+	go func() {
+		exit, err := r.w.rt.Wait(ctx, r.id)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			exit = ExitStatus{Code: -1, At: r.w.now()}
+			r.log.Warn("lost track of container", "err", err)
+		}
+		r.mu.Lock()
+		r.f.exited = &exit
+		r.f.running = false
+		if err != nil {
+			r.setLocked(api.TaskFailed, "container is gone", err)
+		}
+		r.mu.Unlock()
+		r.poke()
+	}()
+}
+
+func (r *runner) exited() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.f.exited
+	switch {
+	case e.OOMKilled:
+		r.setLocked(api.TaskFailed, "out of memory: the container was killed", fmt.Errorf("exit code %d (OOM killed)", e.Code))
+	case e.Code != 0:
+		r.setLocked(api.TaskFailed, fmt.Sprintf("exited with code %d", e.Code), fmt.Errorf("task: non-zero exit (%d)", e.Code))
+	default:
+		r.setLocked(api.TaskComplete, "exited with code 0", nil)
+	}
+}
+
+func stopGrace(t *api.Task) time.Duration {
+	if g := t.Spec.StopGracePeriod.Std(); g > 0 {
+		return g
+	}
+	return defaultStopGrace
+}
+
+// stopAndRemove stops the container (if any) within the spec's grace and
+// removes it.
+func (r *runner) stopAndRemove(ctx context.Context, t *api.Task) error {
+	r.mu.Lock()
+	exists := r.f.exists
+	r.mu.Unlock()
+	if exists {
+		if err := r.w.rt.Stop(ctx, r.id, stopGrace(t)); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("stop task %s: %w", r.id, err)
+		}
+	}
+	if err := r.w.rt.Remove(ctx, r.id); err != nil {
+		return fmt.Errorf("remove task %s: %w", r.id, err)
+	}
+	r.mu.Lock()
+	r.f.exists, r.f.running, r.f.cleaned = false, false, true
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *runner) shutdown(ctx context.Context, t *api.Task) {
+	if err := r.stopAndRemove(ctx, t); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("shutdown failed, will retry", "err", err)
+			r.backoff(ctx)
+		}
+		return
+	}
+	r.set(api.TaskShutdown, "shut down on request", nil)
+}
+
+func (r *runner) cleanup(ctx context.Context) {
+	if err := r.w.rt.Remove(ctx, r.id); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("removing stopped container failed, will retry", "err", err)
+			r.backoff(ctx)
+		}
+		return
+	}
+	r.mu.Lock()
+	r.f.exists, r.f.cleaned = false, true
+	r.mu.Unlock()
+}
+
+// teardown stops and removes the container of a task no longer assigned
+// here, retrying (bounded by ctx) until the runtime agrees, then forgets it.
+func (r *runner) teardown(ctx context.Context, t *api.Task) {
+	for ctx.Err() == nil {
+		err := r.stopAndRemove(ctx, t)
+		if err == nil {
+			r.w.forget(r)
+			return
+		}
+		r.log.Warn("removing unassigned task failed, will retry", "err", err)
+		r.backoff(ctx)
+	}
+}
+
+// backoff paces retries of a failing runtime call.
+func (r *runner) backoff(ctx context.Context) {
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

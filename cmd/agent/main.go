@@ -1,0 +1,199 @@
+// Command shoal-agent runs the agent of one worker host: it joins the
+// cluster's gossip, holds a session with the leader's dispatcher and runs
+// the tasks assigned to its node.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/shoal-sched/shoal/agent"
+	"github.com/shoal-sched/shoal/agent/fake"
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/membership"
+)
+
+// config is what the flags say: the agent's config and how to build its
+// runtime.
+type config struct {
+	agent   agent.Config
+	runtime string
+	ctrd    containerdConfig
+}
+
+// containerdConfig holds the flags of the containerd runtime.
+type containerdConfig struct {
+	address          string
+	namespace        string
+	registryMirrors  []string
+	insecureRegistry []string
+	logDir           string
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shoal-agent:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "shoal-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	rt, err := newRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	cfg.agent.Runtime = rt
+	a, err := agent.New(cfg.agent)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// newRuntime builds the runtime the flags name.
+func newRuntime(_ context.Context, cfg config) (agent.Runtime, error) {
+	switch cfg.runtime {
+	case "fake":
+		// Starts nothing: for simulations and tests of the control plane.
+		return fake.New(), nil
+	case "containerd":
+		// WIRING: agent/containerd is merged later; it is built here from
+		// cfg.ctrd (address, namespace, registry mirrors, insecure
+		// registries, log dir).
+		return nil, fmt.Errorf("--runtime containerd: not built into this binary yet (containerd %s, namespace %s); use --runtime fake",
+			cfg.ctrd.address, cfg.ctrd.namespace)
+	}
+	return nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
+}
+
+// listFlag collects a repeatable flag that also takes comma lists.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// labelFlag collects repeatable K=V labels.
+type labelFlag map[string]string
+
+func (l labelFlag) String() string {
+	var out []string
+	for k, v := range l {
+		out = append(out, k+"="+v)
+	}
+	return strings.Join(out, ",")
+}
+
+func (l labelFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("label %q: want KEY=VALUE", v)
+	}
+	l[strings.TrimSpace(k)] = val
+	return nil
+}
+
+func parseFlags(args []string) (config, error) {
+	var cfg config
+	a := &cfg.agent
+	var join, mirrors, insecure listFlag
+	labels := labelFlag{}
+	fs := flag.NewFlagSet("shoal-agent", flag.ContinueOnError)
+	fs.StringVar(&a.DataDir, "data-dir", "/var/lib/shoal/agent", "directory for the node id and the assignment set")
+	fs.Var(&join, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
+	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
+	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
+	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
+	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
+	fs.StringVar(&cfg.runtime, "runtime", "containerd", "container runtime: containerd, or fake (starts nothing)")
+	fs.StringVar(&cfg.ctrd.address, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
+	fs.StringVar(&cfg.ctrd.namespace, "containerd-namespace", "shoal", "containerd namespace of this agent (one per agent)")
+	fs.Var(&mirrors, "registry-mirror", "registry mirror HOST[:PORT] (repeatable)")
+	fs.Var(&insecure, "insecure-registry", "registry HOST[:PORT] reached over plain HTTP (repeatable)")
+	fs.StringVar(&cfg.ctrd.logDir, "log-dir", "", "directory for container logs (default DATA_DIR/logs)")
+	cpus := fs.String("cpus", "", "CPUs offered to tasks, e.g. 2 or 1.5 (default: all)")
+	memory := fs.String("memory", "", "memory offered to tasks, e.g. 4GiB or 512MiB (default: all)")
+	fs.Var(labels, "label", "node label KEY=VALUE (repeatable)")
+	fs.BoolVar(&a.LeaveOnStop, "leave-on-stop", true, "leave gossip on SIGTERM, so the node is marked down at once as having left")
+	fs.DurationVar(&a.Gossip.ProbeInterval, "gossip-probe-interval", 0, "memberlist probe interval (0: LAN default)")
+	fs.DurationVar(&a.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
+	fs.IntVar(&a.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
+	fs.DurationVar(&a.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q: shoal-agent takes flags only", fs.Arg(0))
+	}
+	if len(join) == 0 {
+		return cfg, errors.New("--join: give at least one manager address HOST:PORT")
+	}
+	a.Join, a.Labels = join, labels
+	cfg.ctrd.registryMirrors, cfg.ctrd.insecureRegistry = mirrors, insecure
+	if err := parseResources(a, *cpus, *memory); err != nil {
+		return cfg, err
+	}
+	if *gossipKey != "" {
+		key, err := membership.ParseGossipKey(*gossipKey)
+		if err != nil {
+			return cfg, fmt.Errorf("--gossip-key: %w", err)
+		}
+		a.GossipKey = key
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return cfg, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	}
+	a.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return cfg, nil
+}
+
+// parseResources reads --cpus and --memory; empty ones are detected.
+func parseResources(a *agent.Config, cpus, memory string) error {
+	if cpus != "" {
+		n, err := api.ParseCPUs(cpus)
+		if err != nil {
+			return fmt.Errorf("--cpus: %w", err)
+		}
+		if n <= 0 {
+			return fmt.Errorf("--cpus %q: must be more than 0", cpus)
+		}
+		a.Resources.NanoCPUs = n
+	}
+	if memory != "" {
+		n, err := api.ParseMemory(memory)
+		if err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+		if n <= 0 {
+			return fmt.Errorf("--memory %q: must be more than 0", memory)
+		}
+		a.Resources.MemoryBytes = n
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, c config)
+	}{
+		{name: "minimal", args: []string{"--join", "127.0.0.1:4242", "--runtime", "fake"}, check: func(t *testing.T, c config) {
+			if len(c.agent.Join) != 1 || c.runtime != "fake" || !c.agent.LeaveOnStop {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "join list and repeat", args: []string{"--join", "a:1, b:2", "--join", "c:3"}, check: func(t *testing.T, c config) {
+			if strings.Join(c.agent.Join, " ") != "a:1 b:2 c:3" {
+				t.Errorf("join = %v", c.agent.Join)
+			}
+		}},
+		{name: "resources and labels", args: []string{"--join", "a:1", "--cpus", "1.5", "--memory", "512MiB", "--label", "zone=a", "--label", "disk=ssd"},
+			check: func(t *testing.T, c config) {
+				if c.agent.Resources.NanoCPUs != 1_500_000_000 || c.agent.Resources.MemoryBytes != 512<<20 {
+					t.Errorf("resources = %+v", c.agent.Resources)
+				}
+				if c.agent.Labels["zone"] != "a" || c.agent.Labels["disk"] != "ssd" {
+					t.Errorf("labels = %v", c.agent.Labels)
+				}
+			}},
+		{name: "gossip key", args: []string{"--join", "a:1", "--gossip-key", "MDEyMzQ1Njc4OWFiY2RlZg=="}, check: func(t *testing.T, c config) {
+			if len(c.agent.GossipKey) != 16 {
+				t.Errorf("gossip key is %d bytes", len(c.agent.GossipKey))
+			}
+		}},
+		{name: "no join", args: []string{}, wantErr: "--join"},
+		{name: "bad cpus", args: []string{"--join", "a:1", "--cpus", "lots"}, wantErr: "--cpus"},
+		{name: "zero memory", args: []string{"--join", "a:1", "--memory", "0"}, wantErr: "--memory"},
+		{name: "bad label", args: []string{"--join", "a:1", "--label", "novalue"}, wantErr: "KEY=VALUE"},
+		{name: "bad key", args: []string{"--join", "a:1", "--gossip-key", "short"}, wantErr: "--gossip-key"},
+		{name: "bad level", args: []string{"--join", "a:1", "--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "stray arg", args: []string{"--join", "a:1", "extra"}, wantErr: `"extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestNewRuntime(t *testing.T) {
+	tests := []struct {
+		runtime string
+		wantErr string
+	}{
+		{"fake", ""},
+		{"containerd", "not built"},
+		{"docker", `"docker"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.runtime, func(t *testing.T) {
+			_, err := newRuntime(t.Context(), config{runtime: tc.runtime})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

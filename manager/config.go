@@ -1,0 +1,143 @@
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/shoal-sched/shoal/membership"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid manager configuration")
+
+// Config configures one manager process.
+type Config struct {
+	// DataDir holds the Raft log, snapshots, the manager's id and (by
+	// default) the control socket. Required.
+	DataDir string
+	// Addr is the gRPC address (control API and dispatcher) that clients,
+	// agents and the other managers reach; "127.0.0.1:0" picks a port.
+	Addr string
+	// RaftAddr is the Raft TCP address (bind and advertise); port 0 picks
+	// a free port at start.
+	RaftAddr string
+	// Join is the gRPC address of a manager of an existing cluster. It is
+	// used on the first start only: a manager with Raft state rejoins as
+	// the member it was.
+	Join string
+	// Socket is the unix socket of the control API (default
+	// DataDir/control.sock); "-" disables it.
+	Socket string
+	// ForceNewCluster restarts a lone survivor as a one-member cluster
+	// that keeps all its state.
+	ForceNewCluster bool
+	// GossipAddr is the memberlist bind address; empty disables gossip.
+	GossipAddr string
+	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes.
+	GossipKey string
+	Gossip    GossipTiming
+	// NodeGracePeriod is how long a node may be without an agent session
+	// before the leader declares it down (zero: the dispatcher's default).
+	NodeGracePeriod time.Duration
+	Raft            RaftTiming
+	// LeaderTimeout bounds how long a write waits for a leader before it
+	// fails with the no-quorum error (default 7 s).
+	LeaderTimeout time.Duration
+	// NoWriteBatching sends every write to Raft as its own entry instead of
+	// batching concurrent writes into one (see proposer).
+	NoWriteBatching bool
+	// JoinTimeout bounds the first join (default 60 s).
+	JoinTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// RaftTiming holds the Raft timeouts; zero values take raftstore's
+// LAN-tuned defaults.
+type RaftTiming struct {
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	ApplyTimeout       time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+}
+
+// GossipTiming holds the memberlist failure-detection settings; zero
+// values take the membership package's LAN-tuned defaults.
+type GossipTiming struct {
+	ProbeInterval  time.Duration
+	ProbeTimeout   time.Duration
+	SuspicionMult  int
+	GossipInterval time.Duration
+}
+
+const (
+	defaultJoinTimeout = 60 * time.Second
+	socketName         = "control.sock"
+	// maxSocketPath is the longest unix socket path Linux accepts.
+	maxSocketPath = 107
+)
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DataDir == "" {
+		return cfg, fmt.Errorf("%w: data dir: empty; give a directory for the Raft log", ErrConfig)
+	}
+	for _, a := range []struct{ name, val string }{{"addr", cfg.Addr}, {"raft addr", cfg.RaftAddr}} {
+		if err := checkAddr(a.name, a.val); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.Join != "" {
+		if _, _, err := net.SplitHostPort(cfg.Join); err != nil {
+			return cfg, fmt.Errorf("%w: join %q: want host:port of a manager's gRPC address", ErrConfig, cfg.Join)
+		}
+	}
+	if cfg.ForceNewCluster && cfg.Join != "" {
+		return cfg, fmt.Errorf("%w: force new cluster with join %q: a forced cluster starts alone; drop one of them", ErrConfig, cfg.Join)
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = filepath.Join(cfg.DataDir, socketName)
+	}
+	if cfg.Socket != "-" && len(cfg.Socket) > maxSocketPath {
+		return cfg, fmt.Errorf("%w: socket %q: longer than %d bytes; give a shorter path", ErrConfig, cfg.Socket, maxSocketPath)
+	}
+	if cfg.JoinTimeout <= 0 {
+		cfg.JoinTimeout = defaultJoinTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// checkAddr refuses an address other managers could not dial: the address
+// is advertised as given.
+func checkAddr(name, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: %s %q: want host:port", ErrConfig, name, addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("%w: %s %q: a wildcard address cannot be advertised; give the address other managers reach, e.g. 10.0.0.5:4242",
+			ErrConfig, name, addr)
+	}
+	return nil
+}
+
+// parseGossipKey decodes the gossip key ("" means no encryption).
+func parseGossipKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	key, err := membership.ParseGossipKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return key, nil
+}

@@ -1,0 +1,101 @@
+package controlapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// statusForwardTimeout bounds asking the leader for its view of the
+// cluster; past it this manager answers with its own view.
+const statusForwardTimeout = 2 * time.Second
+
+// ClusterStatus describes the Raft cluster. Without stale it is the
+// leader's view; when there is no leader (or it cannot be reached) this
+// manager answers with its own view, because that is exactly when an
+// operator needs to see which managers are reachable.
+func (s *Server) ClusterStatus(ctx context.Context, req *shoalpb.ClusterStatusRequest) (*shoalpb.ClusterStatusResponse, error) {
+	leaderID, _ := s.raft.Leader()
+	if req.GetStale() || leaderID == "" || leaderID == s.id || forwardedBy(ctx) != "" {
+		return s.clusterStatus(ctx)
+	}
+	fctx, cancel := context.WithTimeout(ctx, statusForwardTimeout)
+	defer cancel()
+	resp, err := forward(fctx, s, leaderID, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ClusterStatusResponse, error) {
+		return c.ClusterStatus(ctx, req)
+	})
+	if err == nil {
+		return resp, nil
+	}
+	s.log.Debug("leader did not answer cluster status, answering locally", "leader_id", leaderID, "err", err)
+	return s.clusterStatus(ctx)
+}
+
+func (s *Server) clusterStatus(ctx context.Context) (*shoalpb.ClusterStatusResponse, error) {
+	st := s.raft.Stats()
+	leaderID, _ := s.raft.Leader()
+	members, err := s.raft.Members()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	v := s.state().Read()
+	reach := s.reachability(ctx)
+	leader, _ := v.Manager(leaderID)
+	out := &shoalpb.ClusterStatusResponse{
+		ClusterId: v.Cluster().ID, LeaderId: leaderID, LeaderAddr: leader.Addr,
+		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		AnsweredBy: s.id,
+	}
+	for _, m := range members {
+		rec, _ := v.Manager(m.ID)
+		out.Managers = append(out.Managers, &shoalpb.Manager{
+			Id: m.ID, RaftAddr: m.RaftAddr, Addr: rec.Addr, GossipAddr: rec.GossipAddr,
+			RaftState: raftState(m.ID, s.id, leaderID, st.State, reach[m.ID]),
+			Voter:     m.Voter, Reachable: reach[m.ID],
+		})
+	}
+	return out, nil
+}
+
+// raftState is what one manager knows of another's Raft role: its own
+// exactly, the leader's, and "follower" for a reachable other member.
+func raftState(id, self, leader, selfState string, reachable bool) string {
+	switch {
+	case id == self:
+		return selfState
+	case id == leader:
+		return "leader"
+	case reachable:
+		return "follower"
+	}
+	return "unknown"
+}
+
+// JoinManager adds a manager to the Raft configuration as a voter and
+// records its addresses. It is idempotent: a manager that restarts with a
+// new address calls it again to update both.
+func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerRequest) (*shoalpb.JoinManagerResponse, error) {
+	for _, f := range [][2]string{{"id", req.GetId()}, {"raft_addr", req.GetRaftAddr()}, {"addr", req.GetAddr()}} {
+		if f[1] == "" {
+			return nil, toStatus(errMissing(f[0]))
+		}
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.JoinManagerResponse, error) {
+		if err := s.raft.AddVoter(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
+			return nil, err
+		}
+		resp, err := s.applier.Apply(ctx, raftstore.UpsertManager{Manager: api.Manager{
+			ID: req.GetId(), RaftAddr: req.GetRaftAddr(), Addr: req.GetAddr(), GossipAddr: req.GetGossipAddr(),
+		}})
+		if err != nil {
+			return nil, err
+		}
+		s.log.Info("manager joined", "manager_id", req.GetId(), "raft_addr", req.GetRaftAddr(), "addr", req.GetAddr())
+		return &shoalpb.JoinManagerResponse{Index: resp.Index}, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.JoinManagerResponse, error) {
+		return c.JoinManager(ctx, req)
+	})
+}

@@ -1,0 +1,160 @@
+package controlapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// ListTasks returns tasks, optionally only those of one service and/or one
+// node.
+func (s *Server) ListTasks(ctx context.Context, req *shoalpb.ListTasksRequest) (*shoalpb.ListTasksResponse, error) {
+	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListTasksResponse, error) {
+		tasks, err := filterTasks(v, req.GetService(), req.GetNode())
+		if err != nil {
+			return nil, err
+		}
+		out := &shoalpb.ListTasksResponse{Tasks: make([]*shoalpb.Task, 0, len(tasks))}
+		for _, t := range tasks {
+			out.Tasks = append(out.Tasks, shoalpb.FromTask(t))
+		}
+		return out, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ListTasksResponse, error) {
+		return c.ListTasks(ctx, req)
+	})
+}
+
+func filterTasks(v *raftstore.View, serviceRef, nodeRef string) ([]*api.Task, error) {
+	var nodeID string
+	if nodeRef != "" {
+		n, err := findNode(v, nodeRef)
+		if err != nil {
+			return nil, err
+		}
+		nodeID = n.ID
+	}
+	if serviceRef == "" {
+		if nodeID != "" {
+			return v.TasksByNode(nodeID), nil
+		}
+		return v.Tasks(), nil
+	}
+	svc, err := findService(v, serviceRef)
+	if err != nil {
+		return nil, err
+	}
+	tasks := v.TasksByService(svc.ID)
+	if nodeID == "" {
+		return tasks, nil
+	}
+	var out []*api.Task
+	for _, t := range tasks {
+		if t.NodeID == nodeID {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// ListNodes returns every node with the resources its active tasks reserve.
+func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (*shoalpb.ListNodesResponse, error) {
+	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListNodesResponse, error) {
+		out := &shoalpb.ListNodesResponse{}
+		for _, n := range v.Nodes() {
+			reserved, count := nodeLoad(v.TasksByNode(n.ID))
+			out.Nodes = append(out.Nodes, &shoalpb.NodeSummary{
+				Node: shoalpb.FromNode(n), Reserved: shoalpb.FromResources(reserved), Tasks: count,
+			})
+		}
+		return out, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ListNodesResponse, error) {
+		return c.ListNodes(ctx, req)
+	})
+}
+
+// nodeLoad sums the reservations of the tasks that hold a node's resources.
+func nodeLoad(tasks []*api.Task) (api.Resources, uint64) {
+	var sum api.Resources
+	var n uint64
+	for _, t := range tasks {
+		if t.Status.State.Active() {
+			sum = sum.Add(t.Spec.Resources.Reservations)
+			n++
+		}
+	}
+	return sum, n
+}
+
+// GetNode returns one node by id, id prefix or hostname.
+func (s *Server) GetNode(ctx context.Context, req *shoalpb.GetNodeRequest) (*shoalpb.Node, error) {
+	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.Node, error) {
+		n, err := findNode(v, req.GetNode())
+		if err != nil {
+			return nil, err
+		}
+		return shoalpb.FromNode(n), nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.Node, error) {
+		return c.GetNode(ctx, req)
+	})
+}
+
+// UpdateNode changes a node's availability and labels.
+func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest) (*shoalpb.Node, error) {
+	if err := checkAvailability(req.GetAvailability()); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := checkLabels(req.GetLabelAdd(), req.GetLabelRm()); err != nil {
+		return nil, toStatus(err)
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.Node, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			return nil, err
+		}
+		n, err := findNode(s.state().Read(), req.GetNode())
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.applier.Apply(ctx, raftstore.UpdateNode{
+			ID: n.ID, Availability: api.NodeAvailability(req.GetAvailability()),
+			LabelAdd: req.GetLabelAdd(), LabelRm: req.GetLabelRm(), At: now(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if got, ok := resp.Value.(*api.Node); ok && got != nil {
+			return shoalpb.FromNode(got), nil
+		}
+		return shoalpb.FromNode(s.state().Read().Node(n.ID)), nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.Node, error) {
+		return c.UpdateNode(ctx, req)
+	})
+}
+
+// RemoveNode forgets a node. A node that is not down is refused unless
+// force is set: its agent would otherwise keep running tasks the cluster
+// no longer knows about.
+func (s *Server) RemoveNode(ctx context.Context, req *shoalpb.RemoveNodeRequest) (*shoalpb.RemoveNodeResponse, error) {
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RemoveNodeResponse, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			return nil, err
+		}
+		n, err := findNode(s.state().Read(), req.GetNode())
+		if err != nil {
+			return nil, err
+		}
+		if n.Status != api.NodeDown && !req.GetForce() {
+			return nil, fmt.Errorf("node %s (%s) is %s: %w: only a down node can be removed; stop its agent first or use --force",
+				n.ID, n.Hostname, n.Status, ErrPrecondition)
+		}
+		resp, err := s.applier.Apply(ctx, raftstore.RemoveNode{ID: n.ID, At: now()})
+		if err != nil {
+			return nil, err
+		}
+		return &shoalpb.RemoveNodeResponse{Index: resp.Index}, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.RemoveNodeResponse, error) {
+		return c.RemoveNode(ctx, req)
+	})
+}

@@ -1,0 +1,259 @@
+package controlapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// maxScaleRetries bounds how often a scale is retried when the service
+// changed between reading it and committing the new replica count.
+const maxScaleRetries = 3
+
+// read answers a read: from the local state when stale is set, otherwise
+// on the leader after it has confirmed its leadership and applied all
+// committed entries (so a client never reads something older than a write
+// it saw acknowledged).
+func read[T any](ctx context.Context, s *Server, stale bool,
+	f func(*raftstore.View) (T, error),
+	remote func(context.Context, shoalpb.ControlClient) (T, error),
+) (T, error) {
+	if stale {
+		v, err := f(s.state().Read())
+		return v, toStatus(err)
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (T, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			var zero T
+			return zero, err
+		}
+		return f(s.state().Read())
+	}, remote)
+}
+
+// CreateService validates a spec and commits a new service.
+func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	spec := shoalpb.ToServiceSpec(req.GetSpec())
+	if spec == nil {
+		return nil, toStatus(errMissing("spec"))
+	}
+	if err := prepareSpec(spec); err != nil {
+		return nil, toStatus(err)
+	}
+	remote := func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
+		return c.CreateService(ctx, req)
+	}
+	if req.GetDryRun() {
+		return read(ctx, s, false, func(v *raftstore.View) (*shoalpb.ServiceWriteResponse, error) {
+			if v.ServiceByName(spec.Name) != nil {
+				return nil, serviceExists(spec.Name)
+			}
+			return &shoalpb.ServiceWriteResponse{Plan: planCreate(v, spec)}, nil
+		}, remote)
+	}
+	id := objectID(ctx)
+	return onLeader(withObjectID(ctx, id), s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		return s.createService(ctx, id, spec)
+	}, remote)
+}
+
+func (s *Server) createService(ctx context.Context, id string, spec *api.ServiceSpec) (*shoalpb.ServiceWriteResponse, error) {
+	t := now()
+	svc := &api.Service{ID: id, Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t}
+	resp, err := s.applier.Apply(ctx, raftstore.CreateService{Service: svc})
+	if errors.Is(err, raftstore.ErrAlreadyExists) {
+		// An earlier attempt of this same call may have committed before
+		// its answer was lost (leader change): then the service is ours.
+		v := s.state().Read()
+		if cur := v.Service(id); cur != nil && cur.Spec.Name == spec.Name {
+			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(cur), Index: v.Index()}, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if got, ok := resp.Value.(*api.Service); ok && got != nil {
+		svc = got
+	}
+	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: resp.Index}, nil
+}
+
+// UpdateService replaces a service's spec.
+func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	if req.GetSpec() == nil {
+		return nil, toStatus(errMissing("spec"))
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			return nil, err
+		}
+		v := s.state().Read()
+		svc, err := findService(v, req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		spec := shoalpb.ToServiceSpec(req.GetSpec())
+		if err := checkUpdate(svc, spec); err != nil {
+			return nil, err
+		}
+		if req.GetDryRun() {
+			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
+		}
+		return s.updateService(ctx, svc.ID, spec, req.GetExpectedVersion())
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
+		return c.UpdateService(ctx, req)
+	})
+}
+
+// checkUpdate fills in and validates the new spec of svc. The name and
+// mode of a service are fixed at creation.
+func checkUpdate(svc *api.Service, spec *api.ServiceSpec) error {
+	if spec.Name == "" {
+		spec.Name = svc.Spec.Name
+	}
+	if spec.Name != svc.Spec.Name {
+		return invalidf("spec.name %q: a service cannot be renamed (it is %q)", spec.Name, svc.Spec.Name)
+	}
+	if spec.Mode == "" {
+		spec.Mode = svc.Spec.Mode
+	}
+	if spec.Mode != svc.Spec.Mode {
+		return invalidf("spec.mode %q: service %q is %s and its mode cannot change; remove and create it again",
+			spec.Mode, svc.Spec.Name, svc.Spec.Mode)
+	}
+	return prepareSpec(spec)
+}
+
+func (s *Server) updateService(ctx context.Context, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
+	resp, err := s.applier.Apply(ctx, raftstore.UpdateService{ID: id, Spec: *spec, ExpectedVersion: expected, At: now()})
+	if err != nil {
+		return nil, err
+	}
+	svc, ok := resp.Value.(*api.Service)
+	if !ok || svc == nil {
+		// The leader has applied the entry when Apply returns.
+		svc = s.state().Read().Service(id)
+	}
+	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: resp.Index}, nil
+}
+
+// ScaleService sets the replica count of a replicated service.
+func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			return nil, err
+		}
+		var err error
+		for range maxScaleRetries {
+			var resp *shoalpb.ServiceWriteResponse
+			resp, err = s.scaleOnce(ctx, req)
+			if !errors.Is(err, raftstore.ErrConflict) {
+				return resp, err
+			}
+		}
+		return nil, err
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
+		return c.ScaleService(ctx, req)
+	})
+}
+
+func (s *Server) scaleOnce(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	v := s.state().Read()
+	svc, err := findService(v, req.GetService())
+	if err != nil {
+		return nil, err
+	}
+	if svc.Spec.Mode != api.ModeReplicated {
+		return nil, invalidf("service %q is %s: only a replicated service can be scaled", svc.Spec.Name, svc.Spec.Mode)
+	}
+	spec := svc.Spec.Clone()
+	spec.Replicas = req.GetReplicas()
+	if err := prepareSpec(spec); err != nil {
+		return nil, err
+	}
+	if req.GetDryRun() {
+		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
+	}
+	if spec.Replicas == svc.Spec.Replicas {
+		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: v.Index()}, nil
+	}
+	return s.updateService(ctx, svc.ID, spec, svc.SpecVersion)
+}
+
+// RemoveService deletes a service; its tasks are stopped and removed.
+func (s *Server) RemoveService(ctx context.Context, req *shoalpb.RemoveServiceRequest) (*shoalpb.RemoveServiceResponse, error) {
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RemoveServiceResponse, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			return nil, err
+		}
+		svc, err := findService(s.state().Read(), req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.applier.Apply(ctx, raftstore.RemoveService{ID: svc.ID, At: now()})
+		if err != nil {
+			return nil, err
+		}
+		return &shoalpb.RemoveServiceResponse{Index: resp.Index}, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.RemoveServiceResponse, error) {
+		return c.RemoveService(ctx, req)
+	})
+}
+
+// GetService returns one service by name, id or id prefix.
+func (s *Server) GetService(ctx context.Context, req *shoalpb.GetServiceRequest) (*shoalpb.Service, error) {
+	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.Service, error) {
+		svc, err := findService(v, req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		return shoalpb.FromService(svc), nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.Service, error) {
+		return c.GetService(ctx, req)
+	})
+}
+
+// ListServices returns every service with its running and desired counts.
+func (s *Server) ListServices(ctx context.Context, req *shoalpb.ListServicesRequest) (*shoalpb.ListServicesResponse, error) {
+	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListServicesResponse, error) {
+		out := &shoalpb.ListServicesResponse{}
+		for _, svc := range v.Services() {
+			running, desired := taskCounts(svc, v.TasksByService(svc.ID))
+			out.Services = append(out.Services, &shoalpb.ServiceSummary{
+				Service: shoalpb.FromService(svc), Running: running, Desired: desired,
+			})
+		}
+		return out, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ListServicesResponse, error) {
+		return c.ListServices(ctx, req)
+	})
+}
+
+// taskCounts returns how many of a service's tasks run and how many should:
+// the replica count of a replicated service, the tasks meant to run (one
+// per eligible node) of a global one.
+func taskCounts(svc *api.Service, tasks []*api.Task) (running, desired uint64) {
+	for _, t := range tasks {
+		if t.DesiredState != api.TaskRunning {
+			continue
+		}
+		if t.Status.State == api.TaskRunning {
+			running++
+		}
+		if svc.Spec.Mode == api.ModeGlobal && !t.Status.State.Terminal() {
+			desired++
+		}
+	}
+	if svc.Spec.Mode != api.ModeGlobal {
+		desired = svc.Spec.Replicas
+	}
+	return running, desired
+}
+
+func serviceExists(name string) error {
+	return fmt.Errorf("service %q: %w; choose another name or update the existing service", name, raftstore.ErrAlreadyExists)
+}

@@ -1,0 +1,85 @@
+package dispatcher
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// FuzzAgentMessage decodes arbitrary bytes as an agent's message and runs
+// them through what the dispatcher does with one: it must never panic,
+// and what it accepts must be what an agent may say.
+func FuzzAgentMessage(f *testing.F) {
+	seeds := []*shoalpb.AgentMessage{
+		{Msg: &shoalpb.AgentMessage_Hello{Hello: &shoalpb.Hello{
+			Node: &shoalpb.Node{Id: "n1", Hostname: "h", Role: "worker", Resources: &shoalpb.Resources{NanoCpus: 1}}, AgentAddr: "127.0.0.1:1",
+		}}},
+		{Msg: &shoalpb.AgentMessage_Status{Status: &shoalpb.StatusBatch{Updates: []*shoalpb.TaskStatusUpdate{
+			{TaskId: "t1", Status: &shoalpb.TaskStatus{State: "running"}},
+			{TaskId: "t2", Status: &shoalpb.TaskStatus{State: "orphaned"}},
+		}}}},
+	}
+	for _, m := range seeds {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m shoalpb.AgentMessage
+		if proto.Unmarshal(b, &m) != nil {
+			return
+		}
+		if h := m.GetHello(); h != nil {
+			n, err := nodeFromHello(h, time.Unix(0, 0))
+			if err == nil && (n.ID == "" || n.Hostname == "" || n.Status != api.NodeReady ||
+				(n.Role != api.RoleWorker && n.Role != api.RoleManager) || n.Resources.NanoCPUs < 0 || n.Resources.MemoryBytes < 0) {
+				t.Fatalf("accepted hello gives node %+v", n)
+			}
+		}
+		if st := m.GetStatus(); st != nil {
+			ups, err := statusUpdates(st)
+			if err != nil {
+				return
+			}
+			for _, u := range ups {
+				if u.TaskID == "" || !agentState(u.Status.State) {
+					t.Fatalf("accepted update %+v", u)
+				}
+			}
+		}
+	})
+}
+
+func TestInSet(t *testing.T) {
+	tests := []struct {
+		name    string
+		desired api.TaskState
+		st      api.TaskState
+		want    bool
+	}{
+		{"pending", api.TaskRunning, api.TaskPending, false},
+		{"assigned", api.TaskRunning, api.TaskAssigned, true},
+		{"running", api.TaskRunning, api.TaskRunning, true},
+		{"failed, not yet replaced", api.TaskRunning, api.TaskFailed, true},
+		{"to shut down", api.TaskShutdown, api.TaskRunning, true},
+		{"to remove", api.TaskRemove, api.TaskStarting, true},
+		{"shut down", api.TaskShutdown, api.TaskShutdown, false},
+		{"failed and replaced", api.TaskShutdown, api.TaskFailed, false},
+		{"orphaned", api.TaskShutdown, api.TaskOrphaned, false},
+		{"orphaned, desired running", api.TaskRunning, api.TaskOrphaned, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			task := &api.Task{DesiredState: tc.desired, Status: api.TaskStatus{State: tc.st}}
+			if got := inSet(task); got != tc.want {
+				t.Errorf("inSet(desired %s, state %s) = %v, want %v", tc.desired, tc.st, got, tc.want)
+			}
+		})
+	}
+}

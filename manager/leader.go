@@ -1,0 +1,138 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// dutyRestartDelay is the pause before a leader duty that failed is run
+// again (while this manager still leads).
+const dutyRestartDelay = time.Second
+
+// duty is a component that runs only on the leader. Everything a duty
+// needs it derives from the store, so a new leader picks up where the old
+// one stopped.
+type duty struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// lead starts the leader duties when this manager becomes the leader and
+// stops them (and waits for them) when it stops being the leader.
+func (m *Manager) lead(ctx context.Context, node *raftstore.Node, applier raftstore.Applier, duties []duty) {
+	changes, release := node.LeadershipChanges()
+	defer release()
+	all := append([]duty{{name: "bookkeeping", run: func(ctx context.Context) error {
+		return m.bookkeep(ctx, node, applier)
+	}}}, duties...)
+	var stop func()
+	set := func(leading bool) {
+		switch {
+		case leading && stop == nil:
+			stop = m.startDuties(ctx, all)
+		case !leading && stop != nil:
+			stop()
+			stop = nil
+		}
+	}
+	// Leadership may have been won before the subscription started.
+	set(node.IsLeader())
+	for {
+		select {
+		case <-ctx.Done():
+			set(false)
+			return
+		case leading, ok := <-changes:
+			if !ok {
+				set(false)
+				return
+			}
+			set(leading)
+		}
+	}
+}
+
+// startDuties runs every duty under one context and returns the function
+// that cancels them and waits until they have all returned.
+func (m *Manager) startDuties(ctx context.Context, duties []duty) (stop func()) {
+	m.log.Info("leading: starting leader duties", "duties", len(duties))
+	dctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, d := range duties {
+		wg.Go(func() { m.runDuty(dctx, d) })
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		m.log.Info("not leading: leader duties stopped")
+	}
+}
+
+// runDuty runs d until it returns nil or ctx ends; a failed duty is
+// logged and run again after a pause.
+func (m *Manager) runDuty(ctx context.Context, d duty) {
+	for {
+		err := d.run(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		m.log.Error("leader duty failed; restarting it", "duty", d.name, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(dutyRestartDelay):
+		}
+	}
+}
+
+// bookkeep runs once per leadership: it records the cluster's identity if
+// it has none (the first leader of a new cluster), records this manager's
+// addresses, and forgets managers that are no longer in the Raft
+// configuration (after --force-new-cluster).
+func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier raftstore.Applier) error {
+	// The barrier makes sure the state has every committed entry before
+	// it is compared.
+	if err := node.VerifyLeader(ctx); err != nil {
+		return fmt.Errorf("bookkeeping: %w", err)
+	}
+	v := node.State().Read()
+	at := time.Now().UTC()
+	var cmds []raftstore.Command
+	if v.Cluster().ID == "" {
+		cmds = append(cmds, raftstore.SetCluster{Cluster: api.ClusterInfo{ID: randomID(), CreatedAt: at}})
+	}
+	self := m.record()
+	if rec, ok := v.Manager(m.id); !ok || rec != self {
+		cmds = append(cmds, raftstore.UpsertManager{Manager: self})
+	}
+	members, err := node.Members()
+	if err != nil {
+		return fmt.Errorf("bookkeeping: %w", err)
+	}
+	inConfig := map[string]bool{}
+	for _, mem := range members {
+		inConfig[mem.ID] = true
+	}
+	for _, rec := range v.Managers() {
+		if !inConfig[rec.ID] {
+			m.log.Info("forgetting manager no longer in the raft configuration", "old_manager_id", rec.ID)
+			cmds = append(cmds, raftstore.RemoveManager{ID: rec.ID})
+		}
+	}
+	for _, c := range cmds {
+		if _, err := applier.Apply(ctx, c); err != nil {
+			return fmt.Errorf("bookkeeping: %w", err)
+		}
+	}
+	return nil
+}
+
+// record is this manager as it is recorded in the state.
+func (m *Manager) record() api.Manager {
+	return api.Manager{ID: m.id, RaftAddr: m.raftAddr, Addr: m.Addr(), GossipAddr: m.gossipAddr()}
+}

@@ -1,0 +1,275 @@
+// Package manager wires one manager process: the Raft member and its
+// state, the control API (on TCP and a unix socket), the dispatcher that
+// agents connect to, gossip membership, and the leader-only duties
+// (orchestrators, dispatcher bookkeeping) that run while this manager
+// leads.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/shoal-sched/shoal/manager/controlapi"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// gracefulStopTimeout bounds waiting for open gRPC calls (event streams,
+// agent sessions) at shutdown before they are cut.
+const gracefulStopTimeout = 2 * time.Second
+
+// Manager is one manager process.
+type Manager struct {
+	cfg      Config
+	id       string
+	raftAddr string
+	// gossip is the gossip address ("" when gossip is off).
+	gossip    string
+	gossipKey []byte
+	log       *slog.Logger
+	tcp       net.Listener
+	unix      net.Listener // nil when the socket is disabled
+
+	crashOnce sync.Once
+	crashed   chan struct{}
+
+	mu   sync.Mutex
+	node *raftstore.Node // set while Run runs
+}
+
+// New checks cfg, loads (or makes) the manager's id and opens its
+// listeners, so Addr is known before Run. Run must be called to release
+// them.
+func New(cfg Config) (*Manager, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	id, err := loadID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	raftAddr, err := pickPort("raft addr", cfg.RaftAddr)
+	if err != nil {
+		return nil, err
+	}
+	var gossipAddr string
+	if cfg.GossipAddr != "" {
+		if gossipAddr, err = pickPort("gossip addr", cfg.GossipAddr); err != nil {
+			return nil, err
+		}
+	}
+	key, err := parseGossipKey(cfg.GossipKey)
+	if err != nil {
+		return nil, err
+	}
+	tcp, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	unix, err := listenUnix(cfg.Socket)
+	if err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	return &Manager{
+		cfg: cfg, id: id, raftAddr: raftAddr, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
+		log:     cfg.Logger.With("component", "manager", "manager_id", id),
+		crashed: make(chan struct{}),
+	}, nil
+}
+
+// ID is the manager's Raft member id.
+func (m *Manager) ID() string { return m.id }
+
+// Addr is the gRPC address of the control API and the dispatcher.
+func (m *Manager) Addr() string { return m.tcp.Addr().String() }
+
+// RaftAddr is the Raft TCP address.
+func (m *Manager) RaftAddr() string { return m.raftAddr }
+
+// GossipAddr is the gossip address ("" when gossip is off).
+func (m *Manager) GossipAddr() string { return m.gossip }
+
+// Socket is the control API's unix socket path ("" when disabled).
+func (m *Manager) Socket() string {
+	if m.unix == nil {
+		return ""
+	}
+	return m.cfg.Socket
+}
+
+// Raft returns the Raft member while Run runs, nil otherwise.
+func (m *Manager) Raft() *raftstore.Node {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.node
+}
+
+// Crash stops the manager the way a crash would: listeners and Raft close
+// at once, gossip does not announce a leave, open calls are cut. Run then
+// returns. It exists for failure tests; a real stop cancels Run's context.
+func (m *Manager) Crash() { m.crashOnce.Do(func() { close(m.crashed) }) }
+
+// Run runs the manager until ctx ends (a clean stop) or Crash is called.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.closeListeners()
+	node, err := m.openRaft()
+	if err != nil {
+		return err
+	}
+	m.setNode(node)
+	defer m.setNode(nil)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.crashed:
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	applier := m.applier(runCtx, &wg, node)
+	ctl := controlapi.New(controlapi.Config{
+		ID: m.id, Raft: node, Applier: applier, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
+	})
+	gs := grpc.NewServer()
+	ctl.Register(gs)
+	parts, err := m.startParts(runCtx, gs, node, applier)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return errors.Join(err, node.Close(), ctl.Close())
+	}
+	serveErr := m.serve(gs)
+	wg.Go(func() { m.lead(runCtx, node, applier, parts.duties) })
+	err = m.joinIfNew(runCtx, node)
+	if err == nil {
+		wg.Go(func() { m.keepRecorded(runCtx, node) })
+		err = m.wait(ctx, serveErr)
+	}
+	cancel()
+	crashed := m.isCrashed()
+	if crashed {
+		gs.Stop()
+	} else {
+		stopGRPC(gs)
+	}
+	wg.Wait()
+	return errors.Join(err, parts.stop(crashed), node.Close(), ctl.Close())
+}
+
+// openRaft opens (or reopens from the data dir) this manager's Raft member.
+// A manager without --join bootstraps a new cluster if it has no state.
+func (m *Manager) openRaft() (*raftstore.Node, error) {
+	r := m.cfg.Raft
+	node, err := raftstore.Open(raftstore.Config{
+		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr,
+		Bootstrap: m.cfg.Join == "", ForceNewCluster: m.cfg.ForceNewCluster,
+		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
+		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
+		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
+		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
+	}
+	m.log.Info("raft member open", "raft_addr", m.raftAddr, "addr", m.Addr(), "socket", m.Socket())
+	return node, nil
+}
+
+// applier is what the control API and the leader duties commit through:
+// the proposer in front of Raft unless write batching is off.
+func (m *Manager) applier(ctx context.Context, wg *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
+	if m.cfg.NoWriteBatching {
+		return node
+	}
+	p := newProposer(node)
+	wg.Go(func() { p.Run(ctx) })
+	return p
+}
+
+// serve serves gRPC on the TCP listener and the unix socket. The returned
+// channel gets the first serving error.
+func (m *Manager) serve(gs *grpc.Server) <-chan error {
+	errs := make(chan error, 2)
+	for _, l := range []net.Listener{m.tcp, m.unix} {
+		if l == nil {
+			continue
+		}
+		go func() {
+			if err := gs.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				errs <- fmt.Errorf("serve gRPC on %s: %w", l.Addr(), err)
+			}
+		}()
+	}
+	return errs
+}
+
+// wait blocks until a clean stop, a crash or a serving error.
+func (m *Manager) wait(ctx context.Context, serveErr <-chan error) error {
+	select {
+	case <-ctx.Done():
+		m.log.Info("stopping")
+		return nil
+	case <-m.crashed:
+		m.log.Warn("crashing on request")
+		return nil
+	case err := <-serveErr:
+		return err
+	}
+}
+
+func (m *Manager) isCrashed() bool {
+	select {
+	case <-m.crashed:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopGRPC lets open calls finish for a moment, then cuts them: agent
+// sessions and event streams never end on their own.
+func stopGRPC(gs *grpc.Server) {
+	done := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(gracefulStopTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		gs.Stop()
+		<-done
+	}
+}
+
+func (m *Manager) setNode(n *raftstore.Node) {
+	m.mu.Lock()
+	m.node = n
+	m.mu.Unlock()
+}
+
+func (m *Manager) closeListeners() {
+	// grpc.Server.Stop closes them too; the second close only reports
+	// that, and closing a unix listener removes its socket file.
+	m.tcp.Close()
+	if m.unix != nil {
+		m.unix.Close()
+	}
+}

@@ -1,0 +1,421 @@
+// Package managertest runs a cluster of real managers in one test process:
+// real Raft over TCP, real gRPC, on ephemeral loopback ports, each manager
+// with its own temporary data dir. Tests of other packages use it to get a
+// working control plane; failure tests kill and restart managers.
+package managertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shoal-sched/shoal/manager"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// Options tune a test cluster.
+type Options struct {
+	// Raft timeouts; the zero value means FastRaft.
+	Raft manager.RaftTiming
+	// DefaultRaft runs with shoal-manager's default Raft timings (those
+	// raftstore picks for a LAN) instead; Raft is then ignored.
+	DefaultRaft bool
+	// LeaderTimeout bounds how long a request waits for a leader (zero:
+	// the manager default).
+	LeaderTimeout time.Duration
+	// NoGossip runs the managers without gossip (by default each gossips
+	// on a loopback port, as agents expect).
+	NoGossip bool
+	// Logger receives the managers' logs; nil discards them (set
+	// SHOAL_TEST_LOG=1 to send them to stderr).
+	Logger *slog.Logger
+	// Edit, if set, changes every manager's config before its first start.
+	Edit func(*manager.Config)
+	// StartTimeout bounds starting the cluster (default 30 s).
+	StartTimeout time.Duration
+}
+
+// FastRaft are Raft timeouts for loopback tests: elections in well under
+// a second, still far above loopback round trips on a loaded machine.
+var FastRaft = manager.RaftTiming{
+	HeartbeatTimeout:   300 * time.Millisecond,
+	ElectionTimeout:    300 * time.Millisecond,
+	LeaderLeaseTimeout: 150 * time.Millisecond,
+	ApplyTimeout:       3 * time.Second,
+}
+
+// Cluster is a set of in-process managers.
+type Cluster struct {
+	t       testing.TB
+	opts    Options
+	members []*member
+}
+
+// member is one manager slot: its data dir and addresses stay the same
+// across restarts.
+type member struct {
+	dataDir  string
+	cfg      manager.Config
+	mu       sync.Mutex
+	m        *manager.Manager
+	stop     context.CancelFunc
+	done     chan error
+	conn     *grpc.ClientConn
+	sockConn *grpc.ClientConn
+	extra    []*grpc.ClientConn
+}
+
+// StartCluster starts n managers: the first bootstraps, the others join
+// through it. It returns once every manager is a Raft voter and recorded
+// in the state. Everything is stopped and removed when the test ends.
+func StartCluster(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("StartCluster: n = %d; want at least 1", n)
+	}
+	opts = opts.withDefaults()
+	c := &Cluster{t: t, opts: opts}
+	t.Cleanup(c.stopAll)
+	for i := range n {
+		c.members = append(c.members, c.newMember(i))
+		if i > 0 {
+			c.members[i].cfg.Join = c.members[0].cfg.Addr
+		}
+		c.start(i, nil)
+		if i == 0 {
+			c.WaitLeader(opts.StartTimeout)
+		}
+	}
+	c.WaitFor(opts.StartTimeout, func() error { return c.checkAllRecorded(n) })
+	return c
+}
+
+func (o Options) withDefaults() Options {
+	switch {
+	case o.DefaultRaft:
+		o.Raft = manager.RaftTiming{}
+	case o.Raft == (manager.RaftTiming{}):
+		o.Raft = FastRaft
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		var w io.Writer = io.Discard
+		if os.Getenv("SHOAL_TEST_LOG") != "" {
+			w = os.Stderr
+		}
+		o.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return o
+}
+
+func (c *Cluster) newMember(i int) *member {
+	// A short path keeps the control socket under the unix path limit.
+	dir, err := os.MkdirTemp("", "shoal-mgr-")
+	if err != nil {
+		c.t.Fatalf("manager %d: data dir: %v", i, err)
+	}
+	c.t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := manager.Config{
+		DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
+		Logger: c.opts.Logger.With("test_manager", i),
+	}
+	if !c.opts.NoGossip {
+		cfg.GossipAddr = "127.0.0.1:0"
+	}
+	if c.opts.Edit != nil {
+		c.opts.Edit(&cfg)
+	}
+	return &member{dataDir: dir, cfg: cfg}
+}
+
+// start runs manager i (again, after a kill) from its data dir. The first
+// start fixes its ports; later starts reuse them, as a restarted process
+// would. edit, if not nil, changes the config of this start only.
+func (c *Cluster) start(i int, edit func(*manager.Config)) {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.m != nil {
+		c.t.Fatalf("manager %d is already running", i)
+	}
+	cfg := mb.cfg
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := manager.New(cfg)
+	if err != nil {
+		c.t.Fatalf("manager %d: %v", i, err)
+	}
+	mb.cfg.Addr, mb.cfg.RaftAddr, mb.cfg.GossipAddr = m.Addr(), m.RaftAddr(), m.GossipAddr()
+	ctx, cancel := context.WithCancel(c.t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	mb.m, mb.stop, mb.done = m, cancel, done
+}
+
+// AddManager starts one more manager that joins through manager via (a
+// follower forwards the join to the leader), waits until every manager
+// records it, and returns its index.
+func (c *Cluster) AddManager(via int) int {
+	c.t.Helper()
+	i := len(c.members)
+	c.members = append(c.members, c.newMember(i))
+	c.members[i].cfg.Join = c.members[via].cfg.Addr
+	c.start(i, nil)
+	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
+	return i
+}
+
+// Restart starts a killed or stopped manager again from its data dir.
+func (c *Cluster) Restart(i int) { c.start(i, nil) }
+
+// RestartOnNewAddr restarts manager i from its data dir on a new gRPC
+// port (its Raft address stays), as after a move; Client(i) then follows.
+func (c *Cluster) RestartOnNewAddr(i int) {
+	mb := c.members[i]
+	mb.mu.Lock()
+	if mb.conn != nil {
+		mb.extra = append(mb.extra, mb.conn)
+		mb.conn = nil
+	}
+	mb.mu.Unlock()
+	c.start(i, func(cfg *manager.Config) { cfg.Addr = "127.0.0.1:0" })
+}
+
+// RestartForceNewCluster restarts manager i with --force-new-cluster: a
+// lone survivor becomes a one-member cluster with all its state.
+func (c *Cluster) RestartForceNewCluster(i int) {
+	c.start(i, func(cfg *manager.Config) {
+		cfg.ForceNewCluster = true
+		cfg.Join = ""
+	})
+}
+
+// Kill stops manager i abruptly (listeners and Raft close at once, no
+// gossip leave) and waits until it has stopped.
+func (c *Cluster) Kill(i int) { c.halt(i, true) }
+
+// Stop stops manager i cleanly and waits until it has stopped.
+func (c *Cluster) Stop(i int) { c.halt(i, false) }
+
+func (c *Cluster) halt(i int, crash bool) {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.m == nil {
+		return
+	}
+	if crash {
+		mb.m.Crash()
+	} else {
+		mb.stop()
+	}
+	select {
+	case err := <-mb.done:
+		if err != nil {
+			c.t.Errorf("manager %d stopped with: %v", i, err)
+		}
+	case <-time.After(30 * time.Second):
+		c.t.Errorf("manager %d did not stop within 30s", i)
+	}
+	mb.stop()
+	mb.m = nil
+}
+
+func (c *Cluster) stopAll() {
+	for i := range c.members {
+		c.halt(i, false)
+	}
+	for _, mb := range c.members {
+		for _, conn := range append([]*grpc.ClientConn{mb.conn, mb.sockConn}, mb.extra...) {
+			if conn != nil {
+				conn.Close()
+			}
+		}
+	}
+}
+
+// N is the number of manager slots.
+func (c *Cluster) N() int { return len(c.members) }
+
+// Manager returns manager i, or nil while it is not running.
+func (c *Cluster) Manager(i int) *manager.Manager {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return mb.m
+}
+
+// Running reports whether manager i runs.
+func (c *Cluster) Running(i int) bool { return c.Manager(i) != nil }
+
+// DataDir is manager i's data dir.
+func (c *Cluster) DataDir(i int) string { return c.members[i].dataDir }
+
+// Addr is manager i's gRPC address (stable across restarts).
+func (c *Cluster) Addr(i int) string { return c.members[i].cfg.Addr }
+
+// GossipAddr is manager i's gossip address ("" without gossip).
+func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr }
+
+// Client returns a Control client for manager i over TCP. It stays valid
+// across restarts of the manager.
+func (c *Cluster) Client(i int) shoalpb.ControlClient {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.conn == nil {
+		mb.conn = c.dial(mb.cfg.Addr)
+	}
+	return shoalpb.NewControlClient(mb.conn)
+}
+
+// NewClient returns a Control client for manager i over a connection of
+// its own (for benchmarks that want one connection per client).
+func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	conn := c.dial(mb.cfg.Addr)
+	mb.extra = append(mb.extra, conn)
+	return shoalpb.NewControlClient(conn)
+}
+
+// SocketClient returns a Control client for manager i over its unix socket.
+func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
+	mb := c.members[i]
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.sockConn == nil {
+		mb.sockConn = c.dial("unix://" + filepath.Join(mb.dataDir, "control.sock"))
+	}
+	return shoalpb.NewControlClient(mb.sockConn)
+}
+
+func (c *Cluster) dial(target string) *grpc.ClientConn {
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		}))
+	if err != nil {
+		c.t.Fatalf("dial %s: %v", target, err)
+	}
+	return conn
+}
+
+// Leader returns the index of the running manager that is the Raft
+// leader now, or -1.
+func (c *Cluster) Leader() int {
+	for i := range c.members {
+		if m := c.Manager(i); m != nil {
+			if n := m.Raft(); n != nil && n.IsLeader() {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// WaitLeader waits until a running manager leads and returns its index.
+func (c *Cluster) WaitLeader(timeout time.Duration) int {
+	c.t.Helper()
+	var leader int
+	c.WaitFor(timeout, func() error {
+		leader = c.Leader()
+		if leader < 0 {
+			return errors.New("no running manager is the leader")
+		}
+		return nil
+	})
+	return leader
+}
+
+// WaitFor polls cond every 20 ms until it returns nil, and fails the test
+// with cond's last error if that does not happen within timeout.
+func (c *Cluster) WaitFor(timeout time.Duration, cond func() error) {
+	c.t.Helper()
+	WaitFor(c.t, timeout, cond)
+}
+
+// WaitFor polls cond every 20 ms until it returns nil, and fails the test
+// with cond's last error if that does not happen within timeout.
+func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("test ended while waiting: %v", err)
+		case <-tick.C:
+		}
+	}
+}
+
+// checkAllRecorded reports whether the leader has n voters in its Raft
+// configuration and every manager's local state records the cluster and
+// all n managers' addresses (so no start-up write is still to come).
+func (c *Cluster) checkAllRecorded(n int) error {
+	for i := range c.members {
+		m := c.Manager(i)
+		if m == nil || m.Raft() == nil {
+			return fmt.Errorf("manager %d is not running", i)
+		}
+		v := m.Raft().State().Read()
+		if v.Cluster().ID == "" {
+			return fmt.Errorf("manager %d has no cluster id yet", i)
+		}
+		for j := range c.members {
+			rec, ok := v.Manager(c.Manager(j).ID())
+			if !ok || rec.Addr != c.members[j].cfg.Addr {
+				return fmt.Errorf("manager %d does not record manager %d's address yet", i, j)
+			}
+		}
+	}
+	l := c.Leader()
+	if l < 0 {
+		return errors.New("no leader")
+	}
+	node := c.Manager(l).Raft()
+	members, err := node.Members()
+	if err != nil {
+		return err
+	}
+	voters := 0
+	for _, m := range members {
+		if m.Voter {
+			voters++
+		}
+	}
+	if voters != n {
+		return fmt.Errorf("%d voters in the raft configuration, want %d", voters, n)
+	}
+	if got := len(node.State().Read().Managers()); got != n {
+		return fmt.Errorf("%d managers recorded in the state, want %d", got, n)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package orchestrator
+
+import (
+	"fmt"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+// dependencyWait says what svc's tasks wait for before they may be
+// scheduled ("" when every depends_on edge is met): the first unmet edge,
+// in the order the spec lists them.
+func (p *pass) dependencyWait(svc *api.Service) string {
+	if w, ok := p.waits[svc.ID]; ok {
+		return w
+	}
+	w := ""
+	for _, d := range svc.Spec.DependsOn {
+		if w = p.unmet(d); w != "" {
+			break
+		}
+	}
+	p.waits[svc.ID] = w
+	return w
+}
+
+// unmet checks one edge against the dependency's tasks as this pass sees
+// them. Health checks are not run yet, so service_healthy is met when
+// service_started is, and the reason says so.
+func (p *pass) unmet(d api.Dependency) string {
+	cond := d.Condition
+	if cond == "" {
+		cond = api.DependStarted
+	}
+	label := fmt.Sprintf("waiting for service %q (%s)", d.Service, cond)
+	if cond == api.DependHealthy {
+		label = fmt.Sprintf("waiting for service %q (%s: no health checks yet, running counts as healthy)", d.Service, cond)
+	}
+	dep := p.svcByName[d.Service]
+	if dep == nil {
+		return label + ": no such service"
+	}
+	groups := p.bySvc[dep.ID].sorted()
+	want := desiredReplicas(dep, groups)
+	switch cond {
+	case api.DependStarted, api.DependHealthy:
+		if n := countGroups(groups, isRunning); n < want {
+			return fmt.Sprintf("%s: %d of %d replicas running", label, n, want)
+		}
+	case api.DependCompletedSuccessfully:
+		if n := countGroups(groups, exitedZero); n < want {
+			return fmt.Sprintf("%s: %d of %d replicas exited 0", label, n, want)
+		}
+	default:
+		return fmt.Sprintf("%s: unknown condition: want %s, %s or %s",
+			label, api.DependStarted, api.DependHealthy, api.DependCompletedSuccessfully)
+	}
+	return ""
+}
+
+// desiredReplicas is how many replicas a service wants: Replicas, or for
+// a global service the nodes it has a task on.
+func desiredReplicas(svc *api.Service, groups []*group) int {
+	if svc.Spec.Mode != api.ModeGlobal {
+		return int(svc.Spec.Replicas)
+	}
+	n := 0
+	for _, g := range groups {
+		if g.occupied() {
+			n++
+		}
+	}
+	return n
+}
+
+// countGroups counts the groups with a task that satisfies ok.
+func countGroups(groups []*group, ok func(*group) bool) int {
+	n := 0
+	for _, g := range groups {
+		if ok(g) {
+			n++
+		}
+	}
+	return n
+}
+
+func isRunning(g *group) bool {
+	for _, t := range g.live {
+		if t.Status.State == api.TaskRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// exitedZero: some task of the group completed with exit code 0 (once is
+// enough, as in Compose).
+func exitedZero(g *group) bool {
+	for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
+		for _, t := range ts {
+			if t.Status.State == api.TaskComplete && t.Status.ExitCode == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,209 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+const (
+	// retryDelay is how long the loop waits after a pass it could not
+	// commit (no quorum, a timeout) before it tries again, unless the state
+	// changes first.
+	retryDelay = time.Second
+	// minPassInterval spaces passes out: a pass over 10,000 tasks costs
+	// about 15 ms of CPU, and a burst of agent reports should cost a few
+	// passes, not one each. It is real time (CPU), not the Clock.
+	minPassInterval = 10 * time.Millisecond
+)
+
+// barrier is what a Raft member offers to make its state fresh: it returns
+// once everything committed before the call is applied. A new leader may
+// not yet have applied its predecessor's last entries; a pass over that
+// state would redo their work.
+type barrier interface {
+	VerifyLeader(ctx context.Context) error
+}
+
+// Options configures an Orchestrator.
+type Options struct {
+	Logger *slog.Logger
+	// Clock defaults to the real clock.
+	Clock Clock
+}
+
+// Orchestrator is the leader's reconciliation loop.
+type Orchestrator struct {
+	state   *raftstore.State
+	applier raftstore.Applier
+	log     *slog.Logger
+	clock   Clock
+	// refused maps a task the last commits refused to assign to the index
+	// of that commit: the task is not offered again until the state moves
+	// past it (so a disagreement with the FSM cannot spin the loop).
+	refused map[string]uint64
+	synced  bool // the barrier has passed
+}
+
+// New returns an orchestrator over state that commits through applier (on
+// a cluster, the local Raft member).
+func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orchestrator {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = realClock{}
+	}
+	return &Orchestrator{
+		state:   state,
+		applier: applier,
+		log:     log.With("component", "orchestrator"),
+		clock:   clock,
+		refused: make(map[string]uint64),
+	}
+}
+
+// Run reconciles until ctx ends (nil) or this manager stops being the
+// leader (an error wrapping raftstore.ErrNotLeader). It runs a pass at
+// start, at every change of the state — changes that arrive during a pass
+// are folded into the next one — and at the next restart or update delay.
+func (o *Orchestrator) Run(ctx context.Context) error {
+	o.log.Info("orchestrator started")
+	defer o.log.Info("orchestrator stopped")
+	var last time.Time
+	for {
+		if !pause(ctx, minPassInterval-time.Since(last)) {
+			return nil
+		}
+		last = time.Now()
+		changed := o.state.Changed()
+		var wake time.Time
+		err := o.sync(ctx)
+		if err == nil {
+			wake, err = o.pass(ctx)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, raftstore.ErrNotLeader):
+			return fmt.Errorf("orchestrator: %w", err)
+		case err != nil:
+			o.log.Warn("pass not committed; retrying", "err", err, "retry_in", retryDelay.String())
+			wake = o.clock.Now().Add(retryDelay)
+		}
+		if !o.wait(ctx, changed, wake) {
+			return nil
+		}
+	}
+}
+
+// sync waits, once per Orchestrator, until the state holds everything
+// committed before this manager became the leader.
+func (o *Orchestrator) sync(ctx context.Context) error {
+	b, ok := o.applier.(barrier)
+	if o.synced || !ok {
+		return nil
+	}
+	if err := b.VerifyLeader(ctx); err != nil {
+		return fmt.Errorf("wait for the log to be applied: %w", err)
+	}
+	o.synced = true
+	return nil
+}
+
+// pause waits d of real time (false if ctx ends first).
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// wait blocks until the state changes, wake comes (if set) or ctx ends
+// (false).
+func (o *Orchestrator) wait(ctx context.Context, changed <-chan struct{}, wake time.Time) bool {
+	var fire <-chan time.Time
+	if !wake.IsZero() {
+		t := o.clock.NewTimer(wake.Sub(o.clock.Now()))
+		defer t.Stop()
+		fire = t.C()
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-changed:
+	case <-fire:
+	}
+	return true
+}
+
+// pass runs one reconciliation and commits it. It returns when the next
+// pass is due even if the state does not change (zero: no such time).
+func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
+	p := newPass(o.state.Read(), o.clock.Now(), o.log)
+	for _, svc := range p.services {
+		if svc.Spec.Mode == api.ModeGlobal {
+			p.reconcileGlobal(svc, p.bySvc[svc.ID])
+		} else {
+			p.reconcileReplicated(svc, p.bySvc[svc.ID])
+		}
+	}
+	p.reap()
+	p.schedule(o.refused)
+	for id, at := range o.refused {
+		if p.index > at {
+			delete(o.refused, id)
+		}
+	}
+	if p.plan.empty() {
+		return p.wake, nil
+	}
+	resp, err := o.applier.Apply(ctx, p.plan.command())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+	}
+	o.record(resp, &p.plan)
+	return p.wake, nil
+}
+
+// record notes what the commit refused. Refusals are expected (the state
+// moved between read and commit) and the next pass retries them.
+func (o *Orchestrator) record(resp raftstore.Response, p *plan) {
+	results := []raftstore.BatchResult{{Value: resp.Value}}
+	if b, ok := resp.Value.([]raftstore.BatchResult); ok {
+		results = b
+	}
+	var refusedAssign, refusedUpdate int
+	for _, r := range results {
+		switch v := r.Value.(type) {
+		case raftstore.AssignResult:
+			for _, ref := range v.Refused {
+				o.refused[ref.TaskID] = resp.Index
+			}
+			refusedAssign += len(v.Refused)
+		case raftstore.WriteTasksResult:
+			refusedUpdate += len(v.Refused)
+		}
+		if r.Err != nil {
+			o.log.Warn("part of a pass was rejected; the next pass retries", "index", resp.Index, "err", r.Err)
+		}
+	}
+	o.log.Debug("pass committed", "index", resp.Index,
+		"created", len(p.creates), "updated", len(p.order), "deleted", len(p.deletes),
+		"assigned", len(p.assigns)-refusedAssign, "refused_assignments", refusedAssign,
+		"refused_updates", refusedUpdate)
+}

@@ -1,0 +1,170 @@
+package orchestrator
+
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// plan is everything one pass writes: task creations, updates (desired
+// state, status), deletions, and the scheduler's assignments and pending
+// reasons. It becomes a single log entry, so a pass is applied whole or not
+// at all: a task is never shut down without its replacement being created
+// in the same entry, which is what keeps a leader change from losing or
+// duplicating work.
+type plan struct {
+	now     time.Time
+	creates []*api.Task
+	created map[string]bool
+	updates map[string]*api.Task
+	order   []string // update ids, first touch first (a stable command)
+	deletes []string
+	deleted map[string]bool
+	assigns []raftstore.Assignment
+	pending []raftstore.PendingReason
+}
+
+func newPlan(now time.Time) plan {
+	return plan{
+		now:     now,
+		created: make(map[string]bool),
+		updates: make(map[string]*api.Task),
+		deleted: make(map[string]bool),
+	}
+}
+
+// effective returns the task as this pass has left it so far.
+func (p *plan) effective(t *api.Task) *api.Task {
+	if u, ok := p.updates[t.ID]; ok {
+		return u
+	}
+	return t
+}
+
+// mutable returns a copy of t that the plan will write (t itself when the
+// plan creates it).
+func (p *plan) mutable(t *api.Task) *api.Task {
+	if p.created[t.ID] {
+		return t
+	}
+	if u, ok := p.updates[t.ID]; ok {
+		return u
+	}
+	u := t.Clone()
+	p.updates[t.ID] = u
+	p.order = append(p.order, t.ID)
+	return u
+}
+
+// create adds a new task of svc (desired running, state new) and returns it.
+func (p *plan) create(svc *api.Service, slot uint64, nodeID string, attempt uint64, notBefore time.Time) *api.Task {
+	t := &api.Task{
+		ID:           strings.ToLower(rand.Text()),
+		ServiceID:    svc.ID,
+		ServiceName:  svc.Spec.Name,
+		Slot:         slot,
+		NodeID:       nodeID,
+		SpecVersion:  svc.SpecVersion,
+		Spec:         *svc.Spec.Clone(),
+		DesiredState: api.TaskRunning,
+		Status:       api.TaskStatus{State: api.TaskNew, Message: "created", Timestamp: p.now},
+		Attempt:      attempt,
+		NotBefore:    notBefore,
+		CreatedAt:    p.now,
+		UpdatedAt:    p.now,
+	}
+	p.creates = append(p.creates, t)
+	p.created[t.ID] = true
+	return t
+}
+
+// shutdown asks for t to stop. A task that never reached a node has no
+// agent to report its end, so the plan records the end itself.
+func (p *plan) shutdown(t *api.Task, msg string) *api.Task {
+	u := p.mutable(t)
+	if u.DesiredState < api.TaskShutdown {
+		u.DesiredState = api.TaskShutdown
+	}
+	if u.Status.State < api.TaskAssigned {
+		u.Status = api.TaskStatus{State: api.TaskShutdown, Message: msg, Timestamp: p.now}
+	}
+	return u
+}
+
+// orphan marks a task whose node is down or gone: it will not run again
+// (its node, if it comes back, is told to drop it).
+func (p *plan) orphan(t *api.Task, msg string) *api.Task {
+	u := p.mutable(t)
+	u.Status.State = api.TaskOrphaned
+	u.Status.Message = msg
+	u.Status.Err = ""
+	u.Status.PendingReason = ""
+	u.Status.Timestamp = p.now
+	return u
+}
+
+// setPending records why a task waits, unless it already says so.
+func (p *plan) setPending(t *api.Task, reason string) {
+	if t.Status.State == api.TaskPending && t.Status.PendingReason == reason {
+		return
+	}
+	switch {
+	case p.created[t.ID] || t.NodeID != "":
+		// A task created in this entry, or one naming its node (global):
+		// AssignTasks records reasons only for unbound existing tasks.
+		u := p.mutable(t)
+		u.Status = api.TaskStatus{State: api.TaskPending, Message: "pending", PendingReason: reason, Timestamp: p.now}
+	default:
+		p.pending = append(p.pending, raftstore.PendingReason{TaskID: t.ID, Reason: reason})
+	}
+}
+
+// assign records a scheduler decision. A global task already names its
+// node and AssignTasks only binds unbound tasks, so its move to assigned
+// is a plain update.
+func (p *plan) assign(t *api.Task, nodeID string) {
+	if t.NodeID == "" {
+		p.assigns = append(p.assigns, raftstore.Assignment{TaskID: t.ID, NodeID: nodeID})
+		return
+	}
+	u := p.mutable(t)
+	u.Status = api.TaskStatus{State: api.TaskAssigned, Message: "assigned", Timestamp: p.now}
+}
+
+func (p *plan) remove(t *api.Task) {
+	if p.deleted[t.ID] {
+		return
+	}
+	p.deleted[t.ID] = true
+	p.deletes = append(p.deletes, t.ID)
+}
+
+func (p *plan) empty() bool {
+	return len(p.creates) == 0 && len(p.order) == 0 && len(p.deletes) == 0 &&
+		len(p.assigns) == 0 && len(p.pending) == 0
+}
+
+// command is the plan as one log entry: WriteTasks, AssignTasks, or a Batch
+// of both (in that order, so assignments can bind tasks created with them).
+func (p *plan) command() raftstore.Command {
+	var cmds []raftstore.Command
+	if len(p.creates) > 0 || len(p.order) > 0 || len(p.deletes) > 0 {
+		w := raftstore.WriteTasks{Create: p.creates, Delete: p.deletes, At: p.now}
+		for _, id := range p.order {
+			if !p.deleted[id] {
+				w.Update = append(w.Update, p.updates[id])
+			}
+		}
+		cmds = append(cmds, w)
+	}
+	if len(p.assigns) > 0 || len(p.pending) > 0 {
+		cmds = append(cmds, raftstore.AssignTasks{Assignments: p.assigns, Pending: p.pending, At: p.now})
+	}
+	if len(cmds) == 1 {
+		return cmds[0]
+	}
+	return raftstore.Batch{Commands: cmds}
+}

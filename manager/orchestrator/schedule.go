@@ -1,0 +1,85 @@
+package orchestrator
+
+import (
+	"fmt"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/scheduler"
+)
+
+// schedule places the tasks that wait for a node, on the nodes as this pass
+// leaves them (tasks ended or created in this pass included). Decisions go
+// into the plan: AssignTasks re-checks each against the state it commits
+// on and refuses what no longer fits; refused tasks are retried once the
+// state has moved past the refusal (refused maps task id → the index of
+// the entry that refused it).
+func (p *pass) schedule(refused map[string]uint64) {
+	var candidates []*api.Task
+	onNode := make(map[string][]*api.Task)
+	visit := func(t *api.Task) {
+		if p.plan.deleted[t.ID] {
+			return
+		}
+		t = p.plan.effective(t)
+		if t.NodeID != "" && t.Status.State.Active() {
+			onNode[t.NodeID] = append(onNode[t.NodeID], t)
+		}
+		if t.DesiredState != api.TaskRunning || t.Status.State > api.TaskPending {
+			return
+		}
+		svc := p.svcByID[t.ServiceID]
+		if svc == nil {
+			return
+		}
+		if at, ok := refused[t.ID]; ok && p.index <= at {
+			return
+		}
+		if why := p.holdBack(svc, t); why != "" {
+			p.plan.setPending(t, why)
+			return
+		}
+		candidates = append(candidates, t)
+	}
+	for _, t := range p.tasks {
+		visit(t)
+	}
+	for _, t := range p.plan.creates {
+		visit(t)
+	}
+	if len(candidates) == 0 {
+		return
+	}
+	infos := make([]scheduler.NodeInfo, len(p.nodes))
+	for i, n := range p.nodes {
+		infos[i] = scheduler.NodeInfo{Node: n, Tasks: onNode[n.ID]}
+	}
+	byID := make(map[string]*api.Task, len(candidates))
+	for _, t := range candidates {
+		byID[t.ID] = t
+	}
+	res := scheduler.Schedule(infos, candidates)
+	for _, d := range res.Decisions {
+		p.plan.assign(byID[d.TaskID], d.NodeID)
+	}
+	for _, u := range res.Unplaced {
+		p.plan.setPending(byID[u.TaskID], u.Reason)
+	}
+}
+
+// holdBack says why a task that waits for a node may not be placed yet
+// ("" if it may): its restart delay, the stop of the task it replaces
+// (stop-first), or its service's depends_on.
+func (p *pass) holdBack(svc *api.Service, t *api.Task) string {
+	if t.NotBefore.After(p.now) {
+		p.wakeAt(t.NotBefore)
+		return restartReason(t)
+	}
+	if g := p.bySvc[svc.ID].groups[keyOf(svc, t)]; g != nil {
+		for _, o := range g.past {
+			if o.Status.State.Active() {
+				return fmt.Sprintf("waiting for task %s to stop before its replacement starts", o.ID)
+			}
+		}
+	}
+	return p.dependencyWait(svc)
+}

@@ -1,0 +1,272 @@
+package orchestrator
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// groupKey names the place a task fills: a slot of a replicated service or
+// a node of a global one.
+type groupKey struct {
+	slot uint64
+	node string
+}
+
+func (k groupKey) String() string {
+	if k.node != "" {
+		return "node " + k.node
+	}
+	return fmt.Sprintf("slot %d", k.slot)
+}
+
+// group is the tasks of one slot (replicated) or one node (global), each
+// list oldest first.
+type group struct {
+	key  groupKey
+	live []*api.Task // wanted (desired running) and not ended
+	dead []*api.Task // wanted but ended: awaiting a restart decision, or left so by policy
+	past []*api.Task // told to stop (desired shutdown or remove)
+}
+
+// olderTask orders the tasks of one group: Attempt grows with every
+// replacement, so it orders them even when two share a timestamp.
+func olderTask(a, b *api.Task) int {
+	return cmp.Or(cmp.Compare(a.Attempt, b.Attempt), a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+}
+
+func (g *group) add(t *api.Task) {
+	switch {
+	case t.DesiredState > api.TaskRunning:
+		g.past = append(g.past, t)
+	case t.Status.State.Terminal():
+		g.dead = append(g.dead, t)
+	default:
+		g.live = append(g.live, t)
+	}
+}
+
+// drop removes the task with t's id from whichever list holds it.
+func (g *group) drop(t *api.Task) {
+	del := func(ts []*api.Task) []*api.Task {
+		return slices.DeleteFunc(ts, func(x *api.Task) bool { return x.ID == t.ID })
+	}
+	g.live, g.dead, g.past = del(g.live), del(g.dead), del(g.past)
+}
+
+// put files the (changed) task t in place of its previous version.
+func (g *group) put(t *api.Task) {
+	g.drop(t)
+	g.add(t)
+	for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
+		slices.SortFunc(ts, olderTask)
+	}
+}
+
+func (g *group) occupied() bool { return len(g.live)+len(g.dead) > 0 }
+
+// wanted is every task of the group that should be running.
+func (g *group) wanted() []*api.Task { return append(slices.Clone(g.live), g.dead...) }
+
+// nextAttempt is the Attempt of the next task in this group.
+func (g *group) nextAttempt() uint64 {
+	var n uint64
+	found := false
+	for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
+		for _, t := range ts {
+			n, found = max(n, t.Attempt), true
+		}
+	}
+	if !found {
+		return 0
+	}
+	return n + 1
+}
+
+// serviceTasks is one service's tasks by group.
+type serviceTasks struct {
+	groups map[groupKey]*group
+	// order lists the groups by key; unsorted says a group was added out
+	// of order since the last sort (tasks are read in slot order, so
+	// replicated services rarely need one).
+	order    []*group
+	unsorted bool
+}
+
+func newServiceTasks() *serviceTasks {
+	return &serviceTasks{groups: make(map[groupKey]*group)}
+}
+
+func (st *serviceTasks) group(k groupKey) *group {
+	g, ok := st.groups[k]
+	if !ok {
+		g = &group{key: k}
+		st.groups[k] = g
+		if n := len(st.order); n > 0 && compareKeys(st.order[n-1].key, k) > 0 {
+			st.unsorted = true
+		}
+		st.order = append(st.order, g)
+	}
+	return g
+}
+
+func compareKeys(a, b groupKey) int {
+	return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.node, b.node))
+}
+
+// sorted returns the groups by slot, then node id. The slice is shared:
+// callers must not change it.
+func (st *serviceTasks) sorted() []*group {
+	if st.unsorted {
+		slices.SortFunc(st.order, func(a, b *group) int { return compareKeys(a.key, b.key) })
+		st.unsorted = false
+	}
+	return st.order
+}
+
+// pass is one reconciliation: the store as read, indexed, and the plan of
+// what to write. Reconcilers change tasks only through the pass, which
+// keeps the groups in step with the plan.
+type pass struct {
+	log       *slog.Logger
+	now       time.Time
+	index     uint64
+	services  []*api.Service
+	svcByID   map[string]*api.Service
+	svcByName map[string]*api.Service
+	nodes     []*api.Node
+	nodeByID  map[string]*api.Node
+	tasks     []*api.Task // every task as read
+	bySvc     map[string]*serviceTasks
+	removed   []*api.Task // tasks of removed services
+	plan      plan
+	wake      time.Time // earliest time a later pass has work
+	dirty     map[dirtyKey]bool
+	waits     map[string]string // depends_on verdicts by service id
+}
+
+type dirtyKey struct {
+	service string
+	version uint64
+}
+
+func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
+	p := &pass{
+		log:       log,
+		now:       now,
+		index:     v.Index(),
+		services:  v.Services(),
+		svcByID:   make(map[string]*api.Service),
+		svcByName: make(map[string]*api.Service),
+		nodes:     v.Nodes(),
+		nodeByID:  make(map[string]*api.Node),
+		tasks:     v.Tasks(),
+		bySvc:     make(map[string]*serviceTasks),
+		plan:      newPlan(now),
+		dirty:     make(map[dirtyKey]bool),
+		waits:     make(map[string]string),
+	}
+	for _, s := range p.services {
+		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
+		p.bySvc[s.ID] = newServiceTasks()
+	}
+	for _, n := range p.nodes {
+		p.nodeByID[n.ID] = n
+	}
+	for _, t := range p.tasks {
+		t = p.orphanIfNodeLost(t)
+		svc := p.svcByID[t.ServiceID]
+		if svc == nil || t.DesiredState == api.TaskRemove {
+			p.removed = append(p.removed, t)
+			continue
+		}
+		p.bySvc[svc.ID].group(keyOf(svc, t)).add(t)
+	}
+	for _, st := range p.bySvc {
+		for _, g := range st.groups {
+			for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
+				slices.SortFunc(ts, olderTask)
+			}
+		}
+	}
+	return p
+}
+
+func keyOf(svc *api.Service, t *api.Task) groupKey {
+	if svc.Spec.Mode == api.ModeGlobal {
+		return groupKey{node: t.NodeID}
+	}
+	return groupKey{slot: t.Slot}
+}
+
+// orphanIfNodeLost ends a task whose node is down or removed: it will not
+// run again, and the reconcilers replace it at once (no restart delay, as
+// the task itself did not fail).
+func (p *pass) orphanIfNodeLost(t *api.Task) *api.Task {
+	if t.NodeID == "" || t.Status.State.Terminal() {
+		return t
+	}
+	n := p.nodeByID[t.NodeID]
+	switch {
+	case n == nil:
+		return p.plan.orphan(t, fmt.Sprintf("node %s was removed", t.NodeID))
+	case n.Status == api.NodeDown:
+		return p.plan.orphan(t, fmt.Sprintf("node %s (%s) is down", n.Hostname, n.ID))
+	}
+	return t
+}
+
+// shutdown tells t (a task of group g) to stop.
+func (p *pass) shutdown(g *group, t *api.Task, msg string) {
+	g.put(p.plan.shutdown(t, msg))
+}
+
+// create adds a task to group g of svc.
+func (p *pass) create(svc *api.Service, g *group, notBefore time.Time) *api.Task {
+	t := p.plan.create(svc, g.key.slot, g.key.node, g.nextAttempt(), notBefore)
+	g.put(t)
+	return t
+}
+
+// wakeAt asks for a pass at time at (the earliest request wins).
+func (p *pass) wakeAt(at time.Time) {
+	if at.After(p.now) && (p.wake.IsZero() || at.Before(p.wake)) {
+		p.wake = at
+	}
+}
+
+// dirtySpec reports whether t runs an older spec that differs from svc's in
+// anything the task runs with. Changes that only concern the orchestrators
+// (replicas, update and restart policy, depends_on) do not replace tasks.
+func (p *pass) dirtySpec(svc *api.Service, t *api.Task) bool {
+	if t.SpecVersion == svc.SpecVersion {
+		return false
+	}
+	k := dirtyKey{svc.ID, t.SpecVersion}
+	d, ok := p.dirty[k]
+	if !ok {
+		d = !bytes.Equal(runtimeSpec(&t.Spec), runtimeSpec(&svc.Spec))
+		p.dirty[k] = d
+	}
+	return d
+}
+
+// runtimeSpec encodes the part of a spec a running task depends on. JSON
+// with omitempty makes a nil and an empty list compare equal.
+func runtimeSpec(s *api.ServiceSpec) []byte {
+	c := *s
+	c.Replicas, c.UpdateConfig, c.RestartPolicy, c.DependsOn = 0, api.UpdateConfig{}, api.RestartPolicy{}, nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		// A ServiceSpec is plain data; failing to encode it is a bug.
+		panic(fmt.Sprintf("orchestrator: encode spec %q: %v", s.Name, err))
+	}
+	return b
+}

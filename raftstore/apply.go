@@ -1,0 +1,116 @@
+package raftstore
+
+import (
+	"fmt"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+// BatchResult is the outcome of one sub-command of a Batch. The response
+// Value of a Batch is a []BatchResult, one per command in order; the Batch
+// itself never fails, each sub-command succeeds or is rejected on its own
+// (a rejected one changes nothing, the others still apply).
+type BatchResult struct {
+	Value any
+	Err   error
+}
+
+// WriteTasksResult is the response value of WriteTasks.
+type WriteTasksResult struct {
+	Created int
+	Updated int
+	Deleted int
+	// Refused lists the updates that were not applied (a backward status or
+	// desired state, or an unknown task), with the reason.
+	Refused []PendingReason
+}
+
+// TaskStatusResult is the response value of UpdateTaskStatus.
+type TaskStatusResult struct {
+	Applied int
+	// Stale counts updates that would have moved a task backwards (or
+	// changed nothing).
+	Stale int
+	// Unknown counts updates for tasks that do not exist or are not bound
+	// to the reporting node.
+	Unknown int
+}
+
+// apply dispatches one command. Handlers validate everything before their
+// first write: a returned error means nothing was written.
+func (t *tx) apply(cmd Command) (any, error) {
+	switch c := deref(cmd).(type) {
+	case CreateService:
+		return t.createService(c)
+	case UpdateService:
+		return t.updateService(c)
+	case RemoveService:
+		return t.removeService(c)
+	case UpsertNode:
+		return t.upsertNode(c)
+	case UpdateNode:
+		return t.updateNode(c)
+	case SetNodeStatus:
+		return t.setNodeStatus(c)
+	case RemoveNode:
+		return t.removeNode(c)
+	case WriteTasks:
+		return t.writeTasks(c)
+	case AssignTasks:
+		return t.assignTasks(c), nil
+	case UpdateTaskStatus:
+		return t.updateTaskStatus(c), nil
+	case SetCluster:
+		return t.setCluster(c)
+	case UpsertManager:
+		return t.upsertManager(c)
+	case RemoveManager:
+		return t.removeManager(c)
+	case Batch:
+		out := make([]BatchResult, len(c.Commands))
+		for i, sub := range c.Commands {
+			out[i].Value, out[i].Err = t.apply(sub)
+		}
+		return out, nil
+	case nil:
+		return nil, fmt.Errorf("command: nil: %w", ErrInvalid)
+	default:
+		return nil, fmt.Errorf("command type %T: %w", cmd, ErrInvalid)
+	}
+}
+
+func (t *tx) setCluster(c SetCluster) (any, error) {
+	if c.Cluster.ID == "" {
+		return nil, fmt.Errorf("cluster id: empty: %w", ErrInvalid)
+	}
+	if cur, ok := t.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
+		if cur.ID != c.Cluster.ID {
+			return nil, fmt.Errorf("cluster %q: %w (cannot become %q)", cur.ID, ErrAlreadyExists, c.Cluster.ID)
+		}
+		return *cur, nil
+	}
+	info := c.Cluster
+	t.insert(tableCluster, &info)
+	return info, nil
+}
+
+func (t *tx) upsertManager(c UpsertManager) (any, error) {
+	if c.Manager.ID == "" {
+		return nil, fmt.Errorf("manager id: empty: %w", ErrInvalid)
+	}
+	if cur, ok := t.first(tableManagers, "id", c.Manager.ID).(*api.Manager); ok && *cur == c.Manager {
+		return *cur, nil
+	}
+	m := c.Manager
+	t.insert(tableManagers, &m)
+	return m, nil
+}
+
+func (t *tx) removeManager(c RemoveManager) (any, error) {
+	cur, ok := t.first(tableManagers, "id", c.ID).(*api.Manager)
+	if !ok {
+		return nil, fmt.Errorf("manager %q: %w", c.ID, ErrNotFound)
+	}
+	t.remove(tableManagers, cur)
+	return *cur, nil
+}

@@ -1,0 +1,121 @@
+package raftstore
+
+import (
+	"fmt"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+// nodeRoom is what an AssignTasks command knows of one node: the node, and
+// the reservations of its active tasks plus the assignments made to it
+// earlier in the same command.
+type nodeRoom struct {
+	node *api.Node
+	used api.Resources
+}
+
+// assignTasks commits the scheduler's decisions after checking each one
+// against the state as it is now (the scheduler worked from an older view).
+// Assignments are taken in order; one that no longer fits is refused with
+// its reason and changes nothing.
+func (t *tx) assignTasks(c AssignTasks) AssignResult {
+	var res AssignResult
+	rooms := make(map[string]*nodeRoom)
+	for _, a := range c.Assignments {
+		task, room, reason := t.checkAssignment(a, rooms)
+		if reason != "" {
+			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
+			continue
+		}
+		room.used = room.used.Add(task.Spec.Resources.Reservations)
+		nt := revise(task)
+		nt.NodeID = a.NodeID
+		nt.Status = api.TaskStatus{State: api.TaskAssigned, Message: "assigned", Timestamp: c.At}
+		nt.UpdatedAt = c.At
+		t.insert(tableTasks, nt)
+		t.event("task", "update", Event{Task: nt})
+		res.Assigned++
+	}
+	for _, p := range c.Pending {
+		t.markPending(p, c)
+	}
+	return res
+}
+
+// checkAssignment returns the task and its node's room, or why the
+// assignment cannot be made.
+func (t *tx) checkAssignment(a Assignment, rooms map[string]*nodeRoom) (*api.Task, *nodeRoom, string) {
+	task := t.task(a.TaskID)
+	switch {
+	case task == nil:
+		return nil, nil, fmt.Sprintf("task %q not found", a.TaskID)
+	case task.NodeID != "":
+		return nil, nil, fmt.Sprintf("task is already bound to node %q", task.NodeID)
+	case task.Status.State > api.TaskPending:
+		return nil, nil, fmt.Sprintf("task is %s", task.Status.State)
+	case task.DesiredState > api.TaskRunning:
+		return nil, nil, fmt.Sprintf("task is to be %s", task.DesiredState)
+	}
+	room, ok := rooms[a.NodeID]
+	if !ok {
+		room = t.room(a.NodeID)
+		rooms[a.NodeID] = room
+	}
+	if reason := room.refuse(task.Spec.Resources.Reservations, a.NodeID); reason != "" {
+		return nil, nil, reason
+	}
+	return task, room, ""
+}
+
+// room returns a node's record and the reservations its active tasks hold.
+func (t *tx) room(nodeID string) *nodeRoom {
+	room := &nodeRoom{node: t.node(nodeID)}
+	if room.node == nil {
+		return room
+	}
+	for _, task := range t.tasksOf("node_id", nodeID) {
+		if task.Status.State.Active() {
+			room.used = room.used.Add(task.Spec.Resources.Reservations)
+		}
+	}
+	return room
+}
+
+// refuse says why a task reserving need cannot go to this node ("" if it can).
+func (r *nodeRoom) refuse(need api.Resources, nodeID string) string {
+	n := r.node
+	switch {
+	case n == nil:
+		return fmt.Sprintf("node %q not found", nodeID)
+	case n.Status != api.NodeReady:
+		return fmt.Sprintf("node %q is %s", nodeID, n.Status)
+	case n.Availability != api.AvailabilityActive:
+		return fmt.Sprintf("node %q availability is %s", nodeID, n.Availability)
+	}
+	free := n.Resources.Sub(r.used)
+	if need.NanoCPUs > free.NanoCPUs {
+		return fmt.Sprintf("node %q: not enough CPU: need %d nanocpus, %d free", nodeID, need.NanoCPUs, free.NanoCPUs)
+	}
+	if need.MemoryBytes > free.MemoryBytes {
+		return fmt.Sprintf("node %q: not enough memory: need %d bytes, %d free", nodeID, need.MemoryBytes, free.MemoryBytes)
+	}
+	return ""
+}
+
+// markPending records why the scheduler could not place a task. Tasks that
+// are gone, bound or past pending are left alone, and so is a task already
+// pending for the same reason (the scheduler repeats itself every pass).
+func (t *tx) markPending(p PendingReason, c AssignTasks) {
+	cur := t.task(p.TaskID)
+	if cur == nil || cur.NodeID != "" || cur.Status.State > api.TaskPending {
+		return
+	}
+	if cur.Status.State == api.TaskPending && cur.Status.PendingReason == p.Reason {
+		return
+	}
+	nt := revise(cur)
+	nt.Status = api.TaskStatus{State: api.TaskPending, Message: "pending", PendingReason: p.Reason, Timestamp: c.At}
+	nt.UpdatedAt = c.At
+	t.insert(tableTasks, nt)
+	t.event("task", "update", Event{Task: nt})
+}

@@ -1,0 +1,165 @@
+package raftstore
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+)
+
+func (t *tx) node(id string) *api.Node {
+	n, _ := t.first(tableNodes, "id", id).(*api.Node)
+	return n
+}
+
+func validRole(r api.NodeRole) bool {
+	return r == api.RoleManager || r == api.RoleWorker
+}
+
+func validAvailability(a api.NodeAvailability) bool {
+	return a == api.AvailabilityActive || a == api.AvailabilityPause || a == api.AvailabilityDrain
+}
+
+func validNodeStatus(s api.NodeStatus) bool {
+	return s == api.NodeReady || s == api.NodeDown || s == api.NodeUnknown
+}
+
+func checkNode(n *api.Node) error {
+	switch {
+	case n.ID == "":
+		return fmt.Errorf("node %q: id: empty: %w", n.Hostname, ErrInvalid)
+	case n.Role != "" && !validRole(n.Role):
+		return fmt.Errorf("node %q: role %q: want manager or worker: %w", n.ID, n.Role, ErrInvalid)
+	case n.Availability != "" && !validAvailability(n.Availability):
+		return fmt.Errorf("node %q: availability %q: want active, pause or drain: %w", n.ID, n.Availability, ErrInvalid)
+	case n.Status != "" && !validNodeStatus(n.Status):
+		return fmt.Errorf("node %q: status %q: want ready, down or unknown: %w", n.ID, n.Status, ErrInvalid)
+	case n.Resources.NanoCPUs < 0 || n.Resources.MemoryBytes < 0:
+		return fmt.Errorf("node %q: resources %+v: negative: %w", n.ID, n.Resources, ErrInvalid)
+	}
+	return nil
+}
+
+// upsertNode registers a node or refreshes what it reports of itself. On an
+// existing node the operator's availability and labels are kept, and an
+// empty status means "unchanged". A refresh that changes nothing is a no-op.
+func (t *tx) upsertNode(c UpsertNode) (any, error) {
+	if c.Node == nil {
+		return nil, fmt.Errorf("node: missing: %w", ErrInvalid)
+	}
+	if err := checkNode(c.Node); err != nil {
+		return nil, err
+	}
+	cur := t.node(c.Node.ID)
+	if cur == nil {
+		n := c.Node.Clone()
+		if n.Role == "" {
+			n.Role = api.RoleWorker
+		}
+		if n.Availability == "" {
+			n.Availability = api.AvailabilityActive
+		}
+		if n.Status == "" {
+			n.Status = api.NodeUnknown
+		}
+		n.Version = 1
+		if n.CreatedAt.IsZero() {
+			n.CreatedAt = n.UpdatedAt
+		}
+		t.insert(tableNodes, n)
+		t.event("node", "create", Event{Node: n})
+		return n, nil
+	}
+	n := cur.Clone()
+	n.Hostname, n.Addr, n.Resources = c.Node.Hostname, c.Node.Addr, c.Node.Resources
+	if c.Node.Role != "" {
+		n.Role = c.Node.Role
+	}
+	if c.Node.Status != "" {
+		n.Status, n.StatusMessage = c.Node.Status, c.Node.StatusMessage
+	}
+	if reflect.DeepEqual(n, cur) {
+		return cur, nil
+	}
+	return t.putNode(n, c.Node.UpdatedAt), nil
+}
+
+// putNode stores a changed node: one more version, updated at "at" (when
+// the command carries a time).
+func (t *tx) putNode(n *api.Node, at time.Time) *api.Node {
+	n.Version++
+	if !at.IsZero() {
+		n.UpdatedAt = at
+	}
+	t.insert(tableNodes, n)
+	t.event("node", "update", Event{Node: n})
+	return n
+}
+
+// updateNode is an operator change of availability and labels.
+func (t *tx) updateNode(c UpdateNode) (any, error) {
+	cur := t.node(c.ID)
+	if cur == nil {
+		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
+	}
+	if c.ExpectedVersion != 0 && c.ExpectedVersion != cur.Version {
+		return nil, fmt.Errorf("node %q: at version %d, expected %d: %w", c.ID, cur.Version, c.ExpectedVersion, ErrConflict)
+	}
+	if c.Availability != "" && !validAvailability(c.Availability) {
+		return nil, fmt.Errorf("node %q: availability %q: want active, pause or drain: %w", c.ID, c.Availability, ErrInvalid)
+	}
+	for k := range c.LabelAdd {
+		if k == "" {
+			return nil, fmt.Errorf("node %q: label key: empty: %w", c.ID, ErrInvalid)
+		}
+	}
+	n := cur.Clone()
+	if c.Availability != "" {
+		n.Availability = c.Availability
+	}
+	if len(c.LabelAdd) > 0 {
+		if n.Labels == nil {
+			n.Labels = make(map[string]string, len(c.LabelAdd))
+		}
+		maps.Copy(n.Labels, c.LabelAdd)
+	}
+	for _, k := range c.LabelRm {
+		delete(n.Labels, k)
+	}
+	if reflect.DeepEqual(n, cur) {
+		return cur, nil
+	}
+	return t.putNode(n, c.At), nil
+}
+
+// setNodeStatus records an observed status. What follows from a node going
+// down (orphaning its tasks) is the orchestrators' job.
+func (t *tx) setNodeStatus(c SetNodeStatus) (any, error) {
+	cur := t.node(c.ID)
+	if cur == nil {
+		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
+	}
+	if !validNodeStatus(c.Status) {
+		return nil, fmt.Errorf("node %q: status %q: want ready, down or unknown: %w", c.ID, c.Status, ErrInvalid)
+	}
+	if cur.Status == c.Status && cur.StatusMessage == c.Message {
+		return cur, nil
+	}
+	n := cur.Clone()
+	n.Status, n.StatusMessage = c.Status, c.Message
+	return t.putNode(n, c.At), nil
+}
+
+// removeNode deletes the node record only; its tasks keep their NodeID so
+// the orchestrators can see and replace them.
+func (t *tx) removeNode(c RemoveNode) (any, error) {
+	cur := t.node(c.ID)
+	if cur == nil {
+		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
+	}
+	t.remove(tableNodes, cur)
+	t.event("node", "remove", Event{Node: cur})
+	return cur, nil
+}

@@ -1,0 +1,122 @@
+package raftstore
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/shoal-sched/shoal/api"
+)
+
+// Table names of the memdb schema.
+const (
+	tableServices = "services"
+	tableTasks    = "tasks"
+	tableNodes    = "nodes"
+	tableManagers = "managers"
+	tableCluster  = "cluster"
+)
+
+// clusterKey is the one row of the cluster table.
+const clusterKey = "cluster"
+
+// strIndex indexes an object by one string field. A typed accessor is used
+// instead of memdb's reflection-based StringFieldIndex: the fields are nested
+// (Spec.Name) and the FSM indexes every task it writes, so speed matters.
+type strIndex func(obj any) string
+
+func (f strIndex) FromObject(obj any) (bool, []byte, error) {
+	s := f(obj)
+	if s == "" {
+		return false, nil, nil
+	}
+	return true, append([]byte(s), 0), nil
+}
+
+func (f strIndex) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("index wants one argument, got %d", len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("index argument %v: want a string", args[0])
+	}
+	return append([]byte(s), 0), nil
+}
+
+func idIndex(f strIndex) *memdb.IndexSchema {
+	return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: f}
+}
+
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tableServices: {Name: tableServices, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Service).ID }),
+			"name": {Name: "name", Unique: true,
+				Indexer: strIndex(func(o any) string { return o.(*api.Service).Spec.Name })},
+		}},
+		tableTasks: {Name: tableTasks, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Task).ID }),
+			"service_id": {Name: "service_id",
+				Indexer: strIndex(func(o any) string { return o.(*api.Task).ServiceID })},
+			"node_id": {Name: "node_id", AllowMissing: true,
+				Indexer: strIndex(func(o any) string { return o.(*api.Task).NodeID })},
+			// Tasks desired running (nearly all of them) are left out of
+			// this index: what readers look up by desired state is the
+			// exceptions (shutdown, remove), and leaving them out saves an
+			// index write on every status change and assignment.
+			"desired_state": {Name: "desired_state", AllowMissing: true,
+				Indexer: strIndex(func(o any) string { return desiredKey(o.(*api.Task).DesiredState) })},
+		}},
+		tableNodes: {Name: tableNodes, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Node).ID }),
+		}},
+		tableManagers: {Name: tableManagers, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Manager).ID }),
+		}},
+		tableCluster: {Name: tableCluster, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return clusterKey }),
+		}},
+	}}
+}
+
+// objectID returns the primary key of a stored object.
+func objectID(obj any) string {
+	switch o := obj.(type) {
+	case *api.Service:
+		return o.ID
+	case *api.Task:
+		return o.ID
+	case *api.Node:
+		return o.ID
+	case *api.Manager:
+		return o.ID
+	case *api.ClusterInfo:
+		return clusterKey
+	default:
+		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
+	}
+}
+
+// desiredKey is the desired_state index key; "" (not indexed) for running.
+func desiredKey(s api.TaskState) string {
+	if s == api.TaskRunning {
+		return ""
+	}
+	return strconv.Itoa(int(s))
+}
+
+func newDB() *memdb.MemDB {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		// The schema is a constant of this package: an error is a bug.
+		panic(fmt.Sprintf("raftstore: schema: %v", err))
+	}
+	// A memdb snapshot is a full database that does not track mutations
+	// for watch channels. The state signals change through Changed and
+	// Subscribe, never through memdb watches, and the tracking (one
+	// channel per changed radix node, then a tree walk once a transaction
+	// touches more than 8192 of them) is most of the cost of a large
+	// AssignTasks.
+	return db.Snapshot()
+}

@@ -1,0 +1,223 @@
+package raftstore
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore/commandpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// snapshotFormat is the version of the record stream.
+const snapshotFormat = 1
+
+// maxRecordSize bounds one record, so that a corrupt length cannot make
+// Restore allocate without limit.
+const maxRecordSize = 64 << 20
+
+// snapshotHeader is the first record: what follows and at which index.
+type snapshotHeader struct {
+	Format   int    `json:"format"`
+	Index    uint64 `json:"index"`
+	Managers int    `json:"managers"`
+	Nodes    int    `json:"nodes"`
+	Services int    `json:"services"`
+	Tasks    int    `json:"tasks"`
+}
+
+// WriteSnapshot writes the view as a stream of typed records: a header,
+// then one record per object (cluster, managers, nodes, services, tasks),
+// each a varint length and a protobuf SnapshotRecord with a JSON payload.
+func (v *View) WriteSnapshot(w io.Writer) error {
+	managers, nodes, services := v.Managers(), v.Nodes(), v.Services()
+	tasks := collect[*api.Task](v.get(tableTasks, "id"))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	rw := recordWriter{w: bw}
+	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
+		Format: snapshotFormat, Index: v.index,
+		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
+	})
+	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
+	}
+	for i := range managers {
+		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
+	}
+	for _, n := range nodes {
+		rw.write(commandpb.SnapshotRecordType_RECORD_NODE, n)
+	}
+	for _, s := range services {
+		rw.write(commandpb.SnapshotRecordType_RECORD_SERVICE, s)
+	}
+	for _, t := range tasks {
+		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
+	}
+	if rw.err != nil {
+		return fmt.Errorf("write snapshot: %w", rw.err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+type recordWriter struct {
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+func (rw *recordWriter) write(typ commandpb.SnapshotRecordType, obj any) {
+	if rw.err != nil {
+		return
+	}
+	payload, err := json.Marshal(obj)
+	if err != nil {
+		rw.err = fmt.Errorf("%s: %w", typ, err)
+		return
+	}
+	rec := &commandpb.SnapshotRecord{Type: typ, Encoding: commandpb.Encoding_ENCODING_JSON, Payload: payload}
+	rw.buf, err = proto.MarshalOptions{}.MarshalAppend(rw.buf[:0], rec)
+	if err != nil {
+		rw.err = fmt.Errorf("%s: %w", typ, err)
+		return
+	}
+	var n [binary.MaxVarintLen64]byte
+	if _, err := rw.w.Write(n[:binary.PutUvarint(n[:], uint64(len(rw.buf)))]); err != nil {
+		rw.err = err
+		return
+	}
+	_, rw.err = rw.w.Write(rw.buf)
+}
+
+// readSnapshot builds a fresh database from a record stream.
+func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var rec commandpb.SnapshotRecord
+	if err := readRecord(br, &rec); err != nil {
+		return nil, 0, fmt.Errorf("snapshot header: %w", err)
+	}
+	var hdr snapshotHeader
+	if rec.Type != commandpb.SnapshotRecordType_RECORD_HEADER {
+		return nil, 0, fmt.Errorf("snapshot: first record is %s, want a header", rec.Type)
+	}
+	if err := json.Unmarshal(rec.Payload, &hdr); err != nil {
+		return nil, 0, fmt.Errorf("snapshot header: %w", err)
+	}
+	if hdr.Format != snapshotFormat {
+		return nil, 0, fmt.Errorf("snapshot format %d: this version reads %d", hdr.Format, snapshotFormat)
+	}
+	db := newDB()
+	txn := db.Txn(true)
+	defer txn.Abort()
+	counts := map[commandpb.SnapshotRecordType]int{}
+	for n := 1; ; n++ {
+		err := readRecord(br, &rec)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("snapshot record %d: %w", n, err)
+		}
+		if err := insertRecord(txn, &rec); err != nil {
+			return nil, 0, fmt.Errorf("snapshot record %d: %w", n, err)
+		}
+		counts[rec.Type]++
+	}
+	want := map[commandpb.SnapshotRecordType]int{
+		commandpb.SnapshotRecordType_RECORD_MANAGER: hdr.Managers,
+		commandpb.SnapshotRecordType_RECORD_NODE:    hdr.Nodes,
+		commandpb.SnapshotRecordType_RECORD_SERVICE: hdr.Services,
+		commandpb.SnapshotRecordType_RECORD_TASK:    hdr.Tasks,
+	}
+	for typ, n := range want {
+		if counts[typ] != n {
+			return nil, 0, fmt.Errorf("snapshot: %d %s records, header says %d (truncated?)", counts[typ], typ, n)
+		}
+	}
+	txn.Commit()
+	return db, hdr.Index, nil
+}
+
+// readRecord reads one length-prefixed record; io.EOF only at a clean end.
+func readRecord(br *bufio.Reader, rec *commandpb.SnapshotRecord) error {
+	size, err := binary.ReadUvarint(br)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		return err
+	}
+	if size > maxRecordSize {
+		return fmt.Errorf("record of %d bytes: larger than %d", size, maxRecordSize)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return fmt.Errorf("record of %d bytes: %w", size, noEOF(err))
+	}
+	return proto.Unmarshal(buf, rec)
+}
+
+// noEOF turns an end of stream inside a record into ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
+	if rec.Encoding != commandpb.Encoding_ENCODING_JSON {
+		return fmt.Errorf("%s: encoding %s: not supported", rec.Type, rec.Encoding)
+	}
+	var (
+		obj   any
+		table string
+		id    string
+		err   error
+	)
+	switch rec.Type {
+	case commandpb.SnapshotRecordType_RECORD_CLUSTER:
+		table = tableCluster
+		obj, id, err = decodeRecord(rec.Payload, func(c *api.ClusterInfo) string { return c.ID })
+	case commandpb.SnapshotRecordType_RECORD_MANAGER:
+		table = tableManagers
+		obj, id, err = decodeRecord(rec.Payload, func(m *api.Manager) string { return m.ID })
+	case commandpb.SnapshotRecordType_RECORD_NODE:
+		table = tableNodes
+		obj, id, err = decodeRecord(rec.Payload, func(n *api.Node) string { return n.ID })
+	case commandpb.SnapshotRecordType_RECORD_SERVICE:
+		table = tableServices
+		obj, id, err = decodeRecord(rec.Payload, func(s *api.Service) string { return s.ID })
+	case commandpb.SnapshotRecordType_RECORD_TASK:
+		table = tableTasks
+		obj, id, err = decodeRecord(rec.Payload, func(t *api.Task) string { return t.ID })
+	default:
+		return fmt.Errorf("record type %s: unexpected", rec.Type)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", rec.Type, err)
+	case id == "":
+		return fmt.Errorf("%s: id: empty", rec.Type)
+	}
+	if err := txn.Insert(table, obj); err != nil {
+		return fmt.Errorf("%s %q: %w", rec.Type, id, err)
+	}
+	return nil
+}
+
+// decodeRecord decodes one object and returns it with its id.
+func decodeRecord[T any](p []byte, id func(*T) string) (any, string, error) {
+	obj := new(T)
+	if err := json.Unmarshal(p, obj); err != nil {
+		return nil, "", err
+	}
+	return obj, id(obj), nil
+}
