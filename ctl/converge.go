@@ -32,7 +32,17 @@ type view struct {
 	converged bool
 	// failure says why it will never converge; set, the wait ends.
 	failure string
+	// settle is how long it must stay converged, with the same tasks
+	// (sig), before the wait takes it as done: a task that crashes soon
+	// after it started must not pass for a converged service.
+	settle   time.Duration
+	sig      string
+	settling bool // converged, but not for settle yet
 }
+
+// defaultSettle is how long a service must stay converged when its
+// update_config has no monitor period, as docker's "verify" step waits.
+const defaultSettle = 5 * time.Second
 
 // slotView is one slot of a replicated service, one node of a global
 // service, or one task on a draining node.
@@ -40,12 +50,15 @@ type slotView struct {
 	key  string // web.1, web@worker-1
 	text string // running on worker-1, pending: no suitable node (...)
 	done bool
+	task string // ID of the task shown
 }
 
 func (v view) status() string {
 	switch {
 	case v.failure != "":
 		return "failed: " + v.failure
+	case v.settling:
+		return fmt.Sprintf("%d/%d running, verifying they stay up for %s", v.done, v.desired, v.settle)
 	case v.summary != "":
 		return v.summary
 	case v.converged:
@@ -69,7 +82,10 @@ type cluster struct {
 // the wait began: their failures are history, not this change's.
 func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 	spec := svc.GetSpec()
-	v := view{name: spec.GetName()}
+	v := view{name: spec.GetName(), settle: defaultSettle}
+	if m := spec.GetUpdateConfig().GetMonitor(); m != nil && m.AsDuration() > 0 {
+		v.settle = m.AsDuration()
+	}
 	groups := map[string][]*shoalpb.Task{}
 	for _, t := range cl.tasks {
 		if t.GetServiceId() == svc.GetId() {
@@ -97,6 +113,7 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 		v.slots = append(v.slots, s)
 		if s.done {
 			v.done++
+			v.sig += s.task + ","
 		}
 		if failure != "" && v.failure == "" {
 			v.failure = s.key + " " + failure
@@ -160,7 +177,7 @@ func viewSlot(svc *shoalpb.Service, group []*shoalpb.Task, hosts map[string]stri
 		return slotView{text: "no task yet"}, ""
 	}
 	st, host := taskState(cur), hosts[cur.GetNodeId()]
-	s.text = taskText(cur, st, host)
+	s.text, s.task = taskText(cur, st, host), cur.GetId()
 	rp := shoalpb.ToServiceSpec(svc.GetSpec()).RestartPolicy
 	switch {
 	case st == api.TaskRunning && upToDate(cur.GetSpec(), svc.GetSpec()):

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -90,13 +91,22 @@ func (g *globals) streamEvents(ctx context.Context, c *client, f filters) error 
 			}
 		}
 	})
-	switch {
-	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
-		return nil // interrupted: the normal end
-	case ctx.Err() != nil:
-		return nil // --timeout given and reached
+	if ctx.Err() != nil || deadlineReached(ctx, err) {
+		return nil // interrupted, or --timeout given and reached: the normal end
 	}
 	return rpcError("events", err)
+}
+
+// deadlineReached tells a stream the manager ended because the deadline
+// sent with it passed (its clock may fire a moment before ours) from one
+// it ended for another reason.
+func deadlineReached(ctx context.Context, err error) bool {
+	d, ok := ctx.Deadline()
+	switch status.Code(err) {
+	case codes.Canceled, codes.DeadlineExceeded:
+		return ok && time.Until(d) < 100*time.Millisecond
+	}
+	return false
 }
 
 // streamEnd says why the stream stopped; the server closing it is an

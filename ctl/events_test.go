@@ -68,4 +68,29 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 	mustFail(t, "unix:///unused.sock", []string{"completion", "tcsh"}, `SHELL "tcsh": want bash, zsh, fish or powershell`)
+
+	// Names are completed from the manager.
+	f := newFakeControl()
+	host := serveTCP(t, f)
+	mustRun(t, host, "service", "create", "-d", "--name", "st_x", "--label", "shoal.stack=st", "busybox")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "service", "ps", "w"}, "web\n:4\n"},
+		{[]string{"__complete", "service", "rm", ""}, "web\nagent\nst_x\n:4\n"},
+		{[]string{"__complete", "node", "update", "--availability", "drain", "worker"}, "worker-1\nworker-2\n:4\n"},
+		{[]string{"__complete", "stack", "ps", ""}, "st\n:4\n"},
+	}
+	for _, tt := range tests {
+		out := mustRun(t, host, tt.args...)
+		if got := out[:strings.LastIndex(out, ":4\n")+3]; got != tt.want {
+			t.Errorf("%v: %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	// No manager: no names, and no error for the shell.
+	out := mustRun(t, "unix:///nonexistent/control.sock", "__complete", "service", "ps", "")
+	if !strings.HasPrefix(out, ":4\n") {
+		t.Errorf("completion without a manager printed %q", out)
+	}
 }

@@ -105,7 +105,8 @@ func newNodeInspectCommand(g *globals) *cobra.Command {
 		Long:  "Show nodes in full. NODE is an ID, a unique ID prefix or a hostname.",
 		Example: `  shoalctl node inspect worker-1
   shoalctl node inspect --pretty worker-1`,
-		Args: atLeastOne("NODE"),
+		Args:              atLeastOne("NODE"),
+		ValidArgsFunction: g.completeNames(nodeNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				var found []*shoalpb.Node
@@ -178,7 +179,8 @@ to other nodes, and shoalctl waits until none is left on it (or --detach).`,
 		Example: `  shoalctl node update --availability drain worker-3
   shoalctl node update --availability drain --detach worker-3
   shoalctl node update --label-add zone=a --label-rm old worker-1`,
-		Args: exactlyOne("NODE"),
+		Args:              exactlyOne("NODE"),
+		ValidArgsFunction: g.completeNames(nodeNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := f.request(args[0])
 			if err != nil {
@@ -220,7 +222,8 @@ func newNodeRmCommand(g *globals) *cobra.Command {
 --force is given; drain it first so its tasks move elsewhere.`,
 		Example: `  shoalctl node rm worker-3
   shoalctl node rm --force worker-3`,
-		Args: atLeastOne("NODE"),
+		Args:              atLeastOne("NODE"),
+		ValidArgsFunction: g.completeNames(nodeNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				done := []removed{}

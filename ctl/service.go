@@ -129,7 +129,8 @@ between (the spec version no longer matches); run the command again then.`,
 		Example: `  shoalctl service update --image busybox:1.37 web
   shoalctl service update --env-add LOG=debug --env-rm OLD --limit-memory 256M web
   shoalctl service update --constraint-add node.labels.zone==b --dry-run web`,
-		Args: exactlyOne("SERVICE"),
+		Args:              exactlyOne("SERVICE"),
+		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !changesSpec(cmd) {
 				return errors.New("nothing to update: give at least one option, see shoalctl service update --help")
@@ -275,7 +276,8 @@ func newServiceRmCommand(g *globals) *cobra.Command {
 		Short:   "Remove services and stop their tasks",
 		Example: `  shoalctl service rm web
   shoalctl service rm web worker`,
-		Args: atLeastOne("SERVICE"),
+		Args:              atLeastOne("SERVICE"),
+		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				done := []removed{}

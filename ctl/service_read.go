@@ -132,7 +132,8 @@ func newServiceInspectCommand(g *globals) *cobra.Command {
 		Short: "Show services in full (JSON by default, like docker)",
 		Example: `  shoalctl service inspect web
   shoalctl service inspect --pretty web worker`,
-		Args: atLeastOne("SERVICE"),
+		Args:              atLeastOne("SERVICE"),
+		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				var found []*shoalpb.Service
@@ -171,7 +172,8 @@ ERROR shows why a task failed, or why the scheduler could not place it.`,
 		Example: `  shoalctl service ps web
   shoalctl service ps --filter desired-state=running --filter node=worker-1 web
   shoalctl service ps --no-trunc --output json web`,
-		Args: atLeastOne("SERVICE"),
+		Args:              atLeastOne("SERVICE"),
+		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilters(rf.filter, taskFilterKeys...)
 			if err != nil {

@@ -116,7 +116,8 @@ func newStackServicesCommand(g *globals) *cobra.Command {
 		Short: "List the services of a stack",
 		Example: `  shoalctl stack services shop
   shoalctl stack services --filter name=shop_web -q shop`,
-		Args: exactlyOne("STACK"),
+		Args:              exactlyOne("STACK"),
+		ValidArgsFunction: g.completeNames(stackNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilters(rf.filter, serviceFilterKeys...)
 			if err != nil {
@@ -142,7 +143,8 @@ func newStackPsCommand(g *globals) *cobra.Command {
 		Short: "List the tasks of a stack's services",
 		Example: `  shoalctl stack ps shop
   shoalctl stack ps --filter desired-state=running --filter node=worker-2 shop`,
-		Args: exactlyOne("STACK"),
+		Args:              exactlyOne("STACK"),
+		ValidArgsFunction: g.completeNames(stackNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilters(rf.filter, taskFilterKeys...)
 			if err != nil {
@@ -184,7 +186,8 @@ func newStackRmCommand(g *globals) *cobra.Command {
 that no service is left waiting for one that is gone.`,
 		Example: `  shoalctl stack rm shop
   shoalctl stack rm shop blog`,
-		Args: atLeastOne("STACK"),
+		Args:              atLeastOne("STACK"),
+		ValidArgsFunction: g.completeNames(stackNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				done := []removed{}

@@ -122,12 +122,14 @@ func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*c
 	prog := newProgress(app.Err, app.terminal(app.Err))
 	var views []view
 	var readErr error
+	stable := map[string]settling{}
 	for {
 		cl, err := readCluster(ctx, c)
 		switch {
 		case err == nil:
 			readErr = nil
 			views = look(cl)
+			settle(views, stable, app.Now())
 			prog.show(views)
 			if err := failed(views); err != nil {
 				return fmt.Errorf("%w; %s", err, hint)
@@ -145,6 +147,32 @@ func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*c
 		}
 		if err := app.sleep(ctx, pollInterval); err != nil {
 			return g.waitEnded(ctx, views, readErr, hint)
+		}
+	}
+}
+
+// settling is since when a view has been converged with the same tasks.
+type settling struct {
+	since time.Time
+	sig   string
+}
+
+// settle holds back the views that have not stayed converged, with the
+// same tasks, for their settle period yet.
+func settle(views []view, stable map[string]settling, now time.Time) {
+	for i := range views {
+		v := &views[i]
+		if !v.converged {
+			delete(stable, v.name)
+			continue
+		}
+		s, ok := stable[v.name]
+		if !ok || s.sig != v.sig {
+			s = settling{since: now, sig: v.sig}
+			stable[v.name] = s
+		}
+		if now.Sub(s.since) < v.settle {
+			v.converged, v.settling = false, true
 		}
 	}
 }

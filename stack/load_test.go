@@ -395,3 +395,30 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIncludeAndExternalVolume: include pulls services in from another
+// file; an external volume keeps its own name.
+func TestIncludeAndExternalVolume(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "compose.yaml"), `include:
+  - other.yaml
+services:
+  web:
+    image: busybox
+    volumes: [ext:/e, named:/n]
+    depends_on: [db]
+volumes:
+  ext:
+    external: true
+  named: {}
+`)
+	writeFile(t, filepath.Join(dir, "other.yaml"), "services:\n  db:\n    image: busybox\n")
+	st := mustLoad(t, Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	if got := serviceNames(st); !slices.Equal(got, []string{"st_db", "st_web"}) || len(st.Warnings) != 0 {
+		t.Fatalf("services %v, warnings %v", got, st.Warnings)
+	}
+	want := []api.Mount{{Type: api.MountVolume, Source: "ext", Target: "/e"}, {Type: api.MountVolume, Source: "st_named", Target: "/n"}}
+	if !equalJSON(st.Services[1].Mounts, want) {
+		t.Errorf("mounts %v, want %v", st.Services[1].Mounts, want)
+	}
+}

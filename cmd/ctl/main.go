@@ -1,12 +1,15 @@
-// Command shoalctl drives a shoal cluster: services, nodes and the
+// Command shoalctl drives a shoal cluster: services, stacks, nodes and the
 // managers' Raft state. See `shoalctl --help`.
 package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/shoal-sched/shoal/ctl"
 )
@@ -20,5 +23,8 @@ func main() {
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The compose library logs its warnings through logrus; shoalctl
+	// prints them itself, as "Warning: ..." lines of stack deploy.
+	logrus.SetOutput(io.Discard)
 	return ctl.Execute(ctx, ctl.NewApp(), args)
 }
