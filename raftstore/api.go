@@ -107,7 +107,9 @@ type WriteTasks struct {
 	At     time.Time
 }
 
-// Assignment binds a pending task to a node.
+// Assignment binds a task that waits for a node (new or pending) to a node.
+// A task that already names its node (a global service's) can only be
+// assigned to that node.
 type Assignment struct {
 	TaskID string
 	NodeID string
@@ -122,7 +124,8 @@ type PendingReason struct {
 // AssignTasks commits scheduler decisions. The FSM re-checks each node
 // (ready, active, enough free reserved CPU and memory after the assignments
 // before it in the same command) and refuses the ones that no longer fit;
-// the response lists them (AssignResult).
+// the response lists them (AssignResult), and a refused task that still
+// waits for a node is left pending with the refusal as its reason.
 type AssignTasks struct {
 	Assignments []Assignment
 	Pending     []PendingReason

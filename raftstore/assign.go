@@ -17,14 +17,25 @@ type nodeRoom struct {
 // assignTasks commits the scheduler's decisions after checking each one
 // against the state as it is now (the scheduler worked from an older view).
 // Assignments are taken in order; one that no longer fits is refused with
-// its reason and changes nothing.
+// its reason and changes nothing but that reason, which the task, still
+// waiting for a node, shows as its pending reason.
 func (t *tx) assignTasks(c AssignTasks) AssignResult {
 	var res AssignResult
 	rooms := make(map[string]*nodeRoom)
 	for _, a := range c.Assignments {
-		task, room, reason := t.checkAssignment(a, rooms)
+		task, reason := t.assignable(a)
 		if reason != "" {
 			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
+			continue
+		}
+		room, ok := rooms[a.NodeID]
+		if !ok {
+			room = t.room(a.NodeID)
+			rooms[a.NodeID] = room
+		}
+		if reason := room.refuse(task.Spec.Resources.Reservations, a.NodeID); reason != "" {
+			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
+			t.markPending(PendingReason{TaskID: a.TaskID, Reason: reason}, c)
 			continue
 		}
 		room.used = room.used.Add(task.Spec.Resources.Reservations)
@@ -42,29 +53,25 @@ func (t *tx) assignTasks(c AssignTasks) AssignResult {
 	return res
 }
 
-// checkAssignment returns the task and its node's room, or why the
-// assignment cannot be made.
-func (t *tx) checkAssignment(a Assignment, rooms map[string]*nodeRoom) (*api.Task, *nodeRoom, string) {
+// assignable returns the task, or why it cannot be assigned to a.NodeID
+// whatever the node's room. A task that names its node from creation (a
+// global service's) waits for a node like any other until it is assigned,
+// but only to the node it names: it goes through the same node checks, so
+// two services cannot overcommit a node between the scheduler's view and
+// the commit.
+func (t *tx) assignable(a Assignment) (*api.Task, string) {
 	task := t.task(a.TaskID)
 	switch {
 	case task == nil:
-		return nil, nil, fmt.Sprintf("task %q not found", a.TaskID)
-	case task.NodeID != "":
-		return nil, nil, fmt.Sprintf("task is already bound to node %q", task.NodeID)
+		return nil, fmt.Sprintf("task %q not found", a.TaskID)
+	case task.NodeID != "" && (task.NodeID != a.NodeID || task.Status.State > api.TaskPending):
+		return nil, fmt.Sprintf("task is already bound to node %q", task.NodeID)
 	case task.Status.State > api.TaskPending:
-		return nil, nil, fmt.Sprintf("task is %s", task.Status.State)
+		return nil, fmt.Sprintf("task is %s", task.Status.State)
 	case task.DesiredState > api.TaskRunning:
-		return nil, nil, fmt.Sprintf("task is to be %s", task.DesiredState)
+		return nil, fmt.Sprintf("task is to be %s", task.DesiredState)
 	}
-	room, ok := rooms[a.NodeID]
-	if !ok {
-		room = t.room(a.NodeID)
-		rooms[a.NodeID] = room
-	}
-	if reason := room.refuse(task.Spec.Resources.Reservations, a.NodeID); reason != "" {
-		return nil, nil, reason
-	}
-	return task, room, ""
+	return task, ""
 }
 
 // room returns a node's record and the reservations its active tasks hold.
@@ -102,12 +109,14 @@ func (r *nodeRoom) refuse(need api.Resources, nodeID string) string {
 	return ""
 }
 
-// markPending records why the scheduler could not place a task. Tasks that
-// are gone, bound or past pending are left alone, and so is a task already
-// pending for the same reason (the scheduler repeats itself every pass).
+// markPending records why a task could not be placed. Tasks that are gone
+// or past pending (assigned, or ended) are left alone, and so is a task
+// already pending for the same reason (the scheduler repeats itself every
+// pass). A task that names its node but is not assigned yet (global) waits
+// like any other.
 func (t *tx) markPending(p PendingReason, c AssignTasks) {
 	cur := t.task(p.TaskID)
-	if cur == nil || cur.NodeID != "" || cur.Status.State > api.TaskPending {
+	if cur == nil || cur.Status.State > api.TaskPending {
 		return
 	}
 	if cur.Status.State == api.TaskPending && cur.Status.PendingReason == p.Reason {

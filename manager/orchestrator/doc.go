@@ -48,8 +48,9 @@
 //     the constraints. A paused, down or unknown node keeps its task but
 //     gets no new one; a drained node, one that stops matching, or a
 //     removed one loses it. Global tasks name their node from creation, so
-//     the scheduler only checks that node and the move to assigned is a
-//     WriteTasks update (AssignTasks binds unbound tasks only).
+//     the scheduler only checks that node; the assignment is committed
+//     through AssignTasks like any other, and the FSM's re-check of the
+//     node's room keeps two services from overcommitting it.
 //   - depends_on. A service's tasks are not placed until each dependency
 //     has all its desired replicas running (service_started), running
 //     (service_healthy: there are no health checks yet, and the pending

@@ -110,8 +110,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 // newly elected leader would; stopOrchestrator ends it (and waits).
 func (h *harness) startOrchestrator() {
 	h.t.Helper()
+	h.startOrchestratorWith(h.apply)
+}
+
+// startOrchestratorWith runs the orchestrator committing through applier
+// (a fake at the seam) while the test keeps committing through h.apply.
+func (h *harness) startOrchestratorWith(applier raftstore.Applier) {
+	h.t.Helper()
 	ctx, cancel := context.WithCancel(h.t.Context())
-	o := New(h.state, h.apply, Options{Logger: testLogger(h.t), Clock: h.clock})
+	o := New(h.state, applier, Options{Logger: testLogger(h.t), Clock: h.clock})
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
 	var once sync.Once

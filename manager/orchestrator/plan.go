@@ -111,27 +111,21 @@ func (p *plan) setPending(t *api.Task, reason string) {
 	if t.Status.State == api.TaskPending && t.Status.PendingReason == reason {
 		return
 	}
-	switch {
-	case p.created[t.ID] || t.NodeID != "":
-		// A task created in this entry, or one naming its node (global):
-		// AssignTasks records reasons only for unbound existing tasks.
+	if p.created[t.ID] {
+		// Created in this entry: written pending from the start.
 		u := p.mutable(t)
 		u.Status = api.TaskStatus{State: api.TaskPending, Message: "pending", PendingReason: reason, Timestamp: p.now}
-	default:
-		p.pending = append(p.pending, raftstore.PendingReason{TaskID: t.ID, Reason: reason})
-	}
-}
-
-// assign records a scheduler decision. A global task already names its
-// node and AssignTasks only binds unbound tasks, so its move to assigned
-// is a plain update.
-func (p *plan) assign(t *api.Task, nodeID string) {
-	if t.NodeID == "" {
-		p.assigns = append(p.assigns, raftstore.Assignment{TaskID: t.ID, NodeID: nodeID})
 		return
 	}
-	u := p.mutable(t)
-	u.Status = api.TaskStatus{State: api.TaskAssigned, Message: "assigned", Timestamp: p.now}
+	p.pending = append(p.pending, raftstore.PendingReason{TaskID: t.ID, Reason: reason})
+}
+
+// assign records a scheduler decision. Every placement, a global task's
+// on the node it names included, goes through AssignTasks: the FSM
+// re-checks the node's room against the state it commits on, so two
+// services cannot overcommit a node that this pass saw with room for both.
+func (p *plan) assign(t *api.Task, nodeID string) {
+	p.assigns = append(p.assigns, raftstore.Assignment{TaskID: t.ID, NodeID: nodeID})
 }
 
 func (p *plan) remove(t *api.Task) {

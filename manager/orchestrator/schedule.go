@@ -10,9 +10,10 @@ import (
 // schedule places the tasks that wait for a node, on the nodes as this pass
 // leaves them (tasks ended or created in this pass included). Decisions go
 // into the plan: AssignTasks re-checks each against the state it commits
-// on and refuses what no longer fits; refused tasks are retried once the
-// state has moved past the refusal (refused maps task id → the index of
-// the entry that refused it).
+// on and refuses what no longer fits, leaving the task pending with the
+// refusal as its reason; refused tasks are retried once the state has
+// moved past the refusal (refused maps task id → the index of the entry
+// that refused it).
 func (p *pass) schedule(refused map[string]uint64) {
 	var candidates []*api.Task
 	onNode := make(map[string][]*api.Task)
