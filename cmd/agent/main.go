@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/shoal-sched/shoal/agent"
+	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
@@ -68,17 +70,13 @@ func run(ctx context.Context, cfg config) error {
 }
 
 // newRuntime builds the runtime the flags name.
-func newRuntime(_ context.Context, cfg config) (agent.Runtime, error) {
+func newRuntime(ctx context.Context, cfg config) (agent.Runtime, error) {
 	switch cfg.runtime {
 	case "fake":
 		// Starts nothing: for simulations and tests of the control plane.
 		return fake.New(), nil
 	case "containerd":
-		// WIRING: agent/containerd is merged later; it is built here from
-		// cfg.ctrd (address, namespace, registry mirrors, insecure
-		// registries, log dir).
-		return nil, fmt.Errorf("--runtime containerd: not built into this binary yet (containerd %s, namespace %s); use --runtime fake",
-			cfg.ctrd.address, cfg.ctrd.namespace)
+		return newContainerdRuntime(ctx, cfg)
 	}
 	return nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
 }
@@ -196,4 +194,32 @@ func parseResources(a *agent.Config, cpus, memory string) error {
 		a.Resources.MemoryBytes = n
 	}
 	return nil
+}
+
+// newContainerdRuntime connects to containerd with the agent's node ID, so
+// every container it makes carries its node's label.
+func newContainerdRuntime(ctx context.Context, cfg config) (agent.Runtime, error) {
+	nodeID, err := agent.LoadNodeID(cfg.agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	// A bare mirror applies to Docker Hub, as dockerd's --registry-mirror does.
+	var mirrors map[string][]string
+	if len(cfg.ctrd.registryMirrors) > 0 {
+		mirrors = map[string][]string{"docker.io": cfg.ctrd.registryMirrors}
+	}
+	logDir := cfg.ctrd.logDir
+	if logDir == "" {
+		logDir = filepath.Join(cfg.agent.DataDir, "logs")
+	}
+	return containerd.New(ctx, containerd.Options{
+		Address:            cfg.ctrd.address,
+		Namespace:          cfg.ctrd.namespace,
+		NodeID:             nodeID,
+		StateDir:           filepath.Join(cfg.agent.DataDir, "containerd"),
+		LogDir:             logDir,
+		Mirrors:            mirrors,
+		InsecureRegistries: cfg.ctrd.insecureRegistry,
+		Logger:             cfg.agent.Logger,
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,12 +68,15 @@ func TestNewRuntime(t *testing.T) {
 		wantErr string
 	}{
 		{"fake", ""},
-		{"containerd", "not built"},
+		{"containerd", "no-such.sock"},
 		{"docker", `"docker"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.runtime, func(t *testing.T) {
-			_, err := newRuntime(t.Context(), config{runtime: tc.runtime})
+			cfg := config{runtime: tc.runtime}
+			cfg.agent.DataDir = t.TempDir()
+			cfg.ctrd.address = filepath.Join(t.TempDir(), "no-such.sock")
+			_, err := newRuntime(t.Context(), cfg)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
