@@ -29,8 +29,10 @@ func startInNetns(ns, logPath string, args ...string) (Proc, error) {
 		return Proc{}, err
 	}
 	defer logFile.Close()
-	// `ip netns exec` execs the command, so the PID we get is the daemon's.
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	// nsenter joins only the network namespace and execs the command, so
+	// the PID we get is the daemon's. (`ip netns exec` would also remount
+	// /sys in a new mount namespace, hiding the cgroup mounts runc needs.)
+	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, "--"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

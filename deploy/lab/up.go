@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,11 +185,14 @@ func (l *Lab) startHost(ctx context.Context, h *Host) error {
 		return err
 	}
 	sock := filepath.Join(h.Dir(l), "containerd", "containerd.sock")
+	// The socket file of a killed daemon may still be there: wait until
+	// the new one accepts connections.
 	if err := waitFor(ctx, 20*time.Second, func() error {
-		if _, err := os.Stat(sock); err != nil {
-			return fmt.Errorf("containerd socket %s not there yet", sock)
+		conn, err := net.DialTimeout("unix", sock, time.Second)
+		if err != nil {
+			return fmt.Errorf("containerd does not answer on %s yet: %w", sock, err)
 		}
-		return nil
+		return conn.Close()
 	}); err != nil {
 		return fmt.Errorf("%s: %w (log: %s)", h.Name, err, h.Procs["containerd"].Log)
 	}
