@@ -71,6 +71,7 @@ type container struct {
 	exitCh  chan struct{} // closed when the container exits
 	starts  int
 	logs    []string
+	logged  chan struct{} // closed (and replaced) when Print adds lines
 	stopped chan struct{} // closed by Stop to end a running container
 }
 
@@ -187,6 +188,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	r.containers[t.ID] = &container{
 		task: t.Clone(), state: created, exitCh: make(chan struct{}),
 		stopped: make(chan struct{}), logs: append([]string(nil), s.Logs...),
+		logged: make(chan struct{}),
 	}
 	return nil
 }
@@ -339,8 +341,9 @@ func (r *Runtime) List(ctx context.Context) ([]agent.Container, error) {
 	return out, nil
 }
 
-// Logs writes the scripted lines of the task (the last tail of them), then
-// with follow waits until ctx ends or the container is gone.
+// Logs writes the scripted lines of the task (the last tail of them) and
+// any printed since; with follow it then writes each line printed later,
+// until ctx ends or the container exits.
 func (r *Runtime) Logs(ctx context.Context, taskID string, opts agent.LogOptions, w agent.LogWriter) error {
 	r.mu.Lock()
 	c := r.containers[taskID]
@@ -348,25 +351,56 @@ func (r *Runtime) Logs(ctx context.Context, taskID string, opts agent.LogOptions
 		r.mu.Unlock()
 		return fmt.Errorf("logs %s: %w", taskID, agent.ErrNotFound)
 	}
-	lines := c.logs
-	exitCh := c.exitCh
+	lines, logged := c.logs, c.logged
 	r.mu.Unlock()
+	next := len(lines)
 	if opts.Tail >= 0 && int64(len(lines)) > opts.Tail {
 		lines = lines[int64(len(lines))-opts.Tail:]
 	}
+	if err := r.writeLines(w, lines); err != nil || !opts.Follow {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-logged:
+		case <-c.exitCh:
+		}
+		r.mu.Lock()
+		lines, logged = c.logs[next:], c.logged
+		next = len(c.logs)
+		ended := c.state == exited
+		r.mu.Unlock()
+		if err := r.writeLines(w, lines); err != nil || ended {
+			return err
+		}
+	}
+}
+
+func (r *Runtime) writeLines(w agent.LogWriter, lines []string) error {
 	for _, l := range lines {
 		if err := w.WriteLine("stdout", r.now(), []byte(l)); err != nil {
 			return err
 		}
 	}
-	if !opts.Follow {
-		return nil
-	}
-	select {
-	case <-ctx.Done():
-	case <-exitCh:
-	}
 	return nil
+}
+
+// Print adds lines to the output of the container of taskID, as if its
+// process wrote them; followers of its logs get them at once. It reports
+// whether there was a container to print them.
+func (r *Runtime) Print(taskID string, lines ...string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.containers[taskID]
+	if c == nil {
+		return false
+	}
+	c.logs = append(c.logs, lines...)
+	close(c.logged)
+	c.logged = make(chan struct{})
+	return true
 }
 
 // Exit makes the running container of taskID exit on its own with code, as

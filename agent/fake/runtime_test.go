@@ -240,3 +240,64 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// chanLines passes each line on a channel, for a test to read as they come.
+type chanLines chan string
+
+func (c chanLines) WriteLine(stream string, at time.Time, line []byte) error {
+	c <- stream + ":" + string(line)
+	return nil
+}
+
+func TestLogsFollow(t *testing.T) {
+	rt := fake.New()
+	rt.ScriptImage("img", fake.Script{Logs: []string{"a", "b"}})
+	if err := run(t.Context(), rt, task("t1", "img")); err != nil {
+		t.Fatal(err)
+	}
+	if rt.Print("nope", "x") {
+		t.Fatal("Print to an unknown container reported one")
+	}
+	got := make(chanLines, 10)
+	done := make(chan error, 1)
+	go func() { done <- rt.Logs(t.Context(), "t1", agent.LogOptions{Tail: 1, Follow: true}, got) }()
+	next := func() string {
+		t.Helper()
+		select {
+		case l := <-got:
+			return l
+		case err := <-done:
+			t.Fatalf("Logs ended early: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no line within 10s")
+		}
+		return ""
+	}
+	if l := next(); l != "stdout:b" {
+		t.Fatalf("first line %q, want the tail stdout:b", l)
+	}
+	if !rt.Print("t1", "c", "d") {
+		t.Fatal("Print to a running container reported none")
+	}
+	for _, want := range []string{"stdout:c", "stdout:d"} {
+		if l := next(); l != want {
+			t.Fatalf("followed line %q, want %q", l, want)
+		}
+	}
+	rt.Exit("t1", 0, false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Logs after exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("following logs did not end within 10s of the container's exit")
+	}
+	var all lines
+	if err := rt.Logs(t.Context(), "t1", agent.LogOptions{Tail: -1}, &all); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"stdout:a", "stdout:b", "stdout:c", "stdout:d"}; !equal(all, want) {
+		t.Fatalf("all lines = %v, want %v", all, want)
+	}
+}

@@ -1704,9 +1704,14 @@ func (x *Event) GetAttributes() map[string]string {
 	return nil
 }
 
+// ServiceLogsRequest asks for the logs of a service's tasks that reached a
+// node. Any manager answers it from its own state and fetches the lines
+// from the agents. Without follow the stream ends when every task's lines
+// are sent; with follow it runs until the client leaves, and takes in the
+// tasks that start meanwhile.
 type ServiceLogsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name, id or id prefix
 	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
 	Tail          int64                  `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"` // lines per task; -1 for all
 	unknownFields protoimpl.UnknownFields
@@ -1765,11 +1770,13 @@ func (x *ServiceLogsRequest) GetTail() int64 {
 }
 
 type LogLine struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Slot          uint64                 `protobuf:"varint,3,opt,name=slot,proto3" json:"slot,omitempty"`
-	Stream        string                 `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"` // stdout | stderr
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Slot   uint64                 `protobuf:"varint,3,opt,name=slot,proto3" json:"slot,omitempty"`
+	// stdout | stderr, or error: then line says why logs of node_id (or of
+	// task_id on it) could not be fetched, and the stream goes on without them.
+	Stream        string                 `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
 	Line          []byte                 `protobuf:"bytes,5,opt,name=line,proto3" json:"line,omitempty"`
 	Time          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
 	unknownFields protoimpl.UnknownFields
