@@ -455,9 +455,9 @@ func TestEventsClusterStatusAndSocket(t *testing.T) {
 		t.Fatalf("stale status answered by %q (%v), want %s", stale.GetAnsweredBy(), err, c.Manager(f).ID())
 	}
 
-	logs, err := sock.ServiceLogs(ctx, &shoalpb.ServiceLogsRequest{Service: "web"})
+	logs, err := sock.ServiceLogs(ctx, &shoalpb.ServiceLogsRequest{Service: "nope"})
 	if err == nil {
 		_, err = logs.Recv()
 	}
-	wantCode(t, err, codes.Unimplemented, "web")
+	wantCode(t, err, codes.NotFound, `service "nope"`)
 }

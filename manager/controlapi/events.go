@@ -168,10 +168,3 @@ func toEvent(ev raftstore.Event) *shoalpb.Event {
 	}
 	return out
 }
-
-// ServiceLogs is not served yet: logs are fetched from the agents, which
-// do not expose them so far.
-func (s *Server) ServiceLogs(req *shoalpb.ServiceLogsRequest, _ grpc.ServerStreamingServer[shoalpb.LogLine]) error {
-	return status.Errorf(codes.Unimplemented,
-		"service logs (service %q) are not available yet: this manager cannot fetch task logs from agents", req.GetService())
-}
