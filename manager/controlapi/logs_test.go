@@ -90,8 +90,13 @@ func runningTasks(t *testing.T, c *managertest.Cluster, service string, n int) m
 	return out
 }
 
+// lineStream is the client end of ServiceLogs.
+type lineStream interface {
+	Recv() (*shoalpb.LogLine, error)
+}
+
 // collect reads a log stream to its end; the error is nil at EOF.
-func collect(stream interface{ Recv() (*shoalpb.LogLine, error) }) ([]*shoalpb.LogLine, error) {
+func collect(stream lineStream) ([]*shoalpb.LogLine, error) {
 	var out []*shoalpb.LogLine
 	for {
 		l, err := stream.Recv()
@@ -261,7 +266,7 @@ func testLogsBadRequests(t *testing.T, cl shoalpb.ControlClient) {
 
 // recvUntil reads lines from a followed stream until have holds, or fails
 // after waitTimeout (the stream's context bounds the reads).
-func recvUntil(t *testing.T, stream interface{ Recv() (*shoalpb.LogLine, error) },
+func recvUntil(t *testing.T, stream lineStream,
 	lines *[]*shoalpb.LogLine, have func() bool,
 ) {
 	t.Helper()
