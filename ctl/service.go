@@ -25,6 +25,7 @@ func newServiceCommand(g *globals) *cobra.Command {
 	cmd.AddCommand(
 		newServiceCreateCommand(g), newServiceUpdateCommand(g), newServiceScaleCommand(g),
 		newServiceRmCommand(g), newServiceLsCommand(g), newServiceInspectCommand(g), newServicePsCommand(g),
+		newServiceLogsCommand(g),
 	)
 	return cmd
 }
