@@ -107,8 +107,9 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 		v.summary = stoppingSummary(groups, spec.GetReplicas())
 	}
 	v.desired = len(keys)
+	cur := current{runtime: runtimeSpec(spec), restart: shoalpb.ToServiceSpec(spec).RestartPolicy}
 	for _, k := range keys {
-		s, failure := viewSlot(svc, groups[k], cl.hosts, old)
+		s, failure := viewSlot(cur, groups[k], cl.hosts, old)
 		s.key = slotName(spec.GetName(), k, cl.hosts)
 		v.slots = append(v.slots, s)
 		if s.done {
@@ -164,8 +165,15 @@ func slotName(service, key string, hosts map[string]string) string {
 	return service + "." + key
 }
 
+// current is what a slot's tasks are compared with, worked out once per
+// service and poll.
+type current struct {
+	runtime *shoalpb.ServiceSpec // runtimeSpec of the service's spec
+	restart api.RestartPolicy
+}
+
 // viewSlot looks at the tasks of one slot, newest first.
-func viewSlot(svc *shoalpb.Service, group []*shoalpb.Task, hosts map[string]string, old map[string]bool) (s slotView, failure string) {
+func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old map[string]bool) (s slotView, failure string) {
 	var cur *shoalpb.Task
 	for _, t := range group {
 		if t.GetDesiredState() == api.TaskRunning.String() {
@@ -178,9 +186,9 @@ func viewSlot(svc *shoalpb.Service, group []*shoalpb.Task, hosts map[string]stri
 	}
 	st, host := taskState(cur), hosts[cur.GetNodeId()]
 	s.text, s.task = taskText(cur, st, host), cur.GetId()
-	rp := shoalpb.ToServiceSpec(svc.GetSpec()).RestartPolicy
+	rp := want.restart
 	switch {
-	case st == api.TaskRunning && upToDate(cur.GetSpec(), svc.GetSpec()):
+	case st == api.TaskRunning && upToDate(cur.GetSpec(), want.runtime):
 		s.done = true
 		return s, ""
 	case st == api.TaskRunning:
@@ -222,13 +230,12 @@ func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
 	return text
 }
 
-// upToDate reports whether a task runs the service's current spec as far
-// as its container goes. Replicas, update and restart policies and
+// upToDate reports whether a task runs the service's current spec (given
+// as its runtimeSpec) as far as its container goes. Replicas, update and restart policies and
 // depends_on only steer the orchestrators, which keep tasks that differ in
 // those alone (a scale leaves the running tasks at their spec version).
-func upToDate(task, service *shoalpb.ServiceSpec) bool {
-	a, b := runtimeSpec(task), runtimeSpec(service)
-	return proto.Equal(a, b)
+func upToDate(task, serviceRuntime *shoalpb.ServiceSpec) bool {
+	return proto.Equal(runtimeSpec(task), serviceRuntime)
 }
 
 func runtimeSpec(s *shoalpb.ServiceSpec) *shoalpb.ServiceSpec {
