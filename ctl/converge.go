@@ -110,6 +110,10 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 	cur := current{runtime: runtimeSpec(spec), restart: shoalpb.ToServiceSpec(spec).RestartPolicy}
 	for _, k := range keys {
 		s, failure := viewSlot(cur, groups[k], cl.hosts, old)
+		if len(groups) == 0 && len(spec.GetDependsOn()) > 0 {
+			// The orchestrator makes no task while a dependency is unmet.
+			s.text += " (depends on " + dependencyNames(spec) + ")"
+		}
 		s.key = slotName(spec.GetName(), k, cl.hosts)
 		v.slots = append(v.slots, s)
 		if s.done {
@@ -125,6 +129,14 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 		v.summary = fmt.Sprintf("%d/%d converged, %s", v.done, v.desired, v.summary)
 	}
 	return v
+}
+
+func dependencyNames(spec *shoalpb.ServiceSpec) string {
+	var names []string
+	for _, d := range spec.GetDependsOn() {
+		names = append(names, d.GetService())
+	}
+	return strings.Join(names, ", ")
 }
 
 // stoppingSummary counts the tasks that still run in slots above the
@@ -337,7 +349,7 @@ func eligibleNodes(spec *shoalpb.ServiceSpec, nodes []*shoalpb.NodeSummary) []*s
 // viewDrain says how far a node is from drained: none of the tasks that
 // held its resources (assigned to running) when the wait began, in watch,
 // does any more.
-func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool) view {
+func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool, hosts map[string]string) view {
 	v := view{name: node.GetHostname(), desired: len(watch)}
 	var watched []*shoalpb.Task
 	for _, t := range tasks {
@@ -352,6 +364,11 @@ func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool)
 			key = t.GetServiceName() + "@" + node.GetHostname()
 		}
 		s := slotView{key: key, text: taskText(t, st, node.GetHostname()), done: !st.Active()}
+		if r := replacement(t, tasks); !s.done && r != nil {
+			// The orchestrator may keep a task until its replacement runs
+			// elsewhere; say what holds the replacement up.
+			s.text += " (replacement " + taskText(r, taskState(r), hosts[r.GetNodeId()]) + ")"
+		}
 		v.slots = append(v.slots, s)
 		if s.done {
 			v.done++
@@ -366,6 +383,20 @@ func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool)
 		v.summary = "drained"
 	}
 	return v
+}
+
+// replacement is the newest other task of t's slot that has not ended.
+func replacement(t *shoalpb.Task, tasks []*shoalpb.Task) *shoalpb.Task {
+	var r *shoalpb.Task
+	for _, o := range tasks {
+		if o.GetId() == t.GetId() || o.GetServiceId() != t.GetServiceId() || slotKey(o) != slotKey(t) || taskState(o).Terminal() {
+			continue
+		}
+		if r == nil || newerTask(o, r) < 0 {
+			r = o
+		}
+	}
+	return r
 }
 
 // slotsText joins the slots that are not done, for a timeout message.
