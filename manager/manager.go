@@ -191,9 +191,9 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 }
 
 // applier is what the control API and the leader duties commit through:
-// the proposer in front of Raft unless write batching is off.
+// Raft, or the proposer in front of it when write batching is on.
 func (m *Manager) applier(ctx context.Context, wg *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
-	if m.cfg.NoWriteBatching {
+	if !m.cfg.WriteBatching {
 		return node
 	}
 	p := newProposer(node)

@@ -288,9 +288,25 @@ func TestDryRunPlansWithoutChanging(t *testing.T) {
 	if sp := scale.GetPlan(); sp.GetAction() != "update" || len(sp.GetChanges()) != 1 || !hasChange(sp, "replicas", "2", "3") {
 		t.Fatalf("scale plan = %v", sp)
 	}
+	newImage := spec("web")
+	newImage.Image = "busybox:1.36"
+	upd, err := cl.UpdateService(ctx, &shoalpb.UpdateServiceRequest{Service: "web", Spec: newImage, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new image replaces both tasks; both fit on a (no reservations).
+	up := upd.GetPlan()
+	if up.GetAction() != "update" || !hasChange(up, "image", "busybox:latest", "busybox:1.36") || len(up.GetTasks()) != 2 {
+		t.Fatalf("update plan = %v", up)
+	}
+	for _, pt := range up.GetTasks() {
+		if pt.GetAction() != "start" || pt.GetHostname() != "a" {
+			t.Errorf("planned task %v; want started on a", pt)
+		}
+	}
 	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: "web"})
-	if err != nil || got.GetSpec().GetReplicas() != 2 {
-		t.Fatalf("web after a dry-run scale: %v, %v; want 2 replicas", got, err)
+	if err != nil || got.GetSpec().GetReplicas() != 2 || got.GetSpec().GetImage() != "busybox:latest" {
+		t.Fatalf("web after dry runs: %v, %v; want 2 replicas of busybox:latest", got, err)
 	}
 }
 
