@@ -5,8 +5,6 @@ BIN := bin
 PROTO_FILES := shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.proto
 # Tests run with the race detector; the whole suite stays well inside 15 min on 2 cores.
 TEST_FLAGS ?= -race -timeout 14m
-BENCH ?= .
-BENCH_PKGS ?= ./scheduler/ ./raftstore/ ./manager/... ./agent/... ./membership/
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build test unit lint proto proto-check bench bench-failover demo lab-up lab-down lab-status clean
@@ -51,8 +49,8 @@ proto-check: proto ## fail when the committed generated code differs from `make 
 	@if ! git diff --quiet -- proto raftstore/commandpb; then \
 		echo "generated code is out of date: run 'make proto' and commit"; git diff --stat -- proto raftstore/commandpb; exit 1; fi
 
-bench: ## benchmarks with -benchmem (BENCH=regexp, BENCH_PKGS=packages)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCH_PKGS)
+bench: ## the figures: scheduler, Raft, failover, agents, containerd benchmarks beside their baselines (report in bench.txt)
+	@bash deploy/bench.sh
 
 demo: deps build ## a local multi-host lab: deploy a service, kill an agent host, show the failover
 	$(BIN)/shoal-lab demo

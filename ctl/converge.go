@@ -107,8 +107,13 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 		v.summary = stoppingSummary(groups, spec.GetReplicas())
 	}
 	v.desired = len(keys)
+	cur := current{runtime: runtimeSpec(spec), restart: shoalpb.ToServiceSpec(spec).RestartPolicy}
 	for _, k := range keys {
-		s, failure := viewSlot(svc, groups[k], cl.hosts, old)
+		s, failure := viewSlot(cur, groups[k], cl.hosts, old)
+		if len(groups) == 0 && len(spec.GetDependsOn()) > 0 {
+			// The orchestrator makes no task while a dependency is unmet.
+			s.text += " (depends on " + dependencyNames(spec) + ")"
+		}
 		s.key = slotName(spec.GetName(), k, cl.hosts)
 		v.slots = append(v.slots, s)
 		if s.done {
@@ -124,6 +129,14 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 		v.summary = fmt.Sprintf("%d/%d converged, %s", v.done, v.desired, v.summary)
 	}
 	return v
+}
+
+func dependencyNames(spec *shoalpb.ServiceSpec) string {
+	var names []string
+	for _, d := range spec.GetDependsOn() {
+		names = append(names, d.GetService())
+	}
+	return strings.Join(names, ", ")
 }
 
 // stoppingSummary counts the tasks that still run in slots above the
@@ -164,8 +177,15 @@ func slotName(service, key string, hosts map[string]string) string {
 	return service + "." + key
 }
 
+// current is what a slot's tasks are compared with, worked out once per
+// service and poll.
+type current struct {
+	runtime *shoalpb.ServiceSpec // runtimeSpec of the service's spec
+	restart api.RestartPolicy
+}
+
 // viewSlot looks at the tasks of one slot, newest first.
-func viewSlot(svc *shoalpb.Service, group []*shoalpb.Task, hosts map[string]string, old map[string]bool) (s slotView, failure string) {
+func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old map[string]bool) (s slotView, failure string) {
 	var cur *shoalpb.Task
 	for _, t := range group {
 		if t.GetDesiredState() == api.TaskRunning.String() {
@@ -178,9 +198,9 @@ func viewSlot(svc *shoalpb.Service, group []*shoalpb.Task, hosts map[string]stri
 	}
 	st, host := taskState(cur), hosts[cur.GetNodeId()]
 	s.text, s.task = taskText(cur, st, host), cur.GetId()
-	rp := shoalpb.ToServiceSpec(svc.GetSpec()).RestartPolicy
+	rp := want.restart
 	switch {
-	case st == api.TaskRunning && upToDate(cur.GetSpec(), svc.GetSpec()):
+	case st == api.TaskRunning && upToDate(cur.GetSpec(), want.runtime):
 		s.done = true
 		return s, ""
 	case st == api.TaskRunning:
@@ -222,13 +242,12 @@ func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
 	return text
 }
 
-// upToDate reports whether a task runs the service's current spec as far
-// as its container goes. Replicas, update and restart policies and
+// upToDate reports whether a task runs the service's current spec (given
+// as its runtimeSpec) as far as its container goes. Replicas, update and restart policies and
 // depends_on only steer the orchestrators, which keep tasks that differ in
 // those alone (a scale leaves the running tasks at their spec version).
-func upToDate(task, service *shoalpb.ServiceSpec) bool {
-	a, b := runtimeSpec(task), runtimeSpec(service)
-	return proto.Equal(a, b)
+func upToDate(task, serviceRuntime *shoalpb.ServiceSpec) bool {
+	return proto.Equal(runtimeSpec(task), serviceRuntime)
 }
 
 func runtimeSpec(s *shoalpb.ServiceSpec) *shoalpb.ServiceSpec {
@@ -330,7 +349,7 @@ func eligibleNodes(spec *shoalpb.ServiceSpec, nodes []*shoalpb.NodeSummary) []*s
 // viewDrain says how far a node is from drained: none of the tasks that
 // held its resources (assigned to running) when the wait began, in watch,
 // does any more.
-func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool) view {
+func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool, hosts map[string]string) view {
 	v := view{name: node.GetHostname(), desired: len(watch)}
 	var watched []*shoalpb.Task
 	for _, t := range tasks {
@@ -345,6 +364,11 @@ func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool)
 			key = t.GetServiceName() + "@" + node.GetHostname()
 		}
 		s := slotView{key: key, text: taskText(t, st, node.GetHostname()), done: !st.Active()}
+		if r := replacement(t, tasks); !s.done && r != nil {
+			// The orchestrator may keep a task until its replacement runs
+			// elsewhere; say what holds the replacement up.
+			s.text += " (replacement " + taskText(r, taskState(r), hosts[r.GetNodeId()]) + ")"
+		}
 		v.slots = append(v.slots, s)
 		if s.done {
 			v.done++
@@ -359,6 +383,20 @@ func viewDrain(node *shoalpb.Node, tasks []*shoalpb.Task, watch map[string]bool)
 		v.summary = "drained"
 	}
 	return v
+}
+
+// replacement is the newest other task of t's slot that has not ended.
+func replacement(t *shoalpb.Task, tasks []*shoalpb.Task) *shoalpb.Task {
+	var r *shoalpb.Task
+	for _, o := range tasks {
+		if o.GetId() == t.GetId() || o.GetServiceId() != t.GetServiceId() || slotKey(o) != slotKey(t) || taskState(o).Terminal() {
+			continue
+		}
+		if r == nil || newerTask(o, r) < 0 {
+			r = o
+		}
+	}
+	return r
 }
 
 // slotsText joins the slots that are not done, for a timeout message.

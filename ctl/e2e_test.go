@@ -230,8 +230,15 @@ func TestE2EStackDeploy(t *testing.T) {
 			after["abc_b"].GetSpecVersion(), after["abc_b"].GetSpec().GetImage(), before["abc_b"].GetSpecVersion()+1)
 	}
 
-	// A dry run that would create, update and remove changes nothing: no
-	// service event comes before the marker written after it.
+	checkDryRunChangesNothing(e, events, after)
+}
+
+// checkDryRunChangesNothing runs a dry run that would create, update and
+// remove: no service event may come before a marker written after it, and
+// the services stay as they were (after).
+func checkDryRunChangesNothing(e *e2e, events func() []*shoalpb.Event, after map[string]*shoalpb.Service) {
+	t := e.t
+	seen := len(events())
 	dry := writeCompose(t, "services:\n  a:\n    image: busybox:1.35\n  d:\n    image: busybox:1.36\n")
 	plan := e.mustRun("stack", "deploy", "--dry-run", "--prune", "-c", dry, "abc")
 	for _, want := range []string{`Service "abc_a": update`, `Service "abc_d": create`, `Service "abc_b": remove`, "worker-"} {
@@ -239,7 +246,6 @@ func TestE2EStackDeploy(t *testing.T) {
 			t.Errorf("dry-run plan lacks %q:\n%s", want, plan)
 		}
 	}
-	seen := len(events())
 	e.mustRun("service", "create", "-d", "--name", "marker", "busybox")
 	var tail []*shoalpb.Event
 	e.cluster.WaitFor(10*time.Second, func() error {

@@ -98,13 +98,16 @@ func (g *globals) streamEvents(ctx context.Context, c *client, f filters) error 
 }
 
 // deadlineReached tells a stream the manager ended because the deadline
-// sent with it passed (its clock may fire a moment before ours) from one
-// it ended for another reason.
+// sent with it passed (its clock may fire a moment before ours, and it may
+// then end the stream cleanly) from one it ended for another reason.
 func deadlineReached(ctx context.Context, err error) bool {
 	d, ok := ctx.Deadline()
+	if !ok || time.Until(d) > 100*time.Millisecond {
+		return false
+	}
 	switch status.Code(err) {
-	case codes.Canceled, codes.DeadlineExceeded:
-		return ok && time.Until(d) < 100*time.Millisecond
+	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted:
+		return true
 	}
 	return false
 }

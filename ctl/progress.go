@@ -53,14 +53,12 @@ func (p *lineProgress) show(views []view) {
 type barProgress struct {
 	w     io.Writer
 	bars  map[string]*progressbar.ProgressBar
-	lines int // lines drawn by the last redraw
+	lines int    // lines drawn by the last redraw
+	last  string // what it drew
 }
 
 func (p *barProgress) show(views []view) {
 	var b strings.Builder
-	if p.lines > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.lines) // back to the first line drawn
-	}
 	width := 0
 	for _, v := range views {
 		width = max(width, len(v.name))
@@ -79,8 +77,15 @@ func (p *barProgress) show(views []view) {
 		b.WriteString("\x1b[2K\n")
 		lines++
 	}
-	p.lines = lines
-	io.WriteString(p.w, b.String()) // best effort, as above
+	if b.String() == p.last {
+		return // nothing moved: no redraw
+	}
+	up := ""
+	if p.lines > 0 {
+		up = fmt.Sprintf("\x1b[%dA", p.lines) // back to the first line drawn
+	}
+	p.lines, p.last = lines, b.String()
+	io.WriteString(p.w, up+b.String()) // best effort, as above
 }
 
 // bar renders v's bar; progressbar draws into a discarded writer and its

@@ -110,7 +110,7 @@ func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error
 				}
 			}
 		}
-		return []view{viewDrain(node, cl.tasks, watch)}
+		return []view{viewDrain(node, cl.tasks, watch, cl.hosts)}
 	})
 }
 

@@ -192,15 +192,28 @@ func TestWaitScaleKeepsOldTasks(t *testing.T) {
 // TestWaitDrainGolden drains a node until no task is left on it.
 func TestWaitDrainGolden(t *testing.T) {
 	f := newFakeControl()
-	steps := [][2]string{{"running", "running"}, {"shutdown", "running"}, {"shutdown", "shutdown"}}
 	n := 0
 	f.onListTasks = func(f *fakeControl) {
-		s := steps[min(n, len(steps)-1)]
+		web1, agent := "running", "running"
+		var repl *shoalpb.Task
+		switch {
+		case n == 1:
+			// The orchestrator keeps web.1 until its replacement can run.
+			agent = "shutdown"
+			repl = fixtureTask("taskweb1rep00000000000", "web", 1, "", "running", "pending", 0)
+			repl.Status.PendingReason = "no suitable node (node drained on 1 node)"
+		case n >= 2:
+			web1, agent = "shutdown", "shutdown"
+			repl = fixtureTask("taskweb1rep00000000000", "web", 1, manager1, "running", "running", 0)
+		}
 		n++
 		f.tasks = []*shoalpb.Task{
-			fixtureTask("taskweb1new00000000000", "web", 1, worker1, "shutdown", s[0], time.Minute),
-			fixtureTask("taskagentw1000000000000", "agent", 0, worker1, "shutdown", s[1], time.Minute),
+			fixtureTask("taskweb1new00000000000", "web", 1, worker1, "running", web1, time.Minute),
+			fixtureTask("taskagentw1000000000000", "agent", 0, worker1, "shutdown", agent, time.Minute),
 			fixtureTask("taskweb2000000000000000", "web", 2, manager1, "running", "running", time.Hour),
+		}
+		if repl != nil {
+			f.tasks = append(f.tasks, repl)
 		}
 	}
 	r := runCLI(t, serveTCP(t, f), "node", "update", "--availability", "drain", "worker-1")

@@ -99,19 +99,21 @@ type Stats struct {
 // leaderFanout copies raft's leadership notifications to every subscriber
 // without ever blocking raft.
 type leaderFanout struct {
-	mu     sync.Mutex
-	subs   map[chan bool]struct{}
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex
+	subs    map[chan bool]bool // subscriber → the last value it was sent
+	closed  bool
+	done    chan struct{}
+	stopped chan struct{} // run has returned
 }
 
 func newLeaderFanout(notify <-chan bool) *leaderFanout {
-	f := &leaderFanout{subs: make(map[chan bool]struct{}), done: make(chan struct{})}
+	f := &leaderFanout{subs: make(map[chan bool]bool), done: make(chan struct{}), stopped: make(chan struct{})}
 	go f.run(notify)
 	return f
 }
 
 func (f *leaderFanout) run(notify <-chan bool) {
+	defer close(f.stopped)
 	for {
 		select {
 		case v := <-notify:
@@ -122,16 +124,23 @@ func (f *leaderFanout) run(notify <-chan bool) {
 	}
 }
 
+// publish sends v to the subscribers it is news to: one that subscribed
+// while this member led started with true, and raft's own notification of
+// that leadership may come after.
 func (f *leaderFanout) publish(v bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for ch := range f.subs {
-		sendLatest(ch, v)
+	for ch, last := range f.subs {
+		if last != v {
+			sendLatest(ch, v)
+			f.subs[ch] = v
+		}
 	}
 }
 
 // sendLatest sends v, dropping the oldest pending value if the channel is
-// full. Only publish sends, under the fanout lock, so the retry succeeds.
+// full. Only publish and close send, under the fanout lock, so the retry
+// succeeds.
 func sendLatest(ch chan bool, v bool) {
 	select {
 	case ch <- v:
@@ -159,7 +168,7 @@ func (f *leaderFanout) subscribe(leading bool) (<-chan bool, func()) {
 	if leading {
 		ch <- true
 	}
-	f.subs[ch] = struct{}{}
+	f.subs[ch] = leading
 	return ch, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -170,16 +179,26 @@ func (f *leaderFanout) subscribe(leading bool) (<-chan bool, func()) {
 	}
 }
 
-// close stops the fanout and closes every subscriber's channel.
+// close stops the fanout and closes every subscriber's channel. A leader
+// that shuts down stops leading: raft's last notification is only best
+// effort on shutdown (it may be dropped, or left unread when run stops), so
+// close sends the false itself before the channels close.
 func (f *leaderFanout) close() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return
 	}
 	f.closed = true
 	close(f.done)
-	for ch := range f.subs {
+	f.mu.Unlock()
+	<-f.stopped
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch, leading := range f.subs {
+		if leading {
+			sendLatest(ch, false)
+		}
 		delete(f.subs, ch)
 		close(ch)
 	}

@@ -125,6 +125,11 @@ func TestClusterNoQuorum(t *testing.T) {
 	for _, survivorWasLeader := range []bool{false, true} {
 		t.Run("survivor leader "+map[bool]string{false: "no", true: "yes"}[survivorWasLeader], func(t *testing.T) {
 			leader := c.waitLeader()
+			// A member restarted by the previous case may lead before it
+			// has applied the log: the survivor must hold "kept" first.
+			for i := range c.nodes {
+				c.waitService(i, "kept")
+			}
 			survivor := c.follower()
 			if survivorWasLeader {
 				survivor = leader

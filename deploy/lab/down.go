@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ func Down(cfg Config, logf func(string, ...any)) error {
 		logf("lab state unreadable (%v): cleaning by name", err)
 		l = Plan(cfg)
 	}
+	// Ask the managers for every task they know before stopping them: the
+	// shims of containers on a host that was killed left sockets whose
+	// names derive from task IDs no longer in containerd's state dir.
+	taskIDs := l.knownTaskIDs()
 	var errs []error
 	for _, h := range l.Hosts {
 		for name, p := range h.Procs {
@@ -43,13 +48,21 @@ func Down(cfg Config, logf func(string, ...any)) error {
 			logf("killed %d leftover processes in %s", len(pids), ns)
 		}
 	}
-	shimSockets := l.shimSockets()
+	shimSockets := l.shimSockets(taskIDs)
 	errs = append(errs, unmountUnder(l.Cfg.Dir, logf))
 	errs = append(errs, l.removeCgroups(logf))
+	removed := 0
 	for _, s := range shimSockets {
 		if err := os.Remove(s); err == nil {
-			logf("removed shim socket %s", s)
+			removed++
 		}
+	}
+	if removed > 0 {
+		logf("removed %d shim sockets", removed)
+	}
+	// runc keeps its state per containerd namespace.
+	for _, h := range l.ByRole(RoleAgent) {
+		errs = append(errs, os.RemoveAll(filepath.Join("/run/containerd/runc", l.ContainerdNamespace(h))))
 	}
 	for _, ns := range namespaces {
 		errs = append(errs, deleteNetns(ns))
@@ -63,19 +76,44 @@ func Down(cfg Config, logf func(string, ...any)) error {
 }
 
 // shimSockets lists the sockets containerd 1.6 made for the shims of the lab
-// agents' containers: /run/containerd/s/sha256(grpc address/namespace/id).
-func (l *Lab) shimSockets() []string {
+// agents' containers, /run/containerd/s/sha256(grpc address/namespace/id),
+// for the containers in each host's state dir and the given task IDs.
+func (l *Lab) shimSockets(taskIDs []string) []string {
 	var out []string
 	for _, h := range l.ByRole(RoleAgent) {
 		ns := l.ContainerdNamespace(h)
 		cdir := filepath.Join(h.Dir(l), "containerd")
+		ids := append([]string(nil), taskIDs...)
 		tasks, _ := os.ReadDir(filepath.Join(cdir, "state", "io.containerd.runtime.v2.task", ns))
 		for _, t := range tasks {
-			p := filepath.Join(filepath.Join(cdir, "containerd.sock"), ns, t.Name())
+			ids = append(ids, t.Name())
+		}
+		for _, id := range ids {
+			p := filepath.Join(filepath.Join(cdir, "containerd.sock"), ns, id)
 			out = append(out, fmt.Sprintf("/run/containerd/s/%x", sha256.Sum256([]byte(p))))
 		}
 	}
 	return out
+}
+
+// knownTaskIDs asks the managers (if any answers) for every task ID.
+func (l *Lab) knownTaskIDs() []string {
+	c, err := l.dial()
+	if err != nil {
+		return nil
+	}
+	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	tasks, err := c.tasks(ctx, "")
+	if err != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		ids = append(ids, t.GetId())
+	}
+	return ids
 }
 
 // unmountUnder detaches every mount below dir, deepest first.
