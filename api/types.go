@@ -55,7 +55,7 @@ func (r Resources) Sub(o Resources) Resources {
 type Node struct {
 	ID       string   `json:"id"`
 	Hostname string   `json:"hostname"`
-	Addr     string   `json:"addr,omitempty"` // address the node advertises (gossip host)
+	Addr     string   `json:"addr,omitempty"` // its agent's gRPC address (host:port), where managers fetch task logs
 	Role     NodeRole `json:"role"`
 	// Availability and Labels are the operator's; the rest is observed.
 	Availability  NodeAvailability  `json:"availability"`

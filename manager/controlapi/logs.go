@@ -124,7 +124,7 @@ func (ls *logSession) link(ctx context.Context, v *raftstore.View, nodeID string
 	ls.nodes[nodeID] = l
 	n := v.Node(nodeID)
 	if n != nil {
-		l.hostname, l.addr = n.Hostname, n.Addr
+		l.hostname = n.Hostname
 	}
 	ls.wg.Add(1)
 	go func() {
@@ -243,10 +243,10 @@ func (ls *logSession) close() {
 // agentLink is the connection to one node's agent for one call. ready is
 // closed once conn is up or err says why not.
 type agentLink struct {
-	nodeID, hostname, addr string
-	ready                  chan struct{}
-	conn                   *grpc.ClientConn
-	err                    error
+	nodeID, hostname string
+	ready            chan struct{}
+	conn             *grpc.ClientConn
+	err              error
 
 	mu      sync.Mutex
 	dialErr error // the last failed dial, for the message

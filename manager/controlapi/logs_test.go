@@ -32,7 +32,7 @@ type testAgent struct {
 
 // startAgent runs a real agent with rt at the Seam, joined to manager 0,
 // until stop or the end of the test.
-func startAgent(t *testing.T, c *managertest.Cluster, name string, rt agent.Runtime, dataDir string) *testAgent {
+func startAgent(t testing.TB, c *managertest.Cluster, name string, rt agent.Runtime, dataDir string) *testAgent {
 	t.Helper()
 	a, err := agent.New(agent.Config{
 		DataDir: dataDir, Join: []string{c.Addr(0)}, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
@@ -68,7 +68,7 @@ func startAgent(t *testing.T, c *managertest.Cluster, name string, rt agent.Runt
 
 // runningTasks waits until the service has n running tasks and returns
 // them by id.
-func runningTasks(t *testing.T, c *managertest.Cluster, service string, n int) map[string]*shoalpb.Task {
+func runningTasks(t testing.TB, c *managertest.Cluster, service string, n int) map[string]*shoalpb.Task {
 	t.Helper()
 	var out map[string]*shoalpb.Task
 	c.WaitFor(waitTimeout, func() error {
@@ -405,4 +405,37 @@ func checkOneNodeMissing(t *testing.T, lines []*shoalpb.LogLine, tasks map[strin
 				id, task.GetNodeId(), got[id], gone)
 		}
 	}
+}
+
+// BenchmarkServiceLogs reads 10,000 lines of one task through a manager
+// from a fake-runtime agent, per op: the relay's throughput in lines/s.
+func BenchmarkServiceLogs(b *testing.B) {
+	const n = 10000
+	c := managertest.StartCluster(b, 1, managertest.Options{})
+	rt := fake.New()
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("%05d GET /index.html 200 1234 bytes in 0.3 ms", i)
+	}
+	rt.ScriptImage("img", fake.Script{Logs: lines})
+	startAgent(b, c, "worker-1", rt, b.TempDir())
+	cl := c.Client(0)
+	if _, err := cl.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
+		Name: "web", Image: "img", Mode: "replicated", Replicas: 1,
+	}}); err != nil {
+		b.Fatal(err)
+	}
+	runningTasks(b, c, "web", 1)
+	b.ResetTimer()
+	for b.Loop() {
+		stream, err := cl.ServiceLogs(b.Context(), &shoalpb.ServiceLogsRequest{Service: "web", Tail: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := collect(stream)
+		if err != nil || len(got) != n {
+			b.Fatalf("%d lines (%v), want %d", len(got), err, n)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "lines/s")
 }
