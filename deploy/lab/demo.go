@@ -13,6 +13,10 @@ import (
 // DemoService is the service the demo deploys.
 const DemoService = "web"
 
+// demoCommand runs until stopped and exits at once on SIGTERM (a plain
+// sleep as PID 1 ignores it and would be killed only after the grace period).
+const demoCommand = "trap 'exit 0' TERM; while :; do sleep 1; done"
+
 // Ctl runs shoalctl against the lab's managers with out as its output.
 func (l *Lab) Ctl(ctx context.Context, out io.Writer, args ...string) error {
 	cmd := exec.CommandContext(ctx, l.bin("shoalctl"), append([]string{"--host", strings.Join(l.Sockets(), ",")}, args...)...)
@@ -25,8 +29,8 @@ func (l *Lab) Ctl(ctx context.Context, out io.Writer, args ...string) error {
 func (l *Lab) Deploy(ctx context.Context, out io.Writer, replicas int) (time.Duration, error) {
 	t0 := time.Now()
 	if err := l.Ctl(ctx, out, "service", "create", "--detach", "--name", DemoService,
-		"--replicas", fmt.Sprint(replicas), "--reserve-memory", "16M", "--reserve-cpu", "0.1",
-		l.Image(), "sleep", "100000"); err != nil {
+		"--replicas", fmt.Sprint(replicas), "--reserve-memory", "16M", "--reserve-cpu", "0.05",
+		l.Image(), "sh", "-c", demoCommand); err != nil {
 		return 0, fmt.Errorf("service create: %w", err)
 	}
 	c, err := l.dial()
@@ -67,7 +71,7 @@ func Demo(ctx context.Context, cfg Config, out io.Writer) error {
 	_ = l.Ctl(ctx, out, "node", "ls")
 
 	const replicas = 6
-	step("shoalctl service create --name %s --replicas %d %s sleep 100000", DemoService, replicas, l.Image())
+	step("shoalctl service create --name %s --replicas %d %s sh -c %q", DemoService, replicas, l.Image(), demoCommand)
 	took, err := l.Deploy(ctx, out, replicas)
 	if err != nil {
 		return err
@@ -111,7 +115,15 @@ func BenchFailover(ctx context.Context, cfg Config, out io.Writer, n int, cut bo
 	}
 	_ = l.Ctl(ctx, io.Discard, "service", "rm", DemoService)
 	const replicas = 6
-	if _, err := l.Deploy(ctx, io.Discard, replicas); err != nil {
+	took, err := l.Deploy(ctx, io.Discard, replicas)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%-26s %8s\n", fmt.Sprintf("create %d (all running)", replicas), ms(took))
+	if err := l.MeasureScaleAndDrain(ctx, out, replicas, 30); err != nil {
+		return err
+	}
+	if err := l.waitNodesReady(ctx, len(l.ByRole(RoleAgent)), 30*time.Second); err != nil {
 		return err
 	}
 	mode := "kill"
