@@ -94,6 +94,9 @@ type Agent struct {
 	leader   string   // gRPC address of the leader, as last heard
 	managers []string // managers' gRPC addresses, as last heard
 	gossip   gossipMember
+	// rejoin asks the gossip member to join the managers again (a new
+	// session may follow a partition the gossip views have not healed).
+	rejoin chan struct{}
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -121,7 +124,7 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("component", "agent", "node_id", nodeID)
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
-		store: store, w: newWorker(cfg.Runtime, store, log),
+		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
 	}
 	a.grpc = grpc.NewServer()
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})

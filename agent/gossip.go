@@ -18,6 +18,9 @@ const (
 	discoverMax = 2 * time.Second
 	// leaveTimeout bounds a graceful gossip leave.
 	leaveTimeout = 2 * time.Second
+	// healInterval is how often an agent that sees no manager alive in
+	// gossip joins the managers again.
+	healInterval = time.Second
 )
 
 // gossipMember is what the agent uses of its gossip membership.
@@ -88,6 +91,9 @@ func (a *Agent) stayInGossip(ctx context.Context, m *membership.Member) error {
 	a.gossip = m
 	a.mu.Unlock()
 	a.log.Info("joined gossip", "gossip_addr", m.Addr(), "members", len(m.Members()))
+	healCtx, stopHeal := context.WithCancel(ctx)
+	defer stopHeal()
+	go a.healGossip(healCtx, m)
 	for {
 		select {
 		case ev, ok := <-m.Events():
@@ -159,4 +165,45 @@ func clusterStatus(ctx context.Context, conns *connCache, addr string) (*shoalpb
 		return nil, fmt.Errorf("cluster status from %s: %w", addr, err)
 	}
 	return st, nil
+}
+
+// healGossip rejoins the managers whenever none of them is alive in this
+// member's view, and after every new session. memberlist never probes a
+// member it declared dead, so after a partition (a cut link restored) the
+// managers may keep this node dead in gossip while its session is back:
+// they would then not see it fail if it were cut again. A join exchanges
+// full state, so this member learns it was declared dead and refutes it.
+func (a *Agent) healGossip(ctx context.Context, m *membership.Member) {
+	t := time.NewTicker(healInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if seesManager(m.Members()) {
+				continue
+			}
+		case <-a.rejoin:
+		}
+		seeds, err := a.discover(ctx)
+		if err != nil {
+			a.log.Debug("no manager to rejoin gossip through yet", "err", err)
+			continue
+		}
+		if n, err := m.Join(seeds); err != nil {
+			a.log.Debug("rejoining gossip failed", "seeds", seeds, "err", err)
+		} else {
+			a.log.Info("rejoined gossip", "contacted", n)
+		}
+	}
+}
+
+func seesManager(members []membership.Meta) bool {
+	for _, mm := range members {
+		if mm.Role == api.RoleManager && !mm.Leaving {
+			return true
+		}
+	}
+	return false
 }

@@ -123,6 +123,10 @@ func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (ses
 	res.established = true
 	a.setLeader(addr)
 	a.log.Info("session established", "manager", addr, "tasks", len(full.GetUpsert()))
+	select {
+	case a.rejoin <- struct{}{}:
+	default:
+	}
 
 	// The leader may have missed statuses sent on an earlier session.
 	a.w.takeOutbox()
