@@ -8,4 +8,19 @@
 //	Command    — one typed change; Apply on the FSM is deterministic
 //	Applier    — anything that commits Commands: *Node (Raft) or *LocalApplier
 //	Node       — a Raft member: Open, Apply, leadership, membership, stats
+//
+// A log entry is a commandpb.Envelope (EncodeCommand/DecodeCommand): the
+// command type and the command's JSON. The FSM applies consecutive entries
+// in one memdb transaction; every handler checks before it writes, so a
+// rejected command (an error wrapping ErrNotFound, ErrAlreadyExists,
+// ErrConflict or ErrInvalid, naming the value) changes nothing. Values in
+// the store are never mutated after insert: a change stores a modified
+// copy, so views share them without locks.
+//
+// A snapshot is a header and one length-prefixed commandpb.SnapshotRecord
+// per object (cluster, managers, nodes, services, tasks); Restore builds a
+// fresh database and swaps it in.
+//
+// On disk a member keeps, under its data dir: member-id, wal/ (raft-wal
+// log and stable store) and snapshots/ (the two latest).
 package raftstore

@@ -61,7 +61,11 @@ func schema() *memdb.DBSchema {
 				Indexer: strIndex(func(o any) string { return o.(*api.Task).ServiceID })},
 			"node_id": {Name: "node_id", AllowMissing: true,
 				Indexer: strIndex(func(o any) string { return o.(*api.Task).NodeID })},
-			"desired_state": {Name: "desired_state",
+			// Tasks desired running (nearly all of them) are left out of
+			// this index: what readers look up by desired state is the
+			// exceptions (shutdown, remove), and leaving them out saves an
+			// index write on every status change and assignment.
+			"desired_state": {Name: "desired_state", AllowMissing: true,
 				Indexer: strIndex(func(o any) string { return desiredKey(o.(*api.Task).DesiredState) })},
 		}},
 		tableNodes: {Name: tableNodes, Indexes: map[string]*memdb.IndexSchema{
@@ -76,7 +80,31 @@ func schema() *memdb.DBSchema {
 	}}
 }
 
-func desiredKey(s api.TaskState) string { return strconv.Itoa(int(s)) }
+// objectID returns the primary key of a stored object.
+func objectID(obj any) string {
+	switch o := obj.(type) {
+	case *api.Service:
+		return o.ID
+	case *api.Task:
+		return o.ID
+	case *api.Node:
+		return o.ID
+	case *api.Manager:
+		return o.ID
+	case *api.ClusterInfo:
+		return clusterKey
+	default:
+		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
+	}
+}
+
+// desiredKey is the desired_state index key; "" (not indexed) for running.
+func desiredKey(s api.TaskState) string {
+	if s == api.TaskRunning {
+		return ""
+	}
+	return strconv.Itoa(int(s))
+}
 
 func newDB() *memdb.MemDB {
 	db, err := memdb.NewMemDB(schema())

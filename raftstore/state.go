@@ -144,7 +144,7 @@ func (s *State) applyLocked(entries []entry) []result {
 	if len(entries) == 0 {
 		return out
 	}
-	t := &tx{txn: s.db.Txn(true)}
+	t := newTx(s.db)
 	for i, e := range entries {
 		if e.noop {
 			continue
@@ -178,33 +178,66 @@ func (s *State) replace(db *memdb.MemDB, index uint64) {
 	s.commitLocked(index, true, nil)
 }
 
-// tx is one command being applied: the write transaction and what it
-// produced. Handlers check everything before they write, so a rejection
-// never leaves a partial change behind (the transaction is aborted anyway,
-// but inside a Batch earlier sub-commands share it).
+// tx is one or more commands being applied: the write transaction and
+// what it produced. Handlers check everything before they write, so a
+// rejection never leaves a partial change behind (entries applied together
+// share the transaction).
+//
+// Lookups by id do not go through the write transaction: memdb answers a
+// read of an index modified in a write transaction from a clone, and
+// cloning drops the transaction's cache of writable radix nodes, so that
+// every following insert copies its whole path again (a 10,000-task
+// AssignTasks, which reads each task before writing it, took three times
+// as long). They read the state as it was before the transaction, under
+// an overlay of the objects this transaction wrote.
 type tx struct {
-	txn    *memdb.Txn
-	index  uint64
-	events []Event
-	dirty  bool
+	txn     *memdb.Txn
+	base    *memdb.Txn
+	written map[string]map[string]any // table → id → object (nil: deleted)
+	index   uint64
+	events  []Event
+	dirty   bool
+}
+
+func newTx(db *memdb.MemDB) *tx {
+	return &tx{base: db.Txn(false), txn: db.Txn(true), written: make(map[string]map[string]any)}
 }
 
 func (t *tx) insert(table string, obj any) {
 	if err := t.txn.Insert(table, obj); err != nil {
 		panic(fmt.Sprintf("raftstore: insert into %s: %v", table, err))
 	}
-	t.dirty = true
+	t.record(table, obj, obj)
 }
 
 func (t *tx) remove(table string, obj any) {
 	if err := t.txn.Delete(table, obj); err != nil {
 		panic(fmt.Sprintf("raftstore: delete from %s: %v", table, err))
 	}
+	t.record(table, obj, nil)
+}
+
+// record notes what this transaction wrote under obj's id.
+func (t *tx) record(table string, obj, now any) {
+	m := t.written[table]
+	if m == nil {
+		m = make(map[string]any)
+		t.written[table] = m
+	}
+	m[objectID(obj)] = now
 	t.dirty = true
 }
 
+// first returns the object whose index equals key, or nil.
 func (t *tx) first(table, index, key string) any {
-	obj, err := t.txn.First(table, index, key)
+	from := t.txn
+	if index == "id" {
+		if obj, ok := t.written[table][key]; ok {
+			return obj
+		}
+		from = t.base
+	}
+	obj, err := from.First(table, index, key)
 	if err != nil {
 		panic(fmt.Sprintf("raftstore: read %s.%s: %v", table, index, err))
 	}

@@ -137,3 +137,35 @@ func TestViewOrder(t *testing.T) {
 		t.Errorf("order = %v, want %v", got, want)
 	}
 }
+
+func TestTasksByDesiredState(t *testing.T) {
+	s := fixture(t)
+	a := NewLocalApplier(s)
+	stop := s.Read().Task("t2").Clone()
+	stop.DesiredState = api.TaskShutdown
+	if _, err := a.Apply(t.Context(), WriteTasks{Update: []*api.Task{stop}}); err != nil {
+		t.Fatal(err)
+	}
+	v := s.Read()
+	ids := func(tasks []*api.Task) string {
+		var out []string
+		for _, x := range tasks {
+			out = append(out, x.ID)
+		}
+		return fmt.Sprint(out)
+	}
+	for _, tc := range []struct {
+		state api.TaskState
+		want  string
+	}{
+		{api.TaskRunning, "[t1 t3]"},
+		{api.TaskShutdown, "[t2]"},
+		{api.TaskRemove, "[]"},
+	} {
+		t.Run(tc.state.String(), func(t *testing.T) {
+			if got := ids(v.TasksByDesiredState(tc.state)); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -71,7 +71,18 @@ func (v *View) TasksByNode(nodeID string) []*api.Task {
 
 // TasksByDesiredState returns the tasks whose desired state is s.
 func (v *View) TasksByDesiredState(s api.TaskState) []*api.Task {
-	return sortTasks(collect[*api.Task](v.get(tableTasks, "desired_state", desiredKey(s))))
+	if s != api.TaskRunning {
+		return sortTasks(collect[*api.Task](v.get(tableTasks, "desired_state", desiredKey(s))))
+	}
+	// Running is not indexed (see the schema): scan.
+	var out []*api.Task
+	it := v.get(tableTasks, "id")
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		if t := obj.(*api.Task); t.DesiredState == api.TaskRunning {
+			out = append(out, t)
+		}
+	}
+	return sortTasks(out)
 }
 
 // Node returns the node with id, or nil.

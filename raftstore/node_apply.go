@@ -1,0 +1,90 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// leaderPoll is how often Apply looks for a leader while there is none.
+const leaderPoll = 10 * time.Millisecond
+
+// Apply commits cmd. On a follower it returns ErrNotLeader at once; with no
+// leader it returns ErrNoLeader within ApplyTimeout. A domain rejection is
+// returned as the error with the entry's index in the Response.
+//
+// If leadership is lost while the entry is in flight, the entry may or may
+// not commit later; the error says so, wrapping ErrNotLeader (another
+// member leads now) or ErrNoLeader.
+func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
+	data, err := EncodeCommand(cmd)
+	if err != nil {
+		return Response{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	for {
+		if err := n.awaitLeadership(ctx); err != nil {
+			return Response{}, err
+		}
+		deadline, _ := ctx.Deadline()
+		f := n.raft.Apply(data, time.Until(deadline))
+		err := wait(ctx, f)
+		switch {
+		case err == nil:
+			res := f.Response().(result)
+			return Response{Index: f.Index(), Value: res.value}, res.err
+		case errors.Is(err, raft.ErrNotLeader):
+			// Not dispatched: safe to try again once there is a leader.
+			continue
+		case errors.Is(err, raft.ErrLeadershipLost):
+			if lerr := n.awaitLeadership(ctx); lerr != nil {
+				return Response{}, fmt.Errorf("%w (the command may still commit): %w", lerr, err)
+			}
+			return Response{}, fmt.Errorf("%w: leadership lost and regained; the command may still commit: %w", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+			return Response{}, n.noLeader(ctx, err)
+		default:
+			return Response{}, fmt.Errorf("apply: %w", err)
+		}
+	}
+}
+
+// noLeader says why Apply gave up: the caller's context, or the apply
+// timeout with no working leader.
+func (n *Node) noLeader(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.DeadlineExceeded) {
+		return cause
+	}
+	return fmt.Errorf("%w (waited %s): %w", ErrNoLeader, n.cfg.ApplyTimeout, err)
+}
+
+// awaitLeadership returns nil when this member leads, ErrNotLeader as soon
+// as another member does, and ErrNoLeader if neither happens before ctx
+// ends.
+func (n *Node) awaitLeadership(ctx context.Context) error {
+	tick := time.NewTicker(leaderPoll)
+	defer tick.Stop()
+	for {
+		if n.raft.State() == raft.Leader {
+			return nil
+		}
+		if n.raft.State() == raft.Shutdown {
+			return fmt.Errorf("raft member %s: %w", n.id, raft.ErrRaftShutdown)
+		}
+		if addr, id := n.raft.LeaderWithID(); id != "" && string(id) != n.id {
+			return fmt.Errorf("%w: the leader is %s at %s", ErrNotLeader, id, addr)
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("%w (waited %s)", ErrNoLeader, n.cfg.ApplyTimeout)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
