@@ -231,3 +231,22 @@ func FuzzParseConstraint(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePreference(f *testing.F) {
+	for _, s := range []string{"spread=node.labels.zone", " spread = node.labels.a.b ", "spread=", "=", "spread=node.labels."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePreference(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPlacement) || !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Fatalf("error %q must wrap ErrInvalidPlacement and quote the input", err)
+			}
+			return
+		}
+		back, err := ParsePreference(p.String())
+		if err != nil || back != p {
+			t.Fatalf("round trip of %q through %q: %+v, %v", s, p.String(), back, err)
+		}
+	})
+}

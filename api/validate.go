@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -206,12 +205,12 @@ func validateResources(r ResourceRequirements) []error {
 func validatePlacement(p Placement) []error {
 	var errs []error
 	for i, c := range p.Constraints {
-		if err := validateConstraint(c); err != nil {
+		if err := ValidateConstraint(c); err != nil {
 			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.placement.constraints[%d]", i), Value: c, Err: err})
 		}
 	}
 	for i, pref := range p.Preferences {
-		if err := validatePreference(pref); err != nil {
+		if err := ValidatePreference(pref); err != nil {
 			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.placement.preferences[%d]", i), Value: pref, Err: err})
 		}
 	}
@@ -223,42 +222,19 @@ func validatePlacement(p Placement) []error {
 	return errs
 }
 
-// validateConstraint checks one placement constraint such as
-// "node.labels.zone==a".
-//
-// TODO(scheduler): call api.ParseConstraint (api/constraint.go, written with
-// the scheduler) here instead of this syntax check, so that the manager,
-// shoalctl and the scheduler accept exactly one grammar.
-func validateConstraint(c string) error {
-	op := "=="
-	i := strings.Index(c, op)
-	if j := strings.Index(c, "!="); j >= 0 && (i < 0 || j < i) {
-		op, i = "!=", j
-	}
-	if i < 0 {
-		return errors.New("want KEY==VALUE or KEY!=VALUE, like node.labels.zone==a")
-	}
-	key, value := strings.TrimSpace(c[:i]), strings.TrimSpace(c[i+len(op):])
-	if !strings.HasPrefix(key, "node.") {
-		return fmt.Errorf("unknown key %q (use node.id, node.hostname, node.role or node.labels.NAME)", key)
-	}
-	if value == "" {
-		return errors.New("empty value")
-	}
-	return nil
+// ValidateConstraint checks one placement constraint such as
+// "node.labels.zone==a" with ParseConstraint, the parser the scheduler
+// uses, so that shoalctl, the manager and the scheduler accept one grammar.
+func ValidateConstraint(c string) error {
+	_, err := ParseConstraint(c)
+	return err
 }
 
-// validatePreference checks "spread=node.labels.NAME", the only kind of
-// placement preference there is (as in swarm).
-func validatePreference(p string) error {
-	kind, key, ok := strings.Cut(p, "=")
-	if !ok || kind != "spread" {
-		return errors.New("want spread=node.labels.NAME")
-	}
-	if !strings.HasPrefix(key, "node.") || strings.HasSuffix(key, ".") {
-		return fmt.Errorf("spread over %q: want a node attribute like node.labels.zone", key)
-	}
-	return nil
+// ValidatePreference checks "spread=node.labels.NAME", the only kind of
+// placement preference there is (as in swarm), with ParsePreference.
+func ValidatePreference(p string) error {
+	_, err := ParsePreference(p)
+	return err
 }
 
 func validateRestart(r RestartPolicy) []error {

@@ -140,10 +140,10 @@ func TestValidateServiceSpec(t *testing.T) {
 		}, `spec.resources.limits.nano_cpus "1": limit is below the reservation (2 CPUs)`},
 		{"tiny memory limit", func(s *ServiceSpec) { s.Resources.Limits.MemoryBytes = 1 << 20 }, `below the smallest limit, 6MiB`},
 		{"tiny cpu limit", func(s *ServiceSpec) { s.Resources.Limits.NanoCPUs = 1000 }, `spec.resources.limits.nano_cpus "0.000001": below the smallest limit, 0.01 CPUs`},
-		{"bad constraint", func(s *ServiceSpec) { s.Placement.Constraints = []string{"zone=a"} }, `spec.placement.constraints[0] "zone=a": want KEY==VALUE`},
-		{"constraint bad key", func(s *ServiceSpec) { s.Placement.Constraints = []string{"zone==a"} }, `unknown key "zone"`},
-		{"constraint empty value", func(s *ServiceSpec) { s.Placement.Constraints = []string{"node.role=="} }, `spec.placement.constraints[0] "node.role==": empty value`},
-		{"bad preference", func(s *ServiceSpec) { s.Placement.Preferences = []string{"pack=node.labels.zone"} }, `spec.placement.preferences[0] "pack=node.labels.zone": want spread=node.labels.NAME`},
+		{"bad constraint", func(s *ServiceSpec) { s.Placement.Constraints = []string{"zone=a"} }, `spec.placement.constraints[0] "zone=a": invalid placement constraint "zone=a": no operator`},
+		{"constraint bad key", func(s *ServiceSpec) { s.Placement.Constraints = []string{"zone==a"} }, `unknown field "zone"`},
+		{"constraint empty value", func(s *ServiceSpec) { s.Placement.Constraints = []string{"node.role=="} }, `spec.placement.constraints[0] "node.role==": invalid placement constraint "node.role==": missing value after ==`},
+		{"bad preference", func(s *ServiceSpec) { s.Placement.Preferences = []string{"pack=node.labels.zone"} }, `spec.placement.preferences[0] "pack=node.labels.zone": invalid placement preference "pack=node.labels.zone": unknown kind "pack"`},
 		{"preference bad key", func(s *ServiceSpec) { s.Placement.Preferences = []string{"spread=zone"} }, `spread over "zone"`},
 		{"bad strategy", func(s *ServiceSpec) { s.Placement.Strategy = "random" }, `spec.placement.strategy "random": want spread or binpack`},
 		{"bad restart", func(s *ServiceSpec) { s.RestartPolicy.Condition = "always" }, `spec.restart_policy.condition "always": want any, on-failure or none`},
@@ -202,6 +202,10 @@ func TestValidateServiceSpecReportsAll(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "spec.name" {
 		t.Errorf("errors.As FieldError = %+v, want the spec.name error first", fe)
+	}
+	s.Placement.Constraints = []string{"zone"}
+	if err := ValidateServiceSpec(s); !errors.Is(err, ErrInvalid) || !errors.Is(err, ErrInvalidPlacement) {
+		t.Errorf("bad constraint: %v, want ErrInvalid and ErrInvalidPlacement", err)
 	}
 	if err := ValidateServiceSpec(nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("nil spec: %v, want ErrInvalid", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -88,9 +89,26 @@ const writeClients = 16
 // its own connection to the leader, doing CreateService with fsync on
 // (the Raft log's default), and reports committed writes per second.
 func BenchmarkControlWrites(b *testing.B) {
-	for _, via := range []string{"leader", "follower"} {
-		b.Run(via, func(b *testing.B) {
-			c := managertest.StartCluster(b, 3, benchOptions())
+	// Without replicas the figure is the control path and Raft alone; with
+	// replicas every new service also sets the orchestrator to work on the
+	// same leader (its tasks stay pending: there are no nodes), whose
+	// passes grow with the number of services.
+	for _, bc := range []struct {
+		name     string
+		via      string
+		batch    bool
+		replicas uint64
+	}{
+		{"leader", "leader", false, 0},
+		{"follower", "follower", false, 0},
+		{"leader-proposer-batch", "leader", true, 0},
+		{"leader-with-tasks", "leader", false, 2},
+	} {
+		via := bc.via
+		b.Run(bc.name, func(b *testing.B) {
+			opts := benchOptions()
+			opts.Edit = func(cfg *manager.Config) { cfg.WriteBatching = bc.batch }
+			c := managertest.StartCluster(b, 3, opts)
 			target := c.WaitLeader(waitTimeout)
 			if via == "follower" {
 				target = (target + 1) % c.N()
@@ -111,8 +129,9 @@ func BenchmarkControlWrites(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
-						name := fmt.Sprintf("w-%d", i)
-						if _, err := cl.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: spec(name)}); err != nil {
+						sp := spec(fmt.Sprintf("w-%d", i))
+						sp.Replicas = bc.replicas
+						if _, err := cl.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: sp}); err != nil {
 							failed.CompareAndSwap(nil, &err)
 							return
 						}

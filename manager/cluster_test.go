@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/managertest"
+	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -162,17 +166,21 @@ func TestNoQuorum(t *testing.T) {
 			return err
 		},
 	}
+	// The calls wait out the same leaderless time together.
+	errs := map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for name, call := range writes {
-		t.Run(name, func(t *testing.T) {
+		wg.Go(func() {
 			err := call()
-			if status.Code(err) != codes.Unavailable {
-				t.Fatalf("err = %v, want Unavailable", err)
-			}
-			want := "no leader: the cluster has no quorum (1 of 3 managers reachable)"
-			if !strings.Contains(status.Convert(err).Message(), want) {
-				t.Fatalf("message %q does not say %q", status.Convert(err).Message(), want)
-			}
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
 		})
+	}
+	wg.Wait()
+	for name, err := range errs {
+		t.Run(name, func(t *testing.T) { checkNoQuorum(t, err) })
 	}
 	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: "web", Stale: true})
 	if err != nil || got.GetSpec().GetName() != "web" {
@@ -191,4 +199,122 @@ func TestNoQuorum(t *testing.T) {
 	if st.GetAnsweredBy() != c.Manager(2).ID() || len(st.GetManagers()) != 3 || reachable != 1 {
 		t.Fatalf("cluster status = %v; want answered by %s, 3 managers, 1 reachable", st, c.Manager(2).ID())
 	}
+}
+
+func checkNoQuorum(t *testing.T, err error) {
+	t.Helper()
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("err = %v, want Unavailable", err)
+	}
+	want := "no leader: the cluster has no quorum (1 of 3 managers reachable)"
+	if !strings.Contains(status.Convert(err).Message(), want) {
+		t.Fatalf("message %q does not say %q", status.Convert(err).Message(), want)
+	}
+}
+
+func TestForceNewClusterKeepsState(t *testing.T) {
+	c := managertest.StartCluster(t, 3, managertest.Options{})
+	created := create(t, c.Client(1), "web")
+	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, 2, "web") })
+	for i := range 3 {
+		c.Kill(i)
+	}
+	c.RestartForceNewCluster(2)
+	if l := c.WaitLeader(waitTimeout); l != 2 {
+		t.Fatalf("leader is manager %d, want the recovered manager 2", l)
+	}
+	got, err := c.Client(2).GetService(t.Context(), &shoalpb.GetServiceRequest{Service: "web"})
+	if err != nil || got.GetId() != created.GetService().GetId() {
+		t.Fatalf("web after recovery: %v, %v", got, err)
+	}
+	create(t, c.Client(2), "api")
+	// The leader forgets the managers that are no longer members.
+	c.WaitFor(waitTimeout, func() error {
+		st, err := c.Client(2).ClusterStatus(t.Context(), &shoalpb.ClusterStatusRequest{})
+		if err != nil {
+			return err
+		}
+		recorded := c.Manager(2).Raft().State().Read().Managers()
+		if len(st.GetManagers()) != 1 || len(recorded) != 1 || recorded[0].ID != c.Manager(2).ID() {
+			return fmt.Errorf("%d raft members and %d recorded managers, want this one alone", len(st.GetManagers()), len(recorded))
+		}
+		return nil
+	})
+}
+
+func TestJoinThroughFollower(t *testing.T) {
+	c := managertest.StartCluster(t, 2, managertest.Options{})
+	create(t, c.SocketClient(0), "web")
+	added := c.AddManager(follower(t, c))
+	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, added, "web") })
+	st, err := c.SocketClient(added).ClusterStatus(t.Context(), &shoalpb.ClusterStatusRequest{})
+	if err != nil || len(st.GetManagers()) != 3 {
+		t.Fatalf("status after the join: %v, %v", st, err)
+	}
+	for _, m := range st.GetManagers() {
+		if m.GetId() == c.Manager(added).ID() && (m.GetAddr() != c.Addr(added) || m.GetGossipAddr() != c.GossipAddr(added) || !m.GetVoter()) {
+			t.Fatalf("the new manager is listed as %v", m)
+		}
+	}
+	// With three voters, losing the first leader keeps a quorum.
+	c.Kill(c.WaitLeader(waitTimeout))
+	create(t, c.Client(follower(t, c)), "api")
+}
+
+func TestManagersGossipTogether(t *testing.T) {
+	c := managertest.StartCluster(t, 3, managertest.Options{})
+	// An outside member (as an agent would be) joins through one manager
+	// and must come to see all three, with their control addresses.
+	m, err := membership.Start(t.Context(), membership.Config{
+		NodeName: "observer", BindAddr: "127.0.0.1:0", Join: []string{c.GossipAddr(0)},
+		Meta: membership.Meta{NodeID: "observer", Hostname: "observer", Role: api.RoleWorker},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close the observer: %v", err)
+		}
+	})
+	want := map[string]string{}
+	for i := range 3 {
+		want[c.Manager(i).ID()] = c.Addr(i)
+	}
+	c.WaitFor(waitTimeout, func() error {
+		got := map[string]string{}
+		for _, meta := range m.Members() {
+			if meta.Role == api.RoleManager {
+				got[meta.NodeID] = meta.GRPCAddr
+			}
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Errorf("managers in gossip: %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+func TestRestartOnNewAddressIsRecorded(t *testing.T) {
+	c := managertest.StartCluster(t, 3, managertest.Options{})
+	f := follower(t, c)
+	old := c.Addr(f)
+	c.Stop(f)
+	c.RestartOnNewAddr(f)
+	if c.Addr(f) == old {
+		t.Fatalf("manager %d came back on its old address %s", f, old)
+	}
+	c.WaitFor(waitTimeout, func() error {
+		st, err := c.Client(f).ClusterStatus(t.Context(), &shoalpb.ClusterStatusRequest{})
+		if err != nil {
+			return err
+		}
+		for _, m := range st.GetManagers() {
+			if m.GetId() == c.Manager(f).ID() && m.GetAddr() == c.Addr(f) && m.GetReachable() {
+				return nil
+			}
+		}
+		return fmt.Errorf("the leader does not list manager %d at %s yet: %v", f, c.Addr(f), st.GetManagers())
+	})
+	create(t, c.Client(f), "web")
 }

@@ -190,9 +190,15 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 	return node, nil
 }
 
-// applier is what the control API and the leader duties commit through.
-func (m *Manager) applier(_ context.Context, _ *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
-	return node
+// applier is what the control API and the leader duties commit through:
+// Raft, or the proposer in front of it when write batching is on.
+func (m *Manager) applier(ctx context.Context, wg *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
+	if !m.cfg.WriteBatching {
+		return node
+	}
+	p := newProposer(node)
+	wg.Go(func() { p.Run(ctx) })
+	return p
 }
 
 // serve serves gRPC on the TCP listener and the unix socket. The returned

@@ -258,3 +258,48 @@ func TestFilterMaxReplicasPerNode(t *testing.T) {
 		},
 	})
 }
+
+func TestReasons(t *testing.T) {
+	runCases(t, []scheduleCase{
+		{
+			name: "most nodes first",
+			nodes: infos(
+				mkNode("a1", 8*cpu, 1*gib, labels("zone", "a")),
+				mkNode("a2", 8*cpu, 1*gib, labels("zone", "a")),
+				mkNode("a3", 8*cpu, 1*gib, labels("zone", "a")),
+				mkNode("b1", 8*cpu, 8*gib, labels("zone", "b")),
+				mkNode("b2", 8*cpu, 8*gib, labels("zone", "b")),
+			),
+			tasks: tasks("web", 1, 0, 2*gib, constraints("node.labels.zone==a")),
+			want: map[string]string{
+				"web-1": "!no suitable node (insufficient memory on 3 nodes; constraint node.labels.zone==a not met on 2 nodes)",
+			},
+		},
+		{
+			name: "equal counts in pipeline order",
+			nodes: infos(
+				mkNode("a1", 8*cpu, 1*gib, labels("zone", "a")),
+				mkNode("b1", 8*cpu, 8*gib, labels("zone", "b")),
+				mkNode("d1", 8*cpu, 8*gib, status(api.NodeDown)),
+			),
+			tasks: tasks("web", 1, 0, 2*gib, constraints("node.labels.zone==a")),
+			want: map[string]string{
+				"web-1": "!no suitable node (node down on 1 node; constraint node.labels.zone==a not met on 1 node; insufficient memory on 1 node)",
+			},
+		},
+		{
+			name: "the reason is the state when the task was tried",
+			nodes: infos(
+				mkNode("n1", 8*cpu, 2*gib),
+				mkNode("n2", 8*cpu, 2*gib),
+				mkNode("n3", 8*cpu, 8*gib, avail(api.AvailabilityPause)),
+			),
+			tasks: tasks("web", 4, 0, 2*gib, maxPerNode(1)),
+			want: map[string]string{
+				"web-1": "n1", "web-2": "n2",
+				"web-3": "!no suitable node (insufficient memory on 2 nodes; node paused on 1 node)",
+				"web-4": "!no suitable node (insufficient memory on 2 nodes; node paused on 1 node)",
+			},
+		},
+	})
+}

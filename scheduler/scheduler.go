@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/shoal-sched/shoal/api"
 )
@@ -13,14 +14,20 @@ import (
 // Decisions take account of each other: a node's free resources shrink as
 // tasks are placed on it in the same pass. Same input, same output.
 //
+// A node takes a task when it is ready, active (or has no availability
+// set), meets every constraint, has the reserved CPU and memory free and
+// holds fewer than MaxReplicasPerNode tasks of the service. Every
+// non-terminal task listed on a node holds its reservation; those whose
+// desired state is at most running also count for spread and the cap.
+//
 // Tasks are handled in a fixed order whatever the order of the input:
 // grouped by service and spec version (the tasks of a group share one spec,
-// so the filters run once per group), then by slot and ID. A task that
-// already names a node (a global service's task) is checked against that
-// node only. Results list tasks in that order.
+// so the filters run once per group); within a group, tasks naming a node
+// (a global service's tasks, checked against that node only) come first,
+// then by slot and ID. Results list tasks in that order.
 func Schedule(nodes []NodeInfo, tasks []*api.Task) Result {
-	s := newState(nodes)
-	var res Result
+	s := newState(nodes, tasks)
+	res := Result{Decisions: make([]Decision, 0, len(tasks))}
 	for _, g := range groupTasks(tasks) {
 		s.scheduleGroup(g, &res)
 	}
@@ -41,18 +48,30 @@ type nodeState struct {
 type state struct {
 	nodes []nodeState
 	byID  map[string]int32
-	// services counts, per service, the tasks meant to run on each node
-	// (by node index).
-	services map[string]map[int32]int32
+	// services lists, per service, the node (index) of each of its tasks
+	// meant to run: one entry per task, existing or placed in this pass.
+	services map[string][]int32
 	// svcCount is the count of the group's service per node index, loaded
 	// from services at the start of a group so the orderings read a slice.
 	svcCount []int32
 	// filtered caches the static filter result per constraint set: the
 	// node-only checks do not change during a pass.
 	filtered map[string]*staticResult
+	// heapSpace backs the heaps of the group being placed; a group's tree
+	// is dropped before the next one is built.
+	heapSpace []int32
 }
 
-func newState(infos []NodeInfo) *state {
+// newState indexes the nodes. A task to place that names a node may also
+// be listed among that node's tasks (a global task is created with its
+// node); it is counted once, as a task to place.
+func newState(infos []NodeInfo, placing []*api.Task) *state {
+	named := make(map[string]bool)
+	for _, t := range placing {
+		if t != nil && t.NodeID != "" {
+			named[t.ID] = true
+		}
+	}
 	sorted := make([]NodeInfo, 0, len(infos))
 	for _, ni := range infos {
 		if ni.Node != nil {
@@ -64,11 +83,12 @@ func newState(infos []NodeInfo) *state {
 	sorted = slices.CompactFunc(sorted, func(a, b NodeInfo) bool { return a.Node.ID == b.Node.ID })
 
 	s := &state{
-		nodes:    make([]nodeState, len(sorted)),
-		byID:     make(map[string]int32, len(sorted)),
-		services: make(map[string]map[int32]int32),
-		svcCount: make([]int32, len(sorted)),
-		filtered: make(map[string]*staticResult),
+		nodes:     make([]nodeState, len(sorted)),
+		byID:      make(map[string]int32, len(sorted)),
+		services:  make(map[string][]int32),
+		svcCount:  make([]int32, len(sorted)),
+		filtered:  make(map[string]*staticResult),
+		heapSpace: make([]int32, 0, len(sorted)),
 	}
 	for i, ni := range sorted {
 		ns := &s.nodes[i]
@@ -76,7 +96,7 @@ func newState(infos []NodeInfo) *state {
 		ns.free = ni.Node.Resources
 		s.byID[ni.Node.ID] = int32(i)
 		for _, t := range ni.Tasks {
-			if t == nil || t.Status.State.Terminal() {
+			if t == nil || t.Status.State.Terminal() || named[t.ID] {
 				continue
 			}
 			// Every non-terminal task holds its reservation until it stops,
@@ -84,20 +104,11 @@ func newState(infos []NodeInfo) *state {
 			ns.free = ns.free.Sub(reservation(t.Spec))
 			if t.DesiredState <= api.TaskRunning {
 				ns.tasks++
-				s.serviceCounts(t.ServiceID)[int32(i)]++
+				s.services[t.ServiceID] = append(s.services[t.ServiceID], int32(i))
 			}
 		}
 	}
 	return s
-}
-
-func (s *state) serviceCounts(serviceID string) map[int32]int32 {
-	m := s.services[serviceID]
-	if m == nil {
-		m = make(map[int32]int32)
-		s.services[serviceID] = m
-	}
-	return m
 }
 
 // reservation is what a task holds on its node; negative amounts (which
@@ -114,40 +125,68 @@ type group struct {
 	tasks     []*api.Task // those naming a node first, each part in order
 }
 
+// groupTasks buckets the tasks by service and spec version (a map, then
+// the keys sorted: cheaper than comparing service IDs across the whole
+// sort), sorts each bucket and cuts it where the placement changes.
 func groupTasks(tasks []*api.Task) []group {
-	sorted := make([]*api.Task, 0, len(tasks))
+	type key struct {
+		service string
+		version uint64
+	}
+	buckets := make(map[key][]*api.Task)
 	for _, t := range tasks {
 		if t != nil {
-			sorted = append(sorted, t)
+			k := key{t.ServiceID, t.SpecVersion}
+			buckets[k] = append(buckets[k], t)
 		}
 	}
-	slices.SortStableFunc(sorted, func(a, b *api.Task) int {
-		return cmp.Or(
-			cmp.Compare(a.ServiceID, b.ServiceID),
-			cmp.Compare(a.SpecVersion, b.SpecVersion),
-			cmp.Compare(unnamed(a), unnamed(b)), // tasks naming a node first
-			cmp.Compare(a.Slot, b.Slot),
-			cmp.Compare(a.NodeID, b.NodeID),
-			cmp.Compare(a.ID, b.ID),
-		)
+	keys := make([]key, 0, len(buckets))
+	for k := range buckets {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(strings.Compare(a.service, b.service), cmp.Compare(a.version, b.version))
 	})
 	var groups []group
-	for i := 0; i < len(sorted); {
-		j := i + 1
-		for j < len(sorted) && sorted[j].ServiceID == sorted[i].ServiceID && sorted[j].SpecVersion == sorted[i].SpecVersion {
-			j++
+	for _, k := range keys {
+		bucket := buckets[k]
+		slices.SortFunc(bucket, compareInGroup)
+		for i := 0; i < len(bucket); {
+			j := i + 1
+			for j < len(bucket) && samePlacement(&bucket[i].Spec, &bucket[j].Spec) {
+				j++
+			}
+			groups = append(groups, group{serviceID: k.service, spec: &bucket[i].Spec, tasks: bucket[i:j]})
+			i = j
 		}
-		groups = append(groups, group{serviceID: sorted[i].ServiceID, spec: &sorted[i].Spec, tasks: sorted[i:j]})
-		i = j
 	}
 	return groups
 }
 
-func unnamed(t *api.Task) int {
-	if t.NodeID == "" {
+// compareInGroup orders the tasks of one service and version: tasks
+// naming a node first, then by slot, node and ID.
+func compareInGroup(a, b *api.Task) int {
+	if (a.NodeID == "") != (b.NodeID == "") {
+		if a.NodeID != "" {
+			return -1
+		}
 		return 1
 	}
-	return 0
+	if a.Slot != b.Slot {
+		return cmp.Compare(a.Slot, b.Slot)
+	}
+	return cmp.Or(strings.Compare(a.NodeID, b.NodeID), strings.Compare(a.ID, b.ID))
+}
+
+// samePlacement reports whether two tasks of one service and version can
+// share their filters. The version alone should decide it; comparing the
+// placement fields as well means a caller that mixes specs under one
+// version gets smaller groups, never a violated constraint.
+func samePlacement(a, b *api.ServiceSpec) bool {
+	pa, pb := &a.Placement, &b.Placement
+	return a.Resources.Reservations == b.Resources.Reservations &&
+		pa.MaxReplicasPerNode == pb.MaxReplicasPerNode && pa.Strategy == pb.Strategy &&
+		slices.Equal(pa.Constraints, pb.Constraints) && slices.Equal(pa.Preferences, pb.Preferences)
 }
 
 // groupSpec is a group's spec, parsed once.
@@ -189,13 +228,13 @@ func (s *state) scheduleGroup(g group, res *Result) {
 			res.Unplaced = append(res.Unplaced, Unplaced{TaskID: t.ID, Reason: reason})
 		}
 	}
-	if len(s.nodes) == 0 {
-		unplaceAll(g.tasks, reasonNoNodes)
-		return
-	}
 	gs, err := parseGroupSpec(g.spec)
 	if err != nil {
 		unplaceAll(g.tasks, "cannot place: "+err.Error())
+		return
+	}
+	if len(s.nodes) == 0 {
+		unplaceAll(g.tasks, reasonNoNodes)
 		return
 	}
 	s.loadServiceCounts(g.serviceID)
@@ -216,7 +255,7 @@ func (s *state) scheduleGroup(g group, res *Result) {
 	if len(rest) == 0 {
 		return
 	}
-	root := gc.buildTree()
+	root := gc.buildTree(len(rest))
 	for k, t := range rest {
 		i, ok := gc.place(root)
 		if !ok {
@@ -228,16 +267,15 @@ func (s *state) scheduleGroup(g group, res *Result) {
 	}
 }
 
-// loadServiceCounts fills svcCount for one service. Map order does not
-// matter: every entry writes its own slot.
+// loadServiceCounts fills svcCount for one service.
 func (s *state) loadServiceCounts(serviceID string) {
-	for i, n := range s.services[serviceID] {
-		s.svcCount[i] = n
+	for _, i := range s.services[serviceID] {
+		s.svcCount[i]++
 	}
 }
 
 func (s *state) clearServiceCounts(serviceID string) {
-	for i := range s.services[serviceID] {
+	for _, i := range s.services[serviceID] {
 		s.svcCount[i] = 0
 	}
 }
@@ -248,6 +286,7 @@ type groupCtx struct {
 	serviceID string
 	spec      groupSpec
 	static    *staticResult
+	numTasks  int // tasks the tree is built for
 }
 
 // apply lands one task of the group on node i.
@@ -256,5 +295,5 @@ func (g *groupCtx) apply(i int32) {
 	n.free = n.free.Sub(g.spec.req)
 	n.tasks++
 	g.s.svcCount[i]++
-	g.s.serviceCounts(g.serviceID)[i]++
+	g.s.services[g.serviceID] = append(g.s.services[g.serviceID], i)
 }

@@ -79,9 +79,12 @@ func branchLess(a, b *branch) bool {
 }
 
 // buildTree runs the static filters for the group and arranges the
-// candidates that fit now by the group's preferences and strategy.
-func (g *groupCtx) buildTree() *branch {
+// candidates that fit now by the group's preferences and strategy, for
+// numTasks tasks to place.
+func (g *groupCtx) buildTree(numTasks int) *branch {
+	g.numTasks = numTasks
 	g.static = g.s.staticFilter(g.spec.constraints)
+	g.s.heapSpace = g.s.heapSpace[:0]
 	return g.buildBranch(g.static.candidates, 0, g.less())
 }
 
@@ -92,13 +95,16 @@ func (g *groupCtx) buildBranch(cands []int32, level int, less func(a, b int32) b
 	}
 	if level == len(g.spec.preferences) {
 		b.leaf = true
-		items := make([]int32, 0, len(cands))
+		// Each leaf takes the next stretch of heapSpace: the leaves hold
+		// disjoint candidates, so the stretches never outgrow it.
+		start := len(g.s.heapSpace)
 		for _, i := range cands {
 			if g.dynamic(i) == rejNone {
-				items = append(items, i)
+				g.s.heapSpace = append(g.s.heapSpace, i)
 			}
 		}
-		b.nodes = minHeap[int32]{items: items, less: less}
+		items := g.s.heapSpace[start:len(g.s.heapSpace):len(g.s.heapSpace)]
+		b.nodes = minHeap[int32]{items: keepBest(items, g.numTasks, less), less: less}
 		b.nodes.init()
 		return b
 	}
@@ -168,6 +174,28 @@ func (g *groupCtx) place(b *branch) (int32, bool) {
 		b.kids.pop()
 	}
 	return -1, false
+}
+
+// keepBest returns the k best of items (in no order) when that is much
+// fewer than all of them, so a small group does not heapify every
+// candidate. Its tasks never need more: a node that is not among the k
+// best at the start can only be chosen once k better ones have been
+// chosen, and only chosen nodes change their key or stop fitting.
+func keepBest(items []int32, k int, less func(a, b int32) bool) []int32 {
+	if 4*k >= len(items) {
+		return items
+	}
+	// The k best so far, the worst of them on top; the rest of items is
+	// only read, never written.
+	best := minHeap[int32]{items: items[:k], less: func(a, b int32) bool { return less(b, a) }}
+	best.init()
+	for _, i := range items[k:] {
+		if less(i, best.items[0]) {
+			best.items[0] = i
+			best.down(0)
+		}
+	}
+	return best.items
 }
 
 // minHeap is a binary heap ordered by less; unlike container/heap it

@@ -2,6 +2,7 @@ package controlapi_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -24,7 +26,11 @@ func spec(name string) *shoalpb.ServiceSpec {
 // cluster starts three managers and returns them with the index of a
 // follower, through which the tests talk (so every write is forwarded).
 func cluster(t *testing.T) (*managertest.Cluster, int) {
-	c := managertest.StartCluster(t, 3, managertest.Options{})
+	c := managertest.StartCluster(t, 3, managertest.Options{Edit: func(cfg *manager.Config) {
+		// The nodes these tests register have no agent: keep the
+		// dispatcher from declaring them down while the test runs.
+		cfg.NodeGracePeriod = time.Hour
+	}})
 	return c, (c.WaitLeader(waitTimeout) + 1) % 3
 }
 
@@ -44,6 +50,20 @@ func lastIndex(t *testing.T, c *managertest.Cluster) uint64 {
 	return c.Manager(c.WaitLeader(waitTimeout)).Raft().Stats().LastIndex
 }
 
+// fingerprint sums up the leader's services and nodes with their versions.
+func fingerprint(t *testing.T, c *managertest.Cluster) string {
+	t.Helper()
+	v := c.Manager(c.WaitLeader(waitTimeout)).Raft().State().Read()
+	var b strings.Builder
+	for _, s := range v.Services() {
+		fmt.Fprintf(&b, "service %s %s v%d r%d; ", s.ID, s.Spec.Name, s.SpecVersion, s.Spec.Replicas)
+	}
+	for _, n := range v.Nodes() {
+		fmt.Fprintf(&b, "node %s v%d; ", n.ID, n.Version)
+	}
+	return b.String()
+}
+
 func wantCode(t *testing.T, err error, code codes.Code, parts ...string) {
 	t.Helper()
 	if status.Code(err) != code {
@@ -61,7 +81,11 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 	c, f := cluster(t)
 	cl := c.Client(f)
 	ctx := t.Context()
-	web, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: spec("web")})
+	// No replicas and no nodes: the orchestrator has nothing to write, so
+	// any index move below would come from the rejected requests.
+	idle := spec("web")
+	idle.Replicas = 0
+	web, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: idle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,16 +94,51 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 	if _, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: global}); err != nil {
 		t.Fatal(err)
 	}
+	// Requests that fail validation never reach Raft: the index stays.
+	// The others may be refused by the FSM or follow a read barrier,
+	// which take log entries, but leave the state as it was.
+	for _, tt := range invalidRequests(ctx, cl) {
+		t.Run(tt.name, func(t *testing.T) {
+			before, state := lastIndex(t, c), fingerprint(t, c)
+			wantCode(t, tt.call(), tt.code, tt.parts...)
+			if after := lastIndex(t, c); after != before {
+				t.Fatalf("raft index moved from %d to %d on an invalid request", before, after)
+			}
+			if got := fingerprint(t, c); got != state {
+				t.Fatalf("state changed from %s to %s", state, got)
+			}
+		})
+	}
+	for _, tt := range refusedRequests(ctx, cl, web.GetService().GetSpecVersion()) {
+		t.Run(tt.name, func(t *testing.T) {
+			state := fingerprint(t, c)
+			wantCode(t, tt.call(), tt.code, tt.parts...)
+			if got := fingerprint(t, c); got != state {
+				t.Fatalf("state changed from %s to %s", state, got)
+			}
+		})
+	}
+	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: web.GetService().GetId()[:6]})
+	if err != nil || got.GetSpecVersion() != web.GetService().GetSpecVersion() {
+		t.Fatalf("web by id prefix after the rejected requests: %v, %v", got, err)
+	}
+}
+
+// check is one request expected to fail with code and a message holding
+// every one of parts.
+type check struct {
+	name  string
+	call  func() error
+	code  codes.Code
+	parts []string
+}
+
+// invalidRequests fail validation before anything is proposed.
+func invalidRequests(ctx context.Context, cl shoalpb.ControlClient) []check {
 	badName := spec("Web Server")
 	negMem := spec("mem")
 	negMem.Reservations = &shoalpb.Resources{MemoryBytes: -1}
-	renamed := spec("other")
-	tests := []struct {
-		name  string
-		call  func() error
-		code  codes.Code
-		parts []string
-	}{
+	return []check{
 		{"bad name", func() error {
 			_, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: badName})
 			return err
@@ -92,6 +151,26 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 			_, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{})
 			return err
 		}, codes.InvalidArgument, []string{"spec: missing"}},
+		{"bad availability", func() error {
+			_, err := cl.UpdateNode(ctx, &shoalpb.UpdateNodeRequest{Node: "nosuch", Availability: "asleep"})
+			return err
+		}, codes.InvalidArgument, []string{`availability "asleep"`}},
+		{"bad filter", func() error {
+			s, err := cl.Events(ctx, &shoalpb.EventsRequest{Filters: []string{"colour=red"}})
+			if err != nil {
+				return err
+			}
+			_, err = s.Recv()
+			return err
+		}, codes.InvalidArgument, []string{`"colour=red"`}},
+	}
+}
+
+// refusedRequests are refused by the leader (lookups, conflicts), given
+// services web (at specVersion) and agentd (global).
+func refusedRequests(ctx context.Context, cl shoalpb.ControlClient, specVersion uint64) []check {
+	renamed := spec("other")
+	return []check{
 		{"duplicate name", func() error {
 			_, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: spec("web")})
 			return err
@@ -106,7 +185,7 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 		}, codes.InvalidArgument, []string{`spec.name "other"`, "web"}},
 		{"update old version", func() error {
 			_, err := cl.UpdateService(ctx, &shoalpb.UpdateServiceRequest{Service: "web", Spec: spec("web"),
-				ExpectedVersion: web.GetService().GetSpecVersion() + 5})
+				ExpectedVersion: specVersion + 5})
 			return err
 		}, codes.FailedPrecondition, nil},
 		{"scale unknown", func() error {
@@ -129,31 +208,6 @@ func TestRejectedWritesChangeNothing(t *testing.T) {
 			_, err := cl.UpdateNode(ctx, &shoalpb.UpdateNodeRequest{Node: "nosuch", Availability: "drain"})
 			return err
 		}, codes.NotFound, []string{`node "nosuch"`}},
-		{"bad availability", func() error {
-			_, err := cl.UpdateNode(ctx, &shoalpb.UpdateNodeRequest{Node: "nosuch", Availability: "asleep"})
-			return err
-		}, codes.InvalidArgument, []string{`availability "asleep"`}},
-		{"bad filter", func() error {
-			s, err := cl.Events(ctx, &shoalpb.EventsRequest{Filters: []string{"colour=red"}})
-			if err != nil {
-				return err
-			}
-			_, err = s.Recv()
-			return err
-		}, codes.InvalidArgument, []string{`"colour=red"`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := lastIndex(t, c)
-			wantCode(t, tt.call(), tt.code, tt.parts...)
-			if after := lastIndex(t, c); after != before {
-				t.Fatalf("raft index moved from %d to %d on a rejected request", before, after)
-			}
-		})
-	}
-	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: web.GetService().GetId()[:6]})
-	if err != nil || got.GetSpecVersion() != web.GetService().GetSpecVersion() {
-		t.Fatalf("web by id prefix after the rejected requests: %v, %v", got, err)
 	}
 }
 
@@ -205,13 +259,13 @@ func TestDryRunPlansWithoutChanging(t *testing.T) {
 		Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}}})
 	big := spec("big")
 	big.Reservations = &shoalpb.Resources{MemoryBytes: 6 << 30}
-	before := lastIndex(t, c)
+	before := fingerprint(t, c)
 	resp, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: big, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after := lastIndex(t, c); after != before || resp.GetIndex() != 0 {
-		t.Fatalf("dry run moved the index from %d to %d (answer index %d)", before, after, resp.GetIndex())
+	if after := fingerprint(t, c); after != before || resp.GetIndex() != 0 {
+		t.Fatalf("dry run changed the state from %s to %s (answer index %d)", before, after, resp.GetIndex())
 	}
 	p := resp.GetPlan()
 	if p.GetAction() != "create" || !hasChange(p, "image", "", "busybox:latest") {
@@ -234,9 +288,25 @@ func TestDryRunPlansWithoutChanging(t *testing.T) {
 	if sp := scale.GetPlan(); sp.GetAction() != "update" || len(sp.GetChanges()) != 1 || !hasChange(sp, "replicas", "2", "3") {
 		t.Fatalf("scale plan = %v", sp)
 	}
+	newImage := spec("web")
+	newImage.Image = "busybox:1.36"
+	upd, err := cl.UpdateService(ctx, &shoalpb.UpdateServiceRequest{Service: "web", Spec: newImage, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new image replaces both tasks; both fit on a (no reservations).
+	up := upd.GetPlan()
+	if up.GetAction() != "update" || !hasChange(up, "image", "busybox:latest", "busybox:1.36") || len(up.GetTasks()) != 2 {
+		t.Fatalf("update plan = %v", up)
+	}
+	for _, pt := range up.GetTasks() {
+		if pt.GetAction() != "start" || pt.GetHostname() != "a" {
+			t.Errorf("planned task %v; want started on a", pt)
+		}
+	}
 	got, err := cl.GetService(ctx, &shoalpb.GetServiceRequest{Service: "web"})
-	if err != nil || got.GetSpec().GetReplicas() != 2 {
-		t.Fatalf("web after a dry-run scale: %v, %v; want 2 replicas", got, err)
+	if err != nil || got.GetSpec().GetReplicas() != 2 || got.GetSpec().GetImage() != "busybox:latest" {
+		t.Fatalf("web after dry runs: %v, %v; want 2 replicas of busybox:latest", got, err)
 	}
 }
 
@@ -253,28 +323,7 @@ func TestNodes(t *testing.T) {
 	c, f := cluster(t)
 	cl := c.Client(f)
 	ctx := t.Context()
-	for _, n := range []*api.Node{
-		{ID: "n1-abcdef", Hostname: "alpha", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
-			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
-		{ID: "n2-abcdef", Hostname: "beta", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
-			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
-	} {
-		apply(t, c, raftstore.UpsertNode{Node: n})
-	}
-	svc, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
-		Name: "web", Image: "busybox", Mode: "replicated", Replicas: 1,
-		Reservations: &shoalpb.Resources{NanoCpus: 5e8, MemoryBytes: 1 << 30}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := shoalpb.ToService(svc.GetService())
-	at := time.Now().UTC()
-	apply(t, c, raftstore.WriteTasks{At: at, Create: []*api.Task{{
-		ID: "task-1", ServiceID: s.ID, ServiceName: s.Spec.Name, Slot: 1, NodeID: "n1-abcdef", SpecVersion: s.SpecVersion,
-		Spec: s.Spec, DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskRunning, Timestamp: at},
-		CreatedAt: at, UpdatedAt: at,
-	}}})
-
+	placed := placeOneTask(t, c, cl)
 	n, err := cl.GetNode(ctx, &shoalpb.GetNodeRequest{Node: "beta"})
 	if err != nil || n.GetId() != "n2-abcdef" {
 		t.Fatalf("node by hostname: %v, %v", n, err)
@@ -286,13 +335,20 @@ func TestNodes(t *testing.T) {
 	if err != nil || len(list.GetNodes()) != 2 {
 		t.Fatalf("list nodes: %v, %v", list, err)
 	}
-	alpha := list.GetNodes()[0]
-	if alpha.GetNode().GetHostname() != "alpha" || alpha.GetTasks() != 1 || alpha.GetReserved().GetMemoryBytes() != 1<<30 {
-		t.Fatalf("alpha = %v; want 1 task reserving 1 GiB", alpha)
+	for _, ns := range list.GetNodes() {
+		var want uint64
+		if ns.GetNode().GetId() == placed.GetNodeId() {
+			want = 1
+		}
+		if ns.GetTasks() != want || ns.GetReserved().GetMemoryBytes() != int64(want)<<30 {
+			t.Errorf("node %s: %d tasks reserving %d bytes; want %d task(s) of 1 GiB",
+				ns.GetNode().GetHostname(), ns.GetTasks(), ns.GetReserved().GetMemoryBytes(), want)
+		}
 	}
-	tasks, err := cl.ListTasks(ctx, &shoalpb.ListTasksRequest{Service: "web", Node: "alpha"})
+	host := map[string]string{"n1-abcdef": "alpha", "n2-abcdef": "beta"}[placed.GetNodeId()]
+	tasks, err := cl.ListTasks(ctx, &shoalpb.ListTasksRequest{Service: "web", Node: host})
 	if err != nil || len(tasks.GetTasks()) != 1 {
-		t.Fatalf("tasks of web on alpha: %v, %v", tasks, err)
+		t.Fatalf("tasks of web on %s: %v, %v", host, tasks, err)
 	}
 
 	upd, err := cl.UpdateNode(ctx, &shoalpb.UpdateNodeRequest{Node: "n2", Availability: "drain",
@@ -313,6 +369,42 @@ func TestNodes(t *testing.T) {
 	if err != nil || len(list.GetNodes()) != 0 {
 		t.Fatalf("nodes after removal: %v, %v", list, err)
 	}
+}
+
+// placeOneTask registers nodes alpha and beta, creates web with one
+// replica and returns its task once the orchestrator has made it and the
+// scheduler has assigned it.
+func placeOneTask(t *testing.T, c *managertest.Cluster, cl shoalpb.ControlClient) *shoalpb.Task {
+	t.Helper()
+	for _, n := range []*api.Node{
+		{ID: "n1-abcdef", Hostname: "alpha", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
+			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
+		{ID: "n2-abcdef", Hostname: "beta", Role: api.RoleWorker, Availability: api.AvailabilityActive, Status: api.NodeReady,
+			Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 4 << 30}},
+	} {
+		apply(t, c, raftstore.UpsertNode{Node: n})
+	}
+	svc, err := cl.CreateService(t.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
+		Name: "web", Image: "busybox", Mode: "replicated", Replicas: 1,
+		Reservations: &shoalpb.Resources{NanoCpus: 5e8, MemoryBytes: 1 << 30}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var placed *shoalpb.Task
+	c.WaitFor(waitTimeout, func() error {
+		tasks, err := cl.ListTasks(t.Context(), &shoalpb.ListTasksRequest{Service: svc.GetService().GetId()})
+		if err != nil {
+			return err
+		}
+		for _, task := range tasks.GetTasks() {
+			if task.GetNodeId() != "" && task.GetStatus().GetState() == "assigned" {
+				placed = task
+				return nil
+			}
+		}
+		return fmt.Errorf("web has no assigned task yet: %v", tasks.GetTasks())
+	})
+	return placed
 }
 
 func TestEventsClusterStatusAndSocket(t *testing.T) {

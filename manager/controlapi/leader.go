@@ -60,9 +60,11 @@ func onLeader[T any](ctx context.Context, s *Server,
 			if !isLeaderLoss(err) {
 				return v, toStatus(err)
 			}
-		case id != "" && forwardedBy != "":
+		case forwardedBy != "":
+			// The forwarder picks the leader again and retries; waiting
+			// here too would only hide the election from it.
 			return zero, status.Errorf(codes.Unavailable,
-				"manager %s: %v (leader is %s); forwarded by %s, retry", s.id, errForwardedToFollower, id, forwardedBy)
+				"manager %s: %v (leader is %q); forwarded by %s, retry", s.id, errForwardedToFollower, id, forwardedBy)
 		case id != "":
 			v, err := forward(wctx, s, id, remote)
 			if err == nil || !retryableRemote(err) {
@@ -174,15 +176,12 @@ func (s *Server) reachability(ctx context.Context) map[string]bool {
 			addrs[m.ID] = m.Addr
 		}
 	}
-	addrs[s.id] = ""
-	out := make(map[string]bool, len(addrs))
+	delete(addrs, s.id)
+	out := make(map[string]bool, len(addrs)+1)
+	out[s.id] = true
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for id, addr := range addrs {
-		if id == s.id {
-			out[id] = true
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

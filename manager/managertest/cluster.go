@@ -40,6 +40,8 @@ type Options struct {
 	// Logger receives the managers' logs; nil discards them (set
 	// SHOAL_TEST_LOG=1 to send them to stderr).
 	Logger *slog.Logger
+	// Edit, if set, changes every manager's config before its first start.
+	Edit func(*manager.Config)
 	// StartTimeout bounds starting the cluster (default 30 s).
 	StartTimeout time.Duration
 }
@@ -134,6 +136,9 @@ func (c *Cluster) newMember(i int) *member {
 	if !c.opts.NoGossip {
 		cfg.GossipAddr = "127.0.0.1:0"
 	}
+	if c.opts.Edit != nil {
+		c.opts.Edit(&cfg)
+	}
 	return &member{dataDir: dir, cfg: cfg}
 }
 
@@ -162,8 +167,34 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	mb.m, mb.stop, mb.done = m, cancel, done
 }
 
+// AddManager starts one more manager that joins through manager via (a
+// follower forwards the join to the leader), waits until every manager
+// records it, and returns its index.
+func (c *Cluster) AddManager(via int) int {
+	c.t.Helper()
+	i := len(c.members)
+	c.members = append(c.members, c.newMember(i))
+	c.members[i].cfg.Join = c.members[via].cfg.Addr
+	c.start(i, nil)
+	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
+	return i
+}
+
 // Restart starts a killed or stopped manager again from its data dir.
 func (c *Cluster) Restart(i int) { c.start(i, nil) }
+
+// RestartOnNewAddr restarts manager i from its data dir on a new gRPC
+// port (its Raft address stays), as after a move; Client(i) then follows.
+func (c *Cluster) RestartOnNewAddr(i int) {
+	mb := c.members[i]
+	mb.mu.Lock()
+	if mb.conn != nil {
+		mb.extra = append(mb.extra, mb.conn)
+		mb.conn = nil
+	}
+	mb.mu.Unlock()
+	c.start(i, func(cfg *manager.Config) { cfg.Addr = "127.0.0.1:0" })
+}
 
 // RestartForceNewCluster restarts manager i with --force-new-cluster: a
 // lone survivor becomes a one-member cluster with all its state.

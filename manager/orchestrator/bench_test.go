@@ -30,7 +30,7 @@ func BenchmarkCreateToAssigned(b *testing.B) {
 	// the orchestrator runs on the leader and commits through it.
 	b.Run("raft3", func(b *testing.B) {
 		benchCreateToAssigned(b, func(b *testing.B) (*raftstore.State, raftstore.Applier, func()) {
-			c := newCluster(b, 3, slog.New(slog.DiscardHandler), false)
+			c := newCluster(b, 3, slog.New(slog.DiscardHandler), false, 0)
 			leader := c.leader()
 			return leader.node.State(), leader.node, func() {
 				for _, m := range c.members {
@@ -61,7 +61,7 @@ func benchCreateToAssigned(b *testing.B, store func(b *testing.B) (*raftstore.St
 		start := time.Now()
 		svc.CreatedAt = start
 		if _, err := applier.Apply(b.Context(), raftstore.CreateService{Service: svc}); err != nil {
-			b.Fatalf("create service: %v", err)
+			b.Fatalf("iteration %d: create service: %v", i, err)
 		}
 		waitAssigned(b, state, svc.ID)
 		total += time.Since(start)
@@ -69,7 +69,7 @@ func benchCreateToAssigned(b *testing.B, store func(b *testing.B) (*raftstore.St
 		b.StopTimer()
 		cancel()
 		if err := <-done; err != nil {
-			b.Fatalf("orchestrator: %v", err)
+			b.Fatalf("iteration %d: orchestrator: %v", i, err)
 		}
 		closeStore()
 	}

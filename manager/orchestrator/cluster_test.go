@@ -35,17 +35,17 @@ type cluster struct {
 }
 
 // newCluster starts size members on loopback; with duty, each runs an
-// orchestrator while it leads.
-func newCluster(tb testing.TB, size int, log *slog.Logger, duty bool) *cluster {
+// orchestrator while it leads. heartbeat is the Raft heartbeat and election
+// timeout (0: raftstore's LAN default).
+func newCluster(tb testing.TB, size int, log *slog.Logger, duty bool, heartbeat time.Duration) *cluster {
 	tb.Helper()
 	c := &cluster{tb: tb, log: log}
 	for i := range size {
 		m := &member{id: fmt.Sprintf("m%d", i), addr: freeAddr(tb)}
 		node, err := raftstore.Open(raftstore.Config{
 			ID: m.id, DataDir: tb.TempDir(), RaftAddr: m.addr, Bootstrap: i == 0,
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-			LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
-			Logger: log.With("member", m.id),
+			HeartbeatTimeout: heartbeat, ElectionTimeout: heartbeat, LeaderLeaseTimeout: heartbeat / 2,
+			CommitTimeout: 5 * time.Millisecond, Logger: log.With("member", m.id),
 		})
 		if err != nil {
 			tb.Fatalf("open member %s: %v", m.id, err)
@@ -230,7 +230,8 @@ func (c *cluster) addWorkers(n int) {
 // the middle of a rolling update, a new leader's orchestrator finishes it,
 // and every slot ends with exactly one running task, nothing made twice.
 func TestClusterRolloutSurvivesLeaderLoss(t *testing.T) {
-	c := newCluster(t, 3, testLogger(t), true)
+	// Short timeouts: the test is about what happens after a failover.
+	c := newCluster(t, 3, testLogger(t), true, 300*time.Millisecond)
 	c.addWorkers(3)
 	svc := c.apply(raftstore.CreateService{Service: &api.Service{ID: "svc-web", Spec: replicated("web", rolloutReplicas)}}).Value.(*api.Service)
 	runningAt := func(version uint64) func(v *raftstore.View) string {

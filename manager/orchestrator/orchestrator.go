@@ -1,15 +1,3 @@
-// Package orchestrator turns the desired state of services into tasks and
-// places them: the replicated and global reconcilers, the restart
-// supervisor, the rolling updater, the reaper and the scheduling loop, all
-// in one level-triggered loop that runs on the Raft leader.
-//
-// Every pass reads the whole state, works out what to change — tasks to
-// create, to stop, to delete, to place — and commits it as one log entry
-// through the Applier. Nothing is kept between passes but a hint about
-// refused assignments: what a pass does follows from the store alone, so a
-// new leader takes over where the old one stopped, and because a stop and
-// its replacement are written in the same entry, nothing is lost or done
-// twice across the change.
 package orchestrator
 
 import (
@@ -96,7 +84,8 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 		last = time.Now()
 		changed := o.state.Changed()
-		wake, err := o.sync(ctx)
+		var wake time.Time
+		err := o.sync(ctx)
 		if err == nil {
 			wake, err = o.pass(ctx)
 		}
@@ -117,16 +106,16 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 
 // sync waits, once per Orchestrator, until the state holds everything
 // committed before this manager became the leader.
-func (o *Orchestrator) sync(ctx context.Context) (time.Time, error) {
+func (o *Orchestrator) sync(ctx context.Context) error {
 	b, ok := o.applier.(barrier)
 	if o.synced || !ok {
-		return time.Time{}, nil
+		return nil
 	}
 	if err := b.VerifyLeader(ctx); err != nil {
-		return time.Time{}, fmt.Errorf("wait for the log to be applied: %w", err)
+		return fmt.Errorf("wait for the log to be applied: %w", err)
 	}
 	o.synced = true
-	return time.Time{}, nil
+	return nil
 }
 
 // pause waits d of real time (false if ctx ends first).

@@ -1,0 +1,80 @@
+package ctl
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+func newClusterCommand(g *globals) *cobra.Command {
+	cmd := groupCommand("cluster", "Show the managers and their Raft state", `  shoalctl cluster status`)
+	cmd.AddCommand(newClusterStatusCommand(g))
+	return cmd
+}
+
+func newClusterStatusCommand(g *globals) *cobra.Command {
+	var rf readFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the leader, the Raft term and indexes, and every manager",
+		Long: `Show the cluster's leader, Raft term and indexes, and every manager. Use
+--stale when the cluster has no leader: any manager then answers with what
+it knows, which is how to find out which managers are missing.`,
+		Example: `  shoalctl cluster status
+  shoalctl cluster status --stale --host 10.0.0.2:4242`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withClient(cmd, func(ctx context.Context, c *client) error {
+				resp, err := invoke(ctx, c, shoalpb.ControlClient.ClusterStatus, &shoalpb.ClusterStatusRequest{Stale: rf.stale})
+				if err != nil {
+					return rpcError("", err)
+				}
+				if g.structured(outputTable) {
+					return g.writeMsg(resp)
+				}
+				return writeClusterStatus(g.app.Out, resp)
+			})
+		},
+	}
+	rf.register(cmd, false)
+	return cmd
+}
+
+func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
+	s := newSection(w)
+	s.line(0, "Cluster ID", st.GetClusterId())
+	leader := "none"
+	if st.GetLeaderId() != "" {
+		leader = fmt.Sprintf("%s (%s)", st.GetLeaderId(), st.GetLeaderAddr())
+	}
+	s.line(0, "Leader", leader)
+	s.line(0, "Term", fmt.Sprint(st.GetTerm()))
+	s.line(0, "Last index", fmt.Sprint(st.GetLastIndex()))
+	s.line(0, "Commit index", fmt.Sprint(st.GetCommitIndex()))
+	s.line(0, "Applied index", fmt.Sprint(st.GetAppliedIndex()))
+	s.line(0, "Answered by", st.GetAnsweredBy())
+	if err := s.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	managers := slices.Clone(st.GetManagers())
+	slices.SortFunc(managers, func(a, b *shoalpb.Manager) int { return cmp.Compare(a.GetId(), b.GetId()) })
+	t := newTable(w, "ID", "ADDR", "RAFT ADDR", "STATE", "VOTER", "REACHABLE")
+	for _, m := range managers {
+		t.row(m.GetId(), m.GetAddr(), m.GetRaftAddr(), cmp.Or(m.GetRaftState(), "unknown"), yesNo(m.GetVoter()), yesNo(m.GetReachable()))
+	}
+	return t.flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,194 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// pollInterval is how often shoalctl reads the state while it waits: three
+// small reads (services, tasks, nodes) five times a second at most.
+const pollInterval = 200 * time.Millisecond
+
+// defaultWaitTimeout is --timeout for commands that wait for tasks, when
+// it is not given: long enough for image pulls and restart delays.
+const defaultWaitTimeout = 3 * time.Minute
+
+// ErrNotConverged is wrapped by the error of a wait that ended without
+// convergence: a failure beyond the restart policy, or --timeout.
+var ErrNotConverged = errors.New("did not converge")
+
+// waitFlags are --detach and the timeout it implies.
+type waitFlags struct {
+	detach bool
+}
+
+func (w *waitFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&w.detach, "detach", "d", false,
+		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
+}
+
+// prepareWait gives a command that will wait the longer default timeout,
+// unless --timeout was given.
+func (g *globals) prepareWait(cmd *cobra.Command, waits bool) {
+	if waits && !cmd.Flags().Changed("timeout") {
+		g.timeout = defaultWaitTimeout
+	}
+}
+
+// readCluster reads what a wait looks at, in three requests.
+func readCluster(ctx context.Context, c *client) (*cluster, error) {
+	svcs, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, &shoalpb.ListServicesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{})
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	cl := &cluster{services: map[string]*shoalpb.Service{}, tasks: tasks.GetTasks(), nodes: nodes.GetNodes(), hosts: hostnamesOf(nodes.GetNodes())}
+	for _, s := range svcs.GetServices() {
+		cl.services[s.GetService().GetId()] = s.GetService()
+	}
+	return cl, nil
+}
+
+// waitServices waits until the services with these IDs converge, showing
+// their progress on stderr.
+func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hint string) error {
+	var old map[string]bool
+	return g.wait(ctx, c, hint, func(cl *cluster) []view {
+		if old == nil {
+			old = map[string]bool{}
+			for _, t := range cl.tasks {
+				if taskState(t).Terminal() {
+					old[t.GetId()] = true
+				}
+			}
+		}
+		var views []view
+		for _, id := range ids {
+			svc, ok := cl.services[id]
+			if !ok {
+				views = append(views, view{name: id, failure: "the service was removed while shoalctl waited"})
+				continue
+			}
+			views = append(views, viewService(svc, cl, old))
+		}
+		return views
+	})
+}
+
+// waitDrain waits until no task holds resources on the node any more.
+func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error {
+	var watch map[string]bool
+	return g.wait(ctx, c, "see shoalctl service ps", func(cl *cluster) []view {
+		var node *shoalpb.Node
+		for _, n := range cl.nodes {
+			if n.GetNode().GetId() == nodeID {
+				node = n.GetNode()
+			}
+		}
+		if node == nil {
+			return []view{{name: nodeID, failure: "the node was removed while shoalctl waited"}}
+		}
+		if watch == nil {
+			watch = map[string]bool{}
+			for _, t := range cl.tasks {
+				if t.GetNodeId() == nodeID && taskState(t).Active() {
+					watch[t.GetId()] = true
+				}
+			}
+		}
+		return []view{viewDrain(node, cl.tasks, watch)}
+	})
+}
+
+// wait polls until look says every view converged, one failed, or
+// --timeout passes. hint tells the user where to look on failure.
+func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*cluster) []view) error {
+	app := g.app
+	deadline := app.Now().Add(g.timeout)
+	prog := newProgress(app.Err, app.terminal(app.Err))
+	var views []view
+	var readErr error
+	for {
+		cl, err := readCluster(ctx, c)
+		switch {
+		case err == nil:
+			readErr = nil
+			views = look(cl)
+			prog.show(views)
+			if err := failed(views); err != nil {
+				return fmt.Errorf("%w; %s", err, hint)
+			}
+			if converged(views) {
+				return nil
+			}
+		case ctx.Err() == nil:
+			// A manager that cannot answer for a moment (leader election)
+			// is retried until the deadline.
+			readErr = rpcError("", err)
+		}
+		if ctx.Err() != nil || !app.Now().Before(deadline) {
+			return g.waitEnded(ctx, views, readErr, hint)
+		}
+		if err := app.sleep(ctx, pollInterval); err != nil {
+			return g.waitEnded(ctx, views, readErr, hint)
+		}
+	}
+}
+
+func failed(views []view) error {
+	var errs []error
+	for _, v := range views {
+		if v.failure != "" {
+			errs = append(errs, fmt.Errorf("%s %w: %s", v.name, ErrNotConverged, v.failure))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func converged(views []view) bool {
+	for _, v := range views {
+		if !v.converged {
+			return false
+		}
+	}
+	return true
+}
+
+// waitEnded explains a wait that ran out of time or was interrupted. The
+// change itself stays committed either way.
+func (g *globals) waitEnded(ctx context.Context, views []view, readErr error, hint string) error {
+	var parts []string
+	for _, v := range views {
+		if v.converged {
+			continue
+		}
+		part := v.name + " " + v.status()
+		if s := slotsText(v); s != "" {
+			part += " (" + s + ")"
+		}
+		parts = append(parts, part)
+	}
+	state := strings.Join(parts, "; ")
+	if readErr != nil {
+		state = strings.TrimPrefix(state+"; last read failed: "+readErr.Error(), "; ")
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("interrupted while waiting: %s; the change is committed and the cluster keeps working on it (%s)", state, hint)
+	}
+	return fmt.Errorf("%w within --timeout %s: %s; the change is committed and the cluster keeps working on it (%s)",
+		ErrNotConverged, g.timeout, state, hint)
+}

@@ -1,0 +1,63 @@
+// Package orchestrator turns the desired state of services into tasks and
+// places them: the replicated and global reconcilers, the restart
+// supervisor, the rolling updater, the reaper and the scheduling loop, in
+// one level-triggered loop that runs on the Raft leader (New, then Run on
+// gaining leadership; cancel on losing it).
+//
+// Every pass reads the whole state, works out what to change — tasks to
+// create, to stop, to delete, to place — and commits it as one log entry
+// (WriteTasks, AssignTasks, or a Batch of both) through the Applier. Nothing
+// is kept between passes but a hint about refused assignments: what a pass
+// does follows from the store alone, so a new leader takes over where the
+// old one stopped. A stop and its replacement are always written in the
+// same entry, so nothing is lost or done twice across a leader change. A
+// new leader first waits for its state to hold the whole committed log
+// (VerifyLeader, when the Applier offers it).
+//
+// The rules, where shoal had to choose:
+//
+//   - Slots. A replicated service fills slots 1..N. Scale-down gives up
+//     first the slots whose task is on no node, then those on the nodes
+//     that run the most tasks of the service, the highest slot first among
+//     equals — so after an unbalanced scale-down the numbers can have gaps;
+//     scale-up fills the lowest free numbers.
+//   - Restarts. A task that ends while it should run (complete, failed,
+//     rejected, or shut down without being asked) goes to the restart
+//     policy: any → replaced; on-failure → replaced when failed, rejected
+//     or exit code ≠ 0; none → left as the slot's task (nothing new is
+//     made for that slot). The replacement is created at once, held back
+//     by Task.NotBefore: Delay × 2^(k-1) after k consecutive failures of
+//     the slot, capped at 10 × Delay (a clean exit under any waits Delay).
+//     MaxAttempts counts the tasks of the slot, at the same spec version,
+//     that ended on their own within Window before this one (Window 0:
+//     ever); a service update starts the count afresh.
+//   - Lost nodes. The tasks of a node that is down or removed become
+//     orphaned and are replaced at once, whatever the restart policy.
+//     Drain starts a replacement elsewhere first and stops the old task
+//     once the replacement runs. Pause only keeps new tasks off the node.
+//   - Updates. A task is outdated when its spec differs from the service's
+//     in anything it runs with (replicas, update and restart policy and
+//     depends_on do not count). UpdateConfig.Parallelism slots (0: all)
+//     are replaced at a time; a replacement is in flight until it has run
+//     for UpdateConfig.Delay. stop-first (default) stops the old task in
+//     the entry that creates the new one and the scheduler holds the new
+//     one until the old has stopped; start-first stops the old one once
+//     the new one runs. Monitor and FailureAction are not acted on: a
+//     replacement that never runs stalls the rollout (as pause would).
+//   - Global services. One task per node that is ready, active and matches
+//     the constraints. A paused, down or unknown node keeps its task but
+//     gets no new one; a drained node, one that stops matching, or a
+//     removed one loses it. Global tasks name their node from creation, so
+//     the scheduler only checks that node and the move to assigned is a
+//     WriteTasks update (AssignTasks binds unbound tasks only).
+//   - depends_on. A service's tasks are not placed until each dependency
+//     has all its desired replicas running (service_started), running
+//     (service_healthy: there are no health checks yet, and the pending
+//     reason says so) or a task per slot that exited 0
+//     (service_completed_successfully). A missing dependency keeps them
+//     pending with that reason.
+//   - Reaper. Tasks of removed services are deleted once they have ended
+//     (agent report, or orphaned with their node) or never reached a node.
+//     Each slot keeps its newest 5 ended tasks (more if MaxAttempts is
+//     higher); a global service's tasks on a removed node are deleted.
+package orchestrator

@@ -1,0 +1,68 @@
+package orchestrator
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// laggingApplier is a fake at the Applier seam standing for a new Raft
+// leader whose state has not applied the whole log yet: VerifyLeader
+// blocks until release is closed (entered is closed when it is called).
+type laggingApplier struct {
+	raftstore.Applier
+	entered chan struct{}
+	release chan struct{}
+	applied atomic.Int32
+}
+
+func (a *laggingApplier) VerifyLeader(ctx context.Context) error {
+	close(a.entered)
+	select {
+	case <-a.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *laggingApplier) Apply(ctx context.Context, cmd raftstore.Command) (raftstore.Response, error) {
+	a.applied.Add(1)
+	return a.Applier.Apply(ctx, cmd)
+}
+
+func TestNoPassBeforeTheLeaderBarrier(t *testing.T) {
+	state := raftstore.NewState()
+	local := raftstore.NewLocalApplier(state)
+	h := &harness{t: t, state: state, apply: local, clock: newFakeClock()}
+	h.addNode("n1", nil)
+	svc := h.createService(replicated("web", 2))
+
+	lag := &laggingApplier{Applier: local, entered: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- New(state, lag, Options{Logger: testLogger(t), Clock: h.clock}).Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	select {
+	case <-lag.entered:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the orchestrator never asked for the barrier")
+	}
+	// It asked before it wrote anything, and a state change does not
+	// make it write while it waits.
+	h.addNode("n2", nil)
+	if n := lag.applied.Load(); n != 0 || len(h.state.Read().TasksByService(svc.ID)) != 0 {
+		t.Fatalf("%d commands before the barrier passed, want none", n)
+	}
+	close(lag.release)
+	h.settle(svc, 2)
+}
