@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +55,9 @@ func rssMiB(pid int) (float64, error) {
 }
 
 // startManagers runs three shoal-manager processes on loopback (with GC
-// tracing) and returns them, their addresses, and a control client.
+// tracing and the default Raft timings: the shortened test timings let a
+// loaded machine call elections in the middle of the benchmark) and
+// returns them and their addresses.
 func startManagers(t testing.TB, dir, bin string) ([]*proc, []string) {
 	var procs []*proc
 	var addrs []string
@@ -62,7 +65,6 @@ func startManagers(t testing.TB, dir, bin string) ([]*proc, []string) {
 		addr := freeAddr(t)
 		args := []string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
-			"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms",
 			"--log-level", "warn",
 		}
 		if i > 0 {
@@ -95,6 +97,7 @@ func BenchmarkManyAgents(b *testing.B) {
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
 	procs, addrs := startManagers(b, dir, managerBin)
+	startedAgents := time.Now()
 	rts := startAgents(b, dir, agents, addrs)
 	c := control(b, addrs[0])
 	poll(b, 120*time.Second, func() error {
@@ -113,9 +116,11 @@ func BenchmarkManyAgents(b *testing.B) {
 		}
 		return nil
 	})
+	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
 	b.ResetTimer()
 	for i := range b.N {
 		name := fmt.Sprintf("web%d", i)
+		t0 := time.Now()
 		_, err := c.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
 			Name: name, Image: "img", Mode: "replicated", Replicas: replicas,
 			StopGracePeriod: durationpb.New(time.Second),
@@ -134,6 +139,7 @@ func BenchmarkManyAgents(b *testing.B) {
 			return countRunningVia(b, c, name, replicas)
 		})
 		b.StopTimer()
+		reportTimeline(b, c, name, t0)
 		leader := leaderProc(b, c, procs, addrs)
 		if mb, err := liveHeapMiB(leader.log); err == nil {
 			b.ReportMetric(mb, "leader_live_heap_MiB")
@@ -156,6 +162,26 @@ func BenchmarkManyAgents(b *testing.B) {
 		})
 		b.StartTimer()
 	}
+}
+
+// reportTimeline reports, from the tasks' own times, when the first and
+// the last replica ran (as their agents saw it) and when the last report
+// was committed, counted from the create request.
+func reportTimeline(b *testing.B, c shoalpb.ControlClient, svc string, t0 time.Time) {
+	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ran, committed []float64
+	for _, tk := range resp.GetTasks() {
+		ran = append(ran, tk.GetStatus().GetTimestamp().AsTime().Sub(t0).Seconds())
+		committed = append(committed, tk.GetUpdatedAt().AsTime().Sub(t0).Seconds())
+	}
+	sort.Float64s(ran)
+	sort.Float64s(committed)
+	b.ReportMetric(ran[0], "first_running_s")
+	b.ReportMetric(ran[len(ran)-1], "last_running_s")
+	b.ReportMetric(committed[len(committed)-1], "last_committed_s")
 }
 
 func countRunningVia(b *testing.B, c shoalpb.ControlClient, svc string, want int) error {

@@ -133,7 +133,9 @@ func poll(t testing.TB, timeout time.Duration, cond func() error) {
 
 func control(t testing.TB, addr string) shoalpb.ControlClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Listing 10,000 tasks takes more than gRPC's default 4 MiB.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
