@@ -245,6 +245,13 @@ func (a *Agent) node() *api.Node {
 	}
 }
 
+// leaderHint returns the leader's address as last heard ("" if none).
+func (a *Agent) leaderHint() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.leader
+}
+
 // setLeader records the leader's address as last heard.
 func (a *Agent) setLeader(addr string) {
 	a.mu.Lock()

@@ -17,6 +17,19 @@ import (
 	"github.com/shoal-sched/shoal/api"
 )
 
+// NodeID returns the node ID kept in dataDir, making the directory and the
+// ID on first use. The runtime needs it (to label containers) before the
+// agent starts.
+func NodeID(dataDir string) (string, error) {
+	if dataDir == "" {
+		return "", fmt.Errorf("%w: data dir is empty", ErrInvalidConfig)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	return loadNodeID(dataDir)
+}
+
 // loadNodeID returns the node ID kept in dataDir, making one on first use:
 // a node keeps its identity across restarts, so the leader recognises it.
 func loadNodeID(dataDir string) (string, error) {

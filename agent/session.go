@@ -10,7 +10,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -19,7 +21,7 @@ const (
 	// Reconnect delays: short enough that a session comes back well within
 	// the dispatcher's grace period after a leader change.
 	reconnectMin = 20 * time.Millisecond
-	reconnectMax = 250 * time.Millisecond
+	reconnectMax = 200 * time.Millisecond
 	// helloTimeout bounds the wait for a manager's first answer.
 	helloTimeout = 5 * time.Second
 )
@@ -41,50 +43,96 @@ type sessionResult struct {
 func (a *Agent) runSessions(ctx context.Context) error {
 	conns := newConnCache()
 	defer conns.close()
-	delay := reconnectMin
-	redirects, next := 0, 0
+	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin}
 	for ctx.Err() == nil {
-		addr := a.pickManager(&next)
+		addr := f.pick(time.Now())
 		res, err := a.session(ctx, conns, addr)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if res.established {
-			delay, redirects = reconnectMin, 0
-		}
 		if res.redirected {
 			a.log.Debug("redirected", "manager", addr, "leader", res.redirect)
-			a.setLeader(res.redirect)
-			redirects++
-			// Follow a redirect at once, unless managers keep pointing at
-			// each other (an election in progress).
-			if res.redirect != "" && res.redirect != addr && redirects <= 3 {
-				continue
-			}
 		} else {
 			a.log.Info("session ended", "manager", addr, "err", err)
-			a.setLeader("")
 		}
-		if !sleepCtx(ctx, jitter(delay)) {
+		if !sleepCtx(ctx, f.after(addr, res, err, time.Now())) {
 			return nil
 		}
-		delay = min(2*delay, reconnectMax)
 	}
 	return nil
 }
 
-// pickManager returns the leader as last heard, else the next candidate.
-func (a *Agent) pickManager(next *int) string {
-	a.mu.Lock()
-	leader := a.leader
-	a.mu.Unlock()
-	if leader != "" {
-		return leader
+// leaderFinder chooses the manager to try next. During an election the
+// followers still name the old leader for a while; a manager that just
+// failed to answer is passed over (for failedFor) so that the agent does
+// not follow such redirects into a dead manager again and again.
+type leaderFinder struct {
+	a         *Agent
+	next      int
+	failed    map[string]time.Time
+	delay     time.Duration
+	redirects int
+}
+
+// failedFor is how long a manager that did not answer is passed over.
+const failedFor = time.Second
+
+func (f *leaderFinder) recentlyFailed(addr string, now time.Time) bool {
+	at, ok := f.failed[addr]
+	return ok && now.Sub(at) < failedFor
+}
+
+// pick returns the leader as last heard, else the next candidate that did
+// not fail lately (any, if all did).
+func (f *leaderFinder) pick(now time.Time) string {
+	if l := f.a.leaderHint(); l != "" && !f.recentlyFailed(l, now) {
+		return l
 	}
-	c := a.candidates()
-	addr := c[*next%len(c)]
-	*next++
+	c := f.a.candidates()
+	for i := range c {
+		if addr := c[(f.next+i)%len(c)]; !f.recentlyFailed(addr, now) {
+			f.next += i + 1
+			return addr
+		}
+	}
+	addr := c[f.next%len(c)]
+	f.next++
 	return addr
+}
+
+// after notes how an attempt at addr ended and returns how long to wait
+// before the next one: nothing to follow a fresh redirect, else a backoff
+// that grows from reconnectMin to reconnectMax and restarts after a
+// session was established.
+func (f *leaderFinder) after(addr string, res sessionResult, err error, now time.Time) time.Duration {
+	if res.established {
+		f.delay, f.redirects = reconnectMin, 0
+	}
+	switch {
+	case res.redirected:
+		hint := res.redirect
+		if hint != "" && hint != addr && !f.recentlyFailed(hint, now) && f.redirects < 3 {
+			f.redirects++
+			f.a.setLeader(hint)
+			return 0
+		}
+	case unreachable(err):
+		f.failed[addr] = now
+	}
+	f.a.setLeader("")
+	d := jitter(f.delay)
+	f.delay = min(2*f.delay, reconnectMax)
+	return d
+}
+
+// unreachable reports whether a session failed because the manager could
+// not be reached or did not answer (rather than ending the session).
+func unreachable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return false
 }
 
 // session runs one session with the manager at addr until it ends.

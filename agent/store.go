@@ -18,9 +18,12 @@ import (
 const (
 	tasksFile  = "tasks.json"
 	nodeIDFile = "node-id"
-	// storeFlushEvery bounds how often the task file is rewritten: a burst
-	// of status changes costs one write.
-	storeFlushEvery = 50 * time.Millisecond
+	// storeFlushEvery bounds how often the task file is rewritten (file
+	// writes were most of an agent's CPU when it wrote every 50 ms). A file
+	// that lags is safe: on a restart the runtime's listing and the
+	// leader's copy of the task (merged forward by runner.update) fill in
+	// what it missed, so a container is never started twice for it.
+	storeFlushEvery = time.Second
 )
 
 // taskRecord is one assigned task as the agent last knew it.

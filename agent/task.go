@@ -114,16 +114,28 @@ func (r *runner) poke() {
 }
 
 // update takes a new assignment of the task. A step in progress is cut
-// short when the task is no longer wanted.
+// short when the task is no longer wanted. The leader's copy of the status
+// is what this agent reported before; when it is ahead of the local one
+// (the agent's records lagged behind a crash), it is taken over, so that
+// a step already done is not done again.
 func (r *runner) update(t *api.Task) {
 	r.mu.Lock()
 	r.task = t
+	if r.status.State.CanMoveTo(t.Status.State) && agentReported(t.Status.State) {
+		r.status = t.Status
+	}
 	r.w.store.put(t, r.status)
 	if t.DesiredState > api.TaskRunning && r.cancelStep != nil {
 		r.cancelStep()
 	}
 	r.mu.Unlock()
 	r.poke()
+}
+
+// agentReported reports whether a task state is one an agent reports (the
+// leader's own states, like orphaned, never reach an agent's set).
+func agentReported(s api.TaskState) bool {
+	return s >= api.TaskAccepted && s <= api.TaskRejected
 }
 
 // confirm releases a held task: a full assignment set included it.

@@ -289,3 +289,35 @@ func TestNeverBackwards(t *testing.T) {
 		t.Fatalf("t1 started %d times, want 1", n)
 	}
 }
+
+// TestLeaderStatusAhead: the agent's records lag behind (it crashed before
+// writing them); the leader's copy of the task, with the state the agent
+// reported before, is taken over instead of redoing steps.
+func TestLeaderStatusAhead(t *testing.T) {
+	rt := fake.New()
+	rt.ScriptImage("slow", fake.Script{PullDelay: time.Hour})
+	dir := t.TempDir()
+	w1, stop1 := startWorker(t, rt, dir)
+	t1 := newTask("t1", "slow", api.TaskRunning)
+	w1.Full(t1)
+	waitState(t, w1, "t1", api.TaskPreparing)
+	stop1()
+	w1.Wait()
+	if err := w1.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rt.ScriptImage("slow", fake.Script{})
+	calls := len(rt.Calls())
+
+	w2, _ := startWorker(t, rt, dir)
+	done := t1.Clone()
+	done.Status = api.TaskStatus{State: api.TaskComplete, Message: "exited with code 0"}
+	w2.Full(done)
+	waitState(t, w2, "t1", api.TaskComplete)
+	holdsFor(t, 200*time.Millisecond, func() error {
+		if got := rt.Calls()[calls:]; len(got) != 0 {
+			return fmt.Errorf("a completed task reached the runtime again: %+v", got)
+		}
+		return nil
+	})
+}

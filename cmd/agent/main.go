@@ -34,7 +34,7 @@ type config struct {
 type containerdConfig struct {
 	address          string
 	namespace        string
-	registryMirrors  []string
+	mirrors          map[string][]string
 	insecureRegistry []string
 	logDir           string
 }
@@ -57,28 +57,58 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	rt, err := newRuntime(ctx, cfg)
+	rt, closeRT, err := newRuntime(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	cfg.agent.Runtime = rt
 	a, err := agent.New(cfg.agent)
 	if err != nil {
-		return err
+		return errors.Join(err, closeRT())
 	}
-	return a.Run(ctx)
+	return errors.Join(a.Run(ctx), closeRT())
 }
 
-// newRuntime builds the runtime the flags name.
-func newRuntime(ctx context.Context, cfg config) (agent.Runtime, error) {
+// newRuntime builds the runtime the flags name, and what closes it.
+func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, error) {
 	switch cfg.runtime {
 	case "fake":
 		// Starts nothing: for simulations and tests of the control plane.
-		return fake.New(), nil
+		return fake.New(), func() error { return nil }, nil
 	case "containerd":
-		return newContainerdRuntime(ctx, cfg)
+		nodeID, err := agent.NodeID(cfg.agent.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		rt, err := containerd.New(ctx, containerd.Options{
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: nodeID,
+			StateDir: filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
+			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
+			Logger: cfg.agent.Logger,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--runtime containerd: %w", err)
+		}
+		return rt, rt.Close, nil
 	}
-	return nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
+	return nil, nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
+}
+
+// parseMirrors reads --registry-mirror values: MIRROR (a mirror of Docker
+// Hub) or REGISTRY=MIRROR.
+func parseMirrors(vals []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range vals {
+		reg, mirror, ok := strings.Cut(v, "=")
+		if !ok {
+			reg, mirror = "docker.io", v
+		}
+		if reg == "" || mirror == "" {
+			return nil, fmt.Errorf("--registry-mirror %q: want MIRROR or REGISTRY=MIRROR", v)
+		}
+		out[reg] = append(out[reg], mirror)
+	}
+	return out, nil
 }
 
 // listFlag collects a repeatable flag that also takes comma lists.
@@ -129,10 +159,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
 	fs.StringVar(&cfg.runtime, "runtime", "containerd", "container runtime: containerd, or fake (starts nothing)")
 	fs.StringVar(&cfg.ctrd.address, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
-	fs.StringVar(&cfg.ctrd.namespace, "containerd-namespace", "shoal", "containerd namespace of this agent (one per agent)")
-	fs.Var(&mirrors, "registry-mirror", "registry mirror HOST[:PORT] (repeatable)")
+	fs.StringVar(&cfg.ctrd.namespace, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent (one per agent)")
+	fs.Var(&mirrors, "registry-mirror", "registry mirror: HOST[:PORT] of a Docker Hub mirror, or REGISTRY=MIRROR (repeatable)")
 	fs.Var(&insecure, "insecure-registry", "registry HOST[:PORT] reached over plain HTTP (repeatable)")
-	fs.StringVar(&cfg.ctrd.logDir, "log-dir", "", "directory for container logs (default DATA_DIR/logs)")
+	fs.StringVar(&cfg.ctrd.logDir, "log-dir", "", "directory for container logs (default DATA_DIR/runtime/logs)")
 	cpus := fs.String("cpus", "", "CPUs offered to tasks, e.g. 2 or 1.5 (default: all)")
 	memory := fs.String("memory", "", "memory offered to tasks, e.g. 4GiB or 512MiB (default: all)")
 	fs.Var(labels, "label", "node label KEY=VALUE (repeatable)")
@@ -152,7 +182,12 @@ func parseFlags(args []string) (config, error) {
 		return cfg, errors.New("--join: give at least one manager address HOST:PORT")
 	}
 	a.Join, a.Labels = join, labels
-	cfg.ctrd.registryMirrors, cfg.ctrd.insecureRegistry = mirrors, insecure
+	cfg.ctrd.insecureRegistry = insecure
+	m, err := parseMirrors(mirrors)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.ctrd.mirrors = m
 	if err := parseResources(a, *cpus, *memory); err != nil {
 		return cfg, err
 	}
@@ -194,32 +229,4 @@ func parseResources(a *agent.Config, cpus, memory string) error {
 		a.Resources.MemoryBytes = n
 	}
 	return nil
-}
-
-// newContainerdRuntime connects to containerd with the agent's node ID, so
-// every container it makes carries its node's label.
-func newContainerdRuntime(ctx context.Context, cfg config) (agent.Runtime, error) {
-	nodeID, err := agent.LoadNodeID(cfg.agent.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	// A bare mirror applies to Docker Hub, as dockerd's --registry-mirror does.
-	var mirrors map[string][]string
-	if len(cfg.ctrd.registryMirrors) > 0 {
-		mirrors = map[string][]string{"docker.io": cfg.ctrd.registryMirrors}
-	}
-	logDir := cfg.ctrd.logDir
-	if logDir == "" {
-		logDir = filepath.Join(cfg.agent.DataDir, "logs")
-	}
-	return containerd.New(ctx, containerd.Options{
-		Address:            cfg.ctrd.address,
-		Namespace:          cfg.ctrd.namespace,
-		NodeID:             nodeID,
-		StateDir:           filepath.Join(cfg.agent.DataDir, "containerd"),
-		LogDir:             logDir,
-		Mirrors:            mirrors,
-		InsecureRegistries: cfg.ctrd.insecureRegistry,
-		Logger:             cfg.agent.Logger,
-	})
 }

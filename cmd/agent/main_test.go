@@ -1,7 +1,7 @@
 package main
 
 import (
-	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -64,21 +64,53 @@ func TestParseFlags(t *testing.T) {
 
 func TestNewRuntime(t *testing.T) {
 	tests := []struct {
-		runtime string
+		name    string
+		cfg     config
 		wantErr string
 	}{
-		{"fake", ""},
-		{"containerd", "no-such.sock"},
-		{"docker", `"docker"`},
+		{"fake", config{runtime: "fake"}, ""},
+		{"containerd without a daemon", config{runtime: "containerd", ctrd: containerdConfig{address: "/nonexistent/containerd.sock", namespace: "shoal"}}, "is containerd running"},
+		{"unknown", config{runtime: "docker"}, `"docker"`},
 	}
 	for _, tc := range tests {
-		t.Run(tc.runtime, func(t *testing.T) {
-			cfg := config{runtime: tc.runtime}
-			cfg.agent.DataDir = t.TempDir()
-			cfg.ctrd.address = filepath.Join(t.TempDir(), "no-such.sock")
-			_, err := newRuntime(t.Context(), cfg)
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.agent.DataDir = t.TempDir()
+			rt, closeRT, err := newRuntime(t.Context(), tc.cfg)
+			if tc.wantErr == "" {
+				if err != nil || rt == nil {
+					t.Fatalf("runtime %v, err %v", rt, err)
+				}
+				if err := closeRT(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want one naming %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseMirrors(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    string
+		wantErr bool
+	}{
+		{[]string{"mirror:5000"}, "map[docker.io:[mirror:5000]]", false},
+		{[]string{"reg:5000=m1:5000", "reg:5000=m2"}, "map[reg:5000:[m1:5000 m2]]", false},
+		{[]string{"=m1"}, "", true},
+		{[]string{"reg="}, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.in, ","), func(t *testing.T) {
+			got, err := parseMirrors(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && fmt.Sprint(got) != tc.want {
+				t.Errorf("mirrors = %v, want %s", got, tc.want)
 			}
 		})
 	}

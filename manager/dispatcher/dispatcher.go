@@ -125,38 +125,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
-// routeChanges wakes the session of every node whose tasks changed. A
-// session then recomputes its set from the state (level-triggered), so a
-// dropped subscription only costs waking everyone.
-func (d *Dispatcher) routeChanges(ctx context.Context) error {
-	for ctx.Err() == nil {
-		events, cancel := d.cfg.State.Subscribe(subscribeBuffer)
-		d.pokeAll()
-		d.route(ctx, events)
-		cancel()
-	}
-	return nil
-}
-
-func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case batch, ok := <-events:
-			if !ok {
-				d.log.Warn("fell behind the state's changes; resyncing every session")
-				return
-			}
-			for _, ev := range batch {
-				if ev.Task != nil && ev.Task.NodeID != "" {
-					d.poke(ev.Task.NodeID)
-				}
-			}
-		}
-	}
-}
-
 func (d *Dispatcher) poke(nodeID string) {
 	d.mu.Lock()
 	s := d.sessions[nodeID]

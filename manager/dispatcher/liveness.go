@@ -44,7 +44,7 @@ func (d *Dispatcher) watchLiveness(ctx context.Context) error {
 	t := time.NewTicker(d.livenessTick())
 	defer t.Stop()
 	var leaderSince time.Time
-	leading := false
+	leading, scanAll := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -65,14 +65,18 @@ func (d *Dispatcher) watchLiveness(ctx context.Context) error {
 		if !leading {
 			// Agents of the old leader need time to find this one: every
 			// node gets a full grace period from now.
-			leading, leaderSince = true, now
+			leading, leaderSince, scanAll = true, now, true
 			d.log.Info("leading: checking node liveness", "grace_period", d.cfg.GracePeriod)
 		}
 		for _, ev := range evs {
 			d.observe(ctx, ev)
 		}
 		d.endSilentSessions()
-		d.downLostNodes(ctx, now, leaderSince)
+		// Until one scan after the first grace period, every node without
+		// a session may be lost; after it, only those whose session ended.
+		if d.downLostNodes(ctx, now, leaderSince, scanAll) && now.Sub(leaderSince) >= d.cfg.GracePeriod {
+			scanAll = false
+		}
 	}
 }
 
@@ -168,13 +172,29 @@ func (d *Dispatcher) endSilentSessions() {
 
 // downLostNodes commits down every node that is not down and has had no
 // session for the grace period (counted from when this manager started
-// leading, at the earliest).
-func (d *Dispatcher) downLostNodes(ctx context.Context, now, leaderSince time.Time) {
+// leading, at the earliest). It looks at every node when all is set, else
+// only at those whose session ended here. It reports whether it committed
+// what it found.
+func (d *Dispatcher) downLostNodes(ctx context.Context, now, leaderSince time.Time, all bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	v := d.cfg.State.Read()
+	var nodes []*api.Node
+	if all {
+		nodes = v.Nodes()
+	} else {
+		for id := range d.lost {
+			if n := v.Node(id); n != nil {
+				nodes = append(nodes, n)
+			} else {
+				delete(d.lost, id) // removed from the cluster
+			}
+		}
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	}
 	var cmds []raftstore.Command
 	var ids []string
-	for _, n := range d.cfg.State.Read().Nodes() {
+	for _, n := range nodes {
 		if n.Status == api.NodeDown || d.sessions[n.ID] != nil {
 			continue
 		}
@@ -191,15 +211,16 @@ func (d *Dispatcher) downLostNodes(ctx context.Context, now, leaderSince time.Ti
 		ids = append(ids, n.ID)
 	}
 	if len(cmds) == 0 {
-		return
-	}
-	if err := d.applyAll(ctx, cmds...); err != nil {
-		d.log.Error("could not mark lost nodes down", "nodes", ids, "err", err)
-		return
+		return true
 	}
 	sort.Strings(ids)
+	if err := d.applyAll(ctx, cmds...); err != nil {
+		d.log.Error("could not mark lost nodes down", "nodes", ids, "err", err)
+		return false
+	}
 	for _, id := range ids {
 		delete(d.lost, id)
 	}
 	d.log.Warn("nodes down: sessions lost", "nodes", ids, "grace_period", d.cfg.GracePeriod)
+	return true
 }

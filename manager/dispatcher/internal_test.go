@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
 )
 
 // FuzzAgentMessage decodes arbitrary bytes as an agent's message and runs
@@ -79,6 +81,56 @@ func TestInSet(t *testing.T) {
 			task := &api.Task{DesiredState: tc.desired, Status: api.TaskStatus{State: tc.st}}
 			if got := inSet(task); got != tc.want {
 				t.Errorf("inSet(desired %s, state %s) = %v, want %v", tc.desired, tc.st, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRouteTask checks which sessions a task event wakes: only those whose
+// assignment set it changes.
+func TestRouteTask(t *testing.T) {
+	task := func(node string, desired, st api.TaskState, spec uint64) *api.Task {
+		return &api.Task{ID: "t1", NodeID: node, DesiredState: desired, SpecVersion: spec, Status: api.TaskStatus{State: st}}
+	}
+	run := api.TaskRunning
+	tests := []struct {
+		name   string
+		before *api.Task // nil: not known
+		action string
+		after  *api.Task
+		want   []string // nodes woken
+	}{
+		{"assigned", task("", run, api.TaskPending, 1), "update", task("a", run, api.TaskAssigned, 1), []string{"a"}},
+		{"new and unknown", nil, "create", task("a", run, api.TaskAssigned, 1), []string{"a"}},
+		{"status report", task("a", run, api.TaskAssigned, 1), "update", task("a", run, api.TaskRunning, 1), nil},
+		{"desired shutdown", task("a", run, api.TaskRunning, 1), "update", task("a", api.TaskShutdown, api.TaskRunning, 1), []string{"a"}},
+		{"stopped and unwanted leaves", task("a", api.TaskShutdown, api.TaskRunning, 1), "update", task("a", api.TaskShutdown, api.TaskShutdown, 1), []string{"a"}},
+		{"orphaned leaves", task("a", run, api.TaskRunning, 1), "update", task("a", run, api.TaskOrphaned, 1), []string{"a"}},
+		{"removed while in", task("a", run, api.TaskRunning, 1), "remove", task("a", run, api.TaskRunning, 1), []string{"a"}},
+		{"removed while out", task("a", api.TaskShutdown, api.TaskShutdown, 1), "remove", task("a", api.TaskShutdown, api.TaskShutdown, 1), nil},
+		{"pending stays out", task("", run, api.TaskNew, 1), "update", task("", run, api.TaskPending, 1), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(Config{})
+			for _, n := range []string{"a", "b"} {
+				d.sessions[n] = &session{d: d, nodeID: n, wake: make(chan struct{}, 1)}
+			}
+			known := map[string]seenTask{}
+			if tc.before != nil {
+				known["t1"] = seen(tc.before)
+			}
+			d.routeTask(raftstore.Event{Kind: "task", Action: tc.action, Task: tc.after}, known)
+			var woken []string
+			for _, n := range []string{"a", "b"} {
+				select {
+				case <-d.sessions[n].wake:
+					woken = append(woken, n)
+				default:
+				}
+			}
+			if fmt.Sprint(woken) != fmt.Sprint(tc.want) {
+				t.Errorf("woke %v, want %v", woken, tc.want)
 			}
 		})
 	}

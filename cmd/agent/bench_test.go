@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/shoal-sched/shoal/agent"
+	"github.com/shoal-sched/shoal/agent/fake"
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// gcLine matches a gctrace line: "gc 12 @1.2s 3%: ... 40->41->20 MB, ..."
+// (heap at GC start, at GC end, and live heap after it).
+var gcLine = regexp.MustCompile(`gc \d+ @[^:]*:.* (\d+)->(\d+)->(\d+) MB`)
+
+// liveHeapMiB returns the live heap after the last GC the process traced.
+func liveHeapMiB(logPath string) (float64, error) {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0, err
+	}
+	m := gcLine.FindAllStringSubmatch(string(b), -1)
+	if len(m) == 0 {
+		return 0, fmt.Errorf("no gctrace line in %s", logPath)
+	}
+	mb, err := strconv.ParseFloat(m[len(m)-1][3], 64)
+	return mb, err
+}
+
+// rssMiB returns a process's resident set size.
+func rssMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// startManagers runs three shoal-manager processes on loopback (with GC
+// tracing and the default Raft timings: the shortened test timings let a
+// loaded machine call elections in the middle of the benchmark) and
+// returns them and their addresses.
+func startManagers(t testing.TB, dir, bin string) ([]*proc, []string) {
+	var procs []*proc
+	var addrs []string
+	for i := range 3 {
+		addr := freeAddr(t)
+		args := []string{
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
+			"--log-level", "warn",
+		}
+		if i > 0 {
+			args = append(args, "--join", addrs[0])
+		}
+		p := startProc(t, dir, fmt.Sprintf("manager-%d", i), []string{"GODEBUG=gctrace=1"}, bin, args...)
+		procs, addrs = append(procs, p), append(addrs, addr)
+		c := control(t, addr)
+		poll(t, 30*time.Second, func() error {
+			st, err := call(t, func(ctx context.Context) (*shoalpb.ClusterStatusResponse, error) {
+				return c.ClusterStatus(ctx, &shoalpb.ClusterStatusRequest{})
+			})
+			if err == nil && (len(st.GetManagers()) != i+1 || st.GetLeaderAddr() == "") {
+				err = fmt.Errorf("%d managers, leader %q", len(st.GetManagers()), st.GetLeaderAddr())
+			}
+			return err
+		})
+	}
+	return procs, addrs
+}
+
+// BenchmarkManyAgents: three shoal-manager processes (real Raft on
+// loopback) and 1,000 agents in this process (fake runtimes, real
+// sessions, no gossip). One op creates a service of 10,000 replicas and
+// waits until all run; the service is removed and its containers gone
+// before the next op, off the clock. It reports the leader's live heap
+// (from its GC trace) and resident size after the op.
+func BenchmarkManyAgents(b *testing.B) {
+	const agents, replicas = 1000, 10000
+	dir := b.TempDir()
+	managerBin, _ := buildBinaries(b, dir)
+	procs, addrs := startManagers(b, dir, managerBin)
+	startedAgents := time.Now()
+	rts := startAgents(b, dir, agents, addrs)
+	c := control(b, addrs[0])
+	poll(b, 120*time.Second, func() error {
+		resp, err := c.ListNodes(b.Context(), &shoalpb.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, n := range resp.GetNodes() {
+			if n.GetNode().GetStatus() == "ready" {
+				ready++
+			}
+		}
+		if ready != agents {
+			return fmt.Errorf("%d of %d nodes ready", ready, agents)
+		}
+		return nil
+	})
+	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
+	b.ResetTimer()
+	for i := range b.N {
+		name := fmt.Sprintf("web%d", i)
+		t0 := time.Now()
+		_, err := c.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
+			Name: name, Image: "img", Mode: "replicated", Replicas: replicas,
+			StopGracePeriod: durationpb.New(time.Second),
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		poll(b, 120*time.Second, func() error {
+			n := 0
+			for _, rt := range rts {
+				n += len(rt.Running())
+			}
+			if n != replicas {
+				return fmt.Errorf("%d of %d containers running", n, replicas)
+			}
+			return countRunningVia(b, c, name, replicas)
+		})
+		b.StopTimer()
+		reportTimeline(b, c, name, t0)
+		leader := leaderProc(b, c, procs, addrs)
+		if mb, err := liveHeapMiB(leader.log); err == nil {
+			b.ReportMetric(mb, "leader_live_heap_MiB")
+		}
+		if mb, err := rssMiB(leader.cmd.Process.Pid); err == nil {
+			b.ReportMetric(mb, "leader_rss_MiB")
+		}
+		if _, err := c.RemoveService(b.Context(), &shoalpb.RemoveServiceRequest{Service: name}); err != nil {
+			b.Fatal(err)
+		}
+		poll(b, 120*time.Second, func() error {
+			n := 0
+			for _, rt := range rts {
+				n += len(rt.Running())
+			}
+			if n != 0 {
+				return fmt.Errorf("%d containers still run", n)
+			}
+			return nil
+		})
+		b.StartTimer()
+	}
+}
+
+// reportTimeline reports, from the tasks' own times, when the first and
+// the last replica ran (as their agents saw it) and when the last report
+// was committed, counted from the create request.
+func reportTimeline(b *testing.B, c shoalpb.ControlClient, svc string, t0 time.Time) {
+	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ran, committed []float64
+	for _, tk := range resp.GetTasks() {
+		ran = append(ran, tk.GetStatus().GetTimestamp().AsTime().Sub(t0).Seconds())
+		committed = append(committed, tk.GetUpdatedAt().AsTime().Sub(t0).Seconds())
+	}
+	sort.Float64s(ran)
+	sort.Float64s(committed)
+	b.ReportMetric(ran[0], "first_running_s")
+	b.ReportMetric(ran[len(ran)-1], "last_running_s")
+	b.ReportMetric(committed[len(committed)-1], "last_committed_s")
+}
+
+func countRunningVia(b *testing.B, c shoalpb.ControlClient, svc string, want int) error {
+	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, tk := range resp.GetTasks() {
+		if tk.GetStatus().GetState() == "running" {
+			n++
+		}
+	}
+	if n != want {
+		return fmt.Errorf("%d of %d tasks running in the state", n, want)
+	}
+	return nil
+}
+
+func leaderProc(b *testing.B, c shoalpb.ControlClient, procs []*proc, addrs []string) *proc {
+	st, err := c.ClusterStatus(b.Context(), &shoalpb.ClusterStatusRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, a := range addrs {
+		if a == st.GetLeaderAddr() {
+			return procs[i]
+		}
+	}
+	b.Fatalf("leader %q is none of %v", st.GetLeaderAddr(), addrs)
+	return nil
+}
+
+// startAgents runs n agents in this process, each with its own fake
+// runtime and data dir, until the benchmark ends.
+func startAgents(b *testing.B, dir string, n int, join []string) []*fake.Runtime {
+	ctx, cancel := context.WithCancel(b.Context())
+	var wg sync.WaitGroup
+	b.Cleanup(func() { cancel(); wg.Wait() })
+	rts := make([]*fake.Runtime, n)
+	for i := range n {
+		rts[i] = fake.New()
+		a, err := agent.New(agent.Config{
+			DataDir: filepath.Join(dir, "agents", strconv.Itoa(i)), Join: join, AdvertiseAddr: "127.0.0.1:0",
+			Hostname: fmt.Sprintf("agent-%04d", i), Runtime: rts[i],
+			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			if err := a.Run(ctx); err != nil {
+				b.Errorf("agent %d: %v", i, err)
+			}
+		})
+	}
+	return rts
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// proc is one process the test started; it is ended by PID.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited
+	err  error         // how it exited, once done is closed
+}
+
+// buildBinaries builds shoal-manager and shoal-agent into dir.
+func buildBinaries(t testing.TB, dir string) (manager, agent string) {
+	t.Helper()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for _, b := range []struct{ out, pkg string }{
+		{filepath.Join(dir, "shoal-manager"), "github.com/shoal-sched/shoal/cmd/manager"},
+		{filepath.Join(dir, "shoal-agent"), "github.com/shoal-sched/shoal/cmd/agent"},
+	} {
+		out, err := exec.CommandContext(t.Context(), goBin, "build", "-o", b.out, b.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return filepath.Join(dir, "shoal-manager"), filepath.Join(dir, "shoal-agent")
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago (the processes bind it themselves).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startProc starts bin with args (and env added to this process's).
+func startProc(t testing.TB, dir, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop ends the process by its PID: SIGTERM, then SIGKILL after 5 s.
+func (p *proc) stop(t testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	if t.Failed() {
+		b, _ := os.ReadFile(p.log)
+		lines := strings.Split(string(b), "\n")
+		t.Logf("last lines of %s:\n%s", p.name, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+	}
+}
+
+// kill9 ends the process with SIGKILL and waits for it.
+func (p *proc) kill9(t testing.TB) {
+	t.Helper()
+	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s (pid %d): %v", p.name, p.cmd.Process.Pid, err)
+	}
+	<-p.done
+}
+
+func poll(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", timeout, err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("test ended while waiting: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func control(t testing.TB, addr string) shoalpb.ControlClient {
+	t.Helper()
+	// Listing 10,000 tasks takes more than gRPC's default 4 MiB.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return shoalpb.NewControlClient(conn)
+}
+
+func call[T any](t testing.TB, f func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	return f(ctx)
+}
+
+// runningByNode counts the running tasks of a service per node.
+func runningByNode(t testing.TB, c shoalpb.ControlClient, svc string) (map[string]int, error) {
+	resp, err := call(t, func(ctx context.Context) (*shoalpb.ListTasksResponse, error) {
+		return c.ListTasks(ctx, &shoalpb.ListTasksRequest{Service: svc})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, tk := range resp.GetTasks() {
+		if tk.GetStatus().GetState() == "running" && tk.GetDesiredState() == "running" {
+			out[tk.GetNodeId()]++
+		}
+	}
+	return out, nil
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// TestProcesses runs the real binaries on loopback: three shoal-manager,
+// three shoal-agent --runtime fake; a service of 6 replicas runs; one
+// agent is killed with SIGKILL; its replicas run again on the others.
+func TestProcesses(t *testing.T) {
+	dir := t.TempDir()
+	managerBin, agentBin := buildBinaries(t, dir)
+	fastRaft := []string{"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms"}
+	var mgrAddrs []string
+	for i := range 3 {
+		addr := freeAddr(t)
+		args := append([]string{
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
+			"--gossip-addr", freeAddr(t), "--log-level", "debug",
+		}, fastRaft...)
+		if i > 0 {
+			args = append(args, "--join", mgrAddrs[0])
+		}
+		startProc(t, dir, fmt.Sprintf("manager-%d", i), nil, managerBin, args...)
+		mgrAddrs = append(mgrAddrs, addr)
+		c := control(t, addr)
+		poll(t, 30*time.Second, func() error {
+			st, err := call(t, func(ctx context.Context) (*shoalpb.ClusterStatusResponse, error) {
+				return c.ClusterStatus(ctx, &shoalpb.ClusterStatusRequest{})
+			})
+			if err != nil {
+				return err
+			}
+			if len(st.GetManagers()) != i+1 || st.GetLeaderAddr() == "" {
+				return fmt.Errorf("%d managers, leader %q", len(st.GetManagers()), st.GetLeaderAddr())
+			}
+			return nil
+		})
+	}
+	agents := map[string]*proc{}
+	for i := range 3 {
+		name := fmt.Sprintf("agent-%d", i)
+		agents[name] = startProc(t, dir, name, nil, agentBin,
+			"--data-dir", filepath.Join(dir, name), "--join", strings.Join(mgrAddrs, ","),
+			"--advertise-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--hostname", name,
+			"--runtime", "fake", "--cpus", "2", "--memory", "2GiB", "--log-level", "debug")
+	}
+	c := control(t, mgrAddrs[1])
+	hostOf := map[string]string{} // node id → hostname
+	poll(t, 30*time.Second, func() error {
+		resp, err := call(t, func(ctx context.Context) (*shoalpb.ListNodesResponse, error) {
+			return c.ListNodes(ctx, &shoalpb.ListNodesRequest{})
+		})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, n := range resp.GetNodes() {
+			hostOf[n.GetNode().GetId()] = n.GetNode().GetHostname()
+			if n.GetNode().GetStatus() == "ready" && agents[n.GetNode().GetHostname()] != nil {
+				ready++
+			}
+		}
+		if ready != 3 {
+			return fmt.Errorf("%d agent nodes ready, want 3", ready)
+		}
+		return nil
+	})
+	_, err := call(t, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		return c.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
+			Name: "web", Image: "busybox", Mode: "replicated", Replicas: 6,
+			StopGracePeriod: durationpb.New(time.Second),
+		}})
+	})
+	if err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	var before map[string]int
+	poll(t, 30*time.Second, func() error {
+		var err error
+		before, err = runningByNode(t, c, "web")
+		if err == nil && total(before) != 6 {
+			err = fmt.Errorf("%d of 6 replicas running: %v", total(before), before)
+		}
+		return err
+	})
+	var victimID string
+	for id, n := range before {
+		if n > 0 {
+			victimID = id
+			break
+		}
+	}
+	victim := agents[hostOf[victimID]]
+	if victim == nil {
+		t.Fatalf("replicas run on node %s, which is no agent of this test", victimID)
+	}
+	victim.kill9(t)
+	poll(t, 30*time.Second, func() error {
+		now, err := runningByNode(t, c, "web")
+		switch {
+		case err != nil:
+			return err
+		case now[victimID] != 0:
+			return fmt.Errorf("%d replicas still running on the killed node", now[victimID])
+		case total(now) != 6:
+			return fmt.Errorf("%d of 6 replicas running: %v", total(now), now)
+		}
+		return nil
+	})
+	resp, err := call(t, func(ctx context.Context) (*shoalpb.Node, error) {
+		return c.GetNode(ctx, &shoalpb.GetNodeRequest{Node: victimID})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetStatus() != "down" {
+		t.Errorf("killed node is %s (%s), want down", resp.GetStatus(), resp.GetStatusMessage())
+	}
+}
