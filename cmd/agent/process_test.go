@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +31,11 @@ type proc struct {
 // buildBinaries builds shoal-manager and shoal-agent into dir.
 func buildBinaries(t testing.TB, dir string) (manager, agent string) {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The go command that runs this test (make test puts it on PATH).
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go not on PATH: %v", err)
+	}
 	for _, b := range []struct{ out, pkg string }{
 		{filepath.Join(dir, "shoal-manager"), "github.com/shoal-sched/shoal/cmd/manager"},
 		{filepath.Join(dir, "shoal-agent"), "github.com/shoal-sched/shoal/cmd/agent"},
