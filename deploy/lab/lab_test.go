@@ -140,6 +140,49 @@ func TestLabFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stale containers on the restored host: %v", err)
 	}
+	t.Run("bad input", func(t *testing.T) { testBadInput(ctx, t, l, c) })
+}
+
+// testBadInput: an image that does not exist is rejected with the
+// registry's error and the service stays inspectable; a memory limit below
+// what the command needs ends in failed with the OOM reason.
+func testBadInput(ctx context.Context, t *testing.T, l *Lab, c *client) {
+	missing := l.RegistryAddr() + "/shoal/no-such-image:latest"
+	if err := l.Ctl(ctx, io.Discard, "service", "create", "--detach", "--name", "ghost",
+		"--restart-max-attempts", "2", missing); err != nil {
+		t.Fatalf("create ghost: %v", err)
+	}
+	// Fill a shell variable with 64 MiB under an 8 MiB limit.
+	hog := "a=$(dd if=/dev/zero bs=1M count=64 2>/dev/null | tr '\\0' x); sleep 100"
+	if err := l.Ctl(ctx, io.Discard, "service", "create", "--detach", "--name", "hog",
+		"--restart-condition", "none", "--limit-memory", "8M", l.Image(), "sh", "-c", hog); err != nil {
+		t.Fatalf("create hog: %v", err)
+	}
+	for _, tc := range []struct{ service, state, errPart string }{
+		{"ghost", "rejected", "no-such-image"},
+		{"hog", "failed", "out of memory"},
+	} {
+		err := waitFor(ctx, 60*time.Second, func() error {
+			tasks, err := c.tasks(ctx, tc.service)
+			if err != nil {
+				return err
+			}
+			for _, tk := range tasks {
+				st := tk.GetStatus()
+				if st.GetState() == tc.state && strings.Contains(st.GetErr()+" "+st.GetMessage(), tc.errPart) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no task of %s is %s with %q yet (%d tasks)", tc.service, tc.state, tc.errPart, len(tasks))
+		})
+		if err != nil {
+			t.Errorf("%s: %v", tc.service, err)
+		}
+	}
+	var out strings.Builder
+	if err := l.Ctl(ctx, &out, "service", "inspect", "ghost"); err != nil || !strings.Contains(out.String(), "no-such-image") {
+		t.Errorf("service inspect ghost after its tasks were rejected: %v\n%s", err, out.String())
+	}
 }
 
 // assertNothingLeft checks that the lab left no namespace, mount or cgroup.
