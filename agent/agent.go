@@ -100,7 +100,8 @@ type Agent struct {
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
-// service. Run starts the agent.
+// service, so that Addr is known before Run. Run must be called: it starts
+// the agent and releases the listener when it returns.
 func New(cfg Config) (*Agent, error) {
 	cfg, err := withDefaults(cfg)
 	if err != nil {

@@ -138,38 +138,46 @@ func fuzzBody(t *testing.T, data []byte) {
 			}
 			wasSynced, lastSeq := set.synced, set.seq
 			ch, err := set.apply(m)
-			switch {
-			case m.Full:
-				if !set.synced || set.seq != m.Sequence {
-					t.Fatalf("full set left synced=%v seq=%d, want synced seq=%d", set.synced, set.seq, m.Sequence)
-				}
-				want := map[string]bool{}
-				for _, u := range m.Upsert {
-					if u.GetDesiredState() != "bogus" {
-						want[u.GetId()] = true
-					}
-				}
-				if len(want) != len(set.tasks) {
-					t.Fatalf("full set holds %v, want %v", ids(set), want)
-				}
-				for _, id := range ch.remove {
-					if want[id] {
-						t.Fatalf("full set both keeps and removes %s", id)
-					}
-				}
-			case !wasSynced || m.Sequence != lastSeq+1:
-				if !errors.Is(err, errResync) || set.synced {
-					t.Fatalf("out-of-order increment (synced=%v, seq %d after %d): err=%v synced=%v; want resync",
-						wasSynced, m.Sequence, lastSeq, err, set.synced)
-				}
-				if len(ch.upsert)+len(ch.remove) != 0 {
-					t.Fatal("an out-of-order increment changed something")
-				}
-			default:
-				if errors.Is(err, errResync) || set.seq != m.Sequence {
-					t.Fatalf("in-order increment: err=%v seq=%d, want applied at %d", err, set.seq, m.Sequence)
-				}
+			checkApplied(t, set, m, ch, err, wasSynced, lastSeq)
+		}
+	}
+}
+
+// checkApplied checks one applied message: a full set defines the set, an
+// increment out of order asks for a resync and changes nothing, one in
+// order applies.
+func checkApplied(t *testing.T, set *assignmentSet, m *shoalpb.Assignments, ch change, err error, wasSynced bool, lastSeq uint64) {
+	t.Helper()
+	switch {
+	case m.Full:
+		if !set.synced || set.seq != m.Sequence {
+			t.Fatalf("full set left synced=%v seq=%d, want synced seq=%d", set.synced, set.seq, m.Sequence)
+		}
+		want := map[string]bool{}
+		for _, u := range m.Upsert {
+			if u.GetDesiredState() != "bogus" {
+				want[u.GetId()] = true
 			}
+		}
+		if len(want) != len(set.tasks) {
+			t.Fatalf("full set holds %v, want %v", ids(set), want)
+		}
+		for _, id := range ch.remove {
+			if want[id] {
+				t.Fatalf("full set both keeps and removes %s", id)
+			}
+		}
+	case !wasSynced || m.Sequence != lastSeq+1:
+		if !errors.Is(err, errResync) || set.synced {
+			t.Fatalf("out-of-order increment (synced=%v, seq %d after %d): err=%v synced=%v; want resync",
+				wasSynced, m.Sequence, lastSeq, err, set.synced)
+		}
+		if len(ch.upsert)+len(ch.remove) != 0 {
+			t.Fatal("an out-of-order increment changed something")
+		}
+	default:
+		if errors.Is(err, errResync) || set.seq != m.Sequence {
+			t.Fatalf("in-order increment: err=%v seq=%d, want applied at %d", err, set.seq, m.Sequence)
 		}
 	}
 }

@@ -26,6 +26,18 @@ const (
 // gossipMember is what the agent uses of its gossip membership.
 type gossipMember interface {
 	Members() []membership.Meta
+	Addr() string
+}
+
+// GossipAddr is the address of the agent's gossip member, "" until it has
+// joined the cluster's gossip (or when gossip is off).
+func (a *Agent) GossipAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gossip == nil {
+		return ""
+	}
+	return a.gossip.Addr()
 }
 
 // gossipManagers returns the gRPC addresses of the managers in gossip.

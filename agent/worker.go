@@ -88,66 +88,79 @@ func (w *worker) wait() { w.wg.Wait() }
 
 // apply hands one assignment change to the runners.
 func (w *worker) apply(ch change) {
-	var updates, removes, fresh []*runner
-	var adopt map[string]Container
 	w.mu.Lock()
-	inSet := make(map[string]bool, len(ch.upsert))
-	for _, t := range ch.upsert {
-		inSet[t.ID] = true
-		if r := w.runners[t.ID]; r != nil {
-			updates = append(updates, r)
-			continue
-		}
-		r := newRunner(w, t, t.Status)
-		w.runners[t.ID] = r
-		fresh = append(fresh, r)
-	}
-	if ch.full {
-		// A full set is the whole truth: whatever is not in it goes.
-		for id, r := range w.runners {
-			if !inSet[id] {
-				removes = append(removes, r)
-			}
-		}
-	} else {
-		for _, id := range ch.remove {
-			if r := w.runners[id]; r != nil && !inSet[id] {
-				removes = append(removes, r)
-			}
-		}
-	}
-	if ch.full && !w.confirmed {
-		w.confirmed = true
-		adopt, w.adopt = w.adopt, nil
-		for id, c := range adopt {
-			if !inSet[id] && w.runners[id] == nil {
-				// A container of ours with no record and no assignment.
-				r := newRunner(w, &api.Task{ID: id, ServiceID: c.ServiceID}, api.TaskStatus{})
-				r.f.exists, r.f.removed = true, true
-				w.runners[id] = r
-				fresh = append(fresh, r)
-			}
-		}
-	}
+	p := w.plan(ch)
 	w.mu.Unlock()
-
 	byID := make(map[string]*api.Task, len(ch.upsert))
 	for _, t := range ch.upsert {
 		byID[t.ID] = t
 	}
-	for _, r := range updates {
+	for _, r := range p.updates {
 		r.update(byID[r.id])
 		if ch.full {
 			r.confirm()
 		}
 	}
-	for _, r := range removes {
+	for _, r := range p.removes {
 		r.remove()
 	}
-	for _, r := range fresh {
-		w.prepare(r, adopt)
+	for _, r := range p.fresh {
+		w.prepare(r, p.adopt)
 		w.launch(r)
 	}
+}
+
+// applyPlan is what one change does to the runners.
+type applyPlan struct {
+	updates, removes, fresh []*runner
+	// adopt is the runtime's listing at start when this is the first full
+	// set, for the new runners to adopt their containers.
+	adopt map[string]Container
+}
+
+// plan registers the new runners of a change and sorts the others into
+// updates and removals. w.mu is held.
+func (w *worker) plan(ch change) applyPlan {
+	var p applyPlan
+	inSet := make(map[string]bool, len(ch.upsert))
+	for _, t := range ch.upsert {
+		inSet[t.ID] = true
+		if r := w.runners[t.ID]; r != nil {
+			p.updates = append(p.updates, r)
+			continue
+		}
+		r := newRunner(w, t, t.Status)
+		w.runners[t.ID] = r
+		p.fresh = append(p.fresh, r)
+	}
+	if ch.full {
+		// A full set is the whole truth: whatever is not in it goes.
+		for id, r := range w.runners {
+			if !inSet[id] {
+				p.removes = append(p.removes, r)
+			}
+		}
+	} else {
+		for _, id := range ch.remove {
+			if r := w.runners[id]; r != nil && !inSet[id] {
+				p.removes = append(p.removes, r)
+			}
+		}
+	}
+	if ch.full && !w.confirmed {
+		w.confirmed = true
+		p.adopt, w.adopt = w.adopt, nil
+		for id, c := range p.adopt {
+			if !inSet[id] && w.runners[id] == nil {
+				// A container of ours with no record and no assignment.
+				r := newRunner(w, &api.Task{ID: id, ServiceID: c.ServiceID}, api.TaskStatus{})
+				r.f.exists, r.f.removed = true, true
+				w.runners[id] = r
+				p.fresh = append(p.fresh, r)
+			}
+		}
+	}
+	return p
 }
 
 // prepare sets what is known of a new runner's container: from the listing

@@ -54,38 +54,6 @@ func rssMiB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
-// startManagers runs three shoal-manager processes on loopback (with GC
-// tracing and the default Raft timings: the shortened test timings let a
-// loaded machine call elections in the middle of the benchmark) and
-// returns them and their addresses.
-func startManagers(t testing.TB, dir, bin string) ([]*proc, []string) {
-	var procs []*proc
-	var addrs []string
-	for i := range 3 {
-		addr := freeAddr(t)
-		args := []string{
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
-			"--log-level", "warn",
-		}
-		if i > 0 {
-			args = append(args, "--join", addrs[0])
-		}
-		p := startProc(t, dir, fmt.Sprintf("manager-%d", i), []string{"GODEBUG=gctrace=1"}, bin, args...)
-		procs, addrs = append(procs, p), append(addrs, addr)
-		c := control(t, addr)
-		poll(t, 30*time.Second, func() error {
-			st, err := call(t, func(ctx context.Context) (*shoalpb.ClusterStatusResponse, error) {
-				return c.ClusterStatus(ctx, &shoalpb.ClusterStatusRequest{})
-			})
-			if err == nil && (len(st.GetManagers()) != i+1 || st.GetLeaderAddr() == "") {
-				err = fmt.Errorf("%d managers, leader %q", len(st.GetManagers()), st.GetLeaderAddr())
-			}
-			return err
-		})
-	}
-	return procs, addrs
-}
-
 // BenchmarkManyAgents: three shoal-manager processes (real Raft on
 // loopback) and 1,000 agents in this process (fake runtimes, real
 // sessions, no gossip). One op creates a service of 10,000 replicas and
@@ -96,26 +64,14 @@ func BenchmarkManyAgents(b *testing.B) {
 	const agents, replicas = 1000, 10000
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
-	procs, addrs := startManagers(b, dir, managerBin)
+	// GC tracing gives the leader's live heap; the default Raft timings
+	// (the shortened test ones let a loaded machine call elections in the
+	// middle of the benchmark).
+	procs, addrs := startManagers(b, dir, managerBin, []string{"GODEBUG=gctrace=1"}, "--log-level", "warn")
 	startedAgents := time.Now()
 	rts := startAgents(b, dir, agents, addrs)
 	c := control(b, addrs[0])
-	poll(b, 120*time.Second, func() error {
-		resp, err := c.ListNodes(b.Context(), &shoalpb.ListNodesRequest{})
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, n := range resp.GetNodes() {
-			if n.GetNode().GetStatus() == "ready" {
-				ready++
-			}
-		}
-		if ready != agents {
-			return fmt.Errorf("%d of %d nodes ready", ready, agents)
-		}
-		return nil
-	})
+	waitNodesReady(b, c, agents)
 	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
 	b.ResetTimer()
 	for i := range b.N {
@@ -129,12 +85,8 @@ func BenchmarkManyAgents(b *testing.B) {
 			b.Fatal(err)
 		}
 		poll(b, 120*time.Second, func() error {
-			n := 0
-			for _, rt := range rts {
-				n += len(rt.Running())
-			}
-			if n != replicas {
-				return fmt.Errorf("%d of %d containers running", n, replicas)
+			if err := containersRunning(rts, replicas); err != nil {
+				return err
 			}
 			return countRunningVia(b, c, name, replicas)
 		})
@@ -150,18 +102,40 @@ func BenchmarkManyAgents(b *testing.B) {
 		if _, err := c.RemoveService(b.Context(), &shoalpb.RemoveServiceRequest{Service: name}); err != nil {
 			b.Fatal(err)
 		}
-		poll(b, 120*time.Second, func() error {
-			n := 0
-			for _, rt := range rts {
-				n += len(rt.Running())
-			}
-			if n != 0 {
-				return fmt.Errorf("%d containers still run", n)
-			}
-			return nil
-		})
+		poll(b, 120*time.Second, func() error { return containersRunning(rts, 0) })
 		b.StartTimer()
 	}
+}
+
+func waitNodesReady(b *testing.B, c shoalpb.ControlClient, want int) {
+	poll(b, 120*time.Second, func() error {
+		resp, err := c.ListNodes(b.Context(), &shoalpb.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, n := range resp.GetNodes() {
+			if n.GetNode().GetStatus() == "ready" {
+				ready++
+			}
+		}
+		if ready != want {
+			return fmt.Errorf("%d of %d nodes ready", ready, want)
+		}
+		return nil
+	})
+}
+
+// containersRunning checks that the fake runtimes run want containers.
+func containersRunning(rts []*fake.Runtime, want int) error {
+	n := 0
+	for _, rt := range rts {
+		n += len(rt.Running())
+	}
+	if n != want {
+		return fmt.Errorf("%d containers run, want %d", n, want)
+	}
+	return nil
 }
 
 // reportTimeline reports, from the tasks' own times, when the first and

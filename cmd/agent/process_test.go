@@ -31,10 +31,9 @@ type proc struct {
 // buildBinaries builds shoal-manager and shoal-agent into dir.
 func buildBinaries(t testing.TB, dir string) (manager, agent string) {
 	t.Helper()
-	// The go command that runs this test (make test puts it on PATH).
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Fatalf("go not on PATH: %v", err)
+		t.Fatalf("building the binaries needs the go command in PATH: %v", err)
 	}
 	for _, b := range []struct{ out, pkg string }{
 		{filepath.Join(dir, "shoal-manager"), "github.com/shoal-sched/shoal/cmd/manager"},
@@ -177,49 +176,42 @@ func total(m map[string]int) int {
 	return n
 }
 
-// TestProcesses runs the real binaries on loopback: three shoal-manager,
-// three shoal-agent --runtime fake; a service of 6 replicas runs; one
-// agent is killed with SIGKILL; its replicas run again on the others.
-func TestProcesses(t *testing.T) {
-	dir := t.TempDir()
-	managerBin, agentBin := buildBinaries(t, dir)
-	fastRaft := []string{"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms"}
-	var mgrAddrs []string
+// startManagers runs three shoal-manager processes on loopback, the first
+// bootstrapping and the others joining it, with env and args added, and
+// waits until each is recorded. It returns them and their gRPC addresses.
+func startManagers(t testing.TB, dir, bin string, env []string, args ...string) ([]*proc, []string) {
+	t.Helper()
+	var procs []*proc
+	var addrs []string
 	for i := range 3 {
 		addr := freeAddr(t)
-		args := append([]string{
+		a := append([]string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
-			"--gossip-addr", freeAddr(t), "--log-level", "debug",
-		}, fastRaft...)
+		}, args...)
 		if i > 0 {
-			args = append(args, "--join", mgrAddrs[0])
+			a = append(a, "--join", addrs[0])
 		}
-		startProc(t, dir, fmt.Sprintf("manager-%d", i), nil, managerBin, args...)
-		mgrAddrs = append(mgrAddrs, addr)
+		procs = append(procs, startProc(t, dir, fmt.Sprintf("manager-%d", i), env, bin, a...))
+		addrs = append(addrs, addr)
 		c := control(t, addr)
 		poll(t, 30*time.Second, func() error {
 			st, err := call(t, func(ctx context.Context) (*shoalpb.ClusterStatusResponse, error) {
 				return c.ClusterStatus(ctx, &shoalpb.ClusterStatusRequest{})
 			})
-			if err != nil {
-				return err
+			if err == nil && (len(st.GetManagers()) != i+1 || st.GetLeaderAddr() == "") {
+				err = fmt.Errorf("%d managers, leader %q", len(st.GetManagers()), st.GetLeaderAddr())
 			}
-			if len(st.GetManagers()) != i+1 || st.GetLeaderAddr() == "" {
-				return fmt.Errorf("%d managers, leader %q", len(st.GetManagers()), st.GetLeaderAddr())
-			}
-			return nil
+			return err
 		})
 	}
-	agents := map[string]*proc{}
-	for i := range 3 {
-		name := fmt.Sprintf("agent-%d", i)
-		agents[name] = startProc(t, dir, name, nil, agentBin,
-			"--data-dir", filepath.Join(dir, name), "--join", strings.Join(mgrAddrs, ","),
-			"--advertise-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--hostname", name,
-			"--runtime", "fake", "--cpus", "2", "--memory", "2GiB", "--log-level", "debug")
-	}
-	c := control(t, mgrAddrs[1])
-	hostOf := map[string]string{} // node id → hostname
+	return procs, addrs
+}
+
+// waitReady waits until every named agent's node is ready and returns the
+// hostname of each node id.
+func waitReady(t testing.TB, c shoalpb.ControlClient, agents map[string]*proc) map[string]string {
+	t.Helper()
+	hostOf := map[string]string{}
 	poll(t, 30*time.Second, func() error {
 		resp, err := call(t, func(ctx context.Context) (*shoalpb.ListNodesResponse, error) {
 			return c.ListNodes(ctx, &shoalpb.ListNodesRequest{})
@@ -234,11 +226,53 @@ func TestProcesses(t *testing.T) {
 				ready++
 			}
 		}
-		if ready != 3 {
-			return fmt.Errorf("%d agent nodes ready, want 3", ready)
+		if ready != len(agents) {
+			return fmt.Errorf("%d agent nodes ready, want %d", ready, len(agents))
 		}
 		return nil
 	})
+	return hostOf
+}
+
+// waitReplicas waits until n replicas of service web run, none of them on
+// node off, and returns how many run on each node.
+func waitReplicas(t testing.TB, c shoalpb.ControlClient, n int, off string) map[string]int {
+	t.Helper()
+	var now map[string]int
+	poll(t, 30*time.Second, func() error {
+		var err error
+		now, err = runningByNode(t, c, "web")
+		switch {
+		case err != nil:
+			return err
+		case off != "" && now[off] != 0:
+			return fmt.Errorf("%d replicas still running on node %s", now[off], off)
+		case total(now) != n:
+			return fmt.Errorf("%d of %d replicas running: %v", total(now), n, now)
+		}
+		return nil
+	})
+	return now
+}
+
+// TestProcesses runs the real binaries on loopback: three shoal-manager,
+// three shoal-agent --runtime fake; a service of 6 replicas runs; one
+// agent is killed with SIGKILL; its replicas run again on the others.
+func TestProcesses(t *testing.T) {
+	dir := t.TempDir()
+	managerBin, agentBin := buildBinaries(t, dir)
+	_, mgrAddrs := startManagers(t, dir, managerBin, nil, "--gossip-addr", "127.0.0.1:0", "--log-level", "debug",
+		"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-leader-lease-timeout", "150ms")
+	agents := map[string]*proc{}
+	for i := range 3 {
+		name := fmt.Sprintf("agent-%d", i)
+		agents[name] = startProc(t, dir, name, nil, agentBin,
+			"--data-dir", filepath.Join(dir, name), "--join", strings.Join(mgrAddrs, ","),
+			"--advertise-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--hostname", name,
+			"--runtime", "fake", "--cpus", "2", "--memory", "2GiB", "--log-level", "debug")
+	}
+	c := control(t, mgrAddrs[1])
+	hostOf := waitReady(t, c, agents)
 	_, err := call(t, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
 		return c.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
 			Name: "web", Image: "busybox", Mode: "replicated", Replicas: 6,
@@ -248,20 +282,10 @@ func TestProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create service: %v", err)
 	}
-	var before map[string]int
-	poll(t, 30*time.Second, func() error {
-		var err error
-		before, err = runningByNode(t, c, "web")
-		if err == nil && total(before) != 6 {
-			err = fmt.Errorf("%d of 6 replicas running: %v", total(before), before)
-		}
-		return err
-	})
 	var victimID string
-	for id, n := range before {
+	for id, n := range waitReplicas(t, c, 6, "") {
 		if n > 0 {
 			victimID = id
-			break
 		}
 	}
 	victim := agents[hostOf[victimID]]
@@ -269,18 +293,7 @@ func TestProcesses(t *testing.T) {
 		t.Fatalf("replicas run on node %s, which is no agent of this test", victimID)
 	}
 	victim.kill9(t)
-	poll(t, 30*time.Second, func() error {
-		now, err := runningByNode(t, c, "web")
-		switch {
-		case err != nil:
-			return err
-		case now[victimID] != 0:
-			return fmt.Errorf("%d replicas still running on the killed node", now[victimID])
-		case total(now) != 6:
-			return fmt.Errorf("%d of 6 replicas running: %v", total(now), now)
-		}
-		return nil
-	})
+	waitReplicas(t, c, 6, victimID)
 	resp, err := call(t, func(ctx context.Context) (*shoalpb.Node, error) {
 		return c.GetNode(ctx, &shoalpb.GetNodeRequest{Node: victimID})
 	})

@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,9 @@ type raftCluster struct {
 	agents []*testAgent
 }
 
-func startRaftCluster(t testing.TB, agents int) *raftCluster {
+// startRaftCluster starts the managers and agents; configure, if given,
+// adjusts each agent before it starts.
+func startRaftCluster(t testing.TB, agents int, configure ...func(*testAgent)) *raftCluster {
 	t.Helper()
 	c := managertest.StartCluster(t, 3, managertest.Options{})
 	rc := &raftCluster{t: t, c: c}
@@ -30,6 +33,9 @@ func startRaftCluster(t testing.TB, agents int) *raftCluster {
 	for i := range agents {
 		ta := newTestAgent(t, fmt.Sprintf("agent-%d", i), join)
 		ta.gossip = true
+		for _, f := range configure {
+			f(ta)
+		}
 		ta.start()
 		rc.agents = append(rc.agents, ta)
 	}
@@ -219,5 +225,28 @@ func TestClusterAgentRestart(t *testing.T) {
 		if n := ta.rt.Starts(tk.ID); n > 1 {
 			t.Errorf("task %s started %d times", tk.ID, n)
 		}
+	}
+}
+
+// TestClusterAgentLeaves: an agent that stops on purpose leaves gossip
+// first; the leader marks its node down at once, saying it left.
+func TestClusterAgentLeaves(t *testing.T) {
+	rc := startRaftCluster(t, 2, func(ta *testAgent) { ta.leave = true })
+	ta := rc.agents[1]
+	id := ta.nodeID()
+	waitFor(t, 20*time.Second, func() error {
+		if ta.gossipAddr() == "" {
+			return fmt.Errorf("agent %s has not joined gossip", ta.name)
+		}
+		return nil
+	})
+	ta.kill()
+	rc.waitNode(id, api.NodeDown)
+	v, err := rc.view()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := v.Node(id).StatusMessage; !strings.Contains(msg, "left") {
+		t.Errorf("down message %q does not say the node left (gossip leave not seen)", msg)
 	}
 }

@@ -124,6 +124,31 @@ func TestContainerdAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	taskID := checkRunsOnce(t, s, c, svcID)
+	if _, err := s.apply.Apply(t.Context(), raftstore.RemoveService{ID: svcID, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() error {
+		list, err := c.rt.List(t.Context())
+		if err != nil {
+			return err
+		}
+		if len(list) != 0 {
+			return fmt.Errorf("containers after removal: %+v", list)
+		}
+		// The task reports shutdown, then the orchestrator may delete it.
+		if tk := s.state.Read().Task(taskID); tk != nil && tk.Status.State != api.TaskShutdown {
+			return fmt.Errorf("task is %s (%s)", tk.Status.State, strings.TrimSpace(tk.Status.Message))
+		}
+		return nil
+	})
+}
+
+// checkRunsOnce waits for the service's replica to run and print its line,
+// restarts the agent, and checks the container was adopted: same task, one
+// container, and the line printed once. It returns the task ID.
+func checkRunsOnce(t *testing.T, s *single, c *ctrdAgent, svcID string) string {
+	t.Helper()
 	running := waitRunningLong(t, s, svcID)
 	taskID := running.ID
 	waitFor(t, 10*time.Second, func() error {
@@ -155,24 +180,7 @@ func TestContainerdAgent(t *testing.T) {
 	if got := taskLogs(t, c.a.Addr(), taskID); fmt.Sprint(got) != "[hello from shoal]" {
 		t.Fatalf("logs after restart = %q, want the one line of one run", got)
 	}
-
-	if _, err := s.apply.Apply(t.Context(), raftstore.RemoveService{ID: svcID, At: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, func() error {
-		list, err := c.rt.List(t.Context())
-		if err != nil {
-			return err
-		}
-		if len(list) != 0 {
-			return fmt.Errorf("containers after removal: %+v", list)
-		}
-		// The task reports shutdown, then the orchestrator may delete it.
-		if tk := s.state.Read().Task(taskID); tk != nil && tk.Status.State != api.TaskShutdown {
-			return fmt.Errorf("task is %s (%s)", tk.Status.State, strings.TrimSpace(tk.Status.Message))
-		}
-		return nil
-	})
+	return taskID
 }
 
 func waitRunningLong(t *testing.T, s *single, svc string) *api.Task {

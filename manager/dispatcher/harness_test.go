@@ -147,7 +147,7 @@ type testAgent struct {
 	dir    string
 	join   []string
 	gossip bool
-	seeds  func() []string
+	leave  bool // leave gossip gracefully when stopped
 
 	mu     sync.Mutex
 	a      *agent.Agent
@@ -176,7 +176,7 @@ func (ta *testAgent) start() {
 		Logger: testLogger().With("test_agent", ta.name),
 	}
 	if ta.gossip {
-		cfg.GossipAddr = "127.0.0.1:0"
+		cfg.GossipAddr, cfg.LeaveOnStop = "127.0.0.1:0", ta.leave
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -225,6 +225,15 @@ func (ta *testAgent) addr() string {
 		return ""
 	}
 	return ta.a.Addr()
+}
+
+func (ta *testAgent) gossipAddr() string {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	if ta.a == nil {
+		return ""
+	}
+	return ta.a.GossipAddr()
 }
 
 func (s *single) addAgents(n int) []*testAgent {

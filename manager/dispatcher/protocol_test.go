@@ -160,6 +160,13 @@ func TestSessionProtocol(t *testing.T) {
 		t.Fatalf("after shutdown got %v, want increment 4 removing t1", inc)
 	}
 
+	checkResyncAndRefusal(t, s, stream)
+}
+
+// checkResyncAndRefusal asks for a full set (sequence 5 after four
+// messages), then sends a status an agent may not send.
+func checkResyncAndRefusal(t *testing.T, s *single, stream shoalpb.Dispatcher_SessionClient) {
+	t.Helper()
 	if err := stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Resync{Resync: &shoalpb.ResyncRequest{}}}); err != nil {
 		t.Fatal(err)
 	}
