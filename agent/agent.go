@@ -127,7 +127,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
 		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
 	}
-	a.grpc = grpc.NewServer()
+	a.grpc = grpc.NewServer(shoalpb.ServerOptions()...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
 	return a, nil
 }

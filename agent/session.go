@@ -330,7 +330,7 @@ func (c *connCache) close() {
 // (gRPC's default backoff would wait up to two minutes).
 func dial(addr string) (*grpc.ClientConn, error) {
 	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: 2 * time.Second,

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/manager/controlapi"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -145,7 +146,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, Applier: applier, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
 	})
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(shoalpb.ServerOptions()...)
 	ctl.Register(gs)
 	parts, err := m.startParts(runCtx, gs, node, applier)
 	if err != nil {

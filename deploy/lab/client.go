@@ -23,7 +23,7 @@ type client struct {
 func (l *Lab) dial() (*client, error) {
 	c := &client{}
 	for _, s := range l.Sockets() {
-		conn, err := grpc.NewClient(s, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(s, grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions())
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("dial %s: %w", s, err)
