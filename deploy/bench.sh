@@ -22,10 +22,10 @@ run ./manager/ 'BenchmarkControlWrites' 4000x
 # Orchestrator + scheduler: 1,000 nodes, 10,000 replicas, create -> all assigned.
 run ./manager/orchestrator/ 'BenchmarkCreateToAssigned' 3x
 # Gossip failure detection (10 kills).
-run ./membership/ 'BenchmarkFailureDetection' 1x
+run ./membership/ 'BenchmarkFailureDetection' 10x
 # Agents: kill -> replicas running again (fake runtime); 1,000 agents x 10,000 replicas.
-run ./manager/dispatcher/ 'Benchmark' 1x
-run ./cmd/agent/ 'Benchmark' 1x
+run ./manager/dispatcher/ 'BenchmarkAgentFailover' 10x
+run ./cmd/agent/ 'BenchmarkManyAgents$' 1x
 # containerd: create+start, run to exit (needs root and containerd).
 run ./agent/containerd/ 'BenchmarkCreateStart|BenchmarkRunToExit' 10x
 echo "report: $out"
