@@ -7,7 +7,7 @@ PROTO_FILES := shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.prot
 TEST_FLAGS ?= -race -timeout 14m
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test unit lint proto proto-check bench bench-failover demo lab-up lab-down lab-status clean
+.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover demo lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ proto-check: proto ## fail when the committed generated code differs from `make 
 
 bench: ## the figures: scheduler, Raft, failover, agents, containerd benchmarks beside their baselines (report in bench.txt)
 	@bash deploy/bench.sh
+
+soak: build ## 3 managers + 20 agents on loopback, both cores busy, 5 minutes: no node may be declared down
+	@bash deploy/soak.sh
 
 demo: deps build ## a local multi-host lab: deploy a service, kill an agent host, show the failover
 	$(BIN)/shoal-lab demo
