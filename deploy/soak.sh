@@ -43,5 +43,6 @@ sleep "$secs"
 downs=$(cat "$dir"/m*.log | grep -c '"node down"\|msg="node down"' || true)
 elections=$(cat "$dir"/m*.log | grep -c "leading: checking node liveness" || true)
 bin/shoalctl node ls
+cat "$dir"/m*.log | grep 'msg="node down"' || true
 echo "soak: nodes declared down: $downs; leadership changes after the first: $((elections > 0 ? elections - 1 : 0))"
 [ "$downs" -eq 0 ]
