@@ -30,7 +30,10 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultHeartbeatInterval = time.Second
+	// DefaultHeartbeatInterval keeps an idle session talking often enough
+	// for the leader to tell a starved agent from a dead one (the
+	// dispatcher's failConfirm is 800 ms).
+	DefaultHeartbeatInterval = 500 * time.Millisecond
 	// DefaultStatusDelay is how long the agent collects status changes
 	// before sending them in one batch.
 	DefaultStatusDelay = 5 * time.Millisecond

@@ -36,9 +36,15 @@ const (
 	// sessions, before they are committed in one Raft entry.
 	statusDelay = 5 * time.Millisecond
 	// sessionTTL ends a session that has been silent this long (agents
-	// send heartbeats every second): it catches connections that died
+	// send heartbeats every 500 ms): it catches connections that died
 	// without closing.
 	sessionTTL = 10 * time.Second
+	// failConfirm is how long a session must have been silent for a
+	// gossip "dead" to take its node down at once. Agents send heartbeats
+	// every 500 ms, so a live agent's session is never silent this long,
+	// while a starved agent that misses a few gossip probes is: without
+	// this check a busy machine would see false failures.
+	failConfirm = 800 * time.Millisecond
 	// helloTimeout bounds the wait for an agent's first message.
 	helloTimeout = 10 * time.Second
 	// subscribeBuffer is how many event batches the router may fall behind.
@@ -81,6 +87,9 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by node ID
 	lost     map[string]time.Time
+	// suspects are nodes gossip declared dead while their session was
+	// still talking: they go down once the session falls silent too.
+	suspects map[string]time.Time
 	nextID   uint64
 
 	statusMu   sync.Mutex
@@ -102,7 +111,7 @@ func New(cfg Config) *Dispatcher {
 	}
 	return &Dispatcher{
 		cfg: cfg, log: cfg.Logger.With("component", "dispatcher"), now: time.Now,
-		sessions: make(map[string]*session), lost: make(map[string]time.Time),
+		sessions: make(map[string]*session), lost: make(map[string]time.Time), suspects: make(map[string]time.Time),
 		statuses:   make(map[string]map[string]raftstore.TaskStatusUpdate),
 		statusKick: make(chan struct{}, 1), memberKick: make(chan struct{}, 1),
 	}

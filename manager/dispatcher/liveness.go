@@ -71,6 +71,7 @@ func (d *Dispatcher) watchLiveness(ctx context.Context) error {
 		for _, ev := range evs {
 			d.observe(ctx, ev)
 		}
+		d.confirmSuspects(ctx)
 		d.endSilentSessions()
 		// Until one scan after the first grace period, every node without
 		// a session may be lost; after it, only those whose session ended.
@@ -86,13 +87,16 @@ func (d *Dispatcher) observe(ctx context.Context, ev membership.Event) {
 	switch {
 	case ev.Type == membership.EventFail:
 		if !d.earlierIncarnation(ev) {
-			d.down(ctx, id, "gossip declared the node dead: it stopped answering probes")
+			d.suspect(ctx, id)
 		}
 	case ev.Type == membership.EventLeave || ev.Meta.Leaving:
 		if !d.earlierIncarnation(ev) {
 			d.down(ctx, id, "the node left the cluster")
 		}
 	case ev.Type == membership.EventJoin || ev.Type == membership.EventUpdate:
+		d.mu.Lock()
+		delete(d.suspects, id)
+		d.mu.Unlock()
 		d.back(ctx, id)
 	}
 }
@@ -223,4 +227,42 @@ func (d *Dispatcher) downLostNodes(ctx context.Context, now, leaderSince time.Ti
 	}
 	d.log.Warn("nodes down: sessions lost", "nodes", ids, "grace_period", d.cfg.GracePeriod)
 	return true
+}
+
+const gossipDead = "gossip declared the node dead: it stopped answering probes"
+
+// suspect acts on gossip declaring node id dead: down at once unless its
+// session has spoken within failConfirm, in which case the node is down
+// only if the session falls silent too (confirmSuspects).
+func (d *Dispatcher) suspect(ctx context.Context, id string) {
+	d.mu.Lock()
+	s := d.sessions[id]
+	alive := s != nil && s.silentFor() < failConfirm
+	if alive {
+		d.suspects[id] = d.now()
+	}
+	d.mu.Unlock()
+	if !alive {
+		d.down(ctx, id, gossipDead)
+		return
+	}
+	d.log.Info("gossip says the node is dead but its session is alive: waiting for the session to confirm", "node_id", id)
+}
+
+// confirmSuspects takes down the suspected nodes whose session has ended or
+// fallen silent.
+func (d *Dispatcher) confirmSuspects(ctx context.Context) {
+	d.mu.Lock()
+	var confirmed []string
+	for id := range d.suspects {
+		if s := d.sessions[id]; s == nil || s.silentFor() >= failConfirm {
+			confirmed = append(confirmed, id)
+			delete(d.suspects, id)
+		}
+	}
+	d.mu.Unlock()
+	sort.Strings(confirmed)
+	for _, id := range confirmed {
+		d.down(ctx, id, gossipDead+" and its session went silent")
+	}
 }
