@@ -434,7 +434,7 @@ func fakeEventMatch(filters []string, ev *shoalpb.Event) bool {
 }
 
 // serveTCP serves f on an ephemeral loopback port and returns HOST:PORT.
-func serveTCP(t testing.TB, f *fakeControl) string {
+func serveTCP(t testing.TB, f shoalpb.ControlServer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -463,7 +463,7 @@ func serveUnix(t testing.TB, f *fakeControl) string {
 	return "unix://" + path
 }
 
-func serve(t testing.TB, f *fakeControl, lis net.Listener) {
+func serve(t testing.TB, f shoalpb.ControlServer, lis net.Listener) {
 	t.Helper()
 	srv := grpc.NewServer()
 	shoalpb.RegisterControlServer(srv, f)
