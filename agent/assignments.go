@@ -49,16 +49,11 @@ func (s *assignmentSet) apply(m *shoalpb.Assignments) (ch change, bad error) {
 		return change{}, fmt.Errorf("got sequence %d after %d: %w", m.GetSequence(), s.seq, errResync)
 	}
 	s.seq = m.GetSequence()
-	var errs []error
-	for _, pt := range m.GetUpsert() {
-		t, err := decodeTask(pt)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	upsert, bad := decodeTasks(m.GetUpsert())
+	for _, t := range upsert {
 		s.tasks[t.ID] = t
-		ch.upsert = append(ch.upsert, t)
 	}
+	ch.upsert = upsert
 	for _, id := range m.GetRemove() {
 		if id == "" {
 			continue
@@ -66,22 +61,17 @@ func (s *assignmentSet) apply(m *shoalpb.Assignments) (ch change, bad error) {
 		delete(s.tasks, id)
 		ch.remove = append(ch.remove, id)
 	}
-	return ch, errors.Join(errs...)
+	return ch, bad
 }
 
 func (s *assignmentSet) applyFull(m *shoalpb.Assignments) (change, error) {
 	ch := change{full: true}
 	next := make(map[string]*api.Task, len(m.GetUpsert()))
-	var errs []error
-	for _, pt := range m.GetUpsert() {
-		t, err := decodeTask(pt)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	upsert, bad := decodeTasks(m.GetUpsert())
+	for _, t := range upsert {
 		next[t.ID] = t
-		ch.upsert = append(ch.upsert, t)
 	}
+	ch.upsert = upsert
 	// Everything not in a full set is no longer assigned, named or not.
 	removed := make(map[string]bool)
 	for id := range s.tasks {
@@ -99,7 +89,23 @@ func (s *assignmentSet) applyFull(m *shoalpb.Assignments) (change, error) {
 	}
 	sort.Strings(ch.remove)
 	s.tasks, s.seq, s.synced = next, m.GetSequence(), true
-	return ch, errors.Join(errs...)
+	return ch, bad
+}
+
+// decodeTasks decodes the tasks of a message, skipping and reporting those
+// that do not decode: one bad task does not hold up the others.
+func decodeTasks(pts []*shoalpb.Task) ([]*api.Task, error) {
+	var tasks []*api.Task
+	var errs []error
+	for _, pt := range pts {
+		t, err := decodeTask(pt)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, errors.Join(errs...)
 }
 
 // decodeTask converts an assigned task, refusing one the agent cannot act on.

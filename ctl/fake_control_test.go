@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,6 +146,18 @@ func (f *fakeControl) record(req proto.Message) error {
 	return nil
 }
 
+// handle answers one unary call: under the lock, it records req and, unless
+// the fake plays a manager without a leader, returns what answer says.
+func handle[Req proto.Message, Resp any](f *fakeControl, req Req, answer func() (Resp, error)) (Resp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record(req); err != nil {
+		var zero Resp
+		return zero, err
+	}
+	return answer()
+}
+
 // sent returns the requests of type T the fake received.
 func sent[T proto.Message](f *fakeControl) []T {
 	f.mu.Lock()
@@ -192,221 +205,178 @@ func (f *fakeControl) plan(action string, spec *shoalpb.ServiceSpec, changes []*
 }
 
 func (f *fakeControl) CreateService(_ context.Context, req *shoalpb.CreateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	name := req.GetSpec().GetName()
-	if _, err := f.findService(name); err == nil {
-		return nil, status.Errorf(codes.AlreadyExists, "service %q already exists", name)
-	}
-	svc := &shoalpb.Service{Id: "svc" + name + "new0000000000", Spec: req.GetSpec(), SpecVersion: 1}
-	if req.GetDryRun() {
-		// Like the manager, a dry create answers with the plan only.
-		changes := []*shoalpb.FieldChange{
-			{Field: "image", New: req.GetSpec().GetImage()},
-			{Field: "name", New: name},
-			{Field: "replicas", New: fmt.Sprint(req.GetSpec().GetReplicas())},
+	return handle(f, req, func() (*shoalpb.ServiceWriteResponse, error) {
+		name := req.GetSpec().GetName()
+		if _, err := f.findService(name); err == nil {
+			return nil, status.Errorf(codes.AlreadyExists, "service %q already exists", name)
 		}
-		return &shoalpb.ServiceWriteResponse{Plan: f.plan("create", req.GetSpec(), changes)}, nil
-	}
-	f.index++
-	f.services = append(f.services, svc)
-	return &shoalpb.ServiceWriteResponse{Service: svc, Index: f.index}, nil
+		svc := &shoalpb.Service{Id: "svc" + name + "new0000000000", Spec: req.GetSpec(), SpecVersion: 1}
+		if req.GetDryRun() {
+			// Like the manager, a dry create answers with the plan only.
+			changes := []*shoalpb.FieldChange{
+				{Field: "image", New: req.GetSpec().GetImage()},
+				{Field: "name", New: name},
+				{Field: "replicas", New: fmt.Sprint(req.GetSpec().GetReplicas())},
+			}
+			return &shoalpb.ServiceWriteResponse{Plan: f.plan("create", req.GetSpec(), changes)}, nil
+		}
+		f.index++
+		f.services = append(f.services, svc)
+		return &shoalpb.ServiceWriteResponse{Service: svc, Index: f.index}, nil
+	})
 }
 
 func (f *fakeControl) UpdateService(_ context.Context, req *shoalpb.UpdateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	svc, err := f.findService(req.GetService())
-	if err != nil {
-		return nil, err
-	}
-	if v := req.GetExpectedVersion(); v != 0 && v != svc.GetSpecVersion() {
-		return nil, status.Errorf(codes.FailedPrecondition, "version conflict: service is at version %d, update expected %d", svc.GetSpecVersion(), v)
-	}
-	if req.GetDryRun() {
-		changes := []*shoalpb.FieldChange{{Field: "image", Old: svc.GetSpec().GetImage(), New: req.GetSpec().GetImage()}}
-		return &shoalpb.ServiceWriteResponse{Service: svc, Plan: f.plan("update", req.GetSpec(), changes)}, nil
-	}
-	svc.Spec, svc.SpecVersion = req.GetSpec(), svc.GetSpecVersion()+1
-	f.index++
-	return &shoalpb.ServiceWriteResponse{Service: svc, Index: f.index}, nil
+	return handle(f, req, func() (*shoalpb.ServiceWriteResponse, error) {
+		svc, err := f.findService(req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		if v := req.GetExpectedVersion(); v != 0 && v != svc.GetSpecVersion() {
+			return nil, status.Errorf(codes.FailedPrecondition, "version conflict: service is at version %d, update expected %d", svc.GetSpecVersion(), v)
+		}
+		if req.GetDryRun() {
+			changes := []*shoalpb.FieldChange{{Field: "image", Old: svc.GetSpec().GetImage(), New: req.GetSpec().GetImage()}}
+			return &shoalpb.ServiceWriteResponse{Service: svc, Plan: f.plan("update", req.GetSpec(), changes)}, nil
+		}
+		svc.Spec, svc.SpecVersion = req.GetSpec(), svc.GetSpecVersion()+1
+		f.index++
+		return &shoalpb.ServiceWriteResponse{Service: svc, Index: f.index}, nil
+	})
 }
 
 func (f *fakeControl) ScaleService(_ context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	svc, err := f.findService(req.GetService())
-	if err != nil {
-		return nil, err
-	}
-	if svc.GetSpec().GetMode() == "global" {
-		return nil, status.Errorf(codes.FailedPrecondition, "service %q is global; only replicated services can be scaled", svc.GetSpec().GetName())
-	}
-	if !req.GetDryRun() {
-		svc.Spec.Replicas = req.GetReplicas()
-		f.index++
-	}
-	return &shoalpb.ServiceWriteResponse{Service: svc, Index: f.index}, nil
+	return handle(f, req, func() (*shoalpb.ServiceWriteResponse, error) {
+		svc, err := f.findService(req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		if svc.GetSpec().GetMode() == "global" {
+			return nil, status.Errorf(codes.FailedPrecondition, "service %q is global; only replicated services can be scaled", svc.GetSpec().GetName())
+		}
+		if !req.GetDryRun() {
+			svc.Spec.Replicas = req.GetReplicas()
+			f.index++
+		}
+		return &shoalpb.ServiceWriteResponse{Service: svc, Index: f.index}, nil
+	})
 }
 
 func (f *fakeControl) RemoveService(_ context.Context, req *shoalpb.RemoveServiceRequest) (*shoalpb.RemoveServiceResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	svc, err := f.findService(req.GetService())
-	if err != nil {
-		return nil, err
-	}
-	for i, s := range f.services {
-		if s == svc {
-			f.services = append(f.services[:i], f.services[i+1:]...)
-			break
+	return handle(f, req, func() (*shoalpb.RemoveServiceResponse, error) {
+		svc, err := f.findService(req.GetService())
+		if err != nil {
+			return nil, err
 		}
-	}
-	f.index++
-	return &shoalpb.RemoveServiceResponse{Index: f.index}, nil
+		f.services = slices.DeleteFunc(f.services, func(s *shoalpb.Service) bool { return s == svc })
+		f.index++
+		return &shoalpb.RemoveServiceResponse{Index: f.index}, nil
+	})
 }
 
 func (f *fakeControl) GetService(_ context.Context, req *shoalpb.GetServiceRequest) (*shoalpb.Service, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	svc, err := f.findService(req.GetService())
-	if err != nil {
-		return nil, err
-	}
-	read := proto.Clone(svc).(*shoalpb.Service)
-	if f.raceUpdate {
-		svc.SpecVersion++
-	}
-	return read, nil
+	return handle(f, req, func() (*shoalpb.Service, error) {
+		svc, err := f.findService(req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		read := proto.Clone(svc).(*shoalpb.Service)
+		if f.raceUpdate {
+			svc.SpecVersion++
+		}
+		return read, nil
+	})
 }
 
 func (f *fakeControl) ListServices(_ context.Context, req *shoalpb.ListServicesRequest) (*shoalpb.ListServicesResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	resp := &shoalpb.ListServicesResponse{}
-	for _, s := range f.services {
-		sum := &shoalpb.ServiceSummary{Service: s, Desired: s.GetSpec().GetReplicas()}
-		if s.GetSpec().GetMode() == "global" {
-			sum.Desired = 2 // the ready nodes
-		}
-		for _, t := range f.tasks {
-			if t.GetServiceName() == s.GetSpec().GetName() && t.GetStatus().GetState() == "running" {
-				sum.Running++
+	return handle(f, req, func() (*shoalpb.ListServicesResponse, error) {
+		resp := &shoalpb.ListServicesResponse{}
+		for _, s := range f.services {
+			sum := &shoalpb.ServiceSummary{Service: s, Desired: s.GetSpec().GetReplicas()}
+			if s.GetSpec().GetMode() == "global" {
+				sum.Desired = 2 // the ready nodes
 			}
+			for _, t := range f.tasks {
+				if t.GetServiceName() == s.GetSpec().GetName() && t.GetStatus().GetState() == "running" {
+					sum.Running++
+				}
+			}
+			resp.Services = append(resp.Services, sum)
 		}
-		resp.Services = append(resp.Services, sum)
-	}
-	return resp, nil
+		return resp, nil
+	})
 }
 
 func (f *fakeControl) ListTasks(_ context.Context, req *shoalpb.ListTasksRequest) (*shoalpb.ListTasksResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	if f.onListTasks != nil {
-		f.onListTasks(f)
-	}
-	resp := &shoalpb.ListTasksResponse{}
-	if req.GetService() == "" {
-		resp.Tasks = append(resp.Tasks, f.tasks...)
-		return resp, nil
-	}
-	svc, err := f.findService(req.GetService())
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range f.tasks {
-		if t.GetServiceId() == svc.GetId() {
-			resp.Tasks = append(resp.Tasks, t)
+	return handle(f, req, func() (*shoalpb.ListTasksResponse, error) {
+		if f.onListTasks != nil {
+			f.onListTasks(f)
 		}
-	}
-	return resp, nil
+		resp := &shoalpb.ListTasksResponse{}
+		if req.GetService() == "" {
+			resp.Tasks = append(resp.Tasks, f.tasks...)
+			return resp, nil
+		}
+		svc, err := f.findService(req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range f.tasks {
+			if t.GetServiceId() == svc.GetId() {
+				resp.Tasks = append(resp.Tasks, t)
+			}
+		}
+		return resp, nil
+	})
 }
 
 func (f *fakeControl) ListNodes(_ context.Context, req *shoalpb.ListNodesRequest) (*shoalpb.ListNodesResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	return &shoalpb.ListNodesResponse{Nodes: f.nodes}, nil
+	return handle(f, req, func() (*shoalpb.ListNodesResponse, error) {
+		return &shoalpb.ListNodesResponse{Nodes: f.nodes}, nil
+	})
 }
 
 func (f *fakeControl) GetNode(_ context.Context, req *shoalpb.GetNodeRequest) (*shoalpb.Node, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	n, err := f.findNode(req.GetNode())
-	return n.GetNode(), err
+	return handle(f, req, func() (*shoalpb.Node, error) {
+		n, err := f.findNode(req.GetNode())
+		return n.GetNode(), err
+	})
 }
 
 func (f *fakeControl) UpdateNode(_ context.Context, req *shoalpb.UpdateNodeRequest) (*shoalpb.Node, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	sum, err := f.findNode(req.GetNode())
-	if err != nil {
-		return nil, err
-	}
-	n := sum.GetNode()
-	if a := req.GetAvailability(); a != "" {
-		n.Availability = a
-	}
-	for k, v := range req.GetLabelAdd() {
-		n.Labels[k] = v
-	}
-	for _, k := range req.GetLabelRm() {
-		delete(n.Labels, k)
-	}
-	n.Version++
-	return n, nil
+	return handle(f, req, func() (*shoalpb.Node, error) {
+		sum, err := f.findNode(req.GetNode())
+		if err != nil {
+			return nil, err
+		}
+		n := sum.GetNode()
+		if a := req.GetAvailability(); a != "" {
+			n.Availability = a
+		}
+		for k, v := range req.GetLabelAdd() {
+			n.Labels[k] = v
+		}
+		for _, k := range req.GetLabelRm() {
+			delete(n.Labels, k)
+		}
+		n.Version++
+		return n, nil
+	})
 }
 
 func (f *fakeControl) RemoveNode(_ context.Context, req *shoalpb.RemoveNodeRequest) (*shoalpb.RemoveNodeResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.record(req); err != nil {
-		return nil, err
-	}
-	sum, err := f.findNode(req.GetNode())
-	if err != nil {
-		return nil, err
-	}
-	if sum.GetNode().GetStatus() == "ready" && !req.GetForce() {
-		return nil, status.Errorf(codes.FailedPrecondition, "node %q is ready: drain it first, or use --force", sum.GetNode().GetHostname())
-	}
-	for i, n := range f.nodes {
-		if n == sum {
-			f.nodes = append(f.nodes[:i], f.nodes[i+1:]...)
-			break
+	return handle(f, req, func() (*shoalpb.RemoveNodeResponse, error) {
+		sum, err := f.findNode(req.GetNode())
+		if err != nil {
+			return nil, err
 		}
-	}
-	f.index++
-	return &shoalpb.RemoveNodeResponse{Index: f.index}, nil
+		if sum.GetNode().GetStatus() == "ready" && !req.GetForce() {
+			return nil, status.Errorf(codes.FailedPrecondition, "node %q is ready: drain it first, or use --force", sum.GetNode().GetHostname())
+		}
+		f.nodes = slices.DeleteFunc(f.nodes, func(n *shoalpb.NodeSummary) bool { return n == sum })
+		f.index++
+		return &shoalpb.RemoveNodeResponse{Index: f.index}, nil
+	})
 }
 
 func (f *fakeControl) ClusterStatus(ctx context.Context, req *shoalpb.ClusterStatusRequest) (*shoalpb.ClusterStatusResponse, error) {
@@ -464,7 +434,7 @@ func fakeEventMatch(filters []string, ev *shoalpb.Event) bool {
 }
 
 // serveTCP serves f on an ephemeral loopback port and returns HOST:PORT.
-func serveTCP(t testing.TB, f *fakeControl) string {
+func serveTCP(t testing.TB, f shoalpb.ControlServer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -493,7 +463,7 @@ func serveUnix(t testing.TB, f *fakeControl) string {
 	return "unix://" + path
 }
 
-func serve(t testing.TB, f *fakeControl, lis net.Listener) {
+func serve(t testing.TB, f shoalpb.ControlServer, lis net.Listener) {
 	t.Helper()
 	srv := grpc.NewServer()
 	shoalpb.RegisterControlServer(srv, f)

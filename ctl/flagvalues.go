@@ -11,41 +11,34 @@ import (
 // These pflag.Value types parse a flag when it is given, so a bad value is
 // reported at once, naming the flag (see flagError) and in its own words.
 
-// memoryValue is a size like 64M (see api.ParseMemory).
-type memoryValue struct {
-	v    *int64
-	text string
+// quantityValue is an amount written in its unit's own syntax: memory
+// like 64M (see api.ParseMemory) or CPUs like 0.5 (see api.ParseCPUs).
+type quantityValue struct {
+	v     *int64
+	text  string
+	parse func(string) (int64, error)
+	typ   string
 }
 
-func (m *memoryValue) Set(s string) error {
-	n, err := api.ParseMemory(s)
+func memoryValue(p *int64) *quantityValue {
+	return &quantityValue{v: p, parse: api.ParseMemory, typ: "bytes"}
+}
+
+func cpuValue(p *int64) *quantityValue {
+	return &quantityValue{v: p, parse: api.ParseCPUs, typ: "decimal"}
+}
+
+func (q *quantityValue) Set(s string) error {
+	n, err := q.parse(s)
 	if err != nil {
 		return err
 	}
-	*m.v, m.text = n, s
+	*q.v, q.text = n, s
 	return nil
 }
 
-func (m *memoryValue) String() string { return m.text }
-func (m *memoryValue) Type() string   { return "bytes" }
-
-// cpuValue is a decimal number of CPUs like 0.5 (see api.ParseCPUs).
-type cpuValue struct {
-	v    *int64
-	text string
-}
-
-func (c *cpuValue) Set(s string) error {
-	n, err := api.ParseCPUs(s)
-	if err != nil {
-		return err
-	}
-	*c.v, c.text = n, s
-	return nil
-}
-
-func (c *cpuValue) String() string { return c.text }
-func (c *cpuValue) Type() string   { return "decimal" }
+func (q *quantityValue) String() string { return q.text }
+func (q *quantityValue) Type() string   { return q.typ }
 
 // durationValue is a Go duration that must not be negative.
 type durationValue struct{ v *time.Duration }

@@ -1,8 +1,6 @@
 package ctl
 
 import (
-	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -76,26 +74,6 @@ func (l *logsControl) requests() []*shoalpb.ServiceLogsRequest {
 	return append([]*shoalpb.ServiceLogsRequest(nil), l.reqs...)
 }
 
-// serveLogs serves l on an ephemeral loopback port and returns HOST:PORT.
-func serveLogs(t *testing.T, l *logsControl) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	srv := grpc.NewServer()
-	shoalpb.RegisterControlServer(srv, l)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			t.Errorf("fake control server: %v", err)
-		}
-	})
-	return lis.Addr().String()
-}
-
 func logLine(task *shoalpb.Task, stream, text string, ago time.Duration) *shoalpb.LogLine {
 	return &shoalpb.LogLine{
 		TaskId: task.GetId(), NodeId: task.GetNodeId(), Slot: task.GetSlot(),
@@ -149,7 +127,7 @@ func TestServiceLogsGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogsControl()
-			r := runCLI(t, serveLogs(t, l), tt.args...)
+			r := runCLI(t, serveTCP(t, l), tt.args...)
 			if r.code != 0 {
 				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 			}
@@ -182,7 +160,7 @@ func TestServiceLogsErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLogsControl()
-			mustFail(t, serveLogs(t, l), tt.args, tt.want...)
+			mustFail(t, serveTCP(t, l), tt.args, tt.want...)
 			if reqs := l.requests(); len(reqs) != 0 {
 				t.Errorf("a refused command sent %v", reqs)
 			}
@@ -195,7 +173,7 @@ func TestServiceLogsErrors(t *testing.T) {
 			NodeId: "nodeworker2bbbbbbbbbbbb2", Stream: shoalpb.LogStreamError, Time: at(0),
 			Line: []byte("node nodeworker2bbbbbbbbbbbb2 (worker-2): cannot reach its agent at 10.0.0.2:4300: connection refused; the logs of its tasks are missing"),
 		})
-		r := mustFail(t, serveLogs(t, l), []string{"service", "logs", "--tail", "1", "web"},
+		r := mustFail(t, serveTCP(t, l), []string{"service", "logs", "--tail", "1", "web"},
 			"logs missing: node nodeworker2bbbbbbbbbbbb2 (worker-2): cannot reach", `the logs of service "web" are incomplete`)
 		if want := "web.2.taskweb20000@manager-1 | GET / 200\n"; r.stdout != want {
 			t.Errorf("stdout %q; want the lines that came, %q", r.stdout, want)
@@ -208,7 +186,7 @@ func TestServiceLogsErrors(t *testing.T) {
 func TestServiceLogsFollow(t *testing.T) {
 	l := newLogsControl()
 	l.hold = true
-	r := runCLI(t, serveLogs(t, l), "service", "logs", "-f", "--tail", "0", "--timeout", "300ms", "web")
+	r := runCLI(t, serveTCP(t, l), "service", "logs", "-f", "--tail", "0", "--timeout", "300ms", "web")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q; want 0 when --timeout ends a followed stream", r.code, r.stderr)
 	}

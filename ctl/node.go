@@ -109,23 +109,10 @@ func newNodeInspectCommand(g *globals) *cobra.Command {
 		ValidArgsFunction: g.completeNames(nodeNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				var found []*shoalpb.Node
-				var errs []error
-				for _, name := range args {
-					n, err := invoke(ctx, c, shoalpb.ControlClient.GetNode, &shoalpb.GetNodeRequest{Node: name, Stale: rf.stale})
-					if err != nil {
-						errs = append(errs, rpcError(nodeSubject(name), err))
-						continue
-					}
-					found = append(found, n)
+				get := func(name string) (*shoalpb.Node, error) {
+					return invoke(ctx, c, shoalpb.ControlClient.GetNode, &shoalpb.GetNodeRequest{Node: name, Stale: rf.stale})
 				}
-				var err error
-				if pretty || !g.structured(outputJSON) {
-					err = writeNodesPretty(g.app.Out, found)
-				} else {
-					err = writeMsgList(g, found)
-				}
-				return errors.Join(append([]error{err}, errs...)...)
+				return inspectEach(g, args, pretty, nodeSubject, get, writeNodesPretty)
 			})
 		},
 	}
@@ -226,25 +213,10 @@ func newNodeRmCommand(g *globals) *cobra.Command {
 		ValidArgsFunction: g.completeNames(nodeNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				done := []removed{}
-				var errs []error
-				for _, name := range args {
+				return g.removeEach(args, nodeSubject, func(name string) (uint64, error) {
 					resp, err := invoke(ctx, c, shoalpb.ControlClient.RemoveNode, &shoalpb.RemoveNodeRequest{Node: name, Force: force})
-					if err != nil {
-						errs = append(errs, rpcError(nodeSubject(name), err))
-						continue
-					}
-					done = append(done, newRemoved(name, resp.GetIndex()))
-					if !g.structured(outputTable) {
-						fmt.Fprintln(g.app.Out, name)
-					}
-				}
-				if g.structured(outputTable) {
-					if err := g.writeValue(done); err != nil {
-						return err
-					}
-				}
-				return errors.Join(errs...)
+					return resp.GetIndex(), err
+				})
 			})
 		},
 	}

@@ -281,25 +281,10 @@ func newServiceRmCommand(g *globals) *cobra.Command {
 		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				done := []removed{}
-				var errs []error
-				for _, name := range args {
+				return g.removeEach(args, serviceSubject, func(name string) (uint64, error) {
 					resp, err := invoke(ctx, c, shoalpb.ControlClient.RemoveService, &shoalpb.RemoveServiceRequest{Service: name})
-					if err != nil {
-						errs = append(errs, rpcError(serviceSubject(name), err))
-						continue
-					}
-					done = append(done, newRemoved(name, resp.GetIndex()))
-					if !g.structured(outputTable) {
-						fmt.Fprintln(g.app.Out, name)
-					}
-				}
-				if g.structured(outputTable) {
-					if err := g.writeValue(done); err != nil {
-						return err
-					}
-				}
-				return errors.Join(errs...)
+					return resp.GetIndex(), err
+				})
 			})
 		},
 	}
@@ -315,6 +300,32 @@ type removed struct {
 
 func newRemoved(name string, index uint64) removed {
 	return removed{Name: name, Index: strconv.FormatUint(index, 10)}
+}
+
+// removeEach removes each of names with rm and prints the names removed,
+// or with --output json/yaml the list of removals. It goes on past a name
+// it cannot remove and returns those failures joined, each naming its
+// object.
+func (g *globals) removeEach(names []string, subject func(string) string, rm func(name string) (index uint64, err error)) error {
+	done := []removed{}
+	var errs []error
+	for _, name := range names {
+		index, err := rm(name)
+		if err != nil {
+			errs = append(errs, rpcError(subject(name), err))
+			continue
+		}
+		done = append(done, newRemoved(name, index))
+		if !g.structured(outputTable) {
+			fmt.Fprintln(g.app.Out, name)
+		}
+	}
+	if g.structured(outputTable) {
+		if err := g.writeValue(done); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // specOf returns the spec of a service message as a domain value (never nil).

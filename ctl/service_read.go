@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
@@ -49,6 +50,32 @@ func printIDs(w io.Writer, ids []string, noTrunc bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// inspectEach gets each of names and prints those found: as one JSON
+// array, or with --pretty (or --output table) as readable summaries. It
+// goes on past a name it cannot get, as docker inspect does, and returns
+// those failures joined, each naming its object.
+func inspectEach[M proto.Message](g *globals, names []string, pretty bool, subject func(string) string,
+	get func(name string) (M, error), writePretty func(io.Writer, []M) error,
+) error {
+	var found []M
+	var errs []error
+	for _, name := range names {
+		m, err := get(name)
+		if err != nil {
+			errs = append(errs, rpcError(subject(name), err))
+			continue
+		}
+		found = append(found, m)
+	}
+	var err error
+	if pretty || !g.structured(outputJSON) {
+		err = writePretty(g.app.Out, found)
+	} else {
+		err = writeMsgList(g, found)
+	}
+	return errors.Join(append([]error{err}, errs...)...)
 }
 
 func newServiceLsCommand(g *globals) *cobra.Command {
@@ -136,23 +163,10 @@ func newServiceInspectCommand(g *globals) *cobra.Command {
 		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				var found []*shoalpb.Service
-				var errs []error
-				for _, name := range args {
-					s, err := invoke(ctx, c, shoalpb.ControlClient.GetService, &shoalpb.GetServiceRequest{Service: name, Stale: rf.stale})
-					if err != nil {
-						errs = append(errs, rpcError(serviceSubject(name), err))
-						continue
-					}
-					found = append(found, s)
+				get := func(name string) (*shoalpb.Service, error) {
+					return invoke(ctx, c, shoalpb.ControlClient.GetService, &shoalpb.GetServiceRequest{Service: name, Stale: rf.stale})
 				}
-				var err error
-				if pretty || !g.structured(outputJSON) {
-					err = writeServicesPretty(g.app.Out, found)
-				} else {
-					err = writeMsgList(g, found)
-				}
-				return errors.Join(append([]error{err}, errs...)...)
+				return inspectEach(g, args, pretty, serviceSubject, get, writeServicesPretty)
 			})
 		},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -84,7 +85,7 @@ func BenchmarkManyAgents(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		poll(b, 120*time.Second, func() error {
+		managertest.WaitFor(b, 120*time.Second, func() error {
 			if err := containersRunning(rts, replicas); err != nil {
 				return err
 			}
@@ -102,13 +103,13 @@ func BenchmarkManyAgents(b *testing.B) {
 		if _, err := c.RemoveService(b.Context(), &shoalpb.RemoveServiceRequest{Service: name}); err != nil {
 			b.Fatal(err)
 		}
-		poll(b, 120*time.Second, func() error { return containersRunning(rts, 0) })
+		managertest.WaitFor(b, 120*time.Second, func() error { return containersRunning(rts, 0) })
 		b.StartTimer()
 	}
 }
 
 func waitNodesReady(b *testing.B, c shoalpb.ControlClient, want int) {
-	poll(b, 120*time.Second, func() error {
+	managertest.WaitFor(b, 120*time.Second, func() error {
 		resp, err := c.ListNodes(b.Context(), &shoalpb.ListNodesRequest{})
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -114,25 +115,6 @@ func (p *proc) kill9(t testing.TB) {
 	<-p.done
 }
 
-func poll(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func control(t testing.TB, addr string) shoalpb.ControlClient {
 	t.Helper()
 	// Listing 10,000 tasks takes more than gRPC's default 4 MiB.
@@ -194,7 +176,7 @@ func startManagers(t testing.TB, dir, bin string, env []string, args ...string) 
 		procs = append(procs, startProc(t, dir, fmt.Sprintf("manager-%d", i), env, bin, a...))
 		addrs = append(addrs, addr)
 		c := control(t, addr)
-		poll(t, 30*time.Second, func() error {
+		managertest.WaitFor(t, 30*time.Second, func() error {
 			st, err := call(t, func(ctx context.Context) (*shoalpb.ClusterStatusResponse, error) {
 				return c.ClusterStatus(ctx, &shoalpb.ClusterStatusRequest{})
 			})
@@ -212,7 +194,7 @@ func startManagers(t testing.TB, dir, bin string, env []string, args ...string) 
 func waitReady(t testing.TB, c shoalpb.ControlClient, agents map[string]*proc) map[string]string {
 	t.Helper()
 	hostOf := map[string]string{}
-	poll(t, 30*time.Second, func() error {
+	managertest.WaitFor(t, 30*time.Second, func() error {
 		resp, err := call(t, func(ctx context.Context) (*shoalpb.ListNodesResponse, error) {
 			return c.ListNodes(ctx, &shoalpb.ListNodesRequest{})
 		})
@@ -239,7 +221,7 @@ func waitReady(t testing.TB, c shoalpb.ControlClient, agents map[string]*proc) m
 func waitReplicas(t testing.TB, c shoalpb.ControlClient, n int, off string) map[string]int {
 	t.Helper()
 	var now map[string]int
-	poll(t, 30*time.Second, func() error {
+	managertest.WaitFor(t, 30*time.Second, func() error {
 		var err error
 		now, err = runningByNode(t, c, "web")
 		switch {

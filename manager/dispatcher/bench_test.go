@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkManyAgentsLocal(b *testing.B) {
 	const agents, replicas = 1000, 10000
 	s := newSingle(b, 5*time.Second)
 	s.addAgents(agents)
-	waitFor(b, 60*time.Second, func() error {
+	managertest.WaitFor(b, 60*time.Second, func() error {
 		ready := 0
 		for _, n := range s.state.Read().Nodes() {
 			if n.Status == api.NodeReady {
@@ -42,14 +43,14 @@ func BenchmarkManyAgentsLocal(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		svc := s.createService(fmt.Sprintf("web%d", i), replicas)
-		waitFor(b, 120*time.Second, func() error { return countRunning(s.state.Read(), svc, replicas) })
+		managertest.WaitFor(b, 120*time.Second, func() error { return countRunning(s.state.Read(), svc, replicas) })
 		b.StopTimer()
 		b.ReportMetric(heapMiB(), "heap_MiB")
 		b.ReportMetric(heapMiB()-idle, "heap_delta_MiB")
 		if _, err := s.apply.Apply(b.Context(), raftstore.RemoveService{ID: svc, At: time.Now()}); err != nil {
 			b.Fatal(err)
 		}
-		waitFor(b, 120*time.Second, func() error { return countActive(s, agents) })
+		managertest.WaitFor(b, 120*time.Second, func() error { return countActive(s, agents) })
 		b.StartTimer()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/managertest"
 )
 
 // BenchmarkAgentFailover: three managers (real Raft and gossip on
@@ -42,7 +43,7 @@ func BenchmarkAgentFailover(b *testing.B) {
 		took = append(took, last.Sub(start))
 		victim.start()
 		rc.waitNode(id, api.NodeReady)
-		waitFor(b, 20*time.Second, func() error { return containersRunning(rc.agents, 6) })
+		managertest.WaitFor(b, 20*time.Second, func() error { return containersRunning(rc.agents, 6) })
 		b.StartTimer()
 	}
 	b.StopTimer()

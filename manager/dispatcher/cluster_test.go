@@ -60,7 +60,7 @@ func (rc *raftCluster) view() (*raftstore.View, error) {
 
 func (rc *raftCluster) waitNode(id string, want api.NodeStatus) {
 	rc.t.Helper()
-	waitFor(rc.t, 20*time.Second, func() error {
+	managertest.WaitFor(rc.t, 20*time.Second, func() error {
 		v, err := rc.view()
 		if err != nil {
 			return err
@@ -79,7 +79,7 @@ func (rc *raftCluster) waitNode(id string, want api.NodeStatus) {
 func (rc *raftCluster) waitRunning(svc string, replicas uint64) []*api.Task {
 	rc.t.Helper()
 	var running []*api.Task
-	waitFor(rc.t, 30*time.Second, func() error {
+	managertest.WaitFor(rc.t, 30*time.Second, func() error {
 		v, err := rc.view()
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (rc *raftCluster) waitRunning(svc string, replicas uint64) []*api.Task {
 func (rc *raftCluster) waitRunningOff(svc string, replicas uint64, off string) []*api.Task {
 	rc.t.Helper()
 	var running []*api.Task
-	waitFor(rc.t, 30*time.Second, func() error {
+	managertest.WaitFor(rc.t, 30*time.Second, func() error {
 		v, err := rc.view()
 		if err != nil {
 			return err
@@ -119,7 +119,7 @@ func (rc *raftCluster) createService(name string, replicas uint64) string {
 		StopGracePeriod: durationpb.New(100 * time.Millisecond),
 	}
 	var resp *shoalpb.ServiceWriteResponse
-	waitFor(rc.t, 20*time.Second, func() error {
+	managertest.WaitFor(rc.t, 20*time.Second, func() error {
 		var err error
 		resp, err = rc.c.Client(1).CreateService(rc.t.Context(), &shoalpb.CreateServiceRequest{Spec: spec})
 		return err
@@ -157,7 +157,7 @@ func TestClusterAgentFailure(t *testing.T) {
 
 	victim.start()
 	rc.waitNode(id, api.NodeReady)
-	waitFor(t, 20*time.Second, func() error {
+	managertest.WaitFor(t, 20*time.Second, func() error {
 		for _, tid := range stale {
 			if victim.rt.Task(tid) != nil {
 				return fmt.Errorf("stale task %s still has a container", tid)
@@ -180,7 +180,7 @@ func TestClusterLeaderFailure(t *testing.T) {
 	before := rc.waitRunning(svc, 6)
 	old := rc.c.Leader()
 	rc.c.Kill(old)
-	waitFor(t, 20*time.Second, func() error {
+	managertest.WaitFor(t, 20*time.Second, func() error {
 		if l := rc.c.Leader(); l < 0 || l == old {
 			return fmt.Errorf("no new leader yet")
 		}
@@ -216,7 +216,7 @@ func TestClusterAgentRestart(t *testing.T) {
 	ta := rc.agents[1]
 	ta.kill()
 	ta.start()
-	waitFor(t, 20*time.Second, func() error { return containersRunning(rc.agents, 4) })
+	managertest.WaitFor(t, 20*time.Second, func() error { return containersRunning(rc.agents, 4) })
 	after := rc.waitRunning(svc, 4)
 	if fmt.Sprint(runningIDs(before)) != fmt.Sprint(runningIDs(after)) {
 		t.Errorf("running tasks changed across an agent restart: %v -> %v", runningIDs(before), runningIDs(after))
@@ -234,7 +234,7 @@ func TestClusterAgentLeaves(t *testing.T) {
 	rc := startRaftCluster(t, 2, func(ta *testAgent) { ta.leave = true })
 	ta := rc.agents[1]
 	id := ta.nodeID()
-	waitFor(t, 20*time.Second, func() error {
+	managertest.WaitFor(t, 20*time.Second, func() error {
 		if ta.gossipAddr() == "" {
 			return fmt.Errorf("agent %s has not joined gossip", ta.name)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/containerd/containerdtest"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -128,7 +129,7 @@ func TestContainerdAgent(t *testing.T) {
 	if _, err := s.apply.Apply(t.Context(), raftstore.RemoveService{ID: svcID, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	managertest.WaitFor(t, 30*time.Second, func() error {
 		list, err := c.rt.List(t.Context())
 		if err != nil {
 			return err
@@ -151,7 +152,7 @@ func checkRunsOnce(t *testing.T, s *single, c *ctrdAgent, svcID string) string {
 	t.Helper()
 	running := waitRunningLong(t, s, svcID)
 	taskID := running.ID
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		if got := taskLogs(t, c.a.Addr(), taskID); fmt.Sprint(got) != "[hello from shoal]" {
 			return fmt.Errorf("logs = %q", got)
 		}
@@ -160,7 +161,7 @@ func checkRunsOnce(t *testing.T, s *single, c *ctrdAgent, svcID string) string {
 
 	c.stop()
 	c.start()
-	waitFor(t, 30*time.Second, func() error {
+	managertest.WaitFor(t, 30*time.Second, func() error {
 		if s.d.SessionCount() != 1 {
 			return fmt.Errorf("%d sessions", s.d.SessionCount())
 		}
@@ -186,7 +187,7 @@ func checkRunsOnce(t *testing.T, s *single, c *ctrdAgent, svcID string) string {
 func waitRunningLong(t *testing.T, s *single, svc string) *api.Task {
 	t.Helper()
 	var tk *api.Task
-	waitFor(t, 60*time.Second, func() error {
+	managertest.WaitFor(t, 60*time.Second, func() error {
 		running, err := slotsRunning(s.state.Read(), svc, 1)
 		if err != nil {
 			if ts := s.state.Read().TasksByService(svc); len(ts) > 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -17,7 +18,7 @@ const testGrace = 300 * time.Millisecond
 func waitRunning(t *testing.T, s *single, svc string, replicas uint64) []*api.Task {
 	t.Helper()
 	var running []*api.Task
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		var err error
 		running, err = slotsRunning(s.state.Read(), svc, replicas)
 		return err
@@ -27,7 +28,7 @@ func waitRunning(t *testing.T, s *single, svc string, replicas uint64) []*api.Ta
 
 func waitNode(t *testing.T, s *single, id string, want api.NodeStatus) *api.Node {
 	t.Helper()
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		st, err := nodeStatus(s.state.Read(), id)
 		if err != nil {
 			return err
@@ -62,7 +63,7 @@ func TestReplicasRun(t *testing.T) {
 	}
 	svc := s.createService("web", 6)
 	running := waitRunning(t, s, svc, 6)
-	waitFor(t, 5*time.Second, func() error { return containersRunning(agents, 6) })
+	managertest.WaitFor(t, 5*time.Second, func() error { return containersRunning(agents, 6) })
 	perNode := map[string]int{}
 	for _, tk := range running {
 		perNode[tk.NodeID]++
@@ -110,7 +111,7 @@ func TestAgentKilled(t *testing.T) {
 
 	victim.start()
 	waitNode(t, s, id, api.NodeReady)
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		for _, tid := range stale {
 			if victim.rt.Task(tid) != nil {
 				return fmt.Errorf("stale task %s still has a container on %s", tid, victim.name)
@@ -140,7 +141,7 @@ func TestAgentRestartAdopts(t *testing.T) {
 	if got := ta.nodeID(); got != id {
 		t.Fatalf("restarted agent has node id %s, want %s", got, id)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		if s.d.SessionCount() != 2 {
 			return fmt.Errorf("%d sessions, want 2", s.d.SessionCount())
 		}
@@ -207,7 +208,7 @@ func TestGossipEvents(t *testing.T) {
 	ta.kill()
 	s.d.ObserveMember(fail)
 	var downMsg string
-	waitFor(t, 5*time.Second, func() error {
+	managertest.WaitFor(t, 5*time.Second, func() error {
 		for _, ev := range nodeHistory(s, id) {
 			if ev.Status == api.NodeDown {
 				downMsg = ev.StatusMessage
@@ -226,7 +227,7 @@ func TestGossipEvents(t *testing.T) {
 	ta.start()
 	waitNode(t, s, id, api.NodeReady)
 	waitRunning(t, s, svc, 4)
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		for _, tk := range before {
 			if tk.NodeID == id && ta.rt.Task(tk.ID) != nil {
 				return fmt.Errorf("replaced task %s still has a container", tk.ID)
@@ -236,7 +237,7 @@ func TestGossipEvents(t *testing.T) {
 	})
 
 	s.d.ObserveMember(membership.Event{Type: membership.EventLeave, Meta: membership.Meta{NodeID: id, Leaving: true}})
-	waitFor(t, 5*time.Second, func() error {
+	managertest.WaitFor(t, 5*time.Second, func() error {
 		for _, ev := range nodeHistory(s, id) {
 			if ev.Status == api.NodeDown && strings.Contains(ev.StatusMessage, "left") {
 				return nil
@@ -284,7 +285,7 @@ func TestLeaderless(t *testing.T) {
 	}
 	// The dispatcher leads since newSingle; none may be down before a grace
 	// period has passed since then.
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		for i := range 3 {
 			if n := s.state.Read().Node(fmt.Sprintf("old-%d", i)); n.Status != api.NodeDown {
 				return fmt.Errorf("node %s is %s", n.ID, n.Status)

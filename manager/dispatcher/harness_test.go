@@ -258,29 +258,6 @@ func (s *single) stopAgents() {
 	}
 }
 
-// waitFor polls cond every 10 ms until it returns nil, failing the test
-// with its last error after timeout.
-func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %v", err)
-		case <-tick.C:
-		}
-	}
-}
-
 // startOrchestrator runs the real orchestrator (reconcilers and scheduling
 // loop) on the state, as the leader of a real manager does.
 func (s *single) startOrchestrator() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
+	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -139,7 +140,7 @@ func TestSessionProtocol(t *testing.T) {
 	if err := stream.Send(statusMsg("t1", "running")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	managertest.WaitFor(t, 5*time.Second, func() error {
 		if st := s.state.Read().Task("t1").Status.State; st != api.TaskRunning {
 			return fmt.Errorf("t1 is %s", st)
 		}
@@ -219,7 +220,7 @@ func TestLeaderChange(t *testing.T) {
 	}
 
 	p.leader.Store(0)
-	waitFor(t, 10*time.Second, func() error {
+	managertest.WaitFor(t, 10*time.Second, func() error {
 		if n := s.d.SessionCount(); n != 3 {
 			return fmt.Errorf("new leader holds %d sessions, want 3", n)
 		}
