@@ -98,6 +98,19 @@ func Demo(ctx context.Context, cfg Config, out io.Writer) error {
 	if err := l.waitNodesReady(ctx, len(l.ByRole(RoleAgent)), 30*time.Second); err != nil {
 		return err
 	}
+	// containerd kept the records of the killed containers; the agent,
+	// told its tasks were replaced, removes them.
+	err = waitFor(ctx, 30*time.Second, func() error {
+		n, err := l.Containers(f.Host)
+		if err == nil && n > 0 {
+			err = fmt.Errorf("%s still holds %d containers of replaced tasks", f.Host, n)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	logf("%s is ready again and holds no container of the replaced tasks", f.Host)
 	_ = l.Ctl(ctx, out, "node", "ls")
 	step("the lab stays up: 'deploy/lab/lab ctl service ps %s', 'deploy/lab/lab sh a1', 'make lab-down'", DemoService)
 	return nil

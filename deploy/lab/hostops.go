@@ -88,3 +88,18 @@ func (l *Lab) Status() string {
 		strings.Join(l.Sockets(), ","), l.Image(), filepath.Clean(l.Cfg.Dir))
 	return b.String()
 }
+
+// Containers counts the containers an agent host's containerd holds in its
+// shoal namespace (running or not).
+func (l *Lab) Containers(name string) (int, error) {
+	h, err := l.Host(name)
+	if err != nil {
+		return 0, err
+	}
+	out, err := exec.Command("ctr", "--address", filepath.Join(h.Dir(l), "containerd", "containerd.sock"),
+		"-n", l.ContainerdNamespace(h), "containers", "ls", "-q").Output()
+	if err != nil {
+		return 0, fmt.Errorf("ctr containers ls on %s: %w", name, err)
+	}
+	return len(strings.Fields(string(out))), nil
+}
