@@ -103,7 +103,8 @@ func (e *env) checkRemove(t *testing.T, id string) {
 		t.Errorf("snapshot %s still there: %v", id, err)
 	}
 	current, rotated := logPaths(e.rt.opts.LogDir, id)
-	for _, p := range []string{current, rotated, e.rt.fifoDir(id)} {
+	shim := ShimSocket(e.rt.opts.Address, e.rt.opts.Namespace, id)
+	for _, p := range []string{current, rotated, e.rt.fifoDir(id), shim} {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s still there: %v", p, err)
 		}

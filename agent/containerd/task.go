@@ -318,6 +318,10 @@ func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 	if err := os.RemoveAll(r.fifoDir(taskID)); err != nil {
 		errs = append(errs, err)
 	}
+	// A shim killed with its host leaves its socket behind.
+	if err := r.removeShimSocket(taskID); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove files of task %s: %w", taskID, err)
 	}

@@ -3,7 +3,6 @@ package lab
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoal-sched/shoal/agent/containerd"
 )
 
 // Down removes everything a lab made, also after a crashed `up` or a
@@ -89,8 +90,7 @@ func (l *Lab) shimSockets(taskIDs []string) []string {
 			ids = append(ids, t.Name())
 		}
 		for _, id := range ids {
-			p := filepath.Join(filepath.Join(cdir, "containerd.sock"), ns, id)
-			out = append(out, fmt.Sprintf("/run/containerd/s/%x", sha256.Sum256([]byte(p))))
+			out = append(out, containerd.ShimSocket(filepath.Join(cdir, "containerd.sock"), ns, id))
 		}
 	}
 	return out
