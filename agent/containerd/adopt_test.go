@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,4 +140,40 @@ func (e *env) cgroupProcs(t *testing.T, id string) []string {
 		file = "cgroup.procs"
 	}
 	return strings.Fields(readCgroupFile(t, e.cgroupPath(t, id), file))
+}
+
+// TestRemoveDeletesDeadShimSocket: a shim killed with its host (SIGKILL)
+// leaves its socket in /run/containerd/s; removing the container deletes it.
+func TestRemoveDeletesDeadShimSocket(t *testing.T) {
+	e := newEnv(t)
+	task := e.task(t, "sleep", "60")
+	e.run(t, task)
+	bundle := filepath.Join(e.daemon.Dir, "state", "io.containerd.runtime.v2.task", e.rt.opts.Namespace, task.ID)
+	shim := ShimSocket(e.rt.opts.Address, e.rt.opts.Namespace, task.ID)
+	// containerd records where its shim listens: ShimSocket must agree.
+	if b, err := os.ReadFile(filepath.Join(bundle, "address")); err != nil || strings.TrimSpace(string(b)) != "unix://"+shim {
+		t.Fatalf("shim address %q (%v), ShimSocket says %q", b, err, shim)
+	}
+	t.Cleanup(func() { _ = os.Remove(shim) })
+	// The shim is the parent of the container's first process.
+	initPID, err := os.ReadFile(filepath.Join(bundle, "init.pid"))
+	if err != nil {
+		t.Fatalf("init pid: %v", err)
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(initPID)) + "/stat")
+	if err != nil {
+		t.Fatalf("container process: %v", err)
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	shimPID, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatalf("shim pid from %q: %v", stat, err)
+	}
+	if err := syscall.Kill(shimPID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill shim %d: %v", shimPID, err)
+	}
+	if _, err := os.Stat(shim); err != nil {
+		t.Fatalf("the killed shim's socket is not there (%v): the test no longer shows the leak", err)
+	}
+	e.checkRemove(t, task.ID)
 }
