@@ -110,10 +110,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	nodeID, err := loadNodeID(cfg.DataDir)
+	nodeID, err := NodeID(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
