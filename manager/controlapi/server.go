@@ -40,8 +40,8 @@ type Config struct {
 	// ID is this manager's Raft member id.
 	ID   string
 	Raft Raft
-	// Applier commits this server's writes; nil means Raft. The manager puts
-	// a proposer queue here that batches concurrent commands.
+	// Applier commits this server's writes; nil means Raft. Tests put a
+	// fake here to make commits fail in ways a live cluster rarely does.
 	Applier raftstore.Applier
 	// LeaderTimeout bounds how long a write or fresh read waits for a
 	// leader (forwarding and retries included) before it fails with the
