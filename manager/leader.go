@@ -24,11 +24,11 @@ type duty struct {
 
 // lead starts the leader duties when this manager becomes the leader and
 // stops them (and waits for them) when it stops being the leader.
-func (m *Manager) lead(ctx context.Context, node *raftstore.Node, applier raftstore.Applier, duties []duty) {
+func (m *Manager) lead(ctx context.Context, node *raftstore.Node, duties []duty) {
 	changes, release := node.LeadershipChanges()
 	defer release()
 	all := append([]duty{{name: "bookkeeping", run: func(ctx context.Context) error {
-		return m.bookkeep(ctx, node, applier)
+		return m.bookkeep(ctx, node)
 	}}}, duties...)
 	var stop func()
 	set := func(leading bool) {
@@ -94,7 +94,7 @@ func (m *Manager) runDuty(ctx context.Context, d duty) {
 // it has none (the first leader of a new cluster), records this manager's
 // addresses, and forgets managers that are no longer in the Raft
 // configuration (after --force-new-cluster).
-func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier raftstore.Applier) error {
+func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 	// The barrier makes sure the state has every committed entry before
 	// it is compared.
 	if err := node.VerifyLeader(ctx); err != nil {
@@ -125,7 +125,7 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier ra
 		}
 	}
 	for _, c := range cmds {
-		if _, err := applier.Apply(ctx, c); err != nil {
+		if _, err := node.Apply(ctx, c); err != nil {
 			return fmt.Errorf("bookkeeping: %w", err)
 		}
 	}
