@@ -131,6 +131,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])[:25]
 }
 
-// now is the clock commands are stamped with. Timestamps go inside commands so the FSM
-// never reads a clock.
+// now is the clock commands are stamped with. Timestamps go inside
+// commands so the FSM never reads a clock.
 func now() time.Time { return time.Now().UTC() }
