@@ -66,3 +66,48 @@ func TestNoPassBeforeTheLeaderBarrier(t *testing.T) {
 	close(lag.release)
 	h.settle(svc, 2)
 }
+
+// countingBarrier is a fake at the Applier seam that reports every barrier
+// it is asked for on calls.
+type countingBarrier struct {
+	raftstore.Applier
+	calls chan struct{}
+}
+
+func (b *countingBarrier) VerifyLeader(context.Context) error {
+	b.calls <- struct{}{}
+	return nil
+}
+
+// TestEveryTermStartsWithTheBarrier: the manager keeps one Orchestrator
+// for its whole life and calls Run once per term; each run must wait for
+// the barrier, not only the first.
+func TestEveryTermStartsWithTheBarrier(t *testing.T) {
+	state := raftstore.NewState()
+	local := raftstore.NewLocalApplier(state)
+	h := &harness{t: t, state: state, apply: local, clock: newFakeClock()}
+	h.addNode("n1", nil)
+	svc := h.createService(replicated("web", 2))
+	b := &countingBarrier{Applier: local, calls: make(chan struct{}, 16)}
+	o := New(state, b, Options{Logger: testLogger(t), Clock: h.clock})
+	for term := 1; term <= 3; term++ {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- o.Run(ctx) }()
+		select {
+		case <-b.calls:
+		case <-time.After(waitTimeout):
+			cancel()
+			<-done
+			t.Fatalf("term %d: the orchestrator did not ask for the barrier", term)
+		}
+		h.settle(svc, 2)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("term %d: Run: %v", term, err)
+		}
+		if n := len(b.calls); n != 0 {
+			t.Fatalf("term %d: %d more barriers within one term, want one", term, n)
+		}
+	}
+}
