@@ -105,6 +105,9 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		case err != nil:
 			o.log.Warn("pass not committed; retrying", "err", err, "retry_in", retryDelay.String())
 			wake = o.clock.Now().Add(retryDelay)
+			// The pass may still commit: the next one must see it, or it
+			// would make the same tasks again.
+			synced = synced && !errors.Is(err, raftstore.ErrCommitUncertain)
 		}
 		if !o.wait(ctx, changed, wake) {
 			return nil

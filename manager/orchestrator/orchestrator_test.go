@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +110,44 @@ func TestEveryTermStartsWithTheBarrier(t *testing.T) {
 		if n := len(b.calls); n != 0 {
 			t.Fatalf("term %d: %d more barriers within one term, want one", term, n)
 		}
+	}
+}
+
+// lostAnswer is a fake at the Applier seam: it commits the first command
+// and answers it as a leader that lost its quorum meanwhile would.
+type lostAnswer struct {
+	*countingBarrier
+	lost atomic.Bool
+}
+
+func (a *lostAnswer) Apply(ctx context.Context, cmd raftstore.Command) (raftstore.Response, error) {
+	resp, err := a.countingBarrier.Apply(ctx, cmd)
+	if err == nil && a.lost.CompareAndSwap(false, true) {
+		return raftstore.Response{}, fmt.Errorf("%w: %w (fake)", raftstore.ErrCommitUncertain, raftstore.ErrNoLeader)
+	}
+	return resp, err
+}
+
+// TestUncertainPassIsFollowedByABarrier: a pass whose commit is uncertain
+// may still land; the next pass waits for the barrier so that it sees it
+// rather than make the same tasks again.
+func TestUncertainPassIsFollowedByABarrier(t *testing.T) {
+	state := raftstore.NewState()
+	local := raftstore.NewLocalApplier(state)
+	h := &harness{t: t, state: state, apply: local, clock: newFakeClock()}
+	h.addNode("n1", nil)
+	svc := h.createService(replicated("web", 2))
+	a := &lostAnswer{countingBarrier: &countingBarrier{Applier: local, calls: make(chan struct{}, 16)}}
+	h.startOrchestratorWith(a)
+	for n := 1; n <= 2; n++ {
+		select {
+		case <-a.calls:
+		case <-time.After(waitTimeout):
+			t.Fatalf("barrier %d (at the start, then after the uncertain commit) never asked for", n)
+		}
+	}
+	v := h.settle(svc, 2)
+	if n := len(v.TasksByService(svc.ID)); n != 2 {
+		t.Errorf("%d tasks of web after an uncertain pass, want 2", n)
 	}
 }
