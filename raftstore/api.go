@@ -175,7 +175,9 @@ type Batch struct{ Commands []Command }
 // last RequestMemory requests that succeeded, with their results, and
 // answers a Request whose ID it remembers with that first result (and its
 // index) instead of applying Command again, so a write may be retried
-// after ErrCommitUncertain. A rejected request is not remembered: it
+// after ErrCommitUncertain. The answer's Value may be nil (older requests,
+// and every request after a snapshot restore, keep the index alone): the
+// caller then reads the object from the state. A rejected request is not remembered: it
 // changed nothing, and its retry is decided afresh. Command may be any
 // command but a Batch or another Request.
 type Request struct {

@@ -14,9 +14,14 @@ const (
 	// RequestMemory is how many request IDs the state remembers: those of
 	// the last RequestMemory requests that succeeded. A client retries a
 	// write within seconds of its first attempt; control writes come at
-	// most a few thousand a second, so that is more than the retry window,
-	// and it costs about 1 MiB (the values are shared with the store).
+	// most a few thousand a second, so that is more than the retry window.
 	RequestMemory = 10_000
+	// requestValues is how many of the newest remembered requests keep
+	// their first result's value; older ones keep the index alone, as
+	// after a restore. A value is often an object the store has replaced
+	// since (a service before its next update): keeping all of them would
+	// hold up to RequestMemory old specs in memory.
+	requestValues = 1_000
 )
 
 // tableRequests holds the remembered requests (appliedRequest).
@@ -134,9 +139,10 @@ func (t *tx) applyRequest(r Request) (value any, firstIndex uint64, err error) {
 	return value, 0, nil
 }
 
-// remember stores rec as the newest request and forgets the oldest ones
-// beyond RequestMemory. It depends only on the log: the sequence numbers
-// come from the state itself.
+// remember stores rec as the newest request, drops the value of the one
+// that leaves the newest requestValues and forgets the oldest ones beyond
+// RequestMemory. It depends only on the log: the sequence numbers come
+// from the state itself.
 func (t *tx) remember(rec *appliedRequest) {
 	if last, ok := t.lastRequest(); ok {
 		rec.Seq = last.Seq + 1
@@ -144,6 +150,17 @@ func (t *tx) remember(rec *appliedRequest) {
 		rec.Seq = 1
 	}
 	t.insert(tableRequests, rec)
+	if rec.Seq > requestValues {
+		old, err := t.txn.First(tableRequests, "seq", rec.Seq-requestValues)
+		if err != nil {
+			panic(fmt.Sprintf("raftstore: read %s.seq: %v", tableRequests, err))
+		}
+		if o, ok := old.(*appliedRequest); ok && o.Value != nil {
+			bare := *o
+			bare.Value = nil
+			t.insert(tableRequests, &bare)
+		}
+	}
 	for {
 		oldest, err := t.txn.First(tableRequests, "seq")
 		if err != nil {

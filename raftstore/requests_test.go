@@ -181,6 +181,16 @@ func TestRequestMemoryBound(t *testing.T) {
 				t.Errorf("batches of %d: r%05d still remembered", batch, i)
 			}
 		}
+		// Only the newest keep their values.
+		withValue := 0
+		for _, r := range recs {
+			if r.Value != nil {
+				withValue++
+			}
+		}
+		if withValue != requestValues || recs[len(recs)-1].Value == nil || recs[len(recs)-requestValues-1].Value != nil {
+			t.Errorf("batches of %d: %d requests keep a value, want the newest %d", batch, withValue, requestValues)
+		}
 		lists = append(lists, requestList(v))
 		// A forgotten request is applied again when it comes back.
 		idx, _, err := s.apply(0, reqs[0])
