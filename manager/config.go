@@ -47,11 +47,6 @@ type Config struct {
 	// LeaderTimeout bounds how long a write waits for a leader before it
 	// fails with the no-quorum error (default 7 s).
 	LeaderTimeout time.Duration
-	// WriteBatching puts the proposer in front of Raft: concurrent writes
-	// are committed as one Batch entry. Off by default: Raft's own group
-	// commit (concurrent entries share one log write and fsync) measured
-	// faster with 16 concurrent clients (BenchmarkControlWrites).
-	WriteBatching bool
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger

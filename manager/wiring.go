@@ -35,10 +35,10 @@ type parts struct {
 }
 
 // startParts builds the dispatcher and the orchestrator and starts gossip.
-func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftstore.Node, applier raftstore.Applier) (*parts, error) {
+func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftstore.Node) (*parts, error) {
 	state := node.State()
 	disp := dispatcher.New(dispatcher.Config{
-		State: state, Applier: applier, IsLeader: node.IsLeader,
+		State: state, Applier: node, IsLeader: node.IsLeader,
 		LeaderAddr: func() string {
 			id, _ := node.Leader()
 			rec, _ := state.Read().Manager(id)
@@ -47,7 +47,7 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 		GracePeriod: m.cfg.NodeGracePeriod, Logger: m.cfg.Logger,
 	})
 	shoalpb.RegisterDispatcherServer(gs, disp)
-	orch := orchestrator.New(state, applier, orchestrator.Options{Logger: m.cfg.Logger})
+	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
 	p := &parts{
 		duties: []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}},
 		stop:   func(bool) error { return nil },

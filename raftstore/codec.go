@@ -27,6 +27,9 @@ func envelope(cmd Command, depth int) (*commandpb.Envelope, error) {
 	if cmd == nil {
 		return nil, fmt.Errorf("command: nil: %w", ErrInvalid)
 	}
+	if r, ok := cmd.(Request); ok {
+		return requestEnvelope(r, depth)
+	}
 	typ := cmd.commandType()
 	env := &commandpb.Envelope{Type: commandpb.CommandType(typ), Encoding: commandpb.Encoding_ENCODING_JSON}
 	if b, ok := cmd.(Batch); ok {
@@ -78,6 +81,9 @@ func DecodeCommand(data []byte) (Command, error) {
 }
 
 func fromEnvelope(env *commandpb.Envelope, depth int) (Command, error) {
+	if env.RequestId != "" {
+		return requestFromEnvelope(env, depth)
+	}
 	typ := CommandType(env.Type)
 	if typ == CmdBatch {
 		if depth >= maxBatchDepth {

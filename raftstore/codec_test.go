@@ -2,9 +2,13 @@ package raftstore
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore/commandpb"
 )
 
 // everyCommand has one command of each type, with most fields set.
@@ -28,6 +32,8 @@ func everyCommand() []Command {
 		UpsertManager{Manager: api.Manager{ID: "m1", RaftAddr: "127.0.0.1:1", Addr: "127.0.0.1:2", GossipAddr: "127.0.0.1:3"}},
 		RemoveManager{ID: "m1"},
 		Batch{Commands: []Command{RemoveManager{ID: "m1"}, Batch{Commands: []Command{SetCluster{Cluster: api.ClusterInfo{ID: "c"}}}}}},
+		Request{ID: "req-1", Command: UpdateService{ID: "svc-web", Spec: web.Spec, At: t0}},
+		Batch{Commands: []Command{Request{ID: "req-2", Command: RemoveManager{ID: "m1"}}, RemoveManager{ID: "m2"}}},
 	}
 }
 
@@ -84,6 +90,11 @@ func TestCodecErrors(t *testing.T) {
 		{"no encoding", []byte{0x08, 0x01}},
 		{"bad json", []byte{0x08, 0x01, 0x10, 0x01, 0x1a, 0x01, '{'}},
 		{"bad task state", mustEncodeRaw(t, CmdUpdateTaskStatus, `{"Updates":[{"TaskID":"x","Status":{"state":"dancing"}}]}`)},
+		{"request id on a batch", mustMarshal(t, &commandpb.Envelope{Type: commandpb.CommandType_BATCH, RequestId: "r"})},
+		{"request id too long", mustMarshal(t, &commandpb.Envelope{
+			Type: commandpb.CommandType_REMOVE_MANAGER, Encoding: commandpb.Encoding_ENCODING_JSON,
+			Payload: []byte(`{"ID":"m"}`), RequestId: strings.Repeat("r", MaxRequestIDLength+1),
+		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if cmd, err := DecodeCommand(tc.data); err == nil {
@@ -91,6 +102,15 @@ func TestCodecErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustMarshal(t testing.TB, env *commandpb.Envelope) []byte {
+	t.Helper()
+	b, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func mustEncodeRaw(t testing.TB, typ CommandType, payload string) []byte {

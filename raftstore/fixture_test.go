@@ -83,6 +83,7 @@ func dump(t testing.TB, v *View) string {
 		"nodes":    v.Nodes(),
 		"services": v.Services(),
 		"tasks":    v.Tasks(),
+		"requests": v.requests(),
 	}, "", " ")
 	if err != nil {
 		t.Fatalf("dump: %v", err)

@@ -45,7 +45,10 @@ func manyCommands(services, tasksPer int) []Command {
 			AssignTasks{Assignments: as, At: at},
 			UpdateTaskStatus{Updates: st, At: at})
 		if i%5 == 4 {
-			cmds = append(cmds, UpdateService{ID: svc.ID, Spec: svc.Spec, At: at})
+			// A client request, sent twice (the second is answered with
+			// the first result), and one without a request ID.
+			req := Request{ID: fmt.Sprintf("req-%03d", i), Command: UpdateService{ID: svc.ID, Spec: svc.Spec, At: at}}
+			cmds = append(cmds, req, req, UpdateService{ID: svc.ID, Spec: svc.Spec, At: at})
 		}
 		if i%7 == 6 {
 			cmds = append(cmds, RemoveService{ID: svc.ID, At: at})

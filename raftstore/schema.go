@@ -77,6 +77,7 @@ func schema() *memdb.DBSchema {
 		tableCluster: {Name: tableCluster, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
+		tableRequests: requestsTable(),
 	}}
 }
 
@@ -93,6 +94,8 @@ func objectID(obj any) string {
 		return o.ID
 	case *api.ClusterInfo:
 		return clusterKey
+	case *appliedRequest:
+		return o.ID
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

@@ -29,19 +29,23 @@ type snapshotHeader struct {
 	Nodes    int    `json:"nodes"`
 	Services int    `json:"services"`
 	Tasks    int    `json:"tasks"`
+	Requests int    `json:"requests,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
-// then one record per object (cluster, managers, nodes, services, tasks),
-// each a varint length and a protobuf SnapshotRecord with a JSON payload.
+// then one record per object (cluster, managers, nodes, services, tasks,
+// remembered requests oldest first), each a varint length and a protobuf
+// SnapshotRecord with a JSON payload.
 func (v *View) WriteSnapshot(w io.Writer) error {
 	managers, nodes, services := v.Managers(), v.Nodes(), v.Services()
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
+	requests := v.requests()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
 		Format: snapshotFormat, Index: v.index,
 		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
+		Requests: len(requests),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
@@ -57,6 +61,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, t := range tasks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
+	}
+	for _, r := range requests {
+		rw.write(commandpb.SnapshotRecordType_RECORD_REQUEST, r)
 	}
 	if rw.err != nil {
 		return fmt.Errorf("write snapshot: %w", rw.err)
@@ -135,6 +142,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_NODE:    hdr.Nodes,
 		commandpb.SnapshotRecordType_RECORD_SERVICE: hdr.Services,
 		commandpb.SnapshotRecordType_RECORD_TASK:    hdr.Tasks,
+		commandpb.SnapshotRecordType_RECORD_REQUEST: hdr.Requests,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -198,6 +206,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_TASK:
 		table = tableTasks
 		obj, id, err = decodeRecord(rec.Payload, func(t *api.Task) string { return t.ID })
+	case commandpb.SnapshotRecordType_RECORD_REQUEST:
+		table = tableRequests
+		obj, id, err = decodeRecord(rec.Payload, func(r *appliedRequest) string { return r.ID })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

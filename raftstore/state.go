@@ -110,6 +110,9 @@ func (s *State) apply(index uint64, cmd Command) (uint64, any, error) {
 		s.mu.RUnlock()
 	}
 	res := s.applyLocked([]entry{{index: index, cmd: cmd}})
+	if res[0].firstIndex != 0 {
+		index = res[0].firstIndex
+	}
 	return index, res[0].value, res[0].err
 }
 
@@ -122,9 +125,12 @@ type entry struct {
 }
 
 // result is the outcome of one entry: what the FSM hands back to Raft.
+// firstIndex is set when the entry repeated a Request: the index of the
+// entry that applied it.
 type result struct {
-	value any
-	err   error
+	value      any
+	err        error
+	firstIndex uint64
 }
 
 // applyEntries applies consecutive log entries in one transaction.
@@ -150,7 +156,7 @@ func (s *State) applyLocked(entries []entry) []result {
 			continue
 		}
 		t.index = e.index
-		out[i].value, out[i].err = t.apply(e.cmd)
+		out[i] = t.applyEntry(e.cmd)
 	}
 	if !t.dirty {
 		t.txn.Abort()

@@ -83,11 +83,15 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 			return nil, toStatus(errMissing(f[0]))
 		}
 	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.JoinManagerResponse, error) {
 		if err := s.raft.AddVoter(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
 			return nil, err
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.UpsertManager{Manager: api.Manager{
+		resp, err := s.commit(ctx, rid, raftstore.UpsertManager{Manager: api.Manager{
 			ID: req.GetId(), RaftAddr: req.GetRaftAddr(), Addr: req.GetAddr(), GossipAddr: req.GetGossipAddr(),
 		}})
 		if err != nil {

@@ -109,25 +109,33 @@ func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest)
 	if err := checkLabels(req.GetLabelAdd(), req.GetLabelRm()); err != nil {
 		return nil, toStatus(err)
 	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.Node, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
-		n, err := findNode(s.state().Read(), req.GetNode())
+		v := s.state().Read()
+		if r, ok := v.Request(rid); ok {
+			return shoalpb.FromNode(written(r.Value, func() *api.Node {
+				n, _ := findNode(v, req.GetNode())
+				return n
+			})), nil
+		}
+		n, err := findNode(v, req.GetNode())
 		if err != nil {
 			return nil, err
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.UpdateNode{
+		resp, err := s.commit(ctx, rid, raftstore.UpdateNode{
 			ID: n.ID, Availability: api.NodeAvailability(req.GetAvailability()),
 			LabelAdd: req.GetLabelAdd(), LabelRm: req.GetLabelRm(), At: now(),
 		})
 		if err != nil {
 			return nil, err
 		}
-		if got, ok := resp.Value.(*api.Node); ok && got != nil {
-			return shoalpb.FromNode(got), nil
-		}
-		return shoalpb.FromNode(s.state().Read().Node(n.ID)), nil
+		return shoalpb.FromNode(written(resp.Value, func() *api.Node { return s.state().Read().Node(n.ID) })), nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.Node, error) {
 		return c.UpdateNode(ctx, req)
 	})
@@ -137,11 +145,20 @@ func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest)
 // force is set: its agent would otherwise keep running tasks the cluster
 // no longer knows about.
 func (s *Server) RemoveNode(ctx context.Context, req *shoalpb.RemoveNodeRequest) (*shoalpb.RemoveNodeResponse, error) {
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RemoveNodeResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
-		n, err := findNode(s.state().Read(), req.GetNode())
+		v := s.state().Read()
+		if r, ok := v.Request(rid); ok {
+			// Removed by an earlier attempt: the node is gone now.
+			return &shoalpb.RemoveNodeResponse{Index: r.Index}, nil
+		}
+		n, err := findNode(v, req.GetNode())
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +166,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *shoalpb.RemoveNodeRequest)
 			return nil, fmt.Errorf("node %s (%s) is %s: %w: only a down node can be removed; stop its agent first or use --force",
 				n.ID, n.Hostname, n.Status, ErrPrecondition)
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.RemoveNode{ID: n.ID, At: now()})
+		resp, err := s.commit(ctx, rid, raftstore.RemoveNode{ID: n.ID, At: now()})
 		if err != nil {
 			return nil, err
 		}

@@ -223,3 +223,28 @@ func TestCheckNodeUpdate(t *testing.T) {
 		})
 	}
 }
+
+func TestRetrySafe(t *testing.T) {
+	uncertain := fmt.Errorf("%w: %w: leadership lost", raftstore.ErrCommitUncertain, raftstore.ErrNotLeader)
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"not proposed, another leader", fmt.Errorf("verify leader: %w", raftstore.ErrNotLeader), true},
+		{"not proposed, no leader", fmt.Errorf("x: %w", raftstore.ErrNoLeader), true},
+		{"uncertain, no request id", uncertain, false},
+		{"uncertain request", idempotent{uncertain}, true},
+		{"uncertain request, wrapped again", fmt.Errorf("update: %w", idempotent{uncertain}), true},
+		{"uncertain, caller gave up", idempotent{fmt.Errorf("%w: %w", raftstore.ErrCommitUncertain, context.Canceled)}, false},
+		{"domain error", fmt.Errorf("x: %w", raftstore.ErrConflict), false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retrySafe(tt.err); got != tt.want {
+				t.Errorf("retrySafe(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}

@@ -55,31 +55,27 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 			return &shoalpb.ServiceWriteResponse{Plan: planCreate(v, spec)}, nil
 		}, remote)
 	}
-	id := objectID(ctx)
-	return onLeader(withObjectID(ctx, id), s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
-		return s.createService(ctx, id, spec)
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		return s.createService(ctx, rid, spec)
 	}, remote)
 }
 
-func (s *Server) createService(ctx context.Context, id string, spec *api.ServiceSpec) (*shoalpb.ServiceWriteResponse, error) {
+// createService needs no fresh read: if an earlier attempt of the request
+// committed, the FSM answers this one with that attempt's service (its id,
+// not the one picked here).
+func (s *Server) createService(ctx context.Context, rid string, spec *api.ServiceSpec) (*shoalpb.ServiceWriteResponse, error) {
 	t := now()
-	svc := &api.Service{ID: id, Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t}
-	resp, err := s.applier.Apply(ctx, raftstore.CreateService{Service: svc})
-	if errors.Is(err, raftstore.ErrAlreadyExists) {
-		// An earlier attempt of this same call may have committed before
-		// its answer was lost (leader change): then the service is ours.
-		v := s.state().Read()
-		if cur := v.Service(id); cur != nil && cur.Spec.Name == spec.Name {
-			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(cur), Index: v.Index()}, nil
-		}
-	}
+	svc := &api.Service{ID: newID(), Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t}
+	resp, err := s.commit(ctx, rid, raftstore.CreateService{Service: svc})
 	if err != nil {
 		return nil, err
 	}
-	if got, ok := resp.Value.(*api.Service); ok && got != nil {
-		svc = got
-	}
-	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: resp.Index}, nil
+	got := written(resp.Value, func() *api.Service { return s.state().Read().ServiceByName(spec.Name) })
+	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(got), Index: resp.Index}, nil
 }
 
 // UpdateService replaces a service's spec.
@@ -87,11 +83,18 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 	if req.GetSpec() == nil {
 		return nil, toStatus(errMissing("spec"))
 	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
 		v := s.state().Read()
+		if r, ok := v.Request(rid); ok && !req.GetDryRun() {
+			return serviceAnswer(v, r, req.GetService()), nil
+		}
 		svc, err := findService(v, req.GetService())
 		if err != nil {
 			return nil, err
@@ -103,10 +106,20 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 		if req.GetDryRun() {
 			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
 		}
-		return s.updateService(ctx, svc.ID, spec, req.GetExpectedVersion())
+		return s.updateService(ctx, rid, svc.ID, spec, req.GetExpectedVersion())
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
 		return c.UpdateService(ctx, req)
 	})
+}
+
+// serviceAnswer answers again a service write that the state remembers as
+// applied (a retry of a request that committed before its answer was lost).
+func serviceAnswer(v *raftstore.View, r raftstore.Response, ref string) *shoalpb.ServiceWriteResponse {
+	svc := written(r.Value, func() *api.Service {
+		svc, _ := findService(v, ref)
+		return svc
+	})
+	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: r.Index}
 }
 
 // checkUpdate fills in and validates the new spec of svc. The name and
@@ -128,21 +141,22 @@ func checkUpdate(svc *api.Service, spec *api.ServiceSpec) error {
 	return prepareSpec(spec)
 }
 
-func (s *Server) updateService(ctx context.Context, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
-	resp, err := s.applier.Apply(ctx, raftstore.UpdateService{ID: id, Spec: *spec, ExpectedVersion: expected, At: now()})
+func (s *Server) updateService(ctx context.Context, rid, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
+	resp, err := s.commit(ctx, rid, raftstore.UpdateService{ID: id, Spec: *spec, ExpectedVersion: expected, At: now()})
 	if err != nil {
 		return nil, err
 	}
-	svc, ok := resp.Value.(*api.Service)
-	if !ok || svc == nil {
-		// The leader has applied the entry when Apply returns.
-		svc = s.state().Read().Service(id)
-	}
+	// The leader has applied the entry when Apply returns.
+	svc := written(resp.Value, func() *api.Service { return s.state().Read().Service(id) })
 	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: resp.Index}, nil
 }
 
 // ScaleService sets the replica count of a replicated service.
 func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
@@ -150,7 +164,7 @@ func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequ
 		var err error
 		for range maxScaleRetries {
 			var resp *shoalpb.ServiceWriteResponse
-			resp, err = s.scaleOnce(ctx, req)
+			resp, err = s.scaleOnce(ctx, rid, req)
 			if !errors.Is(err, raftstore.ErrConflict) {
 				return resp, err
 			}
@@ -161,8 +175,11 @@ func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequ
 	})
 }
 
-func (s *Server) scaleOnce(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+func (s *Server) scaleOnce(ctx context.Context, rid string, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
 	v := s.state().Read()
+	if r, ok := v.Request(rid); ok && !req.GetDryRun() {
+		return serviceAnswer(v, r, req.GetService()), nil
+	}
 	svc, err := findService(v, req.GetService())
 	if err != nil {
 		return nil, err
@@ -181,20 +198,29 @@ func (s *Server) scaleOnce(ctx context.Context, req *shoalpb.ScaleServiceRequest
 	if spec.Replicas == svc.Spec.Replicas {
 		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: v.Index()}, nil
 	}
-	return s.updateService(ctx, svc.ID, spec, svc.SpecVersion)
+	return s.updateService(ctx, rid, svc.ID, spec, svc.SpecVersion)
 }
 
 // RemoveService deletes a service; its tasks are stopped and removed.
 func (s *Server) RemoveService(ctx context.Context, req *shoalpb.RemoveServiceRequest) (*shoalpb.RemoveServiceResponse, error) {
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RemoveServiceResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
-		svc, err := findService(s.state().Read(), req.GetService())
+		v := s.state().Read()
+		if r, ok := v.Request(rid); ok {
+			// Removed by an earlier attempt: the service is gone now.
+			return &shoalpb.RemoveServiceResponse{Index: r.Index}, nil
+		}
+		svc, err := findService(v, req.GetService())
 		if err != nil {
 			return nil, err
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.RemoveService{ID: svc.ID, At: now()})
+		resp, err := s.commit(ctx, rid, raftstore.RemoveService{ID: svc.ID, At: now()})
 		if err != nil {
 			return nil, err
 		}

@@ -47,7 +47,6 @@ type Orchestrator struct {
 	// of that commit: the task is not offered again until the state moves
 	// past it (so a disagreement with the FSM cannot spin the loop).
 	refused map[string]uint64
-	synced  bool // the barrier has passed
 }
 
 // New returns an orchestrator over state that commits through applier (on
@@ -74,10 +73,15 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 // leader (an error wrapping raftstore.ErrNotLeader). It runs a pass at
 // start, at every change of the state — changes that arrive during a pass
 // are folded into the next one — and at the next restart or update delay.
+//
+// Run is called once per term: its first pass waits for the barrier, so
+// that a manager that leads again does not act on a state that lacks
+// what the leaders in between committed.
 func (o *Orchestrator) Run(ctx context.Context) error {
 	o.log.Info("orchestrator started")
 	defer o.log.Info("orchestrator stopped")
 	var last time.Time
+	synced := false
 	for {
 		if !pause(ctx, minPassInterval-time.Since(last)) {
 			return nil
@@ -85,7 +89,11 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		last = time.Now()
 		changed := o.state.Changed()
 		var wake time.Time
-		err := o.sync(ctx)
+		var err error
+		if !synced {
+			err = o.sync(ctx)
+			synced = err == nil
+		}
 		if err == nil {
 			wake, err = o.pass(ctx)
 		}
@@ -97,6 +105,9 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		case err != nil:
 			o.log.Warn("pass not committed; retrying", "err", err, "retry_in", retryDelay.String())
 			wake = o.clock.Now().Add(retryDelay)
+			// The pass may still commit: the next one must see it, or it
+			// would make the same tasks again.
+			synced = synced && !errors.Is(err, raftstore.ErrCommitUncertain)
 		}
 		if !o.wait(ctx, changed, wake) {
 			return nil
@@ -104,17 +115,16 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	}
 }
 
-// sync waits, once per Orchestrator, until the state holds everything
-// committed before this manager became the leader.
+// sync waits until the state holds everything committed before this
+// manager became the leader (a no-op over an applier without a barrier).
 func (o *Orchestrator) sync(ctx context.Context) error {
 	b, ok := o.applier.(barrier)
-	if o.synced || !ok {
+	if !ok {
 		return nil
 	}
 	if err := b.VerifyLeader(ctx); err != nil {
 		return fmt.Errorf("wait for the log to be applied: %w", err)
 	}
-	o.synced = true
 	return nil
 }
 
