@@ -193,33 +193,3 @@ func TestTaskCountsAndNodeLoad(t *testing.T) {
 		t.Fatalf("node load = %v over %d tasks, want 3 tasks", sum, n)
 	}
 }
-
-func TestCheckNodeUpdate(t *testing.T) {
-	tests := []struct {
-		name  string
-		avail string
-		add   map[string]string
-		rm    []string
-		want  string
-	}{
-		{name: "ok", avail: "drain", add: map[string]string{"zone": "a"}, rm: []string{"old"}},
-		{name: "empty keeps", avail: ""},
-		{name: "bad availability", avail: "asleep", want: `availability "asleep"`},
-		{name: "empty key", add: map[string]string{"": "x"}, want: "label_add: empty key"},
-		{name: "add and remove", add: map[string]string{"zone": "a"}, rm: []string{"zone"}, want: `label "zone": both`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := errors.Join(checkAvailability(tt.avail), checkLabels(tt.add, tt.rm))
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) || status.Code(toStatus(err)) != codes.InvalidArgument {
-				t.Fatalf("err = %v, want InvalidArgument containing %q", err, tt.want)
-			}
-		})
-	}
-}
