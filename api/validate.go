@@ -140,11 +140,6 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	if s == nil {
 		return fieldErr("spec", "", "missing")
 	}
-	// The size first: a spec too large is refused before its parts are
-	// looked at one by one.
-	if n := specBytes(s); n > MaxSpecBytes {
-		return fieldErr("spec", strconv.Itoa(n)+" bytes", "its strings add up to more than %d bytes", MaxSpecBytes)
-	}
 	var errs []error
 	add := func(e ...error) {
 		for _, err := range e {
@@ -174,6 +169,14 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
 	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
 	add(checkString("spec.user", s.User, MaxUserLen))
+	// Every part has its own bound (lists are counted before their entries
+	// are looked at), so a single huge value is named by its field; the
+	// total bounds many values of a size each field allows.
+	if len(errs) == 0 {
+		if n := specBytes(s); n > MaxSpecBytes {
+			add(fieldErr("spec", strconv.Itoa(n)+" bytes", "its strings add up to more than %d bytes", MaxSpecBytes))
+		}
+	}
 	return joinErrors(errs)
 }
 

@@ -1,6 +1,7 @@
 package shoalpb
 
 import (
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -33,9 +34,23 @@ func CheckServiceSpec(s *ServiceSpec) error {
 		if f.d == nil {
 			continue
 		}
-		if err := f.d.CheckValid(); err != nil {
+		if err := checkDuration(f.d); err != nil {
 			return &api.FieldError{Field: f.name, Value: fmt.Sprintf("%ds %dns", f.d.GetSeconds(), f.d.GetNanos()), Err: err}
 		}
+	}
+	return nil
+}
+
+// checkDuration rejects a duration whose nanos are out of range or of the
+// other sign than its seconds. Seconds beyond what a Go duration holds
+// read as the largest (or smallest) one, which the limits refuse by name.
+func checkDuration(d *durationpb.Duration) error {
+	sec, nanos := d.GetSeconds(), d.GetNanos()
+	switch {
+	case nanos <= -1e9 || nanos >= 1e9:
+		return fmt.Errorf("malformed duration: nanos %d out of range (-999999999 to 999999999)", nanos)
+	case sec > 0 && nanos < 0, sec < 0 && nanos > 0:
+		return errors.New("malformed duration: seconds and nanos disagree in sign")
 	}
 	return nil
 }
