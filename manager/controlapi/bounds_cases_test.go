@@ -184,13 +184,23 @@ func durationFields() []specField {
 		set   func(*shoalpb.ServiceSpec, *durationpb.Duration)
 	}{
 		{"spec.stop_grace_period", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.StopGracePeriod = d }},
-		{"spec.restart_policy.delay", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.RestartPolicy = &shoalpb.RestartPolicy{Delay: d} }},
-		{"spec.restart_policy.window", "720h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.RestartPolicy = &shoalpb.RestartPolicy{Window: d} }},
+		{"spec.restart_policy.delay", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) {
+			s.RestartPolicy = &shoalpb.RestartPolicy{Delay: d}
+		}},
+		{"spec.restart_policy.window", "720h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) {
+			s.RestartPolicy = &shoalpb.RestartPolicy{Window: d}
+		}},
 		{"spec.update_config.delay", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.UpdateConfig = &shoalpb.UpdateConfig{Delay: d} }},
-		{"spec.update_config.monitor", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.UpdateConfig = &shoalpb.UpdateConfig{Monitor: d} }},
-		{"spec.healthcheck.interval", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.Healthcheck = &shoalpb.Healthcheck{Interval: d} }},
+		{"spec.update_config.monitor", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) {
+			s.UpdateConfig = &shoalpb.UpdateConfig{Monitor: d}
+		}},
+		{"spec.healthcheck.interval", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) {
+			s.Healthcheck = &shoalpb.Healthcheck{Interval: d}
+		}},
 		{"spec.healthcheck.timeout", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.Healthcheck = &shoalpb.Healthcheck{Timeout: d} }},
-		{"spec.healthcheck.start_period", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) { s.Healthcheck = &shoalpb.Healthcheck{StartPeriod: d} }},
+		{"spec.healthcheck.start_period", "24h0m0s", func(s *shoalpb.ServiceSpec, d *durationpb.Duration) {
+			s.Healthcheck = &shoalpb.Healthcheck{StartPeriod: d}
+		}},
 	} {
 		out = append(out,
 			specField{d.field + " negative", func(s *shoalpb.ServiceSpec) { d.set(s, dur(-1)) }, []string{d.field, `"-1s"`, "negative"}},
@@ -214,7 +224,9 @@ func policyFields() []specField {
 		{"constraint oversize", func(s *shoalpb.ServiceSpec) {
 			s.Placement = &shoalpb.Placement{Constraints: []string{"node.labels.a==" + big(1024)}}
 		}, []string{"spec.placement.constraints[0]", "at most 1024"}},
-		{"constraint malformed", func(s *shoalpb.ServiceSpec) { s.Placement = &shoalpb.Placement{Constraints: []string{"node.colour=red"}} }, []string{"spec.placement.constraints[0]", `"node.colour=red"`}},
+		{"constraint malformed", func(s *shoalpb.ServiceSpec) {
+			s.Placement = &shoalpb.Placement{Constraints: []string{"node.colour=red"}}
+		}, []string{"spec.placement.constraints[0]", `"node.colour=red"`}},
 		{"preferences oversize list", func(s *shoalpb.ServiceSpec) {
 			s.Placement = &shoalpb.Placement{Preferences: list(9, "spread=node.labels.zone")}
 		}, []string{"spec.placement.preferences", "9 entries", "at most 8"}},
@@ -235,8 +247,12 @@ func policyFields() []specField {
 		}, []string{"spec.mounts", "65 entries", "at most 64"}},
 		{"mount type malformed", func(s *shoalpb.ServiceSpec) { s.Mounts = []*shoalpb.Mount{{Type: "nfs", Source: "v", Target: "/m"}} }, []string{"spec.mounts[0].type", `"nfs"`}},
 		{"mount target malformed", func(s *shoalpb.ServiceSpec) { s.Mounts = []*shoalpb.Mount{{Type: "volume", Source: "v", Target: "m"}} }, []string{"spec.mounts[0].target", `"m"`}},
-		{"mount target oversize", func(s *shoalpb.ServiceSpec) { s.Mounts = []*shoalpb.Mount{{Type: "volume", Source: "v", Target: "/" + big(4096)}} }, []string{"spec.mounts[0].target", "at most 4096"}},
-		{"mount source oversize", func(s *shoalpb.ServiceSpec) { s.Mounts = []*shoalpb.Mount{{Type: "bind", Source: "/" + big(4096), Target: "/m"}} }, []string{"spec.mounts[0].source", "at most 4096"}},
+		{"mount target oversize", func(s *shoalpb.ServiceSpec) {
+			s.Mounts = []*shoalpb.Mount{{Type: "volume", Source: "v", Target: "/" + big(4096)}}
+		}, []string{"spec.mounts[0].target", "at most 4096"}},
+		{"mount source oversize", func(s *shoalpb.ServiceSpec) {
+			s.Mounts = []*shoalpb.Mount{{Type: "bind", Source: "/" + big(4096), Target: "/m"}}
+		}, []string{"spec.mounts[0].source", "at most 4096"}},
 		{"depends_on oversize list", func(s *shoalpb.ServiceSpec) {
 			for i := range 65 {
 				s.DependsOn = append(s.DependsOn, &shoalpb.Dependency{Service: fmt.Sprint("s", i)})
