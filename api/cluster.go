@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -107,7 +108,7 @@ func ValidateManager(m Manager) error {
 func ValidateHostPort(addr string) error {
 	switch {
 	case addr == "":
-		return fmt.Errorf("missing")
+		return errors.New("missing")
 	case len(addr) > MaxAddrLen:
 		return fmt.Errorf("%d bytes, at most %d allowed", len(addr), MaxAddrLen)
 	}
