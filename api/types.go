@@ -7,7 +7,10 @@
 // immutable: copy (Clone) before changing one.
 package api
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // NodeRole says whether a node takes part in Raft.
 type NodeRole string
@@ -41,14 +44,38 @@ type Resources struct {
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 }
 
-// Add returns r + o.
+// Add returns r + o. Sums saturate at the int64 range instead of wrapping
+// around: a node's tasks could otherwise add up to a negative use (or a
+// free amount that looks positive), whatever a state holds.
 func (r Resources) Add(o Resources) Resources {
-	return Resources{NanoCPUs: r.NanoCPUs + o.NanoCPUs, MemoryBytes: r.MemoryBytes + o.MemoryBytes}
+	return Resources{NanoCPUs: addSat(r.NanoCPUs, o.NanoCPUs), MemoryBytes: addSat(r.MemoryBytes, o.MemoryBytes)}
 }
 
-// Sub returns r - o.
+// Sub returns r - o, saturating as Add does.
 func (r Resources) Sub(o Resources) Resources {
-	return Resources{NanoCPUs: r.NanoCPUs - o.NanoCPUs, MemoryBytes: r.MemoryBytes - o.MemoryBytes}
+	return Resources{NanoCPUs: subSat(r.NanoCPUs, o.NanoCPUs), MemoryBytes: subSat(r.MemoryBytes, o.MemoryBytes)}
+}
+
+func addSat(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
+
+func subSat(a, b int64) int64 {
+	s := a - b
+	switch {
+	case a >= 0 && b < 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b > 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // Node is a host that runs an agent (and maybe a manager).
@@ -295,10 +322,13 @@ func (t *Task) Clone() *Task {
 	return &c
 }
 
-// ClusterInfo is the cluster-wide settings kept in the store.
+// ClusterInfo is the cluster's identity and its cluster-wide settings,
+// kept in the store.
 type ClusterInfo struct {
-	ID        string    `json:"id"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string          `json:"id"`
+	CreatedAt time.Time       `json:"created_at"`
+	Settings  ClusterSettings `json:"settings,omitzero"`
+	UpdatedAt time.Time       `json:"updated_at,omitzero"`
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -158,8 +158,15 @@ type UpdateTaskStatus struct {
 	At      time.Time
 }
 
-// SetCluster records the cluster's identity (once, at bootstrap).
-type SetCluster struct{ Cluster api.ClusterInfo }
+// SetCluster records the cluster's identity (once, at bootstrap). With
+// Settings set it changes instead the cluster-wide settings of the cluster
+// Cluster.ID names (the identity never changes): the FSM refuses
+// settings that services in the state already exceed.
+type SetCluster struct {
+	Cluster  api.ClusterInfo
+	Settings *api.ClusterSettings `json:",omitempty"`
+	At       time.Time            `json:",omitzero"`
+}
 
 // UpsertManager records a manager's addresses.
 type UpsertManager struct{ Manager api.Manager }

@@ -97,6 +97,9 @@ func (t *tx) setCluster(c SetCluster) (any, error) {
 	if c.Cluster.ID == "" {
 		return nil, fmt.Errorf("cluster id: empty: %w", ErrInvalid)
 	}
+	if c.Settings != nil {
+		return t.setClusterSettings(c)
+	}
 	if cur, ok := t.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		if cur.ID != c.Cluster.ID {
 			return nil, fmt.Errorf("cluster %q: %w (cannot become %q)", cur.ID, ErrAlreadyExists, c.Cluster.ID)

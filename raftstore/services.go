@@ -23,6 +23,9 @@ func (t *tx) createService(c CreateService) (any, error) {
 	if c.Service.Spec.Name == "" {
 		return nil, fmt.Errorf("service id %q: name: empty: %w", c.Service.ID, ErrInvalid)
 	}
+	if err := checkReplicas(&c.Service.Spec); err != nil {
+		return nil, err
+	}
 	if t.service(c.Service.ID) != nil {
 		return nil, fmt.Errorf("service id %q: %w", c.Service.ID, ErrAlreadyExists)
 	}
@@ -53,6 +56,9 @@ func (t *tx) updateService(c UpdateService) (any, error) {
 	if c.Spec.Name != "" && c.Spec.Name != cur.Spec.Name {
 		return nil, fmt.Errorf("service %q: name %q: a service cannot be renamed: %w",
 			cur.Spec.Name, c.Spec.Name, ErrInvalid)
+	}
+	if err := checkReplicas(&c.Spec); err != nil {
+		return nil, err
 	}
 	s := cur.Clone()
 	s.PreviousSpec = cur.Spec.Clone()

@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/shoal-sched/shoal/api"
@@ -12,6 +13,9 @@ import (
 // ListTasks returns tasks, optionally only those of one service and/or one
 // node.
 func (s *Server) ListTasks(ctx context.Context, req *shoalpb.ListTasksRequest) (*shoalpb.ListTasksResponse, error) {
+	if err := errors.Join(api.ValidateRef("service", req.GetService(), false), api.ValidateRef("node", req.GetNode(), false)); err != nil {
+		return nil, toStatus(err)
+	}
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListTasksResponse, error) {
 		tasks, err := filterTasks(v, req.GetService(), req.GetNode())
 		if err != nil {
@@ -90,6 +94,9 @@ func nodeLoad(tasks []*api.Task) (api.Resources, uint64) {
 
 // GetNode returns one node by id, id prefix or hostname.
 func (s *Server) GetNode(ctx context.Context, req *shoalpb.GetNodeRequest) (*shoalpb.Node, error) {
+	if err := api.ValidateRef("node", req.GetNode(), true); err != nil {
+		return nil, toStatus(err)
+	}
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.Node, error) {
 		n, err := findNode(v, req.GetNode())
 		if err != nil {
@@ -103,10 +110,10 @@ func (s *Server) GetNode(ctx context.Context, req *shoalpb.GetNodeRequest) (*sho
 
 // UpdateNode changes a node's availability and labels.
 func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest) (*shoalpb.Node, error) {
-	if err := checkAvailability(req.GetAvailability()); err != nil {
+	if err := api.ValidateRef("node", req.GetNode(), true); err != nil {
 		return nil, toStatus(err)
 	}
-	if err := checkLabels(req.GetLabelAdd(), req.GetLabelRm()); err != nil {
+	if err := api.ValidateNodeUpdate(req.GetAvailability(), req.GetLabelAdd(), req.GetLabelRm()); err != nil {
 		return nil, toStatus(err)
 	}
 	ctx, rid, err := requestID(ctx)
@@ -128,6 +135,9 @@ func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest)
 		if err != nil {
 			return nil, err
 		}
+		if err := api.ValidateLabels("labels", nodeLabelsAfter(n, req.GetLabelAdd(), req.GetLabelRm())); err != nil {
+			return nil, err
+		}
 		resp, err := s.commit(ctx, rid, raftstore.UpdateNode{
 			ID: n.ID, Availability: api.NodeAvailability(req.GetAvailability()),
 			LabelAdd: req.GetLabelAdd(), LabelRm: req.GetLabelRm(), At: now(),
@@ -145,6 +155,9 @@ func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest)
 // force is set: its agent would otherwise keep running tasks the cluster
 // no longer knows about.
 func (s *Server) RemoveNode(ctx context.Context, req *shoalpb.RemoveNodeRequest) (*shoalpb.RemoveNodeResponse, error) {
+	if err := api.ValidateRef("node", req.GetNode(), true); err != nil {
+		return nil, toStatus(err)
+	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {
 		return nil, toStatus(err)

@@ -194,36 +194,6 @@ func TestTaskCountsAndNodeLoad(t *testing.T) {
 	}
 }
 
-func TestCheckNodeUpdate(t *testing.T) {
-	tests := []struct {
-		name  string
-		avail string
-		add   map[string]string
-		rm    []string
-		want  string
-	}{
-		{name: "ok", avail: "drain", add: map[string]string{"zone": "a"}, rm: []string{"old"}},
-		{name: "empty keeps", avail: ""},
-		{name: "bad availability", avail: "asleep", want: `availability "asleep"`},
-		{name: "empty key", add: map[string]string{"": "x"}, want: "label_add: empty key"},
-		{name: "add and remove", add: map[string]string{"zone": "a"}, rm: []string{"zone"}, want: `label "zone": both`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := errors.Join(checkAvailability(tt.avail), checkLabels(tt.add, tt.rm))
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) || status.Code(toStatus(err)) != codes.InvalidArgument {
-				t.Fatalf("err = %v, want InvalidArgument containing %q", err, tt.want)
-			}
-		})
-	}
-}
-
 func TestRetrySafe(t *testing.T) {
 	uncertain := fmt.Errorf("%w: %w: leadership lost", raftstore.ErrCommitUncertain, raftstore.ErrNotLeader)
 	tests := []struct {

@@ -37,11 +37,11 @@ func read[T any](ctx context.Context, s *Server, stale bool,
 
 // CreateService validates a spec and commits a new service.
 func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	spec := shoalpb.ToServiceSpec(req.GetSpec())
-	if spec == nil {
-		return nil, toStatus(errMissing("spec"))
+	spec, err := readSpec(req.GetSpec())
+	if err == nil {
+		err = prepareSpec(spec)
 	}
-	if err := prepareSpec(spec); err != nil {
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	remote := func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
@@ -52,6 +52,9 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 			if v.ServiceByName(spec.Name) != nil {
 				return nil, serviceExists(spec.Name)
 			}
+			if err := checkInCluster(v, spec, nil); err != nil {
+				return nil, err
+			}
 			return &shoalpb.ServiceWriteResponse{Plan: planCreate(v, spec)}, nil
 		}, remote)
 	}
@@ -60,6 +63,13 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		// A retry of a request that committed is answered by the FSM; the
+		// cluster's limits were checked on its first attempt.
+		if _, done := s.state().Read().Request(rid); !done {
+			if err := s.checkFresh(ctx, func(v *raftstore.View) error { return checkInCluster(v, spec, nil) }); err != nil {
+				return nil, err
+			}
+		}
 		return s.createService(ctx, rid, spec)
 	}, remote)
 }
@@ -80,8 +90,11 @@ func (s *Server) createService(ctx context.Context, rid string, spec *api.Servic
 
 // UpdateService replaces a service's spec.
 func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	if req.GetSpec() == nil {
-		return nil, toStatus(errMissing("spec"))
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := readSpec(req.GetSpec()); err != nil {
+		return nil, toStatus(err)
 	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {
@@ -100,7 +113,7 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 			return nil, err
 		}
 		spec := shoalpb.ToServiceSpec(req.GetSpec())
-		if err := checkUpdate(svc, spec); err != nil {
+		if err := checkUpdate(v, svc, spec); err != nil {
 			return nil, err
 		}
 		if req.GetDryRun() {
@@ -122,9 +135,9 @@ func serviceAnswer(v *raftstore.View, r raftstore.Response, ref string) *shoalpb
 	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: r.Index}
 }
 
-// checkUpdate fills in and validates the new spec of svc. The name and
-// mode of a service are fixed at creation.
-func checkUpdate(svc *api.Service, spec *api.ServiceSpec) error {
+// checkUpdate fills in and validates the new spec of svc against the
+// state v. The name and mode of a service are fixed at creation.
+func checkUpdate(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) error {
 	if spec.Name == "" {
 		spec.Name = svc.Spec.Name
 	}
@@ -138,7 +151,10 @@ func checkUpdate(svc *api.Service, spec *api.ServiceSpec) error {
 		return invalidf("spec.mode %q: service %q is %s and its mode cannot change; remove and create it again",
 			spec.Mode, svc.Spec.Name, svc.Spec.Mode)
 	}
-	return prepareSpec(spec)
+	if err := prepareSpec(spec); err != nil {
+		return err
+	}
+	return checkInCluster(v, spec, svc.Spec.DependsOn)
 }
 
 func (s *Server) updateService(ctx context.Context, rid, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
@@ -153,6 +169,14 @@ func (s *Server) updateService(ctx context.Context, rid, id string, spec *api.Se
 
 // ScaleService sets the replica count of a replicated service.
 func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
+	// The cluster's own limit is checked on the leader; no cluster allows
+	// more than the ceiling, so such a count is refused here already.
+	if err := api.ValidateReplicas("replicas", req.GetReplicas(), api.MaxReplicasCeiling); err != nil {
+		return nil, toStatus(err)
+	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -187,11 +211,13 @@ func (s *Server) scaleOnce(ctx context.Context, rid string, req *shoalpb.ScaleSe
 	if svc.Spec.Mode != api.ModeReplicated {
 		return nil, invalidf("service %q is %s: only a replicated service can be scaled", svc.Spec.Name, svc.Spec.Mode)
 	}
-	spec := svc.Spec.Clone()
-	spec.Replicas = req.GetReplicas()
-	if err := prepareSpec(spec); err != nil {
+	// Only the count changes: the rest of the spec was checked when it was
+	// written.
+	if err := api.ValidateReplicas("replicas", req.GetReplicas(), v.Cluster().Settings.ReplicaLimit()); err != nil {
 		return nil, err
 	}
+	spec := svc.Spec.Clone()
+	spec.Replicas = req.GetReplicas()
 	if req.GetDryRun() {
 		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
 	}
@@ -203,6 +229,9 @@ func (s *Server) scaleOnce(ctx context.Context, rid string, req *shoalpb.ScaleSe
 
 // RemoveService deletes a service; its tasks are stopped and removed.
 func (s *Server) RemoveService(ctx context.Context, req *shoalpb.RemoveServiceRequest) (*shoalpb.RemoveServiceResponse, error) {
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -232,6 +261,9 @@ func (s *Server) RemoveService(ctx context.Context, req *shoalpb.RemoveServiceRe
 
 // GetService returns one service by name, id or id prefix.
 func (s *Server) GetService(ctx context.Context, req *shoalpb.GetServiceRequest) (*shoalpb.Service, error) {
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.Service, error) {
 		svc, err := findService(v, req.GetService())
 		if err != nil {

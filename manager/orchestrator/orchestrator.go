@@ -47,6 +47,8 @@ type Orchestrator struct {
 	// of that commit: the task is not offered again until the state moves
 	// past it (so a disagreement with the FSM cannot spin the loop).
 	refused map[string]uint64
+	// warned remembers services already reported as over max-replicas.
+	warned map[string]uint64
 }
 
 // New returns an orchestrator over state that commits through applier (on
@@ -66,6 +68,7 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 		log:     log.With("component", "orchestrator"),
 		clock:   clock,
 		refused: make(map[string]uint64),
+		warned:  make(map[string]uint64),
 	}
 }
 
@@ -165,6 +168,7 @@ func (o *Orchestrator) wait(ctx context.Context, changed <-chan struct{}, wake t
 // pass is due even if the state does not change (zero: no such time).
 func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 	p := newPass(o.state.Read(), o.clock.Now(), o.log)
+	p.warned = o.warned
 	for _, svc := range p.services {
 		if svc.Spec.Mode == api.ModeGlobal {
 			p.reconcileGlobal(svc, p.bySvc[svc.ID])

@@ -150,6 +150,12 @@ type pass struct {
 	wake      time.Time // earliest time a later pass has work
 	dirty     map[dirtyKey]bool
 	waits     map[string]string // depends_on verdicts by service id
+	// maxReplicas is the cluster's max-replicas: no service gets more
+	// slots, whatever its spec says.
+	maxReplicas uint64
+	// warned maps a service whose replicas were cut to maxReplicas to the
+	// spec version last warned about (nil: warn on every pass).
+	warned map[string]uint64
 }
 
 type dirtyKey struct {
@@ -172,6 +178,8 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 		plan:      newPlan(now),
 		dirty:     make(map[dirtyKey]bool),
 		waits:     make(map[string]string),
+
+		maxReplicas: v.Cluster().Settings.ReplicaLimit(),
 	}
 	for _, s := range p.services {
 		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
