@@ -22,23 +22,31 @@ type nodeRoom struct {
 func (t *tx) assignTasks(c AssignTasks) AssignResult {
 	var res AssignResult
 	rooms := make(map[string]*nodeRoom)
+	specs := make(specCache)
 	for _, a := range c.Assignments {
 		task, reason := t.assignable(a)
 		if reason != "" {
 			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
 			continue
 		}
+		spec := specs.get(t, task.ServiceID, task.SpecVersion)
+		if spec == nil {
+			reason := fmt.Sprintf("spec version %d of service %q is not stored", task.SpecVersion, task.ServiceName)
+			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
+			continue
+		}
 		room, ok := rooms[a.NodeID]
 		if !ok {
-			room = t.room(a.NodeID)
+			room = t.room(a.NodeID, specs)
 			rooms[a.NodeID] = room
 		}
-		if reason := room.refuse(task.Spec.Resources.Reservations, a.NodeID); reason != "" {
+		need := spec.Resources.Reservations
+		if reason := room.refuse(need, a.NodeID); reason != "" {
 			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
 			t.markPending(PendingReason{TaskID: a.TaskID, Reason: reason}, c)
 			continue
 		}
-		room.used = room.used.Add(task.Spec.Resources.Reservations)
+		room.used = room.used.Add(need)
 		nt := revise(task)
 		nt.NodeID = a.NodeID
 		nt.Status = api.TaskStatus{State: api.TaskAssigned, Message: "assigned", Timestamp: c.At}
@@ -75,14 +83,18 @@ func (t *tx) assignable(a Assignment) (*api.Task, string) {
 }
 
 // room returns a node's record and the reservations its active tasks hold.
-func (t *tx) room(nodeID string) *nodeRoom {
+func (t *tx) room(nodeID string, specs specCache) *nodeRoom {
 	room := &nodeRoom{node: t.node(nodeID)}
 	if room.node == nil {
 		return room
 	}
 	for _, task := range t.tasksOf("node_id", nodeID) {
-		if task.Status.State.Active() {
-			room.used = room.used.Add(task.Spec.Resources.Reservations)
+		if !task.Status.State.Active() {
+			continue
+		}
+		// Every task's version is stored while the task exists.
+		if spec := specs.get(t, task.ServiceID, task.SpecVersion); spec != nil {
+			room.used = room.used.Add(spec.Resources.Reservations)
 		}
 	}
 	return room

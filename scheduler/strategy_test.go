@@ -200,12 +200,12 @@ func TestNamedNodeTasks(t *testing.T) {
 }
 
 func TestNoNodes(t *testing.T) {
-	res := Schedule(nil, tasks("web", 2, 0, 0))
+	res := Schedule(nil, tasks("web", 2, 0, 0), embedded)
 	checkOutcomes(t, res, map[string]string{
 		"web-1": "!no suitable node (the cluster has no nodes)",
 		"web-2": "!no suitable node (the cluster has no nodes)",
 	})
-	if res := Schedule(infos(mkNode("n1", cpu, gib)), nil); len(res.Decisions)+len(res.Unplaced) != 0 {
+	if res := Schedule(infos(mkNode("n1", cpu, gib)), nil, embedded); len(res.Decisions)+len(res.Unplaced) != 0 {
 		t.Fatalf("no tasks gave %+v", res)
 	}
 }

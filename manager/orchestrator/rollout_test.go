@@ -168,8 +168,8 @@ func TestRolloutFollowsUpdateConfig(t *testing.T) {
 				watch.check(t)
 			}
 			for _, task := range live(v, svc.ID) {
-				if task.SpecVersion != svc.SpecVersion || task.Spec.Image != "busybox:2" {
-					t.Errorf("slot %d runs version %d (%s)", task.Slot, task.SpecVersion, task.Spec.Image)
+				if spec := v.ServiceSpec(task.ServiceID, task.SpecVersion); task.SpecVersion != svc.SpecVersion || spec.Image != "busybox:2" {
+					t.Errorf("slot %d runs version %d (%s)", task.Slot, task.SpecVersion, spec.Image)
 				}
 			}
 			for _, old := range before {
