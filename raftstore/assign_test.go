@@ -134,7 +134,7 @@ func reserved(v *View, nodeID string) api.Resources {
 	var sum api.Resources
 	for _, task := range v.TasksByNode(nodeID) {
 		if task.Status.State.Active() {
-			sum = sum.Add(task.Spec.Resources.Reservations)
+			sum = sum.Add(v.ServiceSpec(task.ServiceID, task.SpecVersion).Resources.Reservations)
 		}
 	}
 	return sum

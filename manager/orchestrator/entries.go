@@ -144,8 +144,9 @@ func (p *plan) writesWhole(id string) bool {
 	return p.created[id] || (p.updates[id] != nil && !p.deleted[id])
 }
 
-// taskBytes estimates a task's size in a command's JSON: about 330 bytes
-// of field names, numbers and timestamps, and its strings. raftstore
+// taskBytes estimates a task's size in a command's JSON: its field names,
+// numbers and timestamps (about 300 bytes; 400 counted, to err on the
+// large side) and its strings. raftstore
 // refuses an entry over its hard limit whatever the estimate said, and
 // the caller then cuts the entry smaller (see Orchestrator.commit).
 func taskBytes(t *api.Task) int {
