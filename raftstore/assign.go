@@ -88,7 +88,7 @@ func (t *tx) room(nodeID string, specs specCache) *nodeRoom {
 	if room.node == nil {
 		return room
 	}
-	for _, task := range t.tasksOf("node_id", nodeID) {
+	for _, task := range t.tasksOnNode(nodeID) {
 		if !task.Status.State.Active() {
 			continue
 		}
@@ -139,4 +139,41 @@ func (t *tx) markPending(p PendingReason, c AssignTasks) {
 	nt.UpdatedAt = c.At
 	t.insert(tableTasks, nt)
 	t.event("task", "update", Event{Task: nt})
+}
+
+// tasksOnNode lists the tasks bound to a node as this transaction leaves
+// them. Like the lookups by id (see tx), it reads the state as it was
+// before the transaction under what the transaction wrote, instead of the
+// write transaction's node_id index: a read through an index the
+// transaction has changed clones it and drops its cache of written nodes,
+// and an assignment, which reads every node it fills, then paid for each
+// later insert again (the larger part of a 1,000-task AssignTasks).
+func (t *tx) tasksOnNode(nodeID string) []*api.Task {
+	written := t.written[tableTasks]
+	var out []*api.Task
+	it, err := t.base.Get(tableTasks, "node_id", nodeID)
+	if err != nil {
+		panic(fmt.Sprintf("raftstore: list tasks.node_id: %v", err))
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		task := obj.(*api.Task)
+		// One the transaction wrote (or deleted) is listed below, if it
+		// is still here.
+		if _, ok := written[task.ID]; !ok {
+			out = append(out, task)
+		}
+	}
+	// Every task the transaction wrote with this node is in boundHere,
+	// once, unless it was deleted and made again.
+	bound := t.boundHere[nodeID]
+	seen := make(map[string]bool, len(bound))
+	for _, id := range bound {
+		task, _ := written[id].(*api.Task)
+		if task == nil || task.NodeID != nodeID || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, task)
+	}
+	return out
 }

@@ -108,8 +108,8 @@ func checkEntryBudget(t *testing.T, entries []recordedEntry) {
 }
 
 // TestPassSplitsIntoBoundedEntries: a pass that creates and places 2,500
-// tasks writes them in entries within the budget, in slot order, each
-// holding the assignments of the tasks it creates.
+// tasks writes them in entries within the budget, ordered by node then
+// slot, each holding the assignments of the tasks it creates.
 func TestPassSplitsIntoBoundedEntries(t *testing.T) {
 	const replicas = 2500
 	state, apply := bigStore(t, replicas)
@@ -126,24 +126,25 @@ func TestPassSplitsIntoBoundedEntries(t *testing.T) {
 		t.Fatalf("%d entries, want 3 (2,500 tasks, at most %d an entry)", len(rec.entries), maxEntryTasks)
 	}
 	checkEntryBudget(t, rec.entries)
-	var lastSlot uint64
+	type place struct {
+		node string
+		slot uint64
+	}
+	var last place
 	for i, e := range rec.entries {
 		w, a := entryParts(e.cmd)
-		created := map[string]bool{}
-		for _, task := range w.Create {
-			if task.Slot <= lastSlot {
-				t.Fatalf("entry %d creates slot %d after slot %d", i, task.Slot, lastSlot)
-			}
-			lastSlot = task.Slot
-			created[task.ID] = true
-		}
 		if len(a.Assignments) != len(w.Create) {
-			t.Errorf("entry %d creates %d tasks and assigns %d", i, len(w.Create), len(a.Assignments))
+			t.Fatalf("entry %d creates %d tasks and assigns %d", i, len(w.Create), len(a.Assignments))
 		}
-		for _, x := range a.Assignments {
-			if !created[x.TaskID] {
-				t.Errorf("entry %d assigns task %s created elsewhere", i, x.TaskID)
+		for j, task := range w.Create {
+			if a.Assignments[j].TaskID != task.ID {
+				t.Fatalf("entry %d: create %d is task %s, assignment %d task %s", i, j, task.ID, j, a.Assignments[j].TaskID)
 			}
+			at := place{a.Assignments[j].NodeID, task.Slot}
+			if at.node < last.node || (at.node == last.node && at.slot <= last.slot) {
+				t.Fatalf("entry %d: slot %d on %s comes after slot %d on %s", i, at.slot, at.node, last.slot, last.node)
+			}
+			last = at
 		}
 		t.Logf("entry %d: %d bytes, %d tasks", i, e.bytes, entryTasks(e.cmd))
 	}
