@@ -9,6 +9,7 @@ package api
 
 import (
 	"math"
+	"reflect"
 	"time"
 )
 
@@ -237,6 +238,10 @@ type ServiceSpec struct {
 	DependsOn     []Dependency  `json:"depends_on,omitempty"`
 }
 
+// IsZero reports whether s is the empty spec (every field unset), as in a
+// task that carries no copy of its spec.
+func (s ServiceSpec) IsZero() bool { return reflect.ValueOf(s).IsZero() }
+
 // Clone returns a deep copy of s.
 func (s *ServiceSpec) Clone() *ServiceSpec {
 	c := *s
@@ -300,9 +305,15 @@ type Task struct {
 	Slot uint64 `json:"slot,omitempty"`
 	// NodeID is empty until the scheduler assigns the task. Global tasks
 	// carry their node from creation.
-	NodeID       string      `json:"node_id,omitempty"`
-	SpecVersion  uint64      `json:"spec_version"`
-	Spec         ServiceSpec `json:"spec"`
+	NodeID string `json:"node_id,omitempty"`
+	// SpecVersion names the version of the service's spec the task runs;
+	// managers read that spec from the store by (ServiceID, SpecVersion).
+	SpecVersion uint64 `json:"spec_version"`
+	// Spec is that spec, filled in only where a task leaves the managers
+	// for its agent. Tasks in the store and in Raft commands leave it
+	// empty (and omitted): a copy in every task made one log entry grow
+	// with replicas × spec size.
+	Spec         ServiceSpec `json:"spec,omitzero"`
 	DesiredState TaskState   `json:"desired_state"`
 	Status       TaskStatus  `json:"status"`
 	// Attempt counts the tasks before this one in the same slot (restarts).

@@ -15,6 +15,7 @@ const (
 	tableNodes    = "nodes"
 	tableManagers = "managers"
 	tableCluster  = "cluster"
+	tableSpecs    = "specs"
 )
 
 // clusterKey is the one row of the cluster table.
@@ -78,6 +79,11 @@ func schema() *memdb.DBSchema {
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
 		tableRequests: requestsTable(),
+		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
+			"service_id": {Name: "service_id",
+				Indexer: strIndex(func(o any) string { return o.(*specRecord).ServiceID })},
+		}},
 	}}
 }
 
@@ -96,6 +102,8 @@ func objectID(obj any) string {
 		return clusterKey
 	case *appliedRequest:
 		return o.ID
+	case *specRecord:
+		return o.key()
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

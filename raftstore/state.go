@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/shoal-sched/shoal/api"
 )
 
 // State is the indexed in-memory state. Reads take a consistent view.
@@ -200,13 +201,17 @@ type tx struct {
 	txn     *memdb.Txn
 	base    *memdb.Txn
 	written map[string]map[string]any // table → id → object (nil: deleted)
-	index   uint64
-	events  []Event
-	dirty   bool
+	// boundHere lists, by node, the tasks this transaction bound to that
+	// node (see tasksOnNode).
+	boundHere map[string][]string
+	index     uint64
+	events    []Event
+	dirty     bool
 }
 
 func newTx(db *memdb.MemDB) *tx {
-	return &tx{base: db.Txn(false), txn: db.Txn(true), written: make(map[string]map[string]any)}
+	return &tx{base: db.Txn(false), txn: db.Txn(true), written: make(map[string]map[string]any),
+		boundHere: make(map[string][]string)}
 }
 
 func (t *tx) insert(table string, obj any) {
@@ -230,7 +235,15 @@ func (t *tx) record(table string, obj, now any) {
 		m = make(map[string]any)
 		t.written[table] = m
 	}
-	m[objectID(obj)] = now
+	id := objectID(obj)
+	if task, ok := now.(*api.Task); ok && task.NodeID != "" {
+		// A task's node is set once: note the task under it at its first
+		// write with a node.
+		if prev, _ := m[id].(*api.Task); prev == nil || prev.NodeID != task.NodeID {
+			t.boundHere[task.NodeID] = append(t.boundHere[task.NodeID], id)
+		}
+	}
+	m[id] = now
 	t.dirty = true
 }
 

@@ -17,7 +17,7 @@ func runCases(t *testing.T, cases []scheduleCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			checkOutcomes(t, Schedule(tc.nodes, tc.tasks), tc.want)
+			checkOutcomes(t, Schedule(tc.nodes, tc.tasks, embedded), tc.want)
 		})
 	}
 }

@@ -23,7 +23,7 @@ func (s *Server) ListTasks(ctx context.Context, req *shoalpb.ListTasksRequest) (
 		}
 		out := &shoalpb.ListTasksResponse{Tasks: make([]*shoalpb.Task, 0, len(tasks))}
 		for _, t := range tasks {
-			out.Tasks = append(out.Tasks, shoalpb.FromTask(t))
+			out.Tasks = append(out.Tasks, shoalpb.FromTaskWithSpec(t, v.ServiceSpec(t.ServiceID, t.SpecVersion)))
 		}
 		return out, nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ListTasksResponse, error) {
@@ -68,7 +68,7 @@ func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListNodesResponse, error) {
 		out := &shoalpb.ListNodesResponse{}
 		for _, n := range v.Nodes() {
-			reserved, count := nodeLoad(v.TasksByNode(n.ID))
+			reserved, count := nodeLoad(v, v.TasksByNode(n.ID))
 			out.Nodes = append(out.Nodes, &shoalpb.NodeSummary{
 				Node: shoalpb.FromNode(n), Reserved: shoalpb.FromResources(reserved), Tasks: count,
 			})
@@ -79,15 +79,19 @@ func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (
 	})
 }
 
-// nodeLoad sums the reservations of the tasks that hold a node's resources.
-func nodeLoad(tasks []*api.Task) (api.Resources, uint64) {
+// nodeLoad sums the reservations of the tasks that hold a node's resources
+// (each by its spec version in v).
+func nodeLoad(v *raftstore.View, tasks []*api.Task) (api.Resources, uint64) {
 	var sum api.Resources
 	var n uint64
 	for _, t := range tasks {
-		if t.Status.State.Active() {
-			sum = sum.Add(t.Spec.Resources.Reservations)
-			n++
+		if !t.Status.State.Active() {
+			continue
 		}
+		if spec := v.ServiceSpec(t.ServiceID, t.SpecVersion); spec != nil {
+			sum = sum.Add(spec.Resources.Reservations)
+		}
+		n++
 	}
 	return sum, n
 }

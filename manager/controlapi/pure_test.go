@@ -170,9 +170,14 @@ func TestDiffSpecs(t *testing.T) {
 
 func TestTaskCountsAndNodeLoad(t *testing.T) {
 	res := api.Resources{NanoCPUs: 5e8, MemoryBytes: 1 << 20}
+	state := raftstore.NewState()
+	svc := &api.Service{ID: "svc-web", Spec: api.ServiceSpec{Name: "web", Image: "busybox",
+		Resources: api.ResourceRequirements{Reservations: res}}}
+	if _, err := raftstore.NewLocalApplier(state).Apply(t.Context(), raftstore.CreateService{Service: svc}); err != nil {
+		t.Fatal(err)
+	}
 	task := func(desired, state api.TaskState) *api.Task {
-		return &api.Task{DesiredState: desired, Status: api.TaskStatus{State: state},
-			Spec: api.ServiceSpec{Resources: api.ResourceRequirements{Reservations: res}}}
+		return &api.Task{ServiceID: svc.ID, SpecVersion: 1, DesiredState: desired, Status: api.TaskStatus{State: state}}
 	}
 	tasks := []*api.Task{
 		task(api.TaskRunning, api.TaskRunning),
@@ -188,7 +193,7 @@ func TestTaskCountsAndNodeLoad(t *testing.T) {
 	if r, d := taskCounts(glob, tasks); r != 1 || d != 2 {
 		t.Fatalf("global: running %d desired %d, want 1 and 2", r, d)
 	}
-	sum, n := nodeLoad(tasks)
+	sum, n := nodeLoad(state.Read(), tasks)
 	if n != 3 || sum != (api.Resources{NanoCPUs: 15e8, MemoryBytes: 3 << 20}) {
 		t.Fatalf("node load = %v over %d tasks, want 3 tasks", sum, n)
 	}

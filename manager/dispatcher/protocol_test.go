@@ -129,7 +129,7 @@ func TestSessionProtocol(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	task := &api.Task{ID: "t1", ServiceID: svc, Slot: 1, DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending}}
+	task := &api.Task{ID: "t1", ServiceID: svc, SpecVersion: 1, Slot: 1, DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending}}
 	mustApply(raftstore.WriteTasks{Create: []*api.Task{task}, At: now})
 	mustApply(raftstore.AssignTasks{Assignments: []raftstore.Assignment{{TaskID: "t1", NodeID: "n1"}}, At: now})
 	inc := recvAssignments(t, stream)

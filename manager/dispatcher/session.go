@@ -271,7 +271,8 @@ func (s *session) send(ctx context.Context, running []string) error {
 // diff computes the message that brings the agent from sent to the node's
 // current set (nil when nothing changed), and updates sent.
 func (s *session) diff(sent map[string]fingerprint, full bool, running []string) *shoalpb.Assignments {
-	tasks := s.d.cfg.State.Read().TasksByNode(s.nodeID)
+	v := s.d.cfg.State.Read()
+	tasks := v.TasksByNode(s.nodeID)
 	msg := &shoalpb.Assignments{Full: full}
 	cur := make(map[string]bool, len(tasks))
 	for _, t := range tasks {
@@ -281,7 +282,7 @@ func (s *session) diff(sent map[string]fingerprint, full bool, running []string)
 		cur[t.ID] = true
 		fp := fingerprint{desired: t.DesiredState, specVersion: t.SpecVersion}
 		if old, ok := sent[t.ID]; full || !ok || old != fp {
-			msg.Upsert = append(msg.Upsert, shoalpb.FromTask(t))
+			msg.Upsert = append(msg.Upsert, shoalpb.FromTaskWithSpec(t, v.ServiceSpec(t.ServiceID, t.SpecVersion)))
 			sent[t.ID] = fp
 		}
 	}

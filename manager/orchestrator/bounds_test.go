@@ -70,6 +70,8 @@ func TestPassOverOutOfBoundsState(t *testing.T) {
 		}
 	}
 	p.svcByID[odd.ID], p.svcByName[odd.Spec.Name] = odd, odd
+	// Tasks read their spec by version: the odd spec is the one they get.
+	p.specs[specKey{odd.ID, odd.SpecVersion}] = &odd.Spec
 	for _, svc := range p.services {
 		p.reconcileReplicated(svc, p.bySvc[svc.ID])
 	}

@@ -186,17 +186,39 @@ func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 	if p.plan.empty() {
 		return p.wake, nil
 	}
-	resp, err := o.applier.Apply(ctx, p.plan.command())
-	if err != nil {
-		return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+	// Entries go one after the other, in order: one that fails leaves the
+	// rest to the next pass, which starts from what did commit.
+	for _, e := range p.plan.entries(p.unitOf) {
+		if err := o.commit(ctx, e); err != nil {
+			return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+		}
 	}
-	o.record(resp, &p.plan)
 	return p.wake, nil
+}
+
+// commit writes one entry of a pass. An entry that the store refuses as too
+// large (its size estimate fell short: long status messages, say) is cut
+// in two and each half committed, down to single units.
+func (o *Orchestrator) commit(ctx context.Context, e entry) error {
+	resp, err := o.applier.Apply(ctx, e.command())
+	if errors.Is(err, raftstore.ErrEntryTooLarge) && len(e.units) > 1 {
+		o.log.Warn("pass entry over the size limit; splitting it", "units", len(e.units), "err", err)
+		first, second := e.halves()
+		if err := o.commit(ctx, first); err != nil {
+			return err
+		}
+		return o.commit(ctx, second)
+	}
+	if err != nil {
+		return err
+	}
+	o.record(resp, e)
+	return nil
 }
 
 // record notes what the commit refused. Refusals are expected (the state
 // moved between read and commit) and the next pass retries them.
-func (o *Orchestrator) record(resp raftstore.Response, p *plan) {
+func (o *Orchestrator) record(resp raftstore.Response, e entry) {
 	results := []raftstore.BatchResult{{Value: resp.Value}}
 	if b, ok := resp.Value.([]raftstore.BatchResult); ok {
 		results = b
@@ -216,8 +238,9 @@ func (o *Orchestrator) record(resp raftstore.Response, p *plan) {
 			o.log.Warn("part of a pass was rejected; the next pass retries", "index", resp.Index, "err", r.Err)
 		}
 	}
-	o.log.Debug("pass committed", "index", resp.Index,
-		"created", len(p.creates), "updated", len(p.order), "deleted", len(p.deletes),
-		"assigned", len(p.assigns)-refusedAssign, "refused_assignments", refusedAssign,
+	creates, updates, deletes, assigns := e.counts()
+	o.log.Debug("pass entry committed", "index", resp.Index,
+		"created", creates, "updated", updates, "deleted", deletes,
+		"assigned", assigns-refusedAssign, "refused_assignments", refusedAssign,
 		"refused_updates", refusedUpdate)
 }

@@ -173,6 +173,9 @@ const (
 	SnapshotRecordType_RECORD_TASK    SnapshotRecordType = 6
 	// One remembered request ID (raftstore.Request), oldest first.
 	SnapshotRecordType_RECORD_REQUEST SnapshotRecordType = 7
+	// One version of a service's spec (tasks refer to it by service ID and
+	// version).
+	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
 )
 
 // Enum value maps for SnapshotRecordType.
@@ -186,16 +189,18 @@ var (
 		5: "RECORD_SERVICE",
 		6: "RECORD_TASK",
 		7: "RECORD_REQUEST",
+		8: "RECORD_SERVICE_SPEC",
 	}
 	SnapshotRecordType_value = map[string]int32{
-		"RECORD_INVALID": 0,
-		"RECORD_HEADER":  1,
-		"RECORD_CLUSTER": 2,
-		"RECORD_MANAGER": 3,
-		"RECORD_NODE":    4,
-		"RECORD_SERVICE": 5,
-		"RECORD_TASK":    6,
-		"RECORD_REQUEST": 7,
+		"RECORD_INVALID":      0,
+		"RECORD_HEADER":       1,
+		"RECORD_CLUSTER":      2,
+		"RECORD_MANAGER":      3,
+		"RECORD_NODE":         4,
+		"RECORD_SERVICE":      5,
+		"RECORD_TASK":         6,
+		"RECORD_REQUEST":      7,
+		"RECORD_SERVICE_SPEC": 8,
 	}
 )
 
@@ -402,7 +407,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x05BATCH\x10\x0e*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xad\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -411,7 +416,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vRECORD_NODE\x10\x04\x12\x12\n" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
-	"\x0eRECORD_REQUEST\x10\aB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
+	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
