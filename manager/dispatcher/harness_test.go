@@ -44,6 +44,8 @@ type single struct {
 	// started is when the dispatcher started leading.
 	started time.Time
 	grace   time.Duration
+	// edits change every dispatcher's config before it starts.
+	edits []func(*dispatcher.Config)
 
 	leadMu     sync.Mutex
 	leadership leadership
@@ -55,10 +57,10 @@ type single struct {
 	history map[string][]*api.Node // every version of each node
 }
 
-func newSingle(t testing.TB, grace time.Duration) *single {
+func newSingle(t testing.TB, grace time.Duration, edits ...func(*dispatcher.Config)) *single {
 	t.Helper()
 	state := raftstore.NewState()
-	s := &single{t: t, state: state, apply: raftstore.NewLocalApplier(state), history: map[string][]*api.Node{}}
+	s := &single{t: t, state: state, apply: raftstore.NewLocalApplier(state), history: map[string][]*api.Node{}, edits: edits}
 	events, unsubscribe := state.Subscribe(1 << 16)
 	t.Cleanup(unsubscribe)
 	go func() {
@@ -118,11 +120,15 @@ func (s *single) serveDispatcher(isLeader func() bool, leaderAddr func() string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := dispatcher.New(dispatcher.Config{
+	cfg := dispatcher.Config{
 		State: s.state, Applier: s.apply, GracePeriod: s.grace, Logger: testLogger(),
 		IsLeader: isLeader, LeaderAddr: leaderAddr,
-	})
-	gs := grpc.NewServer()
+	}
+	for _, e := range s.edits {
+		e(&cfg)
+	}
+	d := dispatcher.New(cfg)
+	gs := grpc.NewServer(shoalpb.ServerOptions()...)
 	shoalpb.RegisterDispatcherServer(gs, d)
 	go gs.Serve(lis)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -148,6 +154,9 @@ type testAgent struct {
 	join   []string
 	gossip bool
 	leave  bool // leave gossip gracefully when stopped
+	// hold, if set, is the restart hold the agent announces when stopped
+	// (kill then stops it as systemctl restart would: SIGTERM).
+	hold time.Duration
 
 	mu     sync.Mutex
 	a      *agent.Agent
@@ -173,7 +182,7 @@ func (ta *testAgent) start() {
 	cfg := agent.Config{
 		DataDir: ta.dir, Join: ta.join, AdvertiseAddr: "127.0.0.1:0", Hostname: ta.name,
 		Runtime: ta.rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		Logger: testLogger().With("test_agent", ta.name),
+		RestartHold: ta.hold, Logger: testLogger().With("test_agent", ta.name),
 	}
 	if ta.gossip {
 		cfg.GossipAddr, cfg.LeaveOnStop = "127.0.0.1:0", ta.leave
