@@ -115,6 +115,15 @@ func (s *single) setLeadership(isLeader func() bool, leaderAddr func() string) {
 // serveDispatcher runs one more dispatcher over the state, on its own
 // loopback port, until the test ends.
 func (s *single) serveDispatcher(isLeader func() bool, leaderAddr func() string) (*dispatcher.Dispatcher, string) {
+	d, addr, run := s.serveIdleDispatcher(isLeader, leaderAddr)
+	run()
+	return d, addr
+}
+
+// serveIdleDispatcher serves one more dispatcher whose leader duties (Run)
+// start only when run is called, as a real manager starts them when it
+// becomes the leader.
+func (s *single) serveIdleDispatcher(isLeader func() bool, leaderAddr func() string) (*dispatcher.Dispatcher, string, func()) {
 	t := s.t
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,17 +140,22 @@ func (s *single) serveDispatcher(isLeader func() bool, leaderAddr func() string)
 	gs := grpc.NewServer(shoalpb.ServerOptions()...)
 	shoalpb.RegisterDispatcherServer(gs, d)
 	go gs.Serve(lis)
-	ctx, cancel := context.WithCancel(t.Context())
-	runDone := make(chan error, 1)
-	go func() { runDone <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("dispatcher Run: %v", err)
-		}
-		gs.Stop()
-	})
-	return d, lis.Addr().String()
+	t.Cleanup(gs.Stop)
+	var once sync.Once
+	run := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithCancel(t.Context())
+			runDone := make(chan error, 1)
+			go func() { runDone <- d.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-runDone; err != nil {
+					t.Errorf("dispatcher Run: %v", err)
+				}
+			})
+		})
+	}
+	return d, lis.Addr().String(), run
 }
 
 // testAgent is one agent with its own fake runtime and data dir, which

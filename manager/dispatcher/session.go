@@ -38,7 +38,7 @@ type session struct {
 	// stream has one sender.
 	notices    chan *shoalpb.ManagerMessage
 	seen       atomic.Int64 // unix nanos of the last message from the agent
-	restarting atomic.Bool  // the agent sent its restart notice
+	restarting atomic.Bool  // a restart notice is being committed (one at a time)
 }
 
 func (s *session) poke() {
@@ -220,7 +220,10 @@ func (s *session) receive(ctx context.Context) {
 		case *shoalpb.AgentMessage_Restarting:
 			if s.restarting.CompareAndSwap(false, true) {
 				// The commit must not stop the answers to heartbeats.
-				go s.tell(s.d.holdRestart(ctx, s, msg.Restarting))
+				go func() {
+					defer s.restarting.Store(false)
+					s.tell(s.d.holdRestart(ctx, s, msg.Restarting))
+				}()
 			}
 		case *shoalpb.AgentMessage_Hello:
 			s.end(status.Error(codes.InvalidArgument, "hello sent twice in one session"))
