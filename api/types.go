@@ -36,7 +36,11 @@ type NodeStatus string
 const (
 	NodeUnknown NodeStatus = "unknown"
 	NodeReady   NodeStatus = "ready"
-	NodeDown    NodeStatus = "down"
+	// NodeRestarting: the agent stopped on purpose and said it will be back
+	// by Node.RestartDeadline. The node keeps its tasks (their containers
+	// run on) but takes no new ones; it is down only if the deadline passes.
+	NodeRestarting NodeStatus = "restarting"
+	NodeDown       NodeStatus = "down"
 )
 
 // Resources is an amount of CPU (in billionths of a CPU) and memory (bytes).
@@ -90,7 +94,10 @@ type Node struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	Status        NodeStatus        `json:"status"`
 	StatusMessage string            `json:"status_message,omitempty"`
-	Resources     Resources         `json:"resources"`
+	// RestartDeadline is set while Status is restarting: when the node is
+	// treated as down if its agent is not back.
+	RestartDeadline time.Time `json:"restart_deadline,omitzero"`
+	Resources       Resources `json:"resources"`
 	// Version counts changes to the node, for optimistic updates.
 	Version   uint64    `json:"version"`
 	CreatedAt time.Time `json:"created_at"`

@@ -108,7 +108,7 @@ func (c *client) conn(i int) (*grpc.ClientConn, error) {
 		return c.conns[i], nil
 	}
 	conn, err := grpc.NewClient(c.targets[i].dial,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: c.connectTimeout}),
 	)
 	if err != nil {

@@ -89,12 +89,18 @@ type UpdateNode struct {
 	At              time.Time
 }
 
-// SetNodeStatus records an observed status (ready/down).
+// SetNodeStatus records an observed status. Restarting needs a
+// RestartDeadline after At (any other status clears the node's deadline).
+// ExpectedVersion != 0 must match the node's version: the leader decided on
+// what it saw of the node, and a node that changed since (its agent came
+// back) is left alone, with ErrConflict.
 type SetNodeStatus struct {
-	ID      string
-	Status  api.NodeStatus
-	Message string
-	At      time.Time
+	ID              string
+	Status          api.NodeStatus
+	Message         string
+	RestartDeadline time.Time `json:",omitzero"`
+	ExpectedVersion uint64    `json:",omitempty"`
+	At              time.Time
 }
 
 // RemoveNode deletes a node; its tasks become orphaned.

@@ -24,6 +24,7 @@ func everyCommand() []Command {
 		UpsertNode{Node: testNode("n1", api.NodeReady, api.AvailabilityActive)},
 		UpdateNode{ID: "n1", Availability: api.AvailabilityDrain, LabelAdd: map[string]string{"a": "b"}, LabelRm: []string{"c"}, ExpectedVersion: 1, At: t0},
 		SetNodeStatus{ID: "n1", Status: api.NodeDown, Message: "dead", At: t0},
+		SetNodeStatus{ID: "n1", Status: api.NodeRestarting, Message: "back soon", RestartDeadline: t0.Add(30e9), ExpectedVersion: 4, At: t0},
 		RemoveNode{ID: "n1", At: t0},
 		WriteTasks{Create: []*api.Task{task}, Update: []*api.Task{task}, Delete: []string{"t0"}, At: t0},
 		AssignTasks{Assignments: []Assignment{{"t1", "n1"}}, Pending: []PendingReason{{"t2", "full"}}, At: t0},

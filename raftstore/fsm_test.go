@@ -61,7 +61,8 @@ func manyCommands(services, tasksPer int) []Command {
 		}
 	}
 	cmds = append(cmds, UpdateNode{ID: "n3", Availability: api.AvailabilityDrain, LabelAdd: map[string]string{"x": "y"}},
-		SetNodeStatus{ID: "n4", Status: api.NodeDown}, RemoveNode{ID: "n5"}, RemoveManager{ID: "m2"})
+		SetNodeStatus{ID: "n4", Status: api.NodeDown}, RemoveNode{ID: "n5"}, RemoveManager{ID: "m2"},
+		SetNodeStatus{ID: "n6", Status: api.NodeRestarting, RestartDeadline: t0.Add(time.Minute), At: t0})
 	return cmds
 }
 

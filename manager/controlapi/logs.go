@@ -270,7 +270,7 @@ func (l *agentLink) connect(ctx context.Context, n *api.Node) error {
 	}
 	dialer := &net.Dialer{Timeout: agentDialTimeout}
 	conn, err := grpc.NewClient(n.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {

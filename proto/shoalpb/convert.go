@@ -57,7 +57,7 @@ func FromNode(n *api.Node) *Node {
 		Availability: string(n.Availability), Labels: n.Labels,
 		Status: string(n.Status), StatusMessage: n.StatusMessage,
 		Resources: FromResources(n.Resources), Version: n.Version,
-		CreatedAt: ts(n.CreatedAt), UpdatedAt: ts(n.UpdatedAt),
+		CreatedAt: ts(n.CreatedAt), UpdatedAt: ts(n.UpdatedAt), RestartDeadline: ts(n.RestartDeadline),
 	}
 }
 
@@ -72,6 +72,7 @@ func ToNode(n *Node) *api.Node {
 		Status: api.NodeStatus(n.GetStatus()), StatusMessage: n.GetStatusMessage(),
 		Resources: ToResources(n.GetResources()), Version: n.GetVersion(),
 		CreatedAt: fromTS(n.GetCreatedAt()), UpdatedAt: fromTS(n.GetUpdatedAt()),
+		RestartDeadline: fromTS(n.GetRestartDeadline()),
 	}
 }
 
