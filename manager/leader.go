@@ -92,7 +92,8 @@ func (m *Manager) runDuty(ctx context.Context, d duty) {
 
 // bookkeep runs once per leadership: it records the cluster's identity if
 // it has none (the first leader of a new cluster), records this manager's
-// addresses, and forgets managers that are no longer in the Raft
+// addresses (in the Raft configuration too, when it advertises another
+// Raft address than the one it bound), and forgets managers that are no longer in the Raft
 // configuration (after --force-new-cluster).
 func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier raftstore.Applier) error {
 	// The barrier makes sure the state has every committed entry before
@@ -117,6 +118,13 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier ra
 	inConfig := map[string]bool{}
 	for _, mem := range members {
 		inConfig[mem.ID] = true
+		// A member that bootstrapped the cluster is in the configuration
+		// at its bound address; the others must dial the advertised one.
+		if mem.ID == m.id && mem.RaftAddr != m.raftAdvertise {
+			if err := node.AddVoter(ctx, m.id, m.raftAdvertise); err != nil {
+				return fmt.Errorf("bookkeeping: advertise raft address: %w", err)
+			}
+		}
 	}
 	for _, rec := range v.Managers() {
 		if !inConfig[rec.ID] {
@@ -134,5 +142,5 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier ra
 
 // record is this manager as it is recorded in the state.
 func (m *Manager) record() api.Manager {
-	return api.Manager{ID: m.id, RaftAddr: m.raftAddr, Addr: m.Addr(), GossipAddr: m.gossipAddr()}
+	return api.Manager{ID: m.id, RaftAddr: m.raftAdvertise, Addr: m.advertise, GossipAddr: m.gossipAddr()}
 }
