@@ -24,7 +24,7 @@ import (
 	"github.com/shoal-sched/shoal/deploy/lab"
 )
 
-const usage = `usage: shoal-lab [--dir DIR] [--bin DIR] COMMAND
+const usage = `usage: shoal-lab [--dir DIR] [--bin DIR] [--prefix P] COMMAND
 commands:
   up                      start 3 managers, 3 agent hosts (own containerd each) and a registry
   down                    stop the lab and remove everything it made
@@ -52,6 +52,7 @@ func main() {
 	fs := flag.NewFlagSet("shoal-lab", flag.ExitOnError)
 	fs.StringVar(&cfg.Dir, "dir", "/var/lib/shoal-lab", "lab state, data and logs")
 	fs.StringVar(&cfg.BinDir, "bin", defaultBin(), "directory with the shoal binaries")
+	fs.StringVar(&cfg.Prefix, "prefix", "shoal-lab-", "name prefix of the lab's network namespaces (one per lab on a machine)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() == 0 {

@@ -50,7 +50,7 @@ func baseline(ctx context.Context, t *testing.T, l *Lab) {
 			}
 		}
 		if notReady := l.notReady(ctx, c, 30*time.Second); len(notReady) > 0 {
-			t.Fatalf("baseline: nodes %v still not ready", notReady)
+			t.Fatalf("baseline: nodes still not ready after their hosts restarted: %s", l.describeNodes(ctx, c, notReady))
 		}
 	}
 	if p, err := l.TakePlacement(ctx, c, DemoService); err == nil && balanced(p) {
@@ -102,6 +102,29 @@ func (l *Lab) notReady(ctx context.Context, c *client, timeout time.Duration) []
 		return err
 	})
 	return missing
+}
+
+// describeNodes says, for each agent host named, what the leader says of
+// its node and which session its agent's log last tells of.
+func (l *Lab) describeNodes(ctx context.Context, c *client, hosts []string) string {
+	nodes, err := c.nodes(ctx)
+	if err != nil {
+		return fmt.Sprintf("%v (nodes unreadable: %v)", hosts, err)
+	}
+	var out []string
+	for _, name := range hosts {
+		desc := name + ": no node"
+		for _, n := range nodes {
+			if n.GetHostname() == name {
+				desc = fmt.Sprintf("%s: %s (%s)", name, n.GetStatus(), n.GetStatusMessage())
+			}
+		}
+		if s, ok, err := l.AgentSession(name, 0); err == nil && ok {
+			desc += "; agent session " + s.String()
+		}
+		out = append(out, desc)
+	}
+	return strings.Join(out, "; ")
 }
 
 // testManagerFault breaks one manager (the leader or a follower; its link

@@ -20,6 +20,10 @@ import (
 type Watcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// after is the highest log index any manager had applied when the
+	// watch began: a manager that restarts replays its log into its
+	// stream, and what it replays up to there is old news.
+	after uint64
 
 	mu     sync.Mutex
 	seen   map[string]bool
@@ -39,8 +43,13 @@ func (l *Lab) Watch(ctx context.Context) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	after, err := appliedIndex(ctx, c)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{cancel: cancel, seen: map[string]bool{}}
+	w := &Watcher{cancel: cancel, seen: map[string]bool{}, after: after}
 	subscribed := make(chan string, len(c.ctl))
 	for i, ctl := range c.ctl {
 		w.wg.Go(func() { w.follow(ctx, c.hosts[i].Name, ctl, subscribed) })
@@ -95,7 +104,25 @@ func (w *Watcher) follow(ctx context.Context, host string, ctl shoalpb.ControlCl
 	}
 }
 
+// appliedIndex is the highest log index the managers of c have applied.
+func appliedIndex(ctx context.Context, c *client) (uint64, error) {
+	var top uint64
+	for i, ctl := range c.ctl {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := ctl.ClusterStatus(cctx, &shoalpb.ClusterStatusRequest{Stale: true})
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("%s: cluster status: %w", c.hosts[i].Name, err)
+		}
+		top = max(top, st.GetAppliedIndex())
+	}
+	return top, nil
+}
+
 func (w *Watcher) add(ev *shoalpb.Event) {
+	if index(ev) <= w.after {
+		return
+	}
 	key := strings.Join([]string{ev.GetAttributes()["index"], ev.GetType(), ev.GetAction(), ev.GetId()}, "/")
 	w.mu.Lock()
 	defer w.mu.Unlock()
