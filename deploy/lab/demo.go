@@ -202,8 +202,11 @@ func BenchManagerFailover(ctx context.Context, cfg Config, out io.Writer, n int,
 			err = fmt.Errorf("%d replicas restarted, nodes marked down: %v", f.Restarts, f.NodesDown)
 		}
 		if err != nil {
-			for _, c := range append(f.Changes, f.TaskChanges...) {
+			for _, c := range f.Changes {
 				fmt.Fprintf(out, "    %s\n", c)
+			}
+			if n := len(f.TaskChanges); n > 0 {
+				fmt.Fprintf(out, "    %d task changes the managers made, the first: %s\n", n, f.TaskChanges[0])
 			}
 			return fmt.Errorf("run %d: %w", i, err)
 		}

@@ -40,6 +40,7 @@ type ManagerFailover struct {
 	// then, in agent host order.
 	Resessioned   time.Duration
 	AgentSessions []Session
+	Recovered     bool // writes and every session came back
 	// What must not happen, all measured after the faulted manager is
 	// back and the cluster settled:
 	Restarts    int      // replicas whose container did not survive
@@ -49,8 +50,15 @@ type ManagerFailover struct {
 }
 
 func (f ManagerFailover) String() string {
-	return fmt.Sprintf("%s %s: leader %s; write after %s, agents re-sessioned after %s; %d restarts, %d nodes marked down",
-		f.Fault, f.Faulted, f.Leader, ms(f.Write), ms(f.Resessioned), f.Restarts, len(f.NodesDown))
+	recovery := fmt.Sprintf("write after %s, agents re-sessioned after %s", ms(f.Write), ms(f.Resessioned))
+	if !f.Recovered {
+		recovery = "not recovered"
+		if f.Write > 0 {
+			recovery = fmt.Sprintf("write after %s, agents not all re-sessioned", ms(f.Write))
+		}
+	}
+	return fmt.Sprintf("%s %s: leader %s; %s; %d restarts, %d nodes marked down",
+		f.Fault, f.Faulted, f.Leader, recovery, f.Restarts, len(f.NodesDown))
 }
 
 // Patience of a manager fault measurement: how long the cluster may take
@@ -184,6 +192,7 @@ func (l *Lab) recoverFrom(ctx context.Context, c *client, res *ManagerFailover, 
 	if wg.Wait(); werr != nil {
 		return werr
 	}
+	res.Recovered = true
 	err = hold(ctx, managerFaultSettle, func() error {
 		_, err := l.sessionsWith(ctx, c, leader, nil)
 		return err
