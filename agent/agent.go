@@ -30,10 +30,16 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	// DefaultHeartbeatInterval keeps an idle session talking often enough
-	// for the leader to tell a starved agent from a dead one (the
-	// dispatcher's failConfirm is 800 ms).
-	DefaultHeartbeatInterval = 500 * time.Millisecond
+	// DefaultHeartbeatInterval paces the heartbeats of a session. The
+	// leader answers each one, and the agent gives up on a leader that is
+	// silent for three intervals (900 ms): that is how it notices a dead or
+	// cut-off leader and moves to the new one. The leader in turn tells a
+	// starved agent from a dead one by its heartbeats (its failConfirm is
+	// 800 ms, its session TTL 2 s).
+	DefaultHeartbeatInterval = 300 * time.Millisecond
+	// MaxHeartbeatInterval keeps heartbeats well inside the dispatcher's
+	// failConfirm.
+	MaxHeartbeatInterval = 500 * time.Millisecond
 	// DefaultStatusDelay is how long the agent collects status changes
 	// before sending them in one batch.
 	DefaultStatusDelay = 5 * time.Millisecond
@@ -66,9 +72,15 @@ type Config struct {
 	GossipKey []byte
 	Gossip    GossipTimings
 	// LeaveOnStop makes the agent leave gossip gracefully when Run ends, so
-	// the leader marks the node down at once as having left. Without it the
-	// agent just goes silent, as if it had died.
+	// the leader marks the node down at once as having left and its tasks
+	// are placed elsewhere.
 	LeaveOnStop bool
+	// RestartHold, when LeaveOnStop is off, is what the agent announces
+	// when Run ends: it restarts and will be back within RestartHold. The
+	// leader keeps the node's tasks (their containers run on) and marks the
+	// node down only if it is not back by then. Zero announces nothing: the
+	// agent just goes silent, as if it had died. At most api.MaxRestartHold.
+	RestartHold time.Duration
 	// Hostname defaults to the host's name.
 	Hostname string
 	Runtime  Runtime
@@ -100,6 +112,10 @@ type Agent struct {
 	// rejoin asks the gossip member to join the managers again (a new
 	// session may follow a partition the gossip views have not healed).
 	rejoin chan struct{}
+	// sessionsDone is closed when the sessions have ended (after a restart
+	// notice): gossip stops only then, so that the leader hears of the
+	// restart before gossip declares the node dead.
+	sessionsDone chan struct{}
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -110,10 +126,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	nodeID, err := loadNodeID(cfg.DataDir)
+	nodeID, err := NodeID(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +142,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
 		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
+		sessionsDone: make(chan struct{}),
 	}
 	a.grpc = grpc.NewServer(shoalpb.ServerOptions()...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
@@ -169,6 +183,14 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.Resources.MemoryBytes = cmp.Or(cfg.Resources.MemoryBytes, host.MemoryBytes)
 	}
 	cfg.HeartbeatInterval = cmp.Or(cfg.HeartbeatInterval, DefaultHeartbeatInterval)
+	if cfg.HeartbeatInterval < 0 || cfg.HeartbeatInterval > MaxHeartbeatInterval {
+		return cfg, fmt.Errorf("%w: heartbeat interval %s: want more than 0s and at most %s", ErrInvalidConfig, cfg.HeartbeatInterval, MaxHeartbeatInterval)
+	}
+	if cfg.RestartHold != 0 {
+		if err := api.CheckRestartHold(cfg.RestartHold); err != nil {
+			return cfg, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
 	cfg.StatusDelay = cmp.Or(cfg.StatusDelay, DefaultStatusDelay)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

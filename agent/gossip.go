@@ -119,6 +119,14 @@ func (a *Agent) stayInGossip(ctx context.Context, m *membership.Member) error {
 			a.mu.Lock()
 			a.gossip = nil
 			a.mu.Unlock()
+			if a.announcesRestart() {
+				// Gossip goes silent only after the leader heard of the
+				// restart: it then ignores gossip declaring the node dead.
+				select {
+				case <-a.sessionsDone:
+				case <-time.After(restartAckTimeout + time.Second):
+				}
+			}
 			if a.cfg.LeaveOnStop {
 				if err := m.Leave(leaveTimeout); err != nil {
 					a.log.Warn("graceful gossip leave failed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,13 +23,24 @@ const (
 	// the dispatcher's grace period after a leader change.
 	reconnectMin = 20 * time.Millisecond
 	reconnectMax = 200 * time.Millisecond
-	// helloTimeout bounds the wait for a manager's first answer.
-	helloTimeout = 5 * time.Second
+	// establishTimeout bounds opening a session: the stream, the hello and
+	// the manager's first answer (which follows a Raft commit). A manager
+	// on a cut link never answers; the agent must move on.
+	establishTimeout = 2 * time.Second
+	// silentBeats is how many heartbeat intervals may pass without a word
+	// from the manager before the agent gives up on the session: the
+	// leader answers every heartbeat, so with the default interval (300 ms)
+	// a dead or cut-off leader is noticed within 900 ms.
+	silentBeats = 3
 )
 
 var (
 	errRedirected = errors.New("redirected to the leader")
 	errProtocol   = errors.New("dispatcher protocol error")
+	// errSilent: the manager said nothing for the receive deadline.
+	errSilent = errors.New("manager went silent")
+	// errStopping: the agent stops.
+	errStopping = errors.New("agent stopping")
 )
 
 // sessionResult is how one session attempt ended.
@@ -40,7 +52,10 @@ type sessionResult struct {
 
 // runSessions keeps one session open with the leader, moving to whichever
 // manager leads now when the session ends. Running tasks are untouched.
+// When ctx ends during a session, the session first gives the leader the
+// agent's restart notice (if the agent is configured to).
 func (a *Agent) runSessions(ctx context.Context) error {
+	defer close(a.sessionsDone)
 	conns := newConnCache()
 	defer conns.close()
 	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin}
@@ -54,6 +69,11 @@ func (a *Agent) runSessions(ctx context.Context) error {
 			a.log.Debug("redirected", "manager", addr, "leader", res.redirect)
 		} else {
 			a.log.Info("session ended", "manager", addr, "err", err)
+		}
+		if unreachable(err) {
+			// A connection to a vanished manager may look healthy for a
+			// long time: open a new one next time.
+			conns.drop(addr)
 		}
 		if !sleepCtx(ctx, f.after(addr, res, err, time.Now())) {
 			return nil
@@ -74,8 +94,10 @@ type leaderFinder struct {
 	redirects int
 }
 
-// failedFor is how long a manager that did not answer is passed over.
-const failedFor = time.Second
+// failedFor is how long a manager that did not answer is passed over
+// (unless every manager failed lately). It outlasts an election, so that
+// the old leader is not tried again while followers still name it.
+const failedFor = 3 * time.Second
 
 func (f *leaderFinder) recentlyFailed(addr string, now time.Time) bool {
 	at, ok := f.failed[addr]
@@ -101,8 +123,8 @@ func (f *leaderFinder) pick(now time.Time) string {
 }
 
 // after notes how an attempt at addr ended and returns how long to wait
-// before the next one: nothing to follow a fresh redirect, else a backoff
-// that grows from reconnectMin to reconnectMax and restarts after a
+// before the next one: nothing to follow a fresh redirect, else a jittered
+// backoff that grows from reconnectMin to reconnectMax and restarts after a
 // session was established.
 func (f *leaderFinder) after(addr string, res sessionResult, err error, now time.Time) time.Duration {
 	if res.established {
@@ -128,12 +150,19 @@ func (f *leaderFinder) after(addr string, res sessionResult, err error, now time
 // unreachable reports whether a session failed because the manager could
 // not be reached or did not answer (rather than ending the session).
 func unreachable(err error) bool {
+	if errors.Is(err, errSilent) {
+		return true
+	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		return true
 	}
 	return false
 }
+
+// receiveDeadline is how long the agent waits for any word from the
+// manager before it gives up on the session.
+func (a *Agent) receiveDeadline() time.Duration { return silentBeats * a.cfg.HeartbeatInterval }
 
 // session runs one session with the manager at addr until it ends.
 func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (sessionResult, error) {
@@ -142,59 +171,119 @@ func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (ses
 	if err != nil {
 		return res, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The stream may outlive ctx by the restart notice: a stop must reach
+	// the leader before the stream closes.
+	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	var established atomic.Bool
+	stopWatch := context.AfterFunc(ctx, func() {
+		if !established.Load() || !a.announcesRestart() {
+			cancel(errStopping)
+		}
+	})
+	defer stopWatch()
+	stream, set, err := a.establish(sctx, cancel, conn, addr, &res)
+	if err != nil {
+		return res, err
+	}
+	established.Store(true)
+	return res, a.converse(ctx, sctx, cancel, stream, addr, set, &res)
+}
+
+// establish opens the stream, says hello and takes the full assignment
+// set, all within establishTimeout.
+func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, conn *grpc.ClientConn, addr string,
+	res *sessionResult) (shoalpb.Dispatcher_SessionClient, *assignmentSet, error) {
+	timer := time.AfterFunc(establishTimeout, func() {
+		cancel(status.Errorf(codes.DeadlineExceeded, "%s did not open the session within %s", addr, establishTimeout))
+	})
+	defer timer.Stop()
 	stream, err := shoalpb.NewDispatcherClient(conn).Session(sctx)
 	if err != nil {
-		return res, fmt.Errorf("open session with %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("open session with %s: %w", addr, causeOr(sctx, err))
 	}
 	hello := &shoalpb.Hello{Node: shoalpb.FromNode(a.node()), RunningTaskIds: a.w.taskIDs(), AgentAddr: a.addr}
 	if err := stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Hello{Hello: hello}}); err != nil {
-		return res, fmt.Errorf("hello to %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("hello to %s: %w", addr, causeOr(sctx, err))
 	}
-	timer := time.AfterFunc(helloTimeout, cancel)
 	first, err := stream.Recv()
-	timer.Stop()
 	if err != nil {
-		return res, fmt.Errorf("session with %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("session with %s: %w", addr, causeOr(sctx, err))
 	}
 	if r := first.GetRedirect(); r != nil {
 		res.redirected, res.redirect = true, r.GetLeaderAddr()
-		return res, errRedirected
+		return nil, nil, errRedirected
 	}
 	full := first.GetAssignments()
 	if full == nil || !full.GetFull() {
-		return res, fmt.Errorf("%w: %s opened the session without a full assignment set", errProtocol, addr)
+		return nil, nil, fmt.Errorf("%w: %s opened the session without a full assignment set", errProtocol, addr)
 	}
 	set := newAssignmentSet()
 	a.applyAssignments(set, full)
 	res.established = true
 	a.setLeader(addr)
 	a.log.Info("session established", "manager", addr, "tasks", len(full.GetUpsert()))
+	return stream, set, nil
+}
+
+// causeOr returns why ctx ended, if it did, else err.
+func causeOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return err
+}
+
+// converse runs an established session: statuses and heartbeats out,
+// assignments and heartbeat answers in, until the session ends or the
+// manager goes silent for the receive deadline. When ctx ends first it
+// gives the restart notice (if the agent is configured to).
+func (a *Agent) converse(ctx, sctx context.Context, cancel context.CancelCauseFunc, stream shoalpb.Dispatcher_SessionClient,
+	addr string, set *assignmentSet, res *sessionResult) error {
 	select {
 	case a.rejoin <- struct{}{}:
 	default:
 	}
-
 	// The leader may have missed statuses sent on an earlier session.
 	a.w.takeOutbox()
 	if err := sendStatuses(stream, a.w.statuses()); err != nil {
-		return res, fmt.Errorf("session with %s: %w", addr, err)
+		return fmt.Errorf("session with %s: %w", addr, err)
 	}
-	resync := make(chan struct{}, 1)
+	deadline := a.receiveDeadline()
+	watchdog := time.AfterFunc(deadline, func() {
+		cancel(fmt.Errorf("%w: nothing from %s for %s (%d heartbeat intervals)", errSilent, addr, deadline, silentBeats))
+	})
+	defer watchdog.Stop()
+	in := &inbound{
+		set: set, resync: make(chan struct{}, 1), acks: make(chan *shoalpb.RestartAck, 1), res: res,
+		heard: func() { watchdog.Reset(deadline) },
+	}
 	var recvErr error
 	recvDone := make(chan struct{})
 	go func() {
 		defer close(recvDone)
-		recvErr = a.receive(stream, set, resync, &res)
+		recvErr = a.receive(stream, in)
 	}()
-	sendErr := a.pump(sctx, stream, resync, recvDone)
-	cancel()
+	sendErr := a.pump(ctx, sctx, stream, in, recvDone)
+	cause := context.Cause(sctx)
+	cancel(errStopping)
 	<-recvDone
-	if sendErr != nil {
-		return res, fmt.Errorf("session with %s: %w", addr, sendErr)
+	switch {
+	case errors.Is(cause, errSilent):
+		return cause
+	case sendErr != nil:
+		return fmt.Errorf("session with %s: %w", addr, sendErr)
 	}
-	return res, fmt.Errorf("session with %s: %w", addr, recvErr)
+	return fmt.Errorf("session with %s: %w", addr, recvErr)
+}
+
+// inbound is what the receiver shares with the rest of a session.
+type inbound struct {
+	set    *assignmentSet
+	resync chan struct{}
+	acks   chan *shoalpb.RestartAck
+	res    *sessionResult
+	heard  func() // the manager said something: push the receive deadline back
 }
 
 // applyAssignments applies one Assignments message to the set and the
@@ -213,43 +302,58 @@ func (a *Agent) applyAssignments(set *assignmentSet, m *shoalpb.Assignments) (re
 }
 
 // receive applies what the manager sends until the stream ends.
-func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, set *assignmentSet, resync chan<- struct{}, res *sessionResult) error {
+func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) error {
 	for {
 		m, err := stream.Recv()
 		if err != nil {
 			return err
 		}
-		if r := m.GetRedirect(); r != nil {
-			res.redirected, res.redirect = true, r.GetLeaderAddr()
+		in.heard()
+		switch msg := m.GetMsg().(type) {
+		case *shoalpb.ManagerMessage_Redirect:
+			in.res.redirected, in.res.redirect = true, msg.Redirect.GetLeaderAddr()
 			return errRedirected
-		}
-		if as := m.GetAssignments(); as != nil && a.applyAssignments(set, as) {
+		case *shoalpb.ManagerMessage_Assignments:
+			if a.applyAssignments(in.set, msg.Assignments) {
+				select {
+				case in.resync <- struct{}{}:
+				default:
+				}
+			}
+		case *shoalpb.ManagerMessage_RestartAck:
 			select {
-			case resync <- struct{}{}:
+			case in.acks <- msg.RestartAck:
 			default:
+			}
+		case *shoalpb.ManagerMessage_StatusRejected:
+			for _, r := range msg.StatusRejected.GetUpdates() {
+				a.log.Error("the leader refused a status report; it is not sent again", "task_id", r.GetTaskId(), "reason", r.GetReason())
 			}
 		}
 	}
 }
 
 // pump sends statuses (batched), resync requests and heartbeats until the
-// session ends.
-func (a *Agent) pump(ctx context.Context, stream shoalpb.Dispatcher_SessionClient, resync <-chan struct{}, recvDone <-chan struct{}) error {
+// session ends, and the restart notice if ctx ends first.
+func (a *Agent) pump(ctx, sctx context.Context, stream shoalpb.Dispatcher_SessionClient, in *inbound, recvDone <-chan struct{}) error {
 	hb := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer hb.Stop()
 	for {
 		var msg *shoalpb.AgentMessage
 		select {
-		case <-ctx.Done():
+		case <-sctx.Done():
 			return nil
 		case <-recvDone:
 			return nil
-		case <-resync:
+		case <-ctx.Done():
+			a.announceRestart(sctx, stream, in.acks)
+			return nil
+		case <-in.resync:
 			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Resync{Resync: &shoalpb.ResyncRequest{}}}
 		case <-hb.C:
 			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
 		case <-a.w.outKick:
-			if !sleepCtx(ctx, a.cfg.StatusDelay) {
+			if !sleepCtx(sctx, a.cfg.StatusDelay) {
 				return nil
 			}
 			if err := sendStatuses(stream, a.w.takeOutbox()); err != nil {
@@ -317,6 +421,16 @@ func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
 	return cc, nil
 }
 
+// drop closes and forgets the connection to addr.
+func (c *connCache) drop(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc := c.conns[addr]; cc != nil {
+		cc.Close()
+		delete(c.conns, addr)
+	}
+}
+
 func (c *connCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -330,10 +444,10 @@ func (c *connCache) close() {
 // (gRPC's default backoff would wait up to two minutes).
 func dial(addr string) (*grpc.ClientConn, error) {
 	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: 2 * time.Second,
+			MinConnectTimeout: establishTimeout,
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("manager address %s: %w", addr, err)

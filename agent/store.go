@@ -16,8 +16,7 @@ import (
 )
 
 const (
-	tasksFile  = "tasks.json"
-	nodeIDFile = "node-id"
+	tasksFile = "tasks.json"
 	// storeFlushEvery bounds how often the task file is rewritten (file
 	// writes were most of an agent's CPU when it wrote every 50 ms). A file
 	// that lags is safe: on a restart the runtime's listing and the

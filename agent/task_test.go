@@ -72,18 +72,18 @@ func TestParseMemTotal(t *testing.T) {
 
 func TestNodeIDKept(t *testing.T) {
 	dir := t.TempDir()
-	id1, err := loadNodeID(dir)
+	id1, err := NodeID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id2, err := loadNodeID(dir)
+	id2, err := NodeID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id1 != id2 || !validNodeID(id1) {
 		t.Fatalf("node ids %q then %q; want one valid id kept", id1, id2)
 	}
-	if other, _ := loadNodeID(t.TempDir()); other == id1 {
+	if other, _ := NodeID(t.TempDir()); other == id1 {
 		t.Fatalf("two data dirs got the same node id %q", id1)
 	}
 }

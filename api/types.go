@@ -7,7 +7,11 @@
 // immutable: copy (Clone) before changing one.
 package api
 
-import "time"
+import (
+	"math"
+	"reflect"
+	"time"
+)
 
 // NodeRole says whether a node takes part in Raft.
 type NodeRole string
@@ -32,7 +36,11 @@ type NodeStatus string
 const (
 	NodeUnknown NodeStatus = "unknown"
 	NodeReady   NodeStatus = "ready"
-	NodeDown    NodeStatus = "down"
+	// NodeRestarting: the agent stopped on purpose and said it will be back
+	// by Node.RestartDeadline. The node keeps its tasks (their containers
+	// run on) but takes no new ones; it is down only if the deadline passes.
+	NodeRestarting NodeStatus = "restarting"
+	NodeDown       NodeStatus = "down"
 )
 
 // Resources is an amount of CPU (in billionths of a CPU) and memory (bytes).
@@ -41,14 +49,38 @@ type Resources struct {
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 }
 
-// Add returns r + o.
+// Add returns r + o. Sums saturate at the int64 range instead of wrapping
+// around: a node's tasks could otherwise add up to a negative use (or a
+// free amount that looks positive), whatever a state holds.
 func (r Resources) Add(o Resources) Resources {
-	return Resources{NanoCPUs: r.NanoCPUs + o.NanoCPUs, MemoryBytes: r.MemoryBytes + o.MemoryBytes}
+	return Resources{NanoCPUs: addSat(r.NanoCPUs, o.NanoCPUs), MemoryBytes: addSat(r.MemoryBytes, o.MemoryBytes)}
 }
 
-// Sub returns r - o.
+// Sub returns r - o, saturating as Add does.
 func (r Resources) Sub(o Resources) Resources {
-	return Resources{NanoCPUs: r.NanoCPUs - o.NanoCPUs, MemoryBytes: r.MemoryBytes - o.MemoryBytes}
+	return Resources{NanoCPUs: subSat(r.NanoCPUs, o.NanoCPUs), MemoryBytes: subSat(r.MemoryBytes, o.MemoryBytes)}
+}
+
+func addSat(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
+
+func subSat(a, b int64) int64 {
+	s := a - b
+	switch {
+	case a >= 0 && b < 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b > 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // Node is a host that runs an agent (and maybe a manager).
@@ -62,7 +94,10 @@ type Node struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	Status        NodeStatus        `json:"status"`
 	StatusMessage string            `json:"status_message,omitempty"`
-	Resources     Resources         `json:"resources"`
+	// RestartDeadline is set while Status is restarting: when the node is
+	// treated as down if its agent is not back.
+	RestartDeadline time.Time `json:"restart_deadline,omitzero"`
+	Resources       Resources `json:"resources"`
 	// Version counts changes to the node, for optimistic updates.
 	Version   uint64    `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
@@ -210,6 +245,10 @@ type ServiceSpec struct {
 	DependsOn     []Dependency  `json:"depends_on,omitempty"`
 }
 
+// IsZero reports whether s is the empty spec (every field unset), as in a
+// task that carries no copy of its spec.
+func (s ServiceSpec) IsZero() bool { return reflect.ValueOf(s).IsZero() }
+
 // Clone returns a deep copy of s.
 func (s *ServiceSpec) Clone() *ServiceSpec {
 	c := *s
@@ -273,9 +312,15 @@ type Task struct {
 	Slot uint64 `json:"slot,omitempty"`
 	// NodeID is empty until the scheduler assigns the task. Global tasks
 	// carry their node from creation.
-	NodeID       string      `json:"node_id,omitempty"`
-	SpecVersion  uint64      `json:"spec_version"`
-	Spec         ServiceSpec `json:"spec"`
+	NodeID string `json:"node_id,omitempty"`
+	// SpecVersion names the version of the service's spec the task runs;
+	// managers read that spec from the store by (ServiceID, SpecVersion).
+	SpecVersion uint64 `json:"spec_version"`
+	// Spec is that spec, filled in only where a task leaves the managers
+	// for its agent. Tasks in the store and in Raft commands leave it
+	// empty (and omitted): a copy in every task made one log entry grow
+	// with replicas × spec size.
+	Spec         ServiceSpec `json:"spec,omitzero"`
 	DesiredState TaskState   `json:"desired_state"`
 	Status       TaskStatus  `json:"status"`
 	// Attempt counts the tasks before this one in the same slot (restarts).
@@ -295,10 +340,13 @@ func (t *Task) Clone() *Task {
 	return &c
 }
 
-// ClusterInfo is the cluster-wide settings kept in the store.
+// ClusterInfo is the cluster's identity and its cluster-wide settings,
+// kept in the store.
 type ClusterInfo struct {
-	ID        string    `json:"id"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string          `json:"id"`
+	CreatedAt time.Time       `json:"created_at"`
+	Settings  ClusterSettings `json:"settings,omitzero"`
+	UpdatedAt time.Time       `json:"updated_at,omitzero"`
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -156,27 +156,30 @@ func ParseCPUs(s string) (int64, error) {
 // FormatCPUs writes NanoCPUs as a decimal number of CPUs ("0.5", "2"), the
 // inverse of ParseCPUs.
 func FormatCPUs(nano int64) string {
-	sign := ""
-	if nano < 0 {
-		sign, nano = "-", -nano
-	}
-	w, f := nano/nanoPerCPU, nano%nanoPerCPU
+	sign, mag := magnitude(nano)
+	w, f := mag/nanoPerCPU, mag%nanoPerCPU
 	if f == 0 {
-		return sign + strconv.FormatInt(w, 10)
+		return sign + strconv.FormatUint(w, 10)
 	}
 	frac := strings.TrimRight(fmt.Sprintf("%09d", f), "0")
-	return sign + strconv.FormatInt(w, 10) + "." + frac
+	return sign + strconv.FormatUint(w, 10) + "." + frac
+}
+
+// magnitude splits v into its sign and its absolute value, which for
+// math.MinInt64 only fits in a uint64.
+func magnitude(v int64) (string, uint64) {
+	if v < 0 {
+		return "-", uint64(-(v + 1)) + 1
+	}
+	return "", uint64(v)
 }
 
 // FormatMemory writes bytes with a binary unit ("64MiB", "1.5GiB", "100B"),
 // with at most two decimals.
 func FormatMemory(b int64) string {
-	sign := ""
-	if b < 0 {
-		sign, b = "-", -b
-	}
+	sign, mag := magnitude(b)
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v, i := float64(b), 0
+	v, i := float64(mag), 0
 	for v >= 1024 && i < len(units)-1 {
 		v /= 1024
 		i++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -22,7 +23,13 @@ type FieldError struct {
 	Err   error
 }
 
-func (e *FieldError) Error() string { return fmt.Sprintf("%s %q: %v", e.Field, e.Value, e.Err) }
+// Error names the field and quotes the value, cut short when it is long.
+func (e *FieldError) Error() string {
+	if v, cut := shownValue(e.Value); cut {
+		return fmt.Sprintf("%s %q… (%d bytes): %v", e.Field, v, len(e.Value), e.Err)
+	}
+	return fmt.Sprintf("%s %q: %v", e.Field, e.Value, e.Err)
+}
 
 // Unwrap exposes both ErrInvalid and the cause.
 func (e *FieldError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
@@ -95,8 +102,8 @@ func ValidateServiceName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("empty name")
-	case len(name) > 63:
-		return fmt.Errorf("%d characters, at most 63 allowed", len(name))
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%d characters, at most %d allowed", len(name), MaxNameLen)
 	}
 	for i, r := range name {
 		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
@@ -112,8 +119,11 @@ func ValidateServiceName(name string) error {
 // ValidateImage checks an image reference the way docker reads it
 // ("busybox", "registry:5000/team/app:1.2", "app@sha256:…").
 func ValidateImage(ref string) error {
-	if ref == "" {
+	switch {
+	case ref == "":
 		return errors.New("empty image reference")
+	case len(ref) > MaxImageLen:
+		return fmt.Errorf("%d bytes, at most %d allowed", len(ref), MaxImageLen)
 	}
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
 		return fmt.Errorf("not a valid image reference: %w", err)
@@ -121,17 +131,21 @@ func ValidateImage(ref string) error {
 	return nil
 }
 
-// ValidateServiceSpec checks a spec after ApplyDefaults. It reports every
-// problem it finds, each naming the field and its value; errors.Is(err,
-// ErrInvalid) holds for the result.
+// ValidateServiceSpec checks a spec after ApplyDefaults against the rules
+// and limits that need nothing but the spec (ValidateReplicas and
+// ValidateDependencyGraph need the cluster's state). It reports the
+// problems it finds, each naming the field, its value and the limit;
+// errors.Is(err, ErrInvalid) holds for the result.
 func ValidateServiceSpec(s *ServiceSpec) error {
 	if s == nil {
 		return fieldErr("spec", "", "missing")
 	}
 	var errs []error
-	add := func(e error) {
-		if e != nil {
-			errs = append(errs, e)
+	add := func(e ...error) {
+		for _, err := range e {
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := ValidateServiceName(s.Name); err != nil {
@@ -141,29 +155,118 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 		add(&FieldError{Field: "spec.image", Value: s.Image, Err: err})
 	}
 	add(validateMode(s))
-	errs = append(errs, validateResources(s.Resources)...)
-	errs = append(errs, validatePlacement(s.Placement)...)
-	errs = append(errs, validateRestart(s.RestartPolicy)...)
-	errs = append(errs, validateUpdate(s.UpdateConfig)...)
-	errs = append(errs, validateMounts(s.Mounts)...)
-	errs = append(errs, validateEnv(s.Env)...)
-	errs = append(errs, validateLabels("spec.labels", s.Labels)...)
-	errs = append(errs, validateDependsOn(s.Name, s.DependsOn)...)
-	errs = append(errs, validateHealthcheck(s.Healthcheck)...)
-	add(nonNegative("spec.stop_grace_period", s.StopGracePeriod))
-	if s.Dir != "" && !path.IsAbs(s.Dir) {
-		add(fieldErr("spec.dir", s.Dir, "the working directory must be an absolute path"))
+	add(checkStrings("spec.command", s.Command, MaxArgs, MaxArgLen)...)
+	add(checkStrings("spec.args", s.Args, MaxArgs, MaxArgLen)...)
+	add(validateResources(s.Resources)...)
+	add(validatePlacement(s.Placement)...)
+	add(validateRestart(s.RestartPolicy)...)
+	add(validateUpdate(s.UpdateConfig)...)
+	add(validateMounts(s.Mounts)...)
+	add(validateEnv(s.Env)...)
+	add(validateLabels("spec.labels", s.Labels)...)
+	add(validateDependsOn(s.Name, s.DependsOn)...)
+	add(validateHealthcheck(s.Healthcheck)...)
+	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
+	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
+	add(checkString("spec.user", s.User, MaxUserLen))
+	// Every part has its own bound (lists are counted before their entries
+	// are looked at), so a single huge value is named by its field; the
+	// total bounds many values of a size each field allows.
+	if len(errs) == 0 {
+		if n := specBytes(s); n > MaxSpecBytes {
+			add(fieldErr("spec", strconv.Itoa(n)+" bytes", "its strings add up to more than %d bytes", MaxSpecBytes))
+		}
+	}
+	return joinErrors(errs)
+}
+
+// joinErrors joins the first maxErrors of errs and counts the rest.
+func joinErrors(errs []error) error {
+	if len(errs) > maxErrors {
+		more := fmt.Errorf("%w: %d more problems not shown", ErrInvalid, len(errs)-maxErrors)
+		errs = append(errs[:maxErrors:maxErrors], more)
 	}
 	return errors.Join(errs...)
 }
 
+// specBytes adds up the lengths of every string in s.
+func specBytes(s *ServiceSpec) int {
+	n := len(s.Name) + len(s.Image) + len(s.Dir) + len(s.User) + len(s.Mode) +
+		len(s.Placement.Strategy) + len(s.RestartPolicy.Condition) +
+		len(s.UpdateConfig.FailureAction) + len(s.UpdateConfig.Order)
+	for _, list := range [][]string{s.Command, s.Args, s.Env, s.Placement.Constraints, s.Placement.Preferences} {
+		for _, v := range list {
+			n += len(v)
+		}
+	}
+	for k, v := range s.Labels {
+		n += len(k) + len(v)
+	}
+	for _, m := range s.Mounts {
+		n += len(m.Type) + len(m.Source) + len(m.Target)
+	}
+	for _, d := range s.DependsOn {
+		n += len(d.Service) + len(d.Condition)
+	}
+	if s.Healthcheck != nil {
+		for _, v := range s.Healthcheck.Test {
+			n += len(v)
+		}
+	}
+	return n
+}
+
+// checkStrings checks a list of strings: how many, how long each, and no
+// NUL (which no argument of a process can hold).
+func checkStrings(field string, list []string, maxN, maxLen int) []error {
+	if err := CheckCount(field, len(list), maxN); err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for i, v := range list {
+		if err := checkString(fmt.Sprintf("%s[%d]", field, i), v, maxLen); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// checkString checks one string's length and that it holds no NUL.
+func checkString(field, v string, maxLen int) error {
+	if err := CheckLen(field, v, maxLen); err != nil {
+		return err
+	}
+	if strings.ContainsRune(v, 0) {
+		return fieldErr(field, v, "contains NUL")
+	}
+	return nil
+}
+
+// validatePath checks an optional absolute path in the container.
+func validatePath(field, p, notAbs string) error {
+	if p == "" {
+		return nil
+	}
+	if err := checkString(field, p, MaxPathLen); err != nil {
+		return err
+	}
+	if !path.IsAbs(p) {
+		return fieldErr(field, p, "%s", notAbs)
+	}
+	return nil
+}
+
 func validateMode(s *ServiceSpec) error {
+	replicas := strconv.FormatUint(s.Replicas, 10)
 	switch s.Mode {
 	case ModeReplicated:
+		if s.Replicas > MaxReplicasCeiling {
+			return fieldErr("spec.replicas", replicas, "more than %d, the most any cluster allows", MaxReplicasCeiling)
+		}
 		return nil
 	case ModeGlobal:
 		if s.Replicas != 0 {
-			return fieldErr("spec.replicas", strconv.FormatUint(s.Replicas, 10), "must be 0 in global mode (one task runs on every node)")
+			return fieldErr("spec.replicas", replicas, "must be 0 in global mode (one task runs on every node)")
 		}
 		return nil
 	}
@@ -172,52 +275,65 @@ func validateMode(s *ServiceSpec) error {
 
 func validateResources(r ResourceRequirements) []error {
 	var errs []error
-	cpu := func(field string, v int64) {
-		if v < 0 {
-			errs = append(errs, fieldErr(field, FormatCPUs(v), "must not be negative"))
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
-	mem := func(field string, v int64) {
-		if v < 0 {
-			errs = append(errs, fieldErr(field, strconv.FormatInt(v, 10), "must not be negative"))
-		}
-	}
+	memText := func(v int64) string { return strconv.FormatInt(v, 10) }
 	const res, lim = "spec.resources.reservations.", "spec.resources.limits."
-	cpu(res+"nano_cpus", r.Reservations.NanoCPUs)
-	cpu(lim+"nano_cpus", r.Limits.NanoCPUs)
-	mem(res+"memory_bytes", r.Reservations.MemoryBytes)
-	mem(lim+"memory_bytes", r.Limits.MemoryBytes)
+	add(checkRange(res+"nano_cpus", r.Reservations.NanoCPUs, 0, MaxNanoCPUs, FormatCPUs))
+	add(checkRange(lim+"nano_cpus", r.Limits.NanoCPUs, 0, MaxNanoCPUs, FormatCPUs))
+	add(checkRange(res+"memory_bytes", r.Reservations.MemoryBytes, 0, MaxMemoryBytes, memText))
+	add(checkRange(lim+"memory_bytes", r.Limits.MemoryBytes, 0, MaxMemoryBytes, memText))
+	if len(errs) > 0 {
+		return errs
+	}
 	if l := r.Limits.NanoCPUs; l > 0 && l < MinCPULimit {
-		errs = append(errs, fieldErr(lim+"nano_cpus", FormatCPUs(l), "below the smallest limit, %s CPUs", FormatCPUs(MinCPULimit)))
+		add(fieldErr(lim+"nano_cpus", FormatCPUs(l), "below the smallest limit, %s CPUs", FormatCPUs(MinCPULimit)))
 	}
 	if l := r.Limits.MemoryBytes; l > 0 && l < MinMemoryLimit {
-		errs = append(errs, fieldErr(lim+"memory_bytes", strconv.FormatInt(l, 10), "below the smallest limit, %s", FormatMemory(MinMemoryLimit)))
+		add(fieldErr(lim+"memory_bytes", memText(l), "below the smallest limit, %s", FormatMemory(MinMemoryLimit)))
 	}
 	if l, v := r.Limits.NanoCPUs, r.Reservations.NanoCPUs; l > 0 && l < v {
-		errs = append(errs, fieldErr(lim+"nano_cpus", FormatCPUs(l), "limit is below the reservation (%s CPUs)", FormatCPUs(v)))
+		add(fieldErr(lim+"nano_cpus", FormatCPUs(l), "limit is below the reservation (%s CPUs)", FormatCPUs(v)))
 	}
 	if l, v := r.Limits.MemoryBytes, r.Reservations.MemoryBytes; l > 0 && l < v {
-		errs = append(errs, fieldErr(lim+"memory_bytes", strconv.FormatInt(l, 10), "limit (%s) is below the reservation (%s)", FormatMemory(l), FormatMemory(v)))
+		add(fieldErr(lim+"memory_bytes", memText(l), "limit (%s) is below the reservation (%s)", FormatMemory(l), FormatMemory(v)))
 	}
 	return errs
 }
 
 func validatePlacement(p Placement) []error {
 	var errs []error
-	for i, c := range p.Constraints {
-		if err := ValidateConstraint(c); err != nil {
-			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.placement.constraints[%d]", i), Value: c, Err: err})
-		}
-	}
-	for i, pref := range p.Preferences {
-		if err := ValidatePreference(pref); err != nil {
-			errs = append(errs, &FieldError{Field: fmt.Sprintf("spec.placement.preferences[%d]", i), Value: pref, Err: err})
-		}
+	errs = append(errs, validateRules("spec.placement.constraints", p.Constraints, MaxConstraints, ValidateConstraint)...)
+	errs = append(errs, validateRules("spec.placement.preferences", p.Preferences, MaxPreferences, ValidatePreference)...)
+	if p.MaxReplicasPerNode > MaxReplicasCeiling {
+		errs = append(errs, fieldErr("spec.placement.max_replicas_per_node", strconv.FormatUint(p.MaxReplicasPerNode, 10),
+			"more than %d, the most replicas a service may have", MaxReplicasCeiling))
 	}
 	switch p.Strategy {
 	case StrategySpread, StrategyBinpack:
 	default:
 		errs = append(errs, fieldErr("spec.placement.strategy", string(p.Strategy), "want spread or binpack"))
+	}
+	return errs
+}
+
+// validateRules checks a list of constraints or preferences: how many, how
+// long each (before it is parsed), and its grammar.
+func validateRules(field string, rules []string, maxN int, parse func(string) error) []error {
+	if err := CheckCount(field, len(rules), maxN); err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for i, c := range rules {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err := CheckLen(f, c, MaxConstraintLen); err != nil {
+			errs = append(errs, err)
+		} else if err := parse(c); err != nil {
+			errs = append(errs, &FieldError{Field: f, Value: c, Err: err})
+		}
 	}
 	return errs
 }
@@ -244,21 +360,23 @@ func validateRestart(r RestartPolicy) []error {
 	default:
 		errs = append(errs, fieldErr("spec.restart_policy.condition", string(r.Condition), "want any, on-failure or none"))
 	}
-	for _, e := range []error{
-		nonNegative("spec.restart_policy.delay", r.Delay),
-		nonNegative("spec.restart_policy.window", r.Window),
-	} {
-		if e != nil {
-			errs = append(errs, e)
-		}
+	if r.MaxAttempts > MaxRestartAttempts {
+		errs = append(errs, fieldErr("spec.restart_policy.max_attempts", strconv.FormatUint(r.MaxAttempts, 10),
+			"more than %d (0 means no limit)", MaxRestartAttempts))
 	}
-	return errs
+	return appendErrs(errs,
+		checkDuration("spec.restart_policy.delay", r.Delay, MaxDuration),
+		checkDuration("spec.restart_policy.window", r.Window, MaxRestartWindow))
 }
 
 func validateUpdate(u UpdateConfig) []error {
 	var errs []error
-	if u.Parallelism == 0 {
+	switch {
+	case u.Parallelism == 0:
 		errs = append(errs, fieldErr("spec.update_config.parallelism", "0", "must be at least 1"))
+	case u.Parallelism > MaxReplicasCeiling:
+		errs = append(errs, fieldErr("spec.update_config.parallelism", strconv.FormatUint(u.Parallelism, 10),
+			"more than %d, the most replicas a service may have", MaxReplicasCeiling))
 	}
 	switch u.FailureAction {
 	case "", "pause", "continue", "rollback":
@@ -270,20 +388,17 @@ func validateUpdate(u UpdateConfig) []error {
 	default:
 		errs = append(errs, fieldErr("spec.update_config.order", u.Order, "want stop-first or start-first"))
 	}
-	for _, e := range []error{
-		nonNegative("spec.update_config.delay", u.Delay),
-		nonNegative("spec.update_config.monitor", u.Monitor),
-	} {
+	return appendErrs(errs,
+		checkDuration("spec.update_config.delay", u.Delay, MaxDuration),
+		checkDuration("spec.update_config.monitor", u.Monitor, MaxDuration))
+}
+
+// appendErrs appends the non-nil errors of more to errs.
+func appendErrs(errs []error, more ...error) []error {
+	for _, e := range more {
 		if e != nil {
 			errs = append(errs, e)
 		}
 	}
 	return errs
-}
-
-func nonNegative(field string, d Duration) error {
-	if d < 0 {
-		return fieldErr(field, d.Std().String(), "must not be negative")
-	}
-	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Mount types.
@@ -16,10 +18,17 @@ const (
 )
 
 func validateMounts(mounts []Mount) []error {
+	if err := CheckCount("spec.mounts", len(mounts), MaxMounts); err != nil {
+		return []error{err}
+	}
 	var errs []error
 	targets := map[string]int{}
 	for i, m := range mounts {
 		f := fmt.Sprintf("spec.mounts[%d]", i)
+		if e := appendErrs(nil, checkString(f+".source", m.Source, MaxPathLen), checkString(f+".target", m.Target, MaxPathLen)); len(e) > 0 {
+			errs = append(errs, e...)
+			continue
+		}
 		switch m.Type {
 		case MountBind:
 			if !path.IsAbs(m.Source) {
@@ -66,6 +75,9 @@ func validateVolumeName(name string) error {
 }
 
 func validateEnv(env []string) []error {
+	if err := CheckCount("spec.env", len(env), MaxEnv); err != nil {
+		return []error{err}
+	}
 	var errs []error
 	for i, kv := range env {
 		if err := ValidateEnvVar(kv); err != nil {
@@ -79,29 +91,58 @@ func validateEnv(env []string) []error {
 func ValidateEnvVar(kv string) error {
 	k, _, ok := strings.Cut(kv, "=")
 	switch {
+	case len(kv) > MaxArgLen:
+		return fmt.Errorf("%d bytes, at most %d allowed", len(kv), MaxArgLen)
 	case !ok:
 		return errors.New("want KEY=VALUE")
 	case k == "":
 		return errors.New("empty variable name")
 	case strings.ContainsAny(k, " \t\n\x00"):
-		return fmt.Errorf("variable name %q contains white space or NUL", k)
+		return errors.New("the variable name contains white space or NUL")
 	case strings.ContainsRune(kv, 0):
 		return errors.New("contains NUL")
 	}
 	return nil
 }
 
+// ValidateLabels checks labels (of a service, or a node's after an update):
+// how many, and each key and value.
+func ValidateLabels(field string, labels map[string]string) error {
+	return joinErrors(validateLabels(field, labels))
+}
+
 func validateLabels(field string, labels map[string]string) []error {
+	if err := CheckCount(field, len(labels), MaxLabels); err != nil {
+		return []error{err}
+	}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		if strings.TrimSpace(k) == "" {
-			errs = append(errs, fieldErr(field, k, "empty label key"))
-		}
+		errs = appendErrs(errs, ValidateLabel(field, k, labels[k]))
 	}
 	return errs
 }
 
+// ValidateLabel checks one label: a key that is not blank, holds no control
+// character and is at most MaxLabelKeyLen bytes, and a value of at most
+// MaxLabelValueLen bytes. Errors name the key as field[KEY].
+func ValidateLabel(field, key, value string) error {
+	switch {
+	case strings.TrimSpace(key) == "":
+		return fieldErr(field, key, "empty label key")
+	case len(key) > MaxLabelKeyLen:
+		return fieldErr(field, key, "label key of %d bytes, at most %d allowed", len(key), MaxLabelKeyLen)
+	case strings.IndexFunc(key, unicode.IsControl) >= 0:
+		return fieldErr(field, key, "label key contains a control character")
+	case len(value) > MaxLabelValueLen:
+		return fieldErr(field+"["+key+"]", value, "label value of %d bytes, at most %d allowed", len(value), MaxLabelValueLen)
+	}
+	return nil
+}
+
 func validateDependsOn(self string, deps []Dependency) []error {
+	if err := CheckCount("spec.depends_on", len(deps), MaxDependsOn); err != nil {
+		return []error{err}
+	}
 	var errs []error
 	seen := map[string]bool{}
 	for i, d := range deps {
@@ -128,8 +169,8 @@ func validateHealthcheck(h *Healthcheck) []error {
 	if h == nil {
 		return nil
 	}
-	var errs []error
-	if len(h.Test) > 0 {
+	errs := checkStrings("spec.healthcheck.test", h.Test, MaxArgs, MaxArgLen)
+	if len(errs) == 0 && len(h.Test) > 0 {
 		switch h.Test[0] {
 		case "NONE":
 		case "CMD", "CMD-SHELL":
@@ -140,14 +181,20 @@ func validateHealthcheck(h *Healthcheck) []error {
 			errs = append(errs, fieldErr("spec.healthcheck.test[0]", h.Test[0], "want NONE, CMD or CMD-SHELL"))
 		}
 	}
-	for _, e := range []error{
-		nonNegative("spec.healthcheck.interval", h.Interval),
-		nonNegative("spec.healthcheck.timeout", h.Timeout),
-		nonNegative("spec.healthcheck.start_period", h.StartPeriod),
-	} {
-		if e != nil {
-			errs = append(errs, e)
-		}
+	if h.Retries > MaxHealthRetries {
+		errs = append(errs, fieldErr("spec.healthcheck.retries", strconv.FormatUint(h.Retries, 10), "more than %d", MaxHealthRetries))
 	}
-	return errs
+	return appendErrs(errs,
+		checkProbeTime("spec.healthcheck.interval", h.Interval),
+		checkProbeTime("spec.healthcheck.timeout", h.Timeout),
+		checkDuration("spec.healthcheck.start_period", h.StartPeriod, MaxDuration))
+}
+
+// checkProbeTime checks a healthcheck interval or timeout: 0 (the default),
+// or between MinHealthInterval and MaxDuration.
+func checkProbeTime(field string, d Duration) error {
+	if d > 0 && d < MinHealthInterval {
+		return fieldErr(field, d.Std().String(), "shorter than %s, the least allowed (0 means the default)", MinHealthInterval.Std())
+	}
+	return checkDuration(field, d, MaxDuration)
 }

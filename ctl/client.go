@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/api"
@@ -74,9 +76,10 @@ const maxConnectTimeout = 5 * time.Second
 // answered is tried first by later calls of the same command.
 //
 // Writes are retried on the next manager too: Unavailable means the write
-// was not committed when the manager answered. If it commits later anyway
-// (a leader that lost quorum and regained it), the retry is refused as a
-// conflict (AlreadyExists, or a version mismatch) rather than applied twice.
+// was not committed when the manager answered, but it may commit later (a
+// leader that lost quorum and regained it). Every attempt of one call
+// carries the same request ID, so the leader answers a retry of a write
+// that did commit with its first result instead of applying it twice.
 type client struct {
 	targets        []target
 	connectTimeout time.Duration
@@ -105,7 +108,7 @@ func (c *client) conn(i int) (*grpc.ClientConn, error) {
 		return c.conns[i], nil
 	}
 	conn, err := grpc.NewClient(c.targets[i].dial,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: c.connectTimeout}),
 	)
 	if err != nil {
@@ -116,8 +119,9 @@ func (c *client) conn(i int) (*grpc.ClientConn, error) {
 }
 
 // call runs fn against one manager after another until one answers with
-// anything but Unavailable.
+// anything but Unavailable. fn makes one RPC.
 func (c *client) call(ctx context.Context, fn func(context.Context, shoalpb.ControlClient) error) error {
+	ctx = metadata.AppendToOutgoingContext(ctx, shoalpb.RequestIDKey, newRequestID())
 	var tried []string
 	for n := range len(c.targets) {
 		i := (c.current + n) % len(c.targets)
@@ -153,3 +157,8 @@ func statusMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// newRequestID returns the ID of one call (see shoalpb.RequestIDKey): 128
+// random bits, so that no two calls from any clients ever share one. Reads
+// carry it too; the managers use it only for writes.
+func newRequestID() string { return rand.Text() }

@@ -1,13 +1,17 @@
 package ctl
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-sched/shoal/proto/shoalpb"
@@ -153,5 +157,54 @@ func TestNewClientConnectTimeout(t *testing.T) {
 		if c.connectTimeout != tt.want {
 			t.Errorf("newClient(%d hosts, %v).connectTimeout = %v, want %v", tt.hosts, tt.timeout, c.connectTimeout, tt.want)
 		}
+	}
+}
+
+// requestIDs records the request ID of every ScaleService call before the
+// fake answers it.
+type requestIDs struct {
+	*fakeControl
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *requestIDs) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	r.mu.Lock()
+	r.ids = append(r.ids, strings.Join(md.Get(shoalpb.RequestIDKey), ","))
+	r.mu.Unlock()
+	return r.fakeControl.ScaleService(ctx, req)
+}
+
+func (r *requestIDs) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
+}
+
+// TestRequestIDKeptAcrossManagers: a write that one manager could not
+// serve goes to the next with the same request ID (so the leader can tell
+// a retry from a new write); each write has its own.
+func TestRequestIDKeptAcrossManagers(t *testing.T) {
+	noLeader := &requestIDs{fakeControl: newFakeControl()}
+	noLeader.unavailable = "no leader: the command may still commit"
+	good := &requestIDs{fakeControl: newFakeControl()}
+	host := serveTCP(t, noLeader) + "," + serveTCP(t, good)
+	mustRun(t, host, "service", "scale", "-d", "web=5")
+	mustRun(t, host, "service", "scale", "-d", "web=2")
+	first, second := noLeader.got(), good.got()
+	// The second command goes to the first manager again (a new process
+	// knows nothing of the first one's luck) and then to the next.
+	if len(first) != 2 || len(second) != 2 {
+		t.Fatalf("scale calls: %d to the manager without a leader, %d to the next; want 1 and 2", len(first), len(second))
+	}
+	if first[0] == "" || len(first[0]) > 128 || strings.Contains(first[0], ",") {
+		t.Fatalf("request id %q: want one id of at most 128 bytes", first[0])
+	}
+	if second[0] != first[0] {
+		t.Errorf("the retry on the next manager carries request id %q, the first attempt %q", second[0], first[0])
+	}
+	if second[1] != first[1] || first[1] == first[0] || first[1] == "" {
+		t.Errorf("the second write carries request ids %q and %q, the first %q; want one new id", first[1], second[1], first[0])
 	}
 }

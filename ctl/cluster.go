@@ -3,18 +3,58 @@ package ctl
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 func newClusterCommand(g *globals) *cobra.Command {
-	cmd := groupCommand("cluster", "Show the managers and their Raft state", `  shoalctl cluster status`)
-	cmd.AddCommand(newClusterStatusCommand(g))
+	cmd := groupCommand("cluster", "Show the managers and their Raft state, change cluster-wide settings",
+		`  shoalctl cluster status
+  shoalctl cluster update --max-replicas 20000`)
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g))
+	return cmd
+}
+
+func newClusterUpdateCommand(g *globals) *cobra.Command {
+	var maxReplicas uint64
+	cmd := &cobra.Command{
+		Use:   "update [OPTIONS]",
+		Short: "Change cluster-wide settings",
+		Long: fmt.Sprintf(`Change cluster-wide settings. --max-replicas is the most replicas one
+service may have (default %d, at most %d; 0 restores the default). A value
+below what a service already has is refused: scale that service down first.
+See docs/limits.md for every limit a request is checked against.`, api.DefaultMaxReplicas, api.MaxReplicasCeiling),
+		Example: `  shoalctl cluster update --max-replicas 20000`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("max-replicas") {
+				return errors.New("nothing to update: give --max-replicas")
+			}
+			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas}); err != nil {
+				return asFlag(err, map[string]string{"max_replicas": "--max-replicas"})
+			}
+			req := &shoalpb.UpdateClusterRequest{MaxReplicas: &maxReplicas}
+			return g.withClient(cmd, func(ctx context.Context, c *client) error {
+				resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateCluster, req)
+				if err != nil {
+					return rpcError("", err)
+				}
+				if g.structured(outputTable) {
+					return g.writeMsg(resp)
+				}
+				_, err = fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas())
+				return err
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "the most replicas one service may have (0: the default)")
 	return cmd
 }
 
@@ -59,6 +99,9 @@ func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
 	s.line(0, "Commit index", fmt.Sprint(st.GetCommitIndex()))
 	s.line(0, "Applied index", fmt.Sprint(st.GetAppliedIndex()))
 	s.line(0, "Answered by", st.GetAnsweredBy())
+	if set := st.GetSettings(); set != nil {
+		s.line(0, "Max replicas", fmt.Sprint(set.GetMaxReplicas()))
+	}
 	if err := s.flush(); err != nil {
 		return err
 	}

@@ -127,6 +127,7 @@ func newFakeControl() *fakeControl {
 	f.cluster = &shoalpb.ClusterStatusResponse{
 		ClusterId: "clu-7f3a", LeaderId: "m1", LeaderAddr: "10.0.0.1:4242", Term: 3,
 		LastIndex: 120, CommitIndex: 120, AppliedIndex: 119, AnsweredBy: "m2",
+		Settings: &shoalpb.ClusterSettings{MaxReplicas: 10000},
 		Managers: []*shoalpb.Manager{
 			{Id: "m2", Addr: "10.0.0.2:4242", RaftAddr: "10.0.0.2:4243", RaftState: "follower", Voter: true, Reachable: true},
 			{Id: "m1", Addr: "10.0.0.1:4242", RaftAddr: "10.0.0.1:4243", RaftState: "leader", Voter: true, Reachable: true},
@@ -392,6 +393,25 @@ func (f *fakeControl) ClusterStatus(ctx context.Context, req *shoalpb.ClusterSta
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	return f.cluster, nil
+}
+
+// UpdateCluster changes the settings ClusterStatus answers with, refusing
+// what the manager would (no service of the fake has more than 3 replicas).
+func (f *fakeControl) UpdateCluster(_ context.Context, req *shoalpb.UpdateClusterRequest) (*shoalpb.UpdateClusterResponse, error) {
+	return handle(f, req, func() (*shoalpb.UpdateClusterResponse, error) {
+		if req.MaxReplicas != nil {
+			switch n := req.GetMaxReplicas(); {
+			case n == 0:
+				f.cluster.Settings.MaxReplicas = 10000
+			case n < 3:
+				return nil, status.Errorf(codes.InvalidArgument, "max_replicas %q: service %q has 3 replicas; scale it down first", fmt.Sprint(n), "web")
+			default:
+				f.cluster.Settings.MaxReplicas = n
+			}
+		}
+		f.index++
+		return &shoalpb.UpdateClusterResponse{Settings: f.cluster.Settings, Index: f.index}, nil
+	})
 }
 
 func (f *fakeControl) Events(req *shoalpb.EventsRequest, stream grpc.ServerStreamingServer[shoalpb.Event]) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -130,23 +129,17 @@ type nodeUpdateFlags struct {
 
 // request checks the flags and builds the UpdateNode request.
 func (f *nodeUpdateFlags) request(node string) (*shoalpb.UpdateNodeRequest, error) {
-	req := &shoalpb.UpdateNodeRequest{Node: node, LabelRm: f.labelRm}
+	req := &shoalpb.UpdateNodeRequest{Node: node, Availability: f.availability, LabelRm: f.labelRm}
 	var errs []error
-	switch api.NodeAvailability(f.availability) {
-	case "", api.AvailabilityActive, api.AvailabilityPause, api.AvailabilityDrain:
-		req.Availability = f.availability
-	default:
-		errs = append(errs, fieldErr("--availability", f.availability, "want active, pause or drain"))
-	}
 	labels, err := addLabels(nil, "--label-add", f.labelAdd)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	req.LabelAdd = labels
-	for _, k := range f.labelRm {
-		if strings.TrimSpace(k) == "" {
-			errs = append(errs, fieldErr("--label-rm", k, "empty label key"))
-		}
+	if err := api.ValidateNodeUpdate(f.availability, labels, f.labelRm); err != nil {
+		errs = append(errs, asFlag(err, map[string]string{
+			"availability": "--availability", "label_add": "--label-add", "label_rm": "--label-rm",
+		}))
 	}
 	if f.availability == "" && len(f.labelAdd) == 0 && len(f.labelRm) == 0 && len(errs) == 0 {
 		errs = append(errs, errors.New("nothing to update: give --availability, --label-add or --label-rm"))

@@ -144,6 +144,9 @@ func writeNodesPretty(w io.Writer, nodes []*shoalpb.Node) error {
 		s.line(0, "Role", n.GetRole())
 		s.line(0, "Status", title(n.GetStatus()))
 		s.line(1, "Message", n.GetStatusMessage())
+		if d := n.GetRestartDeadline(); d != nil {
+			s.line(1, "Restart deadline", timeText(d.AsTime(), true))
+		}
 		s.line(0, "Availability", title(n.GetAvailability()))
 		s.line(0, "Labels", joinMap(n.GetLabels()))
 		s.head(0, "Resources")

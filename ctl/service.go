@@ -265,6 +265,11 @@ func parseScaleArgs(args []string, dryRun bool) ([]*shoalpb.ScaleServiceRequest,
 			errs = append(errs, fieldErr("SERVICE=REPLICAS", a, "replicas %q: want a whole number, 0 or more", n))
 			continue
 		}
+		// The cluster's own max-replicas is the manager's to check.
+		if err := api.ValidateReplicas("SERVICE=REPLICAS", replicas, api.MaxReplicasCeiling); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		reqs = append(reqs, &shoalpb.ScaleServiceRequest{Service: name, Replicas: replicas, DryRun: dryRun})
 	}
 	return reqs, errors.Join(errs...)

@@ -253,6 +253,21 @@ func checkSpec(s *api.ServiceSpec) error {
 	return errors.Join(errs...)
 }
 
+// asFlag renames the field of a validation error after the flag that set
+// it: flags maps a field (without an index, "label_rm" for
+// "label_rm[2]") to its flag.
+func asFlag(err error, flags map[string]string) error {
+	var fe *api.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	field, _, _ := strings.Cut(fe.Field, "[")
+	if flag, ok := flags[field]; ok {
+		return &api.FieldError{Field: flag, Value: fe.Value, Err: fe.Err}
+	}
+	return err
+}
+
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok && !isFieldError(err) {
 		return j.Unwrap()

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -96,19 +95,15 @@ func BenchmarkControlWrites(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		via      string
-		batch    bool
 		replicas uint64
 	}{
-		{"leader", "leader", false, 0},
-		{"follower", "follower", false, 0},
-		{"leader-proposer-batch", "leader", true, 0},
-		{"leader-with-tasks", "leader", false, 2},
+		{"leader", "leader", 0},
+		{"follower", "follower", 0},
+		{"leader-with-tasks", "leader", 2},
 	} {
 		via := bc.via
 		b.Run(bc.name, func(b *testing.B) {
-			opts := benchOptions()
-			opts.Edit = func(cfg *manager.Config) { cfg.WriteBatching = bc.batch }
-			c := managertest.StartCluster(b, 3, opts)
+			c := managertest.StartCluster(b, 3, benchOptions())
 			target := c.WaitLeader(waitTimeout)
 			if via == "follower" {
 				target = (target + 1) % c.N()

@@ -49,15 +49,15 @@ type Config struct {
 	// NodeGracePeriod is how long a node may be without an agent session
 	// before the leader declares it down (zero: the dispatcher's default).
 	NodeGracePeriod time.Duration
-	Raft            RaftTiming
+	// NodeReconnectWindow is how long a new leader waits for the agents of
+	// ready nodes to open a session with it before it may declare them
+	// down (zero: the dispatcher's default). Gossip-confirmed deaths do not
+	// wait for it.
+	NodeReconnectWindow time.Duration
+	Raft                RaftTiming
 	// LeaderTimeout bounds how long a write waits for a leader before it
 	// fails with the no-quorum error (default 7 s).
 	LeaderTimeout time.Duration
-	// WriteBatching puts the proposer in front of Raft: concurrent writes
-	// are committed as one Batch entry. Off by default: Raft's own group
-	// commit (concurrent entries share one log write and fsync) measured
-	// faster with 16 concurrent clients (BenchmarkControlWrites).
-	WriteBatching bool
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
@@ -123,6 +123,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Socket != "-" && len(cfg.Socket) > maxSocketPath {
 		return cfg, fmt.Errorf("%w: socket %q: longer than %d bytes; give a shorter path", ErrConfig, cfg.Socket, maxSocketPath)
+	}
+	for _, d := range []struct {
+		name string
+		val  time.Duration
+	}{{"node grace period", cfg.NodeGracePeriod}, {"node reconnect window", cfg.NodeReconnectWindow}} {
+		if d.val < 0 {
+			return cfg, fmt.Errorf("%w: %s %s: negative; give 0 for the default or a positive duration", ErrConfig, d.name, d.val)
+		}
 	}
 	if cfg.JoinTimeout <= 0 {
 		cfg.JoinTimeout = defaultJoinTimeout

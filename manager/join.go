@@ -84,7 +84,7 @@ func retryableJoin(err error) bool {
 // askToJoin calls JoinManager on the manager at addr, which forwards it
 // to the leader.
 func (m *Manager) askToJoin(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions())
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive())
 	if err != nil {
 		return fmt.Errorf("dial manager %s: %w", addr, err)
 	}

@@ -16,7 +16,9 @@ const dutyRestartDelay = time.Second
 
 // duty is a component that runs only on the leader. Everything a duty
 // needs it derives from the store, so a new leader picks up where the old
-// one stopped.
+// one stopped. Every run of a duty starts after a barrier (runDuty): a new
+// leader may not have applied its predecessor's last entries yet, and a
+// manager that leads again lacks what the leaders in between committed.
 type duty struct {
 	name string
 	run  func(ctx context.Context) error
@@ -24,17 +26,17 @@ type duty struct {
 
 // lead starts the leader duties when this manager becomes the leader and
 // stops them (and waits for them) when it stops being the leader.
-func (m *Manager) lead(ctx context.Context, node *raftstore.Node, applier raftstore.Applier, duties []duty) {
+func (m *Manager) lead(ctx context.Context, node *raftstore.Node, duties []duty) {
 	changes, release := node.LeadershipChanges()
 	defer release()
 	all := append([]duty{{name: "bookkeeping", run: func(ctx context.Context) error {
-		return m.bookkeep(ctx, node, applier)
+		return m.bookkeep(ctx, node)
 	}}}, duties...)
 	var stop func()
 	set := func(leading bool) {
 		switch {
 		case leading && stop == nil:
-			stop = m.startDuties(ctx, all)
+			stop = m.startDuties(ctx, node, all)
 		case !leading && stop != nil:
 			stop()
 			stop = nil
@@ -59,12 +61,12 @@ func (m *Manager) lead(ctx context.Context, node *raftstore.Node, applier raftst
 
 // startDuties runs every duty under one context and returns the function
 // that cancels them and waits until they have all returned.
-func (m *Manager) startDuties(ctx context.Context, duties []duty) (stop func()) {
+func (m *Manager) startDuties(ctx context.Context, b barrier, duties []duty) (stop func()) {
 	m.log.Info("leading: starting leader duties", "duties", len(duties))
 	dctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, d := range duties {
-		wg.Go(func() { m.runDuty(dctx, d) })
+		wg.Go(func() { m.runDuty(dctx, b, d) })
 	}
 	return func() {
 		cancel()
@@ -73,11 +75,22 @@ func (m *Manager) startDuties(ctx context.Context, duties []duty) (stop func()) 
 	}
 }
 
-// runDuty runs d until it returns nil or ctx ends; a failed duty is
-// logged and run again after a pause.
-func (m *Manager) runDuty(ctx context.Context, d duty) {
+// barrier returns once the local state holds everything committed before
+// the call, on the leader (*raftstore.Node's VerifyLeader).
+type barrier interface {
+	VerifyLeader(ctx context.Context) error
+}
+
+// runDuty runs d, each time after a barrier, until it returns nil or ctx
+// ends; a failed barrier or duty is logged and tried again after a pause.
+func (m *Manager) runDuty(ctx context.Context, b barrier, d duty) {
 	for {
-		err := d.run(ctx)
+		err := b.VerifyLeader(ctx)
+		if err != nil {
+			err = fmt.Errorf("wait for the log to be applied: %w", err)
+		} else {
+			err = d.run(ctx)
+		}
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -93,14 +106,11 @@ func (m *Manager) runDuty(ctx context.Context, d duty) {
 // bookkeep runs once per leadership: it records the cluster's identity if
 // it has none (the first leader of a new cluster), records this manager's
 // addresses (in the Raft configuration too, when it advertises another
-// Raft address than the one it bound), and forgets managers that are no longer in the Raft
-// configuration (after --force-new-cluster).
-func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier raftstore.Applier) error {
-	// The barrier makes sure the state has every committed entry before
-	// it is compared.
-	if err := node.VerifyLeader(ctx); err != nil {
-		return fmt.Errorf("bookkeeping: %w", err)
-	}
+// Raft address than the one it bound), and forgets managers that are no
+// longer in the Raft configuration (after --force-new-cluster). The barrier
+// before it (runDuty) makes sure the state it compares has every committed
+// entry.
+func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 	v := node.State().Read()
 	at := time.Now().UTC()
 	var cmds []raftstore.Command
@@ -133,7 +143,7 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node, applier ra
 		}
 	}
 	for _, c := range cmds {
-		if _, err := applier.Apply(ctx, c); err != nil {
+		if _, err := node.Apply(ctx, c); err != nil {
 			return fmt.Errorf("bookkeeping: %w", err)
 		}
 	}

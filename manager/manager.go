@@ -156,20 +156,19 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
-	applier := m.applier(runCtx, &wg, node)
 	ctl := controlapi.New(controlapi.Config{
-		ID: m.id, Raft: node, Applier: applier, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
+		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
 	})
 	gs := grpc.NewServer(shoalpb.ServerOptions()...)
 	ctl.Register(gs)
-	parts, err := m.startParts(runCtx, gs, node, applier)
+	parts, err := m.startParts(runCtx, gs, node)
 	if err != nil {
 		cancel()
 		wg.Wait()
 		return errors.Join(err, node.Close(), ctl.Close())
 	}
 	serveErr := m.serve(gs)
-	wg.Go(func() { m.lead(runCtx, node, applier, parts.duties) })
+	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
 	err = m.joinIfNew(runCtx, node)
 	if err == nil {
 		wg.Go(func() { m.keepRecorded(runCtx, node) })
@@ -204,17 +203,6 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 	m.log.Info("raft member open", "raft_addr", m.raftAddr, "addr", m.Addr(), "socket", m.Socket(),
 		"advertise_addr", m.advertise, "raft_advertise_addr", m.raftAdvertise)
 	return node, nil
-}
-
-// applier is what the control API and the leader duties commit through:
-// Raft, or the proposer in front of it when write batching is on.
-func (m *Manager) applier(ctx context.Context, wg *sync.WaitGroup, node *raftstore.Node) raftstore.Applier {
-	if !m.cfg.WriteBatching {
-		return node
-	}
-	p := newProposer(node)
-	wg.Go(func() { p.Run(ctx) })
-	return p
 }
 
 // serve serves gRPC on the TCP listener and the unix socket. The returned

@@ -34,47 +34,51 @@ type parts struct {
 	stop func(crashed bool) error
 }
 
-// startParts builds the dispatcher and the orchestrator and starts gossip.
-func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftstore.Node, applier raftstore.Applier) (*parts, error) {
+// startParts starts gossip and builds the dispatcher and the orchestrator.
+func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftstore.Node) (*parts, error) {
 	state := node.State()
-	disp := dispatcher.New(dispatcher.Config{
-		State: state, Applier: applier, IsLeader: node.IsLeader,
+	p := &parts{stop: func(bool) error { return nil }}
+	var member *membership.Member
+	if m.gossipAddr() != "" {
+		var err error
+		if member, err = m.startGossip(ctx); err != nil {
+			return nil, err
+		}
+		p.stop = func(crashed bool) error {
+			if !crashed {
+				// The leave is a courtesy that spares peers a failure
+				// timeout; when they are stopping too nobody confirms it,
+				// and the stop is no less clean for that.
+				if err := member.Leave(gossipLeaveTimeout); err != nil {
+					m.log.Warn("gossip leave not confirmed", "err", err)
+				}
+			}
+			return member.Close()
+		}
+	}
+	dcfg := dispatcher.Config{
+		State: state, Applier: node, IsLeader: node.IsLeader,
 		LeaderAddr: func() string {
 			id, _ := node.Leader()
 			rec, _ := state.Read().Manager(id)
 			return rec.Addr
 		},
-		GracePeriod: m.cfg.NodeGracePeriod, Logger: m.cfg.Logger,
-	})
+		GracePeriod: m.cfg.NodeGracePeriod, ReconnectWindow: m.cfg.NodeReconnectWindow, Logger: m.cfg.Logger,
+	}
+	if member != nil {
+		dcfg.Gossip = member.View
+	}
+	disp := dispatcher.New(dcfg)
 	shoalpb.RegisterDispatcherServer(gs, disp)
-	orch := orchestrator.New(state, applier, orchestrator.Options{Logger: m.cfg.Logger})
-	p := &parts{
-		duties: []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}},
-		stop:   func(bool) error { return nil },
-	}
-	if m.gossipAddr() == "" {
-		return p, nil
-	}
-	member, err := m.startGossip(ctx)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		for ev := range member.Events() {
-			disp.ObserveMember(ev)
-		}
-	}()
-	go m.seedGossip(ctx, member, state)
-	p.stop = func(crashed bool) error {
-		if !crashed {
-			// The leave is a courtesy that spares peers a failure timeout;
-			// when they are stopping too nobody confirms it, and the stop
-			// is no less clean for that.
-			if err := member.Leave(gossipLeaveTimeout); err != nil {
-				m.log.Warn("gossip leave not confirmed", "err", err)
+	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
+	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}}
+	if member != nil {
+		go func() {
+			for ev := range member.Events() {
+				disp.ObserveMember(ev)
 			}
-		}
-		return member.Close()
+		}()
+		go m.seedGossip(ctx, member, state)
 	}
 	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -48,6 +49,31 @@ type Event struct {
 	// Addr is the member's gossip address (host:port).
 	Addr string
 }
+
+// View is one member's picture of the cluster at one moment: who is alive,
+// and who was declared dead or left and has not come back since. It is
+// what a new leader acts on, instead of the events it did not follow.
+type View struct {
+	// Alive are the live members with accepted metadata, by node ID (as
+	// Members).
+	Alive []Meta
+	// Gone are the members that failed or left, by node ID.
+	Gone []Departure
+}
+
+// Departure is a member that failed or left.
+type Departure struct {
+	// Meta is the member's last accepted metadata.
+	Meta Meta
+	Addr string
+	// Left: it left on purpose (EventLeave); else it was declared dead.
+	Left bool
+	// At is when this member learnt of it (its own clock).
+	At time.Time
+}
+
+// maxGone bounds the departures a View remembers.
+const maxGone = 4096
 
 // delegates holds one small adapter per memberlist callback interface.
 type delegates struct {
@@ -112,15 +138,18 @@ type eventDelegate struct {
 	badMeta atomic.Uint64
 	dropped atomic.Uint64
 
-	mu          sync.Mutex
-	peers       map[string]peer
+	mu    sync.Mutex
+	peers map[string]peer
+	// gone are the members that were declared dead or left and have not
+	// come back since (bounded by maxGone, the oldest forgotten first).
+	gone        map[string]Departure
 	ch          chan Event
 	closed      bool
 	overflowing bool
 }
 
 func newEventDelegate(log *slog.Logger, buffer int) *eventDelegate {
-	return &eventDelegate{log: log, peers: map[string]peer{}, ch: make(chan Event, buffer)}
+	return &eventDelegate{log: log, peers: map[string]peer{}, gone: map[string]Departure{}, ch: make(chan Event, buffer)}
 }
 
 func (d *eventDelegate) NotifyJoin(n *memberlist.Node)   { d.alive(n, EventJoin) }
@@ -141,6 +170,7 @@ func (d *eventDelegate) alive(n *memberlist.Node, typ EventType) {
 		typ = EventJoin
 	}
 	d.peers[n.Name] = peer{meta: meta, addr: n.Address()}
+	delete(d.gone, n.Name)
 	d.emit(Event{Type: typ, Meta: meta.Clone(), Addr: n.Address()})
 }
 
@@ -156,6 +186,7 @@ func (d *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	if p.meta.Leaving {
 		typ = EventLeave
 	}
+	d.depart(Departure{Meta: p.meta.Clone(), Addr: p.addr, Left: typ == EventLeave, At: time.Now()})
 	d.emit(Event{Type: typ, Meta: p.meta.Clone(), Addr: p.addr})
 }
 
@@ -197,6 +228,35 @@ func (d *eventDelegate) close() {
 		d.closed = true
 		close(d.ch)
 	}
+}
+
+// depart records a member that is gone. d.mu is held.
+func (d *eventDelegate) depart(dep Departure) {
+	if len(d.gone) >= maxGone {
+		oldest := ""
+		for id, g := range d.gone {
+			if oldest == "" || g.At.Before(d.gone[oldest].At) {
+				oldest = id
+			}
+		}
+		delete(d.gone, oldest)
+	}
+	d.gone[dep.Meta.NodeID] = dep
+}
+
+func (d *eventDelegate) view() View {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v := View{Alive: make([]Meta, 0, len(d.peers)), Gone: make([]Departure, 0, len(d.gone))}
+	for _, name := range slices.Sorted(maps.Keys(d.peers)) {
+		v.Alive = append(v.Alive, d.peers[name].meta.Clone())
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.gone)) {
+		g := d.gone[name]
+		g.Meta = g.Meta.Clone()
+		v.Gone = append(v.Gone, g)
+	}
+	return v
 }
 
 func (d *eventDelegate) members() []Meta {

@@ -124,6 +124,10 @@ func (m *Member) Events() <-chan Event { return m.events.ch }
 // included, sorted by node ID.
 func (m *Member) Members() []Meta { return m.events.members() }
 
+// View returns the live members and those that failed or left and have not
+// come back since, as this member sees them now.
+func (m *Member) View() View { return m.events.view() }
+
 // LocalMeta returns what this member currently advertises.
 func (m *Member) LocalMeta() Meta {
 	m.mu.Lock()

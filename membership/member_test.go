@@ -275,3 +275,48 @@ func TestAdvertiseAddr(t *testing.T) {
 		})
 	}
 }
+
+// TestViewRemembersDepartures: a member that failed is in View's Gone, not
+// in Alive; once it comes back it is alive again and no longer gone. A
+// member that left is gone as having left.
+func TestViewRemembersDepartures(t *testing.T) {
+	nodes := startCluster(t, 4)
+	observer := nodes[0]
+	gone := func(id string) (Departure, bool) {
+		for _, g := range observer.View().Gone {
+			if g.Meta.NodeID == id {
+				return g, true
+			}
+		}
+		return Departure{}, false
+	}
+	alive := func(id string) bool {
+		return slices.ContainsFunc(observer.View().Alive, func(m Meta) bool { return m.NodeID == id })
+	}
+	if err := nodes[2].Leave(5 * time.Second); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	if err := nodes[3].Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	waitFor(t, "n0's view holds n2 and n3 as gone", func() bool {
+		_, g2 := gone("n2")
+		_, g3 := gone("n3")
+		return g2 && g3 && !alive("n2") && !alive("n3")
+	}, func() string { return fmt.Sprintf("%+v", observer.View()) })
+	if g, _ := gone("n3"); g.Left || g.Meta.Hostname != "n3.test" || g.At.IsZero() {
+		t.Errorf("n3 (killed) is gone as %+v, want a failure with its metadata and a time", g)
+	}
+	if g, _ := gone("n2"); !g.Left {
+		t.Errorf("n2 (left) is gone as %+v, want Left", g)
+	}
+	// n3 comes back (a new process: a new address, the same name).
+	startNode(t, testConfig(t, "n3", observer.Addr()))
+	waitFor(t, "n0's view holds n3 alive again", func() bool {
+		_, g3 := gone("n3")
+		return alive("n3") && !g3
+	}, func() string { return fmt.Sprintf("%+v", observer.View()) })
+	if _, g2 := gone("n2"); !g2 {
+		t.Error("n2 is no longer gone, though it never came back")
+	}
+}

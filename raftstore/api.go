@@ -22,6 +22,12 @@ var (
 	// ErrNoLeader: no leader could be reached within the apply timeout
 	// (the cluster has no quorum).
 	ErrNoLeader = errors.New("no leader: the cluster has no quorum")
+	// ErrCommitUncertain: the command was handed to Raft, then leadership
+	// was lost or the wait ended, so it may or may not commit later. It is
+	// wrapped together with ErrNotLeader or ErrNoLeader (or the caller's
+	// context error). Only a Request may be sent again after it: the FSM
+	// answers a repeated request ID with the first result.
+	ErrCommitUncertain = errors.New("the command may still commit")
 )
 
 // Command is one change to the State. The concrete types are below; each is
@@ -83,12 +89,18 @@ type UpdateNode struct {
 	At              time.Time
 }
 
-// SetNodeStatus records an observed status (ready/down).
+// SetNodeStatus records an observed status. Restarting needs a
+// RestartDeadline after At (any other status clears the node's deadline).
+// ExpectedVersion != 0 must match the node's version: the leader decided on
+// what it saw of the node, and a node that changed since (its agent came
+// back) is left alone, with ErrConflict.
 type SetNodeStatus struct {
-	ID      string
-	Status  api.NodeStatus
-	Message string
-	At      time.Time
+	ID              string
+	Status          api.NodeStatus
+	Message         string
+	RestartDeadline time.Time `json:",omitzero"`
+	ExpectedVersion uint64    `json:",omitempty"`
+	At              time.Time
 }
 
 // RemoveNode deletes a node; its tasks become orphaned.
@@ -152,8 +164,15 @@ type UpdateTaskStatus struct {
 	At      time.Time
 }
 
-// SetCluster records the cluster's identity (once, at bootstrap).
-type SetCluster struct{ Cluster api.ClusterInfo }
+// SetCluster records the cluster's identity (once, at bootstrap). With
+// Settings set it changes instead the cluster-wide settings of the cluster
+// Cluster.ID names (the identity never changes): the FSM refuses
+// settings that services in the state already exceed.
+type SetCluster struct {
+	Cluster  api.ClusterInfo
+	Settings *api.ClusterSettings `json:",omitempty"`
+	At       time.Time            `json:",omitzero"`
+}
 
 // UpsertManager records a manager's addresses.
 type UpsertManager struct{ Manager api.Manager }
@@ -163,6 +182,21 @@ type RemoveManager struct{ ID string }
 
 // Batch applies several commands in one log entry, each with its own result.
 type Batch struct{ Commands []Command }
+
+// Request is Command sent on behalf of one client request, identified by
+// ID (at most MaxRequestIDLength bytes). The FSM remembers the IDs of the
+// last RequestMemory requests that succeeded, with their results, and
+// answers a Request whose ID it remembers with that first result (and its
+// index) instead of applying Command again, so a write may be retried
+// after ErrCommitUncertain. The answer's Value may be nil (older requests,
+// and every request after a snapshot restore, keep the index alone): the
+// caller then reads the object from the state. A rejected request is not remembered: it
+// changed nothing, and its retry is decided afresh. Command may be any
+// command but a Batch or another Request.
+type Request struct {
+	ID      string
+	Command Command
+}
 
 func (CreateService) commandType() CommandType    { return CmdCreateService }
 func (UpdateService) commandType() CommandType    { return CmdUpdateService }
@@ -179,10 +213,21 @@ func (UpsertManager) commandType() CommandType    { return CmdUpsertManager }
 func (RemoveManager) commandType() CommandType    { return CmdRemoveManager }
 func (Batch) commandType() CommandType            { return CmdBatch }
 
+// A Request has the type of the command it carries (the request ID is a
+// field of the envelope).
+func (r Request) commandType() CommandType {
+	if c := deref(r.Command); c != nil {
+		return c.commandType()
+	}
+	return CmdInvalid
+}
+
 // Response is the outcome of one committed command.
 type Response struct {
-	Index uint64 // Raft index (LocalApplier: its own counter)
-	Value any    // e.g. *api.Service for CreateService, AssignResult, …
+	// Index is the Raft index of the entry (LocalApplier: its own
+	// counter); for a repeated Request, that of its first application.
+	Index uint64
+	Value any // e.g. *api.Service for CreateService, AssignResult, …
 }
 
 // Applier commits commands. A domain rejection comes back as an error that

@@ -36,6 +36,17 @@ type TaskStatusResult struct {
 	Unknown int
 }
 
+// applyEntry applies the command of one log entry. A repeated Request
+// answers with the index of its first application.
+func (t *tx) applyEntry(cmd Command) result {
+	if r, ok := deref(cmd).(Request); ok {
+		v, first, err := t.applyRequest(r)
+		return result{value: v, err: err, firstIndex: first}
+	}
+	v, err := t.apply(cmd)
+	return result{value: v, err: err}
+}
+
 // apply dispatches one command. Handlers validate everything before their
 // first write: a returned error means nothing was written.
 func (t *tx) apply(cmd Command) (any, error) {
@@ -66,6 +77,9 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.upsertManager(c)
 	case RemoveManager:
 		return t.removeManager(c)
+	case Request:
+		v, _, err := t.applyRequest(c)
+		return v, err
 	case Batch:
 		out := make([]BatchResult, len(c.Commands))
 		for i, sub := range c.Commands {
@@ -82,6 +96,9 @@ func (t *tx) apply(cmd Command) (any, error) {
 func (t *tx) setCluster(c SetCluster) (any, error) {
 	if c.Cluster.ID == "" {
 		return nil, fmt.Errorf("cluster id: empty: %w", ErrInvalid)
+	}
+	if c.Settings != nil {
+		return t.setClusterSettings(c)
 	}
 	if cur, ok := t.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		if cur.ID != c.Cluster.ID {

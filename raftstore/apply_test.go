@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-sched/shoal/api"
 )
@@ -149,6 +150,24 @@ func TestApplyNodes(t *testing.T) {
 					t.Errorf("t3 = %s: a node going down must not touch its tasks", got)
 				}
 			}},
+		{name: "status restarting", cmd: SetNodeStatus{ID: "n1", Status: api.NodeRestarting, Message: "back soon",
+			RestartDeadline: t0.Add(30 * time.Second), ExpectedVersion: 1, At: t0.Add(1)},
+			check: func(t *testing.T, v *View, _ any) {
+				n := v.Node("n1")
+				if n.Status != api.NodeRestarting || !n.RestartDeadline.Equal(t0.Add(30*time.Second)) || n.Version != 2 {
+					t.Fatalf("node = %+v", n)
+				}
+				if got := taskState(v, "t3"); got != "running/running@n1" {
+					t.Errorf("t3 = %s: a restarting node keeps its tasks", got)
+				}
+			}},
+		{name: "status restarting without deadline", cmd: SetNodeStatus{ID: "n1", Status: api.NodeRestarting, At: t0.Add(1)},
+			wantErr: ErrInvalid, errText: "restart deadline"},
+		{name: "status restarting deadline in the past", cmd: SetNodeStatus{ID: "n1", Status: api.NodeRestarting,
+			RestartDeadline: t0, At: t0.Add(time.Second)}, wantErr: ErrInvalid, errText: "is not after"},
+		{name: "status changed since read", cmd: SetNodeStatus{ID: "n1", Status: api.NodeDown, ExpectedVersion: 7},
+			wantErr: ErrConflict, errText: "expected 7"},
+		{name: "register restarting", cmd: UpsertNode{Node: testNode("n9", api.NodeRestarting, "")}, wantErr: ErrInvalid, errText: "restart notice"},
 		{name: "status bad", cmd: SetNodeStatus{ID: "n1", Status: "sleepy"}, wantErr: ErrInvalid, errText: `"sleepy"`},
 		{name: "status missing", cmd: SetNodeStatus{ID: "n9", Status: api.NodeDown}, wantErr: ErrNotFound, errText: `"n9"`},
 		{name: "remove", cmd: RemoveNode{ID: "n2"},
@@ -159,6 +178,27 @@ func TestApplyNodes(t *testing.T) {
 			}},
 		{name: "remove missing", cmd: RemoveNode{ID: "n9"}, wantErr: ErrNotFound, errText: `"n9"`},
 	})
+}
+
+// TestRestartHoldEnds: a restarting node whose agent registers again is
+// ready, and its deadline is gone; any other status clears it too.
+func TestRestartHoldEnds(t *testing.T) {
+	for _, end := range []Command{
+		UpsertNode{Node: testNode("n1", api.NodeReady, "")},
+		SetNodeStatus{ID: "n1", Status: api.NodeDown, Message: "hold passed", At: t0.Add(time.Minute)},
+	} {
+		s := fixture(t)
+		hold := SetNodeStatus{ID: "n1", Status: api.NodeRestarting, RestartDeadline: t0.Add(30 * time.Second), At: t0}
+		if _, _, err := s.apply(0, hold); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.apply(0, end); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.Read().Node("n1"); n.Status == api.NodeRestarting || !n.RestartDeadline.IsZero() {
+			t.Errorf("after %T the node is %s with deadline %s, want no hold", end, n.Status, n.RestartDeadline)
+		}
+	}
 }
 
 func TestApplyClusterAndManagers(t *testing.T) {

@@ -22,23 +22,31 @@ type nodeRoom struct {
 func (t *tx) assignTasks(c AssignTasks) AssignResult {
 	var res AssignResult
 	rooms := make(map[string]*nodeRoom)
+	specs := make(specCache)
 	for _, a := range c.Assignments {
 		task, reason := t.assignable(a)
 		if reason != "" {
 			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
 			continue
 		}
+		spec := specs.get(t, task.ServiceID, task.SpecVersion)
+		if spec == nil {
+			reason := fmt.Sprintf("spec version %d of service %q is not stored", task.SpecVersion, task.ServiceName)
+			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
+			continue
+		}
 		room, ok := rooms[a.NodeID]
 		if !ok {
-			room = t.room(a.NodeID)
+			room = t.room(a.NodeID, specs)
 			rooms[a.NodeID] = room
 		}
-		if reason := room.refuse(task.Spec.Resources.Reservations, a.NodeID); reason != "" {
+		need := spec.Resources.Reservations
+		if reason := room.refuse(need, a.NodeID); reason != "" {
 			res.Refused = append(res.Refused, PendingReason{TaskID: a.TaskID, Reason: reason})
 			t.markPending(PendingReason{TaskID: a.TaskID, Reason: reason}, c)
 			continue
 		}
-		room.used = room.used.Add(task.Spec.Resources.Reservations)
+		room.used = room.used.Add(need)
 		nt := revise(task)
 		nt.NodeID = a.NodeID
 		nt.Status = api.TaskStatus{State: api.TaskAssigned, Message: "assigned", Timestamp: c.At}
@@ -75,14 +83,18 @@ func (t *tx) assignable(a Assignment) (*api.Task, string) {
 }
 
 // room returns a node's record and the reservations its active tasks hold.
-func (t *tx) room(nodeID string) *nodeRoom {
+func (t *tx) room(nodeID string, specs specCache) *nodeRoom {
 	room := &nodeRoom{node: t.node(nodeID)}
 	if room.node == nil {
 		return room
 	}
-	for _, task := range t.tasksOf("node_id", nodeID) {
-		if task.Status.State.Active() {
-			room.used = room.used.Add(task.Spec.Resources.Reservations)
+	for _, task := range t.tasksOnNode(nodeID) {
+		if !task.Status.State.Active() {
+			continue
+		}
+		// Every task's version is stored while the task exists.
+		if spec := specs.get(t, task.ServiceID, task.SpecVersion); spec != nil {
+			room.used = room.used.Add(spec.Resources.Reservations)
 		}
 	}
 	return room
@@ -127,4 +139,41 @@ func (t *tx) markPending(p PendingReason, c AssignTasks) {
 	nt.UpdatedAt = c.At
 	t.insert(tableTasks, nt)
 	t.event("task", "update", Event{Task: nt})
+}
+
+// tasksOnNode lists the tasks bound to a node as this transaction leaves
+// them. Like the lookups by id (see tx), it reads the state as it was
+// before the transaction under what the transaction wrote, instead of the
+// write transaction's node_id index: a read through an index the
+// transaction has changed clones it and drops its cache of written nodes,
+// and an assignment, which reads every node it fills, then paid for each
+// later insert again (the larger part of a 1,000-task AssignTasks).
+func (t *tx) tasksOnNode(nodeID string) []*api.Task {
+	written := t.written[tableTasks]
+	var out []*api.Task
+	it, err := t.base.Get(tableTasks, "node_id", nodeID)
+	if err != nil {
+		panic(fmt.Sprintf("raftstore: list tasks.node_id: %v", err))
+	}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		task := obj.(*api.Task)
+		// One the transaction wrote (or deleted) is listed below, if it
+		// is still here.
+		if _, ok := written[task.ID]; !ok {
+			out = append(out, task)
+		}
+	}
+	// Every task the transaction wrote with this node is in boundHere,
+	// once, unless it was deleted and made again.
+	bound := t.boundHere[nodeID]
+	seen := make(map[string]bool, len(bound))
+	for _, id := range bound {
+		task, _ := written[id].(*api.Task)
+		if task == nil || task.NodeID != nodeID || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, task)
+	}
+	return out
 }

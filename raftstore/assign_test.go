@@ -134,8 +134,58 @@ func reserved(v *View, nodeID string) api.Resources {
 	var sum api.Resources
 	for _, task := range v.TasksByNode(nodeID) {
 		if task.Status.State.Active() {
-			sum = sum.Add(task.Spec.Resources.Reservations)
+			sum = sum.Add(v.ServiceSpec(task.ServiceID, task.SpecVersion).Resources.Reservations)
 		}
 	}
 	return sum
+}
+
+// TestAssignSeesEntriesOfTheSameTransaction: entries applied together (a
+// follower catching up, a leader's burst) share one transaction. Each
+// assignment counts what earlier entries of it bound to the node, freed on
+// it or deleted from it, exactly as when the entries come one by one. On
+// the fixture n1 has 4 CPUs and 4 GiB of which t3 holds 1 and 1.
+func TestAssignSeesEntriesOfTheSameTransaction(t *testing.T) {
+	wide := globalService("svc-wide", 2*cpu1, gib)
+	cmds := []Command{
+		CreateService{Service: wide},
+		WriteTasks{Create: []*api.Task{namedTask("w1", wide, "n1", api.TaskNew), namedTask("w2", wide, "n1", api.TaskNew),
+			namedTask("w3", wide, "n1", api.TaskNew)}, At: t0},
+		AssignTasks{Assignments: []Assignment{{"w1", "n1"}}, At: t0},
+		// n1 now holds 3 CPUs: w2 does not fit.
+		AssignTasks{Assignments: []Assignment{{"w2", "n1"}}, At: t0},
+		// t3 ends and w1 is deleted: 4 CPUs free, w2 and w3 fit.
+		UpdateTaskStatus{NodeID: "n1", Updates: []TaskStatusUpdate{{TaskID: "t3", Status: api.TaskStatus{State: api.TaskComplete}}}, At: t0},
+		WriteTasks{Delete: []string{"w1"}, At: t0},
+		AssignTasks{Assignments: []Assignment{{"w2", "n1"}, {"w3", "n1"}}, At: t0},
+	}
+	one, together := fixture(t), fixture(t)
+	var oneByOne []any
+	for _, c := range cmds {
+		_, v, err := one.apply(0, c)
+		if err != nil {
+			t.Fatalf("%T: %v", c, err)
+		}
+		oneByOne = append(oneByOne, v)
+	}
+	first := together.Read().Index() + 1
+	entries := make([]entry, len(cmds))
+	for i, c := range cmds {
+		entries[i] = entry{index: first + uint64(i), cmd: c}
+	}
+	res := together.applyEntries(entries)
+	for i, want := range oneByOne {
+		if !reflect.DeepEqual(res[i].value, want) || res[i].err != nil {
+			t.Errorf("entry %d (%T): together %+v (%v), one by one %+v", i, cmds[i], res[i].value, res[i].err, want)
+		}
+	}
+	if r := res[3].value.(AssignResult); r.Assigned != 0 || len(r.Refused) != 1 {
+		t.Errorf("w2 beside w1 and t3: %+v, want refused", r)
+	}
+	if r := res[6].value.(AssignResult); r.Assigned != 2 {
+		t.Errorf("w2 and w3 once n1 is free: %+v, want both assigned", r)
+	}
+	if a, b := dump(t, one.Read()), dump(t, together.Read()); a != b {
+		t.Errorf("states differ:\n%s\n%s", a, b)
+	}
 }

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -12,20 +13,43 @@ import (
 // maxBatchDepth bounds how deep batches may nest in one entry.
 const maxBatchDepth = 8
 
+// MaxEntryBytes caps one encoded log entry. raft-wal refuses to read back
+// an entry over 64 MiB, so a manager that wrote one could not restart; the
+// cap stays well under that, and keeps any one entry's replication and
+// fsync short enough not to stall heartbeats. Writers of many objects
+// (the orchestrators) split their work into entries far below it.
+const MaxEntryBytes = 8 << 20
+
+// ErrEntryTooLarge: a command encodes to more than MaxEntryBytes. Nothing
+// was proposed; the caller splits the command or shrinks what it carries.
+var ErrEntryTooLarge = errors.New("log entry too large")
+
 // EncodeCommand writes cmd as a log entry: a protobuf envelope naming the
-// command type, with the command's JSON as payload.
+// command type, with the command's JSON as payload. An entry over
+// MaxEntryBytes is refused with ErrEntryTooLarge.
 func EncodeCommand(cmd Command) ([]byte, error) {
 	env, err := envelope(cmd, 0)
 	if err != nil {
 		return nil, err
 	}
-	return proto.Marshal(env)
+	b, err := proto.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %s: %w", env.Type, err)
+	}
+	if len(b) > MaxEntryBytes {
+		return nil, fmt.Errorf("command %s encodes to %d bytes, over the %d-byte limit of one log entry: %w",
+			env.Type, len(b), MaxEntryBytes, ErrEntryTooLarge)
+	}
+	return b, nil
 }
 
 func envelope(cmd Command, depth int) (*commandpb.Envelope, error) {
 	cmd = deref(cmd)
 	if cmd == nil {
 		return nil, fmt.Errorf("command: nil: %w", ErrInvalid)
+	}
+	if r, ok := cmd.(Request); ok {
+		return requestEnvelope(r, depth)
 	}
 	typ := cmd.commandType()
 	env := &commandpb.Envelope{Type: commandpb.CommandType(typ), Encoding: commandpb.Encoding_ENCODING_JSON}
@@ -78,6 +102,9 @@ func DecodeCommand(data []byte) (Command, error) {
 }
 
 func fromEnvelope(env *commandpb.Envelope, depth int) (Command, error) {
+	if env.RequestId != "" {
+		return requestFromEnvelope(env, depth)
+	}
 	typ := CommandType(env.Type)
 	if typ == CmdBatch {
 		if depth >= maxBatchDepth {

@@ -2,9 +2,13 @@ package raftstore
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore/commandpb"
 )
 
 // everyCommand has one command of each type, with most fields set.
@@ -20,6 +24,7 @@ func everyCommand() []Command {
 		UpsertNode{Node: testNode("n1", api.NodeReady, api.AvailabilityActive)},
 		UpdateNode{ID: "n1", Availability: api.AvailabilityDrain, LabelAdd: map[string]string{"a": "b"}, LabelRm: []string{"c"}, ExpectedVersion: 1, At: t0},
 		SetNodeStatus{ID: "n1", Status: api.NodeDown, Message: "dead", At: t0},
+		SetNodeStatus{ID: "n1", Status: api.NodeRestarting, Message: "back soon", RestartDeadline: t0.Add(30e9), ExpectedVersion: 4, At: t0},
 		RemoveNode{ID: "n1", At: t0},
 		WriteTasks{Create: []*api.Task{task}, Update: []*api.Task{task}, Delete: []string{"t0"}, At: t0},
 		AssignTasks{Assignments: []Assignment{{"t1", "n1"}}, Pending: []PendingReason{{"t2", "full"}}, At: t0},
@@ -28,6 +33,8 @@ func everyCommand() []Command {
 		UpsertManager{Manager: api.Manager{ID: "m1", RaftAddr: "127.0.0.1:1", Addr: "127.0.0.1:2", GossipAddr: "127.0.0.1:3"}},
 		RemoveManager{ID: "m1"},
 		Batch{Commands: []Command{RemoveManager{ID: "m1"}, Batch{Commands: []Command{SetCluster{Cluster: api.ClusterInfo{ID: "c"}}}}}},
+		Request{ID: "req-1", Command: UpdateService{ID: "svc-web", Spec: web.Spec, At: t0}},
+		Batch{Commands: []Command{Request{ID: "req-2", Command: RemoveManager{ID: "m1"}}, RemoveManager{ID: "m2"}}},
 	}
 }
 
@@ -84,6 +91,11 @@ func TestCodecErrors(t *testing.T) {
 		{"no encoding", []byte{0x08, 0x01}},
 		{"bad json", []byte{0x08, 0x01, 0x10, 0x01, 0x1a, 0x01, '{'}},
 		{"bad task state", mustEncodeRaw(t, CmdUpdateTaskStatus, `{"Updates":[{"TaskID":"x","Status":{"state":"dancing"}}]}`)},
+		{"request id on a batch", mustMarshal(t, &commandpb.Envelope{Type: commandpb.CommandType_BATCH, RequestId: "r"})},
+		{"request id too long", mustMarshal(t, &commandpb.Envelope{
+			Type: commandpb.CommandType_REMOVE_MANAGER, Encoding: commandpb.Encoding_ENCODING_JSON,
+			Payload: []byte(`{"ID":"m"}`), RequestId: strings.Repeat("r", MaxRequestIDLength+1),
+		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if cmd, err := DecodeCommand(tc.data); err == nil {
@@ -91,6 +103,15 @@ func TestCodecErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustMarshal(t testing.TB, env *commandpb.Envelope) []byte {
+	t.Helper()
+	b, err := proto.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func mustEncodeRaw(t testing.TB, typ CommandType, payload string) []byte {

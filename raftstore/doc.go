@@ -17,9 +17,15 @@
 // the store are never mutated after insert: a change stores a modified
 // copy, so views share them without locks.
 //
+// A Request wraps a command sent for a client request with its request ID
+// (the envelope's request_id): the FSM remembers the last RequestMemory
+// requests that succeeded and answers a repeated ID with the first result,
+// so a write whose commit was uncertain (ErrCommitUncertain) can be sent
+// again.
+//
 // A snapshot is a header and one length-prefixed commandpb.SnapshotRecord
-// per object (cluster, managers, nodes, services, tasks); Restore builds a
-// fresh database and swaps it in.
+// per object (cluster, managers, nodes, services, tasks, remembered
+// requests); Restore builds a fresh database and swaps it in.
 //
 // On disk a member keeps, under its data dir: member-id, wal/ (raft-wal
 // log and stable store) and snapshots/ (the two latest).

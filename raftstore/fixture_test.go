@@ -42,7 +42,7 @@ func testNode(id string, status api.NodeStatus, avail api.NodeAvailability) *api
 func testTask(id string, svc *api.Service, slot uint64) *api.Task {
 	return &api.Task{
 		ID: id, ServiceID: svc.ID, ServiceName: svc.Spec.Name, Slot: slot,
-		SpecVersion: 1, Spec: svc.Spec, DesiredState: api.TaskRunning,
+		SpecVersion: 1, DesiredState: api.TaskRunning,
 		Status:    api.TaskStatus{State: api.TaskNew, Timestamp: t0},
 		CreatedAt: t0, UpdatedAt: t0,
 	}
@@ -83,6 +83,8 @@ func dump(t testing.TB, v *View) string {
 		"nodes":    v.Nodes(),
 		"services": v.Services(),
 		"tasks":    v.Tasks(),
+		"requests": v.requests(),
+		"specs":    v.serviceSpecs(),
 	}, "", " ")
 	if err != nil {
 		t.Fatalf("dump: %v", err)

@@ -45,15 +45,33 @@ func manyCommands(services, tasksPer int) []Command {
 			AssignTasks{Assignments: as, At: at},
 			UpdateTaskStatus{Updates: st, At: at})
 		if i%5 == 4 {
-			cmds = append(cmds, UpdateService{ID: svc.ID, Spec: svc.Spec, At: at})
+			// A client request, sent twice (the second is answered with
+			// the first result), and one without a request ID.
+			req := Request{ID: fmt.Sprintf("req-%03d", i), Command: UpdateService{ID: svc.ID, Spec: svc.Spec, At: at}}
+			cmds = append(cmds, req, req, UpdateService{ID: svc.ID, Spec: svc.Spec, At: at})
+		}
+		if i%10 == 9 { // a third version, and version 1 collected with its tasks
+			cmds = append(cmds, UpdateService{ID: svc.ID, Spec: svc.Spec, At: at},
+				WriteTasks{Delete: []string{tasks[0].ID, tasks[len(tasks)-1].ID}, At: at},
+				WriteTasks{Delete: taskIDs(tasks[1 : len(tasks)-1]), At: at})
 		}
 		if i%7 == 6 {
-			cmds = append(cmds, RemoveService{ID: svc.ID, At: at})
+			cmds = append(cmds, RemoveService{ID: svc.ID, At: at},
+				WriteTasks{Delete: taskIDs(tasks[:len(tasks)/2]), At: at})
 		}
 	}
 	cmds = append(cmds, UpdateNode{ID: "n3", Availability: api.AvailabilityDrain, LabelAdd: map[string]string{"x": "y"}},
-		SetNodeStatus{ID: "n4", Status: api.NodeDown}, RemoveNode{ID: "n5"}, RemoveManager{ID: "m2"})
+		SetNodeStatus{ID: "n4", Status: api.NodeDown}, RemoveNode{ID: "n5"}, RemoveManager{ID: "m2"},
+		SetNodeStatus{ID: "n6", Status: api.NodeRestarting, RestartDeadline: t0.Add(time.Minute), At: t0})
 	return cmds
+}
+
+func taskIDs(tasks []*api.Task) []string {
+	out := make([]string, len(tasks))
+	for i, t := range tasks {
+		out[i] = t.ID
+	}
+	return out
 }
 
 // applyLog feeds commands to an FSM as Raft would, from encoded bytes.

@@ -272,6 +272,24 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
+// TransferLeadership hands leadership to member id, which must be a voter
+// in the configuration, and returns once this member has stepped down.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	members, err := n.Members()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(members, func(m Member) bool { return m.ID == id && m.Voter })
+	if i < 0 {
+		return fmt.Errorf("transfer leadership to %q: not a voter in the configuration: %w", id, ErrInvalid)
+	}
+	f := n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(members[i].RaftAddr))
+	if err := wait(ctx, f); err != nil {
+		return fmt.Errorf("transfer leadership to %q: %w", id, raftError(err))
+	}
+	return nil
+}
+
 // VerifyLeader confirms leadership with a quorum and waits until the FSM has
 // applied everything committed (a barrier), for fresh reads.
 func (n *Node) VerifyLeader(ctx context.Context) error {

@@ -16,9 +16,11 @@ const leaderPoll = 10 * time.Millisecond
 // leader it returns ErrNoLeader within ApplyTimeout. A domain rejection is
 // returned as the error with the entry's index in the Response.
 //
-// If leadership is lost while the entry is in flight, the entry may or may
-// not commit later; the error says so, wrapping ErrNotLeader (another
-// member leads now) or ErrNoLeader.
+// If leadership is lost while the entry is in flight, or the wait for it
+// ends, the entry may or may not commit later: the error then wraps
+// ErrCommitUncertain as well as ErrNotLeader (another member leads now),
+// ErrNoLeader or the caller's context error. Only a Request is safe to send
+// again after that.
 func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 	data, err := EncodeCommand(cmd)
 	if err != nil {
@@ -36,19 +38,26 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 		switch {
 		case err == nil:
 			res := f.Response().(result)
-			return Response{Index: f.Index(), Value: res.value}, res.err
+			index := f.Index()
+			if res.firstIndex != 0 {
+				index = res.firstIndex
+			}
+			return Response{Index: index, Value: res.value}, res.err
 		case errors.Is(err, raft.ErrNotLeader):
 			// Not dispatched: safe to try again once there is a leader.
 			continue
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			// Not dispatched either: the leader did not take it in time.
+			return Response{}, n.noLeader(ctx, err)
 		case errors.Is(err, raft.ErrLeadershipLost):
 			if lerr := n.awaitLeadership(ctx); lerr != nil {
-				return Response{}, fmt.Errorf("%w (the command may still commit): %w", lerr, err)
+				return Response{}, fmt.Errorf("%w: %w: %w", ErrCommitUncertain, lerr, err)
 			}
-			return Response{}, fmt.Errorf("%w: leadership lost and regained; the command may still commit: %w", ErrNotLeader, err)
-		case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-			return Response{}, n.noLeader(ctx, err)
+			return Response{}, fmt.Errorf("%w: %w: leadership lost and regained: %w", ErrCommitUncertain, ErrNotLeader, err)
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil, errors.Is(err, context.Canceled):
+			return Response{}, fmt.Errorf("%w: %w", ErrCommitUncertain, n.noLeader(ctx, err))
 		default:
-			return Response{}, fmt.Errorf("apply: %w", err)
+			return Response{}, fmt.Errorf("%w: apply: %w", ErrCommitUncertain, err)
 		}
 	}
 }

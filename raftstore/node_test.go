@@ -148,9 +148,20 @@ func TestClusterNoQuorum(t *testing.T) {
 				return survivorWasLeader || id == ""
 			})
 			start := time.Now()
+			before := c.nodes[survivor].Stats().LastIndex
 			_, err := c.nodes[survivor].Apply(t.Context(), CreateService{Service: testService("id-lost", "lost", 1)})
 			if !errors.Is(err, ErrNoLeader) {
 				t.Fatalf("apply without quorum: err = %v, want ErrNoLeader", err)
+			}
+			// An entry that reached the log may still commit (the members
+			// come back with it): the error must say so. A follower never
+			// hands the entry to Raft: its error must not.
+			inLog := c.nodes[survivor].Stats().LastIndex > before
+			switch uncertain := errors.Is(err, ErrCommitUncertain); {
+			case inLog && !uncertain:
+				t.Errorf("the entry is in the log, but the error does not say it may commit: %v", err)
+			case !survivorWasLeader && uncertain:
+				t.Errorf("a follower never proposed the entry, but the error says it may commit: %v", err)
 			}
 			t.Logf("apply gave up after %s: %v", time.Since(start).Round(time.Millisecond), err)
 			if c.nodes[survivor].State().Read().ServiceByName("kept") == nil {

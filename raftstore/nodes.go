@@ -23,8 +23,10 @@ func validAvailability(a api.NodeAvailability) bool {
 }
 
 func validNodeStatus(s api.NodeStatus) bool {
-	return s == api.NodeReady || s == api.NodeDown || s == api.NodeUnknown
+	return s == api.NodeReady || s == api.NodeDown || s == api.NodeUnknown || s == api.NodeRestarting
 }
+
+const wantNodeStatus = "want ready, restarting, down or unknown"
 
 func checkNode(n *api.Node) error {
 	switch {
@@ -35,7 +37,10 @@ func checkNode(n *api.Node) error {
 	case n.Availability != "" && !validAvailability(n.Availability):
 		return fmt.Errorf("node %q: availability %q: want active, pause or drain: %w", n.ID, n.Availability, ErrInvalid)
 	case n.Status != "" && !validNodeStatus(n.Status):
-		return fmt.Errorf("node %q: status %q: want ready, down or unknown: %w", n.ID, n.Status, ErrInvalid)
+		return fmt.Errorf("node %q: status %q: %s: %w", n.ID, n.Status, wantNodeStatus, ErrInvalid)
+	case n.Status == api.NodeRestarting:
+		// A hold is only ever set by SetNodeStatus, which checks it.
+		return fmt.Errorf("node %q: status restarting: set by the agent's restart notice, not by a registration: %w", n.ID, ErrInvalid)
 	case n.Resources.NanoCPUs < 0 || n.Resources.MemoryBytes < 0:
 		return fmt.Errorf("node %q: resources %+v: negative: %w", n.ID, n.Resources, ErrInvalid)
 	}
@@ -64,6 +69,7 @@ func (t *tx) upsertNode(c UpsertNode) (any, error) {
 		if n.Status == "" {
 			n.Status = api.NodeUnknown
 		}
+		n.RestartDeadline = time.Time{}
 		n.Version = 1
 		if n.CreatedAt.IsZero() {
 			n.CreatedAt = n.UpdatedAt
@@ -79,6 +85,7 @@ func (t *tx) upsertNode(c UpsertNode) (any, error) {
 	}
 	if c.Node.Status != "" {
 		n.Status, n.StatusMessage = c.Node.Status, c.Node.StatusMessage
+		n.RestartDeadline = time.Time{}
 	}
 	if reflect.DeepEqual(n, cur) {
 		return cur, nil
@@ -142,13 +149,24 @@ func (t *tx) setNodeStatus(c SetNodeStatus) (any, error) {
 		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
 	}
 	if !validNodeStatus(c.Status) {
-		return nil, fmt.Errorf("node %q: status %q: want ready, down or unknown: %w", c.ID, c.Status, ErrInvalid)
+		return nil, fmt.Errorf("node %q: status %q: %s: %w", c.ID, c.Status, wantNodeStatus, ErrInvalid)
 	}
-	if cur.Status == c.Status && cur.StatusMessage == c.Message {
+	deadline := c.RestartDeadline
+	switch {
+	case c.Status != api.NodeRestarting:
+		deadline = time.Time{}
+	case !deadline.After(c.At):
+		return nil, fmt.Errorf("node %q: status restarting: restart deadline %s is not after %s: %w",
+			c.ID, deadline.Format(time.RFC3339Nano), c.At.Format(time.RFC3339Nano), ErrInvalid)
+	}
+	if c.ExpectedVersion != 0 && c.ExpectedVersion != cur.Version {
+		return nil, fmt.Errorf("node %q: at version %d, expected %d: %w", c.ID, cur.Version, c.ExpectedVersion, ErrConflict)
+	}
+	if cur.Status == c.Status && cur.StatusMessage == c.Message && cur.RestartDeadline.Equal(deadline) {
 		return cur, nil
 	}
 	n := cur.Clone()
-	n.Status, n.StatusMessage = c.Status, c.Message
+	n.Status, n.StatusMessage, n.RestartDeadline = c.Status, c.Message, deadline
 	return t.putNode(n, c.At), nil
 }
 

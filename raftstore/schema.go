@@ -15,6 +15,7 @@ const (
 	tableNodes    = "nodes"
 	tableManagers = "managers"
 	tableCluster  = "cluster"
+	tableSpecs    = "specs"
 )
 
 // clusterKey is the one row of the cluster table.
@@ -77,6 +78,12 @@ func schema() *memdb.DBSchema {
 		tableCluster: {Name: tableCluster, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
+		tableRequests: requestsTable(),
+		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
+			"service_id": {Name: "service_id",
+				Indexer: strIndex(func(o any) string { return o.(*specRecord).ServiceID })},
+		}},
 	}}
 }
 
@@ -93,6 +100,10 @@ func objectID(obj any) string {
 		return o.ID
 	case *api.ClusterInfo:
 		return clusterKey
+	case *appliedRequest:
+		return o.ID
+	case *specRecord:
+		return o.key()
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

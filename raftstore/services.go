@@ -23,6 +23,9 @@ func (t *tx) createService(c CreateService) (any, error) {
 	if c.Service.Spec.Name == "" {
 		return nil, fmt.Errorf("service id %q: name: empty: %w", c.Service.ID, ErrInvalid)
 	}
+	if err := checkReplicas(&c.Service.Spec); err != nil {
+		return nil, err
+	}
 	if t.service(c.Service.ID) != nil {
 		return nil, fmt.Errorf("service id %q: %w", c.Service.ID, ErrAlreadyExists)
 	}
@@ -34,13 +37,16 @@ func (t *tx) createService(c CreateService) (any, error) {
 		s.SpecVersion = 1
 	}
 	t.insert(tableServices, s)
+	t.putServiceSpecs(s)
 	t.event("service", "create", Event{Service: s})
 	return s, nil
 }
 
 // updateService replaces the spec, keeping the previous one for rollback.
 // The name cannot change (tasks and stacks refer to it); an empty name in
-// the new spec means "unchanged".
+// the new spec means "unchanged". The new version is stored for the tasks
+// that will run it; the version before the previous one goes unless a task
+// still runs it.
 func (t *tx) updateService(c UpdateService) (any, error) {
 	cur := t.service(c.ID)
 	if cur == nil {
@@ -54,6 +60,9 @@ func (t *tx) updateService(c UpdateService) (any, error) {
 		return nil, fmt.Errorf("service %q: name %q: a service cannot be renamed: %w",
 			cur.Spec.Name, c.Spec.Name, ErrInvalid)
 	}
+	if err := checkReplicas(&c.Spec); err != nil {
+		return nil, err
+	}
 	s := cur.Clone()
 	s.PreviousSpec = cur.Spec.Clone()
 	s.Spec = *c.Spec.Clone()
@@ -61,12 +70,16 @@ func (t *tx) updateService(c UpdateService) (any, error) {
 	s.SpecVersion++
 	s.UpdatedAt = c.At
 	t.insert(tableServices, s)
+	t.putSpec(s.ID, s.SpecVersion, &s.Spec)
+	t.collectSpecs(s.ID)
 	t.event("service", "update", Event{Service: s})
 	return s, nil
 }
 
 // removeService deletes the service and asks for the removal of its tasks
-// (desired state remove); the orchestrators and agents do the rest.
+// (desired state remove); the orchestrators and agents do the rest. Its
+// spec versions stay while its tasks do. The command's size does not grow
+// with the tasks: the FSM finds them.
 func (t *tx) removeService(c RemoveService) (any, error) {
 	cur := t.service(c.ID)
 	if cur == nil {
@@ -83,6 +96,7 @@ func (t *tx) removeService(c RemoveService) (any, error) {
 		t.event("task", "update", Event{Task: nt})
 	}
 	t.remove(tableServices, cur)
+	t.collectSpecs(c.ID)
 	t.event("service", "remove", Event{Service: cur})
 	return cur, nil
 }

@@ -29,19 +29,28 @@ type snapshotHeader struct {
 	Nodes    int    `json:"nodes"`
 	Services int    `json:"services"`
 	Tasks    int    `json:"tasks"`
+	Requests int    `json:"requests,omitempty"`
+	// Specs counts the spec versions. Snapshots taken before tasks referred
+	// to versions have none (see upgradeSpecs).
+	Specs int `json:"specs,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
-// then one record per object (cluster, managers, nodes, services, tasks),
-// each a varint length and a protobuf SnapshotRecord with a JSON payload.
+// then one record per object (cluster, managers, nodes, services, spec
+// versions, tasks, remembered requests oldest first), each a varint length
+// and a protobuf SnapshotRecord with a JSON payload.
 func (v *View) WriteSnapshot(w io.Writer) error {
 	managers, nodes, services := v.Managers(), v.Nodes(), v.Services()
+	specs := v.serviceSpecs()
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
+	requests := v.requests()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
 		Format: snapshotFormat, Index: v.index,
 		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
+		Requests: len(requests),
+		Specs:    len(specs),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
@@ -55,8 +64,14 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	for _, s := range services {
 		rw.write(commandpb.SnapshotRecordType_RECORD_SERVICE, s)
 	}
+	for _, s := range specs {
+		rw.write(commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC, s)
+	}
 	for _, t := range tasks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
+	}
+	for _, r := range requests {
+		rw.write(commandpb.SnapshotRecordType_RECORD_REQUEST, r)
 	}
 	if rw.err != nil {
 		return fmt.Errorf("write snapshot: %w", rw.err)
@@ -131,14 +146,21 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		counts[rec.Type]++
 	}
 	want := map[commandpb.SnapshotRecordType]int{
-		commandpb.SnapshotRecordType_RECORD_MANAGER: hdr.Managers,
-		commandpb.SnapshotRecordType_RECORD_NODE:    hdr.Nodes,
-		commandpb.SnapshotRecordType_RECORD_SERVICE: hdr.Services,
-		commandpb.SnapshotRecordType_RECORD_TASK:    hdr.Tasks,
+		commandpb.SnapshotRecordType_RECORD_MANAGER:      hdr.Managers,
+		commandpb.SnapshotRecordType_RECORD_NODE:         hdr.Nodes,
+		commandpb.SnapshotRecordType_RECORD_SERVICE:      hdr.Services,
+		commandpb.SnapshotRecordType_RECORD_TASK:         hdr.Tasks,
+		commandpb.SnapshotRecordType_RECORD_REQUEST:      hdr.Requests,
+		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
 			return nil, 0, fmt.Errorf("snapshot: %d %s records, header says %d (truncated?)", counts[typ], typ, n)
+		}
+	}
+	if hdr.Specs == 0 {
+		if err := upgradeSpecs(txn); err != nil {
+			return nil, 0, fmt.Errorf("snapshot: %w", err)
 		}
 	}
 	txn.Commit()
@@ -198,6 +220,17 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_TASK:
 		table = tableTasks
 		obj, id, err = decodeRecord(rec.Payload, func(t *api.Task) string { return t.ID })
+	case commandpb.SnapshotRecordType_RECORD_REQUEST:
+		table = tableRequests
+		obj, id, err = decodeRecord(rec.Payload, func(r *appliedRequest) string { return r.ID })
+	case commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC:
+		table = tableSpecs
+		obj, id, err = decodeRecord(rec.Payload, func(r *specRecord) string {
+			if r.ServiceID == "" || r.Spec == nil {
+				return ""
+			}
+			return r.key()
+		})
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}
@@ -220,4 +253,49 @@ func decodeRecord[T any](p []byte, id func(*T) string) (any, string, error) {
 		return nil, "", err
 	}
 	return obj, id(obj), nil
+}
+
+// upgradeSpecs fills the spec table of a snapshot taken before tasks
+// referred to spec versions: each service's current and previous spec, and
+// the copy each task carried (the first copy of a version wins; they were
+// equal). The tasks are stored without their copies.
+func upgradeSpecs(txn *memdb.Txn) error {
+	put := func(serviceID string, version uint64, spec *api.ServiceSpec) error {
+		key := specKey(serviceID, version)
+		if cur, err := txn.First(tableSpecs, "id", key); err != nil || cur != nil {
+			return err
+		}
+		return txn.Insert(tableSpecs, &specRecord{ServiceID: serviceID, Version: version, Spec: spec})
+	}
+	it, err := txn.Get(tableServices, "id")
+	if err != nil {
+		return err
+	}
+	for _, s := range collect[*api.Service](it) {
+		if err := put(s.ID, s.SpecVersion, &s.Spec); err != nil {
+			return fmt.Errorf("service %q: %w", s.ID, err)
+		}
+		if s.PreviousSpec != nil && s.SpecVersion > 1 {
+			if err := put(s.ID, s.SpecVersion-1, s.PreviousSpec); err != nil {
+				return fmt.Errorf("service %q: %w", s.ID, err)
+			}
+		}
+	}
+	if it, err = txn.Get(tableTasks, "id"); err != nil {
+		return err
+	}
+	for _, t := range collect[*api.Task](it) {
+		if t.Spec.IsZero() {
+			continue
+		}
+		spec := t.Spec
+		if err := put(t.ServiceID, t.SpecVersion, &spec); err != nil {
+			return fmt.Errorf("task %q: %w", t.ID, err)
+		}
+		t.Spec = api.ServiceSpec{} // decoded for this restore: not shared yet
+		if err := txn.Insert(tableTasks, t); err != nil {
+			return fmt.Errorf("task %q: %w", t.ID, err)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/shoal-sched/shoal/api"
 )
 
 // State is the indexed in-memory state. Reads take a consistent view.
@@ -110,6 +111,9 @@ func (s *State) apply(index uint64, cmd Command) (uint64, any, error) {
 		s.mu.RUnlock()
 	}
 	res := s.applyLocked([]entry{{index: index, cmd: cmd}})
+	if res[0].firstIndex != 0 {
+		index = res[0].firstIndex
+	}
 	return index, res[0].value, res[0].err
 }
 
@@ -122,9 +126,12 @@ type entry struct {
 }
 
 // result is the outcome of one entry: what the FSM hands back to Raft.
+// firstIndex is set when the entry repeated a Request: the index of the
+// entry that applied it.
 type result struct {
-	value any
-	err   error
+	value      any
+	err        error
+	firstIndex uint64
 }
 
 // applyEntries applies consecutive log entries in one transaction.
@@ -150,7 +157,7 @@ func (s *State) applyLocked(entries []entry) []result {
 			continue
 		}
 		t.index = e.index
-		out[i].value, out[i].err = t.apply(e.cmd)
+		out[i] = t.applyEntry(e.cmd)
 	}
 	if !t.dirty {
 		t.txn.Abort()
@@ -194,13 +201,17 @@ type tx struct {
 	txn     *memdb.Txn
 	base    *memdb.Txn
 	written map[string]map[string]any // table → id → object (nil: deleted)
-	index   uint64
-	events  []Event
-	dirty   bool
+	// boundHere lists, by node, the tasks this transaction bound to that
+	// node (see tasksOnNode).
+	boundHere map[string][]string
+	index     uint64
+	events    []Event
+	dirty     bool
 }
 
 func newTx(db *memdb.MemDB) *tx {
-	return &tx{base: db.Txn(false), txn: db.Txn(true), written: make(map[string]map[string]any)}
+	return &tx{base: db.Txn(false), txn: db.Txn(true), written: make(map[string]map[string]any),
+		boundHere: make(map[string][]string)}
 }
 
 func (t *tx) insert(table string, obj any) {
@@ -224,7 +235,15 @@ func (t *tx) record(table string, obj, now any) {
 		m = make(map[string]any)
 		t.written[table] = m
 	}
-	m[objectID(obj)] = now
+	id := objectID(obj)
+	if task, ok := now.(*api.Task); ok && task.NodeID != "" {
+		// A task's node is set once: note the task under it at its first
+		// write with a node.
+		if prev, _ := m[id].(*api.Task); prev == nil || prev.NodeID != task.NodeID {
+			t.boundHere[task.NodeID] = append(t.boundHere[task.NodeID], id)
+		}
+	}
+	m[id] = now
 	t.dirty = true
 }
 

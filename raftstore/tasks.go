@@ -30,9 +30,11 @@ func checkTask(task *api.Task, what string) error {
 }
 
 // writeTasks creates, updates and deletes tasks. Creates are all-or-nothing
-// (a task id that exists or a service that does not rejects the command);
-// updates are applied field by field, forward only, and what cannot apply is
-// listed in the result; deleting an unknown task is a no-op.
+// (a task id that exists, or a service or spec version that does not,
+// rejects the command); updates are applied field by field, forward only,
+// and what cannot apply is listed in the result; deleting an unknown task is
+// a no-op. The spec versions that deleted tasks were the last to run go
+// with them.
 func (t *tx) writeTasks(c WriteTasks) (any, error) {
 	services, err := t.checkCreates(c.Create)
 	if err != nil {
@@ -45,7 +47,9 @@ func (t *tx) writeTasks(c WriteTasks) (any, error) {
 	}
 	var res WriteTasksResult
 	for i, task := range c.Create {
-		nt := task.Clone()
+		// A task holds no reference types but its spec copy, which the
+		// store does not keep: a shallow copy is a deep one.
+		nt := t.adoptSpec(revise(task))
 		if nt.ServiceName == "" {
 			nt.ServiceName = services[i].Spec.Name
 		}
@@ -62,12 +66,21 @@ func (t *tx) writeTasks(c WriteTasks) (any, error) {
 	for _, u := range c.Update {
 		t.updateTask(u, c.At, &res)
 	}
+	var touched []string // services of deleted tasks, first deletion first
+	seen := make(map[string]bool)
 	for _, id := range c.Delete {
 		if cur := t.task(id); cur != nil {
 			t.remove(tableTasks, cur)
 			t.event("task", "remove", Event{Task: cur})
 			res.Deleted++
+			if !seen[cur.ServiceID] {
+				seen[cur.ServiceID] = true
+				touched = append(touched, cur.ServiceID)
+			}
 		}
+	}
+	for _, id := range touched {
+		t.collectSpecs(id)
 	}
 	return res, nil
 }
@@ -86,6 +99,12 @@ func (t *tx) checkCreates(create []*api.Task) ([]*api.Service, error) {
 		seen[task.ID] = true
 		if services[i] = t.service(task.ServiceID); services[i] == nil {
 			return nil, fmt.Errorf("task %q: service id %q: %w", task.ID, task.ServiceID, ErrNotFound)
+		}
+		// A task carries a spec only in entries written before tasks
+		// referred to versions; adoptSpec stores it.
+		if task.Spec.IsZero() && t.spec(task.ServiceID, task.SpecVersion) == nil {
+			return nil, fmt.Errorf("task %q: service %q spec version %d (the service is at %d): %w",
+				task.ID, services[i].Spec.Name, task.SpecVersion, services[i].SpecVersion, ErrNotFound)
 		}
 	}
 	return services, nil
@@ -186,9 +205,8 @@ func (t *tx) updateTaskStatus(c UpdateTaskStatus) TaskStatusResult {
 }
 
 // revise returns a copy of a stored task to change its top-level fields
-// (status, node, desired state). The spec is shared with the stored task:
-// stored values are never mutated, and a deep copy of the spec for every
-// status change would dominate the cost of large assignments.
+// (status, node, desired state). A stored task carries no spec, so the
+// copy shares nothing with it.
 func revise(task *api.Task) *api.Task {
 	c := *task
 	return &c

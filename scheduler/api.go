@@ -12,6 +12,11 @@ type NodeInfo struct {
 	Tasks []*api.Task
 }
 
+// SpecOf returns the spec a task runs: its service's spec at the task's
+// spec version (tasks do not carry a copy). nil means it is not known; such
+// a task holds no resources and is not placed.
+type SpecOf func(t *api.Task) *api.ServiceSpec
+
 // Decision places one task on one node.
 type Decision struct {
 	TaskID string

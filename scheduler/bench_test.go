@@ -96,7 +96,9 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func BenchmarkSchedule(b *testing.B) { benchSchedule(b, Schedule) }
+func BenchmarkSchedule(b *testing.B) {
+	benchSchedule(b, func(n []NodeInfo, t []*api.Task) Result { return Schedule(n, t, embedded) })
+}
 
 // BenchmarkScheduleNaive is the baseline: every filter on every node for
 // every task.

@@ -20,6 +20,7 @@ type rejectKind uint8
 const (
 	rejNone rejectKind = iota
 	rejDown
+	rejRestarting
 	rejNotReady
 	rejPaused
 	rejDrained
@@ -46,6 +47,9 @@ func staticNode(n *api.Node, cons []api.Constraint) rejection {
 	case api.NodeReady:
 	case api.NodeDown:
 		return rejection{kind: rejDown}
+	case api.NodeRestarting:
+		// Its agent is away: a task placed now would wait for it.
+		return rejection{kind: rejRestarting}
 	default:
 		return rejection{kind: rejNotReady}
 	}
@@ -208,6 +212,8 @@ func (gs groupSpec) describe(r rejection) string {
 	switch r.kind {
 	case rejDown:
 		return "node down"
+	case rejRestarting:
+		return "node restarting"
 	case rejNotReady:
 		return "node not ready"
 	case rejPaused:

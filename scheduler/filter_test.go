@@ -17,7 +17,7 @@ func runCases(t *testing.T, cases []scheduleCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			checkOutcomes(t, Schedule(tc.nodes, tc.tasks), tc.want)
+			checkOutcomes(t, Schedule(tc.nodes, tc.tasks, embedded), tc.want)
 		})
 	}
 }
@@ -43,6 +43,15 @@ func TestFilterReady(t *testing.T) {
 			),
 			tasks: []*api.Task{mkTask("t1", "web", 0, 0)},
 			want:  map[string]string{"t1": "!no suitable node (node down on 2 nodes; node not ready on 1 node)"},
+		},
+		{
+			name: "a restarting node takes no new task",
+			nodes: infos(
+				mkNode("n1", 4*cpu, 8*gib, status(api.NodeRestarting)),
+				mkNode("n2", 4*cpu, 8*gib, status(api.NodeDown)),
+			),
+			tasks: []*api.Task{mkTask("t1", "web", 0, 0)},
+			want:  map[string]string{"t1": "!no suitable node (node down on 1 node; node restarting on 1 node)"},
 		},
 	})
 }

@@ -38,6 +38,11 @@ func status(s api.NodeStatus) func(*api.Node) { return func(n *api.Node) { n.Sta
 
 func avail(a api.NodeAvailability) func(*api.Node) { return func(n *api.Node) { n.Availability = a } }
 
+// embedded is the SpecOf of these tests: a task's spec is the copy it
+// carries, set by mkTask and its options (so one test can also give tasks
+// of one service and version different placements).
+func embedded(t *api.Task) *api.ServiceSpec { return &t.Spec }
+
 // mkTask is a new task of service svc reserving cpus and mem.
 func mkTask(id, svc string, cpus, mem int64, mods ...func(*api.Task)) *api.Task {
 	t := &api.Task{

@@ -9,12 +9,12 @@ import (
 // node by the same ordering. The property tests compare the two task by
 // task (decisions and reasons); the benchmarks show what the index buys.
 func scheduleNaive(nodes []NodeInfo, tasks []*api.Task) Result {
-	s := newState(nodes, tasks)
+	s := newState(nodes, tasks, embedded)
 	// Buffers reused across tasks, so the baseline pays for its scans,
 	// not for garbage.
 	var scratch naiveScratch
 	res := Result{Decisions: make([]Decision, 0, len(tasks))}
-	for _, g := range groupTasks(tasks) {
+	for _, g := range groupTasks(tasks, embedded) {
 		unplace := func(t *api.Task, reason string) {
 			res.Unplaced = append(res.Unplaced, Unplaced{TaskID: t.ID, Reason: reason})
 		}

@@ -107,7 +107,7 @@ func TestScheduleMatchesNaive(t *testing.T) {
 	for seed := range uint64(propertyRuns) {
 		r := rand.New(rand.NewPCG(seed, 1))
 		nodes, tasks := randomCluster(r)
-		got, want := Schedule(nodes, tasks), scheduleNaive(nodes, tasks)
+		got, want := Schedule(nodes, tasks, embedded), scheduleNaive(nodes, tasks)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("seed %d: Schedule and the naive scan disagree\n got: %+v\nwant: %+v", seed, got, want)
 		}
@@ -122,7 +122,7 @@ func TestScheduleInvariants(t *testing.T) {
 	for seed := range uint64(propertyRuns) {
 		r := rand.New(rand.NewPCG(seed, 2))
 		nodes, tasks := randomCluster(r)
-		res := Schedule(nodes, tasks)
+		res := Schedule(nodes, tasks, embedded)
 		if err := checkInvariants(nodes, tasks, res); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
@@ -244,7 +244,7 @@ func TestSpreadBalance(t *testing.T) {
 		for _, t := range tasks {
 			t.Spec = spec
 		}
-		res := Schedule(nodes, tasks)
+		res := Schedule(nodes, tasks, embedded)
 		if err := checkInvariants(nodes, tasks, res); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
@@ -312,17 +312,17 @@ func TestScheduleDeterministic(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 4))
 		nodes, tasks := randomCluster(r)
 		before := cloneInput(nodes, tasks)
-		first := Schedule(nodes, tasks)
+		first := Schedule(nodes, tasks, embedded)
 		if !reflect.DeepEqual(cloneInput(nodes, tasks), before) {
 			t.Fatalf("seed %d: Schedule changed its input", seed)
 		}
-		if again := Schedule(nodes, tasks); !reflect.DeepEqual(first, again) {
+		if again := Schedule(nodes, tasks, embedded); !reflect.DeepEqual(first, again) {
 			t.Fatalf("seed %d: two runs differ\n%+v\n%+v", seed, first, again)
 		}
 		shuffledNodes, shuffledTasks := cloneInput(nodes, tasks).nodes, cloneInput(nodes, tasks).tasks
 		r.Shuffle(len(shuffledNodes), func(i, j int) { shuffledNodes[i], shuffledNodes[j] = shuffledNodes[j], shuffledNodes[i] })
 		r.Shuffle(len(shuffledTasks), func(i, j int) { shuffledTasks[i], shuffledTasks[j] = shuffledTasks[j], shuffledTasks[i] })
-		if shuffled := Schedule(shuffledNodes, shuffledTasks); !reflect.DeepEqual(first, shuffled) {
+		if shuffled := Schedule(shuffledNodes, shuffledTasks, embedded); !reflect.DeepEqual(first, shuffled) {
 			t.Fatalf("seed %d: input order changed the result\n%+v\n%+v", seed, first, shuffled)
 		}
 	}

@@ -9,8 +9,9 @@ import (
 	"github.com/shoal-sched/shoal/api"
 )
 
-// Schedule places tasks (each carries its service's spec: reservations,
-// placement constraints, preferences, max per node, strategy) on nodes.
+// Schedule places tasks on nodes, each by the spec specOf gives it
+// (reservations, placement constraints, preferences, max per node,
+// strategy); the tasks listed on nodes hold their specs' reservations.
 // Decisions take account of each other: a node's free resources shrink as
 // tasks are placed on it in the same pass. Same input, same output.
 //
@@ -25,10 +26,10 @@ import (
 // so the filters run once per group); within a group, tasks naming a node
 // (a global service's tasks, checked against that node only) come first,
 // then by slot and ID. Results list tasks in that order.
-func Schedule(nodes []NodeInfo, tasks []*api.Task) Result {
-	s := newState(nodes, tasks)
+func Schedule(nodes []NodeInfo, tasks []*api.Task, specOf SpecOf) Result {
+	s := newState(nodes, tasks, specOf)
 	res := Result{Decisions: make([]Decision, 0, len(tasks))}
-	for _, g := range groupTasks(tasks) {
+	for _, g := range groupTasks(tasks, specOf) {
 		s.scheduleGroup(g, &res)
 	}
 	return res
@@ -65,7 +66,7 @@ type state struct {
 // newState indexes the nodes. A task to place that names a node may also
 // be listed among that node's tasks (a global task is created with its
 // node); it is counted once, as a task to place.
-func newState(infos []NodeInfo, placing []*api.Task) *state {
+func newState(infos []NodeInfo, placing []*api.Task, specOf SpecOf) *state {
 	named := make(map[string]bool)
 	for _, t := range placing {
 		if t != nil && t.NodeID != "" {
@@ -101,7 +102,7 @@ func newState(infos []NodeInfo, placing []*api.Task) *state {
 			}
 			// Every non-terminal task holds its reservation until it stops,
 			// even one told to shut down.
-			ns.free = ns.free.Sub(reservation(t.Spec))
+			ns.free = ns.free.Sub(reservation(specOf(t)))
 			if t.DesiredState <= api.TaskRunning {
 				ns.tasks++
 				s.services[t.ServiceID] = append(s.services[t.ServiceID], int32(i))
@@ -112,8 +113,12 @@ func newState(infos []NodeInfo, placing []*api.Task) *state {
 }
 
 // reservation is what a task holds on its node; negative amounts (which
-// validation rejects) count as zero so they cannot free a node.
-func reservation(spec api.ServiceSpec) api.Resources {
+// validation rejects) count as zero so they cannot free a node, and so
+// does an unknown spec.
+func reservation(spec *api.ServiceSpec) api.Resources {
+	if spec == nil {
+		return api.Resources{}
+	}
 	r := spec.Resources.Reservations
 	return api.Resources{NanoCPUs: max(r.NanoCPUs, 0), MemoryBytes: max(r.MemoryBytes, 0)}
 }
@@ -121,14 +126,15 @@ func reservation(spec api.ServiceSpec) api.Resources {
 // group is the tasks of one service at one spec version.
 type group struct {
 	serviceID string
-	spec      *api.ServiceSpec
-	tasks     []*api.Task // those naming a node first, each part in order
+	version   uint64
+	spec      *api.ServiceSpec // nil: not known
+	tasks     []*api.Task      // those naming a node first, each part in order
 }
 
 // groupTasks buckets the tasks by service and spec version (a map, then
 // the keys sorted: cheaper than comparing service IDs across the whole
 // sort), sorts each bucket and cuts it where the placement changes.
-func groupTasks(tasks []*api.Task) []group {
+func groupTasks(tasks []*api.Task, specOf SpecOf) []group {
 	type key struct {
 		service string
 		version uint64
@@ -152,11 +158,12 @@ func groupTasks(tasks []*api.Task) []group {
 		bucket := buckets[k]
 		slices.SortFunc(bucket, compareInGroup)
 		for i := 0; i < len(bucket); {
+			spec := specOf(bucket[i])
 			j := i + 1
-			for j < len(bucket) && samePlacement(&bucket[i].Spec, &bucket[j].Spec) {
+			for j < len(bucket) && samePlacement(spec, specOf(bucket[j])) {
 				j++
 			}
-			groups = append(groups, group{serviceID: k.service, spec: &bucket[i].Spec, tasks: bucket[i:j]})
+			groups = append(groups, group{serviceID: k.service, version: k.version, spec: spec, tasks: bucket[i:j]})
 			i = j
 		}
 	}
@@ -183,6 +190,12 @@ func compareInGroup(a, b *api.Task) int {
 // placement fields as well means a caller that mixes specs under one
 // version gets smaller groups, never a violated constraint.
 func samePlacement(a, b *api.ServiceSpec) bool {
+	if a == b {
+		return true // one spec (or both unknown): the usual case
+	}
+	if a == nil || b == nil {
+		return false
+	}
 	pa, pb := &a.Placement, &b.Placement
 	return a.Resources.Reservations == b.Resources.Reservations &&
 		pa.MaxReplicasPerNode == pb.MaxReplicasPerNode && pa.Strategy == pb.Strategy &&
@@ -218,7 +231,7 @@ func parseGroupSpec(spec *api.ServiceSpec) (groupSpec, error) {
 	}
 	return groupSpec{
 		constraints: cons, preferences: prefs, strategy: strategy,
-		req: reservation(*spec), maxPerNode: spec.Placement.MaxReplicasPerNode,
+		req: reservation(spec), maxPerNode: spec.Placement.MaxReplicasPerNode,
 	}, nil
 }
 
@@ -227,6 +240,10 @@ func (s *state) scheduleGroup(g group, res *Result) {
 		for _, t := range tasks {
 			res.Unplaced = append(res.Unplaced, Unplaced{TaskID: t.ID, Reason: reason})
 		}
+	}
+	if g.spec == nil {
+		unplaceAll(g.tasks, fmt.Sprintf("cannot place: spec version %d of the service is not known", g.version))
+		return
 	}
 	gs, err := parseGroupSpec(g.spec)
 	if err != nil {

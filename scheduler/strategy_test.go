@@ -200,12 +200,41 @@ func TestNamedNodeTasks(t *testing.T) {
 }
 
 func TestNoNodes(t *testing.T) {
-	res := Schedule(nil, tasks("web", 2, 0, 0))
+	res := Schedule(nil, tasks("web", 2, 0, 0), embedded)
 	checkOutcomes(t, res, map[string]string{
 		"web-1": "!no suitable node (the cluster has no nodes)",
 		"web-2": "!no suitable node (the cluster has no nodes)",
 	})
-	if res := Schedule(infos(mkNode("n1", cpu, gib)), nil); len(res.Decisions)+len(res.Unplaced) != 0 {
+	if res := Schedule(infos(mkNode("n1", cpu, gib)), nil, embedded); len(res.Decisions)+len(res.Unplaced) != 0 {
 		t.Fatalf("no tasks gave %+v", res)
 	}
+}
+
+// TestSpecsLookedUpByVersion: tasks carry no spec; Schedule reads each
+// task's spec through specOf, by service and version. A running task of
+// an old version holds that version's reservation; a task whose version is
+// unknown is not placed, and says why.
+func TestSpecsLookedUpByVersion(t *testing.T) {
+	specs := map[uint64]*api.ServiceSpec{
+		1: {Resources: api.ResourceRequirements{Reservations: api.Resources{NanoCPUs: 3 * cpu}}},
+		2: {Resources: api.ResourceRequirements{Reservations: api.Resources{NanoCPUs: cpu}}},
+	}
+	byVersion := func(t *api.Task) *api.ServiceSpec { return specs[t.SpecVersion] }
+	bare := func(id string, version uint64, mods ...func(*api.Task)) *api.Task {
+		t := &api.Task{ID: id, ServiceID: "web", ServiceName: "web", SpecVersion: version,
+			DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending}}
+		for _, m := range mods {
+			m(t)
+		}
+		return t
+	}
+	nodes := []NodeInfo{
+		{Node: mkNode("n1", 4*cpu, gib), Tasks: []*api.Task{bare("old", 1, inState(api.TaskRunning), onNode("n1"))}},
+	}
+	res := Schedule(nodes, []*api.Task{bare("a", 2, slot(1)), bare("b", 2, slot(2)), bare("lost", 9, slot(3))}, byVersion)
+	checkOutcomes(t, res, map[string]string{
+		"a":    "n1",
+		"b":    "!no suitable node (insufficient CPU on 1 node)",
+		"lost": "!cannot place: spec version 9 of the service is not known",
+	})
 }

@@ -28,7 +28,7 @@ var (
 	// shoal does not honour.
 	ErrUnsupported = errors.New("unsupported compose attributes")
 	// ErrCycle: services depend on each other in a loop.
-	ErrCycle = errors.New("depends_on cycle")
+	ErrCycle = api.ErrDependencyCycle
 	// ErrInvalid: a file cannot be read as a stack (syntax, schema, a
 	// value shoal refuses).
 	ErrInvalid = errors.New("invalid compose file")
@@ -198,7 +198,7 @@ func build(opts Options, p *types.Project, found []loader.UnsupportedAttribute, 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	order, err := order(dependencies(p))
+	order, err := api.DependencyOrder(dependencies(p))
 	if err != nil {
 		return nil, err
 	}

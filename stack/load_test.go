@@ -234,37 +234,6 @@ func TestCycleRejected(t *testing.T) {
 	}
 }
 
-func TestOrder(t *testing.T) {
-	tests := []struct {
-		name string
-		deps map[string][]string
-		want []string
-		err  string
-	}{
-		{"empty", map[string][]string{}, nil, ""},
-		{"independent sort by name", map[string][]string{"b": nil, "a": nil, "c": nil}, []string{"a", "b", "c"}, ""},
-		{"chain", map[string][]string{"c": {"b"}, "b": {"a"}, "a": nil}, []string{"a", "b", "c"}, ""},
-		{"diamond", map[string][]string{"top": {"r", "l"}, "l": {"base"}, "r": {"base"}, "base": nil}, []string{"base", "l", "r", "top"}, ""},
-		{"self", map[string][]string{"a": {"a"}}, nil, "a -> a"},
-		{"three", map[string][]string{"web": {"api"}, "api": {"db"}, "db": {"web"}}, nil, "api -> db -> web -> api"},
-		{"cycle behind a chain", map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"b"}}, nil, "b -> c -> b"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := order(tt.deps)
-			if tt.err != "" {
-				if !errors.Is(err, ErrCycle) || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want a cycle naming %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil || !slices.Equal(got, tt.want) {
-				t.Fatalf("order = %v, %v; want %v", got, err, tt.want)
-			}
-		})
-	}
-}
-
 // TestInterpolation checks ${VAR} from the shell and from .env (the shell
 // wins), defaults, $$ escapes and required variables.
 func TestInterpolation(t *testing.T) {

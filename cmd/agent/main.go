@@ -22,6 +22,29 @@ import (
 	"github.com/shoal-sched/shoal/membership"
 )
 
+const usageText = `Usage: shoal-agent --join MANAGER[,MANAGER...] [flags]
+
+Runs the agent of one worker host: it joins the cluster's gossip, holds a
+session with the leader and runs the tasks assigned to its node.
+
+Stopping (SIGTERM or SIGINT):
+  By default the agent restarts in place. It tells the leader it will be back
+  within --restart-hold (30s), then exits leaving its containers running and
+  without leaving gossip. The node shows as restarting in 'shoalctl node ls',
+  keeps its tasks and takes no new ones. Started again within the hold, the
+  agent adopts every container (same tasks, same processes) and nothing is
+  started twice; if it is not back in time, the node is down and its tasks
+  are replaced on other nodes.
+  To take a node out for good, drain it first
+  (shoalctl node update --availability drain NODE) or stop the agent with
+  --leave-on-stop, which leaves the cluster at once: the node is marked down
+  and its tasks move elsewhere.
+  A host that dies (power, kill -9, a cut link) is noticed by gossip and the
+  session, and its tasks are replaced within about a second.
+
+Flags:
+`
+
 // config is what the flags say: the agent's config and how to build its
 // runtime.
 type config struct {
@@ -151,6 +174,10 @@ func parseFlags(args []string) (config, error) {
 	var join, mirrors, insecure listFlag
 	labels := labelFlag{}
 	fs := flag.NewFlagSet("shoal-agent", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&a.DataDir, "data-dir", "/var/lib/shoal/agent", "directory for the node id and the assignment set")
 	fs.Var(&join, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
@@ -166,7 +193,9 @@ func parseFlags(args []string) (config, error) {
 	cpus := fs.String("cpus", "", "CPUs offered to tasks, e.g. 2 or 1.5 (default: all)")
 	memory := fs.String("memory", "", "memory offered to tasks, e.g. 4GiB or 512MiB (default: all)")
 	fs.Var(labels, "label", "node label KEY=VALUE (repeatable)")
-	fs.BoolVar(&a.LeaveOnStop, "leave-on-stop", true, "leave gossip on SIGTERM, so the node is marked down at once as having left")
+	fs.BoolVar(&a.LeaveOnStop, "leave-on-stop", false, "on SIGTERM leave the cluster for good: the node is marked down at once and its tasks are placed elsewhere")
+	fs.DurationVar(&a.RestartHold, "restart-hold", agent.DefaultRestartHold,
+		"on SIGTERM (without --leave-on-stop) ask the leader to hold this node's tasks this long while the agent restarts; 0: ask nothing (the node is treated as lost)")
 	fs.DurationVar(&a.Gossip.ProbeInterval, "gossip-probe-interval", 0, "memberlist probe interval (0: LAN default)")
 	fs.DurationVar(&a.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&a.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
@@ -180,6 +209,10 @@ func parseFlags(args []string) (config, error) {
 	}
 	if len(join) == 0 {
 		return cfg, errors.New("--join: give at least one manager address HOST:PORT")
+	}
+	if a.RestartHold < 0 || a.RestartHold > api.MaxRestartHold {
+		return cfg, fmt.Errorf("--restart-hold %s: want 0 (no hold) or a duration up to %s; drain the node for longer maintenance",
+			a.RestartHold, api.MaxRestartHold)
 	}
 	a.Join, a.Labels = join, labels
 	cfg.ctrd.insecureRegistry = insecure

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -14,7 +15,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, c config)
 	}{
 		{name: "minimal", args: []string{"--join", "127.0.0.1:4242", "--runtime", "fake"}, check: func(t *testing.T, c config) {
-			if len(c.agent.Join) != 1 || c.runtime != "fake" || !c.agent.LeaveOnStop {
+			if len(c.agent.Join) != 1 || c.runtime != "fake" || c.agent.LeaveOnStop || c.agent.RestartHold != 30*time.Second {
 				t.Errorf("config = %+v", c)
 			}
 		}},
@@ -37,6 +38,18 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("gossip key is %d bytes", len(c.agent.GossipKey))
 			}
 		}},
+		{name: "restart hold and leave", args: []string{"--join", "a:1", "--restart-hold", "2m", "--leave-on-stop"}, check: func(t *testing.T, c config) {
+			if c.agent.RestartHold != 2*time.Minute || !c.agent.LeaveOnStop {
+				t.Errorf("restart hold %s, leave on stop %v", c.agent.RestartHold, c.agent.LeaveOnStop)
+			}
+		}},
+		{name: "no restart hold", args: []string{"--join", "a:1", "--restart-hold", "0s"}, check: func(t *testing.T, c config) {
+			if c.agent.RestartHold != 0 {
+				t.Errorf("restart hold %s, want 0", c.agent.RestartHold)
+			}
+		}},
+		{name: "negative restart hold", args: []string{"--join", "a:1", "--restart-hold", "-1s"}, wantErr: "--restart-hold -1s: want 0 (no hold) or a duration up to 1h0m0s"},
+		{name: "huge restart hold", args: []string{"--join", "a:1", "--restart-hold", "48h"}, wantErr: "--restart-hold 48h0m0s"},
 		{name: "no join", args: []string{}, wantErr: "--join"},
 		{name: "bad cpus", args: []string{"--join", "a:1", "--cpus", "lots"}, wantErr: "--cpus"},
 		{name: "zero memory", args: []string{"--join", "a:1", "--memory", "0"}, wantErr: "--memory"},

@@ -58,6 +58,8 @@ func parseFlags(args []string) (manager.Config, error) {
 	fs.DurationVar(&cfg.Raft.SnapshotInterval, "raft-snapshot-interval", 0, "how often to check whether to snapshot (0: default)")
 	fs.DurationVar(&cfg.LeaderTimeout, "leader-timeout", 0, "how long a request waits for a leader before failing (0: 7s)")
 	fs.DurationVar(&cfg.NodeGracePeriod, "node-grace-period", 0, "how long a node may be without an agent session before it is declared down (0: 500ms)")
+	fs.DurationVar(&cfg.NodeReconnectWindow, "node-reconnect-window", 0,
+		"after a leader change, how long ready nodes have to open a session with the new leader before they may be declared down; nodes gossip already saw die get the grace period only (0: 4s)")
 	fs.DurationVar(&cfg.Gossip.ProbeInterval, "gossip-probe-interval", 0, "memberlist probe interval (0: LAN default)")
 	fs.DurationVar(&cfg.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&cfg.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")

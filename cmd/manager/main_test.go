@@ -34,12 +34,12 @@ func TestParseFlags(t *testing.T) {
 			"--socket", "/s.sock", "--gossip-addr", "10.0.0.1:3", "--gossip-key", "a2V5",
 			"--raft-heartbeat-timeout", "200ms", "--raft-election-timeout", "300ms", "--raft-snapshot-threshold", "99",
 			"--gossip-probe-interval", "150ms", "--gossip-suspicion-mult", "3", "--node-grace-period", "2s",
-			"--log-level", "debug",
+			"--node-reconnect-window", "6s", "--log-level", "debug",
 		}, check: func(c manager.Config) error {
 			if c.DataDir != "/d" || c.Join != "10.0.0.2:1" || c.Socket != "/s.sock" || c.GossipKey != "a2V5" ||
 				c.Raft.HeartbeatTimeout != 200*time.Millisecond || c.Raft.ElectionTimeout != 300*time.Millisecond ||
 				c.Raft.SnapshotThreshold != 99 || c.Gossip.ProbeInterval != 150*time.Millisecond ||
-				c.Gossip.SuspicionMult != 3 || c.NodeGracePeriod != 2*time.Second {
+				c.Gossip.SuspicionMult != 3 || c.NodeGracePeriod != 2*time.Second || c.NodeReconnectWindow != 6*time.Second {
 				return errors.New("a flag was not parsed into the config")
 			}
 			return nil

@@ -350,6 +350,10 @@ func TestNodes(t *testing.T) {
 	if err != nil || len(tasks.GetTasks()) != 1 {
 		t.Fatalf("tasks of web on %s: %v, %v", host, tasks, err)
 	}
+	// The store keeps a task's spec apart; the API answers with it.
+	if spec := tasks.GetTasks()[0].GetSpec(); spec.GetImage() != "busybox" || spec.GetReservations().GetMemoryBytes() != 1<<30 {
+		t.Errorf("listed task's spec = %v, want web's (busybox, 1 GiB reserved)", spec)
+	}
 
 	upd, err := cl.UpdateNode(ctx, &shoalpb.UpdateNodeRequest{Node: "n2", Availability: "drain",
 		LabelAdd: map[string]string{"zone": "b"}})

@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
@@ -47,7 +48,7 @@ func (s *Server) clusterStatus(ctx context.Context) (*shoalpb.ClusterStatusRespo
 	out := &shoalpb.ClusterStatusResponse{
 		ClusterId: v.Cluster().ID, LeaderId: leaderID, LeaderAddr: leader.Addr,
 		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-		AnsweredBy: s.id,
+		AnsweredBy: s.id, Settings: fromSettings(v.Cluster().Settings),
 	}
 	for _, m := range members {
 		rec, _ := v.Manager(m.ID)
@@ -78,18 +79,19 @@ func raftState(id, self, leader, selfState string, reachable bool) string {
 // records its addresses. It is idempotent: a manager that restarts with a
 // new address calls it again to update both.
 func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerRequest) (*shoalpb.JoinManagerResponse, error) {
-	for _, f := range [][2]string{{"id", req.GetId()}, {"raft_addr", req.GetRaftAddr()}, {"addr", req.GetAddr()}} {
-		if f[1] == "" {
-			return nil, toStatus(errMissing(f[0]))
-		}
+	rec := api.Manager{ID: req.GetId(), RaftAddr: req.GetRaftAddr(), Addr: req.GetAddr(), GossipAddr: req.GetGossipAddr()}
+	if err := api.ValidateManager(rec); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.JoinManagerResponse, error) {
 		if err := s.raft.AddVoter(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
 			return nil, err
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.UpsertManager{Manager: api.Manager{
-			ID: req.GetId(), RaftAddr: req.GetRaftAddr(), Addr: req.GetAddr(), GossipAddr: req.GetGossipAddr(),
-		}})
+		resp, err := s.commit(ctx, rid, raftstore.UpsertManager{Manager: rec})
 		if err != nil {
 			return nil, err
 		}
@@ -98,4 +100,47 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.JoinManagerResponse, error) {
 		return c.JoinManager(ctx, req)
 	})
+}
+
+// UpdateCluster changes the cluster-wide settings; a setting the request
+// leaves unset keeps its value.
+func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRequest) (*shoalpb.UpdateClusterResponse, error) {
+	if req.MaxReplicas != nil {
+		if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: req.GetMaxReplicas()}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.UpdateClusterResponse, error) {
+		if err := s.raft.VerifyLeader(ctx); err != nil {
+			return nil, err
+		}
+		v := s.state().Read()
+		cur := v.Cluster()
+		if cur.ID == "" {
+			return nil, fmt.Errorf("cluster: %w: it has no identity yet (the leader records it when it starts); retry", ErrPrecondition)
+		}
+		settings := cur.Settings
+		if req.MaxReplicas != nil {
+			settings.MaxReplicas = req.GetMaxReplicas()
+		}
+		if err := api.ValidateSettingsFor(settings, v.Services()); err != nil {
+			return nil, err
+		}
+		resp, err := s.applier.Apply(ctx, raftstore.SetCluster{Cluster: api.ClusterInfo{ID: cur.ID}, Settings: &settings, At: now()})
+		if err != nil {
+			return nil, err
+		}
+		if got, ok := resp.Value.(api.ClusterInfo); ok {
+			settings = got.Settings
+		}
+		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "index", resp.Index)
+		return &shoalpb.UpdateClusterResponse{Settings: fromSettings(settings), Index: resp.Index}, nil
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.UpdateClusterResponse, error) {
+		return c.UpdateCluster(ctx, req)
+	})
+}
+
+// fromSettings converts settings to the message, with defaults filled in.
+func fromSettings(s api.ClusterSettings) *shoalpb.ClusterSettings {
+	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit()}
 }

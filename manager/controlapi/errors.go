@@ -47,7 +47,8 @@ func codeOf(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, raftstore.ErrAlreadyExists):
 		return codes.AlreadyExists
-	case errors.Is(err, raftstore.ErrInvalid), errors.Is(err, api.ErrInvalid), errors.Is(err, ErrAmbiguous):
+	case errors.Is(err, raftstore.ErrInvalid), errors.Is(err, api.ErrInvalid), errors.Is(err, ErrAmbiguous),
+		errors.Is(err, raftstore.ErrEntryTooLarge):
 		return codes.InvalidArgument
 	case errors.Is(err, raftstore.ErrConflict), errors.Is(err, ErrPrecondition):
 		return codes.FailedPrecondition

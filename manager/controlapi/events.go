@@ -23,7 +23,11 @@ const eventBuffer = 256
 // Events streams the changes applied to this manager's state. Every manager
 // applies the same log, so any of them can serve it.
 func (s *Server) Events(req *shoalpb.EventsRequest, stream grpc.ServerStreamingServer[shoalpb.Event]) error {
-	f, err := parseFilters(req.GetFilters())
+	err := api.ValidateFilterList(req.GetFilters())
+	var f eventFilter
+	if err == nil {
+		f, err = parseFilters(req.GetFilters())
+	}
 	if err != nil {
 		return toStatus(err)
 	}

@@ -19,16 +19,13 @@ import (
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
-// Metadata keys carried by a forwarded call.
+// Metadata key carried by a forwarded call (besides the request ID of a
+// write, shoalpb.RequestIDKey).
 const (
 	// mdForwardedBy names the manager that forwarded the call. A manager
 	// never forwards a forwarded call again: that is how loops are avoided
 	// while leadership moves.
 	mdForwardedBy = "shoal-forwarded-by"
-	// mdObjectID carries the id the first manager picked for a new object,
-	// so that a forward retried after a lost answer finds its own write
-	// instead of making a second object.
-	mdObjectID = "shoal-object-id"
 )
 
 // retryInterval is the pause between two attempts to reach the leader while
@@ -43,7 +40,9 @@ var errForwardedToFollower = errors.New("not the leader")
 // forwards the call to the leader with remote. While there is no leader
 // (an election, or no quorum) it retries until LeaderTimeout, then fails
 // with codes.Unavailable and the no-quorum message. local returns domain
-// errors; the result is mapped to a gRPC status.
+// errors; the result is mapped to a gRPC status. A local attempt whose
+// commit is uncertain is retried only if it was a request (commit), which
+// the FSM applies once.
 func onLeader[T any](ctx context.Context, s *Server,
 	local func(context.Context) (T, error),
 	remote func(context.Context, shoalpb.ControlClient) (T, error),
@@ -57,7 +56,7 @@ func onLeader[T any](ctx context.Context, s *Server,
 		switch {
 		case id == s.id:
 			v, err := local(wctx)
-			if !isLeaderLoss(err) {
+			if !retrySafe(err) {
 				return v, toStatus(err)
 			}
 		case forwardedBy != "":
@@ -80,12 +79,6 @@ func onLeader[T any](ctx context.Context, s *Server,
 		case <-time.After(retryInterval):
 		}
 	}
-}
-
-// isLeaderLoss reports whether a local attempt failed because this manager
-// stopped being the leader (the call is then retried on the new leader).
-func isLeaderLoss(err error) bool {
-	return errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, raftstore.ErrNoLeader)
 }
 
 // retryableRemote reports whether a forwarded call failed for want of a
@@ -120,26 +113,12 @@ func forward[T any](ctx context.Context, s *Server, leaderID string,
 // forwardedBy returns the manager that forwarded this call, or "".
 func forwardedBy(ctx context.Context) string { return incoming(ctx, mdForwardedBy) }
 
-// objectID returns the id chosen for a new object by the manager that
-// first received the call, or a new one.
-func objectID(ctx context.Context) string {
-	if id := incoming(ctx, mdObjectID); id != "" {
-		return id
-	}
-	return newID()
-}
-
 func incoming(ctx context.Context, key string) string {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get(key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
-}
-
-// withObjectID passes id to the leader if the call is forwarded.
-func withObjectID(ctx context.Context, id string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, mdObjectID, id)
 }
 
 // noQuorum builds the error for a cluster without a leader, with how many
@@ -229,7 +208,7 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,

@@ -38,8 +38,8 @@ const agentDialTimeout = 3 * time.Second
 // it is picked up at the next change). Forwarding would add a hop to every
 // line of a followed stream for no gain.
 func (s *Server) ServiceLogs(req *shoalpb.ServiceLogsRequest, stream grpc.ServerStreamingServer[shoalpb.LogLine]) error {
-	if req.GetTail() < -1 {
-		return toStatus(invalidf("tail %d: want -1 (all lines) or a number of lines per task", req.GetTail()))
+	if err := errors.Join(api.ValidateRef("service", req.GetService(), true), api.ValidateLogTail(req.GetTail())); err != nil {
+		return toStatus(err)
 	}
 	// Take the change signal before reading, so that no change between the
 	// read and the wait below goes unseen.
@@ -270,7 +270,7 @@ func (l *agentLink) connect(ctx context.Context, n *api.Node) error {
 	}
 	dialer := &net.Dialer{Timeout: agentDialTimeout}
 	conn, err := grpc.NewClient(n.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {

@@ -245,7 +245,7 @@ func testLogsBadRequests(t *testing.T, cl shoalpb.ControlClient) {
 		code  codes.Code
 		parts []string
 	}{
-		{"tail below -1", &shoalpb.ServiceLogsRequest{Service: "web", Tail: -2}, codes.InvalidArgument, []string{"tail -2"}},
+		{"tail below -1", &shoalpb.ServiceLogsRequest{Service: "web", Tail: -2}, codes.InvalidArgument, []string{`tail "-2"`}},
 		{"no service", &shoalpb.ServiceLogsRequest{Tail: -1}, codes.InvalidArgument, []string{"service"}},
 		{"unknown service", &shoalpb.ServiceLogsRequest{Service: "nope", Tail: -1}, codes.NotFound, []string{`"nope"`}},
 	}

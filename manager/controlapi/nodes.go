@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/shoal-sched/shoal/api"
@@ -12,6 +13,9 @@ import (
 // ListTasks returns tasks, optionally only those of one service and/or one
 // node.
 func (s *Server) ListTasks(ctx context.Context, req *shoalpb.ListTasksRequest) (*shoalpb.ListTasksResponse, error) {
+	if err := errors.Join(api.ValidateRef("service", req.GetService(), false), api.ValidateRef("node", req.GetNode(), false)); err != nil {
+		return nil, toStatus(err)
+	}
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListTasksResponse, error) {
 		tasks, err := filterTasks(v, req.GetService(), req.GetNode())
 		if err != nil {
@@ -19,7 +23,7 @@ func (s *Server) ListTasks(ctx context.Context, req *shoalpb.ListTasksRequest) (
 		}
 		out := &shoalpb.ListTasksResponse{Tasks: make([]*shoalpb.Task, 0, len(tasks))}
 		for _, t := range tasks {
-			out.Tasks = append(out.Tasks, shoalpb.FromTask(t))
+			out.Tasks = append(out.Tasks, shoalpb.FromTaskWithSpec(t, v.ServiceSpec(t.ServiceID, t.SpecVersion)))
 		}
 		return out, nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ListTasksResponse, error) {
@@ -64,7 +68,7 @@ func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListNodesResponse, error) {
 		out := &shoalpb.ListNodesResponse{}
 		for _, n := range v.Nodes() {
-			reserved, count := nodeLoad(v.TasksByNode(n.ID))
+			reserved, count := nodeLoad(v, v.TasksByNode(n.ID))
 			out.Nodes = append(out.Nodes, &shoalpb.NodeSummary{
 				Node: shoalpb.FromNode(n), Reserved: shoalpb.FromResources(reserved), Tasks: count,
 			})
@@ -75,21 +79,28 @@ func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (
 	})
 }
 
-// nodeLoad sums the reservations of the tasks that hold a node's resources.
-func nodeLoad(tasks []*api.Task) (api.Resources, uint64) {
+// nodeLoad sums the reservations of the tasks that hold a node's resources
+// (each by its spec version in v).
+func nodeLoad(v *raftstore.View, tasks []*api.Task) (api.Resources, uint64) {
 	var sum api.Resources
 	var n uint64
 	for _, t := range tasks {
-		if t.Status.State.Active() {
-			sum = sum.Add(t.Spec.Resources.Reservations)
-			n++
+		if !t.Status.State.Active() {
+			continue
 		}
+		if spec := v.ServiceSpec(t.ServiceID, t.SpecVersion); spec != nil {
+			sum = sum.Add(spec.Resources.Reservations)
+		}
+		n++
 	}
 	return sum, n
 }
 
 // GetNode returns one node by id, id prefix or hostname.
 func (s *Server) GetNode(ctx context.Context, req *shoalpb.GetNodeRequest) (*shoalpb.Node, error) {
+	if err := api.ValidateRef("node", req.GetNode(), true); err != nil {
+		return nil, toStatus(err)
+	}
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.Node, error) {
 		n, err := findNode(v, req.GetNode())
 		if err != nil {
@@ -103,31 +114,42 @@ func (s *Server) GetNode(ctx context.Context, req *shoalpb.GetNodeRequest) (*sho
 
 // UpdateNode changes a node's availability and labels.
 func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest) (*shoalpb.Node, error) {
-	if err := checkAvailability(req.GetAvailability()); err != nil {
+	if err := api.ValidateRef("node", req.GetNode(), true); err != nil {
 		return nil, toStatus(err)
 	}
-	if err := checkLabels(req.GetLabelAdd(), req.GetLabelRm()); err != nil {
+	if err := api.ValidateNodeUpdate(req.GetAvailability(), req.GetLabelAdd(), req.GetLabelRm()); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.Node, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
-		n, err := findNode(s.state().Read(), req.GetNode())
+		v := s.state().Read()
+		if r, ok := v.Request(rid); ok {
+			return shoalpb.FromNode(written(r.Value, func() *api.Node {
+				n, _ := findNode(v, req.GetNode())
+				return n
+			})), nil
+		}
+		n, err := findNode(v, req.GetNode())
 		if err != nil {
 			return nil, err
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.UpdateNode{
+		if err := api.ValidateLabels("labels", nodeLabelsAfter(n, req.GetLabelAdd(), req.GetLabelRm())); err != nil {
+			return nil, err
+		}
+		resp, err := s.commit(ctx, rid, raftstore.UpdateNode{
 			ID: n.ID, Availability: api.NodeAvailability(req.GetAvailability()),
 			LabelAdd: req.GetLabelAdd(), LabelRm: req.GetLabelRm(), At: now(),
 		})
 		if err != nil {
 			return nil, err
 		}
-		if got, ok := resp.Value.(*api.Node); ok && got != nil {
-			return shoalpb.FromNode(got), nil
-		}
-		return shoalpb.FromNode(s.state().Read().Node(n.ID)), nil
+		return shoalpb.FromNode(written(resp.Value, func() *api.Node { return s.state().Read().Node(n.ID) })), nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.Node, error) {
 		return c.UpdateNode(ctx, req)
 	})
@@ -137,11 +159,23 @@ func (s *Server) UpdateNode(ctx context.Context, req *shoalpb.UpdateNodeRequest)
 // force is set: its agent would otherwise keep running tasks the cluster
 // no longer knows about.
 func (s *Server) RemoveNode(ctx context.Context, req *shoalpb.RemoveNodeRequest) (*shoalpb.RemoveNodeResponse, error) {
+	if err := api.ValidateRef("node", req.GetNode(), true); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RemoveNodeResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
-		n, err := findNode(s.state().Read(), req.GetNode())
+		v := s.state().Read()
+		if r, ok := v.Request(rid); ok {
+			// Removed by an earlier attempt: the node is gone now.
+			return &shoalpb.RemoveNodeResponse{Index: r.Index}, nil
+		}
+		n, err := findNode(v, req.GetNode())
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +183,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *shoalpb.RemoveNodeRequest)
 			return nil, fmt.Errorf("node %s (%s) is %s: %w: only a down node can be removed; stop its agent first or use --force",
 				n.ID, n.Hostname, n.Status, ErrPrecondition)
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.RemoveNode{ID: n.ID, At: now()})
+		resp, err := s.commit(ctx, rid, raftstore.RemoveNode{ID: n.ID, At: now()})
 		if err != nil {
 			return nil, err
 		}

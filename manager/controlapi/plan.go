@@ -49,9 +49,9 @@ func planTasks(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) []*sh
 	replace := false
 	// A new service has no id yet; the scheduler only uses it to count the
 	// service's tasks per node.
-	serviceID := "(new)"
+	pl := &planner{v: v, serviceID: "(new)", version: 1, spec: spec}
 	if svc != nil {
-		serviceID = svc.ID
+		pl.serviceID, pl.version = svc.ID, svc.SpecVersion+1
 		current = liveTasks(v.TasksByService(svc.ID))
 		replace = specReplacesTasks(&svc.Spec, spec)
 	}
@@ -60,12 +60,12 @@ func planTasks(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) []*sh
 		// A rolling update stops every old task: their resources come back.
 		exclude = svc.ID
 	}
-	nodes := nodeInfos(v, exclude)
+	pl.nodes = nodeInfos(v, exclude)
 	var out []*shoalpb.PlannedTask
 	if spec.Mode == api.ModeGlobal {
-		out = planGlobal(v, serviceID, nodes, current, spec, replace)
+		out = pl.global(current, replace)
 	} else {
-		out = planReplicated(v, serviceID, nodes, current, spec, replace)
+		out = pl.replicated(current, replace)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Slot != out[j].Slot {
@@ -76,7 +76,40 @@ func planTasks(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) []*sh
 	return out
 }
 
-func planReplicated(v *raftstore.View, serviceID string, nodes []scheduler.NodeInfo, current []*api.Task, spec *api.ServiceSpec, replace bool) []*shoalpb.PlannedTask {
+// planner places the tasks a service write would start.
+type planner struct {
+	v         *raftstore.View
+	serviceID string
+	version   uint64 // the spec version the write would make
+	spec      *api.ServiceSpec
+	nodes     []scheduler.NodeInfo
+}
+
+// specOf gives the planned tasks the new spec, and every stored task the
+// spec of its version.
+func (pl *planner) specOf(t *api.Task) *api.ServiceSpec {
+	if t.ServiceID == pl.serviceID && t.SpecVersion == pl.version {
+		return pl.spec
+	}
+	return pl.v.ServiceSpec(t.ServiceID, t.SpecVersion)
+}
+
+func (pl *planner) schedule(place []*api.Task) scheduler.Result {
+	return scheduler.Schedule(pl.nodes, place, pl.specOf)
+}
+
+// candidate is a task as the orchestrator would make it, for the
+// scheduler to place.
+func (pl *planner) candidate(slot uint64, nodeID string) *api.Task {
+	return &api.Task{
+		ID:        fmt.Sprintf("planned-%s-%d", nodeID, slot),
+		ServiceID: pl.serviceID, ServiceName: pl.spec.Name, Slot: slot, NodeID: nodeID, SpecVersion: pl.version,
+		DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending},
+	}
+}
+
+func (pl *planner) replicated(current []*api.Task, replace bool) []*shoalpb.PlannedTask {
+	v, spec := pl.v, pl.spec
 	bySlot := map[uint64]*api.Task{}
 	for _, t := range current {
 		bySlot[t.Slot] = t
@@ -88,7 +121,7 @@ func planReplicated(v *raftstore.View, serviceID string, nodes []scheduler.NodeI
 			out = append(out, planned(v, slot, t.NodeID, taskKeep, ""))
 			continue
 		}
-		place = append(place, candidate(serviceID, spec, slot, ""))
+		place = append(place, pl.candidate(slot, ""))
 	}
 	for _, t := range current {
 		if t.Slot > spec.Replicas {
@@ -102,7 +135,7 @@ func planReplicated(v *raftstore.View, serviceID string, nodes []scheduler.NodeI
 	for _, t := range place {
 		slotOf[t.ID] = t.Slot
 	}
-	res := scheduler.Schedule(nodes, place)
+	res := pl.schedule(place)
 	for _, d := range res.Decisions {
 		out = append(out, planned(v, slotOf[d.TaskID], d.NodeID, taskStart, ""))
 	}
@@ -112,24 +145,25 @@ func planReplicated(v *raftstore.View, serviceID string, nodes []scheduler.NodeI
 	return out
 }
 
-// planGlobal plans one task on every node. The scheduler checks a task
-// that names its node against that node only, so one pass gives every
-// node's answer.
-func planGlobal(v *raftstore.View, serviceID string, nodes []scheduler.NodeInfo, current []*api.Task, spec *api.ServiceSpec, replace bool) []*shoalpb.PlannedTask {
+// global plans one task on every node. The scheduler checks a task that
+// names its node against that node only, so one pass gives every node's
+// answer.
+func (pl *planner) global(current []*api.Task, replace bool) []*shoalpb.PlannedTask {
+	v := pl.v
 	onNode := map[string]bool{}
 	for _, t := range current {
 		onNode[t.NodeID] = true
 	}
 	var out []*shoalpb.PlannedTask
 	var place []*api.Task
-	for _, n := range nodes {
+	for _, n := range pl.nodes {
 		if onNode[n.Node.ID] && !replace {
 			out = append(out, planned(v, 0, n.Node.ID, taskKeep, ""))
 			continue
 		}
-		place = append(place, candidate(serviceID, spec, 0, n.Node.ID))
+		place = append(place, pl.candidate(0, n.Node.ID))
 	}
-	res := scheduler.Schedule(nodes, place)
+	res := pl.schedule(place)
 	for _, d := range res.Decisions {
 		out = append(out, planned(v, 0, d.NodeID, taskStart, ""))
 	}
@@ -149,16 +183,6 @@ func planned(v *raftstore.View, slot uint64, nodeID, action, reason string) *sho
 		p.Hostname = n.Hostname
 	}
 	return p
-}
-
-// candidate is a task as the orchestrator would make it, for the
-// scheduler to place.
-func candidate(serviceID string, spec *api.ServiceSpec, slot uint64, nodeID string) *api.Task {
-	return &api.Task{
-		ID:        fmt.Sprintf("planned-%s-%d", nodeID, slot),
-		ServiceID: serviceID, ServiceName: spec.Name, Slot: slot, NodeID: nodeID, Spec: *spec,
-		DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending},
-	}
 }
 
 // liveTasks are the tasks meant to run that have not stopped.

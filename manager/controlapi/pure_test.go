@@ -170,9 +170,14 @@ func TestDiffSpecs(t *testing.T) {
 
 func TestTaskCountsAndNodeLoad(t *testing.T) {
 	res := api.Resources{NanoCPUs: 5e8, MemoryBytes: 1 << 20}
+	state := raftstore.NewState()
+	svc := &api.Service{ID: "svc-web", Spec: api.ServiceSpec{Name: "web", Image: "busybox",
+		Resources: api.ResourceRequirements{Reservations: res}}}
+	if _, err := raftstore.NewLocalApplier(state).Apply(t.Context(), raftstore.CreateService{Service: svc}); err != nil {
+		t.Fatal(err)
+	}
 	task := func(desired, state api.TaskState) *api.Task {
-		return &api.Task{DesiredState: desired, Status: api.TaskStatus{State: state},
-			Spec: api.ServiceSpec{Resources: api.ResourceRequirements{Reservations: res}}}
+		return &api.Task{ServiceID: svc.ID, SpecVersion: 1, DesiredState: desired, Status: api.TaskStatus{State: state}}
 	}
 	tasks := []*api.Task{
 		task(api.TaskRunning, api.TaskRunning),
@@ -188,37 +193,32 @@ func TestTaskCountsAndNodeLoad(t *testing.T) {
 	if r, d := taskCounts(glob, tasks); r != 1 || d != 2 {
 		t.Fatalf("global: running %d desired %d, want 1 and 2", r, d)
 	}
-	sum, n := nodeLoad(tasks)
+	sum, n := nodeLoad(state.Read(), tasks)
 	if n != 3 || sum != (api.Resources{NanoCPUs: 15e8, MemoryBytes: 3 << 20}) {
 		t.Fatalf("node load = %v over %d tasks, want 3 tasks", sum, n)
 	}
 }
 
-func TestCheckNodeUpdate(t *testing.T) {
+func TestRetrySafe(t *testing.T) {
+	uncertain := fmt.Errorf("%w: %w: leadership lost", raftstore.ErrCommitUncertain, raftstore.ErrNotLeader)
 	tests := []struct {
-		name  string
-		avail string
-		add   map[string]string
-		rm    []string
-		want  string
+		name string
+		err  error
+		want bool
 	}{
-		{name: "ok", avail: "drain", add: map[string]string{"zone": "a"}, rm: []string{"old"}},
-		{name: "empty keeps", avail: ""},
-		{name: "bad availability", avail: "asleep", want: `availability "asleep"`},
-		{name: "empty key", add: map[string]string{"": "x"}, want: "label_add: empty key"},
-		{name: "add and remove", add: map[string]string{"zone": "a"}, rm: []string{"zone"}, want: `label "zone": both`},
+		{"not proposed, another leader", fmt.Errorf("verify leader: %w", raftstore.ErrNotLeader), true},
+		{"not proposed, no leader", fmt.Errorf("x: %w", raftstore.ErrNoLeader), true},
+		{"uncertain, no request id", uncertain, false},
+		{"uncertain request", idempotent{uncertain}, true},
+		{"uncertain request, wrapped again", fmt.Errorf("update: %w", idempotent{uncertain}), true},
+		{"uncertain, caller gave up", idempotent{fmt.Errorf("%w: %w", raftstore.ErrCommitUncertain, context.Canceled)}, false},
+		{"domain error", fmt.Errorf("x: %w", raftstore.ErrConflict), false},
+		{"nil", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := errors.Join(checkAvailability(tt.avail), checkLabels(tt.add, tt.rm))
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) || status.Code(toStatus(err)) != codes.InvalidArgument {
-				t.Fatalf("err = %v, want InvalidArgument containing %q", err, tt.want)
+			if got := retrySafe(tt.err); got != tt.want {
+				t.Errorf("retrySafe(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

@@ -40,8 +40,8 @@ type Config struct {
 	// ID is this manager's Raft member id.
 	ID   string
 	Raft Raft
-	// Applier commits this server's writes; nil means Raft. The manager puts
-	// a proposer queue here that batches concurrent commands.
+	// Applier commits this server's writes; nil means Raft. Tests put a
+	// fake here to make commits fail in ways a live cluster rarely does.
 	Applier raftstore.Applier
 	// LeaderTimeout bounds how long a write or fresh read waits for a
 	// leader (forwarding and retries included) before it fails with the
@@ -131,6 +131,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])[:25]
 }
 
-// now is the proposer's clock. Timestamps go inside commands so the FSM
-// never reads a clock.
+// now is the clock commands are stamped with. Timestamps go inside
+// commands so the FSM never reads a clock.
 func now() time.Time { return time.Now().UTC() }

@@ -37,11 +37,11 @@ func read[T any](ctx context.Context, s *Server, stale bool,
 
 // CreateService validates a spec and commits a new service.
 func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	spec := shoalpb.ToServiceSpec(req.GetSpec())
-	if spec == nil {
-		return nil, toStatus(errMissing("spec"))
+	spec, err := readSpec(req.GetSpec())
+	if err == nil {
+		err = prepareSpec(spec)
 	}
-	if err := prepareSpec(spec); err != nil {
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	remote := func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
@@ -52,66 +52,92 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 			if v.ServiceByName(spec.Name) != nil {
 				return nil, serviceExists(spec.Name)
 			}
+			if err := checkInCluster(v, spec, nil); err != nil {
+				return nil, err
+			}
 			return &shoalpb.ServiceWriteResponse{Plan: planCreate(v, spec)}, nil
 		}, remote)
 	}
-	id := objectID(ctx)
-	return onLeader(withObjectID(ctx, id), s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
-		return s.createService(ctx, id, spec)
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
+		// A retry of a request that committed is answered by the FSM; the
+		// cluster's limits were checked on its first attempt.
+		if _, done := s.state().Read().Request(rid); !done {
+			if err := s.checkFresh(ctx, func(v *raftstore.View) error { return checkInCluster(v, spec, nil) }); err != nil {
+				return nil, err
+			}
+		}
+		return s.createService(ctx, rid, spec)
 	}, remote)
 }
 
-func (s *Server) createService(ctx context.Context, id string, spec *api.ServiceSpec) (*shoalpb.ServiceWriteResponse, error) {
+// createService needs no fresh read: if an earlier attempt of the request
+// committed, the FSM answers this one with that attempt's service (its id,
+// not the one picked here).
+func (s *Server) createService(ctx context.Context, rid string, spec *api.ServiceSpec) (*shoalpb.ServiceWriteResponse, error) {
 	t := now()
-	svc := &api.Service{ID: id, Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t}
-	resp, err := s.applier.Apply(ctx, raftstore.CreateService{Service: svc})
-	if errors.Is(err, raftstore.ErrAlreadyExists) {
-		// An earlier attempt of this same call may have committed before
-		// its answer was lost (leader change): then the service is ours.
-		v := s.state().Read()
-		if cur := v.Service(id); cur != nil && cur.Spec.Name == spec.Name {
-			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(cur), Index: v.Index()}, nil
-		}
-	}
+	svc := &api.Service{ID: newID(), Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t}
+	resp, err := s.commit(ctx, rid, raftstore.CreateService{Service: svc})
 	if err != nil {
 		return nil, err
 	}
-	if got, ok := resp.Value.(*api.Service); ok && got != nil {
-		svc = got
-	}
-	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: resp.Index}, nil
+	got := written(resp.Value, func() *api.Service { return s.state().Read().ServiceByName(spec.Name) })
+	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(got), Index: resp.Index}, nil
 }
 
 // UpdateService replaces a service's spec.
 func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
-	if req.GetSpec() == nil {
-		return nil, toStatus(errMissing("spec"))
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := readSpec(req.GetSpec()); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
 		v := s.state().Read()
+		if r, ok := v.Request(rid); ok && !req.GetDryRun() {
+			return serviceAnswer(v, r, req.GetService()), nil
+		}
 		svc, err := findService(v, req.GetService())
 		if err != nil {
 			return nil, err
 		}
 		spec := shoalpb.ToServiceSpec(req.GetSpec())
-		if err := checkUpdate(svc, spec); err != nil {
+		if err := checkUpdate(v, svc, spec); err != nil {
 			return nil, err
 		}
 		if req.GetDryRun() {
 			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
 		}
-		return s.updateService(ctx, svc.ID, spec, req.GetExpectedVersion())
+		return s.updateService(ctx, rid, svc.ID, spec, req.GetExpectedVersion())
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
 		return c.UpdateService(ctx, req)
 	})
 }
 
-// checkUpdate fills in and validates the new spec of svc. The name and
-// mode of a service are fixed at creation.
-func checkUpdate(svc *api.Service, spec *api.ServiceSpec) error {
+// serviceAnswer answers again a service write that the state remembers as
+// applied (a retry of a request that committed before its answer was lost).
+func serviceAnswer(v *raftstore.View, r raftstore.Response, ref string) *shoalpb.ServiceWriteResponse {
+	svc := written(r.Value, func() *api.Service {
+		svc, _ := findService(v, ref)
+		return svc
+	})
+	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: r.Index}
+}
+
+// checkUpdate fills in and validates the new spec of svc against the
+// state v. The name and mode of a service are fixed at creation.
+func checkUpdate(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) error {
 	if spec.Name == "" {
 		spec.Name = svc.Spec.Name
 	}
@@ -125,24 +151,36 @@ func checkUpdate(svc *api.Service, spec *api.ServiceSpec) error {
 		return invalidf("spec.mode %q: service %q is %s and its mode cannot change; remove and create it again",
 			spec.Mode, svc.Spec.Name, svc.Spec.Mode)
 	}
-	return prepareSpec(spec)
+	if err := prepareSpec(spec); err != nil {
+		return err
+	}
+	return checkInCluster(v, spec, svc.Spec.DependsOn)
 }
 
-func (s *Server) updateService(ctx context.Context, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
-	resp, err := s.applier.Apply(ctx, raftstore.UpdateService{ID: id, Spec: *spec, ExpectedVersion: expected, At: now()})
+func (s *Server) updateService(ctx context.Context, rid, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
+	resp, err := s.commit(ctx, rid, raftstore.UpdateService{ID: id, Spec: *spec, ExpectedVersion: expected, At: now()})
 	if err != nil {
 		return nil, err
 	}
-	svc, ok := resp.Value.(*api.Service)
-	if !ok || svc == nil {
-		// The leader has applied the entry when Apply returns.
-		svc = s.state().Read().Service(id)
-	}
+	// The leader has applied the entry when Apply returns.
+	svc := written(resp.Value, func() *api.Service { return s.state().Read().Service(id) })
 	return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: resp.Index}, nil
 }
 
 // ScaleService sets the replica count of a replicated service.
 func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
+	// The cluster's own limit is checked on the leader; no cluster allows
+	// more than the ceiling, so such a count is refused here already.
+	if err := api.ValidateReplicas("replicas", req.GetReplicas(), api.MaxReplicasCeiling); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.ServiceWriteResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
@@ -150,7 +188,7 @@ func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequ
 		var err error
 		for range maxScaleRetries {
 			var resp *shoalpb.ServiceWriteResponse
-			resp, err = s.scaleOnce(ctx, req)
+			resp, err = s.scaleOnce(ctx, rid, req)
 			if !errors.Is(err, raftstore.ErrConflict) {
 				return resp, err
 			}
@@ -161,8 +199,11 @@ func (s *Server) ScaleService(ctx context.Context, req *shoalpb.ScaleServiceRequ
 	})
 }
 
-func (s *Server) scaleOnce(ctx context.Context, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
+func (s *Server) scaleOnce(ctx context.Context, rid string, req *shoalpb.ScaleServiceRequest) (*shoalpb.ServiceWriteResponse, error) {
 	v := s.state().Read()
+	if r, ok := v.Request(rid); ok && !req.GetDryRun() {
+		return serviceAnswer(v, r, req.GetService()), nil
+	}
 	svc, err := findService(v, req.GetService())
 	if err != nil {
 		return nil, err
@@ -170,31 +211,45 @@ func (s *Server) scaleOnce(ctx context.Context, req *shoalpb.ScaleServiceRequest
 	if svc.Spec.Mode != api.ModeReplicated {
 		return nil, invalidf("service %q is %s: only a replicated service can be scaled", svc.Spec.Name, svc.Spec.Mode)
 	}
-	spec := svc.Spec.Clone()
-	spec.Replicas = req.GetReplicas()
-	if err := prepareSpec(spec); err != nil {
+	// Only the count changes: the rest of the spec was checked when it was
+	// written.
+	if err := api.ValidateReplicas("replicas", req.GetReplicas(), v.Cluster().Settings.ReplicaLimit()); err != nil {
 		return nil, err
 	}
+	spec := svc.Spec.Clone()
+	spec.Replicas = req.GetReplicas()
 	if req.GetDryRun() {
 		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
 	}
 	if spec.Replicas == svc.Spec.Replicas {
 		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: v.Index()}, nil
 	}
-	return s.updateService(ctx, svc.ID, spec, svc.SpecVersion)
+	return s.updateService(ctx, rid, svc.ID, spec, svc.SpecVersion)
 }
 
 // RemoveService deletes a service; its tasks are stopped and removed.
 func (s *Server) RemoveService(ctx context.Context, req *shoalpb.RemoveServiceRequest) (*shoalpb.RemoveServiceResponse, error) {
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, rid, err := requestID(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RemoveServiceResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
 		}
-		svc, err := findService(s.state().Read(), req.GetService())
+		v := s.state().Read()
+		if r, ok := v.Request(rid); ok {
+			// Removed by an earlier attempt: the service is gone now.
+			return &shoalpb.RemoveServiceResponse{Index: r.Index}, nil
+		}
+		svc, err := findService(v, req.GetService())
 		if err != nil {
 			return nil, err
 		}
-		resp, err := s.applier.Apply(ctx, raftstore.RemoveService{ID: svc.ID, At: now()})
+		resp, err := s.commit(ctx, rid, raftstore.RemoveService{ID: svc.ID, At: now()})
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +261,9 @@ func (s *Server) RemoveService(ctx context.Context, req *shoalpb.RemoveServiceRe
 
 // GetService returns one service by name, id or id prefix.
 func (s *Server) GetService(ctx context.Context, req *shoalpb.GetServiceRequest) (*shoalpb.Service, error) {
+	if err := api.ValidateRef("service", req.GetService(), true); err != nil {
+		return nil, toStatus(err)
+	}
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.Service, error) {
 		svc, err := findService(v, req.GetService())
 		if err != nil {

@@ -1,8 +1,32 @@
 package controlapi
 
 import (
+	"context"
+	"maps"
+
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
 )
+
+// The rules themselves live in api (and the wire-only ones in shoalpb), so
+// that shoalctl can check a request before it sends it with the very same
+// functions. This file only says which request runs which rule, and when:
+// the rules that need nothing but the request run on whichever manager
+// receives it, before anything is forwarded or proposed; the ones that
+// need the cluster's state run on the leader.
+
+// readSpec converts a spec from the wire and checks what only the wire form
+// can get wrong. A missing spec is an error.
+func readSpec(pb *shoalpb.ServiceSpec) (*api.ServiceSpec, error) {
+	if pb == nil {
+		return nil, errMissing("spec")
+	}
+	if err := shoalpb.CheckServiceSpec(pb); err != nil {
+		return nil, err
+	}
+	return shoalpb.ToServiceSpec(pb), nil
+}
 
 // prepareSpec fills in a spec's defaults and checks it. A rejected spec
 // returns an error wrapping api.ErrInvalid that names every bad field and
@@ -12,33 +36,59 @@ func prepareSpec(spec *api.ServiceSpec) error {
 	return api.ValidateServiceSpec(spec)
 }
 
-// checkAvailability validates an operator's availability value ("" keeps
-// the current one).
-func checkAvailability(a string) error {
-	switch api.NodeAvailability(a) {
-	case "", api.AvailabilityActive, api.AvailabilityPause, api.AvailabilityDrain:
-		return nil
+// checkInCluster checks a prepared spec against the cluster's state v: the
+// replica count against the cluster's max-replicas, and depends_on against
+// the services there are (prev is the service's depends_on before this
+// request, nil for a new service).
+func checkInCluster(v *raftstore.View, spec *api.ServiceSpec, prev []api.Dependency) error {
+	if spec.Mode == api.ModeReplicated {
+		if err := api.ValidateReplicas("spec.replicas", spec.Replicas, v.Cluster().Settings.ReplicaLimit()); err != nil {
+			return err
+		}
 	}
-	return invalidf("availability %q: want %q, %q or %q", a,
-		api.AvailabilityActive, api.AvailabilityPause, api.AvailabilityDrain)
+	return api.ValidateDependencyGraph(spec, prev, dependencyGraph(v))
 }
 
-// checkLabels validates label keys an operator adds or removes.
-func checkLabels(add map[string]string, rm []string) error {
-	for k := range add {
-		if k == "" {
-			return invalidf("label_add: empty key (value %q)", add[k])
+// dependencyGraph maps each service's name to the names it depends on.
+func dependencyGraph(v *raftstore.View) map[string][]string {
+	out := map[string][]string{}
+	for _, svc := range v.Services() {
+		deps := make([]string, len(svc.Spec.DependsOn))
+		for i, d := range svc.Spec.DependsOn {
+			deps[i] = d.Service
 		}
+		out[svc.Spec.Name] = deps
 	}
+	return out
+}
+
+// checkFresh runs check on the leader's state and, before it reports a
+// rejection, again on a state that holds every committed write (after a
+// barrier): a leader just elected may not have applied its predecessor's
+// last entries yet, and must not refuse what they made valid. A request
+// that passes costs no barrier.
+func (s *Server) checkFresh(ctx context.Context, check func(*raftstore.View) error) error {
+	if check(s.state().Read()) == nil {
+		return nil
+	}
+	if err := s.raft.VerifyLeader(ctx); err != nil {
+		return err
+	}
+	return check(s.state().Read())
+}
+
+// nodeLabelsAfter is the labels node n has once an update adds add and
+// removes rm.
+func nodeLabelsAfter(n *api.Node, add map[string]string, rm []string) map[string]string {
+	out := maps.Clone(n.Labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, add)
 	for _, k := range rm {
-		if k == "" {
-			return invalidf("label_rm: empty key")
-		}
-		if _, ok := add[k]; ok {
-			return invalidf("label %q: both added and removed", k)
-		}
+		delete(out, k)
 	}
-	return nil
+	return out
 }
 
 func errMissing(field string) error { return invalidf("%s: missing", field) }

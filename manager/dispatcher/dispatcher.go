@@ -2,19 +2,30 @@
 // manager serves it; only the leader holds sessions (the others answer with
 // a Redirect to the leader).
 //
-// On the leader it registers each agent's node (ready), streams the node
-// its assignment set (a full set, then sequence-numbered increments
-// computed from the state whenever a task of the node changes), commits
-// the agents' task statuses in batches, and decides node liveness from two
-// signals: gossip (a member declared dead or leaving) and the session (gone
-// and not back within the grace period).
+// On the leader it does three jobs, each its own part and each a leader
+// duty run by Run:
+//
+//   - sessions (session.go, sessions.go, assignments.go): it registers each
+//     agent's node (ready), streams the node its assignment set (a full
+//     set, then sequence-numbered increments computed from the state
+//     whenever a task of the node changes) and answers the agent's
+//     heartbeats, so that an agent notices a dead or cut-off leader;
+//   - the status batcher (status.go): it commits the agents' task statuses
+//     in bounded batches, refusing a bad report alone;
+//   - liveness (liveness.go, holds.go): it decides when a node is down from
+//     two signals, gossip (a member declared dead or leaving) and the
+//     session (gone and not back within the grace period); it gives the
+//     nodes of an earlier leader a reconnect window, and holds the tasks of
+//     a node whose agent said it is restarting.
+//
+// None of them holds a lock while it commits to Raft: without a quorum a
+// commit waits for seconds, and sessions must keep answering meanwhile.
 package dispatcher
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -26,24 +37,29 @@ import (
 
 // DefaultGracePeriod is how long a node may be without a session before it
 // is declared down. A killed agent's connection closes at once, so this is
-// most of the failover time when gossip is slower; agents reconnect after a
-// leader change within a few hundred milliseconds of the new leader taking
-// over (its grace period starts then), well inside it.
+// most of the failover time when gossip is slower.
 const DefaultGracePeriod = 500 * time.Millisecond
 
+// DefaultReconnectWindow is how long a new leader waits for the agents of
+// nodes that were ready to open a session with it before it may declare
+// them down (unless gossip already says they are gone). An agent needs
+// about a second to notice that the old leader went silent (three missed
+// heartbeat answers) and a few hundred milliseconds to find the new one;
+// four seconds leave room for a loaded machine and a slow election.
+const DefaultReconnectWindow = 4 * time.Second
+
 const (
-	// statusDelay is how long status reports are collected, across all
-	// sessions, before they are committed in one Raft entry.
-	statusDelay = 5 * time.Millisecond
-	// sessionTTL ends a session that has been silent this long (agents
-	// send heartbeats every 500 ms): it catches connections that died
-	// without closing.
-	sessionTTL = 10 * time.Second
+	// sessionTTL ends a session whose agent sent nothing this long. Agents
+	// send a heartbeat at least every 500 ms (300 ms by default), so only a
+	// connection that died without closing, or an agent stalled for
+	// seconds, is this silent; the ended session's node then gets the
+	// grace period like any other.
+	sessionTTL = 2 * time.Second
 	// failConfirm is how long a session must have been silent for a
-	// gossip "dead" to take its node down at once. Agents send heartbeats
-	// every 500 ms, so a live agent's session is never silent this long,
-	// while a starved agent that misses a few gossip probes is: without
-	// this check a busy machine would see false failures.
+	// gossip "dead" to take its node down at once. A live agent's session
+	// is never silent this long, while a starved agent that misses a few
+	// gossip probes is: without this check a busy machine would see false
+	// failures.
 	failConfirm = 800 * time.Millisecond
 	// helloTimeout bounds the wait for an agent's first message.
 	helloTimeout = 10 * time.Second
@@ -74,31 +90,24 @@ type Config struct {
 	LeaderAddr func() string
 	// GracePeriod: see DefaultGracePeriod (used when zero).
 	GracePeriod time.Duration
-	Logger      *slog.Logger
+	// ReconnectWindow: see DefaultReconnectWindow (used when zero). It is
+	// never shorter than GracePeriod.
+	ReconnectWindow time.Duration
+	// Gossip returns this manager's current gossip view (nil: no gossip).
+	// A new leader acts on it, not on events it saw while following.
+	Gossip func() membership.View
+	Logger *slog.Logger
 }
 
 // Dispatcher implements shoalpb.DispatcherServer.
 type Dispatcher struct {
 	shoalpb.UnimplementedDispatcherServer
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
-
-	mu       sync.Mutex
-	sessions map[string]*session // by node ID
-	lost     map[string]time.Time
-	// suspects are nodes gossip declared dead while their session was
-	// still talking: they go down once the session falls silent too.
-	suspects map[string]time.Time
-	nextID   uint64
-
-	statusMu   sync.Mutex
-	statuses   map[string]map[string]raftstore.TaskStatusUpdate // node → task → latest
-	statusKick chan struct{}
-
-	memberMu   sync.Mutex
-	members    []membership.Event
-	memberKick chan struct{}
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	sessions *sessionTable
+	live     *liveness
+	statuses *statusBatcher
 }
 
 // New returns a dispatcher; Run does the leader's duties.
@@ -106,15 +115,18 @@ func New(cfg Config) *Dispatcher {
 	if cfg.GracePeriod <= 0 {
 		cfg.GracePeriod = DefaultGracePeriod
 	}
+	if cfg.ReconnectWindow <= 0 {
+		cfg.ReconnectWindow = DefaultReconnectWindow
+	}
+	cfg.ReconnectWindow = max(cfg.ReconnectWindow, cfg.GracePeriod)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{
-		cfg: cfg, log: cfg.Logger.With("component", "dispatcher"), now: time.Now,
-		sessions: make(map[string]*session), lost: make(map[string]time.Time), suspects: make(map[string]time.Time),
-		statuses:   make(map[string]map[string]raftstore.TaskStatusUpdate),
-		statusKick: make(chan struct{}, 1), memberKick: make(chan struct{}, 1),
-	}
+	log := cfg.Logger.With("component", "dispatcher")
+	d := &Dispatcher{cfg: cfg, log: log, now: time.Now, sessions: newSessionTable()}
+	d.live = newLiveness(cfg, d.sessions, log, d.now)
+	d.statuses = newStatusBatcher(cfg, log, d.now)
+	return d
 }
 
 // Run does the leader's duties until ctx ends: it routes state changes to
@@ -122,11 +134,11 @@ func New(cfg Config) *Dispatcher {
 // IsLeader itself: while this manager is not the leader it holds no
 // sessions. It may run for the manager's whole life or only while leading.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	defer d.closeSessions(errStopped)
+	defer d.sessions.closeAll(errStopped)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.routeChanges(gctx) })
-	g.Go(func() error { return d.flushStatuses(gctx) })
-	g.Go(func() error { return d.watchLiveness(gctx) })
+	g.Go(func() error { return d.statuses.run(gctx) })
+	g.Go(func() error { return d.live.run(gctx) })
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -134,91 +146,64 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
+// ObserveMember feeds one gossip event to the liveness check. It never
+// blocks. While this manager does not lead the event is dropped: a new
+// leader starts from the gossip view of the moment, not from a backlog.
+func (d *Dispatcher) ObserveMember(ev membership.Event) { d.live.observe(ev) }
+
+// SessionCount returns how many agents hold a session here.
+func (d *Dispatcher) SessionCount() int { return d.sessions.count() }
+
 func (d *Dispatcher) poke(nodeID string) {
-	d.mu.Lock()
-	s := d.sessions[nodeID]
-	d.mu.Unlock()
-	if s != nil {
+	if s := d.sessions.get(nodeID); s != nil {
 		s.poke()
 	}
 }
 
 func (d *Dispatcher) pokeAll() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, s := range d.sessions {
+	for _, s := range d.sessions.all() {
 		s.poke()
 	}
 }
 
-// attach registers s as its node's session, ending an older one.
-func (d *Dispatcher) attach(s *session) {
-	d.mu.Lock()
-	d.nextID++
-	s.id = d.nextID
-	old := d.sessions[s.nodeID]
-	d.sessions[s.nodeID] = s
-	d.mu.Unlock()
-	if old != nil {
-		old.end(ErrSuperseded)
-	}
-}
-
-// detach forgets s (if still current) and starts its node's grace period.
-func (d *Dispatcher) detach(s *session) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.sessions[s.nodeID] == s {
-		delete(d.sessions, s.nodeID)
-		d.lost[s.nodeID] = s.lastSeen()
-	}
-}
-
-// closeSessions ends every session with cause.
-func (d *Dispatcher) closeSessions(cause error) {
-	d.mu.Lock()
-	all := make([]*session, 0, len(d.sessions))
-	for _, s := range d.sessions {
-		all = append(all, s)
-	}
-	d.mu.Unlock()
-	for _, s := range all {
-		s.end(cause)
-	}
-}
-
-// SessionCount returns how many agents hold a session here.
-func (d *Dispatcher) SessionCount() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.sessions)
-}
-
-// applyAll commits cmds in one entry and returns the first error of any.
-func (d *Dispatcher) applyAll(ctx context.Context, cmds ...raftstore.Command) error {
-	var cmd raftstore.Command = raftstore.Batch{Commands: cmds}
+// commit applies cmds in one entry. It returns each command's answer (nil
+// when it applied, else the state's refusal), or an error when the entry
+// did not commit (nothing applied, or it is uncertain whether it did).
+func commit(ctx context.Context, applier raftstore.Applier, cmds []raftstore.Command) ([]error, error) {
 	if len(cmds) == 1 {
-		cmd = cmds[0]
+		_, err := applier.Apply(ctx, cmds[0])
+		if err != nil && !refused(err) {
+			return nil, err
+		}
+		return []error{err}, nil
 	}
-	resp, err := d.cfg.Applier.Apply(ctx, cmd)
+	resp, err := applier.Apply(ctx, raftstore.Batch{Commands: cmds})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return batchError(resp)
-}
-
-// batchError returns the first error in a Batch's per-command results
-// (a Batch itself never fails).
-func batchError(resp raftstore.Response) error {
-	results, ok := resp.Value.([]raftstore.BatchResult)
-	if !ok {
-		return nil
-	}
-	var errs []error
-	for _, r := range results {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
+	results, _ := resp.Value.([]raftstore.BatchResult)
+	errs := make([]error, len(cmds))
+	for i := range errs {
+		if i < len(results) {
+			errs[i] = results[i].Err
 		}
 	}
-	return errors.Join(errs...)
+	return errs, nil
+}
+
+// refused reports whether err is the state's answer to a committed command
+// rather than a failure to commit it.
+func refused(err error) bool {
+	for _, e := range []error{raftstore.ErrNotFound, raftstore.ErrConflict, raftstore.ErrInvalid, raftstore.ErrAlreadyExists} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// commitOne applies one command.
+func commitOne(ctx context.Context, applier raftstore.Applier, cmd raftstore.Command) error {
+	_, err := applier.Apply(ctx, cmd)
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -271,11 +272,12 @@ func nodeHistory(s *single, id string) []*api.Node {
 	return out
 }
 
-// TestLeaderless: nodes registered under an earlier leader get a full grace
-// period from when this dispatcher starts leading before they are declared
-// down, instead of all at once.
-func TestLeaderless(t *testing.T) {
-	s := newSingle(t, time.Second)
+// TestReconnectWindow: nodes that were ready under an earlier leader get
+// the reconnect window from when this dispatcher starts leading before
+// they are declared down, not the (shorter) grace period.
+func TestReconnectWindow(t *testing.T) {
+	const window = 1500 * time.Millisecond
+	s := newSingle(t, testGrace, func(c *dispatcher.Config) { c.ReconnectWindow = window })
 	at := time.Now()
 	for i := range 3 {
 		n := &api.Node{ID: fmt.Sprintf("old-%d", i), Hostname: fmt.Sprintf("old-%d", i), Status: api.NodeReady, UpdatedAt: at}
@@ -283,8 +285,8 @@ func TestLeaderless(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The dispatcher leads since newSingle; none may be down before a grace
-	// period has passed since then.
+	// The dispatcher leads since newSingle; none may be down before the
+	// window has passed since then.
 	managertest.WaitFor(t, 10*time.Second, func() error {
 		for i := range 3 {
 			if n := s.state.Read().Node(fmt.Sprintf("old-%d", i)); n.Status != api.NodeDown {
@@ -295,10 +297,10 @@ func TestLeaderless(t *testing.T) {
 	})
 	for i := range 3 {
 		n := s.state.Read().Node(fmt.Sprintf("old-%d", i))
-		if since := n.UpdatedAt.Sub(s.started); since < time.Second {
-			t.Errorf("node %s went down %s after the dispatcher started leading, before its grace period", n.ID, since)
+		if since := n.UpdatedAt.Sub(s.started); since < window {
+			t.Errorf("node %s went down %s after the dispatcher started leading, inside its reconnect window", n.ID, since)
 		}
-		if !strings.Contains(n.StatusMessage, "grace period") {
+		if !strings.Contains(n.StatusMessage, "reconnect window") {
 			t.Errorf("node %s: down message %q does not explain", n.ID, n.StatusMessage)
 		}
 	}

@@ -44,6 +44,8 @@ type single struct {
 	// started is when the dispatcher started leading.
 	started time.Time
 	grace   time.Duration
+	// edits change every dispatcher's config before it starts.
+	edits []func(*dispatcher.Config)
 
 	leadMu     sync.Mutex
 	leadership leadership
@@ -55,10 +57,10 @@ type single struct {
 	history map[string][]*api.Node // every version of each node
 }
 
-func newSingle(t testing.TB, grace time.Duration) *single {
+func newSingle(t testing.TB, grace time.Duration, edits ...func(*dispatcher.Config)) *single {
 	t.Helper()
 	state := raftstore.NewState()
-	s := &single{t: t, state: state, apply: raftstore.NewLocalApplier(state), history: map[string][]*api.Node{}}
+	s := &single{t: t, state: state, apply: raftstore.NewLocalApplier(state), history: map[string][]*api.Node{}, edits: edits}
 	events, unsubscribe := state.Subscribe(1 << 16)
 	t.Cleanup(unsubscribe)
 	go func() {
@@ -113,29 +115,47 @@ func (s *single) setLeadership(isLeader func() bool, leaderAddr func() string) {
 // serveDispatcher runs one more dispatcher over the state, on its own
 // loopback port, until the test ends.
 func (s *single) serveDispatcher(isLeader func() bool, leaderAddr func() string) (*dispatcher.Dispatcher, string) {
+	d, addr, run := s.serveIdleDispatcher(isLeader, leaderAddr)
+	run()
+	return d, addr
+}
+
+// serveIdleDispatcher serves one more dispatcher whose leader duties (Run)
+// start only when run is called, as a real manager starts them when it
+// becomes the leader.
+func (s *single) serveIdleDispatcher(isLeader func() bool, leaderAddr func() string) (*dispatcher.Dispatcher, string, func()) {
 	t := s.t
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := dispatcher.New(dispatcher.Config{
+	cfg := dispatcher.Config{
 		State: s.state, Applier: s.apply, GracePeriod: s.grace, Logger: testLogger(),
 		IsLeader: isLeader, LeaderAddr: leaderAddr,
-	})
-	gs := grpc.NewServer()
+	}
+	for _, e := range s.edits {
+		e(&cfg)
+	}
+	d := dispatcher.New(cfg)
+	gs := grpc.NewServer(shoalpb.ServerOptions()...)
 	shoalpb.RegisterDispatcherServer(gs, d)
 	go gs.Serve(lis)
-	ctx, cancel := context.WithCancel(t.Context())
-	runDone := make(chan error, 1)
-	go func() { runDone <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("dispatcher Run: %v", err)
-		}
-		gs.Stop()
-	})
-	return d, lis.Addr().String()
+	t.Cleanup(gs.Stop)
+	var once sync.Once
+	run := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithCancel(t.Context())
+			runDone := make(chan error, 1)
+			go func() { runDone <- d.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-runDone; err != nil {
+					t.Errorf("dispatcher Run: %v", err)
+				}
+			})
+		})
+	}
+	return d, lis.Addr().String(), run
 }
 
 // testAgent is one agent with its own fake runtime and data dir, which
@@ -148,6 +168,9 @@ type testAgent struct {
 	join   []string
 	gossip bool
 	leave  bool // leave gossip gracefully when stopped
+	// hold, if set, is the restart hold the agent announces when stopped
+	// (kill then stops it as systemctl restart would: SIGTERM).
+	hold time.Duration
 
 	mu     sync.Mutex
 	a      *agent.Agent
@@ -173,7 +196,7 @@ func (ta *testAgent) start() {
 	cfg := agent.Config{
 		DataDir: ta.dir, Join: ta.join, AdvertiseAddr: "127.0.0.1:0", Hostname: ta.name,
 		Runtime: ta.rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		Logger: testLogger().With("test_agent", ta.name),
+		RestartHold: ta.hold, Logger: testLogger().With("test_agent", ta.name),
 	}
 	if ta.gossip {
 		cfg.GossipAddr, cfg.LeaveOnStop = "127.0.0.1:0", ta.leave

@@ -45,13 +45,22 @@ func FuzzAgentMessage(f *testing.F) {
 			}
 		}
 		if st := m.GetStatus(); st != nil {
-			ups, err := statusUpdates(st)
-			if err != nil {
-				return
+			ups, refused := checkReports(st)
+			if len(ups)+len(refused) != len(st.GetUpdates()) {
+				t.Fatalf("%d updates became %d accepted and %d refused", len(st.GetUpdates()), len(ups), len(refused))
 			}
 			for _, u := range ups {
 				if u.TaskID == "" || !agentState(u.Status.State) {
 					t.Fatalf("accepted update %+v", u)
+				}
+				// What is accepted must go into a Raft entry.
+				if _, err := raftstore.EncodeCommand(raftstore.UpdateTaskStatus{NodeID: "n1", Updates: []raftstore.TaskStatusUpdate{u}}); err != nil {
+					t.Fatalf("accepted update %+v does not encode: %v", u, err)
+				}
+			}
+			for _, r := range refused {
+				if r.GetReason() == "" {
+					t.Fatalf("refused %q without a reason", r.GetTaskId())
 				}
 			}
 		}
@@ -114,7 +123,7 @@ func TestRouteTask(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := New(Config{})
 			for _, n := range []string{"a", "b"} {
-				d.sessions[n] = &session{d: d, nodeID: n, wake: make(chan struct{}, 1)}
+				d.sessions.attach(&session{d: d, nodeID: n, wake: make(chan struct{}, 1)})
 			}
 			known := map[string]seenTask{}
 			if tc.before != nil {
@@ -124,7 +133,7 @@ func TestRouteTask(t *testing.T) {
 			var woken []string
 			for _, n := range []string{"a", "b"} {
 				select {
-				case <-d.sessions[n].wake:
+				case <-d.sessions.get(n).wake:
 					woken = append(woken, n)
 				default:
 				}

@@ -2,8 +2,11 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
@@ -11,93 +14,224 @@ import (
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
-// ObserveMember feeds one gossip event to the liveness check. It never
-// blocks; on a manager that does not lead the event is noted and ignored.
-func (d *Dispatcher) ObserveMember(ev membership.Event) {
-	d.memberMu.Lock()
-	d.members = append(d.members, ev)
-	d.memberMu.Unlock()
+// liveness decides, on the leader, when a node is down and when it is ready
+// again. Its inputs are gossip (events, and the view at takeover), the
+// sessions, and the holds of restarting nodes (in the state). It decides
+// under its lock and commits without it; it may take the session table's
+// lock while holding its own, never the reverse.
+type liveness struct {
+	state    *raftstore.State
+	applier  raftstore.Applier
+	isLeader func() bool
+	gossip   func() membership.View
+	sessions *sessionTable
+	grace    time.Duration
+	window   time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	kick     chan struct{}
+
+	mu      sync.Mutex
+	leading bool
+	events  []membership.Event
+	// due are the nodes without a session and when they go down.
+	due map[string]dueDown
+	// suspects are nodes gossip declared dead while their session was
+	// still talking: they go down once the session falls silent too.
+	suspects map[string]time.Time
+	// holds are the restarting nodes and their deadlines.
+	holds map[string]time.Time
+}
+
+// dueDown is a node without a session: down once wait has passed since.
+type dueDown struct {
+	since time.Time // the session's last word, or when this manager took over
+	wait  time.Duration
+	why   string // what wait is, for the node's status message
+}
+
+func (d dueDown) at() time.Time { return d.since.Add(d.wait) }
+
+func newLiveness(cfg Config, sessions *sessionTable, log *slog.Logger, now func() time.Time) *liveness {
+	return &liveness{
+		state: cfg.State, applier: cfg.Applier, isLeader: cfg.IsLeader, gossip: cfg.Gossip, sessions: sessions,
+		grace: cfg.GracePeriod, window: cfg.ReconnectWindow, log: log, now: now, kick: make(chan struct{}, 1),
+		due: map[string]dueDown{}, suspects: map[string]time.Time{}, holds: map[string]time.Time{},
+	}
+}
+
+// observe queues one gossip event; while not leading it drops it.
+func (l *liveness) observe(ev membership.Event) {
+	l.mu.Lock()
+	if !l.leading {
+		l.mu.Unlock()
+		return
+	}
+	l.events = append(l.events, ev)
+	l.mu.Unlock()
 	select {
-	case d.memberKick <- struct{}{}:
+	case l.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (d *Dispatcher) takeMembers() []membership.Event {
-	d.memberMu.Lock()
-	defer d.memberMu.Unlock()
-	evs := d.members
-	d.members = nil
+func (l *liveness) takeEvents() []membership.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	evs := l.events
+	l.events = nil
 	return evs
 }
 
-// livenessTick is how often session loss is checked: a tenth of the grace
-// period, within [10 ms, 100 ms].
-func (d *Dispatcher) livenessTick() time.Duration {
-	return min(max(d.cfg.GracePeriod/10, 10*time.Millisecond), 100*time.Millisecond)
+// tick is how often liveness is checked: a tenth of the grace period,
+// within [10 ms, 100 ms].
+func (l *liveness) tick() time.Duration {
+	return min(max(l.grace/10, 10*time.Millisecond), 100*time.Millisecond)
 }
 
-// watchLiveness declares nodes down (gossip says dead or left, or no
-// session for the grace period) and ready again (gossip says alive while a
-// session is open). It also ends every session when leadership is lost.
-func (d *Dispatcher) watchLiveness(ctx context.Context) error {
-	t := time.NewTicker(d.livenessTick())
+// run checks liveness until ctx ends. It follows IsLeader itself: when this
+// manager stops leading it forgets everything and ends every session; when
+// it starts leading it takes over from the state and the gossip view.
+func (l *liveness) run(ctx context.Context) error {
+	t := time.NewTicker(l.tick())
 	defer t.Stop()
-	var leaderSince time.Time
-	leading, scanAll := false, false
+	defer l.setFollowing()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-d.memberKick:
+		case <-l.kick:
 		}
-		evs := d.takeMembers()
-		if !d.cfg.IsLeader() {
-			if leading {
-				d.log.Info("no longer the leader: ending sessions")
+		if !l.isLeader() {
+			if l.setFollowing() {
+				l.log.Info("no longer the leader: ending sessions")
 			}
-			leading = false
-			d.closeSessions(ErrNotLeader)
+			l.sessions.closeAll(ErrNotLeader)
 			continue
 		}
-		now := d.now()
-		if !leading {
-			// Agents of the old leader need time to find this one: every
-			// node gets a full grace period from now.
-			leading, leaderSince, scanAll = true, now, true
-			d.log.Info("leading: checking node liveness", "grace_period", d.cfg.GracePeriod)
+		if !l.isLeading() {
+			l.takeOver()
 		}
-		for _, ev := range evs {
-			d.observe(ctx, ev)
-		}
-		d.confirmSuspects(ctx)
-		d.endSilentSessions()
-		// Until one scan after the first grace period, every node without
-		// a session may be lost; after it, only those whose session ended.
-		if d.downLostNodes(ctx, now, leaderSince, scanAll) && now.Sub(leaderSince) >= d.cfg.GracePeriod {
-			scanAll = false
-		}
+		l.check(ctx)
 	}
 }
 
-// observe acts on one gossip event.
-func (d *Dispatcher) observe(ctx context.Context, ev membership.Event) {
-	id := ev.Meta.NodeID
+func (l *liveness) isLeading() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.leading
+}
+
+// setFollowing forgets what liveness knew as the leader; it reports
+// whether it was leading.
+func (l *liveness) setFollowing() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.leading
+	l.leading, l.events = false, nil
+	l.due, l.suspects, l.holds = map[string]dueDown{}, map[string]time.Time{}, map[string]time.Time{}
+	return was
+}
+
+// check does one round: gossip events, suspects, silent sessions, nodes
+// without a session, holds that ran out.
+func (l *liveness) check(ctx context.Context) {
+	for _, ev := range l.takeEvents() {
+		l.handle(ctx, ev)
+	}
+	l.confirmSuspects(ctx)
+	l.sessions.endSilent(sessionTTL)
+	l.downDue(ctx)
+	l.expireHolds(ctx)
+}
+
+// takeOver starts leading. Every node that was ready gets the reconnect
+// window to open a session here, except those that the gossip view holds
+// as gone, which get the grace period: their death is already confirmed
+// once no session comes. Restarting nodes keep their committed hold.
+func (l *liveness) takeOver() {
+	l.mu.Lock()
+	l.leading = true // events from now on are queued, and the view below is newer than any before
+	l.mu.Unlock()
+	now := l.now()
+	gone := map[string]membership.Departure{}
+	if l.gossip != nil {
+		v := l.gossip()
+		for _, g := range v.Gone {
+			gone[g.Meta.NodeID] = g
+		}
+		for _, m := range v.Alive {
+			delete(gone, m.NodeID)
+		}
+	}
+	nodes := l.state.Read().Nodes()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	waiting, confirmed := 0, 0
+	for _, n := range nodes {
+		switch n.Status {
+		case api.NodeRestarting:
+			l.holds[n.ID] = n.RestartDeadline
+		case api.NodeReady, api.NodeUnknown:
+			if g, ok := gone[n.ID]; ok {
+				l.due[n.ID] = dueDown{since: now, wait: l.grace, why: "grace period; gossip saw it " + departed(g)}
+				confirmed++
+				continue
+			}
+			l.due[n.ID] = dueDown{since: now, wait: l.window, why: "reconnect window after a leader change"}
+			waiting++
+		}
+	}
+	l.log.Info("leading: checking node liveness", "grace_period", l.grace, "reconnect_window", l.window,
+		"nodes_waited_for", waiting, "nodes_gone_in_gossip", confirmed, "restart_holds", len(l.holds))
+}
+
+func departed(g membership.Departure) string {
+	if g.Left {
+		return "leave"
+	}
+	return "fail"
+}
+
+// sessionEnded starts the grace period of a node whose session ended.
+func (l *liveness) sessionEnded(nodeID string, lastSeen time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.leading {
+		l.due[nodeID] = dueDown{since: lastSeen, wait: l.grace, why: "grace period"}
+	}
+}
+
+// forget drops what liveness tracks of a node that is down (or back).
+func (l *liveness) forget(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.due, id)
+	delete(l.suspects, id)
+	delete(l.holds, id)
+}
+
+// handle acts on one gossip event.
+func (l *liveness) handle(ctx context.Context, ev membership.Event) {
+	n := l.state.Read().Node(ev.Meta.NodeID)
+	if n == nil {
+		return // a manager, or a node that never registered
+	}
 	switch {
 	case ev.Type == membership.EventFail:
-		if !d.earlierIncarnation(ev) {
-			d.suspect(ctx, id)
+		if !l.earlierIncarnation(ev) && !l.held(n, "gossip declared the node dead") {
+			l.suspect(ctx, n)
 		}
 	case ev.Type == membership.EventLeave || ev.Meta.Leaving:
-		if !d.earlierIncarnation(ev) {
-			d.down(ctx, id, "the node left the cluster")
+		if !l.earlierIncarnation(ev) {
+			l.down(ctx, n, "the node left the cluster")
 		}
 	case ev.Type == membership.EventJoin || ev.Type == membership.EventUpdate:
-		d.mu.Lock()
-		delete(d.suspects, id)
-		d.mu.Unlock()
-		d.back(ctx, id)
+		l.mu.Lock()
+		delete(l.suspects, n.ID)
+		l.mu.Unlock()
+		l.back(ctx, n)
 	}
 }
 
@@ -105,164 +239,163 @@ func (d *Dispatcher) observe(ctx context.Context, ev membership.Event) {
 // been replaced by the one holding the node's session: a restarted agent
 // on a new address is in session at once, while gossip declares its
 // predecessor dead only later.
-func (d *Dispatcher) earlierIncarnation(ev membership.Event) bool {
-	d.mu.Lock()
-	s := d.sessions[ev.Meta.NodeID]
-	d.mu.Unlock()
+func (l *liveness) earlierIncarnation(ev membership.Event) bool {
+	s := l.sessions.get(ev.Meta.NodeID)
 	if s == nil || ev.Meta.GRPCAddr == "" || s.agentAddr == "" || ev.Meta.GRPCAddr == s.agentAddr {
 		return false
 	}
-	d.log.Info("ignoring gossip about an earlier incarnation of the node", "node_id", ev.Meta.NodeID,
+	l.log.Info("ignoring gossip about an earlier incarnation of the node", "node_id", ev.Meta.NodeID,
 		"event", ev.Type.String(), "old_agent_addr", ev.Meta.GRPCAddr, "agent_addr", s.agentAddr)
 	return true
 }
 
-// down commits node id down (if it is a node and not down yet) and ends
-// its session: an agent that is in fact alive reconnects and is ready again.
-func (d *Dispatcher) down(ctx context.Context, id, msg string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := d.cfg.State.Read().Node(id)
-	if n == nil {
-		return
-	}
+// down commits node n down (unless it is down already, or changed since it
+// was read) and ends its session: an agent that is in fact alive
+// reconnects and is ready again.
+func (l *liveness) down(ctx context.Context, n *api.Node, msg string) {
 	if n.Status != api.NodeDown {
-		err := d.applyAll(ctx, raftstore.SetNodeStatus{ID: id, Status: api.NodeDown, Message: msg, At: d.now()})
-		if err != nil {
-			d.log.Error("could not mark node down", "node_id", id, "reason", msg, "err", err)
+		err := commitOne(ctx, l.applier, l.downCmd(n, msg))
+		if errors.Is(err, raftstore.ErrConflict) || errors.Is(err, raftstore.ErrNotFound) {
+			l.log.Info("node changed before it could be marked down; left alone", "node_id", n.ID, "reason", msg)
 			return
 		}
-		d.log.Warn("node down", "node_id", id, "hostname", n.Hostname, "reason", msg)
+		if err != nil {
+			l.log.Error("could not mark node down", "node_id", n.ID, "reason", msg, "err", err)
+			return
+		}
+		l.log.Warn("node down", "node_id", n.ID, "hostname", n.Hostname, "reason", msg)
 	}
-	if s := d.sessions[id]; s != nil {
-		delete(d.sessions, id)
-		s.end(fmt.Errorf("%w: %s", ErrNodeDown, msg))
-	}
-	delete(d.lost, id)
+	l.sessions.endNode(n.ID, fmt.Errorf("%w: %s", ErrNodeDown, msg))
+	l.forget(n.ID)
+}
+
+// downCmd marks n down if it is still as it was read.
+func (l *liveness) downCmd(n *api.Node, msg string) raftstore.SetNodeStatus {
+	return raftstore.SetNodeStatus{ID: n.ID, Status: api.NodeDown, Message: msg, At: l.now(), ExpectedVersion: n.Version}
 }
 
 // back marks a down node ready again when gossip sees it alive and its
 // agent holds a session.
-func (d *Dispatcher) back(ctx context.Context, id string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := d.cfg.State.Read().Node(id)
-	if n == nil || n.Status != api.NodeDown || d.sessions[id] == nil {
+func (l *liveness) back(ctx context.Context, n *api.Node) {
+	if n.Status != api.NodeDown || l.sessions.get(n.ID) == nil {
 		return
 	}
-	err := d.applyAll(ctx, raftstore.SetNodeStatus{ID: id, Status: api.NodeReady, Message: "the node is reachable again", At: d.now()})
+	err := commitOne(ctx, l.applier, raftstore.SetNodeStatus{
+		ID: n.ID, Status: api.NodeReady, Message: "the node is reachable again", At: l.now(), ExpectedVersion: n.Version,
+	})
 	if err != nil {
-		d.log.Error("could not mark node ready", "node_id", id, "err", err)
+		l.log.Info("could not mark node ready", "node_id", n.ID, "err", err)
 		return
 	}
-	d.log.Info("node ready again", "node_id", id, "hostname", n.Hostname)
-}
-
-// endSilentSessions ends sessions whose agent sent nothing for sessionTTL:
-// their connection died without closing.
-func (d *Dispatcher) endSilentSessions() {
-	d.mu.Lock()
-	var silent []*session
-	for _, s := range d.sessions {
-		if s.silentFor() > sessionTTL {
-			silent = append(silent, s)
-		}
-	}
-	d.mu.Unlock()
-	for _, s := range silent {
-		s.end(ErrSessionTimeout)
-	}
-}
-
-// downLostNodes commits down every node that is not down and has had no
-// session for the grace period (counted from when this manager started
-// leading, at the earliest). It looks at every node when all is set, else
-// only at those whose session ended here. It reports whether it committed
-// what it found.
-func (d *Dispatcher) downLostNodes(ctx context.Context, now, leaderSince time.Time, all bool) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v := d.cfg.State.Read()
-	var nodes []*api.Node
-	if all {
-		nodes = v.Nodes()
-	} else {
-		for id := range d.lost {
-			if n := v.Node(id); n != nil {
-				nodes = append(nodes, n)
-			} else {
-				delete(d.lost, id) // removed from the cluster
-			}
-		}
-		sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
-	}
-	var cmds []raftstore.Command
-	var ids []string
-	for _, n := range nodes {
-		if n.Status == api.NodeDown || d.sessions[n.ID] != nil {
-			continue
-		}
-		since := d.lost[n.ID]
-		if since.Before(leaderSince) {
-			since = leaderSince
-		}
-		gone := now.Sub(since)
-		if gone < d.cfg.GracePeriod {
-			continue
-		}
-		msg := fmt.Sprintf("no session with its agent for %s (grace period %s)", gone.Round(time.Millisecond), d.cfg.GracePeriod)
-		cmds = append(cmds, raftstore.SetNodeStatus{ID: n.ID, Status: api.NodeDown, Message: msg, At: now})
-		ids = append(ids, n.ID)
-	}
-	if len(cmds) == 0 {
-		return true
-	}
-	sort.Strings(ids)
-	if err := d.applyAll(ctx, cmds...); err != nil {
-		d.log.Error("could not mark lost nodes down", "nodes", ids, "err", err)
-		return false
-	}
-	for _, id := range ids {
-		delete(d.lost, id)
-	}
-	d.log.Warn("nodes down: sessions lost", "nodes", ids, "grace_period", d.cfg.GracePeriod)
-	return true
+	l.log.Info("node ready again", "node_id", n.ID, "hostname", n.Hostname)
 }
 
 const gossipDead = "gossip declared the node dead: it stopped answering probes"
 
-// suspect acts on gossip declaring node id dead: down at once unless its
+// suspect acts on gossip declaring node n dead: down at once unless its
 // session has spoken within failConfirm, in which case the node is down
 // only if the session falls silent too (confirmSuspects).
-func (d *Dispatcher) suspect(ctx context.Context, id string) {
-	d.mu.Lock()
-	s := d.sessions[id]
-	alive := s != nil && s.silentFor() < failConfirm
-	if alive {
-		d.suspects[id] = d.now()
-	}
-	d.mu.Unlock()
-	if !alive {
-		d.down(ctx, id, gossipDead)
+func (l *liveness) suspect(ctx context.Context, n *api.Node) {
+	if s := l.sessions.get(n.ID); s != nil && s.silentFor() < failConfirm {
+		l.mu.Lock()
+		l.suspects[n.ID] = l.now()
+		l.mu.Unlock()
+		l.log.Info("gossip says the node is dead but its session is alive: waiting for the session to confirm", "node_id", n.ID)
 		return
 	}
-	d.log.Info("gossip says the node is dead but its session is alive: waiting for the session to confirm", "node_id", id)
+	l.down(ctx, n, gossipDead)
 }
 
 // confirmSuspects takes down the suspected nodes whose session has ended or
 // fallen silent.
-func (d *Dispatcher) confirmSuspects(ctx context.Context) {
-	d.mu.Lock()
-	var confirmed []string
-	for id := range d.suspects {
-		if s := d.sessions[id]; s == nil || s.silentFor() >= failConfirm {
-			confirmed = append(confirmed, id)
-			delete(d.suspects, id)
+func (l *liveness) confirmSuspects(ctx context.Context) {
+	l.mu.Lock()
+	ids := make([]string, 0, len(l.suspects))
+	for id := range l.suspects {
+		ids = append(ids, id)
+	}
+	l.mu.Unlock()
+	sort.Strings(ids)
+	v := l.state.Read()
+	for _, id := range ids {
+		if s := l.sessions.get(id); s != nil && s.silentFor() < failConfirm {
+			continue
+		}
+		l.mu.Lock()
+		delete(l.suspects, id)
+		l.mu.Unlock()
+		if n := v.Node(id); n != nil && !l.held(n, "gossip declared the node dead") {
+			l.down(ctx, n, gossipDead+" and its session went silent")
 		}
 	}
-	d.mu.Unlock()
-	sort.Strings(confirmed)
-	for _, id := range confirmed {
-		d.down(ctx, id, gossipDead+" and its session went silent")
+}
+
+// downDue commits down, in one entry, every node whose wait without a
+// session has passed.
+func (l *liveness) downDue(ctx context.Context) {
+	now := l.now()
+	v := l.state.Read()
+	var nodes []*api.Node
+	var cmds []raftstore.Command
+	l.mu.Lock()
+	for id, due := range l.due {
+		n := v.Node(id)
+		if n == nil || n.Status == api.NodeDown || n.Status == api.NodeRestarting || l.sessions.get(id) != nil {
+			delete(l.due, id) // removed, down, held or back: nothing to wait for
+			continue
+		}
+		if now.Before(due.at()) {
+			continue
+		}
+		msg := fmt.Sprintf("no session with its agent for %s (%s %s)", now.Sub(due.since).Round(time.Millisecond), due.why, due.wait)
+		nodes, cmds = append(nodes, n), append(cmds, l.downCmd(n, msg))
 	}
+	l.mu.Unlock()
+	l.commitDowns(ctx, nodes, cmds, "nodes down: no session")
+}
+
+// commitDowns commits cmds (each marking nodes[i] down) in one entry and
+// forgets the nodes that are down or changed since.
+func (l *liveness) commitDowns(ctx context.Context, nodes []*api.Node, cmds []raftstore.Command, what string) {
+	if len(cmds) == 0 {
+		return
+	}
+	sort.Sort(byNode{nodes, cmds})
+	errs, err := commit(ctx, l.applier, cmds)
+	if err != nil {
+		l.log.Error("could not mark nodes down", "nodes", nodeIDs(nodes), "err", err)
+		return
+	}
+	var down []string
+	for i, n := range nodes {
+		if errs[i] == nil {
+			down = append(down, n.ID)
+			l.sessions.endNode(n.ID, fmt.Errorf("%w: %s", ErrNodeDown, cmds[i].(raftstore.SetNodeStatus).Message))
+		}
+		l.forget(n.ID) // down, or it changed (came back): a new session restarts its clock
+	}
+	if len(down) > 0 {
+		l.log.Warn(what, "nodes", down, "grace_period", l.grace)
+	}
+}
+
+// byNode sorts nodes and their commands together, by node ID.
+type byNode struct {
+	nodes []*api.Node
+	cmds  []raftstore.Command
+}
+
+func (b byNode) Len() int           { return len(b.nodes) }
+func (b byNode) Less(i, j int) bool { return b.nodes[i].ID < b.nodes[j].ID }
+func (b byNode) Swap(i, j int) {
+	b.nodes[i], b.nodes[j] = b.nodes[j], b.nodes[i]
+	b.cmds[i], b.cmds[j] = b.cmds[j], b.cmds[i]
+}
+
+func nodeIDs(nodes []*api.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.ID
+	}
+	return out
 }

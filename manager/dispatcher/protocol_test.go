@@ -129,7 +129,7 @@ func TestSessionProtocol(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	task := &api.Task{ID: "t1", ServiceID: svc, Slot: 1, DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending}}
+	task := &api.Task{ID: "t1", ServiceID: svc, SpecVersion: 1, Slot: 1, DesiredState: api.TaskRunning, Status: api.TaskStatus{State: api.TaskPending}}
 	mustApply(raftstore.WriteTasks{Create: []*api.Task{task}, At: now})
 	mustApply(raftstore.AssignTasks{Assignments: []raftstore.Assignment{{TaskID: "t1", NodeID: "n1"}}, At: now})
 	inc := recvAssignments(t, stream)
@@ -179,12 +179,23 @@ func checkResyncAndRefusal(t *testing.T, s *single, stream shoalpb.Dispatcher_Se
 	if err := stream.Send(statusMsg("t1", "orphaned")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := stream.Recv()
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `"orphaned"`) {
-		t.Fatalf("after an orphaned status: err = %v, want InvalidArgument naming the state", err)
+	m, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("after an orphaned status the session ended: %v; want the report refused alone", err)
+	}
+	rej := m.GetStatusRejected().GetUpdates()
+	if len(rej) != 1 || rej[0].GetTaskId() != "t1" || !strings.Contains(rej[0].GetReason(), `"orphaned"`) {
+		t.Fatalf("after an orphaned status got %v, want t1 refused with a reason naming the state", m)
 	}
 	if st := s.state.Read().Task("t1").Status.State; st != api.TaskShutdown {
 		t.Fatalf("t1 is %s after a refused status, want shutdown", st)
+	}
+	// The session goes on: a heartbeat is answered.
+	if err := stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := stream.Recv(); err != nil || m.GetHeartbeat() == nil {
+		t.Fatalf("heartbeat answered with %v, %v; want a heartbeat", m, err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +15,12 @@ import (
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
+
+// noticeBuffer is how many messages other than assignments (heartbeat
+// answers, acks, refusals) may wait for a session's sender. A sender that
+// is this far behind is stuck on a dead connection, which the agent's
+// receive deadline and the session TTL end; what does not fit is dropped.
+const noticeBuffer = 64
 
 // session is one agent's open stream.
 type session struct {
@@ -29,13 +34,26 @@ type session struct {
 	cancel    context.CancelCauseFunc
 	wake      chan struct{}
 	resync    chan struct{}
-	seen      atomic.Int64 // unix nanos of the last message from the agent
+	// notices are sent by the sender between assignment messages: a
+	// stream has one sender.
+	notices    chan *shoalpb.ManagerMessage
+	seen       atomic.Int64 // unix nanos of the last message from the agent
+	restarting atomic.Bool  // a restart notice is being committed (one at a time)
 }
 
 func (s *session) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// tell queues a notice for the agent; it never blocks.
+func (s *session) tell(m *shoalpb.ManagerMessage) {
+	select {
+	case s.notices <- m:
+	default:
+		s.d.log.Warn("session's sender is behind; dropping a notice", "node_id", s.nodeID)
 	}
 }
 
@@ -64,10 +82,12 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	defer cancel(nil)
 	s := &session{
 		d: d, nodeID: node.ID, agentAddr: hello.GetAgentAddr(), stream: stream, cancel: cancel,
-		wake: make(chan struct{}, 1), resync: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), resync: make(chan struct{}, 1), notices: make(chan *shoalpb.ManagerMessage, noticeBuffer),
 	}
 	s.touch()
-	d.attach(s)
+	if old := d.sessions.attach(s); old != nil {
+		old.end(ErrSuperseded)
+	}
 	defer d.detach(s)
 
 	if err := d.register(ctx, node); err != nil {
@@ -92,6 +112,14 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 		return cause
 	}
 	return status.Error(codes.Aborted, cause.Error())
+}
+
+// detach forgets s and, if it was still its node's session, starts the
+// node's grace period.
+func (d *Dispatcher) detach(s *session) {
+	if d.sessions.detach(s) {
+		d.live.sessionEnded(s.nodeID, s.lastSeen())
+	}
 }
 
 // recvHello waits (a bounded time) for the first message of a session.
@@ -155,15 +183,20 @@ func nodeFromHello(h *shoalpb.Hello, now time.Time) (*api.Node, error) {
 		n.Addr = a
 	}
 	n.Status, n.StatusMessage = api.NodeReady, "agent connected"
+	n.RestartDeadline = time.Time{}
 	n.CreatedAt, n.UpdatedAt = now, now
 	n.Availability, n.Version = "", 0
 	return n, nil
 }
 
-// register commits the node (with status ready).
+// register commits the node (with status ready: an agent that comes back
+// from a restart ends its node's hold this way).
 func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
-	return d.applyAll(ctx, raftstore.UpsertNode{Node: n})
+	return commitOne(ctx, d.cfg.Applier, raftstore.UpsertNode{Node: n})
 }
+
+// heartbeat is the answer to an agent's heartbeat.
+var heartbeat = &shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
 
 // receive takes the agent's messages until the stream ends.
 func (s *session) receive(ctx context.Context) {
@@ -175,17 +208,22 @@ func (s *session) receive(ctx context.Context) {
 		}
 		s.touch()
 		switch msg := m.GetMsg().(type) {
+		case *shoalpb.AgentMessage_Heartbeat:
+			s.tell(heartbeat)
 		case *shoalpb.AgentMessage_Status:
-			ups, err := statusUpdates(msg.Status)
-			if err != nil {
-				s.end(status.Error(codes.InvalidArgument, err.Error()))
-				return
-			}
-			s.d.queueStatuses(s.nodeID, ups)
+			s.report(msg.Status)
 		case *shoalpb.AgentMessage_Resync:
 			select {
 			case s.resync <- struct{}{}:
 			default:
+			}
+		case *shoalpb.AgentMessage_Restarting:
+			if s.restarting.CompareAndSwap(false, true) {
+				// The commit must not stop the answers to heartbeats.
+				go func() {
+					defer s.restarting.Store(false)
+					s.tell(s.d.holdRestart(ctx, s, msg.Restarting))
+				}()
 			}
 		case *shoalpb.AgentMessage_Hello:
 			s.end(status.Error(codes.InvalidArgument, "hello sent twice in one session"))
@@ -197,115 +235,18 @@ func (s *session) receive(ctx context.Context) {
 	}
 }
 
-// statusUpdates converts a batch, refusing states an agent cannot report.
-func statusUpdates(b *shoalpb.StatusBatch) ([]raftstore.TaskStatusUpdate, error) {
-	out := make([]raftstore.TaskStatusUpdate, 0, len(b.GetUpdates()))
-	for _, u := range b.GetUpdates() {
-		if u.GetTaskId() == "" {
-			return nil, errors.New("status.updates holds an update with an empty task_id")
-		}
-		st, err := shoalpb.ToTaskStatus(u.GetStatus())
-		if err != nil {
-			return nil, fmt.Errorf("status of task %s: %w", u.GetTaskId(), err)
-		}
-		if !agentState(st.State) {
-			return nil, fmt.Errorf("status.state %q of task %s: an agent reports only accepted, preparing, starting, running, complete, shutdown, failed or rejected",
-				st.State, u.GetTaskId())
-		}
-		out = append(out, raftstore.TaskStatusUpdate{TaskID: u.GetTaskId(), Status: st})
+// report queues the acceptable reports of a batch and tells the agent
+// which ones were refused, and why.
+func (s *session) report(b *shoalpb.StatusBatch) {
+	ups, refused := checkReports(b)
+	s.d.statuses.queue(s.nodeID, ups)
+	if len(refused) == 0 {
+		return
 	}
-	return out, nil
-}
-
-func agentState(s api.TaskState) bool {
-	return s >= api.TaskAccepted && s <= api.TaskRejected
-}
-
-// fingerprint is what of a task the agent acts on: a change of it is sent.
-// Status changes are the agent's own reports and are not echoed back.
-type fingerprint struct {
-	desired     api.TaskState
-	specVersion uint64
-}
-
-// inSet reports whether the node's agent must know task t: it was placed
-// there, was not orphaned, and is not a stopped task that is no longer
-// wanted (that one leaves the set, which tells the agent to remove it).
-func inSet(t *api.Task) bool {
-	st := t.Status.State
-	switch {
-	case st < api.TaskAssigned, st == api.TaskOrphaned:
-		return false
-	case t.DesiredState > api.TaskRunning && st.Terminal():
-		return false
+	for _, r := range refused {
+		s.d.log.Warn("status report refused", "node_id", s.nodeID, "task_id", r.GetTaskId(), "reason", r.GetReason())
 	}
-	return true
-}
-
-// send streams the assignment set: a full set first (and on a resync
-// request), then the changes, each time a task of the node changes.
-func (s *session) send(ctx context.Context, running []string) error {
-	sent := make(map[string]fingerprint)
-	var seq uint64
-	full := true
-	for {
-		msg := s.diff(sent, full, running)
-		if msg != nil {
-			seq++
-			msg.Sequence = seq
-			if err := s.stream.Send(&shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Assignments{Assignments: msg}}); err != nil {
-				return err
-			}
-		}
-		full, running = false, nil
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.wake:
-		case <-s.resync:
-			full = true
-		}
-	}
-}
-
-// diff computes the message that brings the agent from sent to the node's
-// current set (nil when nothing changed), and updates sent.
-func (s *session) diff(sent map[string]fingerprint, full bool, running []string) *shoalpb.Assignments {
-	tasks := s.d.cfg.State.Read().TasksByNode(s.nodeID)
-	msg := &shoalpb.Assignments{Full: full}
-	cur := make(map[string]bool, len(tasks))
-	for _, t := range tasks {
-		if !inSet(t) {
-			continue
-		}
-		cur[t.ID] = true
-		fp := fingerprint{desired: t.DesiredState, specVersion: t.SpecVersion}
-		if old, ok := sent[t.ID]; full || !ok || old != fp {
-			msg.Upsert = append(msg.Upsert, shoalpb.FromTask(t))
-			sent[t.ID] = fp
-		}
-	}
-	for id := range sent {
-		if !cur[id] {
-			delete(sent, id)
-			if !full {
-				msg.Remove = append(msg.Remove, id)
-			}
-		}
-	}
-	if full {
-		// Name the agent's leftovers explicitly; a full set implies it.
-		for _, id := range running {
-			if !cur[id] {
-				msg.Remove = append(msg.Remove, id)
-			}
-		}
-		sort.Strings(msg.Remove)
-		return msg
-	}
-	if len(msg.Upsert) == 0 && len(msg.Remove) == 0 {
-		return nil
-	}
-	sort.Strings(msg.Remove)
-	return msg
+	s.tell(&shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_StatusRejected{
+		StatusRejected: &shoalpb.StatusRejected{Updates: refused},
+	}})
 }

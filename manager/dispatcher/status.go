@@ -3,71 +3,122 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
-// queueStatuses adds an agent's reports to the next batch; a newer report
-// of a task replaces an older one that was not committed yet.
-func (d *Dispatcher) queueStatuses(nodeID string, ups []raftstore.TaskStatusUpdate) {
+const (
+	// statusDelay is how long status reports are collected, across all
+	// sessions, before they are committed.
+	statusDelay = 5 * time.Millisecond
+	// maxStatusesPerEntry bounds the reports of one Raft entry. A burst
+	// (every agent resending its statuses to a new leader) is committed
+	// as several entries of bounded size, not one huge one: a report is at
+	// most a few hundred bytes (and never over maxReportTextBytes), so an
+	// entry stays at a few MiB at worst, far under what the log may hold.
+	maxStatusesPerEntry = 2048
+)
+
+// statusBatcher commits the agents' task statuses. It keeps only the latest
+// report of each task until it is committed.
+type statusBatcher struct {
+	applier  raftstore.Applier
+	isLeader func() bool
+	log      *slog.Logger
+	now      func() time.Time
+	kick     chan struct{}
+
+	mu     sync.Mutex
+	queued map[string]map[string]raftstore.TaskStatusUpdate // node → task → latest
+}
+
+func newStatusBatcher(cfg Config, log *slog.Logger, now func() time.Time) *statusBatcher {
+	return &statusBatcher{
+		applier: cfg.Applier, isLeader: cfg.IsLeader, log: log, now: now,
+		kick: make(chan struct{}, 1), queued: make(map[string]map[string]raftstore.TaskStatusUpdate),
+	}
+}
+
+// queue adds an agent's reports to the next batch; a newer report of a task
+// replaces an older one that was not committed yet.
+func (b *statusBatcher) queue(nodeID string, ups []raftstore.TaskStatusUpdate) {
 	if len(ups) == 0 {
 		return
 	}
-	d.statusMu.Lock()
-	m := d.statuses[nodeID]
+	b.mu.Lock()
+	m := b.queued[nodeID]
 	if m == nil {
 		m = make(map[string]raftstore.TaskStatusUpdate, len(ups))
-		d.statuses[nodeID] = m
+		b.queued[nodeID] = m
 	}
 	for _, u := range ups {
 		m[u.TaskID] = u
 	}
-	d.statusMu.Unlock()
+	b.mu.Unlock()
+	b.poke()
+}
+
+func (b *statusBatcher) poke() {
 	select {
-	case d.statusKick <- struct{}{}:
+	case b.kick <- struct{}{}:
 	default:
 	}
 }
 
-// takeStatuses returns the queued reports as one command per node, sorted
-// by node, and empties the queue.
-func (d *Dispatcher) takeStatuses(at time.Time) []raftstore.Command {
-	d.statusMu.Lock()
-	queued := d.statuses
-	d.statuses = make(map[string]map[string]raftstore.TaskStatusUpdate, len(queued))
-	d.statusMu.Unlock()
+// take empties the queue and returns its reports as Raft entries: each a
+// list of per-node commands, sorted by node and task, with at most
+// maxStatusesPerEntry reports in all (a node's reports may span entries).
+func (b *statusBatcher) take(at time.Time) [][]raftstore.Command {
+	b.mu.Lock()
+	queued := b.queued
+	b.queued = make(map[string]map[string]raftstore.TaskStatusUpdate, len(queued))
+	b.mu.Unlock()
 	nodes := make([]string, 0, len(queued))
 	for n := range queued {
 		nodes = append(nodes, n)
 	}
 	sort.Strings(nodes)
-	cmds := make([]raftstore.Command, 0, len(nodes))
+	var entries [][]raftstore.Command
+	var cur []raftstore.Command
+	room := maxStatusesPerEntry
 	for _, n := range nodes {
 		ups := make([]raftstore.TaskStatusUpdate, 0, len(queued[n]))
 		for _, u := range queued[n] {
 			ups = append(ups, u)
 		}
 		sort.Slice(ups, func(i, j int) bool { return ups[i].TaskID < ups[j].TaskID })
-		cmds = append(cmds, raftstore.UpdateTaskStatus{NodeID: n, Updates: ups, At: at})
+		for len(ups) > 0 {
+			k := min(len(ups), room)
+			cur = append(cur, raftstore.UpdateTaskStatus{NodeID: n, Updates: ups[:k], At: at})
+			ups, room = ups[k:], room-k
+			if room == 0 {
+				entries, cur, room = append(entries, cur), nil, maxStatusesPerEntry
+			}
+		}
 	}
-	return cmds
+	if len(cur) > 0 {
+		entries = append(entries, cur)
+	}
+	return entries
 }
 
 // requeue puts back reports that failed to commit, unless newer ones came.
-func (d *Dispatcher) requeue(cmds []raftstore.Command) {
-	d.statusMu.Lock()
-	defer d.statusMu.Unlock()
+func (b *statusBatcher) requeue(cmds []raftstore.Command) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, c := range cmds {
 		u, ok := c.(raftstore.UpdateTaskStatus)
 		if !ok {
 			continue
 		}
-		m := d.statuses[u.NodeID]
+		m := b.queued[u.NodeID]
 		if m == nil {
 			m = make(map[string]raftstore.TaskStatusUpdate, len(u.Updates))
-			d.statuses[u.NodeID] = m
+			b.queued[u.NodeID] = m
 		}
 		for _, up := range u.Updates {
 			if _, newer := m[up.TaskID]; !newer {
@@ -77,14 +128,14 @@ func (d *Dispatcher) requeue(cmds []raftstore.Command) {
 	}
 }
 
-// flushStatuses commits the queued reports: it waits statusDelay after the
-// first one so that reports from every session share one Raft entry.
-func (d *Dispatcher) flushStatuses(ctx context.Context) error {
+// run commits the queued reports: it waits statusDelay after the first one
+// so that reports from every session share entries.
+func (b *statusBatcher) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-d.statusKick:
+		case <-b.kick:
 		}
 		t := time.NewTimer(statusDelay)
 		select {
@@ -93,36 +144,70 @@ func (d *Dispatcher) flushStatuses(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		cmds := d.takeStatuses(d.now())
-		if len(cmds) == 0 {
-			continue
-		}
-		if err := d.applyAll(ctx, cmds...); err != nil {
-			d.statusFailed(ctx, cmds, err)
+		entries := b.take(b.now())
+		for i, entry := range entries {
+			if !b.commitEntry(ctx, entry) {
+				// No leader to commit to: the rest waits for a retry too.
+				for _, rest := range entries[i+1:] {
+					b.requeue(rest)
+				}
+				break
+			}
 		}
 	}
 }
 
-// statusFailed handles a batch that did not commit. On a manager that no
-// longer leads the reports are dropped: the agents send their statuses
-// again to the new leader when they reconnect.
-func (d *Dispatcher) statusFailed(ctx context.Context, cmds []raftstore.Command, err error) {
+// commitEntry commits one entry; it reports false when there was no
+// leader to commit to. An entry of several nodes that the state or the log
+// refuses as a whole (it cannot be encoded, say) is committed node by node,
+// so that one node's bad report costs only that node's.
+func (b *statusBatcher) commitEntry(ctx context.Context, entry []raftstore.Command) bool {
+	_, err := commit(ctx, b.applier, entry)
+	switch {
+	case err == nil:
+		return true
+	case retryable(err) || ctx.Err() != nil:
+		b.failed(ctx, entry, err)
+		return false
+	case len(entry) == 1:
+		b.failed(ctx, entry, err)
+		return true
+	}
+	b.log.Warn("status entry refused as a whole; committing it node by node", "nodes", len(entry), "err", err)
+	for i, cmd := range entry {
+		if _, err := commit(ctx, b.applier, []raftstore.Command{cmd}); err != nil {
+			b.failed(ctx, []raftstore.Command{cmd}, err)
+			if retryable(err) {
+				b.requeue(entry[i+1:])
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// retryable reports whether a commit failed for want of a working leader.
+func retryable(err error) bool {
+	return errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, raftstore.ErrNoLeader) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// failed handles reports that did not commit. On a manager that no longer
+// leads they are dropped: the agents send their statuses again to the new
+// leader when they reconnect.
+func (b *statusBatcher) failed(ctx context.Context, cmds []raftstore.Command, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	if errors.Is(err, raftstore.ErrNotLeader) || !d.cfg.IsLeader() {
-		d.log.Info("status batch not committed: no longer the leader; agents resend on reconnect", "nodes", len(cmds), "err", err)
+	if errors.Is(err, raftstore.ErrNotLeader) || !b.isLeader() {
+		b.log.Info("status reports not committed: no longer the leader; agents resend on reconnect", "commands", len(cmds), "err", err)
 		return
 	}
-	if !errors.Is(err, raftstore.ErrNoLeader) && !errors.Is(err, context.DeadlineExceeded) {
-		// A refusal by the state will not change on a retry.
-		d.log.Error("status batch refused", "nodes", len(cmds), "err", err)
+	if !retryable(err) {
+		// A refusal will not change on a retry.
+		b.log.Error("status reports refused", "commands", len(cmds), "err", err)
 		return
 	}
-	d.log.Warn("status batch not committed, will retry", "nodes", len(cmds), "err", err)
-	d.requeue(cmds)
-	select {
-	case d.statusKick <- struct{}{}:
-	default:
-	}
+	b.log.Warn("status reports not committed, will retry", "commands", len(cmds), "err", err)
+	b.requeue(cmds)
+	b.poke()
 }

@@ -371,7 +371,7 @@ func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
 
 func (c *Cluster) dial(target string) *grpc.ClientConn {
 	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
@@ -393,6 +393,35 @@ func (c *Cluster) Leader() int {
 		}
 	}
 	return -1
+}
+
+// TransferLeadership has the leader hand leadership to manager to, and
+// waits until to leads. It retries while a transfer cannot start (an
+// election runs, or to is still catching up).
+func (c *Cluster) TransferLeadership(to int, timeout time.Duration) {
+	c.t.Helper()
+	target := c.Manager(to)
+	if target == nil {
+		c.t.Fatalf("transfer leadership to manager %d: it is not running", to)
+	}
+	c.WaitFor(timeout, func() error {
+		l := c.Leader()
+		switch {
+		case l == to:
+			return nil
+		case l < 0:
+			return errors.New("no leader to hand over from")
+		}
+		ctx, cancel := context.WithTimeout(c.t.Context(), timeout)
+		defer cancel()
+		if err := c.Manager(l).Raft().TransferLeadership(ctx, target.ID()); err != nil {
+			return fmt.Errorf("manager %d to %d: %w", l, to, err)
+		}
+		if l := c.Leader(); l != to {
+			return fmt.Errorf("manager %d leads after the transfer to %d", l, to)
+		}
+		return nil
+	})
 }
 
 // WaitLeader waits until a running manager leads and returns its index.

@@ -40,7 +40,7 @@ func (p *pass) unmet(d api.Dependency) string {
 		return label + ": no such service"
 	}
 	groups := p.bySvc[dep.ID].sorted()
-	want := desiredReplicas(dep, groups)
+	want := p.desiredReplicas(dep, groups)
 	switch cond {
 	case api.DependStarted, api.DependHealthy:
 		if n := countGroups(groups, isRunning); n < want {
@@ -59,9 +59,9 @@ func (p *pass) unmet(d api.Dependency) string {
 
 // desiredReplicas is how many replicas a service wants: Replicas, or for
 // a global service the nodes it has a task on.
-func desiredReplicas(svc *api.Service, groups []*group) int {
+func (p *pass) desiredReplicas(svc *api.Service, groups []*group) int {
 	if svc.Spec.Mode != api.ModeGlobal {
-		return int(svc.Spec.Replicas)
+		return p.replicas(svc)
 	}
 	n := 0
 	for _, g := range groups {

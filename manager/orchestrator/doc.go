@@ -5,14 +5,20 @@
 // gaining leadership; cancel on losing it).
 //
 // Every pass reads the whole state, works out what to change — tasks to
-// create, to stop, to delete, to place — and commits it as one log entry
-// (WriteTasks, AssignTasks, or a Batch of both) through the Applier. Nothing
-// is kept between passes but a hint about refused assignments: what a pass
-// does follows from the store alone, so a new leader takes over where the
-// old one stopped. A stop and its replacement are always written in the
-// same entry, so nothing is lost or done twice across a leader change. A
-// new leader first waits for its state to hold the whole committed log
-// (VerifyLeader, when the Applier offers it).
+// create, to stop, to delete, to place — and commits it through the
+// Applier as log entries of WriteTasks, AssignTasks, or a Batch of both:
+// one entry for a small pass, several of at most 1,000 tasks and about
+// 1 MiB each for a large one (entries.go), so that no entry nears
+// raftstore.MaxEntryBytes. Nothing is kept between passes but a hint about
+// refused assignments: what a pass does follows from the store alone, so a
+// new leader takes over where the old one stopped, and a pass cut short
+// after some of its entries is finished by the next. All changes of one
+// slot (or one node of a global service) go in the same entry — a stop
+// and its replacement always together — so nothing is lost or done twice
+// across a leader change. Tasks name their spec by version and carry no
+// copy of it; the pass reads each version from the store. A new leader
+// first waits for its state to hold the whole committed log (VerifyLeader,
+// when the Applier offers it).
 //
 // The rules, where shoal had to choose:
 //

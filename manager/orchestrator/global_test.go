@@ -36,7 +36,7 @@ func TestGlobalServicesCompeteForANode(t *testing.T) {
 		{name: "the other assigned behind the pass's view", start: func(h *harness) string {
 			beta := &api.Service{ID: "svc-beta", Spec: wide("beta"), CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
 			task := &api.Task{ID: "beta-n1", ServiceID: beta.ID, ServiceName: "beta", NodeID: "n1",
-				Spec: beta.Spec, DesiredState: api.TaskRunning, SpecVersion: 1,
+				DesiredState: api.TaskRunning, SpecVersion: 1,
 				Status:    api.TaskStatus{State: api.TaskNew, Timestamp: h.clock.Now()},
 				CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
 			h.startOrchestratorWith(&racingApplier{Applier: h.apply, race: raftstore.Batch{Commands: []raftstore.Command{
@@ -115,6 +115,7 @@ func watchOvercommit(t *testing.T, state *raftstore.State) func() string {
 	t.Cleanup(cancel)
 	tasks := make(map[string]*api.Task)
 	nodes := make(map[string]*api.Node)
+	specs := make(map[specKey]api.Resources) // reservations by spec version
 	var first string
 	fold := func(batch []raftstore.Event) {
 		if len(batch) == 0 {
@@ -130,12 +131,14 @@ func watchOvercommit(t *testing.T, state *raftstore.State) func() string {
 				delete(nodes, e.Node.ID)
 			case e.Node != nil:
 				nodes[e.Node.ID] = e.Node
+			case e.Service != nil && e.Action != "remove":
+				specs[specKey{e.Service.ID, e.Service.SpecVersion}] = e.Service.Spec.Resources.Reservations
 			}
 		}
 		used := make(map[string]api.Resources)
 		for _, task := range tasks {
 			if task.Status.State.Active() {
-				used[task.NodeID] = used[task.NodeID].Add(task.Spec.Resources.Reservations)
+				used[task.NodeID] = used[task.NodeID].Add(specs[specKey{task.ServiceID, task.SpecVersion}])
 			}
 		}
 		for id, u := range used {

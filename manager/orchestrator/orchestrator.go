@@ -47,7 +47,8 @@ type Orchestrator struct {
 	// of that commit: the task is not offered again until the state moves
 	// past it (so a disagreement with the FSM cannot spin the loop).
 	refused map[string]uint64
-	synced  bool // the barrier has passed
+	// warned remembers services already reported as over max-replicas.
+	warned map[string]uint64
 }
 
 // New returns an orchestrator over state that commits through applier (on
@@ -67,6 +68,7 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 		log:     log.With("component", "orchestrator"),
 		clock:   clock,
 		refused: make(map[string]uint64),
+		warned:  make(map[string]uint64),
 	}
 }
 
@@ -74,10 +76,15 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 // leader (an error wrapping raftstore.ErrNotLeader). It runs a pass at
 // start, at every change of the state — changes that arrive during a pass
 // are folded into the next one — and at the next restart or update delay.
+//
+// Run is called once per term: its first pass waits for the barrier, so
+// that a manager that leads again does not act on a state that lacks
+// what the leaders in between committed.
 func (o *Orchestrator) Run(ctx context.Context) error {
 	o.log.Info("orchestrator started")
 	defer o.log.Info("orchestrator stopped")
 	var last time.Time
+	synced := false
 	for {
 		if !pause(ctx, minPassInterval-time.Since(last)) {
 			return nil
@@ -85,7 +92,11 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		last = time.Now()
 		changed := o.state.Changed()
 		var wake time.Time
-		err := o.sync(ctx)
+		var err error
+		if !synced {
+			err = o.sync(ctx)
+			synced = err == nil
+		}
 		if err == nil {
 			wake, err = o.pass(ctx)
 		}
@@ -97,6 +108,9 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		case err != nil:
 			o.log.Warn("pass not committed; retrying", "err", err, "retry_in", retryDelay.String())
 			wake = o.clock.Now().Add(retryDelay)
+			// The pass may still commit: the next one must see it, or it
+			// would make the same tasks again.
+			synced = synced && !errors.Is(err, raftstore.ErrCommitUncertain)
 		}
 		if !o.wait(ctx, changed, wake) {
 			return nil
@@ -104,17 +118,16 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	}
 }
 
-// sync waits, once per Orchestrator, until the state holds everything
-// committed before this manager became the leader.
+// sync waits until the state holds everything committed before this
+// manager became the leader (a no-op over an applier without a barrier).
 func (o *Orchestrator) sync(ctx context.Context) error {
 	b, ok := o.applier.(barrier)
-	if o.synced || !ok {
+	if !ok {
 		return nil
 	}
 	if err := b.VerifyLeader(ctx); err != nil {
 		return fmt.Errorf("wait for the log to be applied: %w", err)
 	}
-	o.synced = true
 	return nil
 }
 
@@ -155,6 +168,7 @@ func (o *Orchestrator) wait(ctx context.Context, changed <-chan struct{}, wake t
 // pass is due even if the state does not change (zero: no such time).
 func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 	p := newPass(o.state.Read(), o.clock.Now(), o.log)
+	p.warned = o.warned
 	for _, svc := range p.services {
 		if svc.Spec.Mode == api.ModeGlobal {
 			p.reconcileGlobal(svc, p.bySvc[svc.ID])
@@ -172,17 +186,39 @@ func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 	if p.plan.empty() {
 		return p.wake, nil
 	}
-	resp, err := o.applier.Apply(ctx, p.plan.command())
-	if err != nil {
-		return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+	// Entries go one after the other, in order: one that fails leaves the
+	// rest to the next pass, which starts from what did commit.
+	for _, e := range p.plan.entries(p.unitOf) {
+		if err := o.commit(ctx, e); err != nil {
+			return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+		}
 	}
-	o.record(resp, &p.plan)
 	return p.wake, nil
+}
+
+// commit writes one entry of a pass. An entry that the store refuses as too
+// large (its size estimate fell short: long status messages, say) is cut
+// in two and each half committed, down to single units.
+func (o *Orchestrator) commit(ctx context.Context, e entry) error {
+	resp, err := o.applier.Apply(ctx, e.command())
+	if errors.Is(err, raftstore.ErrEntryTooLarge) && len(e.units) > 1 {
+		o.log.Warn("pass entry over the size limit; splitting it", "units", len(e.units), "err", err)
+		first, second := e.halves()
+		if err := o.commit(ctx, first); err != nil {
+			return err
+		}
+		return o.commit(ctx, second)
+	}
+	if err != nil {
+		return err
+	}
+	o.record(resp, e)
+	return nil
 }
 
 // record notes what the commit refused. Refusals are expected (the state
 // moved between read and commit) and the next pass retries them.
-func (o *Orchestrator) record(resp raftstore.Response, p *plan) {
+func (o *Orchestrator) record(resp raftstore.Response, e entry) {
 	results := []raftstore.BatchResult{{Value: resp.Value}}
 	if b, ok := resp.Value.([]raftstore.BatchResult); ok {
 		results = b
@@ -202,8 +238,9 @@ func (o *Orchestrator) record(resp raftstore.Response, p *plan) {
 			o.log.Warn("part of a pass was rejected; the next pass retries", "index", resp.Index, "err", r.Err)
 		}
 	}
-	o.log.Debug("pass committed", "index", resp.Index,
-		"created", len(p.creates), "updated", len(p.order), "deleted", len(p.deletes),
-		"assigned", len(p.assigns)-refusedAssign, "refused_assignments", refusedAssign,
+	creates, updates, deletes, assigns := e.counts()
+	o.log.Debug("pass entry committed", "index", resp.Index,
+		"created", creates, "updated", updates, "deleted", deletes,
+		"assigned", assigns-refusedAssign, "refused_assignments", refusedAssign,
 		"refused_updates", refusedUpdate)
 }

@@ -11,10 +11,11 @@ import (
 
 // plan is everything one pass writes: task creations, updates (desired
 // state, status), deletions, and the scheduler's assignments and pending
-// reasons. It becomes a single log entry, so a pass is applied whole or not
-// at all: a task is never shut down without its replacement being created
-// in the same entry, which is what keeps a leader change from losing or
-// duplicating work.
+// reasons. It is committed as one or more log entries (see entries.go),
+// each holding every change of the slots it touches, so that a slot is
+// applied whole or not at all: a task is never shut down without its
+// replacement being created in the same entry, which is what keeps a
+// leader change from losing or duplicating work.
 type plan struct {
 	now     time.Time
 	creates []*api.Task
@@ -25,6 +26,9 @@ type plan struct {
 	deleted map[string]bool
 	assigns []raftstore.Assignment
 	pending []raftstore.PendingReason
+	// touched is every task the plan writes, as it last saw it: what
+	// entries reads to find a change's slot.
+	touched map[string]*api.Task
 }
 
 func newPlan(now time.Time) plan {
@@ -33,6 +37,7 @@ func newPlan(now time.Time) plan {
 		created: make(map[string]bool),
 		updates: make(map[string]*api.Task),
 		deleted: make(map[string]bool),
+		touched: make(map[string]*api.Task),
 	}
 }
 
@@ -56,10 +61,12 @@ func (p *plan) mutable(t *api.Task) *api.Task {
 	u := t.Clone()
 	p.updates[t.ID] = u
 	p.order = append(p.order, t.ID)
+	p.touched[t.ID] = u
 	return u
 }
 
-// create adds a new task of svc (desired running, state new) and returns it.
+// create adds a new task of svc (desired running, state new) and returns
+// it. The task names its spec by version; it carries no copy.
 func (p *plan) create(svc *api.Service, slot uint64, nodeID string, attempt uint64, notBefore time.Time) *api.Task {
 	t := &api.Task{
 		ID:           strings.ToLower(rand.Text()),
@@ -68,7 +75,6 @@ func (p *plan) create(svc *api.Service, slot uint64, nodeID string, attempt uint
 		Slot:         slot,
 		NodeID:       nodeID,
 		SpecVersion:  svc.SpecVersion,
-		Spec:         *svc.Spec.Clone(),
 		DesiredState: api.TaskRunning,
 		Status:       api.TaskStatus{State: api.TaskNew, Message: "created", Timestamp: p.now},
 		Attempt:      attempt,
@@ -78,6 +84,7 @@ func (p *plan) create(svc *api.Service, slot uint64, nodeID string, attempt uint
 	}
 	p.creates = append(p.creates, t)
 	p.created[t.ID] = true
+	p.touched[t.ID] = t
 	return t
 }
 
@@ -118,6 +125,15 @@ func (p *plan) setPending(t *api.Task, reason string) {
 		return
 	}
 	p.pending = append(p.pending, raftstore.PendingReason{TaskID: t.ID, Reason: reason})
+	p.touch(t)
+}
+
+// touch notes a task the plan writes by id only (pending, assigned,
+// deleted), unless it has a newer copy of it.
+func (p *plan) touch(t *api.Task) {
+	if _, ok := p.touched[t.ID]; !ok {
+		p.touched[t.ID] = t
+	}
 }
 
 // assign records a scheduler decision. Every placement, a global task's
@@ -126,6 +142,7 @@ func (p *plan) setPending(t *api.Task, reason string) {
 // services cannot overcommit a node that this pass saw with room for both.
 func (p *plan) assign(t *api.Task, nodeID string) {
 	p.assigns = append(p.assigns, raftstore.Assignment{TaskID: t.ID, NodeID: nodeID})
+	p.touch(t)
 }
 
 func (p *plan) remove(t *api.Task) {
@@ -134,31 +151,10 @@ func (p *plan) remove(t *api.Task) {
 	}
 	p.deleted[t.ID] = true
 	p.deletes = append(p.deletes, t.ID)
+	p.touch(t)
 }
 
 func (p *plan) empty() bool {
 	return len(p.creates) == 0 && len(p.order) == 0 && len(p.deletes) == 0 &&
 		len(p.assigns) == 0 && len(p.pending) == 0
-}
-
-// command is the plan as one log entry: WriteTasks, AssignTasks, or a Batch
-// of both (in that order, so assignments can bind tasks created with them).
-func (p *plan) command() raftstore.Command {
-	var cmds []raftstore.Command
-	if len(p.creates) > 0 || len(p.order) > 0 || len(p.deletes) > 0 {
-		w := raftstore.WriteTasks{Create: p.creates, Delete: p.deletes, At: p.now}
-		for _, id := range p.order {
-			if !p.deleted[id] {
-				w.Update = append(w.Update, p.updates[id])
-			}
-		}
-		cmds = append(cmds, w)
-	}
-	if len(p.assigns) > 0 || len(p.pending) > 0 {
-		cmds = append(cmds, raftstore.AssignTasks{Assignments: p.assigns, Pending: p.pending, At: p.now})
-	}
-	if len(cmds) == 1 {
-		return cmds[0]
-	}
-	return raftstore.Batch{Commands: cmds}
 }

@@ -20,7 +20,7 @@ func (p *pass) reap() {
 		}
 	}
 	for _, svc := range p.services {
-		limit := max(historyPerGroup, int(svc.Spec.RestartPolicy.MaxAttempts))
+		limit := historyLimit(svc)
 		for _, g := range p.bySvc[svc.ID].sorted() {
 			keep := limit
 			if g.key.node != "" && p.nodeByID[g.key.node] == nil {

@@ -47,7 +47,7 @@ func (p *pass) scale(svc *api.Service, st *serviceTasks) []*group {
 			taken[g.key.slot] = true
 		}
 	}
-	want := int(svc.Spec.Replicas)
+	want := p.replicas(svc)
 	if len(occupied) > want {
 		order := p.scaleDownOrder(occupied)
 		for _, g := range order[:len(occupied)-want] {

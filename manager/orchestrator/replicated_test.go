@@ -21,9 +21,13 @@ func TestScaleUpCreatesSlots(t *testing.T) {
 		t.Fatalf("slots = %v, want [1 2 3]", got)
 	}
 	for _, task := range ts {
-		if task.SpecVersion != svc.SpecVersion || task.Spec.Image != "busybox:1" || task.DesiredState != api.TaskRunning ||
+		spec := v.ServiceSpec(task.ServiceID, task.SpecVersion)
+		if task.SpecVersion != svc.SpecVersion || spec == nil || spec.Image != "busybox:1" || task.DesiredState != api.TaskRunning ||
 			task.ServiceName != "web" || task.NodeID != "n1" {
-			t.Errorf("task %+v: want spec version %d, image busybox:1, desired running, on n1", task, svc.SpecVersion)
+			t.Errorf("task %+v (spec %+v): want spec version %d, image busybox:1, desired running, on n1", task, spec, svc.SpecVersion)
+		}
+		if !task.Spec.IsZero() {
+			t.Errorf("task of slot %d is stored with a copy of its spec", task.Slot)
 		}
 	}
 

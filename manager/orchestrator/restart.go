@@ -134,11 +134,14 @@ func consecutiveFailures(g *group, version uint64) int {
 }
 
 // backoff is the restart delay after k consecutive failures: none for
-// k = 0, delay for the first, then doubling, capped at 10 × delay.
+// k = 0, delay for the first, then doubling, capped at 10 × delay. A delay
+// beyond the longest the API accepts counts as that, so the cap cannot
+// overflow.
 func backoff(delay time.Duration, k int) time.Duration {
 	if delay <= 0 || k == 0 {
 		return 0
 	}
+	delay = min(delay, api.MaxDuration.Std())
 	d := delay
 	for i := 1; i < k && d < maxBackoffFactor*delay; i++ {
 		d *= 2

@@ -35,10 +35,7 @@ func (p *pass) rollout(svc *api.Service, groups []*group, eligible func(*group) 
 			inflight++
 		}
 	}
-	budget := len(todo)
-	if uc.Parallelism > 0 {
-		budget = min(budget, int(uc.Parallelism)-inflight)
-	}
+	budget := updateBudget(uc.Parallelism, len(todo), inflight)
 	for i := 0; i < budget; i++ {
 		p.replaceOutdated(svc, todo[i], uc.Order)
 	}

@@ -168,8 +168,8 @@ func TestRolloutFollowsUpdateConfig(t *testing.T) {
 				watch.check(t)
 			}
 			for _, task := range live(v, svc.ID) {
-				if task.SpecVersion != svc.SpecVersion || task.Spec.Image != "busybox:2" {
-					t.Errorf("slot %d runs version %d (%s)", task.Slot, task.SpecVersion, task.Spec.Image)
+				if spec := v.ServiceSpec(task.ServiceID, task.SpecVersion); task.SpecVersion != svc.SpecVersion || spec.Image != "busybox:2" {
+					t.Errorf("slot %d runs version %d (%s)", task.Slot, task.SpecVersion, spec.Image)
 				}
 			}
 			for _, old := range before {
@@ -229,5 +229,58 @@ func TestRolloutResumesAfterLeaderChange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOldSpecVersionsLastAsLongAsTheirTasks: after updates, the tasks kept
+// as history still read the spec they ran; once the reaper has trimmed the
+// last task of a version, the store drops that version.
+func TestOldSpecVersionsLastAsLongAsTheirTasks(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("n1", nil)
+	svc := h.createService(replicated("web", 2))
+	h.settle(svc, 2)
+	for i := 2; i <= historyPerGroup+3; i++ {
+		spec := h.state.Read().Service(svc.ID).Spec
+		spec.Image = fmt.Sprintf("busybox:%d", i)
+		svc = h.updateService(svc.ID, spec)
+		v := h.waitFor(fmt.Sprintf("2 tasks running version %d", svc.SpecVersion), func(v *raftstore.View) string {
+			h.runAll(v)
+			ts := live(v, svc.ID)
+			n := count(ts, func(t *api.Task) bool { return t.Status.State == api.TaskRunning && t.SpecVersion == svc.SpecVersion })
+			if n != 2 || len(ts) != 2 {
+				return fmt.Sprintf("%d live, %d running the new version", len(ts), n)
+			}
+			return ""
+		})
+		for _, task := range v.TasksByService(svc.ID) {
+			spec := v.ServiceSpec(task.ServiceID, task.SpecVersion)
+			want := fmt.Sprintf("busybox:%d", task.SpecVersion)
+			if task.SpecVersion == 1 {
+				want = "busybox:1"
+			}
+			if spec == nil || spec.Image != want {
+				t.Fatalf("after update %d: task %s (v%d, %s) reads %+v, want image %s",
+					i, task.ID, task.SpecVersion, task.Status.State, spec, want)
+			}
+		}
+	}
+	// Each slot kept its last historyPerGroup ended tasks: those of
+	// version 1 and 2 are gone, and so are their specs.
+	v := h.waitFor("versions 1 and 2 collected", func(v *raftstore.View) string {
+		for _, version := range []uint64{1, 2} {
+			if v.ServiceSpec(svc.ID, version) != nil {
+				return fmt.Sprintf("version %d still stored", version)
+			}
+		}
+		return ""
+	})
+	for _, task := range v.TasksByService(svc.ID) {
+		if task.SpecVersion <= 2 {
+			t.Errorf("task %s of version %d is still there", task.ID, task.SpecVersion)
+		}
+	}
+	if v.ServiceSpec(svc.ID, svc.SpecVersion-1) == nil || v.ServiceSpec(svc.ID, svc.SpecVersion) == nil {
+		t.Error("the current or previous version is gone")
 	}
 }

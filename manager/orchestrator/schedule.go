@@ -58,7 +58,7 @@ func (p *pass) schedule(refused map[string]uint64) {
 	for _, t := range candidates {
 		byID[t.ID] = t
 	}
-	res := scheduler.Schedule(infos, candidates)
+	res := scheduler.Schedule(infos, candidates, p.specOf)
 	for _, d := range res.Decisions {
 		p.plan.assign(byID[d.TaskID], d.NodeID)
 	}

@@ -148,11 +148,20 @@ type pass struct {
 	removed   []*api.Task // tasks of removed services
 	plan      plan
 	wake      time.Time // earliest time a later pass has work
-	dirty     map[dirtyKey]bool
+	dirty     map[specKey]bool
 	waits     map[string]string // depends_on verdicts by service id
+	// maxReplicas is the cluster's max-replicas: no service gets more
+	// slots, whatever its spec says.
+	maxReplicas uint64
+	// warned maps a service whose replicas were cut to maxReplicas to the
+	// spec version last warned about (nil: warn on every pass).
+	warned map[string]uint64
+	view   *raftstore.View
+	specs  map[specKey]*api.ServiceSpec // versions looked up so far
 }
 
-type dirtyKey struct {
+// specKey names one version of a service's spec.
+type specKey struct {
 	service string
 	version uint64
 }
@@ -170,8 +179,12 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 		tasks:     v.Tasks(),
 		bySvc:     make(map[string]*serviceTasks),
 		plan:      newPlan(now),
-		dirty:     make(map[dirtyKey]bool),
+		dirty:     make(map[specKey]bool),
 		waits:     make(map[string]string),
+
+		maxReplicas: v.Cluster().Settings.ReplicaLimit(),
+		view:        v,
+		specs:       make(map[specKey]*api.ServiceSpec),
 	}
 	for _, s := range p.services {
 		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
@@ -242,17 +255,32 @@ func (p *pass) wakeAt(at time.Time) {
 	}
 }
 
+// specOf returns the spec task t runs, from the store (nil if it does not
+// hold it, which it does for every task's version). Every task of a
+// version shares one lookup.
+func (p *pass) specOf(t *api.Task) *api.ServiceSpec {
+	k := specKey{t.ServiceID, t.SpecVersion}
+	s, ok := p.specs[k]
+	if !ok {
+		s = p.view.ServiceSpec(t.ServiceID, t.SpecVersion)
+		p.specs[k] = s
+	}
+	return s
+}
+
 // dirtySpec reports whether t runs an older spec that differs from svc's in
 // anything the task runs with. Changes that only concern the orchestrators
-// (replicas, update and restart policy, depends_on) do not replace tasks.
+// (replicas, update and restart policy, depends_on) do not replace tasks;
+// a task whose spec is not known is replaced.
 func (p *pass) dirtySpec(svc *api.Service, t *api.Task) bool {
 	if t.SpecVersion == svc.SpecVersion {
 		return false
 	}
-	k := dirtyKey{svc.ID, t.SpecVersion}
+	k := specKey{svc.ID, t.SpecVersion}
 	d, ok := p.dirty[k]
 	if !ok {
-		d = !bytes.Equal(runtimeSpec(&t.Spec), runtimeSpec(&svc.Spec))
+		old := p.specOf(t)
+		d = old == nil || !bytes.Equal(runtimeSpec(old), runtimeSpec(&svc.Spec))
 		p.dirty[k] = d
 	}
 	return d

@@ -1366,6 +1366,7 @@ type ClusterStatusResponse struct {
 	AppliedIndex  uint64                 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Managers      []*Manager             `protobuf:"bytes,8,rep,name=managers,proto3" json:"managers,omitempty"`
 	AnsweredBy    string                 `protobuf:"bytes,9,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"` // id of the manager that answered
+	Settings      *ClusterSettings       `protobuf:"bytes,10,opt,name=settings,proto3" json:"settings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1463,6 +1464,157 @@ func (x *ClusterStatusResponse) GetAnsweredBy() string {
 	return ""
 }
 
+func (x *ClusterStatusResponse) GetSettings() *ClusterSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// ClusterSettings are the cluster-wide settings, as in force (defaults
+// filled in).
+type ClusterSettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxReplicas   uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterSettings) Reset() {
+	*x = ClusterSettings{}
+	mi := &file_shoalpb_control_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSettings) ProtoMessage() {}
+
+func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
+func (*ClusterSettings) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ClusterSettings) GetMaxReplicas() uint64 {
+	if x != nil {
+		return x.MaxReplicas
+	}
+	return 0
+}
+
+type UpdateClusterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset: unchanged. 0 restores the default (10000); at most 100000. A
+	// value below what a service already has is refused.
+	MaxReplicas   *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateClusterRequest) Reset() {
+	*x = UpdateClusterRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateClusterRequest) ProtoMessage() {}
+
+func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
+func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
+	if x != nil && x.MaxReplicas != nil {
+		return *x.MaxReplicas
+	}
+	return 0
+}
+
+type UpdateClusterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateClusterResponse) Reset() {
+	*x = UpdateClusterResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateClusterResponse) ProtoMessage() {}
+
+func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
+func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UpdateClusterResponse) GetSettings() *ClusterSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateClusterResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type JoinManagerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1475,7 +1627,7 @@ type JoinManagerRequest struct {
 
 func (x *JoinManagerRequest) Reset() {
 	*x = JoinManagerRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1639,7 @@ func (x *JoinManagerRequest) String() string {
 func (*JoinManagerRequest) ProtoMessage() {}
 
 func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1652,7 @@ func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerRequest.ProtoReflect.Descriptor instead.
 func (*JoinManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *JoinManagerRequest) GetId() string {
@@ -1540,7 +1692,7 @@ type JoinManagerResponse struct {
 
 func (x *JoinManagerResponse) Reset() {
 	*x = JoinManagerResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1704,7 @@ func (x *JoinManagerResponse) String() string {
 func (*JoinManagerResponse) ProtoMessage() {}
 
 func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1717,7 @@ func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerResponse.ProtoReflect.Descriptor instead.
 func (*JoinManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *JoinManagerResponse) GetIndex() uint64 {
@@ -1585,7 +1737,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1749,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1762,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *EventsRequest) GetFilters() []string {
@@ -1634,7 +1786,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1798,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1811,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1720,7 +1872,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1884,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1897,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -1785,7 +1937,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1949,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1962,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -1946,7 +2098,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x1c\n" +
 	"\treachable\x18\x06 \x01(\bR\treachable\x12\x1f\n" +
 	"\vgossip_addr\x18\a \x01(\tR\n" +
-	"gossipAddr\"\xbf\x02\n" +
+	"gossipAddr\"\xf6\x02\n" +
 	"\x15ClusterStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1b\n" +
@@ -1960,7 +2112,17 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12-\n" +
 	"\bmanagers\x18\b \x03(\v2\x11.shoal.v1.ManagerR\bmanagers\x12\x1f\n" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
-	"answeredBy\"v\n" +
+	"answeredBy\x125\n" +
+	"\bsettings\x18\n" +
+	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"4\n" +
+	"\x0fClusterSettings\x12!\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\"O\n" +
+	"\x14UpdateClusterRequest\x12&\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01B\x0f\n" +
+	"\r_max_replicas\"d\n" +
+	"\x15UpdateClusterResponse\x125\n" +
+	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"v\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
@@ -1993,7 +2155,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xb4\b\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\x86\t\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2009,7 +2171,8 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"UpdateNode\x12\x1b.shoal.v1.UpdateNodeRequest\x1a\x0e.shoal.v1.Node\x12G\n" +
 	"\n" +
 	"RemoveNode\x12\x1b.shoal.v1.RemoveNodeRequest\x1a\x1c.shoal.v1.RemoveNodeResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.shoal.v1.ClusterStatusRequest\x1a\x1f.shoal.v1.ClusterStatusResponse\x12J\n" +
+	"\rClusterStatus\x12\x1e.shoal.v1.ClusterStatusRequest\x1a\x1f.shoal.v1.ClusterStatusResponse\x12P\n" +
+	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
 	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
 	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01B,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
@@ -2026,7 +2189,7 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_shoalpb_control_proto_goTypes = []any{
 	(*CreateServiceRequest)(nil),  // 0: shoal.v1.CreateServiceRequest
 	(*UpdateServiceRequest)(nil),  // 1: shoal.v1.UpdateServiceRequest
@@ -2053,74 +2216,81 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*ClusterStatusRequest)(nil),  // 22: shoal.v1.ClusterStatusRequest
 	(*Manager)(nil),               // 23: shoal.v1.Manager
 	(*ClusterStatusResponse)(nil), // 24: shoal.v1.ClusterStatusResponse
-	(*JoinManagerRequest)(nil),    // 25: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),   // 26: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),         // 27: shoal.v1.EventsRequest
-	(*Event)(nil),                 // 28: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),    // 29: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),               // 30: shoal.v1.LogLine
-	nil,                           // 31: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                           // 32: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),           // 33: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 34: shoal.v1.Service
-	(*Task)(nil),                  // 35: shoal.v1.Task
-	(*Node)(nil),                  // 36: shoal.v1.Node
-	(*Resources)(nil),             // 37: shoal.v1.Resources
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
+	(*ClusterSettings)(nil),       // 25: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),  // 26: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil), // 27: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),    // 28: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),   // 29: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),         // 30: shoal.v1.EventsRequest
+	(*Event)(nil),                 // 31: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),    // 32: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),               // 33: shoal.v1.LogLine
+	nil,                           // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                           // 35: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),           // 36: shoal.v1.ServiceSpec
+	(*Service)(nil),               // 37: shoal.v1.Service
+	(*Task)(nil),                  // 38: shoal.v1.Task
+	(*Node)(nil),                  // 39: shoal.v1.Node
+	(*Resources)(nil),             // 40: shoal.v1.Resources
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	33, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	33, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	34, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	36, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	37, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
 	4,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
 	5,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
 	6,  // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	34, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	37, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
 	11, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	35, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	36, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	37, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	38, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	39, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	40, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
 	16, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	31, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	38, // 14: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	32, // 15: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	38, // 16: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 17: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 18: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 19: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 20: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 21: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 22: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 23: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 24: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 25: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 26: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 27: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 28: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	25, // 29: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	27, // 30: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	29, // 31: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	3,  // 32: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 33: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 34: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 35: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	34, // 36: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 37: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 38: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 39: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	36, // 40: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	36, // 41: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 42: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 43: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	26, // 44: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	28, // 45: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	30, // 46: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	32, // [32:47] is the sub-list for method output_type
-	17, // [17:32] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	41, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	35, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	41, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	0,  // 19: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 20: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	2,  // 21: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	7,  // 22: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	9,  // 23: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	10, // 24: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	13, // 25: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	15, // 26: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	18, // 27: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	19, // 28: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	20, // 29: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	22, // 30: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	26, // 31: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	28, // 32: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	30, // 33: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	32, // 34: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	3,  // 35: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 36: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 37: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 38: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	37, // 39: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 40: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 41: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 42: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	39, // 43: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	39, // 44: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 45: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 46: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 47: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 48: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 49: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 50: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	35, // [35:51] is the sub-list for method output_type
+	19, // [19:35] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2129,13 +2299,14 @@ func file_shoalpb_control_proto_init() {
 		return
 	}
 	file_shoalpb_types_proto_init()
+	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	Control_UpdateNode_FullMethodName    = "/shoal.v1.Control/UpdateNode"
 	Control_RemoveNode_FullMethodName    = "/shoal.v1.Control/RemoveNode"
 	Control_ClusterStatus_FullMethodName = "/shoal.v1.Control/ClusterStatus"
+	Control_UpdateCluster_FullMethodName = "/shoal.v1.Control/UpdateCluster"
 	Control_JoinManager_FullMethodName   = "/shoal.v1.Control/JoinManager"
 	Control_Events_FullMethodName        = "/shoal.v1.Control/Events"
 	Control_ServiceLogs_FullMethodName   = "/shoal.v1.Control/ServiceLogs"
@@ -56,6 +57,8 @@ type ControlClient interface {
 	UpdateNode(ctx context.Context, in *UpdateNodeRequest, opts ...grpc.CallOption) (*Node, error)
 	RemoveNode(ctx context.Context, in *RemoveNodeRequest, opts ...grpc.CallOption) (*RemoveNodeResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
+	// UpdateCluster changes the cluster-wide settings.
+	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
 	// JoinManager adds a manager to Raft as a voter (called by a new manager
 	// started with --join; followers forward it to the leader).
 	JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error)
@@ -191,6 +194,16 @@ func (c *controlClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequ
 	return out, nil
 }
 
+func (c *controlClient) UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateClusterResponse)
+	err := c.cc.Invoke(ctx, Control_UpdateCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlClient) JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JoinManagerResponse)
@@ -259,6 +272,8 @@ type ControlServer interface {
 	UpdateNode(context.Context, *UpdateNodeRequest) (*Node, error)
 	RemoveNode(context.Context, *RemoveNodeRequest) (*RemoveNodeResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
+	// UpdateCluster changes the cluster-wide settings.
+	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
 	// JoinManager adds a manager to Raft as a voter (called by a new manager
 	// started with --join; followers forward it to the leader).
 	JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error)
@@ -309,6 +324,9 @@ func (UnimplementedControlServer) RemoveNode(context.Context, *RemoveNodeRequest
 }
 func (UnimplementedControlServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
+}
+func (UnimplementedControlServer) UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCluster not implemented")
 }
 func (UnimplementedControlServer) JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method JoinManager not implemented")
@@ -556,6 +574,24 @@ func _Control_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_UpdateCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).UpdateCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_UpdateCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).UpdateCluster(ctx, req.(*UpdateClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Control_JoinManager_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(JoinManagerRequest)
 	if err := dec(in); err != nil {
@@ -650,6 +686,10 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClusterStatus",
 			Handler:    _Control_ClusterStatus_Handler,
+		},
+		{
+			MethodName: "UpdateCluster",
+			Handler:    _Control_UpdateCluster_Handler,
 		},
 		{
 			MethodName: "JoinManager",

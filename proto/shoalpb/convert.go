@@ -57,7 +57,7 @@ func FromNode(n *api.Node) *Node {
 		Availability: string(n.Availability), Labels: n.Labels,
 		Status: string(n.Status), StatusMessage: n.StatusMessage,
 		Resources: FromResources(n.Resources), Version: n.Version,
-		CreatedAt: ts(n.CreatedAt), UpdatedAt: ts(n.UpdatedAt),
+		CreatedAt: ts(n.CreatedAt), UpdatedAt: ts(n.UpdatedAt), RestartDeadline: ts(n.RestartDeadline),
 	}
 }
 
@@ -72,6 +72,7 @@ func ToNode(n *Node) *api.Node {
 		Status: api.NodeStatus(n.GetStatus()), StatusMessage: n.GetStatusMessage(),
 		Resources: ToResources(n.GetResources()), Version: n.GetVersion(),
 		CreatedAt: fromTS(n.GetCreatedAt()), UpdatedAt: fromTS(n.GetUpdatedAt()),
+		RestartDeadline: fromTS(n.GetRestartDeadline()),
 	}
 }
 
@@ -207,14 +208,29 @@ func ToTaskStatus(st *TaskStatus) (api.TaskStatus, error) {
 	}, nil
 }
 
-// FromTask converts a domain task to the message.
+// FromTask converts a domain task to the message, with the spec copy the
+// task carries (none for a task read from the store: see FromTaskWithSpec).
 func FromTask(t *api.Task) *Task {
+	if t == nil {
+		return nil
+	}
+	var spec *api.ServiceSpec
+	if !t.Spec.IsZero() {
+		spec = &t.Spec
+	}
+	return FromTaskWithSpec(t, spec)
+}
+
+// FromTaskWithSpec converts a domain task to the message carrying spec,
+// the spec of the task's version (nil: none), as managers send tasks to
+// agents and clients: the store keeps a task's spec apart from the task.
+func FromTaskWithSpec(t *api.Task, spec *api.ServiceSpec) *Task {
 	if t == nil {
 		return nil
 	}
 	return &Task{
 		Id: t.ID, ServiceId: t.ServiceID, ServiceName: t.ServiceName, Slot: t.Slot, NodeId: t.NodeID,
-		SpecVersion: t.SpecVersion, Spec: FromServiceSpec(&t.Spec), DesiredState: t.DesiredState.String(),
+		SpecVersion: t.SpecVersion, Spec: FromServiceSpec(spec), DesiredState: t.DesiredState.String(),
 		Status: FromTaskStatus(t.Status), Attempt: t.Attempt,
 		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
 	}

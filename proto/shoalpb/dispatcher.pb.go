@@ -9,6 +9,8 @@ package shoalpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -29,6 +31,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Status
 	//	*AgentMessage_Resync
 	//	*AgentMessage_Heartbeat
+	//	*AgentMessage_Restarting
 	Msg           isAgentMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -107,6 +110,15 @@ func (x *AgentMessage) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *AgentMessage) GetRestarting() *Restarting {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_Restarting); ok {
+			return x.Restarting
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Msg interface {
 	isAgentMessage_Msg()
 }
@@ -127,6 +139,10 @@ type AgentMessage_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
 }
 
+type AgentMessage_Restarting struct {
+	Restarting *Restarting `protobuf:"bytes,5,opt,name=restarting,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Status) isAgentMessage_Msg() {}
@@ -134,6 +150,8 @@ func (*AgentMessage_Status) isAgentMessage_Msg() {}
 func (*AgentMessage_Resync) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Heartbeat) isAgentMessage_Msg() {}
+
+func (*AgentMessage_Restarting) isAgentMessage_Msg() {}
 
 // Hello is the first message of a session.
 type Hello struct {
@@ -331,6 +349,7 @@ func (*ResyncRequest) Descriptor() ([]byte, []int) {
 	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{4}
 }
 
+// Heartbeat keeps an idle session talking; the leader answers each one.
 type Heartbeat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -367,12 +386,63 @@ func (*Heartbeat) Descriptor() ([]byte, []int) {
 	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{5}
 }
 
+// Restarting says the agent stops now, on purpose, leaving its containers
+// running, and will open a new session within hold. The leader commits the
+// node as restarting until then (RestartAck), keeps its tasks, and treats
+// the node as down only if it is not back by the deadline.
+type Restarting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hold          *durationpb.Duration   `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Restarting) Reset() {
+	*x = Restarting{}
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Restarting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Restarting) ProtoMessage() {}
+
+func (x *Restarting) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Restarting.ProtoReflect.Descriptor instead.
+func (*Restarting) Descriptor() ([]byte, []int) {
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Restarting) GetHold() *durationpb.Duration {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
 type ManagerMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
 	//
 	//	*ManagerMessage_Assignments
 	//	*ManagerMessage_Redirect
+	//	*ManagerMessage_Heartbeat
+	//	*ManagerMessage_RestartAck
+	//	*ManagerMessage_StatusRejected
 	Msg           isManagerMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -380,7 +450,7 @@ type ManagerMessage struct {
 
 func (x *ManagerMessage) Reset() {
 	*x = ManagerMessage{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[6]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +462,7 @@ func (x *ManagerMessage) String() string {
 func (*ManagerMessage) ProtoMessage() {}
 
 func (x *ManagerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[6]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +475,7 @@ func (x *ManagerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagerMessage.ProtoReflect.Descriptor instead.
 func (*ManagerMessage) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{6}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ManagerMessage) GetMsg() isManagerMessage_Msg {
@@ -433,6 +503,33 @@ func (x *ManagerMessage) GetRedirect() *Redirect {
 	return nil
 }
 
+func (x *ManagerMessage) GetHeartbeat() *Heartbeat {
+	if x != nil {
+		if x, ok := x.Msg.(*ManagerMessage_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+func (x *ManagerMessage) GetRestartAck() *RestartAck {
+	if x != nil {
+		if x, ok := x.Msg.(*ManagerMessage_RestartAck); ok {
+			return x.RestartAck
+		}
+	}
+	return nil
+}
+
+func (x *ManagerMessage) GetStatusRejected() *StatusRejected {
+	if x != nil {
+		if x, ok := x.Msg.(*ManagerMessage_StatusRejected); ok {
+			return x.StatusRejected
+		}
+	}
+	return nil
+}
+
 type isManagerMessage_Msg interface {
 	isManagerMessage_Msg()
 }
@@ -445,9 +542,180 @@ type ManagerMessage_Redirect struct {
 	Redirect *Redirect `protobuf:"bytes,2,opt,name=redirect,proto3,oneof"`
 }
 
+type ManagerMessage_Heartbeat struct {
+	Heartbeat *Heartbeat `protobuf:"bytes,3,opt,name=heartbeat,proto3,oneof"`
+}
+
+type ManagerMessage_RestartAck struct {
+	RestartAck *RestartAck `protobuf:"bytes,4,opt,name=restart_ack,json=restartAck,proto3,oneof"`
+}
+
+type ManagerMessage_StatusRejected struct {
+	StatusRejected *StatusRejected `protobuf:"bytes,5,opt,name=status_rejected,json=statusRejected,proto3,oneof"`
+}
+
 func (*ManagerMessage_Assignments) isManagerMessage_Msg() {}
 
 func (*ManagerMessage_Redirect) isManagerMessage_Msg() {}
+
+func (*ManagerMessage_Heartbeat) isManagerMessage_Msg() {}
+
+func (*ManagerMessage_RestartAck) isManagerMessage_Msg() {}
+
+func (*ManagerMessage_StatusRejected) isManagerMessage_Msg() {}
+
+// RestartAck answers Restarting: error is empty when the hold is committed
+// (until deadline), else it says why not (the node is then treated as any
+// node whose session ended).
+type RestartAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartAck) Reset() {
+	*x = RestartAck{}
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartAck) ProtoMessage() {}
+
+func (x *RestartAck) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartAck.ProtoReflect.Descriptor instead.
+func (*RestartAck) Descriptor() ([]byte, []int) {
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RestartAck) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *RestartAck) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// StatusRejected lists the status reports the leader refused (the others of
+// their batch were accepted); a refused report is not retried.
+type StatusRejected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updates       []*RejectedStatus      `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRejected) Reset() {
+	*x = StatusRejected{}
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRejected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRejected) ProtoMessage() {}
+
+func (x *StatusRejected) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRejected.ProtoReflect.Descriptor instead.
+func (*StatusRejected) Descriptor() ([]byte, []int) {
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StatusRejected) GetUpdates() []*RejectedStatus {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type RejectedStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectedStatus) Reset() {
+	*x = RejectedStatus{}
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectedStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectedStatus) ProtoMessage() {}
+
+func (x *RejectedStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectedStatus.ProtoReflect.Descriptor instead.
+func (*RejectedStatus) Descriptor() ([]byte, []int) {
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RejectedStatus) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *RejectedStatus) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // Assignments is the full set (full = true) or a change to the last one.
 // sequence grows by one per message in a session; a gap means resync.
@@ -463,7 +731,7 @@ type Assignments struct {
 
 func (x *Assignments) Reset() {
 	*x = Assignments{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[7]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +743,7 @@ func (x *Assignments) String() string {
 func (*Assignments) ProtoMessage() {}
 
 func (x *Assignments) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[7]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +756,7 @@ func (x *Assignments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignments.ProtoReflect.Descriptor instead.
 func (*Assignments) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{7}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Assignments) GetFull() bool {
@@ -529,7 +797,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +809,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +822,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Redirect) GetLeaderAddr() string {
@@ -575,7 +843,7 @@ type TaskLogsRequest struct {
 
 func (x *TaskLogsRequest) Reset() {
 	*x = TaskLogsRequest{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +855,7 @@ func (x *TaskLogsRequest) String() string {
 func (*TaskLogsRequest) ProtoMessage() {}
 
 func (x *TaskLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +868,7 @@ func (x *TaskLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskLogsRequest.ProtoReflect.Descriptor instead.
 func (*TaskLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TaskLogsRequest) GetTaskIds() []string {
@@ -628,12 +896,15 @@ var File_shoalpb_dispatcher_proto protoreflect.FileDescriptor
 
 const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\"\xd7\x01\n" +
+	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\"\x8f\x02\n" +
 	"\fAgentMessage\x12'\n" +
 	"\x05hello\x18\x01 \x01(\v2\x0f.shoal.v1.HelloH\x00R\x05hello\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.shoal.v1.StatusBatchH\x00R\x06status\x121\n" +
 	"\x06resync\x18\x03 \x01(\v2\x17.shoal.v1.ResyncRequestH\x00R\x06resync\x123\n" +
-	"\theartbeat\x18\x04 \x01(\v2\x13.shoal.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x13.shoal.v1.HeartbeatH\x00R\theartbeat\x126\n" +
+	"\n" +
+	"restarting\x18\x05 \x01(\v2\x14.shoal.v1.RestartingH\x00R\n" +
+	"restartingB\x05\n" +
 	"\x03msg\"t\n" +
 	"\x05Hello\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12(\n" +
@@ -646,11 +917,27 @@ const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\vStatusBatch\x124\n" +
 	"\aupdates\x18\x01 \x03(\v2\x1a.shoal.v1.TaskStatusUpdateR\aupdates\"\x0f\n" +
 	"\rResyncRequest\"\v\n" +
-	"\tHeartbeat\"\x84\x01\n" +
+	"\tHeartbeat\";\n" +
+	"\n" +
+	"Restarting\x12-\n" +
+	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xb7\x02\n" +
 	"\x0eManagerMessage\x129\n" +
 	"\vassignments\x18\x01 \x01(\v2\x15.shoal.v1.AssignmentsH\x00R\vassignments\x120\n" +
-	"\bredirect\x18\x02 \x01(\v2\x12.shoal.v1.RedirectH\x00R\bredirectB\x05\n" +
-	"\x03msg\"}\n" +
+	"\bredirect\x18\x02 \x01(\v2\x12.shoal.v1.RedirectH\x00R\bredirect\x123\n" +
+	"\theartbeat\x18\x03 \x01(\v2\x13.shoal.v1.HeartbeatH\x00R\theartbeat\x127\n" +
+	"\vrestart_ack\x18\x04 \x01(\v2\x14.shoal.v1.RestartAckH\x00R\n" +
+	"restartAck\x12C\n" +
+	"\x0fstatus_rejected\x18\x05 \x01(\v2\x18.shoal.v1.StatusRejectedH\x00R\x0estatusRejectedB\x05\n" +
+	"\x03msg\"Z\n" +
+	"\n" +
+	"RestartAck\x126\n" +
+	"\bdeadline\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"D\n" +
+	"\x0eStatusRejected\x122\n" +
+	"\aupdates\x18\x01 \x03(\v2\x18.shoal.v1.RejectedStatusR\aupdates\"A\n" +
+	"\x0eRejectedStatus\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"}\n" +
 	"\vAssignments\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12&\n" +
@@ -681,43 +968,56 @@ func file_shoalpb_dispatcher_proto_rawDescGZIP() []byte {
 	return file_shoalpb_dispatcher_proto_rawDescData
 }
 
-var file_shoalpb_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_shoalpb_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_shoalpb_dispatcher_proto_goTypes = []any{
-	(*AgentMessage)(nil),     // 0: shoal.v1.AgentMessage
-	(*Hello)(nil),            // 1: shoal.v1.Hello
-	(*TaskStatusUpdate)(nil), // 2: shoal.v1.TaskStatusUpdate
-	(*StatusBatch)(nil),      // 3: shoal.v1.StatusBatch
-	(*ResyncRequest)(nil),    // 4: shoal.v1.ResyncRequest
-	(*Heartbeat)(nil),        // 5: shoal.v1.Heartbeat
-	(*ManagerMessage)(nil),   // 6: shoal.v1.ManagerMessage
-	(*Assignments)(nil),      // 7: shoal.v1.Assignments
-	(*Redirect)(nil),         // 8: shoal.v1.Redirect
-	(*TaskLogsRequest)(nil),  // 9: shoal.v1.TaskLogsRequest
-	(*Node)(nil),             // 10: shoal.v1.Node
-	(*TaskStatus)(nil),       // 11: shoal.v1.TaskStatus
-	(*Task)(nil),             // 12: shoal.v1.Task
-	(*LogLine)(nil),          // 13: shoal.v1.LogLine
+	(*AgentMessage)(nil),          // 0: shoal.v1.AgentMessage
+	(*Hello)(nil),                 // 1: shoal.v1.Hello
+	(*TaskStatusUpdate)(nil),      // 2: shoal.v1.TaskStatusUpdate
+	(*StatusBatch)(nil),           // 3: shoal.v1.StatusBatch
+	(*ResyncRequest)(nil),         // 4: shoal.v1.ResyncRequest
+	(*Heartbeat)(nil),             // 5: shoal.v1.Heartbeat
+	(*Restarting)(nil),            // 6: shoal.v1.Restarting
+	(*ManagerMessage)(nil),        // 7: shoal.v1.ManagerMessage
+	(*RestartAck)(nil),            // 8: shoal.v1.RestartAck
+	(*StatusRejected)(nil),        // 9: shoal.v1.StatusRejected
+	(*RejectedStatus)(nil),        // 10: shoal.v1.RejectedStatus
+	(*Assignments)(nil),           // 11: shoal.v1.Assignments
+	(*Redirect)(nil),              // 12: shoal.v1.Redirect
+	(*TaskLogsRequest)(nil),       // 13: shoal.v1.TaskLogsRequest
+	(*Node)(nil),                  // 14: shoal.v1.Node
+	(*TaskStatus)(nil),            // 15: shoal.v1.TaskStatus
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Task)(nil),                  // 18: shoal.v1.Task
+	(*LogLine)(nil),               // 19: shoal.v1.LogLine
 }
 var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.AgentMessage.hello:type_name -> shoal.v1.Hello
 	3,  // 1: shoal.v1.AgentMessage.status:type_name -> shoal.v1.StatusBatch
 	4,  // 2: shoal.v1.AgentMessage.resync:type_name -> shoal.v1.ResyncRequest
 	5,  // 3: shoal.v1.AgentMessage.heartbeat:type_name -> shoal.v1.Heartbeat
-	10, // 4: shoal.v1.Hello.node:type_name -> shoal.v1.Node
-	11, // 5: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
-	2,  // 6: shoal.v1.StatusBatch.updates:type_name -> shoal.v1.TaskStatusUpdate
-	7,  // 7: shoal.v1.ManagerMessage.assignments:type_name -> shoal.v1.Assignments
-	8,  // 8: shoal.v1.ManagerMessage.redirect:type_name -> shoal.v1.Redirect
-	12, // 9: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
-	0,  // 10: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
-	9,  // 11: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
-	6,  // 12: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
-	13, // 13: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	6,  // 4: shoal.v1.AgentMessage.restarting:type_name -> shoal.v1.Restarting
+	14, // 5: shoal.v1.Hello.node:type_name -> shoal.v1.Node
+	15, // 6: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	2,  // 7: shoal.v1.StatusBatch.updates:type_name -> shoal.v1.TaskStatusUpdate
+	16, // 8: shoal.v1.Restarting.hold:type_name -> google.protobuf.Duration
+	11, // 9: shoal.v1.ManagerMessage.assignments:type_name -> shoal.v1.Assignments
+	12, // 10: shoal.v1.ManagerMessage.redirect:type_name -> shoal.v1.Redirect
+	5,  // 11: shoal.v1.ManagerMessage.heartbeat:type_name -> shoal.v1.Heartbeat
+	8,  // 12: shoal.v1.ManagerMessage.restart_ack:type_name -> shoal.v1.RestartAck
+	9,  // 13: shoal.v1.ManagerMessage.status_rejected:type_name -> shoal.v1.StatusRejected
+	17, // 14: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
+	10, // 15: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
+	18, // 16: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
+	0,  // 17: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
+	13, // 18: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
+	7,  // 19: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
+	19, // 20: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_dispatcher_proto_init() }
@@ -732,10 +1032,14 @@ func file_shoalpb_dispatcher_proto_init() {
 		(*AgentMessage_Status)(nil),
 		(*AgentMessage_Resync)(nil),
 		(*AgentMessage_Heartbeat)(nil),
+		(*AgentMessage_Restarting)(nil),
 	}
-	file_shoalpb_dispatcher_proto_msgTypes[6].OneofWrappers = []any{
+	file_shoalpb_dispatcher_proto_msgTypes[7].OneofWrappers = []any{
 		(*ManagerMessage_Assignments)(nil),
 		(*ManagerMessage_Redirect)(nil),
+		(*ManagerMessage_Heartbeat)(nil),
+		(*ManagerMessage_RestartAck)(nil),
+		(*ManagerMessage_StatusRejected)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -743,7 +1047,7 @@ func file_shoalpb_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_dispatcher_proto_rawDesc), len(file_shoalpb_dispatcher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

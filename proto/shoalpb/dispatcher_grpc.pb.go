@@ -28,6 +28,11 @@ const (
 //
 // Dispatcher is served by the leader. An agent holds one Session open: it
 // says hello, then streams task status; the leader streams assignments.
+//
+// Liveness runs both ways on the stream: the agent sends a Heartbeat every
+// heartbeat interval and the leader answers each one, so either side
+// notices a silent peer within a few intervals (see agent.Config and the
+// dispatcher's session TTL).
 type DispatcherClient interface {
 	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentMessage, ManagerMessage], error)
 }
@@ -59,6 +64,11 @@ type Dispatcher_SessionClient = grpc.BidiStreamingClient[AgentMessage, ManagerMe
 //
 // Dispatcher is served by the leader. An agent holds one Session open: it
 // says hello, then streams task status; the leader streams assignments.
+//
+// Liveness runs both ways on the stream: the agent sends a Heartbeat every
+// heartbeat interval and the leader answers each one, so either side
+// notices a silent peer within a few intervals (see agent.Config and the
+// dispatcher's session TTL).
 type DispatcherServer interface {
 	Session(grpc.BidiStreamingServer[AgentMessage, ManagerMessage]) error
 	mustEmbedUnimplementedDispatcherServer()

@@ -84,14 +84,17 @@ type Node struct {
 	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`                 // manager | worker
 	Availability  string                 `protobuf:"bytes,5,opt,name=availability,proto3" json:"availability,omitempty"` // active | pause | drain
 	Labels        map[string]string      `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Status        string                 `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"` // unknown | ready | down
+	Status        string                 `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"` // unknown | ready | restarting | down
 	StatusMessage string                 `protobuf:"bytes,8,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
 	Resources     *Resources             `protobuf:"bytes,9,opt,name=resources,proto3" json:"resources,omitempty"`
 	Version       uint64                 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// restart_deadline: while status is restarting, when the node is treated
+	// as down if its agent has not come back.
+	RestartDeadline *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=restart_deadline,json=restartDeadline,proto3" json:"restart_deadline,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -204,6 +207,13 @@ func (x *Node) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Node) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Node) GetRestartDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RestartDeadline
 	}
 	return nil
 }
@@ -1119,7 +1129,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
-	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xef\x03\n" +
+	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xb6\x04\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x12\n" +
@@ -1135,7 +1145,8 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1a9\n" +
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12E\n" +
+	"\x10restart_deadline\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0frestartDeadline\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"h\n" +
@@ -1267,37 +1278,38 @@ var file_shoalpb_types_proto_depIdxs = []int32{
 	0,  // 1: shoal.v1.Node.resources:type_name -> shoal.v1.Resources
 	14, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
 	14, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
-	15, // 4: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	15, // 5: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	15, // 6: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	15, // 7: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	15, // 8: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
-	15, // 9: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
-	15, // 10: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
-	13, // 11: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	2,  // 12: shoal.v1.ServiceSpec.mounts:type_name -> shoal.v1.Mount
-	0,  // 13: shoal.v1.ServiceSpec.reservations:type_name -> shoal.v1.Resources
-	0,  // 14: shoal.v1.ServiceSpec.limits:type_name -> shoal.v1.Resources
-	15, // 15: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	6,  // 16: shoal.v1.ServiceSpec.healthcheck:type_name -> shoal.v1.Healthcheck
-	3,  // 17: shoal.v1.ServiceSpec.placement:type_name -> shoal.v1.Placement
-	4,  // 18: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
-	5,  // 19: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
-	7,  // 20: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
-	8,  // 21: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	8,  // 22: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	14, // 23: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	14, // 24: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 25: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 26: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	10, // 27: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	14, // 28: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	14, // 29: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	14, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
+	15, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	15, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	15, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	15, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	15, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
+	15, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
+	15, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
+	13, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	2,  // 13: shoal.v1.ServiceSpec.mounts:type_name -> shoal.v1.Mount
+	0,  // 14: shoal.v1.ServiceSpec.reservations:type_name -> shoal.v1.Resources
+	0,  // 15: shoal.v1.ServiceSpec.limits:type_name -> shoal.v1.Resources
+	15, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	6,  // 17: shoal.v1.ServiceSpec.healthcheck:type_name -> shoal.v1.Healthcheck
+	3,  // 18: shoal.v1.ServiceSpec.placement:type_name -> shoal.v1.Placement
+	4,  // 19: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
+	5,  // 20: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
+	7,  // 21: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
+	8,  // 22: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	8,  // 23: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	14, // 24: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	14, // 25: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 26: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	8,  // 27: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	10, // 28: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	14, // 29: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	14, // 30: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }

@@ -171,6 +171,11 @@ const (
 	SnapshotRecordType_RECORD_NODE    SnapshotRecordType = 4
 	SnapshotRecordType_RECORD_SERVICE SnapshotRecordType = 5
 	SnapshotRecordType_RECORD_TASK    SnapshotRecordType = 6
+	// One remembered request ID (raftstore.Request), oldest first.
+	SnapshotRecordType_RECORD_REQUEST SnapshotRecordType = 7
+	// One version of a service's spec (tasks refer to it by service ID and
+	// version).
+	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
 )
 
 // Enum value maps for SnapshotRecordType.
@@ -183,15 +188,19 @@ var (
 		4: "RECORD_NODE",
 		5: "RECORD_SERVICE",
 		6: "RECORD_TASK",
+		7: "RECORD_REQUEST",
+		8: "RECORD_SERVICE_SPEC",
 	}
 	SnapshotRecordType_value = map[string]int32{
-		"RECORD_INVALID": 0,
-		"RECORD_HEADER":  1,
-		"RECORD_CLUSTER": 2,
-		"RECORD_MANAGER": 3,
-		"RECORD_NODE":    4,
-		"RECORD_SERVICE": 5,
-		"RECORD_TASK":    6,
+		"RECORD_INVALID":      0,
+		"RECORD_HEADER":       1,
+		"RECORD_CLUSTER":      2,
+		"RECORD_MANAGER":      3,
+		"RECORD_NODE":         4,
+		"RECORD_SERVICE":      5,
+		"RECORD_TASK":         6,
+		"RECORD_REQUEST":      7,
+		"RECORD_SERVICE_SPEC": 8,
 	}
 )
 
@@ -228,7 +237,11 @@ type Envelope struct {
 	Encoding Encoding               `protobuf:"varint,2,opt,name=encoding,proto3,enum=shoal.raftstore.v1.Encoding" json:"encoding,omitempty"`
 	Payload  []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	// For BATCH: the sub-commands, in order (payload is empty).
-	Batch         []*Envelope `protobuf:"bytes,4,rep,name=batch,proto3" json:"batch,omitempty"`
+	Batch []*Envelope `protobuf:"bytes,4,rep,name=batch,proto3" json:"batch,omitempty"`
+	// Set when the command is sent for a client request (raftstore.Request):
+	// the FSM applies a request ID once and answers a repeat with the first
+	// result. Never set on a BATCH.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -289,6 +302,13 @@ func (x *Envelope) GetBatch() []*Envelope {
 		return x.Batch
 	}
 	return nil
+}
+
+func (x *Envelope) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SnapshotRecord is one object of a snapshot, written length-prefixed.
@@ -356,12 +376,14 @@ var File_commandpb_command_proto protoreflect.FileDescriptor
 
 const file_commandpb_command_proto_rawDesc = "" +
 	"\n" +
-	"\x17commandpb/command.proto\x12\x12shoal.raftstore.v1\"\xc7\x01\n" +
+	"\x17commandpb/command.proto\x12\x12shoal.raftstore.v1\"\xe6\x01\n" +
 	"\bEnvelope\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.shoal.raftstore.v1.CommandTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x122\n" +
-	"\x05batch\x18\x04 \x03(\v2\x1c.shoal.raftstore.v1.EnvelopeR\x05batch\"\xa0\x01\n" +
+	"\x05batch\x18\x04 \x03(\v2\x1c.shoal.raftstore.v1.EnvelopeR\x05batch\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"\xa0\x01\n" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
@@ -385,7 +407,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x05BATCH\x10\x0e*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\x99\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -393,7 +415,9 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_MANAGER\x10\x03\x12\x0f\n" +
 	"\vRECORD_NODE\x10\x04\x12\x12\n" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
-	"\vRECORD_TASK\x10\x06B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\vRECORD_TASK\x10\x06\x12\x12\n" +
+	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
+	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
