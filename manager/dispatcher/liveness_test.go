@@ -121,9 +121,32 @@ func restartMsg(hold *durationpb.Duration) *shoalpb.AgentMessage {
 }
 
 // recvAck reads messages until a restart ack (heartbeat answers and
-// assignments may come first).
+// assignments may come first). Meanwhile it sends heartbeats, as an agent
+// does: on a loaded machine the commit behind the ack may take longer than
+// the session's silence limit.
 func recvAck(t *testing.T, stream shoalpb.Dispatcher_SessionClient) *shoalpb.RestartAck {
 	t.Helper()
+	stop := make(chan struct{})
+	sender := make(chan struct{})
+	go func() {
+		defer close(sender)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				hb := &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
+				if stream.Send(hb) != nil {
+					return
+				}
+			}
+		}
+	}()
+	// The caller sends again after this returns: the heartbeat sender must
+	// have stopped by then (a stream takes one sender at a time).
+	defer func() { close(stop); <-sender }()
 	for {
 		m, err := stream.Recv()
 		if err != nil {
