@@ -7,7 +7,7 @@ PROTO_FILES := shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.prot
 TEST_FLAGS ?= -race -timeout 14m
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover demo lab-up lab-down lab-status clean
+.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover bench-leader-failover demo lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ demo: deps build ## a local multi-host lab: deploy a service, kill an agent host
 
 bench-failover: deps build ## repeat kill → recover → restore on the lab; median and worst times
 	$(BIN)/shoal-lab bench-failover
+
+bench-leader-failover: deps build ## on the lab: 10 leader link cuts, then 10 leader kills; writes, re-sessions, 0 restarts
+	$(BIN)/shoal-lab bench-failover --leader-cut
+	$(BIN)/shoal-lab bench-failover --leader-kill
 
 lab-up: deps build ## start the lab (3 managers, 3 agent hosts, a registry) and leave it running
 	$(BIN)/shoal-lab up

@@ -25,6 +25,12 @@ type Config struct {
 	// RaftAddr is the Raft TCP address (bind and advertise); port 0 picks
 	// a free port at start.
 	RaftAddr string
+	// AdvertiseAddr and RaftAdvertiseAddr are the addresses the other
+	// managers and the agents dial to reach Addr and RaftAddr, when these
+	// differ from the bound ones (a proxy or a NAT in front of this
+	// manager); empty: the bound addresses.
+	AdvertiseAddr     string
+	RaftAdvertiseAddr string
 	// Join is the gRPC address of a manager of an existing cluster. It is
 	// used on the first start only: a manager with Raft state rejoins as
 	// the member it was.
@@ -90,7 +96,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.DataDir == "" {
 		return cfg, fmt.Errorf("%w: data dir: empty; give a directory for the Raft log", ErrConfig)
 	}
-	for _, a := range []struct{ name, val string }{{"addr", cfg.Addr}, {"raft addr", cfg.RaftAddr}} {
+	for _, a := range []struct {
+		name, val string
+		optional  bool
+	}{
+		{"addr", cfg.Addr, false}, {"raft addr", cfg.RaftAddr, false},
+		{"advertise addr", cfg.AdvertiseAddr, true}, {"raft advertise addr", cfg.RaftAdvertiseAddr, true},
+	} {
+		if a.optional && a.val == "" {
+			continue
+		}
 		if err := checkAddr(a.name, a.val); err != nil {
 			return cfg, err
 		}

@@ -105,9 +105,11 @@ func (m *Manager) runDuty(ctx context.Context, b barrier, d duty) {
 
 // bookkeep runs once per leadership: it records the cluster's identity if
 // it has none (the first leader of a new cluster), records this manager's
-// addresses, and forgets managers that are no longer in the Raft
-// configuration (after --force-new-cluster). The barrier before it
-// (runDuty) makes sure the state it compares has every committed entry.
+// addresses (in the Raft configuration too, when it advertises another
+// Raft address than the one it bound), and forgets managers that are no
+// longer in the Raft configuration (after --force-new-cluster). The barrier
+// before it (runDuty) makes sure the state it compares has every committed
+// entry.
 func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 	v := node.State().Read()
 	at := time.Now().UTC()
@@ -126,6 +128,13 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 	inConfig := map[string]bool{}
 	for _, mem := range members {
 		inConfig[mem.ID] = true
+		// A member that bootstrapped the cluster is in the configuration
+		// at its bound address; the others must dial the advertised one.
+		if mem.ID == m.id && mem.RaftAddr != m.raftAdvertise {
+			if err := node.AddVoter(ctx, m.id, m.raftAdvertise); err != nil {
+				return fmt.Errorf("bookkeeping: advertise raft address: %w", err)
+			}
+		}
 	}
 	for _, rec := range v.Managers() {
 		if !inConfig[rec.ID] {
@@ -143,5 +152,5 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 
 // record is this manager as it is recorded in the state.
 func (m *Manager) record() api.Manager {
-	return api.Manager{ID: m.id, RaftAddr: m.raftAddr, Addr: m.Addr(), GossipAddr: m.gossipAddr()}
+	return api.Manager{ID: m.id, RaftAddr: m.raftAdvertise, Addr: m.advertise, GossipAddr: m.gossipAddr()}
 }

@@ -6,6 +6,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type Manager struct {
 	cfg      Config
 	id       string
 	raftAddr string
+	// advertise and raftAdvertise are the addresses others dial (the
+	// bound ones unless the config names others).
+	advertise, raftAdvertise string
 	// gossip is the gossip address ("" when gossip is off).
 	gossip    string
 	gossipKey []byte
@@ -85,8 +89,10 @@ func New(cfg Config) (*Manager, error) {
 	}
 	return &Manager{
 		cfg: cfg, id: id, raftAddr: raftAddr, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
-		log:     cfg.Logger.With("component", "manager", "manager_id", id),
-		crashed: make(chan struct{}),
+		advertise:     cmp.Or(cfg.AdvertiseAddr, tcp.Addr().String()),
+		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
+		log:           cfg.Logger.With("component", "manager", "manager_id", id),
+		crashed:       make(chan struct{}),
 	}, nil
 }
 
@@ -98,6 +104,14 @@ func (m *Manager) Addr() string { return m.tcp.Addr().String() }
 
 // RaftAddr is the Raft TCP address.
 func (m *Manager) RaftAddr() string { return m.raftAddr }
+
+// AdvertiseAddr is the gRPC address others dial: Addr unless the config
+// names another.
+func (m *Manager) AdvertiseAddr() string { return m.advertise }
+
+// RaftAdvertiseAddr is the Raft address others dial: RaftAddr unless the
+// config names another.
+func (m *Manager) RaftAdvertiseAddr() string { return m.raftAdvertise }
 
 // GossipAddr is the gossip address ("" when gossip is off).
 func (m *Manager) GossipAddr() string { return m.gossip }
@@ -186,7 +200,8 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
 	}
-	m.log.Info("raft member open", "raft_addr", m.raftAddr, "addr", m.Addr(), "socket", m.Socket())
+	m.log.Info("raft member open", "raft_addr", m.raftAddr, "addr", m.Addr(), "socket", m.Socket(),
+		"advertise_addr", m.advertise, "raft_advertise_addr", m.raftAdvertise)
 	return node, nil
 }
 

@@ -98,7 +98,7 @@ func (m *Manager) startGossip(ctx context.Context) (*membership.Member, error) {
 		NodeName: m.id, BindAddr: m.gossipAddr(), Key: m.gossipKey,
 		ProbeInterval: g.ProbeInterval, ProbeTimeout: g.ProbeTimeout,
 		SuspicionMult: g.SuspicionMult, GossipInterval: g.GossipInterval,
-		Meta:   membership.Meta{NodeID: m.id, Hostname: host, Role: api.RoleManager, GRPCAddr: m.Addr()},
+		Meta:   membership.Meta{NodeID: m.id, Hostname: host, Role: api.RoleManager, GRPCAddr: m.advertise},
 		Logger: m.cfg.Logger,
 	})
 }

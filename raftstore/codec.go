@@ -13,9 +13,9 @@ import (
 // maxBatchDepth bounds how deep batches may nest in one entry.
 const maxBatchDepth = 8
 
-// MaxEntryBytes caps one encoded log entry. raft-wal refuses to read back
-// an entry over 64 MiB, so a manager that wrote one could not restart; the
-// cap stays well under that, and keeps any one entry's replication and
+// MaxEntryBytes caps one encoded log entry. It keeps every entry readable by
+// any log store (raft-wal, used before raft.db, refused entries over 64 MiB)
+// and keeps any one entry's replication and
 // fsync short enough not to stall heartbeats. Writers of many objects
 // (the orchestrators) split their work into entries far below it.
 const MaxEntryBytes = 8 << 20

@@ -27,6 +27,7 @@
 // per object (cluster, managers, nodes, services, tasks, remembered
 // requests); Restore builds a fresh database and swaps it in.
 //
-// On disk a member keeps, under its data dir: member-id, wal/ (raft-wal
-// log and stable store) and snapshots/ (the two latest).
+// On disk a member keeps, under its data dir: member-id, raft.db (the
+// raft-boltdb log and stable store; a wal/ directory left by an earlier
+// version is migrated into it once) and snapshots/ (the two latest).
 package raftstore

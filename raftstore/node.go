@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // LAN-tuned defaults. A follower starts an election after 1–2 heartbeat
@@ -32,7 +33,7 @@ const (
 // Config configures a Raft member.
 type Config struct {
 	ID       string // stable member id (kept in DataDir after the first start)
-	DataDir  string // raft-wal log, stable store, snapshots
+	DataDir  string // Raft log and stable store (raft.db), snapshots
 	RaftAddr string // bind and advertise address for Raft TCP
 	// Bootstrap makes a new single-member cluster if DataDir holds none.
 	Bootstrap bool
@@ -76,7 +77,7 @@ type Node struct {
 	state  *State
 	raft   *raft.Raft
 	trans  *raft.NetworkTransport
-	wal    *walStore
+	logs   *raftboltdb.BoltStore
 	leader *leaderFanout
 
 	closeOnce sync.Once
@@ -120,7 +121,7 @@ func (n *Node) raftConfig() *raft.Config {
 
 func (n *Node) open() error {
 	var err error
-	n.wal, err = openWAL(n.cfg.DataDir, newHCLog(n.log, "wal"))
+	n.logs, err = openLogStore(n.cfg.DataDir, newHCLog(n.log, "log"))
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (n *Node) open() error {
 	self := raft.Configuration{Servers: []raft.Server{
 		{Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr()},
 	}}
-	has, err := raft.HasExistingState(n.wal, n.wal, snaps)
+	has, err := raft.HasExistingState(n.logs, n.logs, snaps)
 	if err != nil {
 		return fmt.Errorf("raft state in %s: %w", n.cfg.DataDir, err)
 	}
@@ -147,18 +148,18 @@ func (n *Node) open() error {
 		// RecoverCluster replays the log into a scratch FSM to write a
 		// snapshot; the real FSM restores from it below.
 		scratch := &fsm{state: NewState()}
-		if err := raft.RecoverCluster(rc, scratch, n.wal, n.wal, snaps, n.trans, self); err != nil {
+		if err := raft.RecoverCluster(rc, scratch, n.logs, n.logs, snaps, n.trans, self); err != nil {
 			return fmt.Errorf("force new cluster: %w", err)
 		}
 		n.log.Warn("raft cluster recovered with this member alone", "member_id", n.id)
 	case !has && n.cfg.Bootstrap:
-		if err := raft.BootstrapCluster(rc, n.wal, n.wal, snaps, n.trans, self); err != nil {
+		if err := raft.BootstrapCluster(rc, n.logs, n.logs, snaps, n.trans, self); err != nil {
 			return fmt.Errorf("bootstrap raft cluster: %w", err)
 		}
 	}
 	notify := make(chan bool, 1)
 	rc.NotifyCh = notify
-	n.raft, err = raft.NewRaft(rc, &fsm{state: n.state}, n.wal, n.wal, snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, &fsm{state: n.state}, n.logCache(), n.logs, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -171,8 +172,8 @@ func (n *Node) closeStores() {
 	if n.trans != nil {
 		n.trans.Close()
 	}
-	if n.wal != nil {
-		n.wal.Close()
+	if n.logs != nil {
+		n.logs.Close()
 	}
 }
 
@@ -308,7 +309,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		err := n.raft.Shutdown().Error()
 		n.leader.close()
-		n.closeErr = errors.Join(err, n.trans.Close(), n.wal.Close())
+		n.closeErr = errors.Join(err, n.trans.Close(), n.logs.Close())
 	})
 	return n.closeErr
 }
@@ -367,4 +368,18 @@ func (s *tcpStream) Addr() net.Addr            { return s.ln.Addr() }
 
 func (s *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return net.DialTimeout("tcp", string(addr), timeout)
+}
+
+// logCacheSize is how many recent entries are kept in memory in front of the
+// log file: followers that fall a little behind, and the FSM, read them from
+// there instead of from bbolt.
+const logCacheSize = 1024
+
+func (n *Node) logCache() raft.LogStore {
+	c, err := raft.NewLogCache(logCacheSize, n.logs)
+	if err != nil {
+		// Only a size below one is refused.
+		panic(err)
+	}
+	return c
 }

@@ -10,10 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"go.etcd.io/bbolt"
 )
 
 // memberIDFile keeps the member id in the data dir: the id must not change
@@ -59,31 +63,109 @@ func memberID(dir, want string) (string, error) {
 	return id, nil
 }
 
-// walStore is the raft-wal log and stable store under dir/wal. The meta
-// database is opened here rather than by the WAL because WAL.Close leaves
-// it open (raft-wal v0.4.0), and its file lock would block a restart of
-// the member in the same process.
-type walStore struct {
-	*wal.WAL
-	meta *metadb.BoltMetaDB
+// logFile is the Raft log and stable store under the data dir: a bbolt
+// file (raft-boltdb). raft-wal was used before; its tail truncation (a
+// follower dropping entries a new leader never committed) could leave a
+// sealed segment without an index, and the member could then never start
+// again (hashicorp/raft-wal#31, fixed in no release).
+const logFile = "raft.db"
+
+// oldWALDir is where raft-wal kept the log; openLogStore moves an existing
+// one into the bbolt file once, and keeps it as oldWALDir+".migrated".
+const oldWALDir = "wal"
+
+// openLogStore opens (or makes) the log and stable store in dir.
+func openLogStore(dir string, logger hclog.Logger) (*raftboltdb.BoltStore, error) {
+	path := filepath.Join(dir, logFile)
+	_, statErr := os.Stat(path)
+	fresh := errors.Is(statErr, fs.ErrNotExist)
+	store, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{Timeout: time.Second}})
+	if err != nil {
+		return nil, fmt.Errorf("raft log %s: %w", path, err)
+	}
+	if fresh {
+		if err := migrateWAL(dir, store, logger); err != nil {
+			return nil, errors.Join(err, store.Close(), os.Remove(path))
+		}
+	}
+	return store, nil
 }
 
-func openWAL(dir string, logger hclog.Logger) (*walStore, error) {
-	walDir := filepath.Join(dir, "wal")
-	if err := os.MkdirAll(walDir, 0o700); err != nil {
-		return nil, fmt.Errorf("raft log dir: %w", err)
+// The keys hashicorp/raft keeps in its stable store. The numbers are read
+// and written as numbers: raft-wal and raft-boltdb encode them differently.
+var (
+	stableUint64Keys = []string{"CurrentTerm", "LastVoteTerm"}
+	stableBytesKeys  = []string{"LastVoteCand"}
+)
+
+// migrateWAL copies a raft-wal log left by an earlier version into store,
+// so an upgraded member keeps every entry and its vote.
+func migrateWAL(dir string, store *raftboltdb.BoltStore, logger hclog.Logger) error {
+	walDir := filepath.Join(dir, oldWALDir)
+	if _, err := os.Stat(walDir); errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
 	meta := &metadb.BoltMetaDB{}
 	w, err := wal.Open(walDir, wal.WithLogger(logger), wal.WithMetaStore(meta))
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("raft log in %s: %w", walDir, err), meta.Close())
+		return errors.Join(fmt.Errorf("migrate the raft-wal log in %s: %w", walDir, err), meta.Close())
 	}
-	return &walStore{WAL: w, meta: meta}, nil
+	err = copyLog(w, store)
+	// WAL.Close leaves its meta database open (raft-wal v0.4.0).
+	err = errors.Join(err, w.Close(), meta.Close())
+	if err != nil {
+		return fmt.Errorf("migrate the raft-wal log in %s: %w", walDir, err)
+	}
+	logger.Info("migrated the raft-wal log", "from", walDir, "to", filepath.Join(dir, logFile))
+	return os.Rename(walDir, walDir+".migrated")
 }
 
-// Close closes the log, then its meta database.
-func (s *walStore) Close() error {
-	return errors.Join(s.WAL.Close(), s.meta.Close())
+// copyLog copies every entry and the stable keys of from into to.
+func copyLog(from *wal.WAL, to *raftboltdb.BoltStore) error {
+	for _, k := range stableUint64Keys {
+		v, err := from.GetUint64([]byte(k))
+		if err != nil {
+			return fmt.Errorf("stable key %s: %w", k, err)
+		}
+		if err := to.SetUint64([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	for _, k := range stableBytesKeys {
+		v, err := from.Get([]byte(k))
+		if err != nil {
+			return fmt.Errorf("stable key %s: %w", k, err)
+		}
+		if len(v) > 0 {
+			if err := to.Set([]byte(k), v); err != nil {
+				return err
+			}
+		}
+	}
+	first, err := from.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := from.LastIndex()
+	if err != nil || last == 0 {
+		return err
+	}
+	const batch = 256
+	logs := make([]*raft.Log, 0, batch)
+	for i := first; i <= last; i++ {
+		l := new(raft.Log)
+		if err := from.GetLog(i, l); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		logs = append(logs, l)
+		if len(logs) == batch || i == last {
+			if err := to.StoreLogs(logs); err != nil {
+				return err
+			}
+			logs = logs[:0]
+		}
+	}
+	return nil
 }
 
 // Stats is what `cluster status` shows of this member.

@@ -119,4 +119,14 @@ func TestRunServesAndStops(t *testing.T) {
 	if err := run(t.Context(), manager.Config{DataDir: dir, Addr: "0.0.0.0:0", RaftAddr: "127.0.0.1:0"}); !errors.Is(err, manager.ErrConfig) {
 		t.Fatalf("run with a wildcard addr: %v, want a config error", err)
 	}
+	for _, bad := range []manager.Config{
+		{DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", AdvertiseAddr: "0.0.0.0:7000"},
+		{DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", RaftAdvertiseAddr: "no-port"},
+	} {
+		err := run(t.Context(), bad)
+		if !errors.Is(err, manager.ErrConfig) || !strings.Contains(err.Error(), "advertise addr") {
+			t.Fatalf("run with advertise %q / raft advertise %q: %v, want a config error naming the field",
+				bad.AdvertiseAddr, bad.RaftAdvertiseAddr, err)
+		}
+	}
 }

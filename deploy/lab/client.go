@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,11 +20,24 @@ import (
 type client struct {
 	conns []*grpc.ClientConn
 	ctl   []shoalpb.ControlClient
+	hosts []*Host // the manager host behind each client
+	// fresh makes reads go through the leader (a barrier) instead of each
+	// manager's own state, which a cut manager keeps answering from.
+	fresh bool
 }
 
-func (l *Lab) dial() (*client, error) {
-	c := &client{}
-	for _, s := range l.Sockets() {
+// dial returns a client of every manager, reading their own (stale) state.
+func (l *Lab) dial() (*client, error) { return l.dialManagers(false) }
+
+// dialManagers returns a client of the managers other than those named in
+// skip; fresh reads go through the leader.
+func (l *Lab) dialManagers(fresh bool, skip ...string) (*client, error) {
+	c := &client{fresh: fresh}
+	for _, h := range l.ByRole(RoleManager) {
+		if slices.Contains(skip, h.Name) {
+			continue
+		}
+		s := "unix://" + filepath.Join(h.Dir(l), "control.sock")
 		conn, err := grpc.NewClient(s, grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions())
 		if err != nil {
 			c.close()
@@ -30,6 +45,10 @@ func (l *Lab) dial() (*client, error) {
 		}
 		c.conns = append(c.conns, conn)
 		c.ctl = append(c.ctl, shoalpb.NewControlClient(conn))
+		c.hosts = append(c.hosts, h)
+	}
+	if len(c.ctl) == 0 {
+		return nil, fmt.Errorf("no manager left to dial after skipping %v", skip)
 	}
 	return c, nil
 }
@@ -58,7 +77,7 @@ func (c *client) each(ctx context.Context, fn func(context.Context, shoalpb.Cont
 func (c *client) tasks(ctx context.Context, service string) ([]*shoalpb.Task, error) {
 	var out []*shoalpb.Task
 	err := c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
-		r, err := ctl.ListTasks(ctx, &shoalpb.ListTasksRequest{Service: service, Stale: true})
+		r, err := ctl.ListTasks(ctx, &shoalpb.ListTasksRequest{Service: service, Stale: !c.fresh})
 		if err != nil {
 			return err
 		}
@@ -71,7 +90,7 @@ func (c *client) tasks(ctx context.Context, service string) ([]*shoalpb.Task, er
 func (c *client) nodes(ctx context.Context) ([]*shoalpb.Node, error) {
 	var out []*shoalpb.Node
 	err := c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
-		r, err := ctl.ListNodes(ctx, &shoalpb.ListNodesRequest{Stale: true})
+		r, err := ctl.ListNodes(ctx, &shoalpb.ListNodesRequest{Stale: !c.fresh})
 		if err != nil {
 			return err
 		}

@@ -116,29 +116,42 @@ func Demo(ctx context.Context, cfg Config, out io.Writer) error {
 	return nil
 }
 
-// BenchFailover repeats kill (or cut) → recover → restore n times and
-// reports each run and the median and worst of each part.
-func BenchFailover(ctx context.Context, cfg Config, out io.Writer, n int, cut bool) error {
+// benchReplicas is the size of the service the failover benches run.
+const benchReplicas = 6
+
+// benchLab loads the lab (or starts one) and deploys the demo service with
+// benchReplicas replicas, all running. The first deploy pulls the image on
+// every host; the timed one finds it there, as a cluster running a service
+// usually does.
+func benchLab(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 	l, err := Load(cfg.Dir)
 	if err != nil || !netnsExists(l.BridgeNS) {
 		fmt.Fprintln(out, "starting the lab")
 		if l, err = Up(ctx, cfg, func(string, ...any) {}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	const replicas = 6
-	// The first deploy pulls the image on every host; the timed one finds
-	// it there, as a cluster running a service usually does.
 	for _, timed := range []bool{false, true} {
 		_ = l.Ctl(ctx, io.Discard, "service", "rm", DemoService)
-		took, err := l.Deploy(ctx, io.Discard, replicas)
+		took, err := l.Deploy(ctx, io.Discard, benchReplicas)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if timed {
-			fmt.Fprintf(out, "%-26s %8s\n", fmt.Sprintf("create %d (all running)", replicas), ms(took))
+			fmt.Fprintf(out, "%-26s %8s\n", fmt.Sprintf("create %d (all running)", benchReplicas), ms(took))
 		}
 	}
+	return l, nil
+}
+
+// BenchFailover repeats kill (or cut) → recover → restore n times and
+// reports each run and the median and worst of each part.
+func BenchFailover(ctx context.Context, cfg Config, out io.Writer, n int, cut bool) error {
+	l, err := benchLab(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	const replicas = benchReplicas
 	if err := l.MeasureScaleAndDrain(ctx, out, replicas, 30); err != nil {
 		return err
 	}
@@ -164,12 +177,56 @@ func BenchFailover(ctx context.Context, cfg Config, out io.Writer, n int, cut bo
 			return err
 		}
 	}
-	for _, row := range []struct {
-		name string
-		ds   []time.Duration
-	}{{"detection (node down)", detect}, {"rescheduled (all placed)", placed}, {"recovered (all running)", running}} {
+	printSummaries(out, []summaryRow{
+		{"detection (node down)", detect}, {"rescheduled (all placed)", placed}, {"recovered (all running)", running},
+	})
+	return nil
+}
+
+// BenchManagerFailover repeats a manager fault (the leader's link cut, or
+// its process killed) n times on a running service: each run times until a
+// write succeeds and until every agent holds a session with the new leader,
+// counts the replicas restarted and the nodes marked down (both must be 0),
+// restores the manager and lets the cluster settle. A run that does not
+// recover, or restarts a replica, ends the bench with what it saw.
+func BenchManagerFailover(ctx context.Context, cfg Config, out io.Writer, n int, fault ManagerFault) error {
+	l, err := benchLab(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	var writes, sessions []time.Duration
+	for i := 1; i <= n; i++ {
+		f, err := l.MeasureManagerFault(ctx, fault, DemoService)
+		fmt.Fprintf(out, "%s %2d/%d  %s\n", fault, i, n, f)
+		if err == nil && (f.Restarts > 0 || len(f.NodesDown) > 0) {
+			err = fmt.Errorf("%d replicas restarted, nodes marked down: %v", f.Restarts, f.NodesDown)
+		}
+		if err != nil {
+			for _, c := range f.Changes {
+				fmt.Fprintf(out, "    %s\n", c)
+			}
+			if n := len(f.TaskChanges); n > 0 {
+				fmt.Fprintf(out, "    %d task changes the managers made, the first: %s\n", n, f.TaskChanges[0])
+			}
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+		writes, sessions = append(writes, f.Write), append(sessions, f.Resessioned)
+	}
+	printSummaries(out, []summaryRow{
+		{"write accepted again", writes}, {"agents re-sessioned", sessions},
+	})
+	fmt.Fprintf(out, "%-26s %d in %d runs\n", "replicas restarted", 0, n)
+	return nil
+}
+
+type summaryRow struct {
+	name string
+	ds   []time.Duration
+}
+
+func printSummaries(out io.Writer, rows []summaryRow) {
+	for _, row := range rows {
 		s := summarize(row.ds)
 		fmt.Fprintf(out, "%-26s median %8s  worst %8s\n", row.name, ms(s.Median), ms(s.Worst))
 	}
-	return nil
 }

@@ -26,7 +26,8 @@ func requireLabHost(t *testing.T) {
 	}
 }
 
-// buildBinaries builds the lab's binaries into a temp dir.
+// buildBinaries builds the lab's binaries into a temp dir, in one go
+// command so that the packages they share compile once.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -35,14 +36,17 @@ func buildBinaries(t *testing.T) string {
 		t.Fatalf("go env GOMOD: %v", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	for bin, pkg := range map[string]string{
-		"shoal-manager": "./cmd/manager", "shoal-agent": "./cmd/agent",
-		"shoalctl": "./cmd/ctl", "shoal-lab-registry": "./cmd/lab-registry",
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	bins := map[string]string{ // what go build names it -> what the lab runs
+		"manager": "shoal-manager", "agent": "shoal-agent", "ctl": "shoalctl", "lab-registry": "shoal-lab-registry",
+	}
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/manager", "./cmd/agent", "./cmd/ctl", "./cmd/lab-registry")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for from, to := range bins {
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return dir
@@ -58,14 +62,24 @@ func containersOn(t *testing.T, l *Lab, host string) int {
 	return n
 }
 
-func TestLabFailover(t *testing.T) {
+// labTimeout bounds the whole lab test: one lab, brought up once, serves
+// every subtest.
+const labTimeout = 8 * time.Minute
+
+// TestLab brings one lab up (3 managers, 3 agent hosts with their own
+// containerd, a registry) and runs every fault against a 6-replica service
+// on it; each subtest starts from the same state (see baseline). The
+// order matters once: the leader faults come right after the agent host
+// faults, so that the managers that may take over have seen those hosts
+// die and come back (a new leader must not act on that old news).
+func TestLab(t *testing.T) {
 	requireLabHost(t)
 	cfg := Config{
 		Dir:    t.TempDir(),
 		Prefix: fmt.Sprintf("slt%d-", os.Getpid()%100000),
 		BinDir: buildBinaries(t),
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), labTimeout)
 	defer cancel()
 	t.Cleanup(func() {
 		if err := Down(cfg, t.Logf); err != nil {
@@ -77,12 +91,44 @@ func TestLabFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-	const replicas = 6
-	if _, err := l.Deploy(ctx, io.Discard, replicas); err != nil {
+	if _, err := l.Deploy(ctx, io.Discard, labReplicas); err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
+	for _, sub := range []struct {
+		name string
+		run  func(context.Context, *testing.T, *Lab)
+	}{
+		{"agent host kill", testHostKill},
+		{"agent host cut", testHostCut},
+		{"leader kill", func(ctx context.Context, t *testing.T, l *Lab) {
+			testManagerFault(ctx, t, l, ManagerFault{Leader: true, Cut: false})
+		}},
+		{"leader cut", func(ctx context.Context, t *testing.T, l *Lab) {
+			testManagerFault(ctx, t, l, ManagerFault{Leader: true, Cut: true})
+		}},
+		{"follower kill", func(ctx context.Context, t *testing.T, l *Lab) {
+			testManagerFault(ctx, t, l, ManagerFault{Leader: false, Cut: false})
+		}},
+		{"agent restart after 2s", func(ctx context.Context, t *testing.T, l *Lab) {
+			testAgentRestart(ctx, t, l, 2*time.Second)
+		}},
+		{"agent restart after 20s", func(ctx context.Context, t *testing.T, l *Lab) {
+			testAgentRestart(ctx, t, l, 20*time.Second)
+		}},
+		{"agent restart hold passes", testRestartHoldPasses},
+		{"bad input", testBadInput},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			baseline(ctx, t, l)
+			sub.run(ctx, t, l)
+		})
+	}
+}
 
-	kill, err := l.MeasureFailover(ctx, DemoService, replicas, false)
+// testHostKill: SIGKILL to everything on the busiest agent host; its
+// replicas run elsewhere, and the host, restored, is ready again.
+func testHostKill(ctx context.Context, t *testing.T, l *Lab) {
+	kill, err := l.MeasureFailover(ctx, DemoService, labReplicas, false)
 	if err != nil {
 		t.Fatalf("after a kill: %v", err)
 	}
@@ -93,8 +139,13 @@ func TestLabFailover(t *testing.T) {
 	if err := l.waitNodesReady(ctx, 3, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	cut, err := l.MeasureFailover(ctx, DemoService, replicas, true)
+// testHostCut: the busiest agent host's link cut; its replicas run
+// elsewhere while its own containers keep running, and once back it removes
+// the containers of the replaced tasks.
+func testHostCut(ctx context.Context, t *testing.T, l *Lab) {
+	cut, err := l.MeasureFailover(ctx, DemoService, labReplicas, true)
 	if err != nil {
 		t.Fatalf("after a link cut: %v", err)
 	}
@@ -135,13 +186,17 @@ func TestLabFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stale containers on the restored host: %v", err)
 	}
-	t.Run("bad input", func(t *testing.T) { testBadInput(ctx, t, l, c) })
 }
 
 // testBadInput: an image that does not exist is rejected with the
 // registry's error and the service stays inspectable; a memory limit below
 // what the command needs ends in failed with the OOM reason.
-func testBadInput(ctx context.Context, t *testing.T, l *Lab, c *client) {
+func testBadInput(ctx context.Context, t *testing.T, l *Lab) {
+	c, err := l.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
 	missing := l.RegistryAddr() + "/shoal/no-such-image:latest"
 	if err := l.Ctl(ctx, io.Discard, "service", "create", "--detach", "--name", "ghost",
 		"--restart-max-attempts", "2", missing); err != nil {

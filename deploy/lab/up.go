@@ -210,13 +210,17 @@ func (l *Lab) startAgents(ctx context.Context, logf func(string, ...any)) error 
 	return l.waitNodesReady(ctx, len(agents), 30*time.Second)
 }
 
+// errStopWaiting, wrapped in a check's error, ends waitFor at once: the
+// condition can no longer come true.
+var errStopWaiting = errors.New("stopped waiting")
+
 // waitFor polls check until it returns nil, ctx ends or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, errStopWaiting) {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("gave up after %s: %w", timeout, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -44,6 +45,13 @@ type Options struct {
 	Edit func(*manager.Config)
 	// StartTimeout bounds starting the cluster (default 30 s).
 	StartTimeout time.Duration
+	// Proxied puts a loopback TCP proxy in front of every manager's Raft
+	// and gRPC listeners and has the manager advertise the proxies, so
+	// that Cut and Heal can partition a running manager from its peers.
+	// Clients from Client and friends still dial the managers directly, as
+	// a client on the manager's side of a partition would. Gossip is not
+	// proxied: use NoGossip with it for a complete cut.
+	Proxied bool
 }
 
 // FastRaft are Raft timeouts for loopback tests: elections in well under
@@ -60,6 +68,9 @@ type Cluster struct {
 	t       testing.TB
 	opts    Options
 	members []*member
+
+	mu      sync.Mutex
+	raftIDs map[string]string // bound Raft address -> member id, for the Raft proxies
 }
 
 // member is one manager slot: its data dir and addresses stay the same
@@ -74,6 +85,9 @@ type member struct {
 	conn     *grpc.ClientConn
 	sockConn *grpc.ClientConn
 	extra    []*grpc.ClientConn
+	// raftProxy and grpcProxy stand in front of the manager (Proxied).
+	raftProxy, grpcProxy *proxy
+	id                   string // Raft member id, known once started
 }
 
 // StartCluster starts n managers: the first bootstraps, the others join
@@ -85,12 +99,12 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 		t.Fatalf("StartCluster: n = %d; want at least 1", n)
 	}
 	opts = opts.withDefaults()
-	c := &Cluster{t: t, opts: opts}
+	c := &Cluster{t: t, opts: opts, raftIDs: map[string]string{}}
 	t.Cleanup(c.stopAll)
 	for i := range n {
 		c.members = append(c.members, c.newMember(i))
 		if i > 0 {
-			c.members[i].cfg.Join = c.members[0].cfg.Addr
+			c.members[i].cfg.Join = c.AdvertiseAddr(0)
 		}
 		c.start(i, nil)
 		if i == 0 {
@@ -139,7 +153,31 @@ func (c *Cluster) newMember(i int) *member {
 	if c.opts.Edit != nil {
 		c.opts.Edit(&cfg)
 	}
-	return &member{dataDir: dir, cfg: cfg}
+	mb := &member{dataDir: dir, cfg: cfg}
+	if c.opts.Proxied {
+		c.proxy(i, mb)
+	}
+	return mb
+}
+
+// proxy puts proxies in front of member i and has it advertise them.
+func (c *Cluster) proxy(i int, mb *member) {
+	var err error
+	if mb.raftProxy, err = newProxy(raftSender(c.raftAddrs)); err == nil {
+		mb.grpcProxy, err = newProxy(nil)
+	}
+	if err != nil {
+		c.t.Fatalf("manager %d: proxy: %v", i, err)
+	}
+	mb.cfg.AdvertiseAddr, mb.cfg.RaftAdvertiseAddr = mb.grpcProxy.addr(), mb.raftProxy.addr()
+}
+
+// raftAddrs maps the bound Raft address of every manager started so far
+// to its member id.
+func (c *Cluster) raftAddrs() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.raftIDs)
 }
 
 // start runs manager i (again, after a kill) from its data dir. The first
@@ -161,6 +199,14 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 		c.t.Fatalf("manager %d: %v", i, err)
 	}
 	mb.cfg.Addr, mb.cfg.RaftAddr, mb.cfg.GossipAddr = m.Addr(), m.RaftAddr(), m.GossipAddr()
+	if mb.raftProxy != nil {
+		mb.raftProxy.setTarget(m.RaftAddr())
+		mb.grpcProxy.setTarget(m.Addr())
+	}
+	mb.id = m.ID()
+	c.mu.Lock()
+	c.raftIDs[m.RaftAddr()] = m.ID()
+	c.mu.Unlock()
 	ctx, cancel := context.WithCancel(c.t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -174,7 +220,7 @@ func (c *Cluster) AddManager(via int) int {
 	c.t.Helper()
 	i := len(c.members)
 	c.members = append(c.members, c.newMember(i))
-	c.members[i].cfg.Join = c.members[via].cfg.Addr
+	c.members[i].cfg.Join = c.AdvertiseAddr(via)
 	c.start(i, nil)
 	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
 	return i
@@ -240,11 +286,19 @@ func (c *Cluster) stopAll() {
 	for i := range c.members {
 		c.halt(i, false)
 	}
-	for _, mb := range c.members {
+	for i, mb := range c.members {
 		for _, conn := range append([]*grpc.ClientConn{mb.conn, mb.sockConn}, mb.extra...) {
 			if conn != nil {
 				conn.Close()
 			}
+		}
+		if mb.raftProxy == nil {
+			continue
+		}
+		mb.raftProxy.close()
+		mb.grpcProxy.close()
+		if n := mb.raftProxy.unattributedConns(); n > 0 {
+			c.t.Errorf("manager %d: the Raft proxy could not tell the sender of %d connections, so cuts were not complete", i, n)
 		}
 	}
 }
@@ -268,6 +322,15 @@ func (c *Cluster) DataDir(i int) string { return c.members[i].dataDir }
 
 // Addr is manager i's gRPC address (stable across restarts).
 func (c *Cluster) Addr(i int) string { return c.members[i].cfg.Addr }
+
+// AdvertiseAddr is the gRPC address manager i's peers dial: its proxy's
+// when the cluster is Proxied, else Addr.
+func (c *Cluster) AdvertiseAddr(i int) string {
+	if a := c.members[i].cfg.AdvertiseAddr; a != "" {
+		return a
+	}
+	return c.members[i].cfg.Addr
+}
 
 // GossipAddr is manager i's gossip address ("" without gossip).
 func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr }
@@ -420,7 +483,7 @@ func (c *Cluster) checkAllRecorded(n int) error {
 		}
 		for j := range c.members {
 			rec, ok := v.Manager(c.Manager(j).ID())
-			if !ok || rec.Addr != c.members[j].cfg.Addr {
+			if !ok || rec.Addr != c.AdvertiseAddr(j) {
 				return fmt.Errorf("manager %d does not record manager %d's address yet", i, j)
 			}
 		}
@@ -439,6 +502,9 @@ func (c *Cluster) checkAllRecorded(n int) error {
 		if m.Voter {
 			voters++
 		}
+		if err := c.checkProxied(m.ID, m.RaftAddr); err != nil {
+			return err
+		}
 	}
 	if voters != n {
 		return fmt.Errorf("%d voters in the raft configuration, want %d", voters, n)
@@ -447,4 +513,49 @@ func (c *Cluster) checkAllRecorded(n int) error {
 		return fmt.Errorf("%d managers recorded in the state, want %d", got, n)
 	}
 	return nil
+}
+
+// checkProxied reports whether member id is in the Raft configuration at
+// its proxy's address (always true unless Proxied): only then does all
+// Raft traffic to it pass the proxy that Cut severs.
+func (c *Cluster) checkProxied(id, raftAddr string) error {
+	for i, mb := range c.members {
+		if mb.id == id && mb.raftProxy != nil && raftAddr != mb.raftProxy.addr() {
+			return fmt.Errorf("manager %d is in the raft configuration at %s, not at its proxy %s", i, raftAddr, mb.raftProxy.addr())
+		}
+	}
+	return nil
+}
+
+// Cut partitions manager i from the other managers while it keeps
+// running: its proxies close every connection and refuse new ones, and the
+// other managers' Raft proxies do the same with the connections it opens.
+// (Its own forwarding calls to the other managers' gRPC addresses are not
+// cut: gRPC connections do not name their sender.) Clients that dial it
+// directly still reach it. Proxied clusters only.
+func (c *Cluster) Cut(i int) { c.setCut(i, true) }
+
+// Heal undoes Cut(i).
+func (c *Cluster) Heal(i int) { c.setCut(i, false) }
+
+func (c *Cluster) setCut(i int, cut bool) {
+	c.t.Helper()
+	mb := c.members[i]
+	if mb.raftProxy == nil {
+		c.t.Fatalf("Cut/Heal of manager %d: the cluster was not started with Options.Proxied", i)
+	}
+	for j, other := range c.members {
+		switch {
+		case j == i && cut:
+			mb.raftProxy.sever()
+			mb.grpcProxy.sever()
+		case j == i:
+			mb.raftProxy.heal()
+			mb.grpcProxy.heal()
+		case cut:
+			other.raftProxy.block(mb.id)
+		default:
+			other.raftProxy.unblock(mb.id)
+		}
+	}
 }
