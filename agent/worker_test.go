@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/poll"
 )
 
 func newTask(id, image string, desired api.TaskState) *api.Task {
@@ -24,21 +25,7 @@ func newTask(id, image string, desired api.TaskState) *api.Task {
 // waitFor polls cond until it returns nil or the deadline passes.
 func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	poll.Until(t, timeout, cond)
 }
 
 // holdsFor polls cond for d and fails the test as soon as it does not hold.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/poll"
 )
 
 // waitTimeout bounds every wait on gossip. It is generous because the race
@@ -136,19 +137,16 @@ func waitConverged(t testing.TB, nodes []*node, n int) {
 // given, describes the state on failure.
 func waitFor(t testing.TB, what string, cond func() bool, explain ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			var why []string
-			for _, e := range explain {
-				why = append(why, e())
-			}
-			t.Fatalf("timed out after %v waiting until %s %v", waitTimeout, what, why)
+	poll.Until(t, waitTimeout, func() error {
+		if cond() {
+			return nil
 		}
-		<-tick.C
-	}
+		var why []string
+		for _, e := range explain {
+			why = append(why, e())
+		}
+		return fmt.Errorf("waiting until %s %v", what, why)
+	})
 }
 
 type recorder struct {

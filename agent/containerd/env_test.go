@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd/containerdtest"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/poll"
 )
 
 // env is one test's private containerd, registry and Runtime.
@@ -144,13 +146,12 @@ func (e *env) logsOf(t testing.TB, id string) []string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+	poll.Until(t, d, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("waiting for %s", what)
+	})
 }
 
 func contextTimeout(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -438,34 +439,18 @@ func (c *Cluster) WaitLeader(timeout time.Duration) int {
 	return leader
 }
 
-// WaitFor polls cond every 20 ms until it returns nil, and fails the test
+// WaitFor polls cond until it returns nil, and fails the test
 // with cond's last error if that does not happen within timeout.
 func (c *Cluster) WaitFor(timeout time.Duration, cond func() error) {
 	c.t.Helper()
 	WaitFor(c.t, timeout, cond)
 }
 
-// WaitFor polls cond every 20 ms until it returns nil, and fails the test
-// with cond's last error if that does not happen within timeout.
+// WaitFor polls cond until it returns nil, and fails the test with cond's
+// last error if that does not happen within timeout (poll.Until).
 func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %v", err)
-		case <-tick.C:
-		}
-	}
+	poll.Until(t, timeout, cond)
 }
 
 // checkAllRecorded reports whether the leader has n voters in its Raft
