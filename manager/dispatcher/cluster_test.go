@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -54,6 +55,13 @@ func (rc *raftCluster) view() (*raftstore.View, error) {
 	m := rc.c.Manager(l)
 	if m == nil || m.Raft() == nil {
 		return nil, fmt.Errorf("leader %d stopped", l)
+	}
+	// A leader just elected may not have applied every committed entry
+	// yet: read after a barrier, as a fresh read through the API does.
+	ctx, cancel := context.WithTimeout(rc.t.Context(), 2*time.Second)
+	defer cancel()
+	if err := m.Raft().VerifyLeader(ctx); err != nil {
+		return nil, fmt.Errorf("leader %d: %w", l, err)
 	}
 	return m.Raft().State().Read(), nil
 }

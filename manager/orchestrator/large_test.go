@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -163,7 +162,7 @@ func TestLargeSpecManyReplicasThroughRaft(t *testing.T) {
 	}
 	closed = true
 
-	checkLogEntries(t, filepath.Join(dir, "wal"))
+	checkLogEntries(t, filepath.Join(dir, "raft.db"))
 
 	n = openMember(t, dir, addr)
 	closed = false
@@ -210,15 +209,14 @@ func waitSnapshot(t *testing.T, dir string) {
 
 // checkLogEntries reads the closed member's log back as a restart does and
 // checks every entry: readable, under the limit, a command that decodes.
-func checkLogEntries(t *testing.T, walDir string) {
+func checkLogEntries(t *testing.T, logFile string) {
 	t.Helper()
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(walDir, wal.WithMetaStore(meta))
+	w, err := raftboltdb.New(raftboltdb.Options{Path: logFile, BoltOptions: &bbolt.Options{ReadOnly: true, Timeout: time.Second}})
 	if err != nil {
 		t.Fatalf("open the log: %v", err)
 	}
 	defer func() {
-		if err := errors.Join(w.Close(), meta.Close()); err != nil {
+		if err := w.Close(); err != nil {
 			t.Errorf("close the log: %v", err)
 		}
 	}()
