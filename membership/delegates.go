@@ -183,6 +183,11 @@ func (d *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	}
 	delete(d.peers, n.Name)
 	typ := EventFail
+	// The last metadata memberlist holds may carry the leaving flag that
+	// no update event delivered yet.
+	if last, err := peerMeta(n); err == nil && last.Leaving {
+		p.meta = last
+	}
 	if p.meta.Leaving {
 		typ = EventLeave
 	}

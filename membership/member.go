@@ -209,6 +209,10 @@ func (m *Member) UpdateMeta(meta Meta) error {
 	return nil
 }
 
+// leaveFlagRounds is how many gossip intervals Leave lets the leaving
+// flag spread before it leaves.
+const leaveFlagRounds = 4
+
 // Leave announces a graceful exit: it advertises Meta.Leaving, waits for
 // that update to go out, then tells the cluster it left, all within about
 // timeout (which must be positive). Peers report EventLeave instead of
@@ -237,6 +241,16 @@ func (m *Member) Leave(timeout time.Duration) error {
 	var errs []error
 	if err := m.list.UpdateNode(untilDeadline(deadline)); err != nil {
 		errs = append(errs, fmt.Errorf("%w: leaving flag of %s: %w", ErrBroadcast, meta.NodeID, err))
+	}
+	// The flag rides on gossip while the leave itself is one message: give
+	// the flag a few gossip rounds to reach every member first, so that
+	// they see a leave, not a failure (memberlist reports both the same way).
+	pause := min(leaveFlagRounds*m.cfg.GossipInterval, untilDeadline(deadline)/2)
+	m.mu.Unlock()
+	time.Sleep(pause)
+	m.mu.Lock()
+	if m.closed {
+		return errors.Join(append(errs, ErrClosed)...)
 	}
 	m.left = true
 	if err := m.list.Leave(untilDeadline(deadline)); err != nil {
