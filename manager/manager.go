@@ -32,6 +32,7 @@ type Manager struct {
 	cfg      Config
 	id       string
 	raftAddr string
+	raftLn   net.Listener // handed to Raft by Run
 	// advertise and raftAdvertise are the addresses others dial (the
 	// bound ones unless the config names others).
 	advertise, raftAdvertise string
@@ -64,10 +65,13 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	raftAddr, err := pickPort("raft addr", cfg.RaftAddr)
+	// The Raft listener is bound here and handed to Raft, not picked and
+	// bound again later: another process could take a port in between.
+	raftLn, err := net.Listen("tcp", cfg.RaftAddr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("raft addr %q: %w", cfg.RaftAddr, err)
 	}
+	raftAddr := boundAddr(cfg.RaftAddr, raftLn.Addr())
 	var gossipAddr string
 	if cfg.GossipAddr != "" {
 		if gossipAddr, err = pickPort("gossip addr", cfg.GossipAddr); err != nil {
@@ -76,19 +80,22 @@ func New(cfg Config) (*Manager, error) {
 	}
 	key, err := parseGossipKey(cfg.GossipKey)
 	if err != nil {
+		raftLn.Close()
 		return nil, err
 	}
 	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		raftLn.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	unix, err := listenUnix(cfg.Socket)
 	if err != nil {
 		tcp.Close()
+		raftLn.Close()
 		return nil, err
 	}
 	return &Manager{
-		cfg: cfg, id: id, raftAddr: raftAddr, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
+		cfg: cfg, id: id, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
 		advertise:     cmp.Or(cfg.AdvertiseAddr, tcp.Addr().String()),
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
@@ -190,7 +197,7 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) openRaft() (*raftstore.Node, error) {
 	r := m.cfg.Raft
 	node, err := raftstore.Open(raftstore.Config{
-		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr,
+		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn,
 		Bootstrap: m.cfg.Join == "", ForceNewCluster: m.cfg.ForceNewCluster,
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
@@ -273,7 +280,19 @@ func (m *Manager) closeListeners() {
 	// grpc.Server.Stop closes them too; the second close only reports
 	// that, and closing a unix listener removes its socket file.
 	m.tcp.Close()
+	m.raftLn.Close()
 	if m.unix != nil {
 		m.unix.Close()
 	}
+}
+
+// boundAddr is the address to record for a listener asked for at
+// configured: the configured host with the bound port (port 0 picks one).
+func boundAddr(configured string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(configured)
+	_, port, berr := net.SplitHostPort(bound.String())
+	if err != nil || berr != nil {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -35,6 +35,9 @@ type Config struct {
 	ID       string // stable member id (kept in DataDir after the first start)
 	DataDir  string // Raft log and stable store (raft.db), snapshots
 	RaftAddr string // bind and advertise address for Raft TCP
+	// RaftListener, if set, is the listener bound at RaftAddr; Raft takes
+	// it over (and closes it) instead of binding RaftAddr itself.
+	RaftListener net.Listener
 	// Bootstrap makes a new single-member cluster if DataDir holds none.
 	Bootstrap bool
 	// ForceNewCluster restarts this member alone with all its state.
@@ -129,7 +132,7 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("raft snapshots in %s: %w", n.cfg.DataDir, err)
 	}
-	n.trans, err = newTransport(n.cfg.RaftAddr, newHCLog(n.log, "transport"))
+	n.trans, err = newTransport(n.cfg.RaftAddr, n.cfg.RaftListener, newHCLog(n.log, "transport"))
 	if err != nil {
 		return err
 	}
@@ -341,10 +344,12 @@ func raftError(err error) error {
 
 // newTransport listens on addr and advertises the bound address, so that
 // port 0 works. The address must name a host others can dial.
-func newTransport(addr string, logger hclog.Logger) (*raft.NetworkTransport, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("raft address %q: %w", addr, err)
+func newTransport(addr string, ln net.Listener, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("raft address %q: %w", addr, err)
+		}
 	}
 	bound := ln.Addr().(*net.TCPAddr)
 	if bound.IP.IsUnspecified() {
