@@ -329,6 +329,11 @@ func TestEncodeCommandCap(t *testing.T) {
 func TestNodeApplyRefusesOversizeEntry(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	n := c.nodes[c.waitLeader()]
+	// The new leader's first entries must be applied before the index is
+	// read, or their arrival looks like a change.
+	if err := n.VerifyLeader(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	before := n.State().Read().Index()
 	svc := testService("svc-big", "big", 1)
 	svc.Spec.Env = []string{"BLOB=" + strings.Repeat("x", MaxEntryBytes)}
