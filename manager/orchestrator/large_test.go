@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -95,13 +97,12 @@ func openMember(t *testing.T, dir, addr string) *raftstore.Node {
 	if err != nil {
 		t.Fatalf("open member: %v", err)
 	}
-	deadline := time.Now().Add(clusterTimeout)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatalf("member not leading after %s", clusterTimeout)
+	poll.Until(t, clusterTimeout, func() error {
+		if !n.IsLeader() {
+			return errors.New("the member does not lead yet")
 		}
-		time.Sleep(20 * time.Millisecond) // polling for an election
-	}
+		return nil
+	})
 	return n
 }
 
@@ -194,17 +195,12 @@ func describeTasks(t *testing.T, v *raftstore.View, serviceID string) string {
 // restart restores one (spec records included) before replaying the log.
 func waitSnapshot(t *testing.T, dir string) {
 	t.Helper()
-	deadline := time.Now().Add(clusterTimeout)
-	for {
-		entries, _ := os.ReadDir(filepath.Join(dir, "snapshots"))
-		if len(entries) > 0 {
-			return
+	poll.Until(t, clusterTimeout, func() error {
+		if entries, _ := os.ReadDir(filepath.Join(dir, "snapshots")); len(entries) == 0 {
+			return errors.New("no snapshot written yet")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no snapshot after %s", clusterTimeout)
-		}
-		time.Sleep(50 * time.Millisecond) // polling for the snapshot timer
-	}
+		return nil
+	})
 }
 
 // checkLogEntries reads the closed member's log back as a restart does and
