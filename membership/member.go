@@ -245,14 +245,16 @@ func (m *Member) Leave(timeout time.Duration) error {
 	// The flag rides on gossip while the leave itself is one message: give
 	// the flag a few gossip rounds to reach every member first, so that
 	// they see a leave, not a failure (memberlist reports both the same way).
+	// The lock is let go meanwhile; marking the member left first makes an
+	// UpdateMeta in the pause fail with ErrLeft instead of dropping the flag.
 	pause := min(leaveFlagRounds*m.cfg.GossipInterval, untilDeadline(deadline)/2)
+	m.left = true
 	m.mu.Unlock()
 	time.Sleep(pause)
 	m.mu.Lock()
 	if m.closed {
 		return errors.Join(append(errs, ErrClosed)...)
 	}
-	m.left = true
 	if err := m.list.Leave(untilDeadline(deadline)); err != nil {
 		errs = append(errs, fmt.Errorf("%w: leave of %s: %w", ErrBroadcast, meta.NodeID, err))
 	}
