@@ -60,7 +60,10 @@ type Config struct {
 	LeaderTimeout time.Duration
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
+	// for diagnosis.
+	DebugAddr string
+	Logger    *slog.Logger
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

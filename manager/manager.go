@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/shoal-sched/shoal/internal/debughttp"
 	"github.com/shoal-sched/shoal/manager/controlapi"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -146,6 +147,9 @@ func (m *Manager) Crash() { m.crashOnce.Do(func() { close(m.crashed) }) }
 // Run runs the manager until ctx ends (a clean stop) or Crash is called.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.closeListeners()
+	if err := m.serveDebug(ctx); err != nil {
+		return err
+	}
 	node, err := m.openRaft()
 	if err != nil {
 		return err
@@ -295,4 +299,21 @@ func boundAddr(configured string, bound net.Addr) string {
 		return bound.String()
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// serveDebug starts the profile server when the config asks for one.
+func (m *Manager) serveDebug(ctx context.Context) error {
+	if m.cfg.DebugAddr == "" {
+		return nil
+	}
+	l, err := debughttp.Listen(m.cfg.DebugAddr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := debughttp.Serve(ctx, l); err != nil {
+			m.log.Error("debug server stopped", "error", err)
+		}
+	}()
+	return nil
 }

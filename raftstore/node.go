@@ -22,10 +22,18 @@ import (
 // in about 0.5–1 s; the leader sends heartbeats every tenth of the timeout
 // (50 ms), which leaves room for scheduling delays on a busy host before
 // anyone suspects it.
+//
+// The leader lease is as long as the heartbeat timeout: a leader steps
+// down when it has heard from no quorum for that long. The lease does not
+// delay a failover (the other side elects on its own timeout), but a false
+// step-down is costly: every agent session ends and a thousand agents
+// reconnect at once, which on a loaded host caused the next step-down. At
+// 250 ms, two shared cores under load stepped down a healthy leader
+// several times a minute.
 const (
 	DefaultHeartbeatTimeout   = 500 * time.Millisecond
 	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
 	DefaultCommitTimeout      = 20 * time.Millisecond
 	DefaultApplyTimeout       = 5 * time.Second
 )
@@ -64,7 +72,7 @@ type Config struct {
 func (c *Config) setDefaults() {
 	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	c.ElectionTimeout = cmp.Or(c.ElectionTimeout, max(DefaultElectionTimeout, c.HeartbeatTimeout))
-	c.LeaderLeaseTimeout = cmp.Or(c.LeaderLeaseTimeout, min(DefaultLeaderLeaseTimeout, c.HeartbeatTimeout/2))
+	c.LeaderLeaseTimeout = cmp.Or(c.LeaderLeaseTimeout, min(DefaultLeaderLeaseTimeout, c.HeartbeatTimeout))
 	c.CommitTimeout = cmp.Or(c.CommitTimeout, DefaultCommitTimeout)
 	c.ApplyTimeout = cmp.Or(c.ApplyTimeout, DefaultApplyTimeout)
 	if c.Logger == nil {

@@ -163,13 +163,19 @@ func total(m map[string]int) int {
 // waits until each is recorded. It returns them and their gRPC addresses.
 func startManagers(t testing.TB, dir, bin string, env []string, args ...string) ([]*proc, []string) {
 	t.Helper()
+	return startManagersWith(t, dir, bin, env, func(int) []string { return args })
+}
+
+// startManagersWith is startManagers with arguments of their own for each.
+func startManagersWith(t testing.TB, dir, bin string, env []string, argsOf func(i int) []string) ([]*proc, []string) {
+	t.Helper()
 	var procs []*proc
 	var addrs []string
 	for i := range 3 {
 		addr := freeAddr(t)
 		a := append([]string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
-		}, args...)
+		}, argsOf(i)...)
 		if i > 0 {
 			a = append(a, "--join", addrs[0])
 		}
