@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+
+	"github.com/shoal-sched/shoal/pki"
 )
 
 // Errors of identification, wrapped with the details.
@@ -43,17 +45,11 @@ func (c Caller) String() string {
 // FromCert reads the identity a shoal certificate carries: CN = node ID,
 // OU = role, O = cluster ID.
 func FromCert(c *x509.Certificate) (Caller, error) {
-	id := Caller{NodeID: c.Subject.CommonName}
-	if len(c.Subject.OrganizationalUnit) == 1 {
-		id.Role = c.Subject.OrganizationalUnit[0]
+	id, err := pki.IdentityFromCert(c)
+	if err != nil {
+		return Caller{}, err
 	}
-	if len(c.Subject.Organization) == 1 {
-		id.ClusterID = c.Subject.Organization[0]
-	}
-	if id.NodeID == "" || id.Role == "" || id.ClusterID == "" {
-		return Caller{}, fmt.Errorf("%w: subject %q (want CN=node, one OU=role, one O=cluster)", ErrBadCertificate, c.Subject)
-	}
-	return id, nil
+	return Caller{NodeID: id.NodeID, Role: id.Role, ClusterID: id.ClusterID}, nil
 }
 
 type callerKey struct{}

@@ -11,14 +11,15 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 // Roles a certificate (its OU) may carry.
 const (
-	RoleManager  = "manager"
-	RoleWorker   = "worker"
-	RoleOperator = "operator"
+	RoleManager  = pki.RoleManager
+	RoleWorker   = pki.RoleWorker
+	RoleOperator = pki.RoleOperator
 )
 
 // rule is one method's entry: the roles allowed to call it, or open to any

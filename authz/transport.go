@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -82,34 +85,20 @@ func DialOptions(cfg *tls.Config) []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithTransportCredentials(creds), shoalpb.CallOptions(), shoalpb.ClientKeepalive()}
 }
 
-// PeerIs returns a copy of cfg that, after the usual chain verification,
-// accepts only a peer certificate of the given role in the given cluster:
-// an agent talks only to managers, a manager reads logs only from agents.
-func PeerIs(cfg *tls.Config, clusterID string, roles ...string) *tls.Config {
-	out := cfg.Clone()
-	prev := out.VerifyConnection
-	out.VerifyConnection = func(cs tls.ConnectionState) error {
-		if prev != nil {
-			if err := prev(cs); err != nil {
-				return err
-			}
-		}
-		if len(cs.PeerCertificates) == 0 {
-			return fmt.Errorf("peer %s: %w", cs.ServerName, ErrNoCertificate)
-		}
-		id, err := FromCert(cs.PeerCertificates[0])
+// ClientTLS is creds' client configuration for a link to a peer of one of
+// roles (creds.ClientTLS accepts managers only): a manager reading task
+// logs dials an agent, whose certificate is a worker's.
+func ClientTLS(creds *pki.Credentials, roles ...string) *tls.Config {
+	cfg := creds.ClientTLS()
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		id, err := creds.VerifyPeer(cs.PeerCertificates, "")
 		if err != nil {
 			return err
 		}
-		if id.ClusterID != clusterID {
-			return fmt.Errorf("%w: peer %s belongs to cluster %q, not %q", ErrWrongCluster, id.NodeID, id.ClusterID, clusterID)
+		if !slices.Contains(roles, id.Role) {
+			return fmt.Errorf("%w: peer %s has role %s, want %s", ErrRole, id.NodeID, id.Role, strings.Join(roles, " or "))
 		}
-		for _, r := range roles {
-			if id.Role == r {
-				return nil
-			}
-		}
-		return fmt.Errorf("%w: peer %s is a %s, want %v", ErrRole, id.NodeID, id.Role, roles)
+		return nil
 	}
-	return out
+	return cfg
 }

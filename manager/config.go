@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/membership"
+	"github.com/shoal-sched/shoal/pki"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -61,6 +62,14 @@ type Config struct {
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
+	// Credentials are the manager's key, certificate (role manager; its
+	// CN is the manager's id) and trusted roots. Every gRPC and Raft link
+	// is mutual TLS with them. Required unless Plaintext.
+	Credentials *pki.Credentials
+	// Plaintext runs every link without TLS and without authorisation.
+	// It exists for benchmarks that measure what TLS costs; no flag sets
+	// it.
+	Plaintext bool
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's
@@ -131,6 +140,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if d.val < 0 {
 			return cfg, fmt.Errorf("%w: %s %s: negative; give 0 for the default or a positive duration", ErrConfig, d.name, d.val)
 		}
+	}
+	if err := cfg.checkCredentials(); err != nil {
+		return cfg, err
 	}
 	if cfg.JoinTimeout <= 0 {
 		cfg.JoinTimeout = defaultJoinTimeout

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -115,7 +116,7 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 	at := time.Now().UTC()
 	var cmds []raftstore.Command
 	if v.Cluster().ID == "" {
-		cmds = append(cmds, raftstore.SetCluster{Cluster: api.ClusterInfo{ID: randomID(), CreatedAt: at}})
+		cmds = append(cmds, raftstore.SetCluster{Cluster: api.ClusterInfo{ID: cmp.Or(m.clusterID(), randomID()), CreatedAt: at}})
 	}
 	self := m.record()
 	if rec, ok := v.Manager(m.id); !ok || rec != self {

@@ -18,8 +18,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/manager/controlapi"
-	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -33,6 +34,8 @@ type Manager struct {
 	id       string
 	raftAddr string
 	raftLn   net.Listener // handed to Raft by Run
+	// stream is Raft's TLS layer over raftLn (nil in plaintext).
+	stream *raftstream.Stream
 	// advertise and raftAdvertise are the addresses others dial (the
 	// bound ones unless the config names others).
 	advertise, raftAdvertise string
@@ -61,7 +64,12 @@ func New(cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	id, err := loadID(cfg.DataDir)
+	var id string
+	if cfg.Credentials != nil {
+		id, err = idFromCredentials(cfg.DataDir, cfg.Credentials)
+	} else {
+		id, err = loadID(cfg.DataDir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +171,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
+	serverTLS, managerTLS, agentTLS := m.tlsFor()
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
+		ManagerTLS: managerTLS, AgentTLS: agentTLS,
 	})
-	gs := grpc.NewServer(shoalpb.ServerOptions()...)
+	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
 	ctl.Register(gs)
 	parts, err := m.startParts(runCtx, gs, node)
 	if err != nil {
@@ -196,8 +206,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // A manager without --join bootstraps a new cluster if it has no state.
 func (m *Manager) openRaft() (*raftstore.Node, error) {
 	r := m.cfg.Raft
+	m.stream = m.raftStream()
 	node, err := raftstore.Open(raftstore.Config{
-		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn,
+		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn, Stream: streamLayer(m.stream),
 		Bootstrap: m.cfg.Join == "", ForceNewCluster: m.cfg.ForceNewCluster,
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,

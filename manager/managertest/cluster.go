@@ -19,10 +19,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager"
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/pki/pkitest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -53,6 +54,10 @@ type Options struct {
 	// a client on the manager's side of a partition would. Gossip is not
 	// proxied: use NoGossip with it for a complete cut.
 	Proxied bool
+	// Plaintext runs the managers without TLS and authorisation, for
+	// benchmarks that measure what TLS costs. By default every link is
+	// mutual TLS with certificates of the cluster's test CA.
+	Plaintext bool
 }
 
 // FastRaft are Raft timeouts for loopback tests: elections in well under
@@ -69,6 +74,10 @@ type Cluster struct {
 	t       testing.TB
 	opts    Options
 	members []*member
+	// ca issues the managers' certificates (nil in plaintext); operator is
+	// the certificate the clients dial with.
+	ca       *pkitest.CA
+	operator *pki.Credentials
 
 	mu      sync.Mutex
 	raftIDs map[string]string // bound Raft address -> member id, for the Raft proxies
@@ -101,6 +110,10 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 	}
 	opts = opts.withDefaults()
 	c := &Cluster{t: t, opts: opts, raftIDs: map[string]string{}}
+	if !opts.Plaintext {
+		c.ca = pkitest.NewTestCA(t)
+		c.operator = c.ca.Credentials("operator-"+randomName(), pki.RoleOperator)
+	}
 	t.Cleanup(c.stopAll)
 	for i := range n {
 		c.members = append(c.members, c.newMember(i))
@@ -147,6 +160,16 @@ func (c *Cluster) newMember(i int) *member {
 		DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
 		Logger: c.opts.Logger.With("test_manager", i),
+		Plaintext: c.opts.Plaintext,
+	}
+	if c.ca != nil {
+		cfg.Credentials = c.ca.Credentials(randomName(), pki.RoleManager)
+	}
+	if c.opts.Proxied {
+		// Raft dials from the IP of its listener: one loopback IP per
+		// manager tells the Raft proxies who sent a connection, which
+		// they cannot read inside TLS.
+		cfg.RaftAddr = fmt.Sprintf("127.0.0.%d:0", 10+i)
 	}
 	if !c.opts.NoGossip {
 		cfg.GossipAddr = "127.0.0.1:0"
@@ -371,12 +394,11 @@ func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
 }
 
 func (c *Cluster) dial(target string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+	conn, err := grpc.NewClient(target, append(c.DialOptions(c.operator),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
-		}))
+		}))...)
 	if err != nil {
 		c.t.Fatalf("dial %s: %v", target, err)
 	}

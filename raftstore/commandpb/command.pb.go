@@ -176,20 +176,23 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// A revoked node ID: its certificate is refused on every link.
+	SnapshotRecordType_RECORD_REVOKED SnapshotRecordType = 450
 )
 
 // Enum value maps for SnapshotRecordType.
 var (
 	SnapshotRecordType_name = map[int32]string{
-		0: "RECORD_INVALID",
-		1: "RECORD_HEADER",
-		2: "RECORD_CLUSTER",
-		3: "RECORD_MANAGER",
-		4: "RECORD_NODE",
-		5: "RECORD_SERVICE",
-		6: "RECORD_TASK",
-		7: "RECORD_REQUEST",
-		8: "RECORD_SERVICE_SPEC",
+		0:   "RECORD_INVALID",
+		1:   "RECORD_HEADER",
+		2:   "RECORD_CLUSTER",
+		3:   "RECORD_MANAGER",
+		4:   "RECORD_NODE",
+		5:   "RECORD_SERVICE",
+		6:   "RECORD_TASK",
+		7:   "RECORD_REQUEST",
+		8:   "RECORD_SERVICE_SPEC",
+		450: "RECORD_REVOKED",
 	}
 	SnapshotRecordType_value = map[string]int32{
 		"RECORD_INVALID":      0,
@@ -201,6 +204,7 @@ var (
 		"RECORD_TASK":         6,
 		"RECORD_REQUEST":      7,
 		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_REVOKED":      450,
 	}
 )
 
@@ -407,7 +411,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x05BATCH\x10\x0e*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xdb\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -417,7 +421,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
-	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
+	"\x0eRECORD_REVOKED\x10\xc2\x03B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
