@@ -85,6 +85,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	cfg.agent.Runtime = rt
+	cfg.agent.Plaintext = cfg.agent.Credentials == nil
 	a, err := agent.New(cfg.agent)
 	if err != nil {
 		return errors.Join(err, closeRT())
@@ -99,7 +100,7 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		// Starts nothing: for simulations and tests of the control plane.
 		return fake.New(), func() error { return nil }, nil
 	case "containerd":
-		nodeID, err := agent.NodeID(cfg.agent.DataDir)
+		nodeID, err := agent.NodeIDFor(cfg.agent.DataDir, cfg.agent.Credentials)
 		if err != nil {
 			return nil, nil, err
 		}

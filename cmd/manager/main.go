@@ -29,6 +29,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg manager.Config) error {
+	cfg.Plaintext = cfg.Credentials == nil
 	m, err := manager.New(cfg)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func TestServiceLogsContainerd(t *testing.T) {
 	reg := containerdtest.StartRegistry(t)
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	dataDir := t.TempDir()
-	nodeID, err := agent.NodeID(dataDir)
+	nodeID, err := agent.NodeIDFor(dataDir, c.AgentCredentials(dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
