@@ -17,9 +17,9 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
-	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/orchestrator"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )

@@ -159,7 +159,7 @@ func (c *Cluster) newMember(i int) *member {
 	cfg := manager.Config{
 		DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
-		Logger: c.opts.Logger.With("test_manager", i),
+		Logger:    c.opts.Logger.With("test_manager", i),
 		Plaintext: c.opts.Plaintext,
 	}
 	if c.ca != nil {
