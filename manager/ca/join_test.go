@@ -140,7 +140,7 @@ func TestRenewRefusesInvalidCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name  string
+		name      string
 		creds     *pki.Credentials
 		localWant error
 		want      error
