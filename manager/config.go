@@ -35,6 +35,10 @@ type Config struct {
 	// used on the first start only: a manager with Raft state rejoins as
 	// the member it was.
 	Join string
+	// Token is the manager join token (shoalctl cluster join-token
+	// manager): a first start with Join trades it for this manager's
+	// certificate. Later starts use the certificate in DataDir.
+	Token string
 	// Socket is the unix socket of the control API (default
 	// DataDir/control.sock); "-" disables it.
 	Socket string

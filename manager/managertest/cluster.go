@@ -23,6 +23,7 @@ import (
 
 	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -106,6 +107,7 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 		c.members = append(c.members, c.newMember(i))
 		if i > 0 {
 			c.members[i].cfg.Join = c.AdvertiseAddr(0)
+			c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 		}
 		c.start(i, nil)
 		if i == 0 {
@@ -195,7 +197,7 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	m, err := manager.New(cfg)
+	m, err := manager.Open(c.t.Context(), cfg)
 	if err != nil {
 		c.t.Fatalf("manager %d: %v", i, err)
 	}
@@ -222,9 +224,35 @@ func (c *Cluster) AddManager(via int) int {
 	i := len(c.members)
 	c.members = append(c.members, c.newMember(i))
 	c.members[i].cfg.Join = c.AdvertiseAddr(via)
+	c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 	c.start(i, nil)
 	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
 	return i
+}
+
+// JoinToken waits until a running manager's state holds the cluster's CA
+// and returns the join token for role (pki.RoleWorker or
+// pki.RoleManager).
+func (c *Cluster) JoinToken(role string) string {
+	c.t.Helper()
+	var tok string
+	c.WaitFor(c.opts.StartTimeout, func() error {
+		var errs []error
+		for i := range c.members {
+			m := c.Manager(i)
+			if m == nil {
+				continue
+			}
+			t, err := m.JoinToken(role)
+			if err == nil {
+				tok = t
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("no join token yet: %w", errors.Join(errs...))
+	})
+	return tok
 }
 
 // Restart starts a killed or stopped manager again from its data dir.
