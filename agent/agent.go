@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -91,6 +92,12 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// StatusDelay is how long status changes are collected before sending.
 	StatusDelay time.Duration
+	// Credentials are the node's key, certificate and trusted roots
+	// (pki/join.Obtain gets them with a join token); the node ID is the
+	// certificate's, and the agent renews the certificate before it
+	// expires. Nil: the node ID is read or made in DataDir (tests of the
+	// layers above that run without a CA).
+	Credentials *pki.Credentials
 	Logger      *slog.Logger
 }
 
@@ -126,8 +133,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID, err := NodeID(cfg.DataDir)
-	if err != nil {
+	nodeID := ""
+	if cfg.Credentials != nil {
+		nodeID = cfg.Credentials.Identity().NodeID
+	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
@@ -237,6 +246,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.runSessions(gctx) })
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
+	}
+	if a.cfg.Credentials != nil {
+		g.Go(func() error { return a.renewCertificate(gctx) })
 	}
 	err = g.Wait()
 	a.w.wait()
