@@ -94,9 +94,11 @@ type Config struct {
 	// StatusDelay is how long status changes are collected before sending.
 	StatusDelay time.Duration
 	Logger      *slog.Logger
-	// Credentials are the node's key, certificate (its CN is the node ID)
-	// and trusted roots: the session is mutual TLS with them, and the
-	// Agent service serves managers only. Required unless Plaintext.
+	// Credentials are the node's key, certificate and trusted roots
+	// (pki/join.Obtain gets them with a join token); the node ID is the
+	// certificate's, and the agent renews the certificate before it
+	// expires. The session is mutual TLS with them, and the Agent service
+	// serves managers only. Required unless Plaintext.
 	Credentials *pki.Credentials
 	// Plaintext runs without TLS and authorisation, for benchmarks that
 	// measure what TLS costs; no flag sets it.
@@ -135,8 +137,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID, err := nodeIdentity(cfg)
-	if err != nil {
+	nodeID := ""
+	if cfg.Credentials != nil {
+		nodeID = cfg.Credentials.Identity().NodeID
+	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
@@ -248,6 +252,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.runSessions(gctx) })
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
+	}
+	if a.cfg.Credentials != nil {
+		g.Go(func() error { return a.renewCertificate(gctx) })
 	}
 	err = g.Wait()
 	a.w.wait()

@@ -64,6 +64,22 @@ var table = map[string]rule{
 	// A manager asks to be added to (or recorded in) the Raft
 	// configuration with the manager certificate it joined with.
 	shoalpb.Control_JoinManager_FullMethodName: managers,
+	// The cluster's CA: tokens, operator certificates and the root are
+	// an operator's business.
+	shoalpb.Control_GetJoinTokens_FullMethodName:            operators,
+	shoalpb.Control_RotateJoinToken_FullMethodName:          operators,
+	shoalpb.Control_IssueOperatorCertificate_FullMethodName: operators,
+	shoalpb.Control_RotateRootCA_FullMethodName:             operators,
+	shoalpb.Control_GetRootCAStatus_FullMethodName:          operators,
+
+	// The join calls are open: a joining node has no certificate yet (it
+	// proves itself with the token's secret), and a node whose
+	// certificate expired asks whether to renew.
+	shoalpb.NodeCA_GetRootCA_FullMethodName:             open,
+	shoalpb.NodeCA_IssueNodeCertificate_FullMethodName:  open,
+	shoalpb.NodeCA_NodeCertificateStatus_FullMethodName: open,
+	// Renewal is for a node's own certificate.
+	shoalpb.NodeCA_RenewNodeCertificate_FullMethodName: agents,
 
 	shoalpb.Dispatcher_Session_FullMethodName: agents,
 	// The leader reads task logs from the agents; nobody else may.

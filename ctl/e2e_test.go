@@ -33,7 +33,9 @@ func startE2E(t *testing.T, agents int) *e2e {
 	t.Helper()
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	e := &e2e{t: t, cluster: c, host: c.Addr(0), certDir: t.TempDir()}
-	c.CA().WriteDir(e.certDir, "e2e-operator", pki.RoleOperator)
+	if err := c.Credentials(pki.RoleOperator).SaveTo(e.certDir); err != nil {
+		t.Fatal(err)
+	}
 	for i := range agents {
 		e.startAgent(fmt.Sprintf("worker-%d", i+1))
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/shoal-sched/shoal/membership"
-	"github.com/shoal-sched/shoal/pki"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -36,6 +35,10 @@ type Config struct {
 	// used on the first start only: a manager with Raft state rejoins as
 	// the member it was.
 	Join string
+	// Token is the manager join token (shoalctl cluster join-token
+	// manager): a first start with Join trades it for this manager's
+	// certificate. Later starts use the certificate in DataDir.
+	Token string
 	// Socket is the unix socket of the control API (default
 	// DataDir/control.sock); "-" disables it.
 	Socket string
@@ -62,13 +65,11 @@ type Config struct {
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
-	// Credentials are the manager's key, certificate (role manager; its
-	// CN is the manager's id) and trusted roots. Every gRPC and Raft link
-	// is mutual TLS with them. Required unless Plaintext.
-	Credentials *pki.Credentials
-	// Plaintext runs every link without TLS and without authorisation.
-	// It exists for benchmarks that measure what TLS costs; no flag sets
-	// it.
+	// Plaintext runs every link without TLS and without authorisation
+	// (a joining manager then makes its own certificate instead of
+	// trading a token). It exists for benchmarks that measure what TLS
+	// costs; no flag sets it. Otherwise every gRPC and Raft link is mutual
+	// TLS with the manager's certificate.
 	Plaintext bool
 }
 
@@ -140,9 +141,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		if d.val < 0 {
 			return cfg, fmt.Errorf("%w: %s %s: negative; give 0 for the default or a positive duration", ErrConfig, d.name, d.val)
 		}
-	}
-	if err := cfg.checkCredentials(); err != nil {
-		return cfg, err
 	}
 	if cfg.JoinTimeout <= 0 {
 		cfg.JoinTimeout = defaultJoinTimeout

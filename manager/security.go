@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -21,62 +19,31 @@ import (
 // is not joining, or was revoked.
 var ErrNotAdmitted = errors.New("not admitted to raft")
 
-// checkCredentials checks that the manager has a manager certificate (or
-// runs in plaintext, which only tests ask for).
-func (cfg Config) checkCredentials() error {
-	if cfg.Plaintext {
-		return nil
-	}
-	if cfg.Credentials == nil {
-		return fmt.Errorf("%w: credentials: none; a manager needs its certificate (made at the first start or by joining with a token)", ErrConfig)
-	}
-	if id := cfg.Credentials.Identity(); id.Role != pki.RoleManager {
-		return fmt.Errorf("%w: credentials: the certificate is for %s, not a manager", ErrConfig, id)
-	}
-	return nil
-}
-
-// idFromCredentials is the manager's id when it has a certificate: the
-// certificate's node ID. It is saved in the data dir like a made id, and a
-// data dir that already names another manager is refused: its Raft state
-// belongs to that member.
-func idFromCredentials(dataDir string, creds *pki.Credentials) (string, error) {
-	id := creds.Identity().NodeID
-	path := filepath.Join(dataDir, idFile)
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if have := strings.TrimSpace(string(b)); have != id {
-			return "", fmt.Errorf("%w: data dir %s belongs to manager %s, the certificate names %s", ErrConfig, dataDir, have, id)
+// credentialsFor is loadCredentials, except that a plaintext manager
+// (benchmarks only) that joins makes its own certificate: there is no TLS
+// to trade a token over.
+func credentialsFor(ctx context.Context, cfg Config) (*pki.Credentials, error) {
+	if cfg.Plaintext && cfg.Join != "" {
+		if creds, err := pki.LoadCredentials(cfg.DataDir); err == nil {
+			return creds, nil
 		}
-		return id, nil
-	case !errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("read manager id: %w", err)
+		return bootstrapCredentials(cfg.DataDir, time.Now())
 	}
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write manager id: %w", err)
-	}
-	return id, nil
+	return loadCredentials(ctx, cfg)
 }
 
 // tlsFor returns the TLS configuration of the manager's gRPC server and of
 // its dials to other managers and to agents (nil, nil, nil in plaintext).
 func (m *Manager) tlsFor() (server, managers, agents *tls.Config) {
-	c := m.cfg.Credentials
-	if c == nil {
+	if m.cfg.Plaintext {
 		return nil, nil, nil
 	}
+	c := m.creds
 	return c.ServerTLS(), c.ClientTLS(), authz.ClientTLS(c, pki.RoleWorker, pki.RoleManager)
 }
 
-// clusterID is the cluster this manager's certificate is of ("" in
-// plaintext: the first leader then makes one up).
-func (m *Manager) clusterID() string {
-	if m.cfg.Credentials == nil {
-		return ""
-	}
-	return m.cfg.Credentials.Identity().ClusterID
-}
+// clusterID is the cluster this manager's certificate is of.
+func (m *Manager) clusterID() string { return m.creds.Identity().ClusterID }
 
 // newGuard is the authorisation of the manager's gRPC server; revocations
 // are read from the state.
@@ -89,13 +56,13 @@ func (m *Manager) newGuard(state *raftstore.State) *authz.Guard {
 // raftStream is the TLS stream layer over the bound Raft listener (nil in
 // plaintext: raftstore then speaks TCP over it).
 func (m *Manager) raftStream() *raftstream.Stream {
-	if m.cfg.Credentials == nil {
+	if m.cfg.Plaintext {
 		return nil
 	}
 	return raftstream.New(raftstream.Config{
 		Listener:  m.raftLn,
-		ServerTLS: m.cfg.Credentials.ServerTLS(),
-		ClientTLS: m.cfg.Credentials.ClientTLS(),
+		ServerTLS: m.creds.ServerTLS(),
+		ClientTLS: m.creds.ClientTLS(),
 		Admit:     m.admitRaftPeer,
 		Logger:    m.cfg.Logger,
 	})

@@ -68,7 +68,7 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	if member != nil {
 		dcfg.Gossip = member.View
 	}
-	if m.cfg.Credentials != nil {
+	if !m.cfg.Plaintext {
 		dcfg.Identify = sessionNodeID
 	}
 	go m.closeRevoked(ctx, state)

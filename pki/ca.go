@@ -20,17 +20,6 @@ import (
 const (
 	// RootValidity is how long a root CA certificate is valid.
 	RootValidity = 20 * 365 * 24 * time.Hour
-	// DefaultCertExpiry is a node certificate's life unless the cluster
-	// setting says otherwise.
-	DefaultCertExpiry = 90 * 24 * time.Hour
-	// MinCertExpiry is the shortest node certificate life a cluster may set:
-	// renewal starts at half the life, and shorter certificates would keep
-	// the CA busy and leave a node little time to reach a manager.
-	MinCertExpiry = time.Hour
-	// MaxCertExpiry is the longest (a node certificate cannot outlive
-	// the root in any useful way, and a revoked key stays usable as long
-	// as its certificate).
-	MaxCertExpiry = 5 * 365 * 24 * time.Hour
 	// Backdate is how far before "now" a certificate starts, so that a node
 	// whose clock is a little behind the CA's accepts it at once.
 	Backdate = time.Hour

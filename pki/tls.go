@@ -131,16 +131,34 @@ func explainVerify(leaf *x509.Certificate, now time.Time, err error) error {
 	var inv x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
 	switch {
-	case errors.As(err, &inv) && inv.Reason == x509.Expired && now.Before(leaf.NotBefore):
-		return fmt.Errorf("%w: certificate %q is valid from %s but this clock says %s: is the clock far off?",
-			ErrNotYetValid, leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case errors.As(err, &inv) && inv.Reason == x509.Expired:
+		// The certificate out of its validity may be the leaf or a CA
+		// above it; name the one it is.
+		c := inv.Cert
+		if c == nil {
+			c = leaf
+		}
+		if now.Before(c.NotBefore) {
+			return fmt.Errorf("%w: certificate %q is valid from %s but this clock says %s: is the clock far off?",
+				ErrNotYetValid, c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
 		return fmt.Errorf("%w: certificate %q expired at %s (now %s)",
-			ErrExpired, leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			ErrExpired, c.Subject.CommonName, c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case errors.As(err, &unknown):
 		return fmt.Errorf("%w: certificate %q is not signed by a root this node trusts", ErrWrongCA, leaf.Subject.CommonName)
 	}
 	return fmt.Errorf("%w: %w", ErrBadCertificate, err)
+}
+
+// CheckOwn verifies this node's own certificate against its roots at its
+// clock: a node whose certificate has expired (or whose clock is far off)
+// learns why before a manager refuses it with a bare handshake failure.
+func (c *Credentials) CheckOwn() error {
+	_, err := verifyChain(c.cur.Load().cert.Certificate, c.Roots(), c.now(), x509.ExtKeyUsageClientAuth)
+	if errors.Is(err, ErrExpired) {
+		return fmt.Errorf("%w; the node must join again with a token (remove %s, %s, %s from its data dir)", err, CertFile, KeyFile, RootsFile)
+	}
+	return err
 }
 
 // InsecureFetchTLS is the configuration a joining node uses for its first

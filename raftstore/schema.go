@@ -81,6 +81,9 @@ func schema() *memdb.DBSchema {
 		}},
 		tableRequests: requestsTable(),
 		tableRevoked:  revokedTable(),
+		tableCA: {Name: tableCA, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return caKey }),
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -102,6 +105,8 @@ func objectID(obj any) string {
 		return o.ID
 	case *api.ClusterInfo:
 		return clusterKey
+	case *api.ClusterCA:
+		return caKey
 	case *appliedRequest:
 		return o.ID
 	case *specRecord:

@@ -59,6 +59,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
 	}
+	if c, ok := v.first(tableCA, "id", caKey).(*api.ClusterCA); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_CA, c)
+	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
 	}
@@ -216,6 +219,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_CLUSTER:
 		table = tableCluster
 		obj, id, err = decodeRecord(rec.Payload, func(c *api.ClusterInfo) string { return c.ID })
+	case commandpb.SnapshotRecordType_RECORD_CA:
+		table = tableCA
+		obj, id, err = decodeRecord(rec.Payload, func(*api.ClusterCA) string { return caKey })
 	case commandpb.SnapshotRecordType_RECORD_MANAGER:
 		table = tableManagers
 		obj, id, err = decodeRecord(rec.Payload, func(m *api.Manager) string { return m.ID })

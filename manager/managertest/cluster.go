@@ -23,7 +23,6 @@ import (
 	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/pki"
-	"github.com/shoal-sched/shoal/pki/pkitest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -56,7 +55,8 @@ type Options struct {
 	Proxied bool
 	// Plaintext runs the managers without TLS and authorisation, for
 	// benchmarks that measure what TLS costs. By default every link is
-	// mutual TLS with certificates of the cluster's test CA.
+	// mutual TLS with certificates of the cluster's own CA (the first
+	// manager makes it, the others join with the manager token).
 	Plaintext bool
 }
 
@@ -74,9 +74,8 @@ type Cluster struct {
 	t       testing.TB
 	opts    Options
 	members []*member
-	// ca issues the managers' certificates (nil in plaintext); operator is
-	// the certificate the clients dial with.
-	ca       *pkitest.CA
+	// operator is the certificate the clients dial with (issued by the
+	// cluster's CA at the first dial; nil in plaintext).
 	operator *pki.Credentials
 
 	mu      sync.Mutex
@@ -110,15 +109,12 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 	}
 	opts = opts.withDefaults()
 	c := &Cluster{t: t, opts: opts, raftIDs: map[string]string{}}
-	if !opts.Plaintext {
-		c.ca = pkitest.NewTestCA(t)
-		c.operator = c.ca.Credentials("operator-"+randomName(), pki.RoleOperator)
-	}
 	t.Cleanup(c.stopAll)
 	for i := range n {
 		c.members = append(c.members, c.newMember(i))
 		if i > 0 {
 			c.members[i].cfg.Join = c.AdvertiseAddr(0)
+			c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 		}
 		c.start(i, nil)
 		if i == 0 {
@@ -161,9 +157,6 @@ func (c *Cluster) newMember(i int) *member {
 		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
 		Logger:    c.opts.Logger.With("test_manager", i),
 		Plaintext: c.opts.Plaintext,
-	}
-	if c.ca != nil {
-		cfg.Credentials = c.ca.Credentials(randomName(), pki.RoleManager)
 	}
 	if c.opts.Proxied {
 		// Raft dials from the IP of its listener: one loopback IP per
@@ -218,7 +211,7 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	m, err := manager.New(cfg)
+	m, err := manager.Open(c.t.Context(), cfg)
 	if err != nil {
 		c.t.Fatalf("manager %d: %v", i, err)
 	}
@@ -245,9 +238,35 @@ func (c *Cluster) AddManager(via int) int {
 	i := len(c.members)
 	c.members = append(c.members, c.newMember(i))
 	c.members[i].cfg.Join = c.AdvertiseAddr(via)
+	c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 	c.start(i, nil)
 	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
 	return i
+}
+
+// JoinToken waits until a running manager's state holds the cluster's CA
+// and returns the join token for role (pki.RoleWorker or
+// pki.RoleManager).
+func (c *Cluster) JoinToken(role string) string {
+	c.t.Helper()
+	var tok string
+	c.WaitFor(c.opts.StartTimeout, func() error {
+		var errs []error
+		for i := range c.members {
+			m := c.Manager(i)
+			if m == nil {
+				continue
+			}
+			t, err := m.JoinToken(role)
+			if err == nil {
+				tok = t
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("no join token yet: %w", errors.Join(errs...))
+	})
+	return tok
 }
 
 // Restart starts a killed or stopped manager again from its data dir.
@@ -394,7 +413,7 @@ func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
 }
 
 func (c *Cluster) dial(target string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target, append(c.DialOptions(c.operator),
+	conn, err := grpc.NewClient(target, append(c.DialOptions(c.operatorCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
