@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -92,6 +94,15 @@ type Config struct {
 	// StatusDelay is how long status changes are collected before sending.
 	StatusDelay time.Duration
 	Logger      *slog.Logger
+	// Credentials are the node's key, certificate and trusted roots
+	// (pki/join.Obtain gets them with a join token); the node ID is the
+	// certificate's, and the agent renews the certificate before it
+	// expires. The session is mutual TLS with them, and the Agent service
+	// serves managers only. Required unless Plaintext.
+	Credentials *pki.Credentials
+	// Plaintext runs without TLS and authorisation, for benchmarks that
+	// measure what TLS costs; no flag sets it.
+	Plaintext bool
 }
 
 // Agent is one worker node's agent.
@@ -126,8 +137,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID, err := NodeID(cfg.DataDir)
-	if err != nil {
+	nodeID := ""
+	if cfg.Credentials != nil {
+		nodeID = cfg.Credentials.Identity().NodeID
+	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
@@ -144,7 +157,7 @@ func New(cfg Config) (*Agent, error) {
 		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
 		sessionsDone: make(chan struct{}),
 	}
-	a.grpc = grpc.NewServer(shoalpb.ServerOptions()...)
+	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
 	return a, nil
 }
@@ -161,6 +174,8 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, fmt.Errorf("%w: advertise address is empty", ErrInvalidConfig)
 	case cfg.Resources.NanoCPUs < 0 || cfg.Resources.MemoryBytes < 0:
 		return cfg, fmt.Errorf("%w: resources %+v are negative", ErrInvalidConfig, cfg.Resources)
+	case cfg.Credentials == nil && !cfg.Plaintext:
+		return cfg, fmt.Errorf("%w: no credentials: an agent needs its certificate (join with a token)", ErrInvalidConfig)
 	}
 	for _, j := range cfg.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
@@ -237,6 +252,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.runSessions(gctx) })
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
+	}
+	if a.cfg.Credentials != nil {
+		g.Go(func() error { return a.renewCertificate(gctx) })
 	}
 	err = g.Wait()
 	a.w.wait()

@@ -35,6 +35,10 @@ type Config struct {
 	// used on the first start only: a manager with Raft state rejoins as
 	// the member it was.
 	Join string
+	// Token is the manager join token (shoalctl cluster join-token
+	// manager): a first start with Join trades it for this manager's
+	// certificate. Later starts use the certificate in DataDir.
+	Token string
 	// Socket is the unix socket of the control API (default
 	// DataDir/control.sock); "-" disables it.
 	Socket string
@@ -63,7 +67,13 @@ type Config struct {
 	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
 	// for diagnosis.
 	DebugAddr string
-	Logger    *slog.Logger
+	Logger      *slog.Logger
+	// Plaintext runs every link without TLS and without authorisation
+	// (a joining manager then makes its own certificate instead of
+	// trading a token). It exists for benchmarks that measure what TLS
+	// costs; no flag sets it. Otherwise every gRPC and Raft link is mutual
+	// TLS with the manager's certificate.
+	Plaintext bool
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

@@ -77,6 +77,8 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.upsertManager(c)
 	case RemoveManager:
 		return t.removeManager(c)
+	case SetCA:
+		return t.setCA(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err

@@ -20,12 +20,22 @@ import (
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/pki/join"
 )
 
-const usageText = `Usage: shoal-agent --join MANAGER[,MANAGER...] [flags]
+const usageText = `Usage: shoal-agent --token TOKEN --join MANAGER[,MANAGER...] [flags]
 
 Runs the agent of one worker host: it joins the cluster's gossip, holds a
 session with the leader and runs the tasks assigned to its node.
+
+Joining:
+  On its first start the agent trades the worker join token (shoalctl cluster
+  join-token worker) for a certificate: it checks the manager's CA against the
+  digest in the token before it sends the token, and the managers choose its
+  node ID. The key, certificate and CA are kept in --data-dir (key.pem 0600,
+  cert.pem, ca.pem); later starts use them and need no token. The certificate
+  renews itself.
 
 Stopping (SIGTERM or SIGINT):
   By default the agent restarts in place. It tells the leader it will be back
@@ -49,6 +59,7 @@ Flags:
 // runtime.
 type config struct {
 	agent   agent.Config
+	token   string
 	runtime string
 	ctrd    containerdConfig
 }
@@ -80,6 +91,13 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
+	creds, err := join.Obtain(ctx, join.Options{
+		Dir: cfg.agent.DataDir, Managers: cfg.agent.Join, Token: cfg.token, Role: pki.RoleWorker, Logger: cfg.agent.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	cfg.agent.Credentials = creds
 	rt, closeRT, err := newRuntime(ctx, cfg)
 	if err != nil {
 		return err
@@ -99,12 +117,8 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		// Starts nothing: for simulations and tests of the control plane.
 		return fake.New(), func() error { return nil }, nil
 	case "containerd":
-		nodeID, err := agent.NodeID(cfg.agent.DataDir)
-		if err != nil {
-			return nil, nil, err
-		}
 		rt, err := containerd.New(ctx, containerd.Options{
-			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: nodeID,
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: cfg.agent.Credentials.Identity().NodeID,
 			StateDir: filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
 			Logger: cfg.agent.Logger,
@@ -171,15 +185,16 @@ func (l labelFlag) Set(v string) error {
 func parseFlags(args []string) (config, error) {
 	var cfg config
 	a := &cfg.agent
-	var join, mirrors, insecure listFlag
+	var joinAddrs, mirrors, insecure listFlag
 	labels := labelFlag{}
 	fs := flag.NewFlagSet("shoal-agent", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&a.DataDir, "data-dir", "/var/lib/shoal/agent", "directory for the node id and the assignment set")
-	fs.Var(&join, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
+	fs.StringVar(&a.DataDir, "data-dir", "/var/lib/shoal/agent", "directory for the node's key and certificate and the assignment set")
+	fs.Var(&joinAddrs, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
+	fs.StringVar(&cfg.token, "token", "", "worker join token, from shoalctl cluster join-token worker (first start only)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
 	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
@@ -207,14 +222,14 @@ func parseFlags(args []string) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: shoal-agent takes flags only", fs.Arg(0))
 	}
-	if len(join) == 0 {
+	if len(joinAddrs) == 0 {
 		return cfg, errors.New("--join: give at least one manager address HOST:PORT")
 	}
 	if a.RestartHold < 0 || a.RestartHold > api.MaxRestartHold {
 		return cfg, fmt.Errorf("--restart-hold %s: want 0 (no hold) or a duration up to %s; drain the node for longer maintenance",
 			a.RestartHold, api.MaxRestartHold)
 	}
-	a.Join, a.Labels = join, labels
+	a.Join, a.Labels = joinAddrs, labels
 	cfg.ctrd.insecureRegistry = insecure
 	m, err := parseMirrors(mirrors)
 	if err != nil {

@@ -29,7 +29,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg manager.Config) error {
-	m, err := manager.New(cfg)
+	m, err := manager.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -39,12 +39,13 @@ func run(ctx context.Context, cfg manager.Config) error {
 func parseFlags(args []string) (manager.Config, error) {
 	var cfg manager.Config
 	fs := flag.NewFlagSet("shoal-manager", flag.ContinueOnError)
-	fs.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal/manager", "directory for the Raft log, snapshots and the manager id")
+	fs.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal/manager", "directory for the Raft log, snapshots and the manager's certificate and key")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4242", "gRPC address (control API, dispatcher) that clients, agents and managers reach")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:4243", "Raft TCP address")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "gRPC address others dial, when a proxy or NAT stands in front of --addr (default: --addr)")
 	fs.StringVar(&cfg.RaftAdvertiseAddr, "raft-advertise-addr", "", "Raft address other managers dial, when a proxy or NAT stands in front of --raft-addr (default: --raft-addr)")
-	fs.StringVar(&cfg.Join, "join", "", "gRPC address of a manager of the cluster to join (first start only)")
+	fs.StringVar(&cfg.Join, "join", "", "gRPC address of a manager of the cluster to join (first start only; needs --token)")
+	fs.StringVar(&cfg.Token, "token", "", "manager join token, from shoalctl cluster join-token manager (first start with --join only)")
 	fs.StringVar(&cfg.Socket, "socket", "", "control API unix socket (default DATA_DIR/control.sock; - disables it)")
 	fs.BoolVar(&cfg.ForceNewCluster, "force-new-cluster", false, "restart this lone survivor as a one-member cluster keeping all state")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address; empty disables gossip")

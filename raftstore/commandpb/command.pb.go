@@ -43,26 +43,29 @@ const (
 	CommandType_UPSERT_MANAGER       CommandType = 12
 	CommandType_REMOVE_MANAGER       CommandType = 13
 	CommandType_BATCH                CommandType = 14
+	// The cluster's certificate authority (raftstore.SetCA).
+	CommandType_SET_CA CommandType = 100
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0:  "COMMAND_TYPE_INVALID",
-		1:  "CREATE_SERVICE",
-		2:  "UPDATE_SERVICE",
-		3:  "REMOVE_SERVICE",
-		4:  "UPSERT_NODE",
-		5:  "UPDATE_NODE",
-		6:  "SET_NODE_STATUS",
-		7:  "REMOVE_NODE",
-		8:  "WRITE_TASKS",
-		9:  "ASSIGN_TASKS",
-		10: "UPDATE_TASK_STATUS",
-		11: "SET_CLUSTER",
-		12: "UPSERT_MANAGER",
-		13: "REMOVE_MANAGER",
-		14: "BATCH",
+		0:   "COMMAND_TYPE_INVALID",
+		1:   "CREATE_SERVICE",
+		2:   "UPDATE_SERVICE",
+		3:   "REMOVE_SERVICE",
+		4:   "UPSERT_NODE",
+		5:   "UPDATE_NODE",
+		6:   "SET_NODE_STATUS",
+		7:   "REMOVE_NODE",
+		8:   "WRITE_TASKS",
+		9:   "ASSIGN_TASKS",
+		10:  "UPDATE_TASK_STATUS",
+		11:  "SET_CLUSTER",
+		12:  "UPSERT_MANAGER",
+		13:  "REMOVE_MANAGER",
+		14:  "BATCH",
+		100: "SET_CA",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -80,6 +83,7 @@ var (
 		"UPSERT_MANAGER":       12,
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
+		"SET_CA":               100,
 	}
 )
 
@@ -176,20 +180,26 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// A revoked node ID: its certificate is refused on every link.
+	SnapshotRecordType_RECORD_REVOKED SnapshotRecordType = 450
+	// The cluster's certificate authority (api.ClusterCA).
+	SnapshotRecordType_RECORD_CA SnapshotRecordType = 100
 )
 
 // Enum value maps for SnapshotRecordType.
 var (
 	SnapshotRecordType_name = map[int32]string{
-		0: "RECORD_INVALID",
-		1: "RECORD_HEADER",
-		2: "RECORD_CLUSTER",
-		3: "RECORD_MANAGER",
-		4: "RECORD_NODE",
-		5: "RECORD_SERVICE",
-		6: "RECORD_TASK",
-		7: "RECORD_REQUEST",
-		8: "RECORD_SERVICE_SPEC",
+		0:   "RECORD_INVALID",
+		1:   "RECORD_HEADER",
+		2:   "RECORD_CLUSTER",
+		3:   "RECORD_MANAGER",
+		4:   "RECORD_NODE",
+		5:   "RECORD_SERVICE",
+		6:   "RECORD_TASK",
+		7:   "RECORD_REQUEST",
+		8:   "RECORD_SERVICE_SPEC",
+		450: "RECORD_REVOKED",
+		100: "RECORD_CA",
 	}
 	SnapshotRecordType_value = map[string]int32{
 		"RECORD_INVALID":      0,
@@ -201,6 +211,8 @@ var (
 		"RECORD_TASK":         6,
 		"RECORD_REQUEST":      7,
 		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_REVOKED":      450,
+		"RECORD_CA":           100,
 	}
 )
 
@@ -387,7 +399,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xaa\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xb6\x02\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -404,10 +416,12 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vSET_CLUSTER\x10\v\x12\x12\n" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
-	"\x05BATCH\x10\x0e*3\n" +
+	"\x05BATCH\x10\x0e\x12\n" +
+	"\n" +
+	"\x06SET_CA\x10d*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xea\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -417,7 +431,9 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
-	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
+	"\x0eRECORD_REVOKED\x10\xc2\x03\x12\r\n" +
+	"\tRECORD_CA\x10dB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
