@@ -67,7 +67,7 @@ type Config struct {
 	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
 	// for diagnosis.
 	DebugAddr string
-	Logger      *slog.Logger
+	Logger    *slog.Logger
 	// Plaintext runs every link without TLS and without authorisation
 	// (a joining manager then makes its own certificate instead of
 	// trading a token). It exists for benchmarks that measure what TLS
