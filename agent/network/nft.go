@@ -144,10 +144,10 @@ func balance(c *nftables.Conn, t *nftables.Table, mapName string, backends []net
 		&expr.Numgen{Register: 1, Modulus: uint32(len(backends)), Type: unix.NFT_NG_INCREMENTAL},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
 	}
-	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, Specified: true}
+	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}
 	if port != 0 {
 		ex = append(ex, &expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(port)})
-		nat.RegProtoMin = 2
+		nat.RegProtoMin, nat.Specified = 2, true
 	}
 	return append(ex, nat), nil
 }
