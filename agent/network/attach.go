@@ -14,37 +14,84 @@ import (
 	"github.com/shoal-sched/shoal/api"
 )
 
+// Wiring is what a container's spec needs from the data plane.
+type Wiring struct {
+	NetNS      string // path of the task's network namespace
+	ResolvConf string // file for /etc/resolv.conf (the embedded DNS)
+	Hosts      string // file for /etc/hosts
+	Hostname   string
+}
+
 // Attach wires the namespace of a task before its container starts and
-// returns its path, for the runtime to put in the container's spec. It
+// returns its wiring, for the runtime to put in the container's spec. It
 // waits (bounded by ctx) until the view holds every network the task is
 // on. Attaching a task that is attached already repairs it.
-func (r *Reconciler) Attach(ctx context.Context, sb Sandbox) (string, error) {
+func (r *Reconciler) Attach(ctx context.Context, sb Sandbox) (Wiring, error) {
 	if err := safeName(sb.TaskID); err != nil {
-		return "", err
+		return Wiring{}, err
 	}
 	for _, a := range sb.Attachments {
 		if err := safeName(a.NetworkID); err != nil {
-			return "", err
+			return Wiring{}, err
 		}
 	}
 	view, err := r.waitNetworks(ctx, sb)
 	if err != nil {
-		return "", err
+		return Wiring{}, err
 	}
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	st, err := r.admit(sb, view)
 	if err != nil {
-		return "", err
+		return Wiring{}, err
 	}
 	path := r.taskPath(sb.TaskID)
 	if err := r.wire(st, view); err != nil {
-		return "", err
+		return Wiring{}, err
 	}
 	if err := r.dns.start(sb, path); err != nil {
-		return "", err
+		return Wiring{}, err
 	}
-	return path, nil
+	w, err := r.writeFiles(sb)
+	if err != nil {
+		return Wiring{}, err
+	}
+	w.NetNS = path
+	return w, nil
+}
+
+// writeFiles writes the task's resolv.conf (the embedded DNS, ndots:0 so
+// a short name is tried as it is first) and hosts.
+func (r *Reconciler) writeFiles(sb Sandbox) (Wiring, error) {
+	dir := r.filesPath(sb.TaskID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Wiring{}, fmt.Errorf("task %s files: %w", sb.TaskID, err)
+	}
+	host := sb.TaskID
+	if len(host) > 12 {
+		host = host[:12]
+	}
+	w := Wiring{ResolvConf: filepath.Join(dir, "resolv.conf"), Hosts: filepath.Join(dir, "hosts"), Hostname: host}
+	resolv := "nameserver 127.0.0.11\noptions ndots:0\n"
+	if sb.None {
+		resolv = ""
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if len(sb.Attachments) > 0 {
+		if ip, err := addrOf(sb.Attachments[0].Addr); err == nil {
+			hosts += ip.String() + "\t" + host + "\n"
+		}
+	}
+	for name, content := range map[string]string{w.ResolvConf: resolv, w.Hosts: hosts} {
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			return Wiring{}, fmt.Errorf("task %s: %w", sb.TaskID, err)
+		}
+	}
+	return w, nil
+}
+
+func (r *Reconciler) filesPath(taskID string) string {
+	return filepath.Join(r.cfg.Dir, "files", taskID)
 }
 
 // wire makes a sandbox's namespace, its networks and its VIP table.
@@ -175,7 +222,7 @@ func (r *Reconciler) Release(taskID string) error {
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	r.dns.stop(taskID)
-	err := deleteNetNS(r.taskPath(taskID))
+	err := errors.Join(deleteNetNS(r.taskPath(taskID)), os.RemoveAll(r.filesPath(taskID)))
 	r.mu.Lock()
 	if st := r.sandboxes[taskID]; st != nil {
 		delete(r.egressIPs, st.egress)
@@ -210,6 +257,7 @@ func (r *Reconciler) Remove() error {
 			errs = append(errs, deleteNetNS(filepath.Join(r.cfg.Dir, e.Name())))
 		}
 	}
+	errs = append(errs, os.RemoveAll(filepath.Join(r.cfg.Dir, "files")))
 	errs = append(errs, deleteTable(r.hostNS, tableEgress), deleteTable(r.hostNS, tableIngress))
 	if h, err := netlink.NewHandleAt(r.hostNS); err == nil {
 		if l, err := h.LinkByName(r.cfg.GatewayBridge); err == nil {

@@ -17,6 +17,8 @@ import (
 // Sandbox is what one local task asks of the data plane.
 type Sandbox struct {
 	TaskID string
+	// Stack is the task's stack (its services' short names resolve).
+	Stack string
 	// None gives the task a namespace with loopback only.
 	None        bool
 	Attachments []api.NetworkAttachment

@@ -88,6 +88,9 @@ func (th *testHosts) addHost(bns netns.NsHandle, bh *netlink.Handle, i int) *tes
 	r, err := New(Config{
 		Dir: filepath.Join(th.dir, h.name+"-netns"), NodeID: "node" + fmt.Sprint(i), HostNS: h.ns,
 		UnderlayIP: h.ip, Resync: 100 * time.Millisecond,
+		// Never the machine's resolvers: a test's traffic stays inside
+		// its namespaces.
+		Resolvers: []string{testUpstream},
 	})
 	must(t, err)
 	h.r = r
@@ -120,6 +123,10 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// testUpstream is where the hosts' embedded DNS forwards: host0's
+// underlay address (a test that needs an answer serves there).
+const testUpstream = "192.168.77.10:5353"
 
 // testNet is a network and endpoints for hand-built views.
 var testNet = api.Network{ID: "n1", Spec: api.NetworkSpec{Name: "front", Driver: api.NetworkDriverOverlay},

@@ -157,9 +157,11 @@ func TestOverlayAcrossHostsHealsAndCleansUp(t *testing.T) {
 	view := &api.NetworkView{Version: 1, Networks: []api.Network{testNet}, Endpoints: []api.Endpoint{e0, e1}}
 	runReconcilers(t, th, view)
 
-	p0, err := h0.r.Attach(t.Context(), sandboxOf(e0))
+	w0, err := h0.r.Attach(t.Context(), sandboxOf(e0))
+	p0 := w0.NetNS
 	must(t, err)
-	p1, err := h1.r.Attach(t.Context(), sandboxOf(e1))
+	w1, err := h1.r.Attach(t.Context(), sandboxOf(e1))
+	p1 := w1.NetNS
 	must(t, err)
 	echoServer(t, p1, "10.77.0.11:7777")
 

@@ -291,6 +291,9 @@ func (r *Reconciler) repairSandbox(id string, view *api.NetworkView, plans map[s
 	if err := r.ensureSandboxNets(st, plans); err != nil {
 		return err
 	}
+	if err := r.dns.start(st.sb, r.taskPath(id)); err != nil {
+		return err
+	}
 	return r.ensureVIPs(st, view)
 }
 

@@ -51,7 +51,6 @@ func ask(t *testing.T, path, addr string) (string, error) {
 	return string(b), err
 }
 
-
 func TestVIPBalancesAcrossHostsKeepingTheClientAddress(t *testing.T) {
 	th := newTestHosts(t, 2)
 	h0, h1 := th.hosts[0], th.hosts[1]
@@ -63,13 +62,15 @@ func TestVIPBalancesAcrossHostsKeepingTheClientAddress(t *testing.T) {
 		Services: []api.ServiceRoutes{{ServiceID: "back", Name: "back", EndpointMode: api.EndpointModeVIP,
 			VIPs: []api.VIP{{NetworkID: testNet.ID, Addr: vip + "/24"}}}}}
 	runReconcilers(t, th, view)
-	pc, err := h0.r.Attach(t.Context(), sandboxOf(client))
+	wc, err := h0.r.Attach(t.Context(), sandboxOf(client))
+	pc := wc.NetNS
 	must(t, err)
 	for _, b := range []struct {
 		h *testHost
 		e api.Endpoint
 	}{{h1, b1}, {h0, b2}} {
-		p, err := b.h.r.Attach(t.Context(), sandboxOf(b.e))
+		w, err := b.h.r.Attach(t.Context(), sandboxOf(b.e))
+		p := w.NetNS
 		must(t, err)
 		whoServer(t, p, strings.TrimSuffix(b.e.Addr, "/24")+":80", b.e.TaskID)
 	}
