@@ -13,7 +13,8 @@ func cloneAttachmentSpecs(in []NetworkAttachmentSpec) []NetworkAttachmentSpec {
 	return out
 }
 
-func cloneAttachments(in []NetworkAttachment) []NetworkAttachment {
+// CloneAttachments returns a deep copy of a task's attachments.
+func CloneAttachments(in []NetworkAttachment) []NetworkAttachment {
 	if in == nil {
 		return nil
 	}

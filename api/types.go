@@ -350,7 +350,7 @@ type Task struct {
 func (t *Task) Clone() *Task {
 	c := *t
 	c.Spec = *t.Spec.Clone()
-	c.Networks = cloneAttachments(t.Networks)
+	c.Networks = CloneAttachments(t.Networks)
 	return &c
 }
 
