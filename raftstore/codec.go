@@ -158,6 +158,12 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[UpsertManager](p)
 	case CmdRemoveManager:
 		return decodeJSON[RemoveManager](p)
+	case CmdCreateNetwork:
+		return decodeJSON[CreateNetwork](p)
+	case CmdRemoveNetwork:
+		return decodeJSON[RemoveNetwork](p)
+	case CmdAllocateNetworks:
+		return decodeJSON[AllocateNetworks](p)
 	default:
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}

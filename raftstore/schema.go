@@ -79,6 +79,11 @@ func schema() *memdb.DBSchema {
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
 		tableRequests: requestsTable(),
+		tableNetworks: {Name: tableNetworks, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Network).ID }),
+			"name": {Name: "name", Unique: true,
+				Indexer: strIndex(func(o any) string { return o.(*api.Network).Spec.Name })},
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -104,6 +109,8 @@ func objectID(obj any) string {
 		return o.ID
 	case *specRecord:
 		return o.key()
+	case *api.Network:
+		return o.ID
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

@@ -33,6 +33,8 @@ type snapshotHeader struct {
 	// Specs counts the spec versions. Snapshots taken before tasks referred
 	// to versions have none (see upgradeSpecs).
 	Specs int `json:"specs,omitempty"`
+	// Networks counts the network records.
+	Networks int `json:"networks,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
@@ -44,6 +46,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	specs := v.serviceSpecs()
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
 	requests := v.requests()
+	networks := v.Networks()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
@@ -51,6 +54,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
 		Requests: len(requests),
 		Specs:    len(specs),
+		Networks: len(networks),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
@@ -66,6 +70,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, s := range specs {
 		rw.write(commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC, s)
+	}
+	for _, n := range networks {
+		rw.write(commandpb.SnapshotRecordType_RECORD_NETWORK, n)
 	}
 	for _, t := range tasks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
@@ -152,6 +159,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_TASK:         hdr.Tasks,
 		commandpb.SnapshotRecordType_RECORD_REQUEST:      hdr.Requests,
 		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
+		commandpb.SnapshotRecordType_RECORD_NETWORK:      hdr.Networks,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -231,6 +239,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 			}
 			return r.key()
 		})
+	case commandpb.SnapshotRecordType_RECORD_NETWORK:
+		table = tableNetworks
+		obj, id, err = decodeRecord(rec.Payload, func(n *api.Network) string { return n.ID })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

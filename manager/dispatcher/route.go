@@ -52,10 +52,17 @@ func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event,
 				d.log.Warn("fell behind the state's changes; resyncing every session")
 				return
 			}
+			net := false
 			for _, ev := range batch {
 				if ev.Task != nil {
 					d.routeTask(ev, known)
 				}
+				net = net || networkEvent(ev)
+			}
+			if net {
+				// Endpoints are cluster-wide: every session recomputes
+				// its view (and sends it only if it changed).
+				d.pokeAll()
 			}
 		}
 	}

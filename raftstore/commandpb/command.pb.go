@@ -43,26 +43,33 @@ const (
 	CommandType_UPSERT_MANAGER       CommandType = 12
 	CommandType_REMOVE_MANAGER       CommandType = 13
 	CommandType_BATCH                CommandType = 14
+	// Networks (raftstore/networks.go).
+	CommandType_CREATE_NETWORK    CommandType = 200
+	CommandType_REMOVE_NETWORK    CommandType = 201
+	CommandType_ALLOCATE_NETWORKS CommandType = 202
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0:  "COMMAND_TYPE_INVALID",
-		1:  "CREATE_SERVICE",
-		2:  "UPDATE_SERVICE",
-		3:  "REMOVE_SERVICE",
-		4:  "UPSERT_NODE",
-		5:  "UPDATE_NODE",
-		6:  "SET_NODE_STATUS",
-		7:  "REMOVE_NODE",
-		8:  "WRITE_TASKS",
-		9:  "ASSIGN_TASKS",
-		10: "UPDATE_TASK_STATUS",
-		11: "SET_CLUSTER",
-		12: "UPSERT_MANAGER",
-		13: "REMOVE_MANAGER",
-		14: "BATCH",
+		0:   "COMMAND_TYPE_INVALID",
+		1:   "CREATE_SERVICE",
+		2:   "UPDATE_SERVICE",
+		3:   "REMOVE_SERVICE",
+		4:   "UPSERT_NODE",
+		5:   "UPDATE_NODE",
+		6:   "SET_NODE_STATUS",
+		7:   "REMOVE_NODE",
+		8:   "WRITE_TASKS",
+		9:   "ASSIGN_TASKS",
+		10:  "UPDATE_TASK_STATUS",
+		11:  "SET_CLUSTER",
+		12:  "UPSERT_MANAGER",
+		13:  "REMOVE_MANAGER",
+		14:  "BATCH",
+		200: "CREATE_NETWORK",
+		201: "REMOVE_NETWORK",
+		202: "ALLOCATE_NETWORKS",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -80,6 +87,9 @@ var (
 		"UPSERT_MANAGER":       12,
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
+		"CREATE_NETWORK":       200,
+		"REMOVE_NETWORK":       201,
+		"ALLOCATE_NETWORKS":    202,
 	}
 )
 
@@ -176,20 +186,23 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// One network, with what the leader allocated for it.
+	SnapshotRecordType_RECORD_NETWORK SnapshotRecordType = 200
 )
 
 // Enum value maps for SnapshotRecordType.
 var (
 	SnapshotRecordType_name = map[int32]string{
-		0: "RECORD_INVALID",
-		1: "RECORD_HEADER",
-		2: "RECORD_CLUSTER",
-		3: "RECORD_MANAGER",
-		4: "RECORD_NODE",
-		5: "RECORD_SERVICE",
-		6: "RECORD_TASK",
-		7: "RECORD_REQUEST",
-		8: "RECORD_SERVICE_SPEC",
+		0:   "RECORD_INVALID",
+		1:   "RECORD_HEADER",
+		2:   "RECORD_CLUSTER",
+		3:   "RECORD_MANAGER",
+		4:   "RECORD_NODE",
+		5:   "RECORD_SERVICE",
+		6:   "RECORD_TASK",
+		7:   "RECORD_REQUEST",
+		8:   "RECORD_SERVICE_SPEC",
+		200: "RECORD_NETWORK",
 	}
 	SnapshotRecordType_value = map[string]int32{
 		"RECORD_INVALID":      0,
@@ -201,6 +214,7 @@ var (
 		"RECORD_TASK":         6,
 		"RECORD_REQUEST":      7,
 		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_NETWORK":      200,
 	}
 )
 
@@ -387,7 +401,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xaa\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xec\x02\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -404,10 +418,13 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vSET_CLUSTER\x10\v\x12\x12\n" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
-	"\x05BATCH\x10\x0e*3\n" +
+	"\x05BATCH\x10\x0e\x12\x13\n" +
+	"\x0eCREATE_NETWORK\x10\xc8\x01\x12\x13\n" +
+	"\x0eREMOVE_NETWORK\x10\xc9\x01\x12\x16\n" +
+	"\x11ALLOCATE_NETWORKS\x10\xca\x01*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xdb\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -417,7 +434,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
-	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
+	"\x0eRECORD_NETWORK\x10\xc8\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
