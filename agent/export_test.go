@@ -18,7 +18,7 @@ func NewWorker(ctx context.Context, rt Runtime, dir string) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newWorker(rt, store, slog.New(slog.DiscardHandler))
+	w := newWorker(rt, nil, store, slog.New(slog.DiscardHandler))
 	list, err := rt.List(ctx)
 	if err != nil {
 		return nil, err
