@@ -19,8 +19,8 @@ import (
 
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd"
-	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/agent/fake"
+	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
 )
