@@ -57,6 +57,7 @@ func (r *Reconciler) Attach(ctx context.Context, sb Sandbox) (Wiring, error) {
 		return Wiring{}, err
 	}
 	w.NetNS = path
+	r.poke() // the published ports may now reach a local replica
 	return w, nil
 }
 

@@ -3,6 +3,7 @@ package network
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -22,6 +23,19 @@ const (
 	tableVIP     = "shoal_vip"     // sandbox: VIP → backends
 	tableIngress = "shoal_ingress" // host: published ports (the routing mesh)
 )
+
+// setIDs numbers the maps of a transaction. The library's own counter is a
+// global without a lock, a race between two namespaces written at once;
+// any ID unique within a transaction does.
+var setIDs atomic.Uint32
+
+func nextSetID() uint32 {
+	for {
+		if id := setIDs.Add(1); id != 0 {
+			return id
+		}
+	}
+}
 
 // nftConn opens an nftables connection in ns.
 func nftConn(ns netns.NsHandle) (*nftables.Conn, error) {
@@ -131,7 +145,7 @@ func matchL4(proto string, port uint16) []expr.Any {
 // balance picks one of backends (numgen inc over a map) into register 1
 // and DNATs to it, to port when port is not 0 (else the port is kept).
 func balance(c *nftables.Conn, t *nftables.Table, mapName string, backends []netip.Addr, port uint16) ([]expr.Any, error) {
-	m := &nftables.Set{Table: t, Name: mapName, IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.TypeIPAddr}
+	m := &nftables.Set{Table: t, ID: nextSetID(), Name: mapName, IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.TypeIPAddr}
 	elems := make([]nftables.SetElement, len(backends))
 	for i, b := range backends {
 		a := b.As4()

@@ -97,6 +97,7 @@ type Reconciler struct {
 	egressIPs map[netip.Addr]string // gateway-bridge address → task
 	kick      chan struct{}
 	dns       *dnsServer
+	portsKey  string // the published ports last written (under apply)
 	passes    int
 	repairs   int
 }
