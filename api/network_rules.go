@@ -97,3 +97,14 @@ func MACFromAddr(addr netip.Addr) string {
 	b := addr.As4()
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
+
+// NeedsNetworks reports whether the tasks of s get addresses from the
+// leader before they are scheduled: they name a network or publish
+// through the mesh.
+func NeedsNetworks(s *ServiceSpec) bool {
+	return len(OverlayTargets(s)) > 0 || PublishesIngress(s)
+}
+
+// NetworkPendingPrefix starts the pending reason of a task the allocator
+// holds back (e.g. "network allocation: no IP left in network …").
+const NetworkPendingPrefix = "network allocation: "

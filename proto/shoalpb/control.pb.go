@@ -2011,7 +2011,7 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/network.proto\"Z\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
@@ -2155,7 +2155,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\x86\t\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xb7\v\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2175,7 +2175,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
 	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
-	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01B,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12I\n" +
+	"\rCreateNetwork\x12\x1e.shoal.v1.CreateNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12M\n" +
+	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
+	"\n" +
+	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12P\n" +
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2233,6 +2238,13 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*Node)(nil),                  // 39: shoal.v1.Node
 	(*Resources)(nil),             // 40: shoal.v1.Resources
 	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*CreateNetworkRequest)(nil),  // 42: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),   // 43: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),     // 44: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),  // 45: shoal.v1.RemoveNetworkRequest
+	(*NetworkSummary)(nil),        // 46: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),  // 47: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil), // 48: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
 	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
@@ -2270,24 +2282,32 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	28, // 32: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
 	30, // 33: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
 	32, // 34: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	3,  // 35: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 36: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 37: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 38: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 39: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 40: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 41: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 42: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 43: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 44: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 45: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 46: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 47: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 48: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 49: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 50: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
+	42, // 35: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	43, // 36: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	44, // 37: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	45, // 38: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	3,  // 39: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 40: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 41: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 42: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	37, // 43: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 44: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 45: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 46: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	39, // 47: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	39, // 48: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 49: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 50: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 51: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 52: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 53: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 54: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	46, // 55: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	47, // 56: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	46, // 57: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	48, // 58: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	39, // [39:59] is the sub-list for method output_type
+	19, // [19:39] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2299,6 +2319,7 @@ func file_shoalpb_control_proto_init() {
 		return
 	}
 	file_shoalpb_types_proto_init()
+	file_shoalpb_network_proto_init()
 	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

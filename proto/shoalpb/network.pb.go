@@ -863,6 +863,347 @@ func (x *ServiceRoutes) GetAliases() map[string]*Aliases {
 	return nil
 }
 
+type CreateNetworkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *NetworkSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNetworkRequest) Reset() {
+	*x = CreateNetworkRequest{}
+	mi := &file_shoalpb_network_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNetworkRequest) ProtoMessage() {}
+
+func (x *CreateNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNetworkRequest.ProtoReflect.Descriptor instead.
+func (*CreateNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CreateNetworkRequest) GetSpec() *NetworkSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *CreateNetworkRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// NetworkSummary is a network and the services on it.
+type NetworkSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       *Network               `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	Services      []string               `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"` // names
+	Index         uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`      // Raft index of the create (CreateNetwork only)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkSummary) Reset() {
+	*x = NetworkSummary{}
+	mi := &file_shoalpb_network_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkSummary) ProtoMessage() {}
+
+func (x *NetworkSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkSummary.ProtoReflect.Descriptor instead.
+func (*NetworkSummary) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *NetworkSummary) GetNetwork() *Network {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+func (x *NetworkSummary) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *NetworkSummary) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type ListNetworksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stale         bool                   `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNetworksRequest) Reset() {
+	*x = ListNetworksRequest{}
+	mi := &file_shoalpb_network_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNetworksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNetworksRequest) ProtoMessage() {}
+
+func (x *ListNetworksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNetworksRequest.ProtoReflect.Descriptor instead.
+func (*ListNetworksRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListNetworksRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type ListNetworksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Networks      []*NetworkSummary      `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNetworksResponse) Reset() {
+	*x = ListNetworksResponse{}
+	mi := &file_shoalpb_network_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNetworksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNetworksResponse) ProtoMessage() {}
+
+func (x *ListNetworksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNetworksResponse.ProtoReflect.Descriptor instead.
+func (*ListNetworksResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListNetworksResponse) GetNetworks() []*NetworkSummary {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+type GetNetworkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"` // name, id or id prefix
+	Stale         bool                   `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNetworkRequest) Reset() {
+	*x = GetNetworkRequest{}
+	mi := &file_shoalpb_network_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNetworkRequest) ProtoMessage() {}
+
+func (x *GetNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNetworkRequest.ProtoReflect.Descriptor instead.
+func (*GetNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetNetworkRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *GetNetworkRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type RemoveNetworkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNetworkRequest) Reset() {
+	*x = RemoveNetworkRequest{}
+	mi := &file_shoalpb_network_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNetworkRequest) ProtoMessage() {}
+
+func (x *RemoveNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNetworkRequest.ProtoReflect.Descriptor instead.
+func (*RemoveNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RemoveNetworkRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+type RemoveNetworkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNetworkResponse) Reset() {
+	*x = RemoveNetworkResponse{}
+	mi := &file_shoalpb_network_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNetworkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNetworkResponse) ProtoMessage() {}
+
+func (x *RemoveNetworkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_network_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNetworkResponse.ProtoReflect.Descriptor instead.
+func (*RemoveNetworkResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_network_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RemoveNetworkResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_shoalpb_network_proto protoreflect.FileDescriptor
 
 const file_shoalpb_network_proto_rawDesc = "" +
@@ -947,7 +1288,25 @@ const file_shoalpb_network_proto_rawDesc = "" +
 	"\aaliases\x18\b \x03(\v2$.shoal.v1.ServiceRoutes.AliasesEntryR\aaliases\x1aM\n" +
 	"\fAliasesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
-	"\x05value\x18\x02 \x01(\v2\x11.shoal.v1.AliasesR\x05value:\x028\x01B,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"\x05value\x18\x02 \x01(\v2\x11.shoal.v1.AliasesR\x05value:\x028\x01\"Z\n" +
+	"\x14CreateNetworkRequest\x12)\n" +
+	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.NetworkSpecR\x04spec\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"o\n" +
+	"\x0eNetworkSummary\x12+\n" +
+	"\anetwork\x18\x01 \x01(\v2\x11.shoal.v1.NetworkR\anetwork\x12\x1a\n" +
+	"\bservices\x18\x02 \x03(\tR\bservices\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\"+\n" +
+	"\x13ListNetworksRequest\x12\x14\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"L\n" +
+	"\x14ListNetworksResponse\x124\n" +
+	"\bnetworks\x18\x01 \x03(\v2\x18.shoal.v1.NetworkSummaryR\bnetworks\"C\n" +
+	"\x11GetNetworkRequest\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"0\n" +
+	"\x14RemoveNetworkRequest\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"-\n" +
+	"\x15RemoveNetworkResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05indexB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_network_proto_rawDescOnce sync.Once
@@ -961,7 +1320,7 @@ func file_shoalpb_network_proto_rawDescGZIP() []byte {
 	return file_shoalpb_network_proto_rawDescData
 }
 
-var file_shoalpb_network_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_shoalpb_network_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_shoalpb_network_proto_goTypes = []any{
 	(*NetworkSpec)(nil),           // 0: shoal.v1.NetworkSpec
 	(*Network)(nil),               // 1: shoal.v1.Network
@@ -975,11 +1334,18 @@ var file_shoalpb_network_proto_goTypes = []any{
 	(*Endpoint)(nil),              // 9: shoal.v1.Endpoint
 	(*Aliases)(nil),               // 10: shoal.v1.Aliases
 	(*ServiceRoutes)(nil),         // 11: shoal.v1.ServiceRoutes
-	nil,                           // 12: shoal.v1.NetworkSpec.LabelsEntry
-	nil,                           // 13: shoal.v1.ServiceRoutes.AliasesEntry
+	(*CreateNetworkRequest)(nil),  // 12: shoal.v1.CreateNetworkRequest
+	(*NetworkSummary)(nil),        // 13: shoal.v1.NetworkSummary
+	(*ListNetworksRequest)(nil),   // 14: shoal.v1.ListNetworksRequest
+	(*ListNetworksResponse)(nil),  // 15: shoal.v1.ListNetworksResponse
+	(*GetNetworkRequest)(nil),     // 16: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),  // 17: shoal.v1.RemoveNetworkRequest
+	(*RemoveNetworkResponse)(nil), // 18: shoal.v1.RemoveNetworkResponse
+	nil,                           // 19: shoal.v1.NetworkSpec.LabelsEntry
+	nil,                           // 20: shoal.v1.ServiceRoutes.AliasesEntry
 }
 var file_shoalpb_network_proto_depIdxs = []int32{
-	12, // 0: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	19, // 0: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
 	0,  // 1: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
 	3,  // 2: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
 	3,  // 3: shoal.v1.ServiceEndpoint.ports:type_name -> shoal.v1.PortConfig
@@ -989,13 +1355,16 @@ var file_shoalpb_network_proto_depIdxs = []int32{
 	11, // 7: shoal.v1.NetworkView.services:type_name -> shoal.v1.ServiceRoutes
 	5,  // 8: shoal.v1.ServiceRoutes.vips:type_name -> shoal.v1.VIP
 	3,  // 9: shoal.v1.ServiceRoutes.ports:type_name -> shoal.v1.PortConfig
-	13, // 10: shoal.v1.ServiceRoutes.aliases:type_name -> shoal.v1.ServiceRoutes.AliasesEntry
-	10, // 11: shoal.v1.ServiceRoutes.AliasesEntry.value:type_name -> shoal.v1.Aliases
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	20, // 10: shoal.v1.ServiceRoutes.aliases:type_name -> shoal.v1.ServiceRoutes.AliasesEntry
+	0,  // 11: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	1,  // 12: shoal.v1.NetworkSummary.network:type_name -> shoal.v1.Network
+	13, // 13: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.NetworkSummary
+	10, // 14: shoal.v1.ServiceRoutes.AliasesEntry.value:type_name -> shoal.v1.Aliases
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_network_proto_init() }
@@ -1009,7 +1378,7 @@ func file_shoalpb_network_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_network_proto_rawDesc), len(file_shoalpb_network_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
