@@ -20,7 +20,7 @@ import (
 // with its own Reconciler. Everything lives under a temp dir and is removed
 // by the test's cleanup.
 type testHosts struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	bridge string
 	hosts  []*testHost
@@ -33,14 +33,14 @@ type testHost struct {
 	r    *Reconciler
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test makes network namespaces, bridges, VXLAN devices and nft tables: run it as root")
 	}
 }
 
-func newTestHosts(t *testing.T, n int) *testHosts {
+func newTestHosts(t testing.TB, n int) *testHosts {
 	t.Helper()
 	requireRoot(t)
 	th := &testHosts{t: t, dir: t.TempDir()}
@@ -103,21 +103,21 @@ func (th *testHosts) addHost(bns netns.NsHandle, bh *netlink.Handle, i int) *tes
 	return h
 }
 
-func mustOpen(t *testing.T, path string) netns.NsHandle {
+func mustOpen(t testing.TB, path string) netns.NsHandle {
 	t.Helper()
 	ns, err := openNetNS(path)
 	must(t, err)
 	return ns
 }
 
-func mustHandle(t *testing.T, ns netns.NsHandle) *netlink.Handle {
+func mustHandle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns)
 	must(t, err)
 	return h
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func sandboxOf(e api.Endpoint) Sandbox {
 
 // inNS runs fn inside the namespace at path (sockets opened there stay
 // there).
-func inNS(t *testing.T, path string, fn func() error) error {
+func inNS(t testing.TB, path string, fn func() error) error {
 	t.Helper()
 	ns := mustOpen(t, path)
 	defer ns.Close()

@@ -21,7 +21,7 @@ import (
 
 // echoServer serves TCP and UDP echo on addr inside the namespace at path
 // until the test ends.
-func echoServer(t *testing.T, path, addr string) {
+func echoServer(t testing.TB, path, addr string) {
 	t.Helper()
 	var lis net.Listener
 	var pc net.PacketConn
@@ -56,7 +56,7 @@ func echoServer(t *testing.T, path, addr string) {
 
 // udpEcho sends payload from inside the namespace at path to addr with
 // the don't-fragment bit set and checks the echo.
-func udpEcho(t *testing.T, path, addr string, payload []byte) error {
+func udpEcho(t testing.TB, path, addr string, payload []byte) error {
 	var conn net.Conn
 	if err := inNS(t, path, func() (err error) {
 		conn, err = net.Dial("udp", addr)
@@ -92,7 +92,7 @@ func udpEcho(t *testing.T, path, addr string, payload []byte) error {
 
 // tcpEcho connects from inside the namespace at path to addr and checks
 // the echo of payload.
-func tcpEcho(t *testing.T, path, addr string, payload []byte) error {
+func tcpEcho(t testing.TB, path, addr string, payload []byte) error {
 	var conn net.Conn
 	if err := inNS(t, path, func() (err error) {
 		conn, err = net.DialTimeout("tcp", addr, 500*time.Millisecond)
@@ -115,7 +115,7 @@ func tcpEcho(t *testing.T, path, addr string, payload []byte) error {
 	return nil
 }
 
-func runReconcilers(t *testing.T, th *testHosts, view *api.NetworkView) {
+func runReconcilers(t testing.TB, th *testHosts, view *api.NetworkView) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{}, len(th.hosts))

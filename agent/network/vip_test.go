@@ -15,7 +15,7 @@ import (
 
 // whoServer answers each TCP connection on addr, inside the namespace at
 // path, with name and the client's address, and closes it.
-func whoServer(t *testing.T, path, addr, name string) {
+func whoServer(t testing.TB, path, addr, name string) {
 	t.Helper()
 	var lis net.Listener
 	must(t, inNS(t, path, func() (err error) {
@@ -37,7 +37,7 @@ func whoServer(t *testing.T, path, addr, name string) {
 }
 
 // ask connects from the namespace at path to addr and returns the answer.
-func ask(t *testing.T, path, addr string) (string, error) {
+func ask(t testing.TB, path, addr string) (string, error) {
 	var conn net.Conn
 	if err := inNS(t, path, func() (err error) {
 		conn, err = net.DialTimeout("tcp", addr, 500*time.Millisecond)
