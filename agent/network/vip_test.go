@@ -40,7 +40,7 @@ func whoServer(t testing.TB, path, addr, name string) {
 func ask(t testing.TB, path, addr string) (string, error) {
 	var conn net.Conn
 	if err := inNS(t, path, func() (err error) {
-		conn, err = net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
 		return err
 	}); err != nil {
 		return "", err
