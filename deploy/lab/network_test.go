@@ -269,7 +269,9 @@ func inContainer(ctx context.Context, l *Lab, h *Host, taskID string, args ...st
 }
 
 func wgetErr(ctx context.Context, l *Lab, h *Host, taskID, url string) (string, error) {
-	out, err := inContainer(ctx, l, h, taskID, "wget", "-q", "-T", "2", "-O", "-", url)
+	// No -T: Debian's static busybox wget crashes with it; inContainer
+	// bounds the call instead.
+	out, err := inContainer(ctx, l, h, taskID, "wget", "-q", "-O", "-", url)
 	return strings.TrimSpace(out), err
 }
 
@@ -285,7 +287,7 @@ func wget(ctx context.Context, t *testing.T, l *Lab, h *Host, taskID, url string
 // lookupIn resolves name with the container's nslookup (its embedded DNS).
 func lookupIn(ctx context.Context, t *testing.T, l *Lab, h *Host, taskID, name string) []string {
 	t.Helper()
-	out, err := inContainer(ctx, l, h, taskID, "nslookup", name)
+	out, err := inContainer(ctx, l, h, taskID, "busybox", "nslookup", name)
 	if err != nil {
 		t.Fatalf("nslookup %s: %v", name, err)
 	}
