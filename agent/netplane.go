@@ -22,6 +22,8 @@ type DataPlane interface {
 	Attach(ctx context.Context, sb network.Sandbox) (network.Wiring, error)
 	// Release removes it once the container is gone.
 	Release(taskID string) error
+	// Prune removes the namespaces of tasks not in keep (at start).
+	Prune(keep map[string]bool) error
 	// Run repairs the data plane until ctx ends.
 	Run(ctx context.Context) error
 	// Remove deletes everything the data plane made (a leaving agent);
@@ -95,4 +97,21 @@ func (a *Agent) setNetworkView(v *shoalpb.NetworkView) {
 		return
 	}
 	a.cfg.DataPlane.SetView(shoalpb.ToNetworkView(v))
+}
+
+// pruneNetworks removes, at start, the namespaces of tasks whose
+// containers do not run any more (the agent died with them).
+func (w *worker) pruneNetworks(started []*runner, containers map[string]Container) {
+	if w.dp == nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, r := range started {
+		if c, ok := containers[r.id]; ok && c.Running {
+			keep[r.id] = true
+		}
+	}
+	if err := w.dp.Prune(keep); err != nil {
+		w.log.Warn("removing the namespaces of gone tasks failed", "err", err)
+	}
 }

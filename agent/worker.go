@@ -66,6 +66,7 @@ func (w *worker) start(ctx context.Context, containers []Container) {
 		started = append(started, r)
 	}
 	w.mu.Unlock()
+	w.pruneNetworks(started, byID)
 	for _, r := range started {
 		if c, ok := byID[r.id]; ok {
 			r.adopt(&c)

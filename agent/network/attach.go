@@ -234,6 +234,38 @@ func (r *Reconciler) Release(taskID string) error {
 	return err
 }
 
+// Prune removes the namespaces of tasks not in keep: what an agent that
+// died left of containers that are gone. It is called once at start,
+// before the containers still running are attached again.
+func (r *Reconciler) Prune(keep map[string]bool) error {
+	r.apply.Lock()
+	defer r.apply.Unlock()
+	ents, err := os.ReadDir(r.cfg.Dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read netns dir: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		id, ok := strings.CutPrefix(e.Name(), "task-")
+		if !ok || keep[id] {
+			continue
+		}
+		r.log.Info("removing the namespace of a task that is gone", "task_id", id)
+		r.dns.stop(id)
+		errs = append(errs, deleteNetNS(filepath.Join(r.cfg.Dir, e.Name())), os.RemoveAll(r.filesPath(id)))
+		r.mu.Lock()
+		if st := r.sandboxes[id]; st != nil {
+			delete(r.egressIPs, st.egress)
+			delete(r.sandboxes, id)
+		}
+		r.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
 // Close stops the DNS servers and releases the host namespace handle;
 // kernel state stays for the next agent to adopt.
 func (r *Reconciler) Close() {

@@ -285,3 +285,21 @@ func assertHostClean(t *testing.T, h *testHost) {
 		t.Errorf("namespace files left: %v", ents)
 	}
 }
+
+func TestPruneRemovesTheNamespacesOfGoneTasks(t *testing.T) {
+	th := newTestHosts(t, 1)
+	h := th.hosts[0]
+	e1, e2 := endpoint(1, h, "web", true), endpoint(2, h, "web", true)
+	h.r.SetView(&api.NetworkView{Version: 1, Networks: []api.Network{testNet}, Endpoints: []api.Endpoint{e1, e2}})
+	for _, e := range []api.Endpoint{e1, e2} {
+		_, err := h.r.Attach(t.Context(), sandboxOf(e))
+		must(t, err)
+	}
+	must(t, h.r.Prune(map[string]bool{e1.TaskID: true}))
+	if !isNetNS(h.r.TaskNetNS(e1.TaskID)) {
+		t.Fatal("the kept task's namespace was removed")
+	}
+	if _, err := os.Stat(h.r.TaskNetNS(e2.TaskID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the gone task's namespace is still there (%v)", err)
+	}
+}
