@@ -112,6 +112,95 @@ func TestLabNetworks(t *testing.T) {
 		}
 	}
 	testVIPAfterHostKill(ctx, t, l, c, hosts, back)
+	if err := l.waitNodesReady(ctx, 3, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	measureCreateOnOverlay(ctx, t, l, c, hosts)
+	testNetworkCleanup(ctx, t, l, c)
+}
+
+// measureCreateOnOverlay logs how long 6 replicas take to run and resolve
+// by name on the overlay, beside the same create on the host network.
+func measureCreateOnOverlay(ctx context.Context, t *testing.T, l *Lab, c *client, hosts map[string]*Host) {
+	client := runningTasks(ctx, t, c, "shop_front")[0]
+	for _, overlay := range []bool{false, true} {
+		s := netService("six", 6)
+		s.Name, s.Command, s.Placement = "hostsix", []string{"sleep", "3600"}, api.Placement{}
+		if overlay {
+			s.Name = "shop_six"
+		} else {
+			s.Networks = nil
+		}
+		s.Image = l.Image()
+		t0 := time.Now()
+		createService(ctx, t, c, s)
+		err := waitFor(ctx, 60*time.Second, func() error {
+			tasks, err := c.tasks(ctx, s.Name)
+			if err != nil {
+				return err
+			}
+			if _, ok := converged(tasks, 6, ""); !ok {
+				return errors.New("not all 6 running")
+			}
+			if overlay {
+				if ips := lookupIn(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "tasks.six"); len(ips) != 6 {
+					return fmt.Errorf("tasks.six resolves to %d addresses", len(ips))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("create of 6 replicas (overlay %v) → all running%s: %s", overlay,
+			map[bool]string{true: " and resolved by name"}[overlay], time.Since(t0).Round(time.Millisecond))
+	}
+}
+
+func createService(ctx context.Context, t *testing.T, c *client, s *api.ServiceSpec) {
+	t.Helper()
+	err := c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
+		_, err := ctl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(s)})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("service create %s: %v", s.Name, err)
+	}
+}
+
+// testNetworkCleanup removes every service: each agent host's task and
+// network namespaces go.
+func testNetworkCleanup(ctx context.Context, t *testing.T, l *Lab, c *client) {
+	for _, svc := range []string{"shop_front", "shop_back", "shop_store", "shop_six", "hostsix"} {
+		err := c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
+			_, err := ctl.RemoveService(ctx, &shoalpb.RemoveServiceRequest{Service: svc})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("service rm %s: %v", svc, err)
+		}
+	}
+	for _, h := range l.ByRole(RoleAgent) {
+		dir := filepath.Join(h.Dir(l), "agent", "netns")
+		if err := waitFor(ctx, 60*time.Second, func() error {
+			ents, err := os.ReadDir(dir)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			var left []string
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), "task-") || strings.HasPrefix(e.Name(), "net-") {
+					left = append(left, e.Name())
+				}
+			}
+			if len(left) > 0 {
+				return fmt.Errorf("%s still has namespaces %v", h.Name, left)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func deployShop(ctx context.Context, t *testing.T, l *Lab, c *client) {
@@ -128,13 +217,7 @@ func deployShop(ctx context.Context, t *testing.T, l *Lab, c *client) {
 		netService("front", 3, api.PortConfig{Protocol: api.ProtocolTCP, TargetPort: 80, PublishedPort: 8080, PublishMode: api.PublishModeIngress}),
 	} {
 		s.Image = l.Image()
-		err := c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
-			_, err := ctl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(s)})
-			return err
-		})
-		if err != nil {
-			t.Fatalf("service create %s: %v", s.Name, err)
-		}
+		createService(ctx, t, c, s)
 	}
 	for svc, n := range map[string]int{"shop_back": 2, "shop_store": 1, "shop_front": 3} {
 		if err := waitFor(ctx, 90*time.Second, func() error {
