@@ -86,6 +86,8 @@ type Config struct {
 	// Hostname defaults to the host's name.
 	Hostname string
 	Runtime  Runtime
+	// DataPlane wires tasks' networks (nil: every task on the host network).
+	DataPlane DataPlane
 	// Resources offered to the scheduler; zero fields are detected.
 	Resources api.Resources
 	Labels    map[string]string
@@ -154,7 +156,7 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("component", "agent", "node_id", nodeID)
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
-		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
+		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
 		sessionsDone: make(chan struct{}),
 	}
 	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
@@ -256,8 +258,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Credentials != nil {
 		g.Go(func() error { return a.renewCertificate(gctx) })
 	}
+	if dp := a.cfg.DataPlane; dp != nil {
+		g.Go(func() error { return dp.Run(gctx) })
+	}
 	err = g.Wait()
 	a.w.wait()
+	err = errors.Join(err, a.stopDataPlane())
 	if ferr := a.store.flush(); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -265,6 +271,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// stopDataPlane removes the data plane of an agent that leaves for good;
+// a restarting agent leaves it to be adopted with the containers.
+func (a *Agent) stopDataPlane() error {
+	dp := a.cfg.DataPlane
+	if dp == nil {
+		return nil
+	}
+	defer dp.Close()
+	if !a.cfg.LeaveOnStop {
+		return nil
+	}
+	if err := dp.Remove(); err != nil {
+		return fmt.Errorf("remove the data plane: %w", err)
+	}
+	return nil
 }
 
 // serve runs the Agent gRPC service until ctx ends.

@@ -93,6 +93,7 @@ type runner struct {
 	task       *api.Task      // the latest assignment: spec and desired state
 	status     api.TaskStatus // observed here; only moves forward
 	f          facts
+	net        *ContainerNetwork // the task's wiring, once made
 	cancelStep context.CancelFunc
 	wake       chan struct{}
 	done       chan struct{}
@@ -263,7 +264,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 	case stepShutdown:
 		r.shutdown(sctx, t)
 	case stepCleanup:
-		r.cleanup(sctx)
+		r.cleanup(sctx, t)
 	}
 }
 
@@ -271,12 +272,36 @@ func (r *runner) pull(ctx context.Context, t *api.Task) {
 	err := r.w.rt.Pull(ctx, t.Spec.Image)
 	switch {
 	case err == nil:
-		r.set(api.TaskStarting, "starting container", nil)
 	case ctx.Err() != nil:
-		// Cut short: the next step decides again.
+		return // cut short: the next step decides again
 	default:
 		r.set(api.TaskRejected, "pull failed", err)
+		return
 	}
+	// The task's namespace is wired before its container exists.
+	n, err := r.w.attach(ctx, t)
+	switch {
+	case err == nil:
+		r.mu.Lock()
+		r.net = &n
+		r.mu.Unlock()
+		r.set(api.TaskStarting, "starting container", nil)
+	case ctx.Err() != nil:
+	default:
+		r.set(api.TaskRejected, "network setup failed", err)
+	}
+}
+
+// network is the task's wiring, made again if this runner did not make it
+// (the agent restarted between preparing and starting).
+func (r *runner) network(ctx context.Context, t *api.Task) (ContainerNetwork, error) {
+	r.mu.Lock()
+	n := r.net
+	r.mu.Unlock()
+	if n != nil {
+		return *n, nil
+	}
+	return r.w.attach(ctx, t)
 }
 
 func (r *runner) start(ctx context.Context, t *api.Task) {
@@ -284,7 +309,14 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 	exists, running := r.f.exists, r.f.running
 	r.mu.Unlock()
 	if !exists {
-		if err := r.w.rt.Create(ctx, t); err != nil {
+		n, err := r.network(ctx, t)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.set(api.TaskRejected, "network setup failed", err)
+			}
+			return
+		}
+		if err := r.w.rt.Create(ctx, t, WithNetwork(n)); err != nil {
 			if ctx.Err() == nil {
 				r.set(api.TaskRejected, "create failed", err)
 			}
@@ -368,8 +400,12 @@ func (r *runner) stopAndRemove(ctx context.Context, t *api.Task) error {
 	if err := r.w.rt.Remove(ctx, r.id); err != nil {
 		return fmt.Errorf("remove task %s: %w", r.id, err)
 	}
+	if err := r.w.release(t); err != nil {
+		return fmt.Errorf("release the network of task %s: %w", r.id, err)
+	}
 	r.mu.Lock()
 	r.f.exists, r.f.running, r.f.cleaned = false, false, true
+	r.net = nil
 	r.mu.Unlock()
 	return nil
 }
@@ -385,8 +421,12 @@ func (r *runner) shutdown(ctx context.Context, t *api.Task) {
 	r.set(api.TaskShutdown, "shut down on request", nil)
 }
 
-func (r *runner) cleanup(ctx context.Context) {
-	if err := r.w.rt.Remove(ctx, r.id); err != nil {
+func (r *runner) cleanup(ctx context.Context, t *api.Task) {
+	err := r.w.rt.Remove(ctx, r.id)
+	if err == nil {
+		err = r.w.release(t)
+	}
+	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("removing stopped container failed, will retry", "err", err)
 			r.backoff(ctx)

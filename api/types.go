@@ -243,6 +243,11 @@ type ServiceSpec struct {
 	RestartPolicy RestartPolicy `json:"restart_policy"`
 	UpdateConfig  UpdateConfig  `json:"update_config"`
 	DependsOn     []Dependency  `json:"depends_on,omitempty"`
+
+	// Networks the tasks join (none: the agent host's namespace, see
+	// NetworkHost); Endpoint is how the service is reached.
+	Networks []NetworkAttachmentSpec `json:"networks,omitempty"`
+	Endpoint EndpointSpec            `json:"endpoint,omitzero"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -260,6 +265,8 @@ func (s *ServiceSpec) Clone() *ServiceSpec {
 	c.Placement.Constraints = append([]string(nil), s.Placement.Constraints...)
 	c.Placement.Preferences = append([]string(nil), s.Placement.Preferences...)
 	c.DependsOn = append([]Dependency(nil), s.DependsOn...)
+	c.Networks = cloneAttachmentSpecs(s.Networks)
+	c.Endpoint.Ports = append([]PortConfig(nil), s.Endpoint.Ports...)
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = append([]string(nil), s.Healthcheck.Test...)
@@ -278,12 +285,15 @@ type Service struct {
 	PreviousSpec *ServiceSpec `json:"previous_spec,omitempty"`
 	CreatedAt    time.Time    `json:"created_at"`
 	UpdatedAt    time.Time    `json:"updated_at"`
+	// Endpoint is what the leader allocated: published ports and VIPs.
+	Endpoint ServiceEndpoint `json:"endpoint,omitzero"`
 }
 
 // Clone returns a deep copy of s.
 func (s *Service) Clone() *Service {
 	c := *s
 	c.Spec = *s.Spec.Clone()
+	c.Endpoint = s.Endpoint.Clone()
 	if s.PreviousSpec != nil {
 		c.PreviousSpec = s.PreviousSpec.Clone()
 	}
@@ -331,12 +341,16 @@ type Task struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Networks are the task's addresses, one per network of its service,
+	// set by the leader's allocator before the task is scheduled.
+	Networks []NetworkAttachment `json:"networks,omitempty"`
 }
 
 // Clone returns a deep copy of t.
 func (t *Task) Clone() *Task {
 	c := *t
 	c.Spec = *t.Spec.Clone()
+	c.Networks = CloneAttachments(t.Networks)
 	return &c
 }
 

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/allocator"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/orchestrator"
 	"github.com/shoal-sched/shoal/membership"
@@ -75,7 +76,8 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	disp := dispatcher.New(dcfg)
 	shoalpb.RegisterDispatcherServer(gs, disp)
 	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
-	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}}
+	alloc := allocator.New(state, node, m.cfg.Logger)
+	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}, {name: "allocator", run: alloc.Run}}
 	if member != nil {
 		go func() {
 			for ev := range member.Events() {

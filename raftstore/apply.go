@@ -79,6 +79,12 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.removeManager(c)
 	case SetCA:
 		return t.setCA(c)
+	case CreateNetwork:
+		return t.createNetwork(c)
+	case RemoveNetwork:
+		return t.removeNetwork(c)
+	case AllocateNetworks:
+		return t.allocateNetworks(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err

@@ -160,6 +160,12 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[RemoveManager](p)
 	case CmdSetCA:
 		return decodeJSON[SetCA](p)
+	case CmdCreateNetwork:
+		return decodeJSON[CreateNetwork](p)
+	case CmdRemoveNetwork:
+		return decodeJSON[RemoveNetwork](p)
+	case CmdAllocateNetworks:
+		return decodeJSON[AllocateNetworks](p)
 	default:
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}

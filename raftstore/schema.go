@@ -84,6 +84,11 @@ func schema() *memdb.DBSchema {
 		tableCA: {Name: tableCA, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return caKey }),
 		}},
+		tableNetworks: {Name: tableNetworks, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Network).ID }),
+			"name": {Name: "name", Unique: true,
+				Indexer: strIndex(func(o any) string { return o.(*api.Network).Spec.Name })},
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -113,6 +118,8 @@ func objectID(obj any) string {
 		return o.key()
 	case *Revocation:
 		return o.NodeID
+	case *api.Network:
+		return o.ID
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

@@ -236,7 +236,7 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 }
 
 // Create makes the container of task t from its (pulled) image.
-func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
+func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateOption) error {
 	ctx = r.nsCtx(ctx)
 	if err := validateTask(t); err != nil {
 		return err
@@ -249,7 +249,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	if err != nil {
 		return fmt.Errorf("task %s: image %q (pull it first): %w", t.ID, name, err)
 	}
-	specOpts, err := r.specOpts(ctx, img, t)
+	specOpts, err := r.specOpts(ctx, img, t, agent.CreateOptionsOf(opts).Network)
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ const (
 
 type container struct {
 	task    *api.Task
+	net     agent.ContainerNetwork
 	state   state
 	exit    agent.ExitStatus
 	exitCh  chan struct{} // closed when the container exits
@@ -165,7 +166,7 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 }
 
 // Create makes the container of t, in the created state.
-func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
+func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateOption) error {
 	if t == nil || t.ID == "" {
 		return errors.New("fake runtime: create: task has no ID")
 	}
@@ -186,7 +187,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 		return err
 	}
 	r.containers[t.ID] = &container{
-		task: t.Clone(), state: created, exitCh: make(chan struct{}),
+		task: t.Clone(), net: agent.CreateOptionsOf(opts).Network, state: created, exitCh: make(chan struct{}),
 		stopped: make(chan struct{}), logs: append([]string(nil), s.Logs...),
 		logged: make(chan struct{}),
 	}
@@ -454,6 +455,17 @@ func (r *Runtime) Task(taskID string) *api.Task {
 		return c.task.Clone()
 	}
 	return nil
+}
+
+// Network returns how the container of taskID was wired (the zero value:
+// host networking, or no such container).
+func (r *Runtime) Network(taskID string) agent.ContainerNetwork {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.containers[taskID]; c != nil {
+		return c.net
+	}
+	return agent.ContainerNetwork{}
 }
 
 // Slot names a task's service and slot, for "one running per slot" checks.

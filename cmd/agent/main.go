@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/fake"
+	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/pki"
@@ -52,6 +55,14 @@ Stopping (SIGTERM or SIGINT):
   A host that dies (power, kill -9, a cut link) is noticed by gossip and the
   session, and its tasks are replaced within about a second.
 
+Networks (--networks, on by default with containerd; needs root):
+  A task on an overlay network gets a network namespace of its own, with a
+  veth into each network's bridge (VXLAN to the other agent hosts, UDP 4789
+  from --underlay-addr), egress through the host-local gateway bridge
+  (--gateway-subnet, masqueraded), the service VIPs of its networks, and the
+  embedded DNS at 127.0.0.11. Namespaces live under DATA_DIR/netns; they are
+  removed with their tasks, and all of them with --leave-on-stop.
+
 Flags:
 `
 
@@ -62,6 +73,15 @@ type config struct {
 	token   string
 	runtime string
 	ctrd    containerdConfig
+	net     netConfig
+}
+
+// netConfig holds the flags of the data plane.
+type netConfig struct {
+	enabled       bool
+	underlay      string
+	gatewaySubnet string
+	dnsUpstreams  []string
 }
 
 // containerdConfig holds the flags of the containerd runtime.
@@ -103,11 +123,50 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	cfg.agent.Runtime = rt
+	if cfg.net.enabled && cfg.runtime == "containerd" {
+		dp, err := newDataPlane(cfg)
+		if err != nil {
+			return errors.Join(err, closeRT())
+		}
+		cfg.agent.DataPlane = dp
+	}
 	a, err := agent.New(cfg.agent)
 	if err != nil {
 		return errors.Join(err, closeRT())
 	}
 	return errors.Join(a.Run(ctx), closeRT())
+}
+
+// newDataPlane builds the overlay data plane: namespaces under the data
+// dir, VXLAN from the underlay address (the advertise address's host
+// unless --underlay-addr says otherwise).
+func newDataPlane(cfg config) (*network.Reconciler, error) {
+	nodeID, err := agent.NodeID(cfg.agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	under := cfg.net.underlay
+	if under == "" {
+		if under, _, err = net.SplitHostPort(cfg.agent.AdvertiseAddr); err != nil {
+			return nil, fmt.Errorf("--advertise-addr %q: %w", cfg.agent.AdvertiseAddr, err)
+		}
+	}
+	ip, err := netip.ParseAddr(under)
+	if err != nil {
+		return nil, fmt.Errorf("underlay address %q (--underlay-addr, or the host of --advertise-addr): want an IPv4 address", under)
+	}
+	gw, err := netip.ParsePrefix(cfg.net.gatewaySubnet)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway-subnet %q: want a CIDR such as 172.31.0.0/16", cfg.net.gatewaySubnet)
+	}
+	dp, err := network.New(network.Config{
+		Dir: filepath.Join(cfg.agent.DataDir, "netns"), NodeID: nodeID, UnderlayIP: ip,
+		GatewaySubnet: gw, Resolvers: cfg.net.dnsUpstreams, Logger: cfg.agent.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data plane (run as root, or --networks=false for host networking only): %w", err)
+	}
+	return dp, nil
 }
 
 // newRuntime builds the runtime the flags name, and what closes it.
@@ -215,6 +274,11 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&a.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&a.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
 	fs.DurationVar(&a.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
+	fs.BoolVar(&cfg.net.enabled, "networks", true, "run the overlay data plane (containerd runtime): tasks on networks get their own namespace, VIPs, DNS and published ports")
+	fs.StringVar(&cfg.net.underlay, "underlay-addr", "", "this host's IPv4 address for VXLAN tunnels (default: the host of --advertise-addr)")
+	fs.StringVar(&cfg.net.gatewaySubnet, "gateway-subnet", network.DefaultGatewaySubnet.String(), "host-local subnet of the gateway bridge that gives containers egress")
+	var upstreams listFlag
+	fs.Var(&upstreams, "dns-upstream", "resolver HOST:PORT for names the embedded DNS does not own (repeatable; default: /etc/resolv.conf's)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -230,6 +294,7 @@ func parseFlags(args []string) (config, error) {
 			a.RestartHold, api.MaxRestartHold)
 	}
 	a.Join, a.Labels = joinAddrs, labels
+	cfg.net.dnsUpstreams = upstreams
 	cfg.ctrd.insecureRegistry = insecure
 	m, err := parseMirrors(mirrors)
 	if err != nil {

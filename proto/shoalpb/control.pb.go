@@ -2030,7 +2030,7 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"Z\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
@@ -2178,7 +2178,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\x9f\f\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xd0\x0e\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2203,7 +2203,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x0fRotateJoinToken\x12 .shoal.v1.RotateJoinTokenRequest\x1a\x14.shoal.v1.JoinTokens\x12q\n" +
 	"\x18IssueOperatorCertificate\x12).shoal.v1.IssueOperatorCertificateRequest\x1a*.shoal.v1.IssueOperatorCertificateResponse\x12E\n" +
 	"\fRotateRootCA\x12\x1d.shoal.v1.RotateRootCARequest\x1a\x16.shoal.v1.RootCAStatus\x12K\n" +
-	"\x0fGetRootCAStatus\x12 .shoal.v1.GetRootCAStatusRequest\x1a\x16.shoal.v1.RootCAStatusB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"\x0fGetRootCAStatus\x12 .shoal.v1.GetRootCAStatusRequest\x1a\x16.shoal.v1.RootCAStatus\x12I\n" +
+	"\rCreateNetwork\x12\x1e.shoal.v1.CreateNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12M\n" +
+	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
+	"\n" +
+	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12P\n" +
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2267,9 +2272,16 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*IssueOperatorCertificateRequest)(nil),  // 45: shoal.v1.IssueOperatorCertificateRequest
 	(*RotateRootCARequest)(nil),              // 46: shoal.v1.RotateRootCARequest
 	(*GetRootCAStatusRequest)(nil),           // 47: shoal.v1.GetRootCAStatusRequest
-	(*JoinTokens)(nil),                       // 48: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 49: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 50: shoal.v1.RootCAStatus
+	(*CreateNetworkRequest)(nil),             // 48: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 49: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 50: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 51: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 52: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 53: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 54: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 55: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 56: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 57: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
 	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
@@ -2314,29 +2326,37 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	45, // 39: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
 	46, // 40: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
 	47, // 41: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	3,  // 42: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 43: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 44: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 45: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 46: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 47: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 48: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 49: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 50: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 51: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 52: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 53: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 54: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 55: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 56: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 57: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	48, // 58: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	48, // 59: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	49, // 60: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	50, // 61: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	50, // 62: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	42, // [42:63] is the sub-list for method output_type
-	21, // [21:42] is the sub-list for method input_type
+	48, // 42: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	49, // 43: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	50, // 44: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	51, // 45: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	3,  // 46: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 47: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 48: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 49: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	37, // 50: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 51: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 52: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 53: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	39, // 54: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	39, // 55: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 56: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 57: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 58: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 59: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 60: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 61: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	52, // 62: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	52, // 63: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	53, // 64: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	54, // 65: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	54, // 66: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	55, // 67: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	56, // 68: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	55, // 69: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	57, // 70: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // [46:71] is the sub-list for method output_type
+	21, // [21:46] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -2349,6 +2369,7 @@ func file_shoalpb_control_proto_init() {
 	}
 	file_shoalpb_types_proto_init()
 	file_shoalpb_ca_proto_init()
+	file_shoalpb_network_proto_init()
 	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

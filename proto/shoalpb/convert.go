@@ -114,6 +114,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 	for _, d := range s.DependsOn {
 		out.DependsOn = append(out.DependsOn, &Dependency{Service: d.Service, Condition: string(d.Condition)})
 	}
+	out.Networks, out.Endpoint = fromAttachmentSpecs(s.Networks), FromEndpointSpec(s.Endpoint)
 	return out
 }
 
@@ -157,6 +158,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 	for _, d := range s.GetDependsOn() {
 		out.DependsOn = append(out.DependsOn, api.Dependency{Service: d.GetService(), Condition: api.DependencyCondition(d.GetCondition())})
 	}
+	out.Networks, out.Endpoint = toAttachmentSpecs(s.GetNetworks()), ToEndpointSpec(s.GetEndpoint())
 	return out
 }
 
@@ -169,6 +171,7 @@ func FromService(s *api.Service) *Service {
 		Id: s.ID, Spec: FromServiceSpec(&s.Spec), SpecVersion: s.SpecVersion,
 		PreviousSpec: FromServiceSpec(s.PreviousSpec),
 		CreatedAt:    ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt),
+		Endpoint: FromServiceEndpoint(s.Endpoint),
 	}
 }
 
@@ -180,6 +183,7 @@ func ToService(s *Service) *api.Service {
 	out := &api.Service{
 		ID: s.GetId(), SpecVersion: s.GetSpecVersion(), PreviousSpec: ToServiceSpec(s.GetPreviousSpec()),
 		CreatedAt: fromTS(s.GetCreatedAt()), UpdatedAt: fromTS(s.GetUpdatedAt()),
+		Endpoint: ToServiceEndpoint(s.GetEndpoint()),
 	}
 	if spec := ToServiceSpec(s.GetSpec()); spec != nil {
 		out.Spec = *spec
@@ -233,6 +237,7 @@ func FromTaskWithSpec(t *api.Task, spec *api.ServiceSpec) *Task {
 		SpecVersion: t.SpecVersion, Spec: FromServiceSpec(spec), DesiredState: t.DesiredState.String(),
 		Status: FromTaskStatus(t.Status), Attempt: t.Attempt,
 		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+		Networks: FromAttachments(t.Networks),
 	}
 }
 
@@ -250,6 +255,7 @@ func ToTask(t *Task) (*api.Task, error) {
 		ID: t.GetId(), ServiceID: t.GetServiceId(), ServiceName: t.GetServiceName(), Slot: t.GetSlot(),
 		NodeID: t.GetNodeId(), SpecVersion: t.GetSpecVersion(), DesiredState: desired, Status: status,
 		Attempt: t.GetAttempt(), CreatedAt: fromTS(t.GetCreatedAt()), UpdatedAt: fromTS(t.GetUpdatedAt()),
+		Networks: ToAttachments(t.GetNetworks()),
 	}
 	if spec := ToServiceSpec(t.GetSpec()); spec != nil {
 		out.Spec = *spec

@@ -443,6 +443,7 @@ type ManagerMessage struct {
 	//	*ManagerMessage_Heartbeat
 	//	*ManagerMessage_RestartAck
 	//	*ManagerMessage_StatusRejected
+	//	*ManagerMessage_NetworkView
 	Msg           isManagerMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -530,6 +531,15 @@ func (x *ManagerMessage) GetStatusRejected() *StatusRejected {
 	return nil
 }
 
+func (x *ManagerMessage) GetNetworkView() *NetworkView {
+	if x != nil {
+		if x, ok := x.Msg.(*ManagerMessage_NetworkView); ok {
+			return x.NetworkView
+		}
+	}
+	return nil
+}
+
 type isManagerMessage_Msg interface {
 	isManagerMessage_Msg()
 }
@@ -554,6 +564,13 @@ type ManagerMessage_StatusRejected struct {
 	StatusRejected *StatusRejected `protobuf:"bytes,5,opt,name=status_rejected,json=statusRejected,proto3,oneof"`
 }
 
+type ManagerMessage_NetworkView struct {
+	// network_view is the agent's whole network view: sent after the
+	// first assignment set and whenever it changes (a newer version
+	// replaces the one held).
+	NetworkView *NetworkView `protobuf:"bytes,200,opt,name=network_view,json=networkView,proto3,oneof"`
+}
+
 func (*ManagerMessage_Assignments) isManagerMessage_Msg() {}
 
 func (*ManagerMessage_Redirect) isManagerMessage_Msg() {}
@@ -563,6 +580,8 @@ func (*ManagerMessage_Heartbeat) isManagerMessage_Msg() {}
 func (*ManagerMessage_RestartAck) isManagerMessage_Msg() {}
 
 func (*ManagerMessage_StatusRejected) isManagerMessage_Msg() {}
+
+func (*ManagerMessage_NetworkView) isManagerMessage_Msg() {}
 
 // RestartAck answers Restarting: error is empty when the hold is committed
 // (until deadline), else it says why not (the node is then treated as any
@@ -896,7 +915,7 @@ var File_shoalpb_dispatcher_proto protoreflect.FileDescriptor
 
 const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\"\x8f\x02\n" +
+	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\x1a\x15shoalpb/network.proto\"\x8f\x02\n" +
 	"\fAgentMessage\x12'\n" +
 	"\x05hello\x18\x01 \x01(\v2\x0f.shoal.v1.HelloH\x00R\x05hello\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.shoal.v1.StatusBatchH\x00R\x06status\x121\n" +
@@ -920,14 +939,15 @@ const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\tHeartbeat\";\n" +
 	"\n" +
 	"Restarting\x12-\n" +
-	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xb7\x02\n" +
+	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xf4\x02\n" +
 	"\x0eManagerMessage\x129\n" +
 	"\vassignments\x18\x01 \x01(\v2\x15.shoal.v1.AssignmentsH\x00R\vassignments\x120\n" +
 	"\bredirect\x18\x02 \x01(\v2\x12.shoal.v1.RedirectH\x00R\bredirect\x123\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x13.shoal.v1.HeartbeatH\x00R\theartbeat\x127\n" +
 	"\vrestart_ack\x18\x04 \x01(\v2\x14.shoal.v1.RestartAckH\x00R\n" +
 	"restartAck\x12C\n" +
-	"\x0fstatus_rejected\x18\x05 \x01(\v2\x18.shoal.v1.StatusRejectedH\x00R\x0estatusRejectedB\x05\n" +
+	"\x0fstatus_rejected\x18\x05 \x01(\v2\x18.shoal.v1.StatusRejectedH\x00R\x0estatusRejected\x12;\n" +
+	"\fnetwork_view\x18\xc8\x01 \x01(\v2\x15.shoal.v1.NetworkViewH\x00R\vnetworkViewB\x05\n" +
 	"\x03msg\"Z\n" +
 	"\n" +
 	"RestartAck\x126\n" +
@@ -987,9 +1007,10 @@ var file_shoalpb_dispatcher_proto_goTypes = []any{
 	(*Node)(nil),                  // 14: shoal.v1.Node
 	(*TaskStatus)(nil),            // 15: shoal.v1.TaskStatus
 	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*Task)(nil),                  // 18: shoal.v1.Task
-	(*LogLine)(nil),               // 19: shoal.v1.LogLine
+	(*NetworkView)(nil),           // 17: shoal.v1.NetworkView
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*Task)(nil),                  // 19: shoal.v1.Task
+	(*LogLine)(nil),               // 20: shoal.v1.LogLine
 }
 var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.AgentMessage.hello:type_name -> shoal.v1.Hello
@@ -1006,18 +1027,19 @@ var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	5,  // 11: shoal.v1.ManagerMessage.heartbeat:type_name -> shoal.v1.Heartbeat
 	8,  // 12: shoal.v1.ManagerMessage.restart_ack:type_name -> shoal.v1.RestartAck
 	9,  // 13: shoal.v1.ManagerMessage.status_rejected:type_name -> shoal.v1.StatusRejected
-	17, // 14: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
-	10, // 15: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
-	18, // 16: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
-	0,  // 17: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
-	13, // 18: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
-	7,  // 19: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
-	19, // 20: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
-	19, // [19:21] is the sub-list for method output_type
-	17, // [17:19] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	17, // 14: shoal.v1.ManagerMessage.network_view:type_name -> shoal.v1.NetworkView
+	18, // 15: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
+	10, // 16: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
+	19, // 17: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
+	0,  // 18: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
+	13, // 19: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
+	7,  // 20: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
+	20, // 21: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
+	20, // [20:22] is the sub-list for method output_type
+	18, // [18:20] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_dispatcher_proto_init() }
@@ -1027,6 +1049,7 @@ func file_shoalpb_dispatcher_proto_init() {
 	}
 	file_shoalpb_types_proto_init()
 	file_shoalpb_control_proto_init()
+	file_shoalpb_network_proto_init()
 	file_shoalpb_dispatcher_proto_msgTypes[0].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Status)(nil),
@@ -1040,6 +1063,7 @@ func file_shoalpb_dispatcher_proto_init() {
 		(*ManagerMessage_Heartbeat)(nil),
 		(*ManagerMessage_RestartAck)(nil),
 		(*ManagerMessage_StatusRejected)(nil),
+		(*ManagerMessage_NetworkView)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -627,26 +627,28 @@ func (x *Dependency) GetCondition() string {
 }
 
 type ServiceSpec struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Labels          map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Image           string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
-	Command         []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
-	Args            []string               `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
-	Env             []string               `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty"`
-	Dir             string                 `protobuf:"bytes,7,opt,name=dir,proto3" json:"dir,omitempty"`
-	User            string                 `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
-	Mounts          []*Mount               `protobuf:"bytes,9,rep,name=mounts,proto3" json:"mounts,omitempty"`
-	Reservations    *Resources             `protobuf:"bytes,10,opt,name=reservations,proto3" json:"reservations,omitempty"`
-	Limits          *Resources             `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
-	StopGracePeriod *durationpb.Duration   `protobuf:"bytes,12,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
-	Healthcheck     *Healthcheck           `protobuf:"bytes,13,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
-	Mode            string                 `protobuf:"bytes,14,opt,name=mode,proto3" json:"mode,omitempty"` // replicated | global
-	Replicas        uint64                 `protobuf:"varint,15,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Placement       *Placement             `protobuf:"bytes,16,opt,name=placement,proto3" json:"placement,omitempty"`
-	RestartPolicy   *RestartPolicy         `protobuf:"bytes,17,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
-	UpdateConfig    *UpdateConfig          `protobuf:"bytes,18,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
-	DependsOn       []*Dependency          `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	state           protoimpl.MessageState   `protogen:"open.v1"`
+	Name            string                   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Labels          map[string]string        `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Image           string                   `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	Command         []string                 `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	Args            []string                 `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	Env             []string                 `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty"`
+	Dir             string                   `protobuf:"bytes,7,opt,name=dir,proto3" json:"dir,omitempty"`
+	User            string                   `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	Mounts          []*Mount                 `protobuf:"bytes,9,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Reservations    *Resources               `protobuf:"bytes,10,opt,name=reservations,proto3" json:"reservations,omitempty"`
+	Limits          *Resources               `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
+	StopGracePeriod *durationpb.Duration     `protobuf:"bytes,12,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
+	Healthcheck     *Healthcheck             `protobuf:"bytes,13,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	Mode            string                   `protobuf:"bytes,14,opt,name=mode,proto3" json:"mode,omitempty"` // replicated | global
+	Replicas        uint64                   `protobuf:"varint,15,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Placement       *Placement               `protobuf:"bytes,16,opt,name=placement,proto3" json:"placement,omitempty"`
+	RestartPolicy   *RestartPolicy           `protobuf:"bytes,17,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
+	UpdateConfig    *UpdateConfig            `protobuf:"bytes,18,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
+	DependsOn       []*Dependency            `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	Networks        []*NetworkAttachmentSpec `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
+	Endpoint        *EndpointSpec            `protobuf:"bytes,201,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -814,6 +816,20 @@ func (x *ServiceSpec) GetDependsOn() []*Dependency {
 	return nil
 }
 
+func (x *ServiceSpec) GetNetworks() []*NetworkAttachmentSpec {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetEndpoint() *EndpointSpec {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
 type Service struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -822,6 +838,7 @@ type Service struct {
 	PreviousSpec  *ServiceSpec           `protobuf:"bytes,4,opt,name=previous_spec,json=previousSpec,proto3" json:"previous_spec,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Endpoint      *ServiceEndpoint       `protobuf:"bytes,200,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -894,6 +911,13 @@ func (x *Service) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Service) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Service) GetEndpoint() *ServiceEndpoint {
+	if x != nil {
+		return x.Endpoint
 	}
 	return nil
 }
@@ -1004,6 +1028,7 @@ type Task struct {
 	Attempt       uint64                 `protobuf:"varint,10,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Networks      []*NetworkAttachment   `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1122,11 +1147,18 @@ func (x *Task) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Task) GetNetworks() []*NetworkAttachment {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
 var File_shoalpb_types_proto protoreflect.FileDescriptor
 
 const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
-	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"K\n" +
+	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x15shoalpb/network.proto\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xb6\x04\n" +
@@ -1180,7 +1212,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"Dependency\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xb7\x06\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xaa\a\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12\x14\n" +
@@ -1202,10 +1234,12 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x0erestart_policy\x18\x11 \x01(\v2\x17.shoal.v1.RestartPolicyR\rrestartPolicy\x12;\n" +
 	"\rupdate_config\x18\x12 \x01(\v2\x16.shoal.v1.UpdateConfigR\fupdateConfig\x123\n" +
 	"\n" +
-	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x1a9\n" +
+	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x12<\n" +
+	"\bnetworks\x18\xc8\x01 \x03(\v2\x1f.shoal.v1.NetworkAttachmentSpecR\bnetworks\x123\n" +
+	"\bendpoint\x18\xc9\x01 \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd1\x02\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12!\n" +
@@ -1214,7 +1248,8 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xef\x01\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x126\n" +
+	"\bendpoint\x18\xc8\x01 \x01(\v2\x19.shoal.v1.ServiceEndpointR\bendpoint\"\xef\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
@@ -1223,7 +1258,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\ttimestamp\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12%\n" +
 	"\x0epending_reason\x18\x05 \x01(\tR\rpendingReason\x12!\n" +
 	"\fcontainer_id\x18\x06 \x01(\tR\vcontainerId\x12\x1b\n" +
-	"\texit_code\x18\a \x01(\x05R\bexitCode\"\xb6\x03\n" +
+	"\texit_code\x18\a \x01(\x05R\bexitCode\"\xf0\x03\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1240,7 +1275,8 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x128\n" +
+	"\bnetworks\x18\xc8\x01 \x03(\v2\x1b.shoal.v1.NetworkAttachmentR\bnetworksB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_types_proto_rawDescOnce sync.Once
@@ -1272,6 +1308,10 @@ var file_shoalpb_types_proto_goTypes = []any{
 	nil,                           // 13: shoal.v1.ServiceSpec.LabelsEntry
 	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(*NetworkAttachmentSpec)(nil), // 16: shoal.v1.NetworkAttachmentSpec
+	(*EndpointSpec)(nil),          // 17: shoal.v1.EndpointSpec
+	(*ServiceEndpoint)(nil),       // 18: shoal.v1.ServiceEndpoint
+	(*NetworkAttachment)(nil),     // 19: shoal.v1.NetworkAttachment
 }
 var file_shoalpb_types_proto_depIdxs = []int32{
 	12, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
@@ -1296,20 +1336,24 @@ var file_shoalpb_types_proto_depIdxs = []int32{
 	4,  // 19: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
 	5,  // 20: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
 	7,  // 21: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
-	8,  // 22: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	8,  // 23: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	14, // 24: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	14, // 25: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 26: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 27: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	10, // 28: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	14, // 29: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	14, // 30: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	16, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
+	17, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	8,  // 24: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	8,  // 25: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	14, // 26: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	14, // 27: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 28: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
+	14, // 29: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	8,  // 30: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	10, // 31: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	14, // 32: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	14, // 33: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 34: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }
@@ -1317,6 +1361,7 @@ func file_shoalpb_types_proto_init() {
 	if File_shoalpb_types_proto != nil {
 		return
 	}
+	file_shoalpb_network_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
