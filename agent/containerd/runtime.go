@@ -241,7 +241,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	if err := validateTask(t); err != nil {
 		return err
 	}
-	name, err := ref(t.Spec.Image)
+	name, err := ref(t.Spec.ImageRef())
 	if err != nil {
 		return fmt.Errorf("task %s: %w", t.ID, err)
 	}
