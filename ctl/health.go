@@ -40,3 +40,12 @@ func lastProbe(st *shoalpb.TaskStatus) string {
 	out := strings.Join(strings.Fields(p.GetOutput()), " ")
 	return fmt.Sprintf("exit %d: %s", p.GetExitCode(), out)
 }
+
+// keepDigest gives a stack's spec the digest the service already runs when
+// its image is the same: a redeploy of the same files changes nothing, and
+// a changed image is resolved again by the managers.
+func keepDigest(cur *shoalpb.ServiceSpec, spec *api.ServiceSpec) {
+	if cur.GetImage() == spec.Image && spec.ImageDigest == "" {
+		spec.ImageDigest = cur.GetImageDigest()
+	}
+}
