@@ -49,3 +49,28 @@ func keepDigest(cur *shoalpb.ServiceSpec, spec *api.ServiceSpec) {
 		spec.ImageDigest = cur.GetImageDigest()
 	}
 }
+
+// writeHealthcheckPretty prints a spec's health check for inspect --pretty.
+func writeHealthcheckPretty(s *section, h *api.Healthcheck) {
+	switch {
+	case h == nil:
+		return
+	case api.HealthcheckDisabled(h):
+		s.line(1, "Healthcheck", "none (NONE: the image's HEALTHCHECK is off too)")
+		return
+	}
+	s.head(1, "Healthcheck")
+	s.line(2, "Test", strings.Join(h.Test, " "))
+	if h.Interval > 0 {
+		s.line(2, "Interval", h.Interval.Std().String())
+	}
+	if h.Timeout > 0 {
+		s.line(2, "Timeout", h.Timeout.Std().String())
+	}
+	if h.StartPeriod > 0 {
+		s.line(2, "Start period", h.StartPeriod.Std().String())
+	}
+	if h.Retries > 0 {
+		s.line(2, "Retries", fmt.Sprint(h.Retries))
+	}
+}
