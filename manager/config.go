@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +76,10 @@ type Config struct {
 	// costs; no flag sets it. Otherwise every gRPC and Raft link is mutual
 	// TLS with the manager's certificate.
 	Plaintext bool
+	// Images, when set, makes the leader resolve every service's image
+	// tag to a digest on create and update (see controlapi.ImageResolver),
+	// reaching registries as agents do; nil keeps tags as given.
+	Images *registry.Options
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

@@ -175,6 +175,8 @@ func startManagersWith(t testing.TB, dir, bin string, env []string, argsOf func(
 		addr := freeAddr(t)
 		a := append([]string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
+			// The test's images are names only: no registry to resolve them in.
+			"--resolve-images=false",
 		}, argsOf(i)...)
 		if i > 0 {
 			a = append(a, "--join", addrs[0], "--token", joinTokens(t, addrs[0]).GetManager())

@@ -24,11 +24,14 @@ const (
 )
 
 type CreateServiceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Spec   *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	DryRun bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// no_resolve_image keeps the image tag as given instead of pinning the
+	// digest the registry has for it.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -75,6 +78,13 @@ func (x *CreateServiceRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *CreateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
+	}
+	return false
+}
+
 type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
@@ -82,8 +92,10 @@ type UpdateServiceRequest struct {
 	// If non-zero, the update is refused when the service's spec_version differs.
 	ExpectedVersion uint64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	DryRun          bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// no_resolve_image: as in CreateServiceRequest.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateServiceRequest) Reset() {
@@ -140,6 +152,13 @@ func (x *UpdateServiceRequest) GetExpectedVersion() uint64 {
 func (x *UpdateServiceRequest) GetDryRun() bool {
 	if x != nil {
 		return x.DryRun
+	}
+	return false
+}
+
+func (x *UpdateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
 	}
 	return false
 }
@@ -2030,15 +2049,17 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"\x85\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\xca\x01\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"d\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"d\n" +
 	"\x13ScaleServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x04R\breplicas\x12\x17\n" +
