@@ -203,6 +203,14 @@ type UpdateConfig struct {
 	FailureAction string   `json:"failure_action,omitempty"` // pause|continue|rollback
 	Monitor       Duration `json:"monitor,omitempty"`
 	Order         string   `json:"order,omitempty"` // stop-first|start-first
+	// MaxFailureRatio is the share of the service's tasks that may fail
+	// within Monitor before FailureAction runs (0: the first failure).
+	MaxFailureRatio float64 `json:"max_failure_ratio,omitempty"`
+	// Canary tasks of the new spec start beside the old ones before any
+	// old one is replaced; the rollout then waits for a promotion unless
+	// AutoPromote (update config only; replicated services only).
+	Canary      uint64 `json:"canary,omitempty"`
+	AutoPromote bool   `json:"auto_promote,omitempty"`
 }
 
 // Healthcheck is a container health probe.
@@ -243,6 +251,11 @@ type ServiceSpec struct {
 	RestartPolicy RestartPolicy `json:"restart_policy"`
 	UpdateConfig  UpdateConfig  `json:"update_config"`
 	DependsOn     []Dependency  `json:"depends_on,omitempty"`
+	// RollbackConfig is how a rollback to the previous spec proceeds.
+	RollbackConfig UpdateConfig `json:"rollback_config,omitzero"`
+	// ForceUpdate is bumped by `service update --force`: a changed value
+	// makes every task outdated, so all are replaced with the same spec.
+	ForceUpdate uint64 `json:"force_update,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -278,6 +291,9 @@ type Service struct {
 	PreviousSpec *ServiceSpec `json:"previous_spec,omitempty"`
 	CreatedAt    time.Time    `json:"created_at"`
 	UpdatedAt    time.Time    `json:"updated_at"`
+	// UpdateStatus is the state of the service's last rollout (nil: none
+	// since it was created).
+	UpdateStatus *UpdateStatus `json:"update_status,omitempty"`
 }
 
 // Clone returns a deep copy of s.
@@ -287,6 +303,7 @@ func (s *Service) Clone() *Service {
 	if s.PreviousSpec != nil {
 		c.PreviousSpec = s.PreviousSpec.Clone()
 	}
+	c.UpdateStatus = s.UpdateStatus.Clone()
 	return &c
 }
 
@@ -331,6 +348,9 @@ type Task struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// StartedAt is when the task was first reported running (set by the
+	// store from the report): the start of its rollout monitor window.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Clone returns a deep copy of t.

@@ -77,6 +77,10 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.upsertManager(c)
 	case RemoveManager:
 		return t.removeManager(c)
+	case SetUpdateStatus:
+		return t.setUpdateStatus(c)
+	case RollbackService:
+		return t.rollbackService(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err

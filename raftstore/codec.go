@@ -159,6 +159,9 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 	case CmdRemoveManager:
 		return decodeJSON[RemoveManager](p)
 	default:
+		if c, ok, err := decodeRolloutCommand(typ, p); ok {
+			return c, err
+		}
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}
 }

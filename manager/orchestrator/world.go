@@ -158,6 +158,10 @@ type pass struct {
 	warned map[string]uint64
 	view   *raftstore.View
 	specs  map[specKey]*api.ServiceSpec // versions looked up so far
+	// statuses and rollback are the rollouts' moves, committed after the
+	// task entries (update_status.go).
+	statuses []raftstore.SetUpdateStatus
+	rollback []raftstore.RollbackService
 }
 
 // specKey names one version of a service's spec.
@@ -291,6 +295,7 @@ func (p *pass) dirtySpec(svc *api.Service, t *api.Task) bool {
 func runtimeSpec(s *api.ServiceSpec) []byte {
 	c := *s
 	c.Replicas, c.UpdateConfig, c.RestartPolicy, c.DependsOn = 0, api.UpdateConfig{}, api.RestartPolicy{}, nil
+	c.RollbackConfig = api.UpdateConfig{}
 	b, err := json.Marshal(&c)
 	if err != nil {
 		// A ServiceSpec is plain data; failing to encode it is a bug.

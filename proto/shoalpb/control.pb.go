@@ -143,6 +143,111 @@ func (x *UpdateServiceRequest) GetDryRun() bool {
 	return false
 }
 
+type RollbackServiceRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Service         string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
+	ExpectedVersion uint64                 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	// If set, replaces the rollback config for this rollback.
+	RollbackConfig *UpdateConfig `protobuf:"bytes,3,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RollbackServiceRequest) Reset() {
+	*x = RollbackServiceRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackServiceRequest) ProtoMessage() {}
+
+func (x *RollbackServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackServiceRequest.ProtoReflect.Descriptor instead.
+func (*RollbackServiceRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RollbackServiceRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RollbackServiceRequest) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *RollbackServiceRequest) GetRollbackConfig() *UpdateConfig {
+	if x != nil {
+		return x.RollbackConfig
+	}
+	return nil
+}
+
+type PromoteServiceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteServiceRequest) Reset() {
+	*x = PromoteServiceRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteServiceRequest) ProtoMessage() {}
+
+func (x *PromoteServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteServiceRequest.ProtoReflect.Descriptor instead.
+func (*PromoteServiceRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PromoteServiceRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 type ScaleServiceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
@@ -154,7 +259,7 @@ type ScaleServiceRequest struct {
 
 func (x *ScaleServiceRequest) Reset() {
 	*x = ScaleServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +271,7 @@ func (x *ScaleServiceRequest) String() string {
 func (*ScaleServiceRequest) ProtoMessage() {}
 
 func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +284,7 @@ func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleServiceRequest.ProtoReflect.Descriptor instead.
 func (*ScaleServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ScaleServiceRequest) GetService() string {
@@ -215,7 +320,7 @@ type ServiceWriteResponse struct {
 
 func (x *ServiceWriteResponse) Reset() {
 	*x = ServiceWriteResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +332,7 @@ func (x *ServiceWriteResponse) String() string {
 func (*ServiceWriteResponse) ProtoMessage() {}
 
 func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +345,7 @@ func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceWriteResponse.ProtoReflect.Descriptor instead.
 func (*ServiceWriteResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ServiceWriteResponse) GetService() *Service {
@@ -276,7 +381,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +393,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +406,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Plan) GetAction() string {
@@ -336,7 +441,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +453,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +466,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FieldChange) GetField() string {
@@ -398,7 +503,7 @@ type PlannedTask struct {
 
 func (x *PlannedTask) Reset() {
 	*x = PlannedTask{}
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +515,7 @@ func (x *PlannedTask) String() string {
 func (*PlannedTask) ProtoMessage() {}
 
 func (x *PlannedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +528,7 @@ func (x *PlannedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedTask.ProtoReflect.Descriptor instead.
 func (*PlannedTask) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PlannedTask) GetSlot() uint64 {
@@ -470,7 +575,7 @@ type RemoveServiceRequest struct {
 
 func (x *RemoveServiceRequest) Reset() {
 	*x = RemoveServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +587,7 @@ func (x *RemoveServiceRequest) String() string {
 func (*RemoveServiceRequest) ProtoMessage() {}
 
 func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +600,7 @@ func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveServiceRequest) GetService() string {
@@ -514,7 +619,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +631,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +644,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemoveServiceResponse) GetIndex() uint64 {
@@ -559,7 +664,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +676,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +689,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetServiceRequest) GetService() string {
@@ -610,7 +715,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +727,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +740,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListServicesRequest) GetStale() bool {
@@ -657,7 +762,7 @@ type ServiceSummary struct {
 
 func (x *ServiceSummary) Reset() {
 	*x = ServiceSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +774,7 @@ func (x *ServiceSummary) String() string {
 func (*ServiceSummary) ProtoMessage() {}
 
 func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +787,7 @@ func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSummary.ProtoReflect.Descriptor instead.
 func (*ServiceSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceSummary) GetService() *Service {
@@ -715,7 +820,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +832,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +845,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListServicesResponse) GetServices() []*ServiceSummary {
@@ -761,7 +866,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +878,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +891,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListTasksRequest) GetService() string {
@@ -819,7 +924,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +936,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +949,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -863,7 +968,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +980,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +993,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListNodesRequest) GetStale() bool {
@@ -910,7 +1015,7 @@ type NodeSummary struct {
 
 func (x *NodeSummary) Reset() {
 	*x = NodeSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1027,7 @@ func (x *NodeSummary) String() string {
 func (*NodeSummary) ProtoMessage() {}
 
 func (x *NodeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1040,7 @@ func (x *NodeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSummary.ProtoReflect.Descriptor instead.
 func (*NodeSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeSummary) GetNode() *Node {
@@ -968,7 +1073,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1085,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1098,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeSummary {
@@ -1013,7 +1118,7 @@ type GetNodeRequest struct {
 
 func (x *GetNodeRequest) Reset() {
 	*x = GetNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1130,7 @@ func (x *GetNodeRequest) String() string {
 func (*GetNodeRequest) ProtoMessage() {}
 
 func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1143,7 @@ func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetNodeRequest) GetNode() string {
@@ -1067,7 +1172,7 @@ type UpdateNodeRequest struct {
 
 func (x *UpdateNodeRequest) Reset() {
 	*x = UpdateNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1184,7 @@ func (x *UpdateNodeRequest) String() string {
 func (*UpdateNodeRequest) ProtoMessage() {}
 
 func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1197,7 @@ func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateNodeRequest) GetNode() string {
@@ -1133,7 +1238,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1250,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1263,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveNodeRequest) GetNode() string {
@@ -1184,7 +1289,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1301,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1314,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -1228,7 +1333,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1345,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1358,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ClusterStatusRequest) GetStale() bool {
@@ -1278,7 +1383,7 @@ type Manager struct {
 
 func (x *Manager) Reset() {
 	*x = Manager{}
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1395,7 @@ func (x *Manager) String() string {
 func (*Manager) ProtoMessage() {}
 
 func (x *Manager) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1408,7 @@ func (x *Manager) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manager.ProtoReflect.Descriptor instead.
 func (*Manager) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Manager) GetId() string {
@@ -1373,7 +1478,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1490,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1503,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() string {
@@ -1482,7 +1587,7 @@ type ClusterSettings struct {
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1599,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1612,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClusterSettings) GetMaxReplicas() uint64 {
@@ -1528,7 +1633,7 @@ type UpdateClusterRequest struct {
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1645,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1658,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
@@ -1573,7 +1678,7 @@ type UpdateClusterResponse struct {
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1690,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1703,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateClusterResponse) GetSettings() *ClusterSettings {
@@ -1627,7 +1732,7 @@ type JoinManagerRequest struct {
 
 func (x *JoinManagerRequest) Reset() {
 	*x = JoinManagerRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1744,7 @@ func (x *JoinManagerRequest) String() string {
 func (*JoinManagerRequest) ProtoMessage() {}
 
 func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1757,7 @@ func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerRequest.ProtoReflect.Descriptor instead.
 func (*JoinManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *JoinManagerRequest) GetId() string {
@@ -1692,7 +1797,7 @@ type JoinManagerResponse struct {
 
 func (x *JoinManagerResponse) Reset() {
 	*x = JoinManagerResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1809,7 @@ func (x *JoinManagerResponse) String() string {
 func (*JoinManagerResponse) ProtoMessage() {}
 
 func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1822,7 @@ func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerResponse.ProtoReflect.Descriptor instead.
 func (*JoinManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *JoinManagerResponse) GetIndex() uint64 {
@@ -1737,7 +1842,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1854,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1867,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EventsRequest) GetFilters() []string {
@@ -1786,7 +1891,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1903,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1916,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1872,7 +1977,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +1989,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2002,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -1937,7 +2042,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2054,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2067,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2019,7 +2124,13 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"d\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\x9e\x01\n" +
+	"\x16RollbackServiceRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12?\n" +
+	"\x0frollback_config\x18\x03 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\"1\n" +
+	"\x15PromoteServiceRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\"d\n" +
 	"\x13ScaleServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x04R\breplicas\x12\x17\n" +
@@ -2155,7 +2266,8 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\x86\t\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xae\n" +
+	"\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2164,7 +2276,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
 	"GetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x11.shoal.v1.Service\x12M\n" +
 	"\fListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12D\n" +
-	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12D\n" +
+	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12S\n" +
+	"\x0fRollbackService\x12 .shoal.v1.RollbackServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12Q\n" +
+	"\x0ePromoteService\x12\x1f.shoal.v1.PromoteServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12D\n" +
 	"\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x123\n" +
 	"\aGetNode\x12\x18.shoal.v1.GetNodeRequest\x1a\x0e.shoal.v1.Node\x129\n" +
 	"\n" +
@@ -2189,108 +2303,116 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_shoalpb_control_proto_goTypes = []any{
-	(*CreateServiceRequest)(nil),  // 0: shoal.v1.CreateServiceRequest
-	(*UpdateServiceRequest)(nil),  // 1: shoal.v1.UpdateServiceRequest
-	(*ScaleServiceRequest)(nil),   // 2: shoal.v1.ScaleServiceRequest
-	(*ServiceWriteResponse)(nil),  // 3: shoal.v1.ServiceWriteResponse
-	(*Plan)(nil),                  // 4: shoal.v1.Plan
-	(*FieldChange)(nil),           // 5: shoal.v1.FieldChange
-	(*PlannedTask)(nil),           // 6: shoal.v1.PlannedTask
-	(*RemoveServiceRequest)(nil),  // 7: shoal.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil), // 8: shoal.v1.RemoveServiceResponse
-	(*GetServiceRequest)(nil),     // 9: shoal.v1.GetServiceRequest
-	(*ListServicesRequest)(nil),   // 10: shoal.v1.ListServicesRequest
-	(*ServiceSummary)(nil),        // 11: shoal.v1.ServiceSummary
-	(*ListServicesResponse)(nil),  // 12: shoal.v1.ListServicesResponse
-	(*ListTasksRequest)(nil),      // 13: shoal.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 14: shoal.v1.ListTasksResponse
-	(*ListNodesRequest)(nil),      // 15: shoal.v1.ListNodesRequest
-	(*NodeSummary)(nil),           // 16: shoal.v1.NodeSummary
-	(*ListNodesResponse)(nil),     // 17: shoal.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),        // 18: shoal.v1.GetNodeRequest
-	(*UpdateNodeRequest)(nil),     // 19: shoal.v1.UpdateNodeRequest
-	(*RemoveNodeRequest)(nil),     // 20: shoal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),    // 21: shoal.v1.RemoveNodeResponse
-	(*ClusterStatusRequest)(nil),  // 22: shoal.v1.ClusterStatusRequest
-	(*Manager)(nil),               // 23: shoal.v1.Manager
-	(*ClusterStatusResponse)(nil), // 24: shoal.v1.ClusterStatusResponse
-	(*ClusterSettings)(nil),       // 25: shoal.v1.ClusterSettings
-	(*UpdateClusterRequest)(nil),  // 26: shoal.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil), // 27: shoal.v1.UpdateClusterResponse
-	(*JoinManagerRequest)(nil),    // 28: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),   // 29: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),         // 30: shoal.v1.EventsRequest
-	(*Event)(nil),                 // 31: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),    // 32: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),               // 33: shoal.v1.LogLine
-	nil,                           // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                           // 35: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),           // 36: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 37: shoal.v1.Service
-	(*Task)(nil),                  // 38: shoal.v1.Task
-	(*Node)(nil),                  // 39: shoal.v1.Node
-	(*Resources)(nil),             // 40: shoal.v1.Resources
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*CreateServiceRequest)(nil),   // 0: shoal.v1.CreateServiceRequest
+	(*UpdateServiceRequest)(nil),   // 1: shoal.v1.UpdateServiceRequest
+	(*RollbackServiceRequest)(nil), // 2: shoal.v1.RollbackServiceRequest
+	(*PromoteServiceRequest)(nil),  // 3: shoal.v1.PromoteServiceRequest
+	(*ScaleServiceRequest)(nil),    // 4: shoal.v1.ScaleServiceRequest
+	(*ServiceWriteResponse)(nil),   // 5: shoal.v1.ServiceWriteResponse
+	(*Plan)(nil),                   // 6: shoal.v1.Plan
+	(*FieldChange)(nil),            // 7: shoal.v1.FieldChange
+	(*PlannedTask)(nil),            // 8: shoal.v1.PlannedTask
+	(*RemoveServiceRequest)(nil),   // 9: shoal.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil),  // 10: shoal.v1.RemoveServiceResponse
+	(*GetServiceRequest)(nil),      // 11: shoal.v1.GetServiceRequest
+	(*ListServicesRequest)(nil),    // 12: shoal.v1.ListServicesRequest
+	(*ServiceSummary)(nil),         // 13: shoal.v1.ServiceSummary
+	(*ListServicesResponse)(nil),   // 14: shoal.v1.ListServicesResponse
+	(*ListTasksRequest)(nil),       // 15: shoal.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),      // 16: shoal.v1.ListTasksResponse
+	(*ListNodesRequest)(nil),       // 17: shoal.v1.ListNodesRequest
+	(*NodeSummary)(nil),            // 18: shoal.v1.NodeSummary
+	(*ListNodesResponse)(nil),      // 19: shoal.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),         // 20: shoal.v1.GetNodeRequest
+	(*UpdateNodeRequest)(nil),      // 21: shoal.v1.UpdateNodeRequest
+	(*RemoveNodeRequest)(nil),      // 22: shoal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),     // 23: shoal.v1.RemoveNodeResponse
+	(*ClusterStatusRequest)(nil),   // 24: shoal.v1.ClusterStatusRequest
+	(*Manager)(nil),                // 25: shoal.v1.Manager
+	(*ClusterStatusResponse)(nil),  // 26: shoal.v1.ClusterStatusResponse
+	(*ClusterSettings)(nil),        // 27: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),   // 28: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),  // 29: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),     // 30: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),    // 31: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),          // 32: shoal.v1.EventsRequest
+	(*Event)(nil),                  // 33: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),     // 34: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                // 35: shoal.v1.LogLine
+	nil,                            // 36: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                            // 37: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),            // 38: shoal.v1.ServiceSpec
+	(*UpdateConfig)(nil),           // 39: shoal.v1.UpdateConfig
+	(*Service)(nil),                // 40: shoal.v1.Service
+	(*Task)(nil),                   // 41: shoal.v1.Task
+	(*Node)(nil),                   // 42: shoal.v1.Node
+	(*Resources)(nil),              // 43: shoal.v1.Resources
+	(*timestamppb.Timestamp)(nil),  // 44: google.protobuf.Timestamp
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	36, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	37, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	4,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	5,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	6,  // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	37, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	11, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	38, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	39, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	40, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	16, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	41, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	41, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 19: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 20: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 21: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 22: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 23: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 24: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 25: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 26: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 27: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 28: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 29: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 30: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 31: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 32: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 33: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 34: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	3,  // 35: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 36: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 37: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 38: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 39: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 40: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 41: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 42: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 43: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 44: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 45: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 46: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 47: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 48: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 49: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 50: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	38, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	38, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	39, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	40, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	6,  // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	7,  // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	8,  // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	40, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	13, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	41, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	42, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	43, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	18, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	36, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	25, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	27, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	27, // 16: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	44, // 17: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	37, // 18: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	44, // 19: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	0,  // 20: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 21: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	4,  // 22: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	9,  // 23: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	11, // 24: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	12, // 25: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	15, // 26: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	2,  // 27: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	3,  // 28: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	17, // 29: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	20, // 30: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	21, // 31: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	22, // 32: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	24, // 33: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	28, // 34: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	30, // 35: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	32, // 36: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	34, // 37: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	5,  // 38: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 39: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 40: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	10, // 41: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	40, // 42: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	14, // 43: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	16, // 44: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	5,  // 45: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 46: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	19, // 47: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	42, // 48: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	42, // 49: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	23, // 50: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	26, // 51: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	29, // 52: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	31, // 53: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	33, // 54: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	35, // 55: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	38, // [38:56] is the sub-list for method output_type
+	20, // [20:38] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2299,14 +2421,14 @@ func file_shoalpb_control_proto_init() {
 		return
 	}
 	file_shoalpb_types_proto_init()
-	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
+	file_shoalpb_control_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

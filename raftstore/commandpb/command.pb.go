@@ -43,26 +43,30 @@ const (
 	CommandType_UPSERT_MANAGER       CommandType = 12
 	CommandType_REMOVE_MANAGER       CommandType = 13
 	CommandType_BATCH                CommandType = 14
+	CommandType_SET_UPDATE_STATUS    CommandType = 350
+	CommandType_ROLLBACK_SERVICE     CommandType = 351
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0:  "COMMAND_TYPE_INVALID",
-		1:  "CREATE_SERVICE",
-		2:  "UPDATE_SERVICE",
-		3:  "REMOVE_SERVICE",
-		4:  "UPSERT_NODE",
-		5:  "UPDATE_NODE",
-		6:  "SET_NODE_STATUS",
-		7:  "REMOVE_NODE",
-		8:  "WRITE_TASKS",
-		9:  "ASSIGN_TASKS",
-		10: "UPDATE_TASK_STATUS",
-		11: "SET_CLUSTER",
-		12: "UPSERT_MANAGER",
-		13: "REMOVE_MANAGER",
-		14: "BATCH",
+		0:   "COMMAND_TYPE_INVALID",
+		1:   "CREATE_SERVICE",
+		2:   "UPDATE_SERVICE",
+		3:   "REMOVE_SERVICE",
+		4:   "UPSERT_NODE",
+		5:   "UPDATE_NODE",
+		6:   "SET_NODE_STATUS",
+		7:   "REMOVE_NODE",
+		8:   "WRITE_TASKS",
+		9:   "ASSIGN_TASKS",
+		10:  "UPDATE_TASK_STATUS",
+		11:  "SET_CLUSTER",
+		12:  "UPSERT_MANAGER",
+		13:  "REMOVE_MANAGER",
+		14:  "BATCH",
+		350: "SET_UPDATE_STATUS",
+		351: "ROLLBACK_SERVICE",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -80,6 +84,8 @@ var (
 		"UPSERT_MANAGER":       12,
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
+		"SET_UPDATE_STATUS":    350,
+		"ROLLBACK_SERVICE":     351,
 	}
 )
 
@@ -387,7 +393,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xaa\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xd9\x02\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -404,7 +410,9 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vSET_CLUSTER\x10\v\x12\x12\n" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
-	"\x05BATCH\x10\x0e*3\n" +
+	"\x05BATCH\x10\x0e\x12\x16\n" +
+	"\x11SET_UPDATE_STATUS\x10\xde\x02\x12\x15\n" +
+	"\x10ROLLBACK_SERVICE\x10\xdf\x02*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
 	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
