@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -163,4 +165,32 @@ func UpdateBudget(parallelism uint64, todo, inflight int) int {
 		return todo
 	}
 	return max(int(parallelism)-inflight, 0)
+}
+
+// RuntimeSpec is the part of s that a running task depends on: s without
+// what only steers the orchestrators (replicas, update, rollback and
+// restart policies, depends_on). A task whose spec differs from its
+// service's here is outdated and is replaced by a rollout.
+func RuntimeSpec(s *ServiceSpec) ServiceSpec {
+	c := *s
+	c.Replicas, c.UpdateConfig, c.RollbackConfig, c.RestartPolicy, c.DependsOn =
+		0, UpdateConfig{}, UpdateConfig{}, RestartPolicy{}, nil
+	return c
+}
+
+// SameRuntime reports whether a and b agree in their RuntimeSpec (JSON
+// with omitempty makes a nil and an empty list compare equal).
+func SameRuntime(a, b *ServiceSpec) bool {
+	return bytes.Equal(EncodeRuntimeSpec(a), EncodeRuntimeSpec(b))
+}
+
+// EncodeRuntimeSpec encodes RuntimeSpec(s), for comparisons.
+func EncodeRuntimeSpec(s *ServiceSpec) []byte {
+	c := RuntimeSpec(s)
+	b, err := json.Marshal(&c)
+	if err != nil {
+		// A ServiceSpec is plain data; failing to encode it is a bug.
+		panic(fmt.Sprintf("api: encode spec %q: %v", s.Name, err))
+	}
+	return b
 }

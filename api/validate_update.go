@@ -3,6 +3,7 @@ package api
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // applyUpdateDefaults fills in an update (or rollback) config left unset.
@@ -38,7 +39,7 @@ func validateUpdate(field string, u UpdateConfig, s *ServiceSpec) []error {
 	default:
 		errs = append(errs, fieldErr(field+".failure_action", u.FailureAction, "want pause, continue or rollback"))
 	}
-	if u.FailureAction == FailureRollback && field == "spec.rollback_config" {
+	if u.FailureAction == FailureRollback && strings.HasSuffix(field, "rollback_config") {
 		errs = append(errs, fieldErr(field+".failure_action", u.FailureAction, "a rollback cannot roll back; want pause or continue"))
 	}
 	switch u.Order {
@@ -68,7 +69,7 @@ func validateCanary(field string, u UpdateConfig, s *ServiceSpec) []error {
 	}
 	n := strconv.FormatUint(u.Canary, 10)
 	switch {
-	case field != "spec.update_config":
+	case !strings.HasSuffix(field, "update_config"):
 		return []error{fieldErr(field+".canary", n, "canaries are an update setting only")}
 	case s.Mode == ModeGlobal:
 		return []error{fieldErr(field+".canary", n, "canaries need a replicated service")}
@@ -76,4 +77,11 @@ func validateCanary(field string, u UpdateConfig, s *ServiceSpec) []error {
 		return []error{fieldErr(field+".canary", n, "must be less than the replicas (%d)", s.Replicas)}
 	}
 	return nil
+}
+
+// PrepareRollbackConfig fills in the defaults of a rollback config sent
+// with a rollback request (field names it) and checks it.
+func PrepareRollbackConfig(field string, u *UpdateConfig) error {
+	applyUpdateDefaults(u)
+	return joinErrors(validateUpdate(field, *u, &ServiceSpec{Mode: ModeReplicated}))
 }

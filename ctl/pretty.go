@@ -78,11 +78,7 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	if rp.Window > 0 {
 		s.line(1, "Window", rp.Window.Std().String())
 	}
-	uc := spec.UpdateConfig
-	s.head(0, "Update config")
-	s.line(1, "Parallelism", fmt.Sprint(uc.Parallelism))
-	s.line(1, "Failure action", uc.FailureAction)
-	s.line(1, "Order", uc.Order)
+	writeRolloutPretty(s, svc, spec)
 	s.head(0, "Container")
 	s.line(1, "Image", spec.Image)
 	s.line(1, "Entrypoint", strings.Join(spec.Command, " "))
