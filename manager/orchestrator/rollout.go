@@ -14,7 +14,8 @@ const orderStartFirst = api.OrderStartFirst
 // rollout replaces the tasks that run an outdated spec, group by group in
 // slot (or node id) order, Parallelism at a time (0: all at once), under
 // the state machine of the service's UpdateStatus (update_status.go). A
-// replacement is in flight until it has been up (api.TaskUp) for Delay.
+// replacement is in flight until it has been up (api.TaskUp) for the
+// longer of Delay and Monitor.
 //
 // Everything is read from the store: the groups still on an old spec are
 // the work left, the current-spec tasks not yet settled are the work in
@@ -62,7 +63,11 @@ type survey struct {
 }
 
 func (p *pass) survey(svc *api.Service, groups []*group, eligible func(*group) bool) survey {
-	delay := svc.Spec.RolloutConfig(svc.UpdateStatus).Delay.Std()
+	cfg := svc.Spec.RolloutConfig(svc.UpdateStatus)
+	// A batch is done once its tasks have been up for the delay and the
+	// monitor window: a failure the monitor finds stops the rollout before
+	// the next batch replaces more healthy tasks.
+	delay := max(cfg.Delay.Std(), cfg.Monitor.Std())
 	r := survey{groups: groups}
 	for _, g := range groups {
 		cur := p.primary(svc, g)

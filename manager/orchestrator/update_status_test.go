@@ -80,6 +80,28 @@ func updateTo(h *harness, svc *api.Service, image string) *api.Service {
 	return h.updateService(svc.ID, spec)
 }
 
+// rollTo drives the rollout of svc to n live tasks of its current version,
+// all running: the fake agents run what they are given, and the clock
+// moves a monitor window on whenever the orchestrator has nothing to do
+// before then (a batch is done once up for the monitor window).
+func (h *harness) rollTo(svc *api.Service, n int) *raftstore.View {
+	h.t.Helper()
+	for range 40 {
+		h.barrier()
+		v := h.state.Read()
+		h.runAll(v)
+		ts := live(v, svc.ID)
+		if count(ts, func(t *api.Task) bool {
+			return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning
+		}) == n && len(ts) == n {
+			return v
+		}
+		h.clock.Advance(testMonitor)
+	}
+	h.t.Fatalf("rollout to version %d did not finish\n%s", svc.SpecVersion, dump(h.state.Read()))
+	return nil
+}
+
 func TestRolloutCompletesAfterMonitor(t *testing.T) {
 	h := newHarness(t)
 	h.addNode("n1", nil)
@@ -87,22 +109,20 @@ func TestRolloutCompletesAfterMonitor(t *testing.T) {
 	h.settle(svc, 3)
 	svc = updateTo(h, svc, "busybox:2")
 	h.waitStatus(svc.ID, api.UpdateUpdating, nil)
-	h.waitFor("every slot on the new spec", func(v *raftstore.View) string {
-		h.runAll(v)
-		n := count(live(v, svc.ID), func(t *api.Task) bool {
-			return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning
-		})
-		if n != 3 {
-			return fmt.Sprintf("%d of 3", n)
-		}
-		return ""
-	})
-	h.barrier()
-	if st := h.state.Read().Service(svc.ID).UpdateStatus; st.State != api.UpdateUpdating {
-		t.Fatalf("status %+v before the monitor window passed, want updating", st)
-	}
+	v := h.rollTo(svc, 3)
 	h.clock.Advance(testMonitor)
 	st := h.waitStatus(svc.ID, api.UpdateCompleted, nil)
+	// Completed no sooner than a monitor window after the last new task
+	// came up.
+	var lastUp time.Time
+	for _, task := range live(v, svc.ID) {
+		if task.Status.Timestamp.After(lastUp) {
+			lastUp = task.Status.Timestamp
+		}
+	}
+	if st.CompletedAt.Before(lastUp.Add(testMonitor)) {
+		t.Errorf("completed at %s, before the monitor window of the last task (up at %s) ended", st.CompletedAt, lastUp)
+	}
 	if st.SpecVersion != svc.SpecVersion || st.CompletedAt.IsZero() {
 		t.Errorf("completed status %+v", st)
 	}
@@ -213,15 +233,7 @@ func TestRolloutCanaryWaitsForPromotion(t *testing.T) {
 	promoted.State = api.UpdateUpdating
 	h.do(raftstore.SetUpdateStatus{ID: svc.ID, SpecVersion: svc.SpecVersion, Status: promoted,
 		From: []api.UpdateState{api.UpdateCanary, api.UpdateAwaitingPromotion}, At: h.clock.Now()})
-	h.waitFor("every slot on the new spec", func(v *raftstore.View) string {
-		h.runAll(v)
-		ts := live(v, svc.ID)
-		n := count(ts, func(t *api.Task) bool { return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning })
-		if n != 4 || len(ts) != 4 {
-			return fmt.Sprintf("%d live, %d on the new spec", len(ts), n)
-		}
-		return ""
-	})
+	h.rollTo(svc, 4)
 	h.clock.Advance(testMonitor)
 	h.waitStatus(svc.ID, api.UpdateCompleted, func(v *raftstore.View) { h.runAll(v) })
 }
@@ -234,14 +246,7 @@ func TestRolloutForceReplacesEveryTask(t *testing.T) {
 	spec := h.state.Read().Service(svc.ID).Spec
 	spec.ForceUpdate++
 	svc = h.updateService(svc.ID, spec)
-	v := h.waitFor("3 tasks of the forced version", func(v *raftstore.View) string {
-		h.runAll(v)
-		ts := live(v, svc.ID)
-		if n := count(ts, func(t *api.Task) bool { return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning }); n != 3 || len(ts) != 3 {
-			return fmt.Sprintf("%d live, %d new", len(ts), n)
-		}
-		return ""
-	})
+	v := h.rollTo(svc, 3)
 	for _, old := range before {
 		if cur := v.Task(old.ID); cur.Status.State != api.TaskShutdown {
 			t.Errorf("old task of slot %d is %s", old.Slot, cur.Status.State)
