@@ -28,6 +28,7 @@ const (
 	stepShutdown             // desired shutdown: stop, remove → shutdown
 	stepCleanup              // stopped and no longer wanted: remove the container
 	stepTeardown             // no longer assigned: stop, remove, forget
+	stepSick                 // running and its health check said unhealthy: fail, stop
 )
 
 // facts is what the runner knows of its container.
@@ -41,6 +42,8 @@ type facts struct {
 	// held: known only from the agent's own records, not yet confirmed by
 	// a full assignment set; such a task is watched but not moved on.
 	held bool
+	// unhealthy: the task's health check turned unhealthy.
+	unhealthy bool
 }
 
 // decide returns the next step for a task that is desired in state desired
@@ -77,6 +80,8 @@ func decideStep(desired, st api.TaskState, f facts) step {
 		return stepStart
 	case f.exited != nil:
 		return stepExited
+	case f.unhealthy:
+		return stepSick
 	case !f.watching:
 		return stepWatch
 	}
@@ -94,6 +99,11 @@ type runner struct {
 	status     api.TaskStatus // observed here; only moves forward
 	f          facts
 	cancelStep context.CancelFunc
+	// probe is the task's health check (nil: none), known once probeKnown;
+	// stopProbe cancels its probes (see health.go).
+	probe      *probeCheck
+	probeKnown bool
+	stopProbe  context.CancelFunc
 	wake       chan struct{}
 	done       chan struct{}
 }
@@ -125,8 +135,11 @@ func (r *runner) update(t *api.Task) {
 		r.status = t.Status
 	}
 	r.w.store.put(t, r.status)
-	if t.DesiredState > api.TaskRunning && r.cancelStep != nil {
-		r.cancelStep()
+	if t.DesiredState > api.TaskRunning {
+		r.stopProbesLocked()
+		if r.cancelStep != nil {
+			r.cancelStep()
+		}
 	}
 	r.mu.Unlock()
 	r.poke()
@@ -150,6 +163,7 @@ func (r *runner) confirm() {
 func (r *runner) remove() {
 	r.mu.Lock()
 	r.f.removed = true
+	r.stopProbesLocked()
 	if r.cancelStep != nil {
 		r.cancelStep()
 	}
@@ -191,7 +205,15 @@ func (r *runner) setLocked(state api.TaskState, msg string, err error) {
 	if !r.status.State.CanMoveTo(state) {
 		return
 	}
-	st := api.TaskStatus{State: state, Message: msg, Timestamp: r.w.now()}
+	// Health stays with the task to its end, so that a stopped task still
+	// shows what its check last said.
+	st := api.TaskStatus{State: state, Message: msg, Timestamp: r.w.now(), Health: r.status.Health, HealthLog: r.status.HealthLog}
+	if state == api.TaskRunning && r.probe != nil && st.Health == api.HealthNone {
+		st.Health = api.HealthStarting
+	}
+	if state.Terminal() {
+		r.stopProbesLocked()
+	}
 	if err != nil {
 		st.Err = err.Error()
 	}
@@ -251,7 +273,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 	case stepAccept:
 		r.set(api.TaskAccepted, "accepted", nil)
 	case stepPrepare:
-		r.set(api.TaskPreparing, "pulling "+t.Spec.Image, nil)
+		r.set(api.TaskPreparing, "pulling "+t.Spec.ImageRef(), nil)
 	case stepPull:
 		r.pull(sctx, t)
 	case stepStart:
@@ -264,11 +286,13 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 		r.shutdown(sctx, t)
 	case stepCleanup:
 		r.cleanup(sctx)
+	case stepSick:
+		r.failUnhealthy(sctx, t)
 	}
 }
 
 func (r *runner) pull(ctx context.Context, t *api.Task) {
-	err := r.w.rt.Pull(ctx, t.Spec.Image)
+	err := r.w.rt.Pull(ctx, t.Spec.ImageRef())
 	switch {
 	case err == nil:
 		r.set(api.TaskStarting, "starting container", nil)
@@ -302,16 +326,30 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 			return
 		}
 	}
+	check := r.checkFor(ctx, t)
 	r.mu.Lock()
 	r.f.running = true
+	r.probe, r.probeKnown = check, true
 	r.setLocked(api.TaskRunning, "started", nil)
 	r.mu.Unlock()
 }
 
-// watch waits for the container's exit in the background.
+// watch waits for the container's exit in the background, and runs its
+// health check (for an adopted container, first finding which applies).
 func (r *runner) watch(ctx context.Context) {
 	r.mu.Lock()
+	known, t := r.probeKnown, r.task
+	r.mu.Unlock()
+	var check *probeCheck
+	if !known {
+		check = r.checkFor(ctx, t)
+	}
+	r.mu.Lock()
 	r.f.watching = true
+	if !known {
+		r.probe, r.probeKnown = check, true
+	}
+	r.startProbesLocked(ctx, r.w.now())
 	r.mu.Unlock()
 	go func() {
 		exit, err := r.w.rt.Wait(ctx, r.id)
@@ -325,6 +363,7 @@ func (r *runner) watch(ctx context.Context) {
 		r.mu.Lock()
 		r.f.exited = &exit
 		r.f.running = false
+		r.stopProbesLocked()
 		if err != nil {
 			r.setLocked(api.TaskFailed, "container is gone", err)
 		}

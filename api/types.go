@@ -10,6 +10,7 @@ package api
 import (
 	"math"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -256,6 +257,10 @@ type ServiceSpec struct {
 	// ForceUpdate is bumped by `service update --force`: a changed value
 	// makes every task outdated, so all are replaced with the same spec.
 	ForceUpdate uint64 `json:"force_update,omitempty"`
+	// ImageDigest pins Image to one manifest ("sha256:..."): the managers
+	// resolve it when the service is created or its image changes, so every
+	// task runs the same bytes however the tag moves (see ImageRef).
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -317,6 +322,10 @@ type TaskStatus struct {
 	PendingReason string `json:"pending_reason,omitempty"`
 	ContainerID   string `json:"container_id,omitempty"`
 	ExitCode      int32  `json:"exit_code,omitempty"`
+	// Health is what the task's health check last concluded (none: no
+	// check); HealthLog the last probes, newest last (see api/health.go).
+	Health    HealthState   `json:"health,omitempty"`
+	HealthLog []ProbeResult `json:"health_log,omitempty"`
 }
 
 // Task is one replica of a service, bound to at most one node. A task that
@@ -357,6 +366,7 @@ type Task struct {
 func (t *Task) Clone() *Task {
 	c := *t
 	c.Spec = *t.Spec.Clone()
+	c.Status.HealthLog = slices.Clone(t.Status.HealthLog)
 	return &c
 }
 

@@ -198,11 +198,11 @@ func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old 
 	s.text, s.task = taskText(cur, st, host), cur.GetId()
 	rp := want.restart
 	switch {
-	case st == api.TaskRunning && upToDate(cur, want.spec) && taskUp(cur, want.spec):
+	case st == api.TaskRunning && upToDate(cur, want.spec) && taskUp(cur):
 		s.done = true
 		return s, ""
 	case st == api.TaskRunning && upToDate(cur, want.spec):
-		s.text += " (not up yet)"
+		s.text += " (waiting for its health check)"
 	case st == api.TaskRunning:
 		s.text += " (older spec, to be replaced)"
 	case st == api.TaskComplete && cur.GetStatus().GetExitCode() == 0 && rp.Condition != api.RestartAny:
@@ -221,7 +221,7 @@ func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old 
 }
 
 func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
-	text := st.String()
+	text := withHealth(st.String(), t.GetStatus())
 	switch {
 	case host == "" || st < api.TaskAssigned:
 	case st == api.TaskAssigned:
@@ -250,20 +250,6 @@ func upToDate(task *shoalpb.Task, svc *api.ServiceSpec) bool {
 		spec = &api.ServiceSpec{}
 	}
 	return api.SameRuntime(spec, svc)
-}
-
-// taskUp reports whether a running task counts as up (api.TaskUp: healthy,
-// when its spec has a health check).
-func taskUp(task *shoalpb.Task, svc *api.ServiceSpec) bool {
-	t, err := shoalpb.ToTask(task)
-	if err != nil {
-		return false
-	}
-	spec := &t.Spec
-	if t.Spec.IsZero() {
-		spec = svc
-	}
-	return api.TaskUp(t, spec)
 }
 
 // restartable mirrors the orchestrator's restart policy for a task that

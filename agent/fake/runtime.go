@@ -46,6 +46,12 @@ type Script struct {
 	IgnoreSIGTERM bool
 	// Logs are the lines the container "wrote" (stream stdout).
 	Logs []string
+	// Healthcheck is the image's own HEALTHCHECK (scripted per image).
+	Healthcheck *api.Healthcheck
+	// ProbeExit and ProbeOutput are what every health probe of the
+	// container returns, until SetProbe says otherwise.
+	ProbeExit   int
+	ProbeOutput string
 }
 
 // Call is one call the fake was asked to make.
@@ -73,6 +79,7 @@ type container struct {
 	logs    []string
 	logged  chan struct{} // closed (and replaced) when Print adds lines
 	stopped chan struct{} // closed by Stop to end a running container
+	probe   *probeScript  // set by SetProbe, else the script's
 }
 
 // Runtime is the fake. It is safe for concurrent use.
@@ -176,8 +183,8 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	switch {
 	case r.containers[t.ID] != nil:
 		err = fmt.Errorf("create %s: %w", t.ID, ErrExists)
-	case !r.pulled[t.Spec.Image]:
-		err = fmt.Errorf("create %s: image %q was not pulled", t.ID, t.Spec.Image)
+	case !r.pulled[t.Spec.ImageRef()]:
+		err = fmt.Errorf("create %s: image %q was not pulled", t.ID, t.Spec.ImageRef())
 	case s.CreateErr != nil:
 		err = fmt.Errorf("create %s: %w", t.ID, s.CreateErr)
 	}

@@ -299,7 +299,7 @@ func taskCounts(svc *api.Service, tasks []*api.Task) (running, desired uint64) {
 		if t.DesiredState != api.TaskRunning {
 			continue
 		}
-		if t.Status.State == api.TaskRunning {
+		if api.TaskUp(t, specIfCurrent(svc, t)) {
 			running++
 		}
 		if svc.Spec.Mode == api.ModeGlobal && !t.Status.State.Terminal() {
@@ -310,6 +310,15 @@ func taskCounts(svc *api.Service, tasks []*api.Task) (running, desired uint64) {
 		desired = svc.Spec.Replicas
 	}
 	return running, desired
+}
+
+// specIfCurrent is the spec of t when it runs svc's current version, else
+// nil (api.TaskUp then goes by the health the agent reports).
+func specIfCurrent(svc *api.Service, t *api.Task) *api.ServiceSpec {
+	if t.SpecVersion == svc.SpecVersion {
+		return &svc.Spec
+	}
+	return nil
 }
 
 func serviceExists(name string) error {

@@ -138,7 +138,7 @@ func (p *pass) settleLive(svc *api.Service, g *group) {
 		if p.keepsCanaryBeside(svc, keep, t) {
 			continue
 		}
-		if p.taskUp(svc, keep) || t.Status.State != api.TaskRunning {
+		if p.up(keep) || !p.up(t) {
 			p.shutdown(g, t, fmt.Sprintf("replaced by task %s", keep.ID))
 		}
 	}
@@ -161,13 +161,4 @@ func (p *pass) keeper(svc *api.Service, live []*api.Task) *api.Task {
 			olderTask(a, b),
 		)
 	})
-}
-
-// taskUp reports whether t is up (api.TaskUp) by the spec it runs.
-func (p *pass) taskUp(svc *api.Service, t *api.Task) bool {
-	spec := p.specOf(t)
-	if spec == nil {
-		spec = &svc.Spec
-	}
-	return api.TaskUp(t, spec)
 }

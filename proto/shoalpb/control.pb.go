@@ -23,11 +23,14 @@ const (
 )
 
 type CreateServiceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Spec   *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	DryRun bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// no_resolve_image keeps the image tag as given instead of pinning the
+	// digest the registry has for it.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -74,6 +77,13 @@ func (x *CreateServiceRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *CreateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
+	}
+	return false
+}
+
 type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
@@ -81,8 +91,10 @@ type UpdateServiceRequest struct {
 	// If non-zero, the update is refused when the service's spec_version differs.
 	ExpectedVersion uint64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	DryRun          bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// no_resolve_image: as in CreateServiceRequest.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateServiceRequest) Reset() {
@@ -139,6 +151,13 @@ func (x *UpdateServiceRequest) GetExpectedVersion() uint64 {
 func (x *UpdateServiceRequest) GetDryRun() bool {
 	if x != nil {
 		return x.DryRun
+	}
+	return false
+}
+
+func (x *UpdateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
 	}
 	return false
 }
@@ -2116,15 +2135,17 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"\x85\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\xca\x01\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\x9e\x01\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\x9e\x01\n" +
 	"\x16RollbackServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12?\n" +
