@@ -194,3 +194,20 @@ func EncodeRuntimeSpec(s *ServiceSpec) []byte {
 	}
 	return b
 }
+
+// RolloutBatches is how a rollout of cfg replaces n outdated tasks when
+// every batch comes up: the canaries first (a batch of their own), then
+// batches of UpdateBudget with none in flight. A dry run shows it.
+func RolloutBatches(n int, cfg UpdateConfig) []int {
+	var out []int
+	if c := min(int(cfg.Canary), n); c > 0 {
+		out = append(out, c)
+		n -= c
+	}
+	for n > 0 {
+		b := UpdateBudget(cfg.Parallelism, n, 0)
+		out = append(out, b)
+		n -= b
+	}
+	return out
+}

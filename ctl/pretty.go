@@ -170,6 +170,9 @@ func writePlan(w io.Writer, name string, p *shoalpb.Plan) error {
 func writeServicePlan(w io.Writer, name string, p *shoalpb.Plan) error {
 	action := cmp.Or(p.GetAction(), "none")
 	fmt.Fprintf(w, "\nService %q: %s%s\n", name, action, planSummary(p))
+	if r := p.GetRollout(); r != "" {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
 	if len(p.GetChanges()) > 0 {
 		var t *table
 		if action == "create" {

@@ -390,10 +390,12 @@ func (x *ServiceWriteResponse) GetPlan() *Plan {
 
 // Plan is what a write would do, computed on the current state.
 type Plan struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // create | update | none
-	Changes       []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
-	Tasks         []*PlannedTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Action  string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // create | update | none
+	Changes []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	Tasks   []*PlannedTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// How the tasks would be rolled, for an update that replaces tasks.
+	Rollout       string `protobuf:"bytes,350,opt,name=rollout,proto3" json:"rollout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -447,6 +449,13 @@ func (x *Plan) GetTasks() []*PlannedTask {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *Plan) GetRollout() string {
+	if x != nil {
+		return x.Rollout
+	}
+	return ""
 }
 
 type FieldChange struct {
@@ -2159,11 +2168,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x14ServiceWriteResponse\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.shoal.v1.ServiceR\aservice\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\"\n" +
-	"\x04plan\x18\x03 \x01(\v2\x0e.shoal.v1.PlanR\x04plan\"|\n" +
+	"\x04plan\x18\x03 \x01(\v2\x0e.shoal.v1.PlanR\x04plan\"\x97\x01\n" +
 	"\x04Plan\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12/\n" +
 	"\achanges\x18\x02 \x03(\v2\x15.shoal.v1.FieldChangeR\achanges\x12+\n" +
-	"\x05tasks\x18\x03 \x03(\v2\x15.shoal.v1.PlannedTaskR\x05tasks\"G\n" +
+	"\x05tasks\x18\x03 \x03(\v2\x15.shoal.v1.PlannedTaskR\x05tasks\x12\x19\n" +
+	"\arollout\x18\xde\x02 \x01(\tR\arollout\"G\n" +
 	"\vFieldChange\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x10\n" +
 	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
