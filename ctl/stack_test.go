@@ -42,7 +42,7 @@ func createdNames(f *fakeControl, dryRun bool) []string {
 }
 
 // writeCompose writes a compose file into a fresh directory.
-func writeCompose(t *testing.T, content string) string {
+func writeCompose(t testing.TB, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "compose.yaml")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
