@@ -204,6 +204,14 @@ type UpdateConfig struct {
 	FailureAction string   `json:"failure_action,omitempty"` // pause|continue|rollback
 	Monitor       Duration `json:"monitor,omitempty"`
 	Order         string   `json:"order,omitempty"` // stop-first|start-first
+	// MaxFailureRatio is the share of the service's tasks that may fail
+	// within Monitor before FailureAction runs (0: the first failure).
+	MaxFailureRatio float64 `json:"max_failure_ratio,omitempty"`
+	// Canary tasks of the new spec start beside the old ones before any
+	// old one is replaced; the rollout then waits for a promotion unless
+	// AutoPromote (update config only; replicated services only).
+	Canary      uint64 `json:"canary,omitempty"`
+	AutoPromote bool   `json:"auto_promote,omitempty"`
 }
 
 // Healthcheck is a container health probe.
@@ -249,6 +257,11 @@ type ServiceSpec struct {
 	// NetworkHost); Endpoint is how the service is reached.
 	Networks []NetworkAttachmentSpec `json:"networks,omitempty"`
 	Endpoint EndpointSpec            `json:"endpoint,omitzero"`
+	// RollbackConfig is how a rollback to the previous spec proceeds.
+	RollbackConfig UpdateConfig `json:"rollback_config,omitzero"`
+	// ForceUpdate is bumped by `service update --force`: a changed value
+	// makes every task outdated, so all are replaced with the same spec.
+	ForceUpdate uint64 `json:"force_update,omitempty"`
 	// ImageDigest pins Image to one manifest ("sha256:..."): the managers
 	// resolve it when the service is created or its image changes, so every
 	// task runs the same bytes however the tag moves (see ImageRef).
@@ -292,6 +305,9 @@ type Service struct {
 	UpdatedAt    time.Time    `json:"updated_at"`
 	// Endpoint is what the leader allocated: published ports and VIPs.
 	Endpoint ServiceEndpoint `json:"endpoint,omitzero"`
+	// UpdateStatus is the state of the service's last rollout (nil: none
+	// since it was created).
+	UpdateStatus *UpdateStatus `json:"update_status,omitempty"`
 }
 
 // Clone returns a deep copy of s.
@@ -302,6 +318,7 @@ func (s *Service) Clone() *Service {
 	if s.PreviousSpec != nil {
 		c.PreviousSpec = s.PreviousSpec.Clone()
 	}
+	c.UpdateStatus = s.UpdateStatus.Clone()
 	return &c
 }
 
@@ -353,6 +370,9 @@ type Task struct {
 	// Networks are the task's addresses, one per network of its service,
 	// set by the leader's allocator before the task is scheduled.
 	Networks []NetworkAttachment `json:"networks,omitempty"`
+	// StartedAt is when the task was first reported running (set by the
+	// store from the report): the start of its rollout monitor window.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Clone returns a deep copy of t.

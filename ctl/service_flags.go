@@ -38,6 +38,8 @@ type serviceFlags struct {
 	strategy, restartCondition             string
 	restartDelay, restartWindow, stopGrace time.Duration
 
+	rollout rolloutFlags
+
 	dryRun bool
 	detach bool
 	health healthFlags
@@ -85,6 +87,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
 	f.health.register(fs)
+	f.rollout.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -232,6 +235,7 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 		s.Dir = f.workdir
 	})
 	set("user", func() { s.User = f.user })
+	f.rollout.apply(changed, s)
 	return append(errs, f.health.apply(changed, s)...)
 }
 
@@ -306,7 +310,7 @@ func flagOfField(field string) string {
 			return p.flag
 		}
 	}
-	return ""
+	return rolloutFlagOfField(field)
 }
 
 func fieldErr(field, value, format string, args ...any) *api.FieldError {

@@ -42,7 +42,7 @@ func createdNames(f *fakeControl, dryRun bool) []string {
 }
 
 // writeCompose writes a compose file into a fresh directory.
-func writeCompose(t *testing.T, content string) string {
+func writeCompose(t testing.TB, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "compose.yaml")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -222,8 +222,8 @@ func TestStackWarnings(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	if len(lines) != 24 {
-		t.Errorf("%d stderr lines, want 24 warnings:\n%s", len(lines), r.stderr)
+	if len(lines) != 22 {
+		t.Errorf("%d stderr lines, want 22 warnings:\n%s", len(lines), r.stderr)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "Warning: ") {

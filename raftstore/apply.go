@@ -85,6 +85,10 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.removeNetwork(c)
 	case AllocateNetworks:
 		return t.allocateNetworks(c)
+	case SetUpdateStatus:
+		return t.setUpdateStatus(c)
+	case RollbackService:
+		return t.rollbackService(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err

@@ -167,6 +167,9 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 	case CmdAllocateNetworks:
 		return decodeJSON[AllocateNetworks](p)
 	default:
+		if c, ok, err := decodeRolloutCommand(typ, p); ok {
+			return c, err
+		}
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}
 }

@@ -164,15 +164,43 @@ func (c *converter) deploy(s types.ServiceConfig, spec *api.ServiceSpec) []error
 		spec.RestartPolicy = restartPolicy(rp)
 	}
 	if uc := d.UpdateConfig; uc != nil {
-		spec.UpdateConfig = api.UpdateConfig{
-			Parallelism: 1, Delay: api.Duration(uc.Delay), FailureAction: uc.FailureAction,
-			Monitor: api.Duration(uc.Monitor), Order: uc.Order,
-		}
-		if uc.Parallelism != nil {
-			spec.UpdateConfig.Parallelism = *uc.Parallelism
-		}
+		spec.UpdateConfig = updateConfig(uc)
+	}
+	if rc := d.RollbackConfig; rc != nil {
+		spec.RollbackConfig = updateConfig(rc)
 	}
 	return errs
+}
+
+// updateConfig converts deploy.update_config or deploy.rollback_config;
+// what it leaves out takes swarm's defaults (parallelism 1, pause, a 5 s
+// monitor window, stop-first). A parallelism given as 0 stays 0: all at
+// once.
+func updateConfig(uc *types.UpdateConfig) api.UpdateConfig {
+	out := api.UpdateConfig{
+		Parallelism: api.DefaultParallelism, Delay: api.Duration(uc.Delay), FailureAction: uc.FailureAction,
+		Monitor: api.Duration(uc.Monitor), Order: uc.Order, MaxFailureRatio: ratio64(uc.MaxFailureRatio),
+	}
+	if uc.Parallelism != nil {
+		out.Parallelism = *uc.Parallelism
+	}
+	if out.FailureAction == "" {
+		out.FailureAction = api.FailurePause
+	}
+	if out.Monitor == 0 {
+		out.Monitor = api.DefaultMonitor
+	}
+	return out
+}
+
+// ratio64 widens compose's float32 ratio to the float64 of the spec the
+// way it was written (0.2, not 0.20000000298).
+func ratio64(r float32) float64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(float64(r), 'g', -1, 32), 64)
+	if err != nil {
+		return float64(r)
+	}
+	return v
 }
 
 // restartPolicy converts deploy.restart_policy; what it leaves out takes
@@ -309,6 +337,7 @@ var specKeys = []struct{ spec, compose string }{
 	{"spec.placement.", "deploy.placement."},
 	{"spec.restart_policy.", "deploy.restart_policy."},
 	{"spec.update_config.", "deploy.update_config."},
+	{"spec.rollback_config.", "deploy.rollback_config."},
 	{"spec.replicas", "deploy.replicas"},
 	{"spec.mode", "deploy.mode"},
 	{"spec.mounts", "volumes"},

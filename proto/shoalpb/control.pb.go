@@ -163,6 +163,111 @@ func (x *UpdateServiceRequest) GetNoResolveImage() bool {
 	return false
 }
 
+type RollbackServiceRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Service         string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
+	ExpectedVersion uint64                 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	// If set, replaces the rollback config for this rollback.
+	RollbackConfig *UpdateConfig `protobuf:"bytes,3,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RollbackServiceRequest) Reset() {
+	*x = RollbackServiceRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackServiceRequest) ProtoMessage() {}
+
+func (x *RollbackServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackServiceRequest.ProtoReflect.Descriptor instead.
+func (*RollbackServiceRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RollbackServiceRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RollbackServiceRequest) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *RollbackServiceRequest) GetRollbackConfig() *UpdateConfig {
+	if x != nil {
+		return x.RollbackConfig
+	}
+	return nil
+}
+
+type PromoteServiceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteServiceRequest) Reset() {
+	*x = PromoteServiceRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteServiceRequest) ProtoMessage() {}
+
+func (x *PromoteServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteServiceRequest.ProtoReflect.Descriptor instead.
+func (*PromoteServiceRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PromoteServiceRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 type ScaleServiceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
@@ -174,7 +279,7 @@ type ScaleServiceRequest struct {
 
 func (x *ScaleServiceRequest) Reset() {
 	*x = ScaleServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +291,7 @@ func (x *ScaleServiceRequest) String() string {
 func (*ScaleServiceRequest) ProtoMessage() {}
 
 func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +304,7 @@ func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleServiceRequest.ProtoReflect.Descriptor instead.
 func (*ScaleServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ScaleServiceRequest) GetService() string {
@@ -235,7 +340,7 @@ type ServiceWriteResponse struct {
 
 func (x *ServiceWriteResponse) Reset() {
 	*x = ServiceWriteResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +352,7 @@ func (x *ServiceWriteResponse) String() string {
 func (*ServiceWriteResponse) ProtoMessage() {}
 
 func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +365,7 @@ func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceWriteResponse.ProtoReflect.Descriptor instead.
 func (*ServiceWriteResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ServiceWriteResponse) GetService() *Service {
@@ -286,17 +391,19 @@ func (x *ServiceWriteResponse) GetPlan() *Plan {
 
 // Plan is what a write would do, computed on the current state.
 type Plan struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // create | update | none
-	Changes       []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
-	Tasks         []*PlannedTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Action  string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // create | update | none
+	Changes []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	Tasks   []*PlannedTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// How the tasks would be rolled, for an update that replaces tasks.
+	Rollout       string `protobuf:"bytes,350,opt,name=rollout,proto3" json:"rollout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +415,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +428,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Plan) GetAction() string {
@@ -345,6 +452,13 @@ func (x *Plan) GetTasks() []*PlannedTask {
 	return nil
 }
 
+func (x *Plan) GetRollout() string {
+	if x != nil {
+		return x.Rollout
+	}
+	return ""
+}
+
 type FieldChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
@@ -356,7 +470,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +482,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +495,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FieldChange) GetField() string {
@@ -418,7 +532,7 @@ type PlannedTask struct {
 
 func (x *PlannedTask) Reset() {
 	*x = PlannedTask{}
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +544,7 @@ func (x *PlannedTask) String() string {
 func (*PlannedTask) ProtoMessage() {}
 
 func (x *PlannedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +557,7 @@ func (x *PlannedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedTask.ProtoReflect.Descriptor instead.
 func (*PlannedTask) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PlannedTask) GetSlot() uint64 {
@@ -490,7 +604,7 @@ type RemoveServiceRequest struct {
 
 func (x *RemoveServiceRequest) Reset() {
 	*x = RemoveServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +616,7 @@ func (x *RemoveServiceRequest) String() string {
 func (*RemoveServiceRequest) ProtoMessage() {}
 
 func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +629,7 @@ func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveServiceRequest) GetService() string {
@@ -534,7 +648,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +660,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +673,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemoveServiceResponse) GetIndex() uint64 {
@@ -579,7 +693,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +705,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +718,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetServiceRequest) GetService() string {
@@ -630,7 +744,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +756,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +769,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListServicesRequest) GetStale() bool {
@@ -677,7 +791,7 @@ type ServiceSummary struct {
 
 func (x *ServiceSummary) Reset() {
 	*x = ServiceSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +803,7 @@ func (x *ServiceSummary) String() string {
 func (*ServiceSummary) ProtoMessage() {}
 
 func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +816,7 @@ func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSummary.ProtoReflect.Descriptor instead.
 func (*ServiceSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceSummary) GetService() *Service {
@@ -735,7 +849,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +861,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +874,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListServicesResponse) GetServices() []*ServiceSummary {
@@ -781,7 +895,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +907,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +920,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListTasksRequest) GetService() string {
@@ -839,7 +953,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +965,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +978,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -883,7 +997,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1009,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1022,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListNodesRequest) GetStale() bool {
@@ -930,7 +1044,7 @@ type NodeSummary struct {
 
 func (x *NodeSummary) Reset() {
 	*x = NodeSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1056,7 @@ func (x *NodeSummary) String() string {
 func (*NodeSummary) ProtoMessage() {}
 
 func (x *NodeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1069,7 @@ func (x *NodeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSummary.ProtoReflect.Descriptor instead.
 func (*NodeSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeSummary) GetNode() *Node {
@@ -988,7 +1102,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1114,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1127,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeSummary {
@@ -1033,7 +1147,7 @@ type GetNodeRequest struct {
 
 func (x *GetNodeRequest) Reset() {
 	*x = GetNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1159,7 @@ func (x *GetNodeRequest) String() string {
 func (*GetNodeRequest) ProtoMessage() {}
 
 func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1172,7 @@ func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetNodeRequest) GetNode() string {
@@ -1087,7 +1201,7 @@ type UpdateNodeRequest struct {
 
 func (x *UpdateNodeRequest) Reset() {
 	*x = UpdateNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1213,7 @@ func (x *UpdateNodeRequest) String() string {
 func (*UpdateNodeRequest) ProtoMessage() {}
 
 func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1226,7 @@ func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateNodeRequest) GetNode() string {
@@ -1153,7 +1267,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1279,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1292,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveNodeRequest) GetNode() string {
@@ -1204,7 +1318,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1330,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1343,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -1248,7 +1362,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1374,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1387,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ClusterStatusRequest) GetStale() bool {
@@ -1298,7 +1412,7 @@ type Manager struct {
 
 func (x *Manager) Reset() {
 	*x = Manager{}
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1424,7 @@ func (x *Manager) String() string {
 func (*Manager) ProtoMessage() {}
 
 func (x *Manager) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1437,7 @@ func (x *Manager) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manager.ProtoReflect.Descriptor instead.
 func (*Manager) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Manager) GetId() string {
@@ -1393,7 +1507,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1519,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1532,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() string {
@@ -1504,7 +1618,7 @@ type ClusterSettings struct {
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1630,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1643,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClusterSettings) GetMaxReplicas() uint64 {
@@ -1559,7 +1673,7 @@ type UpdateClusterRequest struct {
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1685,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1698,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
@@ -1611,7 +1725,7 @@ type UpdateClusterResponse struct {
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1737,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1750,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateClusterResponse) GetSettings() *ClusterSettings {
@@ -1665,7 +1779,7 @@ type JoinManagerRequest struct {
 
 func (x *JoinManagerRequest) Reset() {
 	*x = JoinManagerRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1791,7 @@ func (x *JoinManagerRequest) String() string {
 func (*JoinManagerRequest) ProtoMessage() {}
 
 func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1804,7 @@ func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerRequest.ProtoReflect.Descriptor instead.
 func (*JoinManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *JoinManagerRequest) GetId() string {
@@ -1730,7 +1844,7 @@ type JoinManagerResponse struct {
 
 func (x *JoinManagerResponse) Reset() {
 	*x = JoinManagerResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1856,7 @@ func (x *JoinManagerResponse) String() string {
 func (*JoinManagerResponse) ProtoMessage() {}
 
 func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1869,7 @@ func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerResponse.ProtoReflect.Descriptor instead.
 func (*JoinManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *JoinManagerResponse) GetIndex() uint64 {
@@ -1775,7 +1889,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1901,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1914,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EventsRequest) GetFilters() []string {
@@ -1824,7 +1938,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1950,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1963,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1910,7 +2024,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2036,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2049,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -1975,7 +2089,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2101,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2114,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2059,7 +2173,13 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
-	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"d\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\x9e\x01\n" +
+	"\x16RollbackServiceRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12?\n" +
+	"\x0frollback_config\x18\x03 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\"1\n" +
+	"\x15PromoteServiceRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\"d\n" +
 	"\x13ScaleServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x04R\breplicas\x12\x17\n" +
@@ -2067,11 +2187,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x14ServiceWriteResponse\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.shoal.v1.ServiceR\aservice\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\"\n" +
-	"\x04plan\x18\x03 \x01(\v2\x0e.shoal.v1.PlanR\x04plan\"|\n" +
+	"\x04plan\x18\x03 \x01(\v2\x0e.shoal.v1.PlanR\x04plan\"\x97\x01\n" +
 	"\x04Plan\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12/\n" +
 	"\achanges\x18\x02 \x03(\v2\x15.shoal.v1.FieldChangeR\achanges\x12+\n" +
-	"\x05tasks\x18\x03 \x03(\v2\x15.shoal.v1.PlannedTaskR\x05tasks\"G\n" +
+	"\x05tasks\x18\x03 \x03(\v2\x15.shoal.v1.PlannedTaskR\x05tasks\x12\x19\n" +
+	"\arollout\x18\xde\x02 \x01(\tR\arollout\"G\n" +
 	"\vFieldChange\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x10\n" +
 	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
@@ -2199,7 +2320,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xd0\x0e\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xf8\x0f\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2208,7 +2329,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
 	"GetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x11.shoal.v1.Service\x12M\n" +
 	"\fListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12D\n" +
-	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12D\n" +
+	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12S\n" +
+	"\x0fRollbackService\x12 .shoal.v1.RollbackServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12Q\n" +
+	"\x0ePromoteService\x12\x1f.shoal.v1.PromoteServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12D\n" +
 	"\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x123\n" +
 	"\aGetNode\x12\x18.shoal.v1.GetNodeRequest\x1a\x0e.shoal.v1.Node\x129\n" +
 	"\n" +
@@ -2243,144 +2366,152 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_shoalpb_control_proto_goTypes = []any{
 	(*CreateServiceRequest)(nil),             // 0: shoal.v1.CreateServiceRequest
 	(*UpdateServiceRequest)(nil),             // 1: shoal.v1.UpdateServiceRequest
-	(*ScaleServiceRequest)(nil),              // 2: shoal.v1.ScaleServiceRequest
-	(*ServiceWriteResponse)(nil),             // 3: shoal.v1.ServiceWriteResponse
-	(*Plan)(nil),                             // 4: shoal.v1.Plan
-	(*FieldChange)(nil),                      // 5: shoal.v1.FieldChange
-	(*PlannedTask)(nil),                      // 6: shoal.v1.PlannedTask
-	(*RemoveServiceRequest)(nil),             // 7: shoal.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil),            // 8: shoal.v1.RemoveServiceResponse
-	(*GetServiceRequest)(nil),                // 9: shoal.v1.GetServiceRequest
-	(*ListServicesRequest)(nil),              // 10: shoal.v1.ListServicesRequest
-	(*ServiceSummary)(nil),                   // 11: shoal.v1.ServiceSummary
-	(*ListServicesResponse)(nil),             // 12: shoal.v1.ListServicesResponse
-	(*ListTasksRequest)(nil),                 // 13: shoal.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),                // 14: shoal.v1.ListTasksResponse
-	(*ListNodesRequest)(nil),                 // 15: shoal.v1.ListNodesRequest
-	(*NodeSummary)(nil),                      // 16: shoal.v1.NodeSummary
-	(*ListNodesResponse)(nil),                // 17: shoal.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),                   // 18: shoal.v1.GetNodeRequest
-	(*UpdateNodeRequest)(nil),                // 19: shoal.v1.UpdateNodeRequest
-	(*RemoveNodeRequest)(nil),                // 20: shoal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),               // 21: shoal.v1.RemoveNodeResponse
-	(*ClusterStatusRequest)(nil),             // 22: shoal.v1.ClusterStatusRequest
-	(*Manager)(nil),                          // 23: shoal.v1.Manager
-	(*ClusterStatusResponse)(nil),            // 24: shoal.v1.ClusterStatusResponse
-	(*ClusterSettings)(nil),                  // 25: shoal.v1.ClusterSettings
-	(*UpdateClusterRequest)(nil),             // 26: shoal.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil),            // 27: shoal.v1.UpdateClusterResponse
-	(*JoinManagerRequest)(nil),               // 28: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),              // 29: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),                    // 30: shoal.v1.EventsRequest
-	(*Event)(nil),                            // 31: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),               // 32: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),                          // 33: shoal.v1.LogLine
-	nil,                                      // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                                      // 35: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),                      // 36: shoal.v1.ServiceSpec
-	(*Service)(nil),                          // 37: shoal.v1.Service
-	(*Task)(nil),                             // 38: shoal.v1.Task
-	(*Node)(nil),                             // 39: shoal.v1.Node
-	(*Resources)(nil),                        // 40: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 41: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 42: google.protobuf.Timestamp
-	(*GetJoinTokensRequest)(nil),             // 43: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 44: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 45: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 46: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 47: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 48: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 49: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 50: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 51: shoal.v1.RemoveNetworkRequest
-	(*JoinTokens)(nil),                       // 52: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 53: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 54: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 55: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 56: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 57: shoal.v1.RemoveNetworkResponse
+	(*RollbackServiceRequest)(nil),           // 2: shoal.v1.RollbackServiceRequest
+	(*PromoteServiceRequest)(nil),            // 3: shoal.v1.PromoteServiceRequest
+	(*ScaleServiceRequest)(nil),              // 4: shoal.v1.ScaleServiceRequest
+	(*ServiceWriteResponse)(nil),             // 5: shoal.v1.ServiceWriteResponse
+	(*Plan)(nil),                             // 6: shoal.v1.Plan
+	(*FieldChange)(nil),                      // 7: shoal.v1.FieldChange
+	(*PlannedTask)(nil),                      // 8: shoal.v1.PlannedTask
+	(*RemoveServiceRequest)(nil),             // 9: shoal.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil),            // 10: shoal.v1.RemoveServiceResponse
+	(*GetServiceRequest)(nil),                // 11: shoal.v1.GetServiceRequest
+	(*ListServicesRequest)(nil),              // 12: shoal.v1.ListServicesRequest
+	(*ServiceSummary)(nil),                   // 13: shoal.v1.ServiceSummary
+	(*ListServicesResponse)(nil),             // 14: shoal.v1.ListServicesResponse
+	(*ListTasksRequest)(nil),                 // 15: shoal.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),                // 16: shoal.v1.ListTasksResponse
+	(*ListNodesRequest)(nil),                 // 17: shoal.v1.ListNodesRequest
+	(*NodeSummary)(nil),                      // 18: shoal.v1.NodeSummary
+	(*ListNodesResponse)(nil),                // 19: shoal.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),                   // 20: shoal.v1.GetNodeRequest
+	(*UpdateNodeRequest)(nil),                // 21: shoal.v1.UpdateNodeRequest
+	(*RemoveNodeRequest)(nil),                // 22: shoal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),               // 23: shoal.v1.RemoveNodeResponse
+	(*ClusterStatusRequest)(nil),             // 24: shoal.v1.ClusterStatusRequest
+	(*Manager)(nil),                          // 25: shoal.v1.Manager
+	(*ClusterStatusResponse)(nil),            // 26: shoal.v1.ClusterStatusResponse
+	(*ClusterSettings)(nil),                  // 27: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),             // 28: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),            // 29: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),               // 30: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),              // 31: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),                    // 32: shoal.v1.EventsRequest
+	(*Event)(nil),                            // 33: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),               // 34: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                          // 35: shoal.v1.LogLine
+	nil,                                      // 36: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 37: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 38: shoal.v1.ServiceSpec
+	(*UpdateConfig)(nil),                     // 39: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 40: shoal.v1.Service
+	(*Task)(nil),                             // 41: shoal.v1.Task
+	(*Node)(nil),                             // 42: shoal.v1.Node
+	(*Resources)(nil),                        // 43: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 44: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 45: google.protobuf.Timestamp
+	(*GetJoinTokensRequest)(nil),             // 46: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 47: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 48: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 49: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 50: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 51: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 52: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 53: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 54: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 55: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 56: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 57: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 58: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 59: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 60: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	36, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	37, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	4,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	5,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	6,  // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	37, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	11, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	38, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	39, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	40, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	16, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	41, // 15: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	41, // 16: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
-	25, // 17: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	42, // 18: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 19: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	42, // 20: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	43, // 37: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	44, // 38: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	45, // 39: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	46, // 40: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	47, // 41: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	48, // 42: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	49, // 43: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	50, // 44: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	51, // 45: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	3,  // 46: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 47: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 48: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 49: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 50: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 51: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 52: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 53: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 54: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 55: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 56: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 57: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 58: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 59: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 60: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 61: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	52, // 62: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	52, // 63: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	53, // 64: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	54, // 65: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	54, // 66: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	55, // 67: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	56, // 68: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	55, // 69: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	57, // 70: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46, // [46:71] is the sub-list for method output_type
-	21, // [21:46] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	38, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	38, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	39, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	40, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	6,  // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	7,  // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	8,  // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	40, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	13, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	41, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	42, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	43, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	18, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	36, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	25, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	27, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	44, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	44, // 17: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	27, // 18: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	45, // 19: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	37, // 20: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	45, // 21: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	0,  // 22: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 23: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	4,  // 24: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	9,  // 25: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	11, // 26: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	12, // 27: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	15, // 28: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	2,  // 29: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	3,  // 30: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	17, // 31: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	20, // 32: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	21, // 33: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	22, // 34: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	24, // 35: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	28, // 36: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	30, // 37: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	32, // 38: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	34, // 39: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	46, // 40: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	47, // 41: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	48, // 42: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	49, // 43: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	50, // 44: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	51, // 45: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	52, // 46: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	53, // 47: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	54, // 48: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	5,  // 49: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 50: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 51: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	10, // 52: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	40, // 53: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	14, // 54: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	16, // 55: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	5,  // 56: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 57: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	19, // 58: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	42, // 59: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	42, // 60: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	23, // 61: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	26, // 62: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	29, // 63: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	31, // 64: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	33, // 65: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	35, // 66: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	55, // 67: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	55, // 68: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	56, // 69: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	57, // 70: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	57, // 71: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	58, // 72: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	59, // 73: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	58, // 74: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	60, // 75: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	49, // [49:76] is the sub-list for method output_type
+	22, // [22:49] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2391,14 +2522,14 @@ func file_shoalpb_control_proto_init() {
 	file_shoalpb_types_proto_init()
 	file_shoalpb_ca_proto_init()
 	file_shoalpb_network_proto_init()
-	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
+	file_shoalpb_control_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

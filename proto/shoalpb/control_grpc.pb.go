@@ -26,6 +26,8 @@ const (
 	Control_GetService_FullMethodName               = "/shoal.v1.Control/GetService"
 	Control_ListServices_FullMethodName             = "/shoal.v1.Control/ListServices"
 	Control_ListTasks_FullMethodName                = "/shoal.v1.Control/ListTasks"
+	Control_RollbackService_FullMethodName          = "/shoal.v1.Control/RollbackService"
+	Control_PromoteService_FullMethodName           = "/shoal.v1.Control/PromoteService"
 	Control_ListNodes_FullMethodName                = "/shoal.v1.Control/ListNodes"
 	Control_GetNode_FullMethodName                  = "/shoal.v1.Control/GetNode"
 	Control_UpdateNode_FullMethodName               = "/shoal.v1.Control/UpdateNode"
@@ -61,6 +63,10 @@ type ControlClient interface {
 	GetService(ctx context.Context, in *GetServiceRequest, opts ...grpc.CallOption) (*Service, error)
 	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// RollbackService rolls a service back to its previous spec, as a rollout.
+	RollbackService(ctx context.Context, in *RollbackServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error)
+	// PromoteService lets a rollout waiting in its canary phase go on.
+	PromoteService(ctx context.Context, in *PromoteServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	GetNode(ctx context.Context, in *GetNodeRequest, opts ...grpc.CallOption) (*Node, error)
 	UpdateNode(ctx context.Context, in *UpdateNodeRequest, opts ...grpc.CallOption) (*Node, error)
@@ -162,6 +168,26 @@ func (c *controlClient) ListTasks(ctx context.Context, in *ListTasksRequest, opt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListTasksResponse)
 	err := c.cc.Invoke(ctx, Control_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RollbackService(ctx context.Context, in *RollbackServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceWriteResponse)
+	err := c.cc.Invoke(ctx, Control_RollbackService_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) PromoteService(ctx context.Context, in *PromoteServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceWriteResponse)
+	err := c.cc.Invoke(ctx, Control_PromoteService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -381,6 +407,10 @@ type ControlServer interface {
 	GetService(context.Context, *GetServiceRequest) (*Service, error)
 	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// RollbackService rolls a service back to its previous spec, as a rollout.
+	RollbackService(context.Context, *RollbackServiceRequest) (*ServiceWriteResponse, error)
+	// PromoteService lets a rollout waiting in its canary phase go on.
+	PromoteService(context.Context, *PromoteServiceRequest) (*ServiceWriteResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	GetNode(context.Context, *GetNodeRequest) (*Node, error)
 	UpdateNode(context.Context, *UpdateNodeRequest) (*Node, error)
@@ -438,6 +468,12 @@ func (UnimplementedControlServer) ListServices(context.Context, *ListServicesReq
 }
 func (UnimplementedControlServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
+}
+func (UnimplementedControlServer) RollbackService(context.Context, *RollbackServiceRequest) (*ServiceWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackService not implemented")
+}
+func (UnimplementedControlServer) PromoteService(context.Context, *PromoteServiceRequest) (*ServiceWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteService not implemented")
 }
 func (UnimplementedControlServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
@@ -636,6 +672,42 @@ func _Control_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(i
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ControlServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RollbackService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RollbackService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RollbackService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RollbackService(ctx, req.(*RollbackServiceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_PromoteService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).PromoteService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_PromoteService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).PromoteService(ctx, req.(*PromoteServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -984,6 +1056,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTasks",
 			Handler:    _Control_ListTasks_Handler,
+		},
+		{
+			MethodName: "RollbackService",
+			Handler:    _Control_RollbackService_Handler,
+		},
+		{
+			MethodName: "PromoteService",
+			Handler:    _Control_PromoteService_Handler,
 		},
 		{
 			MethodName: "ListNodes",

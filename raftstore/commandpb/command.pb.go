@@ -49,6 +49,8 @@ const (
 	CommandType_CREATE_NETWORK    CommandType = 200
 	CommandType_REMOVE_NETWORK    CommandType = 201
 	CommandType_ALLOCATE_NETWORKS CommandType = 202
+	CommandType_SET_UPDATE_STATUS CommandType = 350
+	CommandType_ROLLBACK_SERVICE  CommandType = 351
 )
 
 // Enum value maps for CommandType.
@@ -73,6 +75,8 @@ var (
 		200: "CREATE_NETWORK",
 		201: "REMOVE_NETWORK",
 		202: "ALLOCATE_NETWORKS",
+		350: "SET_UPDATE_STATUS",
+		351: "ROLLBACK_SERVICE",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -94,6 +98,8 @@ var (
 		"CREATE_NETWORK":       200,
 		"REMOVE_NETWORK":       201,
 		"ALLOCATE_NETWORKS":    202,
+		"SET_UPDATE_STATUS":    350,
+		"ROLLBACK_SERVICE":     351,
 	}
 )
 
@@ -413,7 +419,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xf8\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xa7\x03\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -435,7 +441,9 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x06SET_CA\x10d\x12\x13\n" +
 	"\x0eCREATE_NETWORK\x10\xc8\x01\x12\x13\n" +
 	"\x0eREMOVE_NETWORK\x10\xc9\x01\x12\x16\n" +
-	"\x11ALLOCATE_NETWORKS\x10\xca\x01*3\n" +
+	"\x11ALLOCATE_NETWORKS\x10\xca\x01\x12\x16\n" +
+	"\x11SET_UPDATE_STATUS\x10\xde\x02\x12\x15\n" +
+	"\x10ROLLBACK_SERVICE\x10\xdf\x02*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
 	"\rENCODING_JSON\x10\x01*\xff\x01\n" +
