@@ -94,10 +94,13 @@ func ApplyDefaults(s *ServiceSpec) {
 	}
 }
 
-// ValidateServiceName checks a service name. Names are DNS labels (1-63
-// characters of a-z, 0-9 and '-', not starting or ending with '-') so that
-// tasks can be found by name, with one addition: '_' is allowed inside,
-// because stacks name their services STACK_SERVICE as docker does.
+// ValidateServiceName checks a service name as swarmkit and compose accept
+// them: 1-63 characters, a letter or digit first, then letters (either
+// case), digits, '-', '_' and '.', ending with a letter or digit so that
+// the name stays usable as a DNS name. '_' is needed because stacks name
+// their services STACK_SERVICE as docker does. Names are unique without
+// regard to case (the store's name index folds it, as swarmkit's does), so
+// "Web" and "web" cannot both exist.
 func ValidateServiceName(name string) error {
 	switch {
 	case name == "":
@@ -106,15 +109,21 @@ func ValidateServiceName(name string) error {
 		return fmt.Errorf("%d characters, at most %d allowed", len(name), MaxNameLen)
 	}
 	for i, r := range name {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
-			return fmt.Errorf("character %q at %d not allowed (use a-z, 0-9, '-' and '_')", r, i)
+		if !isNameRune(r) {
+			return fmt.Errorf("character %q at %d not allowed (use letters, digits, '-', '_' and '.')", r, i)
 		}
 	}
-	if first, last := name[0], name[len(name)-1]; first == '-' || first == '_' || last == '-' || last == '_' {
+	if !isAlnum(rune(name[0])) || !isAlnum(rune(name[len(name)-1])) {
 		return errors.New("must start and end with a letter or digit")
 	}
 	return nil
 }
+
+func isAlnum(r rune) bool {
+	return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+}
+
+func isNameRune(r rune) bool { return isAlnum(r) || r == '-' || r == '_' || r == '.' }
 
 // ValidateImage checks an image reference the way docker reads it
 // ("busybox", "registry:5000/team/app:1.2", "app@sha256:…").

@@ -60,7 +60,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 		fs.StringArrayVar(&f.mountAdd, "mount-add", nil, "add or replace (by target) a mount: type=bind|volume,source=S,target=T[,readonly] (repeatable)")
 		fs.StringArrayVar(&f.mountRm, "mount-rm", nil, "remove the mount at a target path (repeatable)")
 	} else {
-		fs.StringVar(&f.name, "name", "", "service name (a-z, 0-9, '-', '_'; at most 63)")
+		fs.StringVar(&f.name, "name", "", "service name (letters, digits, '-', '_', '.'; at most 63)")
 		fs.StringVar(&f.mode, "mode", string(api.ModeReplicated), "replicated or global")
 		fs.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 		fs.StringArrayVarP(&f.labels, "label", "l", nil, "service label KEY=VALUE (repeatable)")

@@ -135,7 +135,7 @@ func TestCreateBadNameAndImage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"upper-case name", []string{"--name", "Web", "busybox"}, `--name "Web": character 'W' at 0 not allowed`},
+		{"space in name", []string{"--name", "my web", "busybox"}, `--name "my web": character ' ' at 2 not allowed`},
 		{"no name", []string{"busybox"}, `--name "": empty name`},
 		{"bad image", []string{"--name", "web", "Busy"}, `IMAGE "Busy": not a valid image reference`},
 		{"no image", []string{"--name", "web"}, `an IMAGE is required`},

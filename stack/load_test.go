@@ -316,7 +316,7 @@ func TestBadValues(t *testing.T) {
 		{"bad constraint", "deploy: {placement: {constraints: ['zone=a']}}", `services.web.deploy.placement.constraints[0] "zone=a"`},
 		{"bad preference", "deploy: {placement: {preferences: [{spread: node.id}]}}", `services.web.deploy.placement.preferences[0] "spread=node.id"`},
 		{"bad restart condition", "deploy: {restart_policy: {condition: always}}", `always`},
-		{"upper-case name", "", ``},
+		{"name ending in a dash", "", ``},
 		{"relative working dir", "working_dir: www", `services.web.working_dir "www": the working directory must be an absolute path`},
 		{"no image", "", `service "web" has neither an image nor a build context`},
 		{"build without image", "", `services.web.image "": an image is required (shoal does not build images)`},
@@ -330,9 +330,9 @@ func TestBadValues(t *testing.T) {
 				svc = "  web:\n    command: [x]\n"
 			case "build without image":
 				svc = "  web:\n    build: .\n"
-			case "upper-case name":
-				svc = "  Web:\n    image: busybox\n"
-				tt.want = `services.Web.(name) "st_Web"`
+			case "name ending in a dash":
+				svc = "  web-:\n    image: busybox\n"
+				tt.want = `services.web-.(name) "st_web-": the service would be named "st_web-": must start and end with a letter or digit`
 			}
 			if tt.yaml != "" {
 				svc += "    " + tt.yaml + "\n"
