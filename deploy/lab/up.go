@@ -81,12 +81,19 @@ func (l *Lab) start(h *Host, name string, args ...string) error {
 func (l *Lab) startRegistry(ctx context.Context, logf func(string, ...any)) error {
 	for _, h := range l.ByRole(RoleRegistry) {
 		logf("%-8s registry serving busybox at %s", h.Name, l.Image())
-		if err := l.start(h, "registry", l.bin("shoal-lab-registry"), "--addr", fmt.Sprintf("%s:%d", h.IP, RegistryPort)); err != nil {
+		// The alias and the agents' --registry-mirror let compose files
+		// that say "image: busybox" deploy unchanged.
+		if err := l.start(h, "registry", l.bin("shoal-lab-registry"), "--addr", fmt.Sprintf("%s:%d", h.IP, RegistryPort),
+			"--alias", HubBusybox); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// HubBusybox is the Docker Hub repository the lab's registry also serves
+// its busybox as: the registry is the agents' Docker Hub mirror.
+const HubBusybox = "library/busybox:latest"
 
 func (l *Lab) managerArgs(h *Host, join string) []string {
 	args := []string{
@@ -175,6 +182,7 @@ func (l *Lab) agentArgs(h *Host) []string {
 		"--containerd-address", filepath.Join(h.Dir(l), "containerd", "containerd.sock"),
 		"--containerd-namespace", l.ContainerdNamespace(h),
 		"--insecure-registry", l.RegistryAddr(),
+		"--registry-mirror", "http://" + l.RegistryAddr(),
 		"--log-dir", filepath.Join(h.Dir(l), "logs"),
 	}
 }
