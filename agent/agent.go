@@ -60,6 +60,10 @@ type GossipTimings struct {
 type Config struct {
 	// DataDir keeps the node ID and the assignment set.
 	DataDir string
+	// NodeID, when set, is the node's ID instead of the one kept in
+	// DataDir: a host that runs a manager is one node, named by the
+	// manager's Raft id (see manager.ReadID).
+	NodeID string
 	// Join lists managers' gRPC addresses (host:port); any one will do.
 	Join []string
 	// AdvertiseAddr is where the Agent service listens and what the node
@@ -126,9 +130,13 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID, err := NodeID(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	nodeID := cfg.NodeID
+	if nodeID == "" {
+		if nodeID, err = NodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
 	if err != nil {

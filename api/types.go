@@ -368,4 +368,7 @@ type Manager struct {
 	Addr     string `json:"addr"` // gRPC control address
 	// GossipAddr is where agents join the memberlist cluster.
 	GossipAddr string `json:"gossip_addr,omitempty"`
+	// NonVoter marks a standby manager: in the Raft configuration without
+	// a vote (it follows the log), its node a worker until it is promoted.
+	NonVoter bool `json:"non_voter,omitempty"`
 }

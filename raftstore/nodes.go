@@ -60,9 +60,7 @@ func (t *tx) upsertNode(c UpsertNode) (any, error) {
 	cur := t.node(c.Node.ID)
 	if cur == nil {
 		n := c.Node.Clone()
-		if n.Role == "" {
-			n.Role = api.RoleWorker
-		}
+		n.Role = t.roleOf(n.ID)
 		if n.Availability == "" {
 			n.Availability = api.AvailabilityActive
 		}
@@ -80,9 +78,7 @@ func (t *tx) upsertNode(c UpsertNode) (any, error) {
 	}
 	n := cur.Clone()
 	n.Hostname, n.Addr, n.Resources = c.Node.Hostname, c.Node.Addr, c.Node.Resources
-	if c.Node.Role != "" {
-		n.Role = c.Node.Role
-	}
+	n.Role = t.roleOf(n.ID)
 	if c.Node.Status != "" {
 		n.Status, n.StatusMessage = c.Node.Status, c.Node.StatusMessage
 		n.RestartDeadline = time.Time{}

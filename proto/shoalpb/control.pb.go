@@ -900,10 +900,13 @@ func (x *ListNodesRequest) GetStale() bool {
 
 // NodeSummary adds what `node ls` shows besides the node itself.
 type NodeSummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Reserved      *Resources             `protobuf:"bytes,2,opt,name=reserved,proto3" json:"reserved,omitempty"` // reserved by active tasks
-	Tasks         uint64                 `protobuf:"varint,3,opt,name=tasks,proto3" json:"tasks,omitempty"`      // active tasks
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Node     *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Reserved *Resources             `protobuf:"bytes,2,opt,name=reserved,proto3" json:"reserved,omitempty"` // reserved by active tasks
+	Tasks    uint64                 `protobuf:"varint,3,opt,name=tasks,proto3" json:"tasks,omitempty"`      // active tasks
+	// manager_status is Swarm's MANAGER STATUS of a manager node: leader,
+	// reachable or unreachable (empty for workers).
+	ManagerStatus string `protobuf:"bytes,400,opt,name=manager_status,json=managerStatus,proto3" json:"manager_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -957,6 +960,13 @@ func (x *NodeSummary) GetTasks() uint64 {
 		return x.Tasks
 	}
 	return 0
+}
+
+func (x *NodeSummary) GetManagerStatus() string {
+	if x != nil {
+		return x.ManagerStatus
+	}
+	return ""
 }
 
 type ListNodesResponse struct {
@@ -1616,11 +1626,15 @@ func (x *UpdateClusterResponse) GetIndex() uint64 {
 }
 
 type JoinManagerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	Addr          string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
-	GossipAddr    string                 `protobuf:"bytes,4,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr   string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	Addr       string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
+	GossipAddr string                 `protobuf:"bytes,4,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	// non_voter joins as a standby manager: it follows the log without a
+	// vote, its node a worker until promoted. A member that is a voter
+	// already stays one.
+	NonVoter      bool `protobuf:"varint,400,opt,name=non_voter,json=nonVoter,proto3" json:"non_voter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1681,6 +1695,13 @@ func (x *JoinManagerRequest) GetGossipAddr() string {
 		return x.GossipAddr
 	}
 	return ""
+}
+
+func (x *JoinManagerRequest) GetNonVoter() bool {
+	if x != nil {
+		return x.NonVoter
+	}
+	return false
 }
 
 type JoinManagerResponse struct {
@@ -2007,6 +2028,155 @@ func (x *LogLine) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type PromoteNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteNodeRequest) Reset() {
+	*x = PromoteNodeRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteNodeRequest) ProtoMessage() {}
+
+func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteNodeRequest.ProtoReflect.Descriptor instead.
+func (*PromoteNodeRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PromoteNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type DemoteNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemoteNodeRequest) Reset() {
+	*x = DemoteNodeRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemoteNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemoteNodeRequest) ProtoMessage() {}
+
+func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemoteNodeRequest.ProtoReflect.Descriptor instead.
+func (*DemoteNodeRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DemoteNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type NodeRoleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Index uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// changed is false when the node had the role already.
+	Changed       bool `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRoleResponse) Reset() {
+	*x = NodeRoleResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRoleResponse) ProtoMessage() {}
+
+func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRoleResponse.ProtoReflect.Descriptor instead.
+func (*NodeRoleResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *NodeRoleResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *NodeRoleResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NodeRoleResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
 var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
@@ -2064,11 +2234,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.shoal.v1.TaskR\x05tasks\"(\n" +
 	"\x10ListNodesRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"x\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xa0\x01\n" +
 	"\vNodeSummary\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12/\n" +
 	"\breserved\x18\x02 \x01(\v2\x13.shoal.v1.ResourcesR\breserved\x12\x14\n" +
-	"\x05tasks\x18\x03 \x01(\x04R\x05tasks\"@\n" +
+	"\x05tasks\x18\x03 \x01(\x04R\x05tasks\x12&\n" +
+	"\x0emanager_status\x18\x90\x03 \x01(\tR\rmanagerStatus\"@\n" +
 	"\x11ListNodesResponse\x12+\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x15.shoal.v1.NodeSummaryR\x05nodes\":\n" +
 	"\x0eGetNodeRequest\x12\x12\n" +
@@ -2122,13 +2293,14 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\r_max_replicas\"d\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"v\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x94\x01\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x1f\n" +
 	"\vgossip_addr\x18\x04 \x01(\tR\n" +
-	"gossipAddr\"+\n" +
+	"gossipAddr\x12\x1c\n" +
+	"\tnon_voter\x18\x90\x03 \x01(\bR\bnonVoter\"+\n" +
 	"\x13JoinManagerResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\")\n" +
 	"\rEventsRequest\x12\x18\n" +
@@ -2155,7 +2327,16 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\x86\t\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"(\n" +
+	"\x12PromoteNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"'\n" +
+	"\x11DemoteNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"f\n" +
+	"\x10NodeRoleResponse\x12\"\n" +
+	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\x96\n" +
+	"\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2175,7 +2356,10 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
 	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
-	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01B,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12G\n" +
+	"\vPromoteNode\x12\x1c.shoal.v1.PromoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12E\n" +
+	"\n" +
+	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2189,7 +2373,7 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_shoalpb_control_proto_goTypes = []any{
 	(*CreateServiceRequest)(nil),  // 0: shoal.v1.CreateServiceRequest
 	(*UpdateServiceRequest)(nil),  // 1: shoal.v1.UpdateServiceRequest
@@ -2225,72 +2409,80 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*Event)(nil),                 // 31: shoal.v1.Event
 	(*ServiceLogsRequest)(nil),    // 32: shoal.v1.ServiceLogsRequest
 	(*LogLine)(nil),               // 33: shoal.v1.LogLine
-	nil,                           // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                           // 35: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),           // 36: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 37: shoal.v1.Service
-	(*Task)(nil),                  // 38: shoal.v1.Task
-	(*Node)(nil),                  // 39: shoal.v1.Node
-	(*Resources)(nil),             // 40: shoal.v1.Resources
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*PromoteNodeRequest)(nil),    // 34: shoal.v1.PromoteNodeRequest
+	(*DemoteNodeRequest)(nil),     // 35: shoal.v1.DemoteNodeRequest
+	(*NodeRoleResponse)(nil),      // 36: shoal.v1.NodeRoleResponse
+	nil,                           // 37: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                           // 38: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),           // 39: shoal.v1.ServiceSpec
+	(*Service)(nil),               // 40: shoal.v1.Service
+	(*Task)(nil),                  // 41: shoal.v1.Task
+	(*Node)(nil),                  // 42: shoal.v1.Node
+	(*Resources)(nil),             // 43: shoal.v1.Resources
+	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	36, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	37, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	39, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	39, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	40, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
 	4,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
 	5,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
 	6,  // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	37, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	40, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
 	11, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	38, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	39, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	40, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	41, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	42, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	43, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
 	16, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	37, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
 	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
 	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	41, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	41, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 19: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 20: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 21: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 22: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 23: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 24: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 25: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 26: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 27: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 28: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 29: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 30: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 31: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 32: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 33: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 34: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	3,  // 35: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 36: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 37: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 38: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 39: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 40: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 41: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 42: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 43: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 44: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 45: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 46: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 47: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 48: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 49: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 50: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	44, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	38, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	44, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	42, // 19: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	0,  // 20: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 21: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	2,  // 22: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	7,  // 23: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	9,  // 24: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	10, // 25: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	13, // 26: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	15, // 27: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	18, // 28: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	19, // 29: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	20, // 30: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	22, // 31: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	26, // 32: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	28, // 33: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	30, // 34: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	32, // 35: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	34, // 36: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	35, // 37: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	3,  // 38: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 39: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 40: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 41: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	40, // 42: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 43: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 44: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 45: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	42, // 46: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	42, // 47: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 48: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 49: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 50: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 51: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 52: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 53: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	36, // 54: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	36, // 55: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	38, // [38:56] is the sub-list for method output_type
+	20, // [20:38] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2306,7 +2498,7 @@ func file_shoalpb_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,8 @@ const (
 	Control_JoinManager_FullMethodName   = "/shoal.v1.Control/JoinManager"
 	Control_Events_FullMethodName        = "/shoal.v1.Control/Events"
 	Control_ServiceLogs_FullMethodName   = "/shoal.v1.Control/ServiceLogs"
+	Control_PromoteNode_FullMethodName   = "/shoal.v1.Control/PromoteNode"
+	Control_DemoteNode_FullMethodName    = "/shoal.v1.Control/DemoteNode"
 )
 
 // ControlClient is the client API for Control service.
@@ -64,6 +66,12 @@ type ControlClient interface {
 	JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error)
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// PromoteNode makes a standby manager's node a manager: its manager
+	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
+	// its manager leaves the voters (leadership handed over first) and stays
+	// a standby, its tasks where they are.
+	PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
+	DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
 }
 
 type controlClient struct {
@@ -252,6 +260,26 @@ func (c *controlClient) ServiceLogs(ctx context.Context, in *ServiceLogsRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *controlClient) PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeRoleResponse)
+	err := c.cc.Invoke(ctx, Control_PromoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeRoleResponse)
+	err := c.cc.Invoke(ctx, Control_DemoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -279,6 +307,12 @@ type ControlServer interface {
 	JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error)
 	Events(*EventsRequest, grpc.ServerStreamingServer[Event]) error
 	ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error
+	// PromoteNode makes a standby manager's node a manager: its manager
+	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
+	// its manager leaves the voters (leadership handed over first) and stays
+	// a standby, its tasks where they are.
+	PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error)
+	DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -336,6 +370,12 @@ func (UnimplementedControlServer) Events(*EventsRequest, grpc.ServerStreamingSer
 }
 func (UnimplementedControlServer) ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
+}
+func (UnimplementedControlServer) PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteNode not implemented")
+}
+func (UnimplementedControlServer) DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DemoteNode not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -632,6 +672,42 @@ func _Control_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsServer = grpc.ServerStreamingServer[LogLine]
 
+func _Control_PromoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).PromoteNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_PromoteNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).PromoteNode(ctx, req.(*PromoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_DemoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DemoteNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).DemoteNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_DemoteNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).DemoteNode(ctx, req.(*DemoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -694,6 +770,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "JoinManager",
 			Handler:    _Control_JoinManager_Handler,
+		},
+		{
+			MethodName: "PromoteNode",
+			Handler:    _Control_PromoteNode_Handler,
+		},
+		{
+			MethodName: "DemoteNode",
+			Handler:    _Control_DemoteNode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
