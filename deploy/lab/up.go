@@ -171,6 +171,9 @@ func (l *Lab) agentArgs(h *Host) []string {
 	for _, m := range l.ByRole(RoleManager) {
 		joins = append(joins, fmt.Sprintf("%s:%d", m.IP, ManagerPort))
 	}
+	if h.Role == RoleManager {
+		return l.managerAgentArgs(h, joins)
+	}
 	return []string{
 		l.bin("shoal-agent"),
 		"--data-dir", filepath.Join(h.Dir(l), "agent"),
@@ -208,14 +211,14 @@ func (l *Lab) startHost(ctx context.Context, h *Host) error {
 }
 
 func (l *Lab) startAgents(ctx context.Context, logf func(string, ...any)) error {
-	agents := l.ByRole(RoleAgent)
-	for _, h := range agents {
+	hosts := l.TaskHosts()
+	for _, h := range hosts {
 		logf("%-8s containerd (namespace %s) + shoal-agent at %s", h.Name, l.ContainerdNamespace(h), h.IP)
 		if err := l.startHost(ctx, h); err != nil {
 			return err
 		}
 	}
-	return l.waitNodesReady(ctx, len(agents), 30*time.Second)
+	return l.waitNodesReady(ctx, len(hosts), 30*time.Second)
 }
 
 // errStopWaiting, wrapped in a check's error, ends waitFor at once: the
