@@ -170,6 +170,11 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
+	// TmpfsSize and TmpfsMode size a tmpfs mount (type "tmpfs", no
+	// source): bytes (0: the kernel's default, half the memory) and
+	// permission bits (0: 1777).
+	TmpfsSize int64  `json:"tmpfs_size,omitempty"`
+	TmpfsMode uint32 `json:"tmpfs_mode,omitempty"`
 }
 
 // ResourceRequirements: reservations are for placement, limits are enforced.
@@ -243,6 +248,9 @@ type ServiceSpec struct {
 	RestartPolicy RestartPolicy `json:"restart_policy"`
 	UpdateConfig  UpdateConfig  `json:"update_config"`
 	DependsOn     []Dependency  `json:"depends_on,omitempty"`
+	// Container holds docker's container options (hostname, init, caps,
+	// sysctls, ...); nil when none is set.
+	Container *ContainerOptions `json:"container,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -260,6 +268,7 @@ func (s *ServiceSpec) Clone() *ServiceSpec {
 	c.Placement.Constraints = append([]string(nil), s.Placement.Constraints...)
 	c.Placement.Preferences = append([]string(nil), s.Placement.Preferences...)
 	c.DependsOn = append([]Dependency(nil), s.DependsOn...)
+	c.Container = s.Container.Clone()
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = append([]string(nil), s.Healthcheck.Test...)

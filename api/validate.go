@@ -178,6 +178,8 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
 	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
 	add(checkString("spec.user", s.User, MaxUserLen))
+	// Every service uses the node's network for now.
+	add(ValidateContainerOptions(s.Container, s.Name, true)...)
 	// Every part has its own bound (lists are counted before their entries
 	// are looked at), so a single huge value is named by its field; the
 	// total bounds many values of a size each field allows.
@@ -200,7 +202,7 @@ func joinErrors(errs []error) error {
 
 // specBytes adds up the lengths of every string in s.
 func specBytes(s *ServiceSpec) int {
-	n := len(s.Name) + len(s.Image) + len(s.Dir) + len(s.User) + len(s.Mode) +
+	n := containerBytes(s.Container) + len(s.Name) + len(s.Image) + len(s.Dir) + len(s.User) + len(s.Mode) +
 		len(s.Placement.Strategy) + len(s.RestartPolicy.Condition) +
 		len(s.UpdateConfig.FailureAction) + len(s.UpdateConfig.Order)
 	for _, list := range [][]string{s.Command, s.Args, s.Env, s.Placement.Constraints, s.Placement.Preferences} {

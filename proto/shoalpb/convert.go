@@ -103,7 +103,8 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 		},
 	}
 	for _, m := range s.Mounts {
-		out.Mounts = append(out.Mounts, &Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		out.Mounts = append(out.Mounts, &Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
+			TmpfsSize: m.TmpfsSize, TmpfsMode: m.TmpfsMode})
 	}
 	if h := s.Healthcheck; h != nil {
 		out.Healthcheck = &Healthcheck{
@@ -114,6 +115,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 	for _, d := range s.DependsOn {
 		out.DependsOn = append(out.DependsOn, &Dependency{Service: d.Service, Condition: string(d.Condition)})
 	}
+	out.Container = FromContainerOptions(s.Container)
 	return out
 }
 
@@ -146,7 +148,8 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 		},
 	}
 	for _, m := range s.GetMounts() {
-		out.Mounts = append(out.Mounts, api.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly()})
+		out.Mounts = append(out.Mounts, api.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(),
+			TmpfsSize: m.GetTmpfsSize(), TmpfsMode: m.GetTmpfsMode()})
 	}
 	if h := s.GetHealthcheck(); h != nil {
 		out.Healthcheck = &api.Healthcheck{
@@ -157,6 +160,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 	for _, d := range s.GetDependsOn() {
 		out.DependsOn = append(out.DependsOn, api.Dependency{Service: d.GetService(), Condition: api.DependencyCondition(d.GetCondition())})
 	}
+	out.Container = ToContainerOptions(s.GetContainer())
 	return out
 }
 
