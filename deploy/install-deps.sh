@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what shoal's tests, lab and demo need on a Debian machine, and only
-# what is missing: containerd, runc, busybox-static, iproute2 and the protobuf
+# what is missing: containerd, runc, busybox-static, tini, iproute2 and the protobuf
 # compiler from apt. Go modules come from the module proxy on first build.
 set -euo pipefail
 
 need=()
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # busybox-static (not busybox): the image the tests build needs a static binary.
-for pkg in containerd runc busybox-static iproute2 protobuf-compiler libprotobuf-dev; do
+# tini: its tini-static is the init that --init bind-mounts into containers.
+for pkg in containerd runc busybox-static tini iproute2 protobuf-compiler libprotobuf-dev; do
 	installed "$pkg" || need+=("$pkg")
 done
 

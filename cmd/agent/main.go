@@ -108,7 +108,7 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 			}
 		}
 		rt, err := containerd.New(ctx, containerd.Options{
-			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: nodeID,
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: nodeID, NodeHostname: cfg.agent.Hostname,
 			StateDir: filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
 			Logger: cfg.agent.Logger,
