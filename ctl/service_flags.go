@@ -38,6 +38,8 @@ type serviceFlags struct {
 	strategy, restartCondition             string
 	restartDelay, restartWindow, stopGrace time.Duration
 
+	container containerFlags
+
 	dryRun bool
 	detach bool
 }
@@ -83,6 +85,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (split on white space)")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
+	f.container.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -229,7 +232,7 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 		s.Dir = f.workdir
 	})
 	set("user", func() { s.User = f.user })
-	return errs
+	return append(errs, f.container.apply(changed, s)...)
 }
 
 // checkSpec fills defaults and validates s as the manager will, naming the
@@ -292,6 +295,15 @@ func flagOfField(field string) string {
 		{"spec.labels", "--label"},
 		{"spec.replicas", "--replicas"},
 		{"spec.dir", "--workdir"},
+		{"spec.container.hostname", "--hostname"},
+		{"spec.container.stop_signal", "--stop-signal"},
+		{"spec.container.cap_add", "--cap-add"},
+		{"spec.container.cap_drop", "--cap-drop"},
+		{"spec.container.sysctls", "--sysctl"},
+		{"spec.container.ulimits", "--ulimit"},
+		{"spec.container.groups", "--group"},
+		{"spec.container.labels", "--container-label"},
+		{"spec.container.log_", "--log-opt"},
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(field, p.field) {

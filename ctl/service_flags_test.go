@@ -108,7 +108,7 @@ func TestCreateBadFlags(t *testing.T) {
 		{"restart condition", []string{"--restart-condition", "always"}, []string{`--restart-condition "always": want any, on-failure or none`}},
 		{"restart delay", []string{"--restart-delay", "5x"}, []string{`--restart-delay "5x": want a duration`}},
 		{"negative delay", []string{"--restart-delay=-5s"}, []string{`--restart-delay "-5s": must not be negative`}},
-		{"mount type", []string{"--mount", "type=tmpfs,target=/x"}, []string{`--mount "type=tmpfs,target=/x": type "tmpfs": want bind or volume`}},
+		{"mount type", []string{"--mount", "type=npipe,target=/x"}, []string{`--mount "type=npipe,target=/x": type "npipe": want bind, volume or tmpfs`}},
 		{"mount bind source", []string{"--mount", "type=bind,source=rel,target=/x"}, []string{`--mount "type=bind,source=rel,target=/x": source "rel"`}},
 		{"mount no target", []string{"--mount", "source=v"}, []string{`--mount "source=v": no target= given`}},
 		{"mount key", []string{"--mount", "target=/x,bogus=1"}, []string{`--mount "target=/x,bogus=1": unknown key "bogus"`}},
