@@ -210,3 +210,25 @@ func validateTmpfs(f string, m Mount) []error {
 	}
 	return errs
 }
+
+// SetLogOption applies one of docker's json-file log options: max-size
+// (a size like 10m) or max-file (a count).
+func (o *ContainerOptions) SetLogOption(key, value string) error {
+	switch key {
+	case "max-size":
+		n, err := ParseMemory(value)
+		if err != nil {
+			return err
+		}
+		o.LogMaxSize = n
+	case "max-file":
+		n, err := strconv.ParseUint(value, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("max-file wants a count of at least 1")
+		}
+		o.LogMaxFiles = uint32(n)
+	default:
+		return fmt.Errorf("unknown log option %q: want max-size or max-file", key)
+	}
+	return nil
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -130,23 +129,8 @@ func applyLogOpts(o *api.ContainerOptions, opts []string) error {
 	var errs []error
 	for _, kv := range opts {
 		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "max-size":
-			n, err := api.ParseMemory(v)
-			if err != nil {
-				errs = append(errs, &api.FieldError{Field: "--log-opt", Value: kv, Err: err})
-				continue
-			}
-			o.LogMaxSize = n
-		case "max-file":
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || n == 0 {
-				errs = append(errs, fieldErr("--log-opt", kv, "max-file wants a count of at least 1"))
-				continue
-			}
-			o.LogMaxFiles = uint32(n)
-		default:
-			errs = append(errs, fieldErr("--log-opt", kv, "want max-size=SIZE or max-file=N"))
+		if err := o.SetLogOption(k, v); err != nil {
+			errs = append(errs, &api.FieldError{Field: "--log-opt", Value: kv, Err: err})
 		}
 	}
 	return errors.Join(errs...)

@@ -72,7 +72,7 @@ func TestContainerFlagErrors(t *testing.T) {
 		{[]string{"--cap-add", "CAP_FLY"}, `spec.container.cap_add[0] (--cap-add) "CAP_FLY": unknown capability`},
 		{[]string{"--stop-signal", "SIGNOPE"}, `--stop-signal) "SIGNOPE": unknown signal`},
 		{[]string{"--log-opt", "max-file=3"}, `at most 2`},
-		{[]string{"--log-opt", "compress=true"}, `want max-size=SIZE or max-file=N`},
+		{[]string{"--log-opt", "compress=true"}, `unknown log option "compress": want max-size or max-file`},
 		{[]string{"--env-file", "/nonexistent/env"}, `--env-file "/nonexistent/env"`},
 		{[]string{"--mount", "type=tmpfs,source=/x,target=/t"}, `a tmpfs mount has no source`},
 	}
