@@ -74,4 +74,3 @@ func tmpfsVolume(v types.ServiceVolumeConfig) api.Mount {
 	}
 	return m
 }
-
