@@ -65,7 +65,11 @@ left after the reservations of its active tasks; TASKS counts those tasks.`,
 				case g.structured(outputTable):
 					return g.writeMsg(out)
 				}
-				return writeNodeTable(g.app.Out, out.GetNodes(), rf.noTrunc)
+				w, err := rf.out(g.app.Out)
+				if err != nil {
+					return err
+				}
+				return writeNodeTable(w, out.GetNodes(), rf.noTrunc)
 			})
 		},
 	}
@@ -114,7 +118,7 @@ func newNodeInspectCommand(g *globals) *cobra.Command {
 				get := func(name string) (*shoalpb.Node, error) {
 					return invoke(ctx, c, shoalpb.ControlClient.GetNode, &shoalpb.GetNodeRequest{Node: name, Stale: rf.stale})
 				}
-				return inspectEach(g, args, pretty, nodeSubject, get, writeNodesPretty)
+				return inspectEach(g, rf, args, pretty, nodeSubject, get, writeNodesPretty)
 			})
 		},
 	}

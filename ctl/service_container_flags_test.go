@@ -91,3 +91,16 @@ func equalJSONValues(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+func TestFormatErrors(t *testing.T) {
+	for _, tc := range []struct{ format, want string }{
+		{"{{.Name", `--format "{{.Name": not a valid template`},
+	} {
+		if _, err := parseFormat(tc.format); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseFormat(%q) = %v, want %q", tc.format, err, tc.want)
+		}
+	}
+	host := serveTCP(t, newFakeControl())
+	mustFail(t, host, []string{"service", "ls", "--format", "{{.Nope}}"}, "--format", "Nope")
+	mustFail(t, host, []string{"node", "ls", "--format", "{{.Hostname"}, `--format "{{.Hostname": not a valid template`)
+}
