@@ -314,6 +314,18 @@ func (f *fakeControl) ListTasks(_ context.Context, req *shoalpb.ListTasksRequest
 			f.onListTasks(f)
 		}
 		resp := &shoalpb.ListTasksResponse{}
+		if req.GetNode() != "" {
+			n, err := f.findNode(req.GetNode())
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range f.tasks {
+				if t.GetNodeId() == n.GetNode().GetId() {
+					resp.Tasks = append(resp.Tasks, t)
+				}
+			}
+			return resp, nil
+		}
 		if req.GetService() == "" {
 			resp.Tasks = append(resp.Tasks, f.tasks...)
 			return resp, nil

@@ -67,6 +67,8 @@ func TestGolden(t *testing.T) {
 		{"node_rm", []string{"node", "rm", "worker-2"}},
 		{"cluster_status", []string{"cluster", "status"}},
 		{"cluster_status_json", []string{"cluster", "status", "-o", "json"}},
+		{"node_ps", []string{"node", "ps", "worker-1"}},
+		{"node_ps_all", []string{"node", "ps", "--all"}},
 		{"format_service_ls", []string{"service", "ls", "--format", "{{.Name}}: {{.Replicas}}"}},
 		{"format_service_ls_table", []string{"service", "ls", "--format", "table {{.Name}}\t{{.Image}}"}},
 		{"format_service_ls_jsonlines", []string{"service", "ls", "--format", "{{json .}}"}},

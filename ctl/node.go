@@ -22,7 +22,7 @@ func newNodeCommand(g *globals) *cobra.Command {
   shoalctl node update --availability drain worker-3
   shoalctl node promote worker-1`)
 	cmd.AddCommand(newNodeLsCommand(g), newNodeInspectCommand(g), newNodeUpdateCommand(g), newNodeRmCommand(g),
-		newNodePromoteCommand(g), newNodeDemoteCommand(g))
+		newNodePromoteCommand(g), newNodeDemoteCommand(g), newNodePsCommand(g))
 	return cmd
 }
 

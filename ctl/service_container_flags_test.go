@@ -104,3 +104,33 @@ func TestFormatErrors(t *testing.T) {
 	mustFail(t, host, []string{"service", "ls", "--format", "{{.Nope}}"}, "--format", "Nope")
 	mustFail(t, host, []string{"node", "ls", "--format", "{{.Hostname"}, `--format "{{.Hostname": not a valid template`)
 }
+
+// TestNodePsSelf: node ps without a node lists the tasks of the node
+// named like this host, and says what to do when there is none.
+func TestNodePsSelf(t *testing.T) {
+	host := serveTCP(t, newFakeControl())
+	for _, tc := range []struct {
+		hostname string
+		want     []string
+		fails    bool
+	}{
+		{"worker-1", []string{"web.1", "agent.nodeworker1a"}, false},
+		{"laptop", []string{`no node is named "laptop" like this host`}, true},
+	} {
+		app, out, errOut := testApp(host)
+		app.Hostname = func() (string, error) { return tc.hostname, nil }
+		code := Execute(t.Context(), app, []string{"node", "ps"})
+		text := out.String() + errOut.String()
+		if (code != 0) != tc.fails {
+			t.Errorf("%s: exit %d\n%s", tc.hostname, code, text)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.hostname, w, text)
+			}
+		}
+		if !tc.fails && strings.Contains(text, "web.2") {
+			t.Errorf("%s: lists a task of another node:\n%s", tc.hostname, text)
+		}
+	}
+}
