@@ -96,6 +96,8 @@ type globals struct {
 	host    string
 	output  string
 	timeout time.Duration
+	// quiet leaves out the progress of a wait (-q on the commands that wait).
+	quiet bool
 }
 
 // Output formats.

@@ -134,3 +134,17 @@ func TestNodePsSelf(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietWait: -q waits as usual but prints only the ID, no progress.
+func TestQuietWait(t *testing.T) {
+	f := newFakeControl()
+	scriptService(f, "api",
+		nil,
+		[]slotTask{{slot: 1, state: "new"}},
+		[]slotTask{{slot: 1, node: worker1, state: "running"}},
+	)
+	r := runCLI(t, serveTCP(t, f), "service", "create", "-q", "--name", "api", "busybox")
+	if r.code != 0 || r.stderr != "" || strings.TrimSpace(r.stdout) == "" || strings.Contains(r.stdout, "\n\n") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the ID only", r.code, r.stdout, r.stderr)
+	}
+}
