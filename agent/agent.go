@@ -62,6 +62,10 @@ type GossipTimings struct {
 type Config struct {
 	// DataDir keeps the node ID and the assignment set.
 	DataDir string
+	// NodeID, when set, is the node's ID instead of the one kept in
+	// DataDir: a host that runs a manager is one node, named by the
+	// manager's Raft id (see manager.ReadID).
+	NodeID string
 	// Join lists managers' gRPC addresses (host:port); any one will do.
 	Join []string
 	// AdvertiseAddr is where the Agent service listens and what the node
@@ -139,11 +143,24 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID := ""
-	if cfg.Credentials != nil {
-		nodeID = cfg.Credentials.Identity().NodeID
-	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
-		return nil, err
+	// The node ID is the certificate's (the managers chose it); without
+	// credentials (tests on plaintext links) it is the configured one or
+	// the data dir's.
+	nodeID := cfg.NodeID
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	switch {
+	case cfg.Credentials != nil:
+		id := cfg.Credentials.Identity().NodeID
+		if nodeID != "" && nodeID != id {
+			return nil, fmt.Errorf("node ID %s differs from the certificate's %s", nodeID, id)
+		}
+		nodeID = id
+	case nodeID == "":
+		if nodeID, err = NodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
 	if err != nil {

@@ -171,6 +171,11 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
+	// TmpfsSize and TmpfsMode size a tmpfs mount (type "tmpfs", no
+	// source): bytes (0: the kernel's default, half the memory) and
+	// permission bits (0: 1777).
+	TmpfsSize int64  `json:"tmpfs_size,omitempty"`
+	TmpfsMode uint32 `json:"tmpfs_mode,omitempty"`
 }
 
 // ResourceRequirements: reservations are for placement, limits are enforced.
@@ -266,6 +271,9 @@ type ServiceSpec struct {
 	// resolve it when the service is created or its image changes, so every
 	// task runs the same bytes however the tag moves (see ImageRef).
 	ImageDigest string `json:"image_digest,omitempty"`
+	// Container holds docker's container options (hostname, init, caps,
+	// sysctls, ...); nil when none is set.
+	Container *ContainerOptions `json:"container,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -285,6 +293,7 @@ func (s *ServiceSpec) Clone() *ServiceSpec {
 	c.DependsOn = append([]Dependency(nil), s.DependsOn...)
 	c.Networks = cloneAttachmentSpecs(s.Networks)
 	c.Endpoint.Ports = append([]PortConfig(nil), s.Endpoint.Ports...)
+	c.Container = s.Container.Clone()
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = append([]string(nil), s.Healthcheck.Test...)
@@ -412,4 +421,7 @@ type Manager struct {
 	Addr     string `json:"addr"` // gRPC control address
 	// GossipAddr is where agents join the memberlist cluster.
 	GossipAddr string `json:"gossip_addr,omitempty"`
+	// NonVoter marks a standby manager: in the Raft configuration without
+	// a vote (it follows the log), its node a worker until it is promoted.
+	NonVoter bool `json:"non_voter,omitempty"`
 }

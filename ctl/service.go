@@ -92,6 +92,7 @@ is sent, and again by the manager.`,
 	// IMAGE ends the options: what follows belongs to the container.
 	cmd.Flags().SetInterspersed(false)
 	f.register(cmd.Flags(), false)
+	g.registerQuiet(cmd)
 	return cmd
 }
 
@@ -154,6 +155,7 @@ between (the spec version no longer matches); run the command again then.`,
 		},
 	}
 	f.register(cmd.Flags(), true)
+	g.registerQuiet(cmd)
 	return cmd
 }
 

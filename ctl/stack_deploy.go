@@ -62,6 +62,7 @@ Compose keys shoal does not support yet are named in a warning each
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what the deploy would change and where tasks would go; change nothing")
 	fl.BoolVar(&f.strict, "strict", false, "refuse files that use compose keys shoal does not support")
 	f.wait.register(cmd)
+	g.registerQuiet(cmd)
 	return cmd
 }
 
@@ -308,7 +309,7 @@ func (g *globals) applyDeploy(ctx context.Context, c *client, res *deployResult)
 
 // say prints a progress line of a deploy to stdout in table mode.
 func (g *globals) say(out bool, format string, args ...any) {
-	if out {
+	if out && !g.quiet {
 		fmt.Fprintf(g.app.Out, format, args...)
 	}
 }

@@ -34,6 +34,17 @@ func (w *waitFlags) register(cmd *cobra.Command) {
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
 }
 
+// registerQuiet adds -q, which keeps the result on stdout and leaves out
+// the progress of the wait on stderr, as docker's -q does.
+func (g *globals) registerQuiet(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&g.quiet, "quiet", "q", false, "print only the result (IDs), no progress while waiting")
+}
+
+// silentProgress shows nothing (-q).
+type silentProgress struct{}
+
+func (silentProgress) show([]view) {}
+
 // prepareWait gives a command that will wait the longer default timeout,
 // unless --timeout was given.
 func (g *globals) prepareWait(cmd *cobra.Command, waits bool) {
@@ -137,6 +148,9 @@ func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*c
 	app := g.app
 	deadline := app.Now().Add(g.timeout)
 	prog := newProgress(app.Err, app.terminal(app.Err))
+	if g.quiet {
+		prog = silentProgress{}
+	}
 	var views []view
 	var readErr error
 	stable := map[string]settling{}

@@ -41,6 +41,10 @@ type Config struct {
 	// manager): a first start with Join trades it for this manager's
 	// certificate. Later starts use the certificate in DataDir.
 	Token string
+	// Standby joins as a Raft non-voter: the manager follows the log, its
+	// host's node is a worker, and `node promote` makes it a voter. Only
+	// with Join, and only on the first start (a member keeps its place).
+	Standby bool
 	// Socket is the unix socket of the control API (default
 	// DataDir/control.sock); "-" disables it.
 	Socket string
@@ -133,6 +137,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if _, _, err := net.SplitHostPort(cfg.Join); err != nil {
 			return cfg, fmt.Errorf("%w: join %q: want host:port of a manager's gRPC address", ErrConfig, cfg.Join)
 		}
+	}
+	if cfg.Standby && cfg.Join == "" {
+		return cfg, fmt.Errorf("%w: standby without join: a standby joins an existing cluster; give --join", ErrConfig)
 	}
 	if cfg.ForceNewCluster && cfg.Join != "" {
 		return cfg, fmt.Errorf("%w: force new cluster with join %q: a forced cluster starts alone; drop one of them", ErrConfig, cfg.Join)

@@ -132,6 +132,7 @@ func (t *tx) upsertManager(c UpsertManager) (any, error) {
 	}
 	m := c.Manager
 	t.insert(tableManagers, &m)
+	t.syncNodeRole(m.ID)
 	return m, nil
 }
 
@@ -141,5 +142,6 @@ func (t *tx) removeManager(c RemoveManager) (any, error) {
 		return nil, fmt.Errorf("manager %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableManagers, cur)
+	t.syncNodeRole(c.ID)
 	return *cur, nil
 }

@@ -57,6 +57,7 @@ func (c *converter) service(s types.ServiceConfig) (*api.ServiceSpec, error) {
 	spec.Healthcheck = healthcheck(s.HealthCheck)
 	errs = append(errs, c.deploy(s, spec)...)
 	spec.Mounts = c.mounts(s)
+	errs = append(errs, c.container(s, spec)...)
 	spec.DependsOn = c.dependsOn(s)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -83,11 +84,10 @@ func (c *converter) env(s types.ServiceConfig) []string {
 	return env
 }
 
-// labels merges labels and deploy.labels (shoal has one set, on the
-// service and its containers) and marks the stack.
+// labels are the service's labels: deploy.labels, and the stack's mark.
+// Compose's labels are the containers' (see container).
 func (c *converter) labels(s types.ServiceConfig) map[string]string {
 	out := map[string]string{}
-	maps.Copy(out, s.Labels)
 	if s.Deploy != nil {
 		maps.Copy(out, s.Deploy.Labels)
 	}
@@ -267,6 +267,8 @@ func (c *converter) mounts(s types.ServiceConfig) []api.Mount {
 				name = vol.Name
 			}
 			out = append(out, api.Mount{Type: api.MountVolume, Source: name, Target: v.Target, ReadOnly: v.ReadOnly})
+		case types.VolumeTypeTmpfs:
+			out = append(out, tmpfsVolume(v))
 		default:
 			c.warn(s.Name, key, "volume type %s (at %s) is not supported by shoal yet; left out", v.Type, v.Target)
 		}
@@ -344,6 +346,11 @@ var specKeys = []struct{ spec, compose string }{
 	{"spec.env", "environment"},
 	{"spec.dir", "working_dir"},
 	{"spec.command", "entrypoint"},
+	{"spec.container.labels", "labels"},
+	{"spec.container.groups", "group_add"},
+	{"spec.container.log_max_size", "logging.options.max-size"},
+	{"spec.container.log_max_files", "logging.options.max-file"},
+	{"spec.container.", ""},
 	{"spec.args", "command"},
 	{"spec.", ""},
 }

@@ -13,7 +13,7 @@ import (
 // here on purpose. The paths are those of the merged, canonical model
 // (short syntax already expanded: a volume "data:/d" is a map with type,
 // source, target and an empty volume map).
-var supported = []tree.Path{
+var supported = append([]tree.Path{
 	"name",
 	"services",
 	"services.*",
@@ -106,6 +106,14 @@ var supported = []tree.Path{
 	"volumes.*",
 	"volumes.*.name",
 	"volumes.*.external",
+}, containerTreePaths()...)
+
+func containerTreePaths() []tree.Path {
+	out := make([]tree.Path, len(containerPaths))
+	for i, p := range containerPaths {
+		out[i] = tree.Path(p)
+	}
+	return out
 }
 
 // attributeWarning turns a compose-go finding path such as

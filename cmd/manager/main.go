@@ -48,6 +48,8 @@ func parseFlags(args []string) (manager.Config, error) {
 	fs.StringVar(&cfg.Join, "join", "", "gRPC address of a manager of the cluster to join (first start only; needs --token)")
 	fs.StringVar(&cfg.Token, "token", "", "manager join token, from shoalctl cluster join-token manager (first start with --join only)")
 	fs.StringVar(&cfg.Socket, "socket", "", "control API unix socket (default DATA_DIR/control.sock; - disables it)")
+	fs.BoolVar(&cfg.Standby, "standby", false,
+		"join as a standby manager (a Raft non-voter that follows the log): its host's node is a worker until 'shoalctl node promote' (first start only, with --join)")
 	fs.BoolVar(&cfg.ForceNewCluster, "force-new-cluster", false, "restart this lone survivor as a one-member cluster keeping all state")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address; empty disables gossip")
 	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "gossip encryption key: base64 of 16, 24 or 32 bytes")

@@ -97,9 +97,15 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.JoinManagerResponse, error) {
-		if err := s.raft.AddVoter(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
+		add := s.raft.AddVoter
+		if req.GetNonVoter() {
+			add = s.raft.AddNonvoter
+		}
+		if err := add(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
 			return nil, err
 		}
+		// A standby that was promoted keeps its vote when it asks again.
+		rec.NonVoter = !s.isVoter(req.GetId())
 		resp, err := s.commit(ctx, rid, raftstore.UpsertManager{Manager: rec})
 		if err != nil {
 			return nil, err
@@ -109,6 +115,20 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.JoinManagerResponse, error) {
 		return c.JoinManager(ctx, req)
 	})
+}
+
+// isVoter reports whether member id has a vote in the Raft configuration.
+func (s *Server) isVoter(id string) bool {
+	members, err := s.raft.Members()
+	if err != nil {
+		return true
+	}
+	for _, m := range members {
+		if m.ID == id {
+			return m.Voter
+		}
+	}
+	return true
 }
 
 // UpdateCluster changes the cluster-wide settings; a setting the request

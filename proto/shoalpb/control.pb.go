@@ -1034,10 +1034,13 @@ func (x *ListNodesRequest) GetStale() bool {
 
 // NodeSummary adds what `node ls` shows besides the node itself.
 type NodeSummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Reserved      *Resources             `protobuf:"bytes,2,opt,name=reserved,proto3" json:"reserved,omitempty"` // reserved by active tasks
-	Tasks         uint64                 `protobuf:"varint,3,opt,name=tasks,proto3" json:"tasks,omitempty"`      // active tasks
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Node     *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Reserved *Resources             `protobuf:"bytes,2,opt,name=reserved,proto3" json:"reserved,omitempty"` // reserved by active tasks
+	Tasks    uint64                 `protobuf:"varint,3,opt,name=tasks,proto3" json:"tasks,omitempty"`      // active tasks
+	// manager_status is Swarm's MANAGER STATUS of a manager node: leader,
+	// reachable or unreachable (empty for workers).
+	ManagerStatus string `protobuf:"bytes,400,opt,name=manager_status,json=managerStatus,proto3" json:"manager_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1091,6 +1094,13 @@ func (x *NodeSummary) GetTasks() uint64 {
 		return x.Tasks
 	}
 	return 0
+}
+
+func (x *NodeSummary) GetManagerStatus() string {
+	if x != nil {
+		return x.ManagerStatus
+	}
+	return ""
 }
 
 type ListNodesResponse struct {
@@ -1768,11 +1778,15 @@ func (x *UpdateClusterResponse) GetIndex() uint64 {
 }
 
 type JoinManagerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	Addr          string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
-	GossipAddr    string                 `protobuf:"bytes,4,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr   string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	Addr       string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
+	GossipAddr string                 `protobuf:"bytes,4,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	// non_voter joins as a standby manager: it follows the log without a
+	// vote, its node a worker until promoted. A member that is a voter
+	// already stays one.
+	NonVoter      bool `protobuf:"varint,400,opt,name=non_voter,json=nonVoter,proto3" json:"non_voter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1833,6 +1847,13 @@ func (x *JoinManagerRequest) GetGossipAddr() string {
 		return x.GossipAddr
 	}
 	return ""
+}
+
+func (x *JoinManagerRequest) GetNonVoter() bool {
+	if x != nil {
+		return x.NonVoter
+	}
+	return false
 }
 
 type JoinManagerResponse struct {
@@ -2159,6 +2180,155 @@ func (x *LogLine) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type PromoteNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteNodeRequest) Reset() {
+	*x = PromoteNodeRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteNodeRequest) ProtoMessage() {}
+
+func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteNodeRequest.ProtoReflect.Descriptor instead.
+func (*PromoteNodeRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PromoteNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type DemoteNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemoteNodeRequest) Reset() {
+	*x = DemoteNodeRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemoteNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemoteNodeRequest) ProtoMessage() {}
+
+func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemoteNodeRequest.ProtoReflect.Descriptor instead.
+func (*DemoteNodeRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DemoteNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type NodeRoleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Index uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// changed is false when the node had the role already.
+	Changed       bool `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRoleResponse) Reset() {
+	*x = NodeRoleResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRoleResponse) ProtoMessage() {}
+
+func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRoleResponse.ProtoReflect.Descriptor instead.
+func (*NodeRoleResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *NodeRoleResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *NodeRoleResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NodeRoleResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
 var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
@@ -2225,11 +2395,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.shoal.v1.TaskR\x05tasks\"(\n" +
 	"\x10ListNodesRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"x\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xa0\x01\n" +
 	"\vNodeSummary\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12/\n" +
 	"\breserved\x18\x02 \x01(\v2\x13.shoal.v1.ResourcesR\breserved\x12\x14\n" +
-	"\x05tasks\x18\x03 \x01(\x04R\x05tasks\"@\n" +
+	"\x05tasks\x18\x03 \x01(\x04R\x05tasks\x12&\n" +
+	"\x0emanager_status\x18\x90\x03 \x01(\tR\rmanagerStatus\"@\n" +
 	"\x11ListNodesResponse\x12+\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x15.shoal.v1.NodeSummaryR\x05nodes\":\n" +
 	"\x0eGetNodeRequest\x12\x12\n" +
@@ -2287,13 +2458,14 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\r_max_replicas\"d\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"v\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x94\x01\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x1f\n" +
 	"\vgossip_addr\x18\x04 \x01(\tR\n" +
-	"gossipAddr\"+\n" +
+	"gossipAddr\x12\x1c\n" +
+	"\tnon_voter\x18\x90\x03 \x01(\bR\bnonVoter\"+\n" +
 	"\x13JoinManagerResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\")\n" +
 	"\rEventsRequest\x12\x18\n" +
@@ -2320,7 +2492,15 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xf8\x0f\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"(\n" +
+	"\x12PromoteNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"'\n" +
+	"\x11DemoteNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"f\n" +
+	"\x10NodeRoleResponse\x12\"\n" +
+	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\x88\x11\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2352,7 +2532,10 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
 	"\n" +
 	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12P\n" +
-	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12G\n" +
+	"\vPromoteNode\x12\x1c.shoal.v1.PromoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12E\n" +
+	"\n" +
+	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2366,7 +2549,7 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_shoalpb_control_proto_goTypes = []any{
 	(*CreateServiceRequest)(nil),             // 0: shoal.v1.CreateServiceRequest
 	(*UpdateServiceRequest)(nil),             // 1: shoal.v1.UpdateServiceRequest
@@ -2404,114 +2587,122 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*Event)(nil),                            // 33: shoal.v1.Event
 	(*ServiceLogsRequest)(nil),               // 34: shoal.v1.ServiceLogsRequest
 	(*LogLine)(nil),                          // 35: shoal.v1.LogLine
-	nil,                                      // 36: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                                      // 37: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),                      // 38: shoal.v1.ServiceSpec
-	(*UpdateConfig)(nil),                     // 39: shoal.v1.UpdateConfig
-	(*Service)(nil),                          // 40: shoal.v1.Service
-	(*Task)(nil),                             // 41: shoal.v1.Task
-	(*Node)(nil),                             // 42: shoal.v1.Node
-	(*Resources)(nil),                        // 43: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 44: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 45: google.protobuf.Timestamp
-	(*GetJoinTokensRequest)(nil),             // 46: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 47: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 48: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 49: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 50: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 51: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 52: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 53: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 54: shoal.v1.RemoveNetworkRequest
-	(*JoinTokens)(nil),                       // 55: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 56: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 57: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 58: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 59: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 60: shoal.v1.RemoveNetworkResponse
+	(*PromoteNodeRequest)(nil),               // 36: shoal.v1.PromoteNodeRequest
+	(*DemoteNodeRequest)(nil),                // 37: shoal.v1.DemoteNodeRequest
+	(*NodeRoleResponse)(nil),                 // 38: shoal.v1.NodeRoleResponse
+	nil,                                      // 39: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 40: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 41: shoal.v1.ServiceSpec
+	(*UpdateConfig)(nil),                     // 42: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 43: shoal.v1.Service
+	(*Task)(nil),                             // 44: shoal.v1.Task
+	(*Node)(nil),                             // 45: shoal.v1.Node
+	(*Resources)(nil),                        // 46: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 47: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 48: google.protobuf.Timestamp
+	(*GetJoinTokensRequest)(nil),             // 49: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 50: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 51: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 52: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 53: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 54: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 55: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 56: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 57: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 58: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 59: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 60: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 61: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 62: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 63: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	38, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	38, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	39, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
-	40, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	41, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	41, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	42, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	43, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
 	6,  // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
 	7,  // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
 	8,  // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	40, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	43, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
 	13, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	41, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	42, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	43, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	44, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	45, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	46, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
 	18, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	36, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	39, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	25, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
 	27, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	44, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	44, // 17: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	47, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	47, // 17: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
 	27, // 18: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	45, // 19: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	37, // 20: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	45, // 21: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 22: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 23: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	4,  // 24: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	9,  // 25: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	11, // 26: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	12, // 27: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	15, // 28: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	2,  // 29: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	3,  // 30: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	17, // 31: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	20, // 32: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	21, // 33: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	22, // 34: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	24, // 35: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	28, // 36: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	30, // 37: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	32, // 38: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	34, // 39: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	46, // 40: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	47, // 41: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	48, // 42: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	49, // 43: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	50, // 44: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	51, // 45: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	52, // 46: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	53, // 47: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	54, // 48: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	5,  // 49: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	5,  // 50: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	5,  // 51: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	10, // 52: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	40, // 53: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	14, // 54: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	16, // 55: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	5,  // 56: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	5,  // 57: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	19, // 58: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	42, // 59: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	42, // 60: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	23, // 61: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	26, // 62: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	29, // 63: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	31, // 64: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	33, // 65: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	35, // 66: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	55, // 67: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	55, // 68: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	56, // 69: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	57, // 70: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	57, // 71: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	58, // 72: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	59, // 73: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	58, // 74: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	60, // 75: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	49, // [49:76] is the sub-list for method output_type
-	22, // [22:49] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	48, // 19: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	40, // 20: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	48, // 21: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	45, // 22: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	0,  // 23: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 24: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	4,  // 25: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	9,  // 26: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	11, // 27: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	12, // 28: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	15, // 29: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	2,  // 30: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	3,  // 31: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	17, // 32: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	20, // 33: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	21, // 34: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	22, // 35: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	24, // 36: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	28, // 37: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	30, // 38: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	32, // 39: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	34, // 40: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	49, // 41: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	50, // 42: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	51, // 43: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	52, // 44: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	53, // 45: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	54, // 46: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	55, // 47: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	56, // 48: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	57, // 49: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	36, // 50: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	37, // 51: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	5,  // 52: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 53: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 54: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	10, // 55: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	43, // 56: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	14, // 57: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	16, // 58: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	5,  // 59: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	5,  // 60: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	19, // 61: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	45, // 62: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	45, // 63: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	23, // 64: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	26, // 65: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	29, // 66: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	31, // 67: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	33, // 68: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	35, // 69: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	58, // 70: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	58, // 71: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	59, // 72: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	60, // 73: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	60, // 74: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	61, // 75: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	62, // 76: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	61, // 77: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	63, // 78: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	38, // 79: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	38, // 80: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	52, // [52:81] is the sub-list for method output_type
+	23, // [23:52] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2529,7 +2720,7 @@ func file_shoalpb_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,8 @@ const (
 	Control_ListNetworks_FullMethodName             = "/shoal.v1.Control/ListNetworks"
 	Control_GetNetwork_FullMethodName               = "/shoal.v1.Control/GetNetwork"
 	Control_RemoveNetwork_FullMethodName            = "/shoal.v1.Control/RemoveNetwork"
+	Control_PromoteNode_FullMethodName              = "/shoal.v1.Control/PromoteNode"
+	Control_DemoteNode_FullMethodName               = "/shoal.v1.Control/DemoteNode"
 )
 
 // ControlClient is the client API for Control service.
@@ -94,6 +96,12 @@ type ControlClient interface {
 	ListNetworks(ctx context.Context, in *ListNetworksRequest, opts ...grpc.CallOption) (*ListNetworksResponse, error)
 	GetNetwork(ctx context.Context, in *GetNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error)
 	RemoveNetwork(ctx context.Context, in *RemoveNetworkRequest, opts ...grpc.CallOption) (*RemoveNetworkResponse, error)
+	// PromoteNode makes a standby manager's node a manager: its manager
+	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
+	// its manager leaves the voters (leadership handed over first) and stays
+	// a standby, its tasks where they are.
+	PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
+	DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
 }
 
 type controlClient struct {
@@ -392,6 +400,26 @@ func (c *controlClient) RemoveNetwork(ctx context.Context, in *RemoveNetworkRequ
 	return out, nil
 }
 
+func (c *controlClient) PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeRoleResponse)
+	err := c.cc.Invoke(ctx, Control_PromoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeRoleResponse)
+	err := c.cc.Invoke(ctx, Control_DemoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -438,6 +466,12 @@ type ControlServer interface {
 	ListNetworks(context.Context, *ListNetworksRequest) (*ListNetworksResponse, error)
 	GetNetwork(context.Context, *GetNetworkRequest) (*NetworkSummary, error)
 	RemoveNetwork(context.Context, *RemoveNetworkRequest) (*RemoveNetworkResponse, error)
+	// PromoteNode makes a standby manager's node a manager: its manager
+	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
+	// its manager leaves the voters (leadership handed over first) and stays
+	// a standby, its tasks where they are.
+	PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error)
+	DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -528,6 +562,12 @@ func (UnimplementedControlServer) GetNetwork(context.Context, *GetNetworkRequest
 }
 func (UnimplementedControlServer) RemoveNetwork(context.Context, *RemoveNetworkRequest) (*RemoveNetworkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveNetwork not implemented")
+}
+func (UnimplementedControlServer) PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteNode not implemented")
+}
+func (UnimplementedControlServer) DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DemoteNode not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -1022,6 +1062,42 @@ func _Control_RemoveNetwork_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_PromoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).PromoteNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_PromoteNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).PromoteNode(ctx, req.(*PromoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_DemoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DemoteNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).DemoteNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_DemoteNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).DemoteNode(ctx, req.(*DemoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1128,6 +1204,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveNetwork",
 			Handler:    _Control_RemoveNetwork_Handler,
+		},
+		{
+			MethodName: "PromoteNode",
+			Handler:    _Control_PromoteNode_Handler,
+		},
+		{
+			MethodName: "DemoteNode",
+			Handler:    _Control_DemoteNode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

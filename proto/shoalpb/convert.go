@@ -101,7 +101,8 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 		ForceUpdate:    s.ForceUpdate,
 	}
 	for _, m := range s.Mounts {
-		out.Mounts = append(out.Mounts, &Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		out.Mounts = append(out.Mounts, &Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
+			TmpfsSize: m.TmpfsSize, TmpfsMode: m.TmpfsMode})
 	}
 	if h := s.Healthcheck; h != nil {
 		out.Healthcheck = &Healthcheck{
@@ -113,6 +114,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 		out.DependsOn = append(out.DependsOn, &Dependency{Service: d.Service, Condition: string(d.Condition)})
 	}
 	out.Networks, out.Endpoint = fromAttachmentSpecs(s.Networks), FromEndpointSpec(s.Endpoint)
+	out.Container = FromContainerOptions(s.Container)
 	return out
 }
 
@@ -144,7 +146,8 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 		ForceUpdate:    s.GetForceUpdate(),
 	}
 	for _, m := range s.GetMounts() {
-		out.Mounts = append(out.Mounts, api.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly()})
+		out.Mounts = append(out.Mounts, api.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(),
+			TmpfsSize: m.GetTmpfsSize(), TmpfsMode: m.GetTmpfsMode()})
 	}
 	if h := s.GetHealthcheck(); h != nil {
 		out.Healthcheck = &api.Healthcheck{
@@ -156,6 +159,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 		out.DependsOn = append(out.DependsOn, api.Dependency{Service: d.GetService(), Condition: api.DependencyCondition(d.GetCondition())})
 	}
 	out.Networks, out.Endpoint = toAttachmentSpecs(s.GetNetworks()), ToEndpointSpec(s.GetEndpoint())
+	out.Container = ToContainerOptions(s.GetContainer())
 	return out
 }
 

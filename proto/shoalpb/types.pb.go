@@ -224,6 +224,8 @@ type Mount struct {
 	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	ReadOnly      bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	TmpfsSize     int64                  `protobuf:"varint,400,opt,name=tmpfs_size,json=tmpfsSize,proto3" json:"tmpfs_size,omitempty"` // tmpfs: bytes (0: the kernel's default)
+	TmpfsMode     uint32                 `protobuf:"varint,401,opt,name=tmpfs_mode,json=tmpfsMode,proto3" json:"tmpfs_mode,omitempty"` // tmpfs: permission bits (0: 1777)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +286,20 @@ func (x *Mount) GetReadOnly() bool {
 		return x.ReadOnly
 	}
 	return false
+}
+
+func (x *Mount) GetTmpfsSize() int64 {
+	if x != nil {
+		return x.TmpfsSize
+	}
+	return 0
+}
+
+func (x *Mount) GetTmpfsMode() uint32 {
+	if x != nil {
+		return x.TmpfsMode
+	}
+	return 0
 }
 
 type Placement struct {
@@ -677,7 +693,8 @@ type ServiceSpec struct {
 	ForceUpdate     uint64                   `protobuf:"varint,351,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
 	// image_digest pins image to one manifest ("sha256:..."), resolved by the
 	// managers when the service is created or its image changes.
-	ImageDigest   string `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	ImageDigest   string            `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	Container     *ContainerOptions `protobuf:"bytes,400,opt,name=container,proto3" json:"container,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,6 +897,215 @@ func (x *ServiceSpec) GetImageDigest() string {
 	return ""
 }
 
+func (x *ServiceSpec) GetContainer() *ContainerOptions {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+// ContainerOptions are docker's container options of a service (see
+// api.ContainerOptions).
+type ContainerOptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"` // a template: {{.Service.Name}}, {{.Task.Slot}}, {{.Node.Hostname}}, ...
+	StopSignal    string                 `protobuf:"bytes,2,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
+	Init          bool                   `protobuf:"varint,3,opt,name=init,proto3" json:"init,omitempty"`
+	ReadOnly      bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	CapAdd        []string               `protobuf:"bytes,5,rep,name=cap_add,json=capAdd,proto3" json:"cap_add,omitempty"`
+	CapDrop       []string               `protobuf:"bytes,6,rep,name=cap_drop,json=capDrop,proto3" json:"cap_drop,omitempty"`
+	Sysctls       map[string]string      `protobuf:"bytes,7,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Ulimits       []*Ulimit              `protobuf:"bytes,8,rep,name=ulimits,proto3" json:"ulimits,omitempty"`
+	Groups        []string               `protobuf:"bytes,9,rep,name=groups,proto3" json:"groups,omitempty"`
+	Tty           bool                   `protobuf:"varint,10,opt,name=tty,proto3" json:"tty,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // container labels, apart from the service's
+	LogMaxSize    int64                  `protobuf:"varint,12,opt,name=log_max_size,json=logMaxSize,proto3" json:"log_max_size,omitempty"`
+	LogMaxFiles   uint32                 `protobuf:"varint,13,opt,name=log_max_files,json=logMaxFiles,proto3" json:"log_max_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerOptions) Reset() {
+	*x = ContainerOptions{}
+	mi := &file_shoalpb_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerOptions) ProtoMessage() {}
+
+func (x *ContainerOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerOptions.ProtoReflect.Descriptor instead.
+func (*ContainerOptions) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ContainerOptions) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ContainerOptions) GetStopSignal() string {
+	if x != nil {
+		return x.StopSignal
+	}
+	return ""
+}
+
+func (x *ContainerOptions) GetInit() bool {
+	if x != nil {
+		return x.Init
+	}
+	return false
+}
+
+func (x *ContainerOptions) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *ContainerOptions) GetCapAdd() []string {
+	if x != nil {
+		return x.CapAdd
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetCapDrop() []string {
+	if x != nil {
+		return x.CapDrop
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetSysctls() map[string]string {
+	if x != nil {
+		return x.Sysctls
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetUlimits() []*Ulimit {
+	if x != nil {
+		return x.Ulimits
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *ContainerOptions) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetLogMaxSize() int64 {
+	if x != nil {
+		return x.LogMaxSize
+	}
+	return 0
+}
+
+func (x *ContainerOptions) GetLogMaxFiles() uint32 {
+	if x != nil {
+		return x.LogMaxFiles
+	}
+	return 0
+}
+
+type Ulimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Soft          int64                  `protobuf:"varint,2,opt,name=soft,proto3" json:"soft,omitempty"`
+	Hard          int64                  `protobuf:"varint,3,opt,name=hard,proto3" json:"hard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ulimit) Reset() {
+	*x = Ulimit{}
+	mi := &file_shoalpb_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ulimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ulimit) ProtoMessage() {}
+
+func (x *Ulimit) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ulimit.ProtoReflect.Descriptor instead.
+func (*Ulimit) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Ulimit) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Ulimit) GetSoft() int64 {
+	if x != nil {
+		return x.Soft
+	}
+	return 0
+}
+
+func (x *Ulimit) GetHard() int64 {
+	if x != nil {
+		return x.Hard
+	}
+	return 0
+}
+
 type Service struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -896,7 +1122,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_shoalpb_types_proto_msgTypes[9]
+	mi := &file_shoalpb_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1134,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[9]
+	mi := &file_shoalpb_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1147,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Service) GetId() string {
@@ -996,7 +1222,7 @@ type UpdateStatus struct {
 
 func (x *UpdateStatus) Reset() {
 	*x = UpdateStatus{}
-	mi := &file_shoalpb_types_proto_msgTypes[10]
+	mi := &file_shoalpb_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1234,7 @@ func (x *UpdateStatus) String() string {
 func (*UpdateStatus) ProtoMessage() {}
 
 func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[10]
+	mi := &file_shoalpb_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1247,7 @@ func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
 func (*UpdateStatus) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateStatus) GetState() string {
@@ -1078,7 +1304,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoalpb_types_proto_msgTypes[11]
+	mi := &file_shoalpb_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1316,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[11]
+	mi := &file_shoalpb_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1329,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TaskStatus) GetState() string {
@@ -1182,7 +1408,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_shoalpb_types_proto_msgTypes[12]
+	mi := &file_shoalpb_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1420,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[12]
+	mi := &file_shoalpb_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1433,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProbeResult) GetStart() *timestamppb.Timestamp {
@@ -1260,7 +1486,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoalpb_types_proto_msgTypes[13]
+	mi := &file_shoalpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1498,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[13]
+	mi := &file_shoalpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1511,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Task) GetId() string {
@@ -1413,12 +1639,16 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x10restart_deadline\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0frestartDeadline\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"h\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x01\n" +
 	"\x05Mount\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x1b\n" +
-	"\tread_only\x18\x04 \x01(\bR\breadOnly\"\x9e\x01\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12\x1e\n" +
+	"\n" +
+	"tmpfs_size\x18\x90\x03 \x01(\x03R\ttmpfsSize\x12\x1e\n" +
+	"\n" +
+	"tmpfs_mode\x18\x91\x03 \x01(\rR\ttmpfsMode\"\x9e\x01\n" +
 	"\tPlacement\x12 \n" +
 	"\vconstraints\x18\x01 \x03(\tR\vconstraints\x12 \n" +
 	"\vpreferences\x18\x02 \x03(\tR\vpreferences\x121\n" +
@@ -1447,7 +1677,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"Dependency\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xb4\b\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xef\b\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12\x14\n" +
@@ -1474,10 +1704,38 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\bendpoint\x18\xc9\x01 \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x12@\n" +
 	"\x0frollback_config\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x12\"\n" +
 	"\fforce_update\x18\xdf\x02 \x01(\x04R\vforceUpdate\x12\"\n" +
-	"\fimage_digest\x18\xac\x02 \x01(\tR\vimageDigest\x1a9\n" +
+	"\fimage_digest\x18\xac\x02 \x01(\tR\vimageDigest\x129\n" +
+	"\tcontainer\x18\x90\x03 \x01(\v2\x1a.shoal.v1.ContainerOptionsR\tcontainer\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xca\x04\n" +
+	"\x10ContainerOptions\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x1f\n" +
+	"\vstop_signal\x18\x02 \x01(\tR\n" +
+	"stopSignal\x12\x12\n" +
+	"\x04init\x18\x03 \x01(\bR\x04init\x12\x1b\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12\x17\n" +
+	"\acap_add\x18\x05 \x03(\tR\x06capAdd\x12\x19\n" +
+	"\bcap_drop\x18\x06 \x03(\tR\acapDrop\x12A\n" +
+	"\asysctls\x18\a \x03(\v2'.shoal.v1.ContainerOptions.SysctlsEntryR\asysctls\x12*\n" +
+	"\aulimits\x18\b \x03(\v2\x10.shoal.v1.UlimitR\aulimits\x12\x16\n" +
+	"\x06groups\x18\t \x03(\tR\x06groups\x12\x10\n" +
+	"\x03tty\x18\n" +
+	" \x01(\bR\x03tty\x12>\n" +
+	"\x06labels\x18\v \x03(\v2&.shoal.v1.ContainerOptions.LabelsEntryR\x06labels\x12 \n" +
+	"\flog_max_size\x18\f \x01(\x03R\n" +
+	"logMaxSize\x12\"\n" +
+	"\rlog_max_files\x18\r \x01(\rR\vlogMaxFiles\x1a:\n" +
+	"\fSysctlsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x06Ulimit\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
+	"\x04hard\x18\x03 \x01(\x03R\x04hard\"\x8f\x03\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12!\n" +
@@ -1546,7 +1804,7 @@ func file_shoalpb_types_proto_rawDescGZIP() []byte {
 	return file_shoalpb_types_proto_rawDescData
 }
 
-var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_shoalpb_types_proto_goTypes = []any{
 	(*Resources)(nil),             // 0: shoal.v1.Resources
 	(*Node)(nil),                  // 1: shoal.v1.Node
@@ -1557,69 +1815,77 @@ var file_shoalpb_types_proto_goTypes = []any{
 	(*Healthcheck)(nil),           // 6: shoal.v1.Healthcheck
 	(*Dependency)(nil),            // 7: shoal.v1.Dependency
 	(*ServiceSpec)(nil),           // 8: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 9: shoal.v1.Service
-	(*UpdateStatus)(nil),          // 10: shoal.v1.UpdateStatus
-	(*TaskStatus)(nil),            // 11: shoal.v1.TaskStatus
-	(*ProbeResult)(nil),           // 12: shoal.v1.ProbeResult
-	(*Task)(nil),                  // 13: shoal.v1.Task
-	nil,                           // 14: shoal.v1.Node.LabelsEntry
-	nil,                           // 15: shoal.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*NetworkAttachmentSpec)(nil), // 18: shoal.v1.NetworkAttachmentSpec
-	(*EndpointSpec)(nil),          // 19: shoal.v1.EndpointSpec
-	(*ServiceEndpoint)(nil),       // 20: shoal.v1.ServiceEndpoint
-	(*NetworkAttachment)(nil),     // 21: shoal.v1.NetworkAttachment
+	(*ContainerOptions)(nil),      // 9: shoal.v1.ContainerOptions
+	(*Ulimit)(nil),                // 10: shoal.v1.Ulimit
+	(*Service)(nil),               // 11: shoal.v1.Service
+	(*UpdateStatus)(nil),          // 12: shoal.v1.UpdateStatus
+	(*TaskStatus)(nil),            // 13: shoal.v1.TaskStatus
+	(*ProbeResult)(nil),           // 14: shoal.v1.ProbeResult
+	(*Task)(nil),                  // 15: shoal.v1.Task
+	nil,                           // 16: shoal.v1.Node.LabelsEntry
+	nil,                           // 17: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 18: shoal.v1.ContainerOptions.SysctlsEntry
+	nil,                           // 19: shoal.v1.ContainerOptions.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*NetworkAttachmentSpec)(nil), // 22: shoal.v1.NetworkAttachmentSpec
+	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
+	(*ServiceEndpoint)(nil),       // 24: shoal.v1.ServiceEndpoint
+	(*NetworkAttachment)(nil),     // 25: shoal.v1.NetworkAttachment
 }
 var file_shoalpb_types_proto_depIdxs = []int32{
-	14, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
+	16, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
 	0,  // 1: shoal.v1.Node.resources:type_name -> shoal.v1.Resources
-	16, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
-	16, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
-	16, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
-	17, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	17, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	17, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	17, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	17, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
-	17, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
-	17, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
-	15, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	20, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
+	20, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
+	21, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	21, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	21, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	21, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	21, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
+	21, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
+	21, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
+	17, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
 	2,  // 13: shoal.v1.ServiceSpec.mounts:type_name -> shoal.v1.Mount
 	0,  // 14: shoal.v1.ServiceSpec.reservations:type_name -> shoal.v1.Resources
 	0,  // 15: shoal.v1.ServiceSpec.limits:type_name -> shoal.v1.Resources
-	17, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	21, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
 	6,  // 17: shoal.v1.ServiceSpec.healthcheck:type_name -> shoal.v1.Healthcheck
 	3,  // 18: shoal.v1.ServiceSpec.placement:type_name -> shoal.v1.Placement
 	4,  // 19: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
 	5,  // 20: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
 	7,  // 21: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
-	18, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
-	19, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	22, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
+	23, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
 	5,  // 24: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
-	8,  // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	8,  // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	16, // 27: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	16, // 28: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 29: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
-	10, // 30: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
-	16, // 31: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	16, // 32: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	16, // 33: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	12, // 34: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
-	16, // 35: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
-	16, // 36: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
-	8,  // 37: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	11, // 38: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	16, // 39: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	16, // 40: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	21, // 41: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
-	16, // 42: shoal.v1.Task.started_at:type_name -> google.protobuf.Timestamp
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	9,  // 25: shoal.v1.ServiceSpec.container:type_name -> shoal.v1.ContainerOptions
+	18, // 26: shoal.v1.ContainerOptions.sysctls:type_name -> shoal.v1.ContainerOptions.SysctlsEntry
+	10, // 27: shoal.v1.ContainerOptions.ulimits:type_name -> shoal.v1.Ulimit
+	19, // 28: shoal.v1.ContainerOptions.labels:type_name -> shoal.v1.ContainerOptions.LabelsEntry
+	8,  // 29: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	8,  // 30: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	20, // 31: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	20, // 32: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 33: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
+	12, // 34: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	20, // 35: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	20, // 36: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	20, // 37: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	14, // 38: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
+	20, // 39: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
+	20, // 40: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
+	8,  // 41: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	13, // 42: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	20, // 43: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	20, // 44: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 45: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
+	20, // 46: shoal.v1.Task.started_at:type_name -> google.protobuf.Timestamp
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }
@@ -1634,7 +1900,7 @@ func file_shoalpb_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_types_proto_rawDesc), len(file_shoalpb_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
