@@ -77,6 +77,8 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.upsertManager(c)
 	case RemoveManager:
 		return t.removeManager(c)
+	case SetGossipKeys:
+		return t.setGossipKeys(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err
@@ -129,5 +131,6 @@ func (t *tx) removeManager(c RemoveManager) (any, error) {
 		return nil, fmt.Errorf("manager %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableManagers, cur)
+	t.requestGossipRotation()
 	return *cur, nil
 }

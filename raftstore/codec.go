@@ -158,6 +158,8 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[UpsertManager](p)
 	case CmdRemoveManager:
 		return decodeJSON[RemoveManager](p)
+	case CmdSetGossipKeys:
+		return decodeJSON[SetGossipKeys](p)
 	default:
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}

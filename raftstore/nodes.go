@@ -178,6 +178,7 @@ func (t *tx) removeNode(c RemoveNode) (any, error) {
 		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableNodes, cur)
+	t.requestGossipRotation()
 	t.event("node", "remove", Event{Node: cur})
 	return cur, nil
 }

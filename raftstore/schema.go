@@ -79,6 +79,9 @@ func schema() *memdb.DBSchema {
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
 		tableRequests: requestsTable(),
+		tableGossipKeys: {Name: tableGossipKeys, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return gossipKeysKey }),
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -104,6 +107,8 @@ func objectID(obj any) string {
 		return o.ID
 	case *specRecord:
 		return o.key()
+	case *api.GossipKeyring:
+		return gossipKeysKey
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

@@ -55,6 +55,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
 	}
+	if r, ok := v.first(tableGossipKeys, "id", gossipKeysKey).(*api.GossipKeyring); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING, r)
+	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
 	}
@@ -231,6 +234,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 			}
 			return r.key()
 		})
+	case commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING:
+		table = tableGossipKeys
+		obj, id, err = decodeRecord(rec.Payload, func(*api.GossipKeyring) string { return gossipKeysKey })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

@@ -43,26 +43,29 @@ const (
 	CommandType_UPSERT_MANAGER       CommandType = 12
 	CommandType_REMOVE_MANAGER       CommandType = 13
 	CommandType_BATCH                CommandType = 14
+	// The gossip keyring (raftstore.SetGossipKeys).
+	CommandType_SET_GOSSIP_KEYS CommandType = 150
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0:  "COMMAND_TYPE_INVALID",
-		1:  "CREATE_SERVICE",
-		2:  "UPDATE_SERVICE",
-		3:  "REMOVE_SERVICE",
-		4:  "UPSERT_NODE",
-		5:  "UPDATE_NODE",
-		6:  "SET_NODE_STATUS",
-		7:  "REMOVE_NODE",
-		8:  "WRITE_TASKS",
-		9:  "ASSIGN_TASKS",
-		10: "UPDATE_TASK_STATUS",
-		11: "SET_CLUSTER",
-		12: "UPSERT_MANAGER",
-		13: "REMOVE_MANAGER",
-		14: "BATCH",
+		0:   "COMMAND_TYPE_INVALID",
+		1:   "CREATE_SERVICE",
+		2:   "UPDATE_SERVICE",
+		3:   "REMOVE_SERVICE",
+		4:   "UPSERT_NODE",
+		5:   "UPDATE_NODE",
+		6:   "SET_NODE_STATUS",
+		7:   "REMOVE_NODE",
+		8:   "WRITE_TASKS",
+		9:   "ASSIGN_TASKS",
+		10:  "UPDATE_TASK_STATUS",
+		11:  "SET_CLUSTER",
+		12:  "UPSERT_MANAGER",
+		13:  "REMOVE_MANAGER",
+		14:  "BATCH",
+		150: "SET_GOSSIP_KEYS",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -80,6 +83,7 @@ var (
 		"UPSERT_MANAGER":       12,
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
+		"SET_GOSSIP_KEYS":      150,
 	}
 )
 
@@ -176,31 +180,35 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// The gossip keyring (one record, when the cluster has one).
+	SnapshotRecordType_RECORD_GOSSIP_KEYRING SnapshotRecordType = 150
 )
 
 // Enum value maps for SnapshotRecordType.
 var (
 	SnapshotRecordType_name = map[int32]string{
-		0: "RECORD_INVALID",
-		1: "RECORD_HEADER",
-		2: "RECORD_CLUSTER",
-		3: "RECORD_MANAGER",
-		4: "RECORD_NODE",
-		5: "RECORD_SERVICE",
-		6: "RECORD_TASK",
-		7: "RECORD_REQUEST",
-		8: "RECORD_SERVICE_SPEC",
+		0:   "RECORD_INVALID",
+		1:   "RECORD_HEADER",
+		2:   "RECORD_CLUSTER",
+		3:   "RECORD_MANAGER",
+		4:   "RECORD_NODE",
+		5:   "RECORD_SERVICE",
+		6:   "RECORD_TASK",
+		7:   "RECORD_REQUEST",
+		8:   "RECORD_SERVICE_SPEC",
+		150: "RECORD_GOSSIP_KEYRING",
 	}
 	SnapshotRecordType_value = map[string]int32{
-		"RECORD_INVALID":      0,
-		"RECORD_HEADER":       1,
-		"RECORD_CLUSTER":      2,
-		"RECORD_MANAGER":      3,
-		"RECORD_NODE":         4,
-		"RECORD_SERVICE":      5,
-		"RECORD_TASK":         6,
-		"RECORD_REQUEST":      7,
-		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_INVALID":        0,
+		"RECORD_HEADER":         1,
+		"RECORD_CLUSTER":        2,
+		"RECORD_MANAGER":        3,
+		"RECORD_NODE":           4,
+		"RECORD_SERVICE":        5,
+		"RECORD_TASK":           6,
+		"RECORD_REQUEST":        7,
+		"RECORD_SERVICE_SPEC":   8,
+		"RECORD_GOSSIP_KEYRING": 150,
 	}
 )
 
@@ -387,7 +395,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xaa\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xc0\x02\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -404,10 +412,11 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vSET_CLUSTER\x10\v\x12\x12\n" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
-	"\x05BATCH\x10\x0e*3\n" +
+	"\x05BATCH\x10\x0e\x12\x14\n" +
+	"\x0fSET_GOSSIP_KEYS\x10\x96\x01*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xe2\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -417,7 +426,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
-	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x1a\n" +
+	"\x15RECORD_GOSSIP_KEYRING\x10\x96\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
