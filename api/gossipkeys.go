@@ -45,6 +45,10 @@ type GossipKeyring struct {
 // GossipKey is one key of the ring.
 type GossipKey struct {
 	Key []byte `json:"key"`
+	// Index is the keyring version that added the key (set by the leader
+	// that made it): of two keys, the higher index is the newer, which
+	// tells the steps of a rotation apart without comparing clocks.
+	Index uint64 `json:"index"`
 	// CreatedAt comes from the leader that made the key (inside the
 	// command): rotation is due at CreatedAt of the primary plus the
 	// interval.
@@ -72,7 +76,7 @@ func (r GossipKeyring) Raw() [][]byte {
 func (r GossipKeyring) Clone() GossipKeyring {
 	keys := make([]GossipKey, len(r.Keys))
 	for i, k := range r.Keys {
-		keys[i] = GossipKey{Key: bytes.Clone(k.Key), CreatedAt: k.CreatedAt}
+		keys[i] = GossipKey{Key: bytes.Clone(k.Key), Index: k.Index, CreatedAt: k.CreatedAt}
 	}
 	r.Keys = keys
 	return r

@@ -48,6 +48,8 @@ type Manager struct {
 
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
+	// gossipRun is the gossip member while Run runs (nil: gossip off).
+	gossipRun *gossipRun
 }
 
 // New checks cfg, loads (or makes) the manager's id and opens its

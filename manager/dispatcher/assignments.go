@@ -35,7 +35,7 @@ func inSet(t *api.Task) bool {
 // restart acks, refused reports.
 func (s *session) send(ctx context.Context, running []string) error {
 	sent := make(map[string]fingerprint)
-	var seq uint64
+	var seq, keys uint64
 	full := true
 	for {
 		if msg := s.diff(sent, full, running); msg != nil {
@@ -44,6 +44,9 @@ func (s *session) send(ctx context.Context, running []string) error {
 			if err := s.stream.Send(&shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Assignments{Assignments: msg}}); err != nil {
 				return err
 			}
+		}
+		if err := s.sendKeys(&keys); err != nil {
+			return err
 		}
 		running = nil
 		var err error
