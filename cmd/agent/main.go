@@ -182,7 +182,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Var(&join, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
-	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
+	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
 	fs.StringVar(&cfg.runtime, "runtime", "containerd", "container runtime: containerd, or fake (starts nothing)")
 	fs.StringVar(&cfg.ctrd.address, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -110,6 +112,11 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 			return nil, toStatus(err)
 		}
 	}
+	if req.GossipKeyRotation != nil {
+		if err := api.ValidateClusterSettings(api.ClusterSettings{GossipKeyRotation: api.Duration(req.GetGossipKeyRotation().AsDuration())}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.UpdateClusterResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
@@ -123,6 +130,9 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 		if req.MaxReplicas != nil {
 			settings.MaxReplicas = req.GetMaxReplicas()
 		}
+		if req.GossipKeyRotation != nil {
+			settings.GossipKeyRotation = api.Duration(req.GetGossipKeyRotation().AsDuration())
+		}
 		if err := api.ValidateSettingsFor(settings, v.Services()); err != nil {
 			return nil, err
 		}
@@ -133,7 +143,8 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 		if got, ok := resp.Value.(api.ClusterInfo); ok {
 			settings = got.Settings
 		}
-		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "index", resp.Index)
+		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(),
+			"gossip_key_rotation", settings.KeyRotation(), "index", resp.Index)
 		return &shoalpb.UpdateClusterResponse{Settings: fromSettings(settings), Index: resp.Index}, nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.UpdateClusterResponse, error) {
 		return c.UpdateCluster(ctx, req)
@@ -142,5 +153,5 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 
 // fromSettings converts settings to the message, with defaults filled in.
 func fromSettings(s api.ClusterSettings) *shoalpb.ClusterSettings {
-	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit()}
+	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit(), GossipKeyRotation: durationpb.New(s.KeyRotation())}
 }

@@ -9,6 +9,7 @@ package shoalpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1474,10 +1475,12 @@ func (x *ClusterStatusResponse) GetSettings() *ClusterSettings {
 // ClusterSettings are the cluster-wide settings, as in force (defaults
 // filled in).
 type ClusterSettings struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MaxReplicas   uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MaxReplicas uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
+	// How often the leader replaces the gossip encryption key.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
@@ -1517,13 +1520,22 @@ func (x *ClusterSettings) GetMaxReplicas() uint64 {
 	return 0
 }
 
+func (x *ClusterSettings) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
+}
+
 type UpdateClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unset: unchanged. 0 restores the default (10000); at most 100000. A
 	// value below what a service already has is refused.
-	MaxReplicas   *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxReplicas *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	// Unset: unchanged. 0 restores the default (12h); at least 1m.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *UpdateClusterRequest) Reset() {
@@ -1561,6 +1573,13 @@ func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
 		return *x.MaxReplicas
 	}
 	return 0
+}
+
+func (x *UpdateClusterRequest) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
 }
 
 type UpdateClusterResponse struct {
@@ -2011,7 +2030,7 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"Z\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
@@ -2114,11 +2133,13 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
 	"answeredBy\x125\n" +
 	"\bsettings\x18\n" +
-	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"4\n" +
+	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"\x80\x01\n" +
 	"\x0fClusterSettings\x12!\n" +
-	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\"O\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\x12J\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"\x9b\x01\n" +
 	"\x14UpdateClusterRequest\x12&\n" +
-	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01B\x0f\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01\x12J\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotationB\x0f\n" +
 	"\r_max_replicas\"d\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
@@ -2232,7 +2253,8 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*Task)(nil),                  // 38: shoal.v1.Task
 	(*Node)(nil),                  // 39: shoal.v1.Node
 	(*Resources)(nil),             // 40: shoal.v1.Resources
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
 	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
@@ -2250,47 +2272,49 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
 	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	41, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	41, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 19: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 20: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 21: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 22: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 23: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 24: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 25: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 26: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 27: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 28: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 29: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 30: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 31: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 32: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 33: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 34: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	3,  // 35: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 36: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 37: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 38: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 39: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 40: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 41: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 42: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 43: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 44: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 45: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 46: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 47: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 48: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 49: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 50: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	41, // 15: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	41, // 16: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	25, // 17: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	42, // 18: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	35, // 19: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	42, // 20: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	0,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	2,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	7,  // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	9,  // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	10, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	13, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	15, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	18, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	19, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	20, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	22, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	26, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	28, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	30, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	32, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	3,  // 37: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 38: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 39: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 40: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	37, // 41: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 42: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 43: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 44: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	39, // 45: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	39, // 46: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 47: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 48: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 49: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 50: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 51: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 52: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	37, // [37:53] is the sub-list for method output_type
+	21, // [21:37] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
