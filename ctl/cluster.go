@@ -41,7 +41,7 @@ a node or a manager rotates it at once as well.`, api.DefaultMaxReplicas, api.Ma
 			api.DefaultGossipKeyRotation, api.MinGossipKeyRotation),
 		Example: `  shoalctl cluster update --max-replicas 20000
   shoalctl cluster update --gossip-key-rotation 6h`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &shoalpb.UpdateClusterRequest{}
 			if cmd.Flags().Changed("max-replicas") {
