@@ -78,16 +78,17 @@ func (c *Config) setDefaults() {
 
 // Node is one Raft member with its FSM over a State.
 type Node struct {
-	cfg   Config
-	id    string
-	log   *slog.Logger
-	state *State
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	logs  *raftboltdb.BoltStore
+	cfg    Config
+	id     string
+	log    *slog.Logger
+	state  *State
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	logs   *raftboltdb.BoltStore
+	leader *leaderFanout
+
 	// logStore is logs as Raft's log store (sealed when there is a data key).
 	logStore raft.LogStore
-	leader   *leaderFanout
 
 	closeOnce sync.Once
 	closeErr  error
