@@ -55,7 +55,8 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	shoalpb.RegisterDispatcherServer(gs, disp)
 	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
 	keys := &keyDuty{m: m, node: node}
-	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}, {name: "gossip keys", run: keys.run}}
+	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}, {name: "gossip keys", run: keys.run},
+		{name: "autolock", run: func(ctx context.Context) error { return m.autolockDuty(ctx, node) }}}
 	if m.gossipAddr() != "" {
 		g = m.startGossipRun(ctx, state, disp)
 		keys.gossip = g

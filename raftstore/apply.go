@@ -79,6 +79,8 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.removeManager(c)
 	case SetGossipKeys:
 		return t.setGossipKeys(c)
+	case SetAutolock:
+		return t.setAutolock(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err

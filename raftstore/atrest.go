@@ -88,12 +88,20 @@ func (s sealedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, err
 
 type sealedSink struct {
 	raft.SnapshotSink
-	w *seal.Writer
+	w      *seal.Writer
+	closed bool
 }
 
 func (s *sealedSink) Write(p []byte) (int, error) { return s.w.Write(p) }
 
+// Close seals the last chunk and closes the file sink. Raft may call it
+// twice (RecoverCluster closes a sink Persist closed already); as the
+// file sink, the second call does nothing.
 func (s *sealedSink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	if err := s.w.Close(); err != nil {
 		return errors.Join(err, s.SnapshotSink.Cancel())
 	}

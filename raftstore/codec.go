@@ -160,6 +160,8 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[RemoveManager](p)
 	case CmdSetGossipKeys:
 		return decodeJSON[SetGossipKeys](p)
+	case CmdSetAutolock:
+		return decodeJSON[SetAutolock](p)
 	default:
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}

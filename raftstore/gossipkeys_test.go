@@ -101,3 +101,37 @@ func TestGossipKeyringSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("decode = %+v, %v; want %+v", back, err, cmds[1])
 	}
 }
+
+func TestSetAutolockVersionsAndSnapshot(t *testing.T) {
+	src := &fsm{state: NewState()}
+	key := bytes.Repeat([]byte{7}, api.UnlockKeySize)
+	applyLog(t, src, []Command{SetAutolock{Enabled: true, UnlockKey: key, At: t0}}, 1)
+	s := src.state
+	for name, c := range map[string]SetAutolock{
+		"stale":        {Enabled: false, ExpectedVersion: 0},
+		"short key":    {Enabled: true, UnlockKey: []byte("k"), ExpectedVersion: 1},
+		"key when off": {Enabled: false, UnlockKey: key, ExpectedVersion: 1},
+	} {
+		if _, _, err := s.apply(0, c); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrConflict) {
+			t.Errorf("%s: %v, want ErrInvalid or ErrConflict", name, err)
+		}
+	}
+	if a := s.Read().Autolock(); !a.Enabled || a.Version != 1 || !bytes.Equal(a.UnlockKey, key) {
+		t.Fatalf("autolock = %+v", a)
+	}
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	dst := &fsm{state: NewState()}
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.state.Read().Autolock(); !reflect.DeepEqual(got, s.Read().Autolock()) {
+		t.Fatalf("restored autolock = %+v", got)
+	}
+}

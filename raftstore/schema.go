@@ -82,6 +82,9 @@ func schema() *memdb.DBSchema {
 		tableGossipKeys: {Name: tableGossipKeys, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return gossipKeysKey }),
 		}},
+		tableAutolock: {Name: tableAutolock, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return autolockKey }),
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -109,6 +112,8 @@ func objectID(obj any) string {
 		return o.key()
 	case *api.GossipKeyring:
 		return gossipKeysKey
+	case *api.Autolock:
+		return autolockKey
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

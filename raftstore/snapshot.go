@@ -58,6 +58,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	if r, ok := v.first(tableGossipKeys, "id", gossipKeysKey).(*api.GossipKeyring); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING, r)
 	}
+	if a, ok := v.first(tableAutolock, "id", autolockKey).(*api.Autolock); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_AUTOLOCK, a)
+	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
 	}
@@ -237,6 +240,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING:
 		table = tableGossipKeys
 		obj, id, err = decodeRecord(rec.Payload, func(*api.GossipKeyring) string { return gossipKeysKey })
+	case commandpb.SnapshotRecordType_RECORD_AUTOLOCK:
+		table = tableAutolock
+		obj, id, err = decodeRecord(rec.Payload, func(*api.Autolock) string { return autolockKey })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

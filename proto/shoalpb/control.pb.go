@@ -23,6 +23,182 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type UnlockClusterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"` // SHLKEY-1-…
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockClusterRequest) Reset() {
+	*x = UnlockClusterRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockClusterRequest) ProtoMessage() {}
+
+func (x *UnlockClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockClusterRequest.ProtoReflect.Descriptor instead.
+func (*UnlockClusterRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UnlockClusterRequest) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockClusterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockClusterResponse) Reset() {
+	*x = UnlockClusterResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockClusterResponse) ProtoMessage() {}
+
+func (x *UnlockClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockClusterResponse.ProtoReflect.Descriptor instead.
+func (*UnlockClusterResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{1}
+}
+
+type GetUnlockKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rotate        bool                   `protobuf:"varint,1,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyRequest) Reset() {
+	*x = GetUnlockKeyRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyRequest) ProtoMessage() {}
+
+func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetUnlockKeyRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type GetUnlockKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"` // of the rotation, when rotate was set
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyResponse) Reset() {
+	*x = GetUnlockKeyResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyResponse) ProtoMessage() {}
+
+func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetUnlockKeyResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+func (x *GetUnlockKeyResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type CreateServiceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Spec          *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -33,7 +209,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[0]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +221,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[0]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +234,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{0}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateServiceRequest) GetSpec() *ServiceSpec {
@@ -88,7 +264,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[1]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +276,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[1]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +289,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{1}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateServiceRequest) GetService() string {
@@ -155,7 +331,7 @@ type ScaleServiceRequest struct {
 
 func (x *ScaleServiceRequest) Reset() {
 	*x = ScaleServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +343,7 @@ func (x *ScaleServiceRequest) String() string {
 func (*ScaleServiceRequest) ProtoMessage() {}
 
 func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +356,7 @@ func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleServiceRequest.ProtoReflect.Descriptor instead.
 func (*ScaleServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScaleServiceRequest) GetService() string {
@@ -216,7 +392,7 @@ type ServiceWriteResponse struct {
 
 func (x *ServiceWriteResponse) Reset() {
 	*x = ServiceWriteResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +404,7 @@ func (x *ServiceWriteResponse) String() string {
 func (*ServiceWriteResponse) ProtoMessage() {}
 
 func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +417,7 @@ func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceWriteResponse.ProtoReflect.Descriptor instead.
 func (*ServiceWriteResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ServiceWriteResponse) GetService() *Service {
@@ -277,7 +453,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +465,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +478,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Plan) GetAction() string {
@@ -337,7 +513,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +525,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +538,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FieldChange) GetField() string {
@@ -399,7 +575,7 @@ type PlannedTask struct {
 
 func (x *PlannedTask) Reset() {
 	*x = PlannedTask{}
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +587,7 @@ func (x *PlannedTask) String() string {
 func (*PlannedTask) ProtoMessage() {}
 
 func (x *PlannedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +600,7 @@ func (x *PlannedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedTask.ProtoReflect.Descriptor instead.
 func (*PlannedTask) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlannedTask) GetSlot() uint64 {
@@ -471,7 +647,7 @@ type RemoveServiceRequest struct {
 
 func (x *RemoveServiceRequest) Reset() {
 	*x = RemoveServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +659,7 @@ func (x *RemoveServiceRequest) String() string {
 func (*RemoveServiceRequest) ProtoMessage() {}
 
 func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +672,7 @@ func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RemoveServiceRequest) GetService() string {
@@ -515,7 +691,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +703,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +716,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RemoveServiceResponse) GetIndex() uint64 {
@@ -560,7 +736,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +748,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +761,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetServiceRequest) GetService() string {
@@ -611,7 +787,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +799,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +812,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListServicesRequest) GetStale() bool {
@@ -658,7 +834,7 @@ type ServiceSummary struct {
 
 func (x *ServiceSummary) Reset() {
 	*x = ServiceSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +846,7 @@ func (x *ServiceSummary) String() string {
 func (*ServiceSummary) ProtoMessage() {}
 
 func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +859,7 @@ func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSummary.ProtoReflect.Descriptor instead.
 func (*ServiceSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ServiceSummary) GetService() *Service {
@@ -716,7 +892,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +904,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +917,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListServicesResponse) GetServices() []*ServiceSummary {
@@ -762,7 +938,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +950,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +963,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListTasksRequest) GetService() string {
@@ -820,7 +996,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +1008,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +1021,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -864,7 +1040,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1052,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1065,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListNodesRequest) GetStale() bool {
@@ -911,7 +1087,7 @@ type NodeSummary struct {
 
 func (x *NodeSummary) Reset() {
 	*x = NodeSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1099,7 @@ func (x *NodeSummary) String() string {
 func (*NodeSummary) ProtoMessage() {}
 
 func (x *NodeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1112,7 @@ func (x *NodeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSummary.ProtoReflect.Descriptor instead.
 func (*NodeSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeSummary) GetNode() *Node {
@@ -969,7 +1145,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1157,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1170,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeSummary {
@@ -1014,7 +1190,7 @@ type GetNodeRequest struct {
 
 func (x *GetNodeRequest) Reset() {
 	*x = GetNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1202,7 @@ func (x *GetNodeRequest) String() string {
 func (*GetNodeRequest) ProtoMessage() {}
 
 func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1215,7 @@ func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetNodeRequest) GetNode() string {
@@ -1068,7 +1244,7 @@ type UpdateNodeRequest struct {
 
 func (x *UpdateNodeRequest) Reset() {
 	*x = UpdateNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1256,7 @@ func (x *UpdateNodeRequest) String() string {
 func (*UpdateNodeRequest) ProtoMessage() {}
 
 func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1269,7 @@ func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateNodeRequest) GetNode() string {
@@ -1134,7 +1310,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1322,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1335,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveNodeRequest) GetNode() string {
@@ -1185,7 +1361,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1373,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1386,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -1229,7 +1405,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1417,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1430,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClusterStatusRequest) GetStale() bool {
@@ -1279,7 +1455,7 @@ type Manager struct {
 
 func (x *Manager) Reset() {
 	*x = Manager{}
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1467,7 @@ func (x *Manager) String() string {
 func (*Manager) ProtoMessage() {}
 
 func (x *Manager) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1480,7 @@ func (x *Manager) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manager.ProtoReflect.Descriptor instead.
 func (*Manager) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Manager) GetId() string {
@@ -1374,7 +1550,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1562,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1575,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() string {
@@ -1479,13 +1655,15 @@ type ClusterSettings struct {
 	MaxReplicas uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
 	// How often the leader replaces the gossip encryption key.
 	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Whether the managers' data keys are wrapped with the unlock key.
+	Autolock      bool `protobuf:"varint,151,opt,name=autolock,proto3" json:"autolock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1675,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1688,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ClusterSettings) GetMaxReplicas() uint64 {
@@ -1527,6 +1705,13 @@ func (x *ClusterSettings) GetGossipKeyRotation() *durationpb.Duration {
 	return nil
 }
 
+func (x *ClusterSettings) GetAutolock() bool {
+	if x != nil {
+		return x.Autolock
+	}
+	return false
+}
+
 type UpdateClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unset: unchanged. 0 restores the default (10000); at most 100000. A
@@ -1534,13 +1719,15 @@ type UpdateClusterRequest struct {
 	MaxReplicas *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
 	// Unset: unchanged. 0 restores the default (12h); at least 1m.
 	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Unset: unchanged. Turning it on makes an unlock key (in the answer).
+	Autolock      *bool `protobuf:"varint,151,opt,name=autolock,proto3,oneof" json:"autolock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1739,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1752,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
@@ -1582,17 +1769,27 @@ func (x *UpdateClusterRequest) GetGossipKeyRotation() *durationpb.Duration {
 	return nil
 }
 
+func (x *UpdateClusterRequest) GetAutolock() bool {
+	if x != nil && x.Autolock != nil {
+		return *x.Autolock
+	}
+	return false
+}
+
 type UpdateClusterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Settings      *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	Index    uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// Set when the request turned autolock on: keep it, a restarted manager
+	// needs it (shoalctl cluster unlock-key shows it again).
+	UnlockKey     string `protobuf:"bytes,150,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1801,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1814,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateClusterResponse) GetSettings() *ClusterSettings {
@@ -1634,6 +1831,13 @@ func (x *UpdateClusterResponse) GetIndex() uint64 {
 	return 0
 }
 
+func (x *UpdateClusterResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
 type JoinManagerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1646,7 +1850,7 @@ type JoinManagerRequest struct {
 
 func (x *JoinManagerRequest) Reset() {
 	*x = JoinManagerRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1862,7 @@ func (x *JoinManagerRequest) String() string {
 func (*JoinManagerRequest) ProtoMessage() {}
 
 func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1875,7 @@ func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerRequest.ProtoReflect.Descriptor instead.
 func (*JoinManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *JoinManagerRequest) GetId() string {
@@ -1711,7 +1915,7 @@ type JoinManagerResponse struct {
 
 func (x *JoinManagerResponse) Reset() {
 	*x = JoinManagerResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1927,7 @@ func (x *JoinManagerResponse) String() string {
 func (*JoinManagerResponse) ProtoMessage() {}
 
 func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1940,7 @@ func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerResponse.ProtoReflect.Descriptor instead.
 func (*JoinManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *JoinManagerResponse) GetIndex() uint64 {
@@ -1756,7 +1960,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1972,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1985,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *EventsRequest) GetFilters() []string {
@@ -1805,7 +2009,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +2021,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +2034,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1891,7 +2095,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2107,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2120,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -1956,7 +2160,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2172,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2185,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2030,7 +2234,17 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"5\n" +
+	"\x14UnlockClusterRequest\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
+	"\x15UnlockClusterResponse\"-\n" +
+	"\x13GetUnlockKeyRequest\x12\x16\n" +
+	"\x06rotate\x18\x01 \x01(\bR\x06rotate\"K\n" +
+	"\x14GetUnlockKeyResponse\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"Z\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
@@ -2133,17 +2347,22 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
 	"answeredBy\x125\n" +
 	"\bsettings\x18\n" +
-	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"\x80\x01\n" +
+	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"\x9d\x01\n" +
 	"\x0fClusterSettings\x12!\n" +
 	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\x12J\n" +
-	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"\x9b\x01\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12\x1b\n" +
+	"\bautolock\x18\x97\x01 \x01(\bR\bautolock\"\xca\x01\n" +
 	"\x14UpdateClusterRequest\x12&\n" +
 	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01\x12J\n" +
-	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotationB\x0f\n" +
-	"\r_max_replicas\"d\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12 \n" +
+	"\bautolock\x18\x97\x01 \x01(\bH\x01R\bautolock\x88\x01\x01B\x0f\n" +
+	"\r_max_replicasB\v\n" +
+	"\t_autolock\"\x84\x01\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"v\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1e\n" +
+	"\n" +
+	"unlock_key\x18\x96\x01 \x01(\tR\tunlockKey\"v\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
@@ -2176,7 +2395,8 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\x86\t\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xa7\n" +
+	"\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2196,7 +2416,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
 	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
-	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01B,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12P\n" +
+	"\rUnlockCluster\x12\x1e.shoal.v1.UnlockClusterRequest\x1a\x1f.shoal.v1.UnlockClusterResponse\x12M\n" +
+	"\fGetUnlockKey\x12\x1d.shoal.v1.GetUnlockKeyRequest\x1a\x1e.shoal.v1.GetUnlockKeyResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2210,108 +2432,116 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_shoalpb_control_proto_goTypes = []any{
-	(*CreateServiceRequest)(nil),  // 0: shoal.v1.CreateServiceRequest
-	(*UpdateServiceRequest)(nil),  // 1: shoal.v1.UpdateServiceRequest
-	(*ScaleServiceRequest)(nil),   // 2: shoal.v1.ScaleServiceRequest
-	(*ServiceWriteResponse)(nil),  // 3: shoal.v1.ServiceWriteResponse
-	(*Plan)(nil),                  // 4: shoal.v1.Plan
-	(*FieldChange)(nil),           // 5: shoal.v1.FieldChange
-	(*PlannedTask)(nil),           // 6: shoal.v1.PlannedTask
-	(*RemoveServiceRequest)(nil),  // 7: shoal.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil), // 8: shoal.v1.RemoveServiceResponse
-	(*GetServiceRequest)(nil),     // 9: shoal.v1.GetServiceRequest
-	(*ListServicesRequest)(nil),   // 10: shoal.v1.ListServicesRequest
-	(*ServiceSummary)(nil),        // 11: shoal.v1.ServiceSummary
-	(*ListServicesResponse)(nil),  // 12: shoal.v1.ListServicesResponse
-	(*ListTasksRequest)(nil),      // 13: shoal.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 14: shoal.v1.ListTasksResponse
-	(*ListNodesRequest)(nil),      // 15: shoal.v1.ListNodesRequest
-	(*NodeSummary)(nil),           // 16: shoal.v1.NodeSummary
-	(*ListNodesResponse)(nil),     // 17: shoal.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),        // 18: shoal.v1.GetNodeRequest
-	(*UpdateNodeRequest)(nil),     // 19: shoal.v1.UpdateNodeRequest
-	(*RemoveNodeRequest)(nil),     // 20: shoal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),    // 21: shoal.v1.RemoveNodeResponse
-	(*ClusterStatusRequest)(nil),  // 22: shoal.v1.ClusterStatusRequest
-	(*Manager)(nil),               // 23: shoal.v1.Manager
-	(*ClusterStatusResponse)(nil), // 24: shoal.v1.ClusterStatusResponse
-	(*ClusterSettings)(nil),       // 25: shoal.v1.ClusterSettings
-	(*UpdateClusterRequest)(nil),  // 26: shoal.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil), // 27: shoal.v1.UpdateClusterResponse
-	(*JoinManagerRequest)(nil),    // 28: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),   // 29: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),         // 30: shoal.v1.EventsRequest
-	(*Event)(nil),                 // 31: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),    // 32: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),               // 33: shoal.v1.LogLine
-	nil,                           // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                           // 35: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),           // 36: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 37: shoal.v1.Service
-	(*Task)(nil),                  // 38: shoal.v1.Task
-	(*Node)(nil),                  // 39: shoal.v1.Node
-	(*Resources)(nil),             // 40: shoal.v1.Resources
-	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
+	(*UnlockClusterRequest)(nil),  // 0: shoal.v1.UnlockClusterRequest
+	(*UnlockClusterResponse)(nil), // 1: shoal.v1.UnlockClusterResponse
+	(*GetUnlockKeyRequest)(nil),   // 2: shoal.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),  // 3: shoal.v1.GetUnlockKeyResponse
+	(*CreateServiceRequest)(nil),  // 4: shoal.v1.CreateServiceRequest
+	(*UpdateServiceRequest)(nil),  // 5: shoal.v1.UpdateServiceRequest
+	(*ScaleServiceRequest)(nil),   // 6: shoal.v1.ScaleServiceRequest
+	(*ServiceWriteResponse)(nil),  // 7: shoal.v1.ServiceWriteResponse
+	(*Plan)(nil),                  // 8: shoal.v1.Plan
+	(*FieldChange)(nil),           // 9: shoal.v1.FieldChange
+	(*PlannedTask)(nil),           // 10: shoal.v1.PlannedTask
+	(*RemoveServiceRequest)(nil),  // 11: shoal.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil), // 12: shoal.v1.RemoveServiceResponse
+	(*GetServiceRequest)(nil),     // 13: shoal.v1.GetServiceRequest
+	(*ListServicesRequest)(nil),   // 14: shoal.v1.ListServicesRequest
+	(*ServiceSummary)(nil),        // 15: shoal.v1.ServiceSummary
+	(*ListServicesResponse)(nil),  // 16: shoal.v1.ListServicesResponse
+	(*ListTasksRequest)(nil),      // 17: shoal.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),     // 18: shoal.v1.ListTasksResponse
+	(*ListNodesRequest)(nil),      // 19: shoal.v1.ListNodesRequest
+	(*NodeSummary)(nil),           // 20: shoal.v1.NodeSummary
+	(*ListNodesResponse)(nil),     // 21: shoal.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),        // 22: shoal.v1.GetNodeRequest
+	(*UpdateNodeRequest)(nil),     // 23: shoal.v1.UpdateNodeRequest
+	(*RemoveNodeRequest)(nil),     // 24: shoal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),    // 25: shoal.v1.RemoveNodeResponse
+	(*ClusterStatusRequest)(nil),  // 26: shoal.v1.ClusterStatusRequest
+	(*Manager)(nil),               // 27: shoal.v1.Manager
+	(*ClusterStatusResponse)(nil), // 28: shoal.v1.ClusterStatusResponse
+	(*ClusterSettings)(nil),       // 29: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),  // 30: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil), // 31: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),    // 32: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),   // 33: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),         // 34: shoal.v1.EventsRequest
+	(*Event)(nil),                 // 35: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),    // 36: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),               // 37: shoal.v1.LogLine
+	nil,                           // 38: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                           // 39: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),           // 40: shoal.v1.ServiceSpec
+	(*Service)(nil),               // 41: shoal.v1.Service
+	(*Task)(nil),                  // 42: shoal.v1.Task
+	(*Node)(nil),                  // 43: shoal.v1.Node
+	(*Resources)(nil),             // 44: shoal.v1.Resources
+	(*durationpb.Duration)(nil),   // 45: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	36, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	37, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	4,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	5,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	6,  // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	37, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	11, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	38, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	39, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	40, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	16, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	41, // 15: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
-	41, // 16: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
-	25, // 17: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	42, // 18: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 19: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	42, // 20: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	3,  // 37: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 38: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 39: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 40: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 41: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 42: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 43: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 44: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 45: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 46: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 47: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 48: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 49: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 50: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 51: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 52: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	37, // [37:53] is the sub-list for method output_type
-	21, // [21:37] is the sub-list for method input_type
+	40, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	40, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	41, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	8,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	9,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	10, // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	41, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	15, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	42, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	43, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	44, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	20, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	38, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	27, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	29, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	45, // 15: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	45, // 16: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	29, // 17: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	46, // 18: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	39, // 19: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	46, // 20: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	4,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	6,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	11, // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	13, // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	14, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	17, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	19, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	22, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	23, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	24, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	26, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	30, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	32, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	34, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	36, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	0,  // 37: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 38: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	7,  // 39: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	7,  // 40: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	7,  // 41: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	12, // 42: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	41, // 43: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	16, // 44: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	18, // 45: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	21, // 46: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	43, // 47: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	43, // 48: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	25, // 49: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	28, // 50: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	31, // 51: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	33, // 52: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	35, // 53: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	37, // 54: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	1,  // 55: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 56: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	39, // [39:57] is the sub-list for method output_type
+	21, // [21:39] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -2323,14 +2553,14 @@ func file_shoalpb_control_proto_init() {
 		return
 	}
 	file_shoalpb_types_proto_init()
-	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
+	file_shoalpb_control_proto_msgTypes[30].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

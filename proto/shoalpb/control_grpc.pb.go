@@ -35,6 +35,8 @@ const (
 	Control_JoinManager_FullMethodName   = "/shoal.v1.Control/JoinManager"
 	Control_Events_FullMethodName        = "/shoal.v1.Control/Events"
 	Control_ServiceLogs_FullMethodName   = "/shoal.v1.Control/ServiceLogs"
+	Control_UnlockCluster_FullMethodName = "/shoal.v1.Control/UnlockCluster"
+	Control_GetUnlockKey_FullMethodName  = "/shoal.v1.Control/GetUnlockKey"
 )
 
 // ControlClient is the client API for Control service.
@@ -64,6 +66,12 @@ type ControlClient interface {
 	JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error)
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error)
 }
 
 type controlClient struct {
@@ -252,6 +260,26 @@ func (c *controlClient) ServiceLogs(ctx context.Context, in *ServiceLogsRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *controlClient) UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockClusterResponse)
+	err := c.cc.Invoke(ctx, Control_UnlockCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUnlockKeyResponse)
+	err := c.cc.Invoke(ctx, Control_GetUnlockKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -279,6 +307,12 @@ type ControlServer interface {
 	JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error)
 	Events(*EventsRequest, grpc.ServerStreamingServer[Event]) error
 	ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -336,6 +370,12 @@ func (UnimplementedControlServer) Events(*EventsRequest, grpc.ServerStreamingSer
 }
 func (UnimplementedControlServer) ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
+}
+func (UnimplementedControlServer) UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlockCluster not implemented")
+}
+func (UnimplementedControlServer) GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUnlockKey not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -632,6 +672,42 @@ func _Control_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsServer = grpc.ServerStreamingServer[LogLine]
 
+func _Control_UnlockCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).UnlockCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_UnlockCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).UnlockCluster(ctx, req.(*UnlockClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetUnlockKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUnlockKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetUnlockKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetUnlockKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetUnlockKey(ctx, req.(*GetUnlockKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -694,6 +770,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "JoinManager",
 			Handler:    _Control_JoinManager_Handler,
+		},
+		{
+			MethodName: "UnlockCluster",
+			Handler:    _Control_UnlockCluster_Handler,
+		},
+		{
+			MethodName: "GetUnlockKey",
+			Handler:    _Control_GetUnlockKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

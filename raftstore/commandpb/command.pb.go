@@ -45,6 +45,8 @@ const (
 	CommandType_BATCH                CommandType = 14
 	// The gossip keyring (raftstore.SetGossipKeys).
 	CommandType_SET_GOSSIP_KEYS CommandType = 150
+	// Autolock and the unlock key (raftstore.SetAutolock).
+	CommandType_SET_AUTOLOCK CommandType = 151
 )
 
 // Enum value maps for CommandType.
@@ -66,6 +68,7 @@ var (
 		13:  "REMOVE_MANAGER",
 		14:  "BATCH",
 		150: "SET_GOSSIP_KEYS",
+		151: "SET_AUTOLOCK",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -84,6 +87,7 @@ var (
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
 		"SET_GOSSIP_KEYS":      150,
+		"SET_AUTOLOCK":         151,
 	}
 )
 
@@ -182,6 +186,8 @@ const (
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
 	// The gossip keyring (one record, when the cluster has one).
 	SnapshotRecordType_RECORD_GOSSIP_KEYRING SnapshotRecordType = 150
+	// Autolock and the unlock key (one record, once set).
+	SnapshotRecordType_RECORD_AUTOLOCK SnapshotRecordType = 151
 )
 
 // Enum value maps for SnapshotRecordType.
@@ -197,6 +203,7 @@ var (
 		7:   "RECORD_REQUEST",
 		8:   "RECORD_SERVICE_SPEC",
 		150: "RECORD_GOSSIP_KEYRING",
+		151: "RECORD_AUTOLOCK",
 	}
 	SnapshotRecordType_value = map[string]int32{
 		"RECORD_INVALID":        0,
@@ -209,6 +216,7 @@ var (
 		"RECORD_REQUEST":        7,
 		"RECORD_SERVICE_SPEC":   8,
 		"RECORD_GOSSIP_KEYRING": 150,
+		"RECORD_AUTOLOCK":       151,
 	}
 )
 
@@ -395,7 +403,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xc0\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xd3\x02\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -413,10 +421,11 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
 	"\x05BATCH\x10\x0e\x12\x14\n" +
-	"\x0fSET_GOSSIP_KEYS\x10\x96\x01*3\n" +
+	"\x0fSET_GOSSIP_KEYS\x10\x96\x01\x12\x11\n" +
+	"\fSET_AUTOLOCK\x10\x97\x01*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xe2\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xf8\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -427,7 +436,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
 	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x1a\n" +
-	"\x15RECORD_GOSSIP_KEYRING\x10\x96\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x15RECORD_GOSSIP_KEYRING\x10\x96\x01\x12\x14\n" +
+	"\x0fRECORD_AUTOLOCK\x10\x97\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once
