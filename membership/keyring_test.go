@@ -2,15 +2,48 @@ package membership
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func ringKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-// startKeyedCluster starts n members sharing keys, each joining n0.
-func startKeyedCluster(t *testing.T, n int, keys [][]byte) []*node {
+// decryptCounter counts memberlist's logs of packets and streams it could
+// not decrypt, at any level, and passes on what the handler under it logs.
+type decryptCounter struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h decryptCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h decryptCounter) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(strings.ToLower(r.Message), "decrypt") {
+		h.n.Add(1)
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h decryptCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return decryptCounter{Handler: h.Handler.WithAttrs(as), n: h.n}
+}
+
+func (h decryptCounter) WithGroup(name string) slog.Handler {
+	return decryptCounter{Handler: h.Handler.WithGroup(name), n: h.n}
+}
+
+// startKeyedCluster starts n members sharing keys, each joining n0; edit,
+// if given, changes each config.
+func startKeyedCluster(t *testing.T, n int, keys [][]byte, edit ...func(*Config)) []*node {
 	t.Helper()
 	var nodes []*node
 	for i := range n {
@@ -20,6 +53,9 @@ func startKeyedCluster(t *testing.T, n int, keys [][]byte) []*node {
 		}
 		cfg := testConfig(t, fmt.Sprintf("n%d", i), join...)
 		cfg.Keys = keys
+		for _, e := range edit {
+			e(&cfg)
+		}
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	waitConverged(t, nodes, n)
@@ -55,11 +91,18 @@ func noFlaps(t *testing.T, nodes []*node) {
 }
 
 // The three steps of a rotation, each applied member by member while
-// gossip runs, never make a member refuse another: nobody flaps, and every
-// member ends on the new key alone.
+// gossip runs, never make a member refuse another: not one packet or
+// stream fails to decrypt, nobody flaps, and every member ends on the new
+// key alone. Failure detection is slower than the default here so that a
+// member starved of CPU on a loaded machine does not flap for that reason;
+// the count of decryption failures does not depend on timing.
 func TestKeyRotationNoFlap(t *testing.T) {
 	oldKey, newKey := ringKey(1), ringKey(2)
-	nodes := startKeyedCluster(t, 5, [][]byte{oldKey})
+	var decryptFailures atomic.Int64
+	nodes := startKeyedCluster(t, 5, [][]byte{oldKey}, func(c *Config) {
+		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult, c.GossipInterval = time.Second, 500*time.Millisecond, 4, 100*time.Millisecond
+		c.Logger = slog.New(decryptCounter{Handler: c.Logger.Handler(), n: &decryptFailures})
+	})
 	steps := [][][]byte{{oldKey, newKey}, {newKey, oldKey}, {newKey}}
 	for i, keys := range steps {
 		version := uint64(i + 2)
@@ -92,6 +135,9 @@ func TestKeyRotationNoFlap(t *testing.T) {
 		})
 	}
 	noFlaps(t, nodes)
+	if n := decryptFailures.Load(); n != 0 {
+		t.Errorf("%d packets or streams failed to decrypt during the rotation", n)
+	}
 }
 
 // A member left out of a rotation (a removed node keeps its old keyring)
@@ -171,4 +217,17 @@ func TestSetKeysRefusesBadInput(t *testing.T) {
 	if _, err := Start(t.Context(), bad); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("Start with Key and Keys = %v, want ErrInvalidConfig", err)
 	}
+}
+
+// The decryption count of TestKeyRotationNoFlap sees a real mismatch: a
+// member that drops the others' key at once is not understood.
+func TestDecryptCounterSeesAMismatch(t *testing.T) {
+	var decryptFailures atomic.Int64
+	nodes := startKeyedCluster(t, 2, [][]byte{ringKey(1)}, func(c *Config) {
+		c.Logger = slog.New(decryptCounter{Handler: c.Logger.Handler(), n: &decryptFailures})
+	})
+	if err := nodes[1].SetKeys([][]byte{ringKey(9)}, 2); err != nil && !errors.Is(err, ErrBroadcast) {
+		t.Fatal(err)
+	}
+	waitFor(t, "a decryption failure is counted", func() bool { return decryptFailures.Load() > 0 })
 }
