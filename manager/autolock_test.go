@@ -13,9 +13,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/internal/seal"
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
 )
 
 const atRestMarker = "MARKER-at-rest-93f1"
@@ -165,4 +168,51 @@ func TestAutolock(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, seal.KeyFileName)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("data key file: %v, %v; want mode 0600", fi.Mode(), err)
 	}
+}
+
+// A data dir written before encryption (no data key) keeps working: the
+// manager makes a data key, reads the old entries as they are, and seals
+// what it writes from then on.
+func TestUnencryptedDataDirKeepsWorking(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "manager-id"), []byte("m-old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old, err := raftstore.Open(raftstore.Config{ID: "m-old", DataDir: dir, RaftAddr: "127.0.0.1:0", Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	managertest.WaitFor(t, waitTimeout, func() error {
+		if !old.IsLeader() {
+			return errors.New("the old member does not lead yet")
+		}
+		return nil
+	})
+	svc := &api.Service{ID: "svc-old", Spec: api.ServiceSpec{Name: "old", Image: "busybox:latest", Mode: api.ModeReplicated, Replicas: 1,
+		Env: []string{"OLD=" + atRestMarker}}}
+	if _, err := old.Apply(t.Context(), raftstore.CreateService{Service: svc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(filesWith(t, dir, atRestMarker)) == 0 {
+		t.Fatal("the test's premise fails: the old data dir does not hold the marker in plaintext")
+	}
+	c := managertest.StartCluster(t, 1, managertest.Options{NoGossip: true, Edit: func(cfg *manager.Config) { cfg.DataDir = dir }})
+	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, 0, "old") })
+	if st, err := seal.LoadKey(dir, nil); err != nil || st.Locked || len(st.Key) != seal.KeySize {
+		t.Fatalf("data key after the upgrade: %+v, %v", st, err)
+	}
+	sp := spec("new")
+	sp.Env = []string{"NEW=" + atRestMarker + "-new"}
+	if _, err := c.Client(0).CreateService(t.Context(), &shoalpb.CreateServiceRequest{Spec: sp}); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(0)
+	if files := filesWith(t, dir, atRestMarker+"-new"); len(files) > 0 {
+		t.Fatalf("a service written after the upgrade is in plaintext in %v", files)
+	}
+	c.Restart(0)
+	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, 0, "new", "old") })
 }
