@@ -216,4 +216,3 @@ func TestUnencryptedDataDirKeepsWorking(t *testing.T) {
 	c.Restart(0)
 	c.WaitFor(waitTimeout, func() error { return hasServices(t, c, 0, "new", "old") })
 }
-
