@@ -17,6 +17,12 @@ const (
 	keyCheckInterval = 250 * time.Millisecond
 	// keyWaitLogInterval spaces the notes about nodes a rotation waits for.
 	keyWaitLogInterval = 30 * time.Second
+	// keyStepPatience bounds the wait for nodes that do not take a step of
+	// a rotation (a stuck agent, an old one that never advertises its
+	// version): past it the rotation goes on without them, since a removed
+	// node must not keep reading gossip because another node is unwell.
+	// Those nodes may then flap until their session gives them the keys.
+	keyStepPatience = 2 * time.Minute
 )
 
 // keyDuty is the leader duty that owns the gossip keys: it makes the first
@@ -66,15 +72,25 @@ func (d *keyDuty) step(ctx context.Context, now time.Time) error {
 		return err
 	}
 	if waiting := d.behind(v, ring.Version); len(waiting) > 0 {
-		if now.Sub(d.logged) > keyWaitLogInterval {
-			d.logged = now
-			d.m.log.Info("gossip key rotation waits for nodes to take the current keys", "keys_version", ring.Version, "nodes", waiting)
+		if stillWaiting(ring, now) {
+			if now.Sub(d.logged) > keyWaitLogInterval {
+				d.logged = now
+				d.m.log.Info("gossip key rotation waits for nodes to take the current keys", "keys_version", ring.Version, "nodes", waiting)
+			}
+			return nil
 		}
-		return nil
+		d.m.log.Warn("gossip key rotation goes on without nodes that did not take the current keys in time; they may flap",
+			"keys_version", ring.Version, "nodes", waiting, "patience", keyStepPatience)
 	}
 	d.m.log.Info("gossip key rotation step", "keys_version", ring.Version+1, "keys", len(next), "new_key", adds,
 		"requested", ring.RotateRequested)
 	return d.commit(ctx, raftstore.SetGossipKeys{Keys: next, ExpectedVersion: ring.Version, ClearRotateRequest: adds, At: now})
+}
+
+// stillWaiting reports whether a rotation step may still wait for nodes
+// that lag: the current version is younger than keyStepPatience.
+func stillWaiting(ring api.GossipKeyring, now time.Time) bool {
+	return now.Sub(ring.UpdatedAt) < keyStepPatience
 }
 
 func (d *keyDuty) commit(ctx context.Context, c raftstore.SetGossipKeys) error {

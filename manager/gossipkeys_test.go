@@ -51,3 +51,14 @@ func TestNextGossipKeysWalksARotation(t *testing.T) {
 		t.Fatalf("a requested rotation did not add a key: %d keys", len(next))
 	}
 }
+
+func TestRotationWaitsForLaggardsAWhileOnly(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ring := api.GossipKeyring{Version: 2, UpdatedAt: at}
+	if !stillWaiting(ring, at.Add(keyStepPatience-time.Second)) {
+		t.Fatal("a step gave up on lagging nodes before its patience ran out")
+	}
+	if stillWaiting(ring, at.Add(keyStepPatience)) {
+		t.Fatal("a step waits for lagging nodes past its patience")
+	}
+}
