@@ -74,7 +74,10 @@ type Config struct {
 	// GossipAddr is the gossip bind address (host:port). Empty: no gossip,
 	// liveness then rests on the dispatcher session alone.
 	GossipAddr string
-	// GossipKey is the gossip encryption key (16, 24 or 32 bytes), or nil.
+	// GossipKey is a gossip encryption key (16, 24 or 32 bytes) to gossip
+	// with before the first session, or nil. Without it the agent starts
+	// gossip once the leader sent the cluster's keys on its session; with
+	// it, those keys replace it as soon as they arrive.
 	GossipKey []byte
 	Gossip    GossipTimings
 	// LeaveOnStop makes the agent leave gossip gracefully when Run ends, so
@@ -133,6 +136,8 @@ type Agent struct {
 	// notice): gossip stops only then, so that the leader hears of the
 	// restart before gossip declares the node dead.
 	sessionsDone chan struct{}
+	// keys is the gossip keyring the leader sent.
+	keys *keyBox
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -174,7 +179,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
 		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
-		sessionsDone: make(chan struct{}),
+		sessionsDone: make(chan struct{}), keys: newKeyBox(),
 	}
 	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})

@@ -53,9 +53,14 @@ type Config struct {
 	ForceNewCluster bool
 	// GossipAddr is the memberlist bind address; empty disables gossip.
 	GossipAddr string
-	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes.
+	// GossipKey is the first gossip key of a new cluster (base64 of 16, 24
+	// or 32 bytes); empty: a random one. The keys then live in Raft.
 	GossipKey string
 	Gossip    GossipTiming
+	// Autolock turns autolock on when the cluster never had it set: the
+	// managers' data keys are wrapped with an unlock key, and a restarted
+	// manager waits for shoalctl cluster unlock.
+	Autolock bool
 	// NodeGracePeriod is how long a node may be without an agent session
 	// before the leader declares it down (zero: the dispatcher's default).
 	NodeGracePeriod time.Duration

@@ -89,6 +89,10 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.setUpdateStatus(c)
 	case RollbackService:
 		return t.rollbackService(c)
+	case SetGossipKeys:
+		return t.setGossipKeys(c)
+	case SetAutolock:
+		return t.setAutolock(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err
@@ -143,5 +147,6 @@ func (t *tx) removeManager(c RemoveManager) (any, error) {
 	}
 	t.remove(tableManagers, cur)
 	t.syncNodeRole(c.ID)
+	t.requestGossipRotation()
 	return *cur, nil
 }

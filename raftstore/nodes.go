@@ -192,6 +192,7 @@ func (t *tx) removeNode(c RemoveNode) (any, error) {
 	}
 	t.remove(tableNodes, cur)
 	t.revoke(cur.ID, c.At)
+	t.requestGossipRotation()
 	t.event("node", "remove", Event{Node: cur})
 	return cur, nil
 }

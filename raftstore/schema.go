@@ -108,6 +108,12 @@ func schema() *memdb.DBSchema {
 			"name": {Name: "name", Unique: true,
 				Indexer: strIndex(func(o any) string { return o.(*api.Network).Spec.Name })},
 		}},
+		tableGossipKeys: {Name: tableGossipKeys, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return gossipKeysKey }),
+		}},
+		tableAutolock: {Name: tableAutolock, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return autolockKey }),
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -139,6 +145,10 @@ func objectID(obj any) string {
 		return o.NodeID
 	case *api.Network:
 		return o.ID
+	case *api.GossipKeyring:
+		return gossipKeysKey
+	case *api.Autolock:
+		return autolockKey
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

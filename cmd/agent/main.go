@@ -243,7 +243,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.token, "token", "", "worker join token, from shoalctl cluster join-token worker (first start only)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
-	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
+	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
 	managerDir := fs.String("manager-data-dir", "",
 		"data dir of the shoal-manager on this host: the agent takes the manager's id as its node id, so the host is one node whose role (manager or worker) follows the manager's Raft membership; gossip is then the manager's (no --gossip-addr)")
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")

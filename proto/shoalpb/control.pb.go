@@ -23,6 +23,182 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type UnlockClusterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"` // SHLKEY-1-…
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockClusterRequest) Reset() {
+	*x = UnlockClusterRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockClusterRequest) ProtoMessage() {}
+
+func (x *UnlockClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockClusterRequest.ProtoReflect.Descriptor instead.
+func (*UnlockClusterRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UnlockClusterRequest) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockClusterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockClusterResponse) Reset() {
+	*x = UnlockClusterResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockClusterResponse) ProtoMessage() {}
+
+func (x *UnlockClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockClusterResponse.ProtoReflect.Descriptor instead.
+func (*UnlockClusterResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{1}
+}
+
+type GetUnlockKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rotate        bool                   `protobuf:"varint,1,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyRequest) Reset() {
+	*x = GetUnlockKeyRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyRequest) ProtoMessage() {}
+
+func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetUnlockKeyRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type GetUnlockKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"` // of the rotation, when rotate was set
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyResponse) Reset() {
+	*x = GetUnlockKeyResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyResponse) ProtoMessage() {}
+
+func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetUnlockKeyResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+func (x *GetUnlockKeyResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type CreateServiceRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Spec   *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -36,7 +212,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[0]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +224,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[0]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +237,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{0}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateServiceRequest) GetSpec() *ServiceSpec {
@@ -100,7 +276,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[1]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +288,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[1]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +301,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{1}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateServiceRequest) GetService() string {
@@ -175,7 +351,7 @@ type RollbackServiceRequest struct {
 
 func (x *RollbackServiceRequest) Reset() {
 	*x = RollbackServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +363,7 @@ func (x *RollbackServiceRequest) String() string {
 func (*RollbackServiceRequest) ProtoMessage() {}
 
 func (x *RollbackServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +376,7 @@ func (x *RollbackServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackServiceRequest.ProtoReflect.Descriptor instead.
 func (*RollbackServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RollbackServiceRequest) GetService() string {
@@ -233,7 +409,7 @@ type PromoteServiceRequest struct {
 
 func (x *PromoteServiceRequest) Reset() {
 	*x = PromoteServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +421,7 @@ func (x *PromoteServiceRequest) String() string {
 func (*PromoteServiceRequest) ProtoMessage() {}
 
 func (x *PromoteServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +434,7 @@ func (x *PromoteServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteServiceRequest.ProtoReflect.Descriptor instead.
 func (*PromoteServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PromoteServiceRequest) GetService() string {
@@ -279,7 +455,7 @@ type ScaleServiceRequest struct {
 
 func (x *ScaleServiceRequest) Reset() {
 	*x = ScaleServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +467,7 @@ func (x *ScaleServiceRequest) String() string {
 func (*ScaleServiceRequest) ProtoMessage() {}
 
 func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +480,7 @@ func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleServiceRequest.ProtoReflect.Descriptor instead.
 func (*ScaleServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScaleServiceRequest) GetService() string {
@@ -340,7 +516,7 @@ type ServiceWriteResponse struct {
 
 func (x *ServiceWriteResponse) Reset() {
 	*x = ServiceWriteResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +528,7 @@ func (x *ServiceWriteResponse) String() string {
 func (*ServiceWriteResponse) ProtoMessage() {}
 
 func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +541,7 @@ func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceWriteResponse.ProtoReflect.Descriptor instead.
 func (*ServiceWriteResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServiceWriteResponse) GetService() *Service {
@@ -403,7 +579,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +591,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +604,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Plan) GetAction() string {
@@ -470,7 +646,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +658,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +671,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FieldChange) GetField() string {
@@ -532,7 +708,7 @@ type PlannedTask struct {
 
 func (x *PlannedTask) Reset() {
 	*x = PlannedTask{}
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +720,7 @@ func (x *PlannedTask) String() string {
 func (*PlannedTask) ProtoMessage() {}
 
 func (x *PlannedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +733,7 @@ func (x *PlannedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedTask.ProtoReflect.Descriptor instead.
 func (*PlannedTask) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlannedTask) GetSlot() uint64 {
@@ -604,7 +780,7 @@ type RemoveServiceRequest struct {
 
 func (x *RemoveServiceRequest) Reset() {
 	*x = RemoveServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +792,7 @@ func (x *RemoveServiceRequest) String() string {
 func (*RemoveServiceRequest) ProtoMessage() {}
 
 func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +805,7 @@ func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveServiceRequest) GetService() string {
@@ -648,7 +824,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +836,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +849,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveServiceResponse) GetIndex() uint64 {
@@ -693,7 +869,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +881,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +894,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetServiceRequest) GetService() string {
@@ -744,7 +920,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +932,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +945,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListServicesRequest) GetStale() bool {
@@ -791,7 +967,7 @@ type ServiceSummary struct {
 
 func (x *ServiceSummary) Reset() {
 	*x = ServiceSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +979,7 @@ func (x *ServiceSummary) String() string {
 func (*ServiceSummary) ProtoMessage() {}
 
 func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +992,7 @@ func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSummary.ProtoReflect.Descriptor instead.
 func (*ServiceSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ServiceSummary) GetService() *Service {
@@ -849,7 +1025,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1037,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1050,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListServicesResponse) GetServices() []*ServiceSummary {
@@ -895,7 +1071,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1083,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1096,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListTasksRequest) GetService() string {
@@ -953,7 +1129,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1141,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1154,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -997,7 +1173,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1185,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1198,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNodesRequest) GetStale() bool {
@@ -1047,7 +1223,7 @@ type NodeSummary struct {
 
 func (x *NodeSummary) Reset() {
 	*x = NodeSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1235,7 @@ func (x *NodeSummary) String() string {
 func (*NodeSummary) ProtoMessage() {}
 
 func (x *NodeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1248,7 @@ func (x *NodeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSummary.ProtoReflect.Descriptor instead.
 func (*NodeSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeSummary) GetNode() *Node {
@@ -1112,7 +1288,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1300,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1313,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeSummary {
@@ -1157,7 +1333,7 @@ type GetNodeRequest struct {
 
 func (x *GetNodeRequest) Reset() {
 	*x = GetNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1345,7 @@ func (x *GetNodeRequest) String() string {
 func (*GetNodeRequest) ProtoMessage() {}
 
 func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1358,7 @@ func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetNodeRequest) GetNode() string {
@@ -1211,7 +1387,7 @@ type UpdateNodeRequest struct {
 
 func (x *UpdateNodeRequest) Reset() {
 	*x = UpdateNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1399,7 @@ func (x *UpdateNodeRequest) String() string {
 func (*UpdateNodeRequest) ProtoMessage() {}
 
 func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1412,7 @@ func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateNodeRequest) GetNode() string {
@@ -1277,7 +1453,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1465,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1478,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveNodeRequest) GetNode() string {
@@ -1328,7 +1504,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1516,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1529,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -1372,7 +1548,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1560,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1573,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClusterStatusRequest) GetStale() bool {
@@ -1422,7 +1598,7 @@ type Manager struct {
 
 func (x *Manager) Reset() {
 	*x = Manager{}
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1610,7 @@ func (x *Manager) String() string {
 func (*Manager) ProtoMessage() {}
 
 func (x *Manager) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1623,7 @@ func (x *Manager) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manager.ProtoReflect.Descriptor instead.
 func (*Manager) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Manager) GetId() string {
@@ -1517,7 +1693,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1705,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1718,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() string {
@@ -1621,14 +1797,18 @@ type ClusterSettings struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	MaxReplicas uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
 	// The life of node certificates (default 90 days).
-	CertExpiry    *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
+	CertExpiry *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
+	// How often the leader replaces the gossip encryption key.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	// Whether the managers' data keys are wrapped with the unlock key.
+	Autolock      bool `protobuf:"varint,151,opt,name=autolock,proto3" json:"autolock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1820,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1833,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClusterSettings) GetMaxReplicas() uint64 {
@@ -1670,20 +1850,38 @@ func (x *ClusterSettings) GetCertExpiry() *durationpb.Duration {
 	return nil
 }
 
+func (x *ClusterSettings) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
+}
+
+func (x *ClusterSettings) GetAutolock() bool {
+	if x != nil {
+		return x.Autolock
+	}
+	return false
+}
+
 type UpdateClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unset: unchanged. 0 restores the default (10000); at most 100000. A
 	// value below what a service already has is refused.
 	MaxReplicas *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
 	// Unset: unchanged. 0 restores the default (2160h); at least 1h.
-	CertExpiry    *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
+	CertExpiry *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
+	// Unset: unchanged. 0 restores the default (12h); at least 1m.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	// Unset: unchanged. Turning it on makes an unlock key (in the answer).
+	Autolock      *bool `protobuf:"varint,151,opt,name=autolock,proto3,oneof" json:"autolock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1893,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1906,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
@@ -1725,17 +1923,34 @@ func (x *UpdateClusterRequest) GetCertExpiry() *durationpb.Duration {
 	return nil
 }
 
+func (x *UpdateClusterRequest) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
+}
+
+func (x *UpdateClusterRequest) GetAutolock() bool {
+	if x != nil && x.Autolock != nil {
+		return *x.Autolock
+	}
+	return false
+}
+
 type UpdateClusterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Settings      *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	Index    uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// Set when the request turned autolock on: keep it, a restarted manager
+	// needs it (shoalctl cluster unlock-key shows it again).
+	UnlockKey     string `protobuf:"bytes,150,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1962,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1975,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateClusterResponse) GetSettings() *ClusterSettings {
@@ -1775,6 +1990,13 @@ func (x *UpdateClusterResponse) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *UpdateClusterResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
 }
 
 type JoinManagerRequest struct {
@@ -1793,7 +2015,7 @@ type JoinManagerRequest struct {
 
 func (x *JoinManagerRequest) Reset() {
 	*x = JoinManagerRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2027,7 @@ func (x *JoinManagerRequest) String() string {
 func (*JoinManagerRequest) ProtoMessage() {}
 
 func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2040,7 @@ func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerRequest.ProtoReflect.Descriptor instead.
 func (*JoinManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *JoinManagerRequest) GetId() string {
@@ -1865,7 +2087,7 @@ type JoinManagerResponse struct {
 
 func (x *JoinManagerResponse) Reset() {
 	*x = JoinManagerResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2099,7 @@ func (x *JoinManagerResponse) String() string {
 func (*JoinManagerResponse) ProtoMessage() {}
 
 func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2112,7 @@ func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerResponse.ProtoReflect.Descriptor instead.
 func (*JoinManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *JoinManagerResponse) GetIndex() uint64 {
@@ -1910,7 +2132,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2144,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2157,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EventsRequest) GetFilters() []string {
@@ -1959,7 +2181,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2193,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2206,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2045,7 +2267,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[34]
+	mi := &file_shoalpb_control_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2279,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[34]
+	mi := &file_shoalpb_control_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2292,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -2110,7 +2332,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[35]
+	mi := &file_shoalpb_control_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2344,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[35]
+	mi := &file_shoalpb_control_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2357,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2189,7 +2411,7 @@ type PromoteNodeRequest struct {
 
 func (x *PromoteNodeRequest) Reset() {
 	*x = PromoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[36]
+	mi := &file_shoalpb_control_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2423,7 @@ func (x *PromoteNodeRequest) String() string {
 func (*PromoteNodeRequest) ProtoMessage() {}
 
 func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[36]
+	mi := &file_shoalpb_control_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2436,7 @@ func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*PromoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PromoteNodeRequest) GetNode() string {
@@ -2233,7 +2455,7 @@ type DemoteNodeRequest struct {
 
 func (x *DemoteNodeRequest) Reset() {
 	*x = DemoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[37]
+	mi := &file_shoalpb_control_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2467,7 @@ func (x *DemoteNodeRequest) String() string {
 func (*DemoteNodeRequest) ProtoMessage() {}
 
 func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[37]
+	mi := &file_shoalpb_control_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2480,7 @@ func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*DemoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{37}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DemoteNodeRequest) GetNode() string {
@@ -2280,7 +2502,7 @@ type NodeRoleResponse struct {
 
 func (x *NodeRoleResponse) Reset() {
 	*x = NodeRoleResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[38]
+	mi := &file_shoalpb_control_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2292,7 +2514,7 @@ func (x *NodeRoleResponse) String() string {
 func (*NodeRoleResponse) ProtoMessage() {}
 
 func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[38]
+	mi := &file_shoalpb_control_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2305,7 +2527,7 @@ func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRoleResponse.ProtoReflect.Descriptor instead.
 func (*NodeRoleResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{38}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NodeRoleResponse) GetNode() *Node {
@@ -2333,7 +2555,17 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"\x85\x01\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"5\n" +
+	"\x14UnlockClusterRequest\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
+	"\x15UnlockClusterResponse\"-\n" +
+	"\x13GetUnlockKeyRequest\x12\x16\n" +
+	"\x06rotate\x18\x01 \x01(\bR\x06rotate\"K\n" +
+	"\x14GetUnlockKeyResponse\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x85\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
@@ -2446,19 +2678,26 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
 	"answeredBy\x125\n" +
 	"\bsettings\x18\n" +
-	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"p\n" +
+	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"\xd9\x01\n" +
 	"\x0fClusterSettings\x12!\n" +
 	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\x12:\n" +
 	"\vcert_expiry\x18d \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"certExpiry\"\x8b\x01\n" +
+	"certExpiry\x12J\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12\x1b\n" +
+	"\bautolock\x18\x97\x01 \x01(\bR\bautolock\"\x86\x02\n" +
 	"\x14UpdateClusterRequest\x12&\n" +
 	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01\x12:\n" +
 	"\vcert_expiry\x18d \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"certExpiryB\x0f\n" +
-	"\r_max_replicas\"d\n" +
+	"certExpiry\x12J\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12 \n" +
+	"\bautolock\x18\x97\x01 \x01(\bH\x01R\bautolock\x88\x01\x01B\x0f\n" +
+	"\r_max_replicasB\v\n" +
+	"\t_autolock\"\x84\x01\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"\x94\x01\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1e\n" +
+	"\n" +
+	"unlock_key\x18\x96\x01 \x01(\tR\tunlockKey\"\x94\x01\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
@@ -2500,7 +2739,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x10NodeRoleResponse\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged2\x88\x11\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\xa9\x12\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2535,7 +2774,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12G\n" +
 	"\vPromoteNode\x12\x1c.shoal.v1.PromoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12E\n" +
 	"\n" +
-	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12P\n" +
+	"\rUnlockCluster\x12\x1e.shoal.v1.UnlockClusterRequest\x1a\x1f.shoal.v1.UnlockClusterResponse\x12M\n" +
+	"\fGetUnlockKey\x12\x1d.shoal.v1.GetUnlockKeyRequest\x1a\x1e.shoal.v1.GetUnlockKeyResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2549,160 +2790,170 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_shoalpb_control_proto_goTypes = []any{
-	(*CreateServiceRequest)(nil),             // 0: shoal.v1.CreateServiceRequest
-	(*UpdateServiceRequest)(nil),             // 1: shoal.v1.UpdateServiceRequest
-	(*RollbackServiceRequest)(nil),           // 2: shoal.v1.RollbackServiceRequest
-	(*PromoteServiceRequest)(nil),            // 3: shoal.v1.PromoteServiceRequest
-	(*ScaleServiceRequest)(nil),              // 4: shoal.v1.ScaleServiceRequest
-	(*ServiceWriteResponse)(nil),             // 5: shoal.v1.ServiceWriteResponse
-	(*Plan)(nil),                             // 6: shoal.v1.Plan
-	(*FieldChange)(nil),                      // 7: shoal.v1.FieldChange
-	(*PlannedTask)(nil),                      // 8: shoal.v1.PlannedTask
-	(*RemoveServiceRequest)(nil),             // 9: shoal.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil),            // 10: shoal.v1.RemoveServiceResponse
-	(*GetServiceRequest)(nil),                // 11: shoal.v1.GetServiceRequest
-	(*ListServicesRequest)(nil),              // 12: shoal.v1.ListServicesRequest
-	(*ServiceSummary)(nil),                   // 13: shoal.v1.ServiceSummary
-	(*ListServicesResponse)(nil),             // 14: shoal.v1.ListServicesResponse
-	(*ListTasksRequest)(nil),                 // 15: shoal.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),                // 16: shoal.v1.ListTasksResponse
-	(*ListNodesRequest)(nil),                 // 17: shoal.v1.ListNodesRequest
-	(*NodeSummary)(nil),                      // 18: shoal.v1.NodeSummary
-	(*ListNodesResponse)(nil),                // 19: shoal.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),                   // 20: shoal.v1.GetNodeRequest
-	(*UpdateNodeRequest)(nil),                // 21: shoal.v1.UpdateNodeRequest
-	(*RemoveNodeRequest)(nil),                // 22: shoal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),               // 23: shoal.v1.RemoveNodeResponse
-	(*ClusterStatusRequest)(nil),             // 24: shoal.v1.ClusterStatusRequest
-	(*Manager)(nil),                          // 25: shoal.v1.Manager
-	(*ClusterStatusResponse)(nil),            // 26: shoal.v1.ClusterStatusResponse
-	(*ClusterSettings)(nil),                  // 27: shoal.v1.ClusterSettings
-	(*UpdateClusterRequest)(nil),             // 28: shoal.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil),            // 29: shoal.v1.UpdateClusterResponse
-	(*JoinManagerRequest)(nil),               // 30: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),              // 31: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),                    // 32: shoal.v1.EventsRequest
-	(*Event)(nil),                            // 33: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),               // 34: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),                          // 35: shoal.v1.LogLine
-	(*PromoteNodeRequest)(nil),               // 36: shoal.v1.PromoteNodeRequest
-	(*DemoteNodeRequest)(nil),                // 37: shoal.v1.DemoteNodeRequest
-	(*NodeRoleResponse)(nil),                 // 38: shoal.v1.NodeRoleResponse
-	nil,                                      // 39: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                                      // 40: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),                      // 41: shoal.v1.ServiceSpec
-	(*UpdateConfig)(nil),                     // 42: shoal.v1.UpdateConfig
-	(*Service)(nil),                          // 43: shoal.v1.Service
-	(*Task)(nil),                             // 44: shoal.v1.Task
-	(*Node)(nil),                             // 45: shoal.v1.Node
-	(*Resources)(nil),                        // 46: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 47: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 48: google.protobuf.Timestamp
-	(*GetJoinTokensRequest)(nil),             // 49: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 50: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 51: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 52: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 53: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 54: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 55: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 56: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 57: shoal.v1.RemoveNetworkRequest
-	(*JoinTokens)(nil),                       // 58: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 59: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 60: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 61: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 62: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 63: shoal.v1.RemoveNetworkResponse
+	(*UnlockClusterRequest)(nil),             // 0: shoal.v1.UnlockClusterRequest
+	(*UnlockClusterResponse)(nil),            // 1: shoal.v1.UnlockClusterResponse
+	(*GetUnlockKeyRequest)(nil),              // 2: shoal.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),             // 3: shoal.v1.GetUnlockKeyResponse
+	(*CreateServiceRequest)(nil),             // 4: shoal.v1.CreateServiceRequest
+	(*UpdateServiceRequest)(nil),             // 5: shoal.v1.UpdateServiceRequest
+	(*RollbackServiceRequest)(nil),           // 6: shoal.v1.RollbackServiceRequest
+	(*PromoteServiceRequest)(nil),            // 7: shoal.v1.PromoteServiceRequest
+	(*ScaleServiceRequest)(nil),              // 8: shoal.v1.ScaleServiceRequest
+	(*ServiceWriteResponse)(nil),             // 9: shoal.v1.ServiceWriteResponse
+	(*Plan)(nil),                             // 10: shoal.v1.Plan
+	(*FieldChange)(nil),                      // 11: shoal.v1.FieldChange
+	(*PlannedTask)(nil),                      // 12: shoal.v1.PlannedTask
+	(*RemoveServiceRequest)(nil),             // 13: shoal.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil),            // 14: shoal.v1.RemoveServiceResponse
+	(*GetServiceRequest)(nil),                // 15: shoal.v1.GetServiceRequest
+	(*ListServicesRequest)(nil),              // 16: shoal.v1.ListServicesRequest
+	(*ServiceSummary)(nil),                   // 17: shoal.v1.ServiceSummary
+	(*ListServicesResponse)(nil),             // 18: shoal.v1.ListServicesResponse
+	(*ListTasksRequest)(nil),                 // 19: shoal.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),                // 20: shoal.v1.ListTasksResponse
+	(*ListNodesRequest)(nil),                 // 21: shoal.v1.ListNodesRequest
+	(*NodeSummary)(nil),                      // 22: shoal.v1.NodeSummary
+	(*ListNodesResponse)(nil),                // 23: shoal.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),                   // 24: shoal.v1.GetNodeRequest
+	(*UpdateNodeRequest)(nil),                // 25: shoal.v1.UpdateNodeRequest
+	(*RemoveNodeRequest)(nil),                // 26: shoal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),               // 27: shoal.v1.RemoveNodeResponse
+	(*ClusterStatusRequest)(nil),             // 28: shoal.v1.ClusterStatusRequest
+	(*Manager)(nil),                          // 29: shoal.v1.Manager
+	(*ClusterStatusResponse)(nil),            // 30: shoal.v1.ClusterStatusResponse
+	(*ClusterSettings)(nil),                  // 31: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),             // 32: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),            // 33: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),               // 34: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),              // 35: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),                    // 36: shoal.v1.EventsRequest
+	(*Event)(nil),                            // 37: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),               // 38: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                          // 39: shoal.v1.LogLine
+	(*PromoteNodeRequest)(nil),               // 40: shoal.v1.PromoteNodeRequest
+	(*DemoteNodeRequest)(nil),                // 41: shoal.v1.DemoteNodeRequest
+	(*NodeRoleResponse)(nil),                 // 42: shoal.v1.NodeRoleResponse
+	nil,                                      // 43: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 44: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 45: shoal.v1.ServiceSpec
+	(*UpdateConfig)(nil),                     // 46: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 47: shoal.v1.Service
+	(*Task)(nil),                             // 48: shoal.v1.Task
+	(*Node)(nil),                             // 49: shoal.v1.Node
+	(*Resources)(nil),                        // 50: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 51: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 52: google.protobuf.Timestamp
+	(*GetJoinTokensRequest)(nil),             // 53: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 54: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 55: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 56: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 57: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 58: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 59: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 60: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 61: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 62: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 63: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 64: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 65: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 66: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 67: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	41, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	41, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	42, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
-	43, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	6,  // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	7,  // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	8,  // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	43, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	13, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	44, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	45, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	46, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	18, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	39, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	25, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	27, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	47, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	47, // 17: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
-	27, // 18: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	48, // 19: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	40, // 20: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	48, // 21: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	45, // 22: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	0,  // 23: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 24: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	4,  // 25: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	9,  // 26: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	11, // 27: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	12, // 28: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	15, // 29: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	2,  // 30: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	3,  // 31: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	17, // 32: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	20, // 33: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	21, // 34: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	22, // 35: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	24, // 36: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	28, // 37: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	30, // 38: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	32, // 39: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	34, // 40: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	49, // 41: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	50, // 42: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	51, // 43: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	52, // 44: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	53, // 45: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	54, // 46: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	55, // 47: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	56, // 48: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	57, // 49: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	36, // 50: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	37, // 51: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	5,  // 52: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	5,  // 53: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	5,  // 54: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	10, // 55: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	43, // 56: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	14, // 57: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	16, // 58: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	5,  // 59: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	5,  // 60: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	19, // 61: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	45, // 62: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	45, // 63: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	23, // 64: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	26, // 65: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	29, // 66: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	31, // 67: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	33, // 68: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	35, // 69: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	58, // 70: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	58, // 71: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	59, // 72: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	60, // 73: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	60, // 74: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	61, // 75: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	62, // 76: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	61, // 77: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	63, // 78: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	38, // 79: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	38, // 80: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	52, // [52:81] is the sub-list for method output_type
-	23, // [23:52] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	45, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	45, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	46, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	47, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	10, // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	11, // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	12, // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	47, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	17, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	48, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	49, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	50, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	22, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	43, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	29, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	31, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	51, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	51, // 17: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	51, // 18: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	51, // 19: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	31, // 20: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	52, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	44, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	52, // 23: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	49, // 24: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 25: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 26: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 27: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 28: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 29: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 30: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 31: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 32: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 33: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 34: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 35: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 36: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 37: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 38: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 39: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 40: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 41: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 42: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	53, // 43: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	54, // 44: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	55, // 45: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	56, // 46: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	57, // 47: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	58, // 48: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	59, // 49: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	60, // 50: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	61, // 51: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	40, // 52: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	41, // 53: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 54: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 55: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 56: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 57: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 58: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 59: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	47, // 60: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 61: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 62: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 63: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 64: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 65: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	49, // 66: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	49, // 67: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 68: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 69: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 70: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 71: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 72: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	39, // 73: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	62, // 74: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	62, // 75: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	63, // 76: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	64, // 77: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	64, // 78: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	65, // 79: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	66, // 80: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	65, // 81: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	67, // 82: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	42, // 83: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	42, // 84: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 85: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 86: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	56, // [56:87] is the sub-list for method output_type
+	25, // [25:56] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2713,14 +2964,14 @@ func file_shoalpb_control_proto_init() {
 	file_shoalpb_types_proto_init()
 	file_shoalpb_ca_proto_init()
 	file_shoalpb_network_proto_init()
-	file_shoalpb_control_proto_msgTypes[28].OneofWrappers = []any{}
+	file_shoalpb_control_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

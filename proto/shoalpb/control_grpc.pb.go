@@ -48,6 +48,8 @@ const (
 	Control_RemoveNetwork_FullMethodName            = "/shoal.v1.Control/RemoveNetwork"
 	Control_PromoteNode_FullMethodName              = "/shoal.v1.Control/PromoteNode"
 	Control_DemoteNode_FullMethodName               = "/shoal.v1.Control/DemoteNode"
+	Control_UnlockCluster_FullMethodName            = "/shoal.v1.Control/UnlockCluster"
+	Control_GetUnlockKey_FullMethodName             = "/shoal.v1.Control/GetUnlockKey"
 )
 
 // ControlClient is the client API for Control service.
@@ -102,6 +104,12 @@ type ControlClient interface {
 	// a standby, its tasks where they are.
 	PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
 	DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error)
 }
 
 type controlClient struct {
@@ -420,6 +428,26 @@ func (c *controlClient) DemoteNode(ctx context.Context, in *DemoteNodeRequest, o
 	return out, nil
 }
 
+func (c *controlClient) UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockClusterResponse)
+	err := c.cc.Invoke(ctx, Control_UnlockCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUnlockKeyResponse)
+	err := c.cc.Invoke(ctx, Control_GetUnlockKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -472,6 +500,12 @@ type ControlServer interface {
 	// a standby, its tasks where they are.
 	PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error)
 	DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -568,6 +602,12 @@ func (UnimplementedControlServer) PromoteNode(context.Context, *PromoteNodeReque
 }
 func (UnimplementedControlServer) DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DemoteNode not implemented")
+}
+func (UnimplementedControlServer) UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlockCluster not implemented")
+}
+func (UnimplementedControlServer) GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUnlockKey not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -1098,6 +1138,42 @@ func _Control_DemoteNode_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_UnlockCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).UnlockCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_UnlockCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).UnlockCluster(ctx, req.(*UnlockClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetUnlockKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUnlockKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetUnlockKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetUnlockKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetUnlockKey(ctx, req.(*GetUnlockKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1212,6 +1288,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DemoteNode",
 			Handler:    _Control_DemoteNode_Handler,
+		},
+		{
+			MethodName: "UnlockCluster",
+			Handler:    _Control_UnlockCluster_Handler,
+		},
+		{
+			MethodName: "GetUnlockKey",
+			Handler:    _Control_GetUnlockKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
