@@ -86,13 +86,19 @@ func updateTo(h *harness, svc *api.Service, image string) *api.Service {
 // before then (a batch is done once up for the monitor window).
 func (h *harness) rollTo(svc *api.Service, n int) *raftstore.View {
 	h.t.Helper()
+	return h.rollToSince(svc, n, svc.SpecVersion)
+}
+
+// rollToSince is rollTo counting tasks of version since or later as new.
+func (h *harness) rollToSince(svc *api.Service, n int, since uint64) *raftstore.View {
+	h.t.Helper()
 	for range 40 {
 		h.barrier()
 		v := h.state.Read()
 		h.runAll(v)
 		ts := live(v, svc.ID)
 		if count(ts, func(t *api.Task) bool {
-			return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning
+			return t.SpecVersion >= since && t.Status.State == api.TaskRunning
 		}) == n && len(ts) == n {
 			return v
 		}
@@ -252,4 +258,63 @@ func TestRolloutForceReplacesEveryTask(t *testing.T) {
 			t.Errorf("old task of slot %d is %s", old.Slot, cur.Status.State)
 		}
 	}
+}
+
+// TestRolloutSurvivesScale: a change of replicas in the middle of a
+// rollout continues it (same start, no slot replaced twice), and a paused
+// rollout stays paused when the service is scaled.
+func TestRolloutSurvivesScale(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("n1", nil)
+	h.addNode("n2", nil)
+	svc := h.createService(rolloutSpec(4, api.UpdateConfig{Parallelism: 1}))
+	h.settle(svc, 4)
+	svc = updateTo(h, svc, "busybox:2")
+	first := h.waitStatus(svc.ID, api.UpdateUpdating, nil)
+	h.waitFor("one slot on the new spec", func(v *raftstore.View) string {
+		h.runAll(v)
+		if count(live(v, svc.ID), func(t *api.Task) bool { return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning }) < 1 {
+			return "none yet"
+		}
+		return ""
+	})
+	spec := h.state.Read().Service(svc.ID).Spec
+	spec.Replicas = 5
+	scaled := h.updateService(svc.ID, spec)
+	h.waitFor("status carried to the scaled version", func(v *raftstore.View) string {
+		if s := v.Service(svc.ID).UpdateStatus; s.SpecVersion != scaled.SpecVersion {
+			return fmt.Sprintf("status at version %d", s.SpecVersion)
+		}
+		return ""
+	})
+	st := h.state.Read().Service(svc.ID).UpdateStatus
+	if !st.StartedAt.Equal(first.StartedAt) || st.FirstVersion != svc.SpecVersion {
+		t.Fatalf("status after the scale %+v, want the rollout started at %s from version %d", st, first.StartedAt, svc.SpecVersion)
+	}
+	v := h.rollToSince(scaled, 5, svc.SpecVersion)
+	for slot := uint64(1); slot <= 4; slot++ {
+		n := count(v.TasksByService(svc.ID), func(t *api.Task) bool { return t.Slot == slot && t.SpecVersion >= svc.SpecVersion })
+		if n != 1 {
+			t.Errorf("slot %d has %d tasks of the new spec, want 1 (replaced once)\n%s", slot, n, dump(v))
+		}
+	}
+	h.clock.Advance(testMonitor)
+	h.waitStatus(svc.ID, api.UpdateCompleted, func(v *raftstore.View) { h.runAll(v) })
+
+	// A paused rollout stays paused through a scale.
+	bad := updateTo(h, scaled, "busybox:bad")
+	h.waitStatus(svc.ID, api.UpdatePaused, func(v *raftstore.View) {
+		h.runAllBut(v, bad.SpecVersion)
+		h.failNew(v, svc.ID, bad.SpecVersion)
+	})
+	spec = h.state.Read().Service(svc.ID).Spec
+	spec.Replicas = 3
+	scaled = h.updateService(svc.ID, spec)
+	h.waitFor("paused status at the scaled version", func(v *raftstore.View) string {
+		s := v.Service(svc.ID).UpdateStatus
+		if s.SpecVersion != scaled.SpecVersion || s.State != api.UpdatePaused {
+			return fmt.Sprintf("status %+v", s)
+		}
+		return ""
+	})
 }
