@@ -99,10 +99,15 @@ func (p *pass) failureAction(svc *api.Service, st *api.UpdateStatus, cfg api.Upd
 	case action == api.FailureContinue:
 		return false
 	case action == api.FailureRollback && !st.State.Rollback():
-		p.rollback = append(p.rollback, raftstore.RollbackService{
+		rb := raftstore.RollbackService{
 			ID: svc.ID, ExpectedVersion: svc.SpecVersion, At: p.now,
 			Message: fmt.Sprintf("rolling back spec version %d: %s", svc.SpecVersion, why),
-		})
+		}
+		if r.since < svc.SpecVersion {
+			// A scale carried the rollout on: back to the spec before it.
+			rb.ToVersion = r.since - 1
+		}
+		p.rollback = append(p.rollback, rb)
 		return true
 	}
 	next := *st

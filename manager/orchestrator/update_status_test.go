@@ -318,3 +318,32 @@ func TestRolloutSurvivesScale(t *testing.T) {
 		return ""
 	})
 }
+
+// TestRolloutRollbackAfterScale: a rollout carried on by a scale rolls back
+// to the spec before the rollout (not the one before the scale), keeping
+// the new replica count.
+func TestRolloutRollbackAfterScale(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("n1", nil)
+	svc := h.createService(rolloutSpec(3, api.UpdateConfig{Parallelism: 1, FailureAction: api.FailureRollback}))
+	h.settle(svc, 3)
+	bad := updateTo(h, svc, "busybox:bad")
+	h.waitStatus(svc.ID, api.UpdateUpdating, nil)
+	spec := h.state.Read().Service(svc.ID).Spec
+	spec.Replicas = 4
+	scaled := h.updateService(svc.ID, spec)
+	h.waitFor("rollback", func(v *raftstore.View) string {
+		h.runAllBut(v, bad.SpecVersion)
+		h.failNew(v, svc.ID, bad.SpecVersion)
+		h.failNew(v, svc.ID, scaled.SpecVersion)
+		if cur := v.Service(svc.ID); cur.SpecVersion <= scaled.SpecVersion {
+			return fmt.Sprintf("still at version %d", cur.SpecVersion)
+		}
+		return ""
+	})
+	cur := h.state.Read().Service(svc.ID)
+	if cur.Spec.Image != "busybox:1" || cur.Spec.Replicas != 4 || cur.UpdateStatus.State != api.UpdateRollingBack {
+		t.Fatalf("after the rollback: image %s replicas %d status %+v, want busybox:1, 4, rolling_back",
+			cur.Spec.Image, cur.Spec.Replicas, cur.UpdateStatus)
+	}
+}
