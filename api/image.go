@@ -1,6 +1,9 @@
 package api
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // ImageRef is the reference a task's container is made from: Image pinned
 // to ImageDigest when the managers resolved one ("repo@sha256:..."; the tag
@@ -19,4 +22,15 @@ func imageRepo(ref string) string {
 		return ref[:i]
 	}
 	return ref
+}
+
+// imageDigest is the form of a pinned digest: sha256, as registries name
+// manifests.
+var imageDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+func validateImageDigest(d string) error {
+	if d != "" && !imageDigest.MatchString(d) {
+		return fieldErr("spec.image_digest", d, "want sha256: and 64 lowercase hex digits, or empty")
+	}
+	return nil
 }

@@ -42,6 +42,7 @@ type serviceFlags struct {
 
 	dryRun bool
 	detach bool
+	health healthFlags
 }
 
 // register adds the flags to fs: the replace-all list flags for create,
@@ -86,6 +87,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
 	f.rollout.register(fs, update)
+	f.health.register(fs)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -150,7 +152,8 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		if err := api.ValidateImage(f.image); err != nil {
 			errs = append(errs, &api.FieldError{Field: "--image", Value: f.image, Err: err})
 		}
-		s.Image = f.image
+		// The managers resolve the tag again (unless --no-resolve-image).
+		s.Image, s.ImageDigest = f.image, ""
 	}
 	if changed("args") {
 		s.Args = strings.Fields(f.args)
@@ -233,7 +236,7 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 	})
 	set("user", func() { s.User = f.user })
 	f.rollout.apply(changed, s)
-	return errs
+	return append(errs, f.health.apply(changed, s)...)
 }
 
 // checkSpec fills defaults and validates s as the manager will, naming the
@@ -296,6 +299,11 @@ func flagOfField(field string) string {
 		{"spec.labels", "--label"},
 		{"spec.replicas", "--replicas"},
 		{"spec.dir", "--workdir"},
+		{"spec.healthcheck.interval", "--health-interval"},
+		{"spec.healthcheck.timeout", "--health-timeout"},
+		{"spec.healthcheck.start_period", "--health-start-period"},
+		{"spec.healthcheck.retries", "--health-retries"},
+		{"spec.healthcheck.test", "--health-cmd"},
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(field, p.field) {

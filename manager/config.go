@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +63,10 @@ type Config struct {
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
+	// Images, when set, makes the leader resolve every service's image
+	// tag to a digest on create and update (see controlapi.ImageResolver),
+	// reaching registries as agents do; nil keeps tags as given.
+	Images *registry.Options
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

@@ -6,6 +6,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"cmp"
 	"context"
 	"errors"
@@ -39,9 +41,11 @@ type Manager struct {
 	// gossip is the gossip address ("" when gossip is off).
 	gossip    string
 	gossipKey []byte
-	log       *slog.Logger
-	tcp       net.Listener
-	unix      net.Listener // nil when the socket is disabled
+	// images resolves image tags (nil: Config.Images is not set).
+	images controlapi.ImageResolver
+	log    *slog.Logger
+	tcp    net.Listener
+	unix   net.Listener // nil when the socket is disabled
 
 	crashOnce sync.Once
 	crashed   chan struct{}
@@ -64,6 +68,14 @@ func New(cfg Config) (*Manager, error) {
 	id, err := loadID(cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	var images controlapi.ImageResolver
+	if cfg.Images != nil {
+		regs, err := registry.New(*cfg.Images)
+		if err != nil {
+			return nil, fmt.Errorf("registries: %w", err)
+		}
+		images = regs
 	}
 	// The Raft listener is bound here and handed to Raft, not picked and
 	// bound again later: another process could take a port in between.
@@ -100,6 +112,7 @@ func New(cfg Config) (*Manager, error) {
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
 		crashed:       make(chan struct{}),
+		images:        images,
 	}, nil
 }
 
@@ -165,6 +178,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
+		Images: m.images,
 	})
 	gs := grpc.NewServer(shoalpb.ServerOptions()...)
 	ctl.Register(gs)

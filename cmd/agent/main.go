@@ -4,6 +4,8 @@
 package main
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"context"
 	"errors"
 	"flag"
@@ -117,23 +119,6 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 	return nil, nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
 }
 
-// parseMirrors reads --registry-mirror values: MIRROR (a mirror of Docker
-// Hub) or REGISTRY=MIRROR.
-func parseMirrors(vals []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, v := range vals {
-		reg, mirror, ok := strings.Cut(v, "=")
-		if !ok {
-			reg, mirror = "docker.io", v
-		}
-		if reg == "" || mirror == "" {
-			return nil, fmt.Errorf("--registry-mirror %q: want MIRROR or REGISTRY=MIRROR", v)
-		}
-		out[reg] = append(out[reg], mirror)
-	}
-	return out, nil
-}
-
 // listFlag collects a repeatable flag that also takes comma lists.
 type listFlag []string
 
@@ -216,7 +201,7 @@ func parseFlags(args []string) (config, error) {
 	}
 	a.Join, a.Labels = join, labels
 	cfg.ctrd.insecureRegistry = insecure
-	m, err := parseMirrors(mirrors)
+	m, err := registry.ParseMirrors(mirrors)
 	if err != nil {
 		return cfg, err
 	}

@@ -169,6 +169,8 @@ func startManagers(t testing.TB, dir, bin string, env []string, args ...string) 
 		addr := freeAddr(t)
 		a := append([]string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
+			// The test's images are names only: no registry to resolve them in.
+			"--resolve-images=false",
 		}, args...)
 		if i > 0 {
 			a = append(a, "--join", addrs[0])

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/shoal-sched/shoal/internal/registry"
 	"github.com/shoal-sched/shoal/manager"
 )
 
@@ -64,12 +65,24 @@ func parseFlags(args []string) (manager.Config, error) {
 	fs.DurationVar(&cfg.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&cfg.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
 	fs.DurationVar(&cfg.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
+	resolve := fs.Bool("resolve-images", true, "resolve each service's image tag to a digest on create and update, so every task runs the same image")
+	var mirrors, insecure listFlag
+	fs.Var(&mirrors, "registry-mirror", "registry mirror, as the agents': HOST[:PORT] of a Docker Hub mirror, or REGISTRY=MIRROR (repeatable)")
+	fs.Var(&insecure, "insecure-registry", "registry HOST[:PORT] reached over plain HTTP, as the agents' (repeatable)")
+	registryConfig := fs.String("registry-config", "", "docker-style config.json with registry credentials (auths), for resolving image digests")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: shoal-manager takes flags only", fs.Arg(0))
+	}
+	if *resolve {
+		m, err := registry.ParseMirrors(mirrors)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Images = &registry.Options{Mirrors: m, Insecure: insecure, DockerConfig: *registryConfig}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {

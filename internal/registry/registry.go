@@ -214,3 +214,20 @@ func registryKey(key string) string {
 	}
 	return k
 }
+
+// ParseMirrors reads --registry-mirror values, as agents and managers take
+// them: MIRROR (a mirror of Docker Hub) or REGISTRY=MIRROR.
+func ParseMirrors(vals []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range vals {
+		reg, m, ok := strings.Cut(v, "=")
+		if !ok {
+			reg, m = "docker.io", v
+		}
+		if reg == "" || m == "" {
+			return nil, fmt.Errorf("--registry-mirror %q: want MIRROR or REGISTRY=MIRROR", v)
+		}
+		out[reg] = append(out[reg], m)
+	}
+	return out, nil
+}

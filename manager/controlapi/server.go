@@ -51,6 +51,11 @@ type Config struct {
 	// Default 500 ms.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
+	// Images resolves image tags to digests on service writes (see
+	// pinImage); nil keeps tags as given. ResolveTimeout bounds one
+	// resolution (default 5 s).
+	Images         ImageResolver
+	ResolveTimeout time.Duration
 }
 
 const (
@@ -71,6 +76,9 @@ type Server struct {
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
+
+	images         ImageResolver
+	resolveTimeout time.Duration
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -85,6 +93,11 @@ func New(cfg Config) *Server {
 		log:           cfg.Logger,
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
+
+		images: cfg.Images, resolveTimeout: cfg.ResolveTimeout,
+	}
+	if s.resolveTimeout <= 0 {
+		s.resolveTimeout = defaultResolveTimeout
 	}
 	if s.applier == nil {
 		s.applier = cfg.Raft

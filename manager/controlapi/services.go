@@ -69,6 +69,9 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 			if err := s.checkFresh(ctx, func(v *raftstore.View) error { return checkInCluster(v, spec, nil) }); err != nil {
 				return nil, err
 			}
+			if err := s.pinImage(ctx, spec, nil, req.GetNoResolveImage()); err != nil {
+				return nil, err
+			}
 		}
 		return s.createService(ctx, rid, spec)
 	}, remote)
@@ -118,6 +121,9 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 		}
 		if req.GetDryRun() {
 			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
+		}
+		if err := s.pinImage(ctx, spec, &svc.Spec, req.GetNoResolveImage()); err != nil {
+			return nil, err
 		}
 		return s.updateService(ctx, rid, svc.ID, spec, req.GetExpectedVersion())
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
