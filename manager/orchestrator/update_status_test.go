@@ -347,3 +347,53 @@ func TestRolloutRollbackAfterScale(t *testing.T) {
 			cur.Spec.Image, cur.Spec.Replicas, cur.UpdateStatus)
 	}
 }
+
+// TestRolloutCountsNotHealthyAsFailure: with a health check, a new task
+// that runs but is not healthy by the end of its monitor window is a
+// failure, and the rollout pauses before the next batch.
+func TestRolloutCountsNotHealthyAsFailure(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("n1", nil)
+	spec := rolloutSpec(3, api.UpdateConfig{Parallelism: 1})
+	spec.Healthcheck = &api.Healthcheck{Test: []string{"CMD", "true"}, Interval: api.Duration(time.Second)}
+	svc := h.createService(spec)
+	h.waitFor("3 healthy", func(v *raftstore.View) string {
+		n := 0
+		for _, task := range live(v, svc.ID) {
+			switch {
+			case task.Status.State == api.TaskAssigned:
+				h.reportHealth(task, api.HealthHealthy)
+			case task.Status.State == api.TaskRunning && task.Status.Health == api.HealthHealthy:
+				n++
+			}
+		}
+		if n != 3 {
+			return fmt.Sprintf("%d healthy", n)
+		}
+		return ""
+	})
+	svc = updateTo(h, svc, "busybox:2")
+	h.waitFor("the first new task running, starting", func(v *raftstore.View) string {
+		h.runAllBut(v, svc.SpecVersion)
+		for _, task := range live(v, svc.ID) {
+			if task.SpecVersion == svc.SpecVersion && task.Status.State == api.TaskAssigned {
+				h.reportHealth(task, api.HealthStarting)
+				return ""
+			}
+		}
+		return "no new task assigned yet"
+	})
+	h.barrier()
+	if st := h.state.Read().Service(svc.ID).UpdateStatus; st.State != api.UpdateUpdating {
+		t.Fatalf("status %+v within the monitor window, want updating", st)
+	}
+	h.clock.Advance(testMonitor)
+	st := h.waitStatus(svc.ID, api.UpdatePaused, nil)
+	if !strings.Contains(st.Message, "was not up within 5s") {
+		t.Errorf("paused message %q", st.Message)
+	}
+	if n := count(h.state.Read().TasksByService(svc.ID), func(t *api.Task) bool { return t.SpecVersion == svc.SpecVersion }); n != 1 {
+		t.Errorf("%d tasks of the new spec, want the first batch's only", n)
+	}
+}
+
