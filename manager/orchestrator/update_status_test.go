@@ -396,4 +396,3 @@ func TestRolloutCountsNotHealthyAsFailure(t *testing.T) {
 		t.Errorf("%d tasks of the new spec, want the first batch's only", n)
 	}
 }
-
