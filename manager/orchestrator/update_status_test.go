@@ -396,3 +396,38 @@ func TestRolloutCountsNotHealthyAsFailure(t *testing.T) {
 		t.Errorf("%d tasks of the new spec, want the first batch's only", n)
 	}
 }
+
+// TestRolloutRollbackDropsCanaries: a rollback of an update waiting for
+// its promotion stops the canaries and keeps every old task.
+func TestRolloutRollbackDropsCanaries(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("n1", nil)
+	svc := h.createService(rolloutSpec(3, api.UpdateConfig{Parallelism: 1}))
+	before := live(h.settle(svc, 3), svc.ID)
+	spec := h.state.Read().Service(svc.ID).Spec
+	spec.Image, spec.UpdateConfig.Canary = "busybox:2", 1
+	svc = h.updateService(svc.ID, spec)
+	h.waitFor("a canary running", func(v *raftstore.View) string {
+		h.runAll(v)
+		if count(live(v, svc.ID), func(t *api.Task) bool { return t.SpecVersion == svc.SpecVersion && t.Status.State == api.TaskRunning }) != 1 {
+			return "no canary running"
+		}
+		return ""
+	})
+	h.clock.Advance(testMonitor)
+	h.waitStatus(svc.ID, api.UpdateAwaitingPromotion, nil)
+	h.do(raftstore.RollbackService{ID: svc.ID, ExpectedVersion: svc.SpecVersion, At: h.clock.Now()})
+	h.clock.Advance(testMonitor)
+	h.waitStatus(svc.ID, api.UpdateRolledBack, func(v *raftstore.View) { h.runAll(v) })
+	v := h.settle(svc, 3)
+	for _, old := range before {
+		if cur := v.Task(old.ID); cur.DesiredState != api.TaskRunning || cur.Status.State != api.TaskRunning {
+			t.Errorf("old task of slot %d is %s/%s after the rollback, want still running", old.Slot, cur.Status.State, cur.DesiredState)
+		}
+	}
+	for _, task := range v.TasksByService(svc.ID) {
+		if task.SpecVersion == svc.SpecVersion && task.Status.State != api.TaskShutdown {
+			t.Errorf("canary %s is %s after the rollback, want shut down", task.ID, task.Status.State)
+		}
+	}
+}
