@@ -188,3 +188,61 @@ func TestHealthReportsChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusEntriesBounded: queued reports are committed in entries of at
+// most maxStatusesPerEntry reports and about maxStatusBytesPerEntry bytes,
+// each report once, so reports with long probe output stay under the
+// largest entry Raft takes.
+func TestStatusEntriesBounded(t *testing.T) {
+	long := strings.Repeat("x", api.MaxProbeOutput)
+	log := make([]api.ProbeResult, api.MaxHealthLog)
+	for i := range log {
+		log[i] = api.ProbeResult{Start: time.Unix(1, 0), End: time.Unix(2, 0), ExitCode: 1, Output: long}
+	}
+	tests := []struct {
+		name    string
+		n       int
+		status  api.TaskStatus
+		entries int
+	}{
+		{"many small", 3000, api.TaskStatus{State: api.TaskRunning}, 2},
+		{"long probe output", 1000, api.TaskStatus{State: api.TaskRunning, Health: api.HealthUnhealthy, HealthLog: log}, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &statusBatcher{queued: map[string]map[string]raftstore.TaskStatusUpdate{}}
+			for i := range tt.n {
+				node := fmt.Sprintf("n%d", i%3)
+				b.queue(node, []raftstore.TaskStatusUpdate{{TaskID: fmt.Sprintf("t%05d", i), Status: tt.status}})
+			}
+			entries := b.take(time.Unix(10, 0))
+			seen := map[string]bool{}
+			for _, cmds := range entries {
+				cmd := raftstore.Batch{Commands: cmds}
+				buf, err := raftstore.EncodeCommand(cmd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(buf) > raftstore.MaxEntryBytes {
+					t.Fatalf("an entry of %d bytes, over %d", len(buf), raftstore.MaxEntryBytes)
+				}
+				n := 0
+				for _, c := range cmds {
+					for _, u := range c.(raftstore.UpdateTaskStatus).Updates {
+						if seen[u.TaskID] {
+							t.Fatalf("report of %s twice", u.TaskID)
+						}
+						seen[u.TaskID] = true
+						n++
+					}
+				}
+				if n > maxStatusesPerEntry {
+					t.Fatalf("an entry of %d reports", n)
+				}
+			}
+			if len(seen) != tt.n || len(entries) != tt.entries {
+				t.Fatalf("%d reports in %d entries, want %d in %d", len(seen), len(entries), tt.n, tt.entries)
+			}
+		})
+	}
+}
