@@ -144,6 +144,17 @@ func TestE2ERolloutForce(t *testing.T) {
 	if st := e.updateStatus("web"); st == nil || st.State != api.UpdateCompleted {
 		t.Errorf("status %+v, want completed", st)
 	}
+	r := e.run("service", "update", "--rollback", "--image", "busybox:1.37", "web")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot be combined with [--image]") {
+		t.Errorf("update --rollback --image: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	e.mustRun("service", "update", "--rollback", "--rollback-parallelism", "0", "--timeout", "60s", "web")
+	if st := e.updateStatus("web"); st == nil || st.State != api.UpdateRolledBack {
+		t.Errorf("after update --rollback: status %+v, want rolled_back", st)
+	}
+	if rc := shoalpb.ToServiceSpec(e.services()["web"].GetSpec()).RollbackConfig; rc.Parallelism != 0 {
+		t.Errorf("rollback config after --rollback-parallelism 0: %+v", rc)
+	}
 }
 
 // TestE2EStackDeployRollsBack: a stack whose update_config says rollback,
