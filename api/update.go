@@ -75,6 +75,19 @@ type UpdateStatus struct {
 	StartedAt   time.Time `json:"started_at"`
 	CompletedAt time.Time `json:"completed_at,omitzero"`
 	Message     string    `json:"message,omitempty"`
+	// FirstVersion is the version the rollout started at: a later change
+	// of replicas or policies alone (a scale in the middle of an update)
+	// continues the rollout at the new version instead of starting over.
+	FirstVersion uint64 `json:"first_version,omitempty"`
+}
+
+// Since is the first spec version of the rollout: tasks of this version
+// or later with the rollout's runtime spec are the rollout's.
+func (s *UpdateStatus) Since() uint64 {
+	if s.FirstVersion != 0 && s.FirstVersion < s.SpecVersion {
+		return s.FirstVersion
+	}
+	return s.SpecVersion
 }
 
 // Clone returns a copy of s (nil for nil).

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/shoal-sched/shoal/api"
@@ -73,4 +74,20 @@ func writeHealthcheckPretty(s *section, h *api.Healthcheck) {
 	if h.Retries > 0 {
 		s.line(2, "Retries", fmt.Sprint(h.Retries))
 	}
+}
+
+// pinnedImage is a spec's image with the digest its tasks run, as docker
+// prints it ("busybox:1.36@sha256:...").
+func pinnedImage(s *shoalpb.ServiceSpec) string {
+	if d := s.GetImageDigest(); d != "" {
+		return s.GetImage() + "@" + d
+	}
+	return s.GetImage()
+}
+
+func quoteOrEmpty(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strconv.Quote(s)
 }

@@ -144,4 +144,44 @@ func TestE2ERolloutForce(t *testing.T) {
 	if st := e.updateStatus("web"); st == nil || st.State != api.UpdateCompleted {
 		t.Errorf("status %+v, want completed", st)
 	}
+	r := e.run("service", "update", "--rollback", "--image", "busybox:1.37", "web")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot be combined with [--image]") {
+		t.Errorf("update --rollback --image: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	e.mustRun("service", "update", "--rollback", "--rollback-parallelism", "0", "--timeout", "60s", "web")
+	if st := e.updateStatus("web"); st == nil || st.State != api.UpdateRolledBack {
+		t.Errorf("after update --rollback: status %+v, want rolled_back", st)
+	}
+	if rc := shoalpb.ToServiceSpec(e.services()["web"].GetSpec()).RollbackConfig; rc.Parallelism != 0 {
+		t.Errorf("rollback config after --rollback-parallelism 0: %+v", rc)
+	}
+}
+
+// TestE2EStackDeployRollsBack: a stack whose update_config says rollback,
+// redeployed with an image that exits 1, rolls back and stack deploy exits
+// non-zero saying so; rollback_config is honoured.
+func TestE2EStackDeployRollsBack(t *testing.T) {
+	e := startE2E(t, 2)
+	e.scriptBad()
+	base := writeCompose(t, `services:
+  web:
+    image: busybox:1.36
+    deploy:
+      replicas: 4
+      update_config: {parallelism: 2, monitor: 1s, failure_action: rollback, max_failure_ratio: 0}
+      rollback_config: {parallelism: 0, monitor: 1s}
+`)
+	e.mustRun("stack", "deploy", "-c", base, "--timeout", "60s", "st")
+	svc := e.services()["st_web"]
+	if rc := shoalpb.ToServiceSpec(svc.GetSpec()).RollbackConfig; rc.Parallelism != 0 || rc.FailureAction != api.FailurePause {
+		t.Errorf("rollback config %+v, want parallelism 0 (all at once) and the default pause", rc)
+	}
+	bad := writeCompose(t, "services:\n  web:\n    image: busybox:bad\n")
+	r := e.run("stack", "deploy", "-c", base, "-c", bad, "--timeout", "60s", "st")
+	if r.code == 0 || !strings.Contains(r.stderr, "st_web did not converge: rolled back") {
+		t.Fatalf("redeploy with a failing image: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	if got := e.liveByImage("st_web"); got["busybox:1.36"] != 4 || len(got) != 1 {
+		t.Errorf("after the rollback: %v, want 4 of busybox:1.36", got)
+	}
 }

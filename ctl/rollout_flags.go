@@ -60,7 +60,7 @@ func (c *configFlags) register(fs *pflag.FlagSet, prefix, what string) {
 		fmt.Sprintf("stop-first (old task stops, then the new one starts) or start-first, in %s", what))
 	if prefix == "update" {
 		fs.Var(newUintValue(&c.canary, 0), "update-canary",
-			"start this many tasks of the new spec beside the old ones, then wait for `shoalctl service promote` (0: no canaries)")
+			"start N tasks of the new spec beside the old ones, then wait for shoalctl service promote (0: no canaries)")
 		fs.BoolVar(&c.autoPromote, "update-auto-promote", false,
 			"promote the canaries once they are up for the monitor window")
 	}

@@ -23,8 +23,9 @@ func foldRollout(v *view, svc *shoalpb.Service, want uint64) {
 	if st.SpecVersion > want && !rolledBackFrom {
 		return // a later update took over; the slots show its progress
 	}
-	if svc.GetSpec().GetUpdateConfig().GetFailureAction() != api.FailureContinue || st.State.Rollback() {
-		// The manager decides what a failure means for this rollout.
+	if !st.State.Done() && (svc.GetSpec().GetUpdateConfig().GetFailureAction() != api.FailureContinue || st.State.Rollback()) {
+		// While the rollout runs, the manager decides what a failure
+		// means for it.
 		v.failure = ""
 	}
 	progress := fmt.Sprintf("%d/%d up to date", v.done, v.desired)

@@ -326,6 +326,7 @@ func TestUpdateHealthFlags(t *testing.T) {
 			}
 			want := before.Clone()
 			tt.want(want)
+			want.RollbackConfig = defaultSpec("", "").RollbackConfig // filled in as the manager fills it
 			if got := shoalpb.ToServiceSpec(reqs[0].GetSpec()); !reflect.DeepEqual(got, want) {
 				t.Errorf("spec sent:\n%+v\nwant:\n%+v", got, want)
 			}

@@ -103,9 +103,9 @@ completes (or --detach).`,
 // --rollback-* settings (and --detach) go with it.
 func checkRollbackFlags(cmd *cobra.Command) error {
 	var bad []string
-	cmd.LocalNonPersistentFlags().Visit(func(f *pflag.Flag) {
+	cmd.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
 		switch {
-		case f.Name == "rollback" || f.Name == "detach":
+		case !f.Changed, f.Name == "rollback" || f.Name == "detach":
 		case strings.HasPrefix(f.Name, "rollback-"):
 		default:
 			bad = append(bad, "--"+f.Name)

@@ -31,9 +31,15 @@ type SetUpdateStatus struct {
 // new version, and starts a rollback rollout to it. The rollback config of
 // the spec rolled back from is kept (it is what the operator set last),
 // unless Config replaces it. ExpectedVersion != 0 must match.
+//
+// ToVersion != 0 rolls back to that stored version instead of the previous
+// spec, keeping the current replica count: the orchestrator's rollback of
+// a rollout that a scale carried on goes back to the spec before the
+// rollout, not to the one before the scale.
 type RollbackService struct {
 	ID              string
 	ExpectedVersion uint64            `json:",omitempty"`
+	ToVersion       uint64            `json:",omitempty"`
 	Config          *api.UpdateConfig `json:",omitempty"`
 	Message         string
 	At              time.Time
@@ -100,12 +106,23 @@ func (t *tx) rollbackService(c RollbackService) (any, error) {
 		return nil, fmt.Errorf("service %q: at version %d, expected %d: %w",
 			cur.Spec.Name, cur.SpecVersion, c.ExpectedVersion, ErrConflict)
 	}
-	if cur.PreviousSpec == nil {
+	target := cur.PreviousSpec
+	if c.ToVersion != 0 {
+		if c.ToVersion >= cur.SpecVersion {
+			return nil, fmt.Errorf("service %q: roll back to version %d: not before the current %d: %w",
+				cur.Spec.Name, c.ToVersion, cur.SpecVersion, ErrInvalid)
+		}
+		if old := t.spec(cur.ID, c.ToVersion); old != nil {
+			target = old.Clone()
+			target.Replicas = cur.Spec.Replicas
+		}
+	}
+	if target == nil {
 		return nil, fmt.Errorf("service %q: no previous spec to roll back to: %w", cur.Spec.Name, ErrInvalid)
 	}
 	s := cur.Clone()
 	s.PreviousSpec = cur.Spec.Clone()
-	s.Spec = *cur.PreviousSpec.Clone()
+	s.Spec = *target.Clone()
 	s.Spec.Name = cur.Spec.Name
 	s.Spec.RollbackConfig = cur.Spec.RollbackConfig
 	if c.Config != nil {

@@ -104,3 +104,30 @@ func TestRolloutCommandsRefuse(t *testing.T) {
 		t.Fatalf("rollback without a previous spec: err = %v, want ErrInvalid", err)
 	}
 }
+
+// TestRollbackToVersion: a rollback to a stored version takes that spec
+// with the current replicas.
+func TestRollbackToVersion(t *testing.T) {
+	s := NewState()
+	for _, c := range rolloutLog()[:5] { // version 2 runs busybox:2
+		if _, _, err := s.apply(0, c); err != nil {
+			t.Fatalf("%T: %v", c, err)
+		}
+	}
+	scaled := s.Read().Service("svc-web").Spec
+	scaled.Replicas = 5
+	if _, _, err := s.apply(0, UpdateService{ID: "svc-web", Spec: scaled, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.apply(0, RollbackService{ID: "svc-web", ExpectedVersion: 3, ToVersion: 1, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	svc := s.Read().Service("svc-web")
+	if svc.SpecVersion != 4 || svc.Spec.Image != "busybox" || svc.Spec.Replicas != 5 {
+		t.Fatalf("after the rollback to version 1: version %d image %q replicas %d, want 4 busybox 5",
+			svc.SpecVersion, svc.Spec.Image, svc.Spec.Replicas)
+	}
+	if _, _, err := s.apply(0, RollbackService{ID: "svc-web", ToVersion: 9, At: t0}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("rollback to a later version: err %v, want ErrInvalid", err)
+	}
+}

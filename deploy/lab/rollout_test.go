@@ -48,6 +48,47 @@ func TestLabRollout(t *testing.T) {
 	t.Run("start-first by 2", func(t *testing.T) { testLabStartFirst(ctx, t, l, c) })
 	t.Run("failure rolls back", func(t *testing.T) { testLabFailure(ctx, t, l, c, "rollback", "rolled back to the previous spec") })
 	t.Run("failure pauses", func(t *testing.T) { testLabFailure(ctx, t, l, c, "pause", "update paused") })
+	t.Run("canary", func(t *testing.T) { testLabCanary(ctx, t, l, c) })
+}
+
+// testLabCanary: from the paused update, a new update with one canary
+// stops with the canary beside the six old replicas; promote rolls the
+// rest.
+func testLabCanary(ctx context.Context, t *testing.T, l *Lab, c *client) {
+	if out, err := l.ctlOut(ctx, "service", "rollback", "--timeout", "2m", DemoService); err != nil {
+		t.Fatalf("rollback from the pause: %v\n%s", err, out)
+	}
+	out, err := l.ctlOut(ctx, "service", "update", "--timeout", "2m", "--env-add", "ROLL=canary",
+		"--update-canary", "1", "--update-monitor", "1s", "--update-failure-action", "pause", DemoService)
+	if err != nil || !strings.Contains(out, "awaiting promotion") {
+		t.Fatalf("canary update: %v\n%s", err, out)
+	}
+	count := func() (canary, old int) {
+		tasks, err := c.tasks(ctx, DemoService)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range tasks {
+			if tk.GetStatus().GetState() != "running" || tk.GetDesiredState() != "running" {
+				continue
+			}
+			if slices.Contains(tk.GetSpec().GetEnv(), "ROLL=canary") {
+				canary++
+			} else {
+				old++
+			}
+		}
+		return canary, old
+	}
+	if canary, old := count(); canary != 1 || old != labReplicas {
+		t.Fatalf("waiting for promotion: %d canaries and %d old replicas run, want 1 and %d", canary, old, labReplicas)
+	}
+	if out, err := l.ctlOut(ctx, "service", "promote", "--timeout", "2m", DemoService); err != nil {
+		t.Fatalf("promote: %v\n%s", err, out)
+	}
+	if canary, old := count(); canary != labReplicas || old != 0 {
+		t.Errorf("after promote: %d new and %d old replicas run, want %d and 0", canary, old, labReplicas)
+	}
 }
 
 // ctlOut runs shoalctl and returns its output and exit error.

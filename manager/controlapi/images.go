@@ -29,10 +29,13 @@ var ErrImageUnresolved = errors.New("image digest not resolved")
 
 // pinImage resolves spec's image tag to the digest every task of the
 // service will run, unless noResolve (the tag is kept, and each agent pulls
-// what it names when it pulls). cur is the service's current spec on an
-// update: an unchanged image keeps its digest, so a change of something
-// else does not roll the service onto whatever the tag names now. It runs
-// before the write is proposed, never inside Raft's Apply.
+// what it names when it pulls). A digest the spec already carries is kept
+// when it is not stale: the image is unchanged (cur is the service's
+// current spec on an update; a change of something else must not roll the
+// service onto whatever the tag names now), or the digest was given with a
+// new image (a rollback to the previous spec and its digest). A new image
+// with the current digest, or no digest, is resolved. It runs before the
+// write is proposed, never inside Raft's Apply.
 func (s *Server) pinImage(ctx context.Context, spec, cur *api.ServiceSpec, noResolve bool) error {
 	switch {
 	case noResolve || strings.Contains(spec.Image, "@"):
@@ -41,7 +44,7 @@ func (s *Server) pinImage(ctx context.Context, spec, cur *api.ServiceSpec, noRes
 		return nil
 	case s.images == nil:
 		return nil
-	case cur != nil && spec.Image == cur.Image && spec.ImageDigest != "" && spec.ImageDigest == cur.ImageDigest:
+	case spec.ImageDigest != "" && (cur == nil || spec.Image == cur.Image || spec.ImageDigest != cur.ImageDigest):
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.resolveTimeout)

@@ -58,6 +58,22 @@ func TestImagePinnedOnWrite(t *testing.T) {
 		t.Fatalf("after --image the digest is %q, want the moved tag's %q", d, moved)
 	}
 
+	// Back to the first spec with its digest (a rollback): the digest given
+	// is kept, not the one the tag names now.
+	upd = resp.GetService().GetSpec()
+	upd.Image, upd.ImageDigest = reg.Host+"/shoal/busybox", first
+	resp, err = cl.UpdateService(ctx, &shoalpb.UpdateServiceRequest{Service: "web", Spec: upd})
+	if err != nil || resp.GetService().GetSpec().GetImageDigest() != first {
+		t.Fatalf("rollback to the first digest: %q, %v", resp.GetService().GetSpec().GetImageDigest(), err)
+	}
+	// A new image with the stale digest is resolved again.
+	upd = resp.GetService().GetSpec()
+	upd.Image = reg.Image
+	resp, err = cl.UpdateService(ctx, &shoalpb.UpdateServiceRequest{Service: "web", Spec: upd})
+	if err != nil || resp.GetService().GetSpec().GetImageDigest() != moved {
+		t.Fatalf("new image with the old digest: %q, %v; want %q", resp.GetService().GetSpec().GetImageDigest(), err, moved)
+	}
+
 	plain := &shoalpb.ServiceSpec{Name: "plain", Image: reg.Image, Mode: "replicated", Replicas: 1}
 	resp, err = cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: plain, NoResolveImage: true})
 	if err != nil || resp.GetService().GetSpec().GetImageDigest() != "" {

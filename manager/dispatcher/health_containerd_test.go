@@ -70,7 +70,7 @@ func (e *healthEnv) waitTask(svc, what string, ok func(*api.Task) bool) *api.Tas
 				found = tk
 				return nil
 			}
-			seen = append(seen, fmt.Sprintf("%s attempt %d: %s (%s) %q", tk.ID, tk.Attempt, tk.Status.State, tk.Status.Health, tk.Status.Message))
+			seen = append(seen, fmt.Sprintf("%s attempt %d: %s (%s) %q %q", tk.ID, tk.Attempt, tk.Status.State, tk.Status.Health, tk.Status.Message, tk.Status.PendingReason))
 		}
 		return fmt.Errorf("no task of %s %s; tasks: %s", svc, what, strings.Join(seen, "; "))
 	})
@@ -92,7 +92,26 @@ func TestContainerdHealthChecks(t *testing.T) {
 	e.service("flaky", func(s *api.ServiceSpec) { s.Healthcheck = fastCheck("CMD", "test", "-e", "/tmp/ok") },
 		"sh", "-c", "touch /tmp/ok; sleep 2; rm /tmp/ok; exec sleep 3600")
 	e.service("img", func(s *api.ServiceSpec) { s.Image = e.reg.HealthImage }, "sleep", "3600")
+	e.service("slow", func(s *api.ServiceSpec) {
+		s.Healthcheck = fastCheck("CMD", "test", "-e", "/tmp/ok")
+		s.Healthcheck.StartPeriod = api.Duration(30 * time.Second) // its failures before /tmp/ok do not count
+	},
+		"sh", "-c", "sleep 5; touch /tmp/ok; exec sleep 3600")
+	e.service("after", func(s *api.ServiceSpec) {
+		s.DependsOn = []api.Dependency{{Service: "slow", Condition: api.DependHealthy}}
+	}, "sleep", "3600")
 
+	t.Run("service_healthy waits for the health check", func(t *testing.T) {
+		e.waitTask("after", "held back by its dependency's health", func(tk *api.Task) bool {
+			return tk.Status.State == api.TaskPending && strings.Contains(tk.Status.PendingReason, `waiting for service "slow" (service_healthy): 0 of 1 replicas healthy`)
+		})
+		after := e.waitTask("after", "running", func(tk *api.Task) bool { return tk.Status.State == api.TaskRunning })
+		slow := e.waitTask("slow", "healthy", func(tk *api.Task) bool { return tk.Status.Health == api.HealthHealthy })
+		log := slow.Status.HealthLog
+		if len(log) == 0 || !after.Status.Timestamp.After(log[len(log)-1].Start) {
+			t.Fatalf("the dependent ran at %s, before its dependency's first passing probe (%+v)", after.Status.Timestamp, log)
+		}
+	})
 	t.Run("passing check is healthy", func(t *testing.T) {
 		tk := e.waitTask("ok", "running (healthy)", func(tk *api.Task) bool {
 			return tk.Status.State == api.TaskRunning && tk.Status.Health == api.HealthHealthy

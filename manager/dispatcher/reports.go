@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -55,6 +57,16 @@ func checkReport(u *shoalpb.TaskStatusUpdate) (raftstore.TaskStatusUpdate, error
 	if ts := pb.GetTimestamp(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
 			return raftstore.TaskStatusUpdate{}, fmt.Errorf("status.timestamp of task %s: %v: want a time from year 1 to 9999", id, err)
+		}
+	}
+	for i, r := range pb.GetHealthLog() {
+		for _, ts := range []*timestamppb.Timestamp{r.GetStart(), r.GetEnd()} {
+			if ts == nil {
+				continue
+			}
+			if err := ts.CheckValid(); err != nil {
+				return raftstore.TaskStatusUpdate{}, fmt.Errorf("status.health_log[%d] of task %s: %v: want a time from year 1 to 9999", i, id, err)
+			}
 		}
 	}
 	st, err := shoalpb.ToTaskStatus(pb)

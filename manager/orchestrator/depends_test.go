@@ -127,13 +127,14 @@ func TestDependsOnHealthyHolds(t *testing.T) {
 			webSvc := h.createService(web)
 			want := `waiting for service "db" (service_healthy): 0 of 1 replicas healthy (` + tt.reason
 			h.waitFor("web held back", func(v *raftstore.View) string {
-				for _, task := range live(v, webSvc.ID) {
-					if task.Status.State == api.TaskPending && strings.Contains(task.Status.PendingReason, want) {
-						return ""
-					}
+				ts := live(v, webSvc.ID)
+				if len(ts) != 1 {
+					return fmt.Sprintf("%d web tasks", len(ts))
+				}
+				if task := ts[0]; task.Status.State != api.TaskPending || !strings.Contains(task.Status.PendingReason, want) {
 					return fmt.Sprintf("web task %s with reason %q", task.Status.State, task.Status.PendingReason)
 				}
-				return "no web task"
+				return ""
 			})
 		})
 	}

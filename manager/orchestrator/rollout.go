@@ -58,8 +58,13 @@ type survey struct {
 	outdated int
 	// inflight: groups whose current-spec task is not up for the delay.
 	inflight int
-	// current: the primary task of each group that runs the current spec.
+	// current: the primary task of each group that runs the current spec
+	// (at the rollout's version or later: see since).
 	current []*api.Task
+	// since is the first version of the rollout: the current spec's
+	// version, or that of a rollout a change of replicas or policies
+	// alone carried on (api.UpdateStatus.Since).
+	since uint64
 }
 
 func (p *pass) survey(svc *api.Service, groups []*group, eligible func(*group) bool) survey {
@@ -68,7 +73,10 @@ func (p *pass) survey(svc *api.Service, groups []*group, eligible func(*group) b
 	// monitor window: a failure the monitor finds stops the rollout before
 	// the next batch replaces more healthy tasks.
 	delay := max(cfg.Delay.Std(), cfg.Monitor.Std())
-	r := survey{groups: groups}
+	r := survey{groups: groups, since: svc.SpecVersion}
+	if st := svc.UpdateStatus; st != nil && st.SpecVersion <= svc.SpecVersion {
+		r.since = min(r.since, st.Since())
+	}
 	for _, g := range groups {
 		cur := p.primary(svc, g)
 		switch {
@@ -78,7 +86,7 @@ func (p *pass) survey(svc *api.Service, groups []*group, eligible func(*group) b
 			if eligible == nil || eligible(g) {
 				r.todo = append(r.todo, g)
 			}
-		case cur.SpecVersion == svc.SpecVersion:
+		case cur.SpecVersion >= r.since:
 			r.current = append(r.current, cur)
 			if !p.settled(svc, cur, delay) {
 				r.inflight++
@@ -162,7 +170,7 @@ func (p *pass) canaries(svc *api.Service, st *api.UpdateStatus, cfg api.UpdateCo
 func (p *pass) keepsCanaryBeside(svc *api.Service, keep, t *api.Task) bool {
 	st := svc.UpdateStatus
 	return st != nil && st.SpecVersion == svc.SpecVersion && st.State.Canary() &&
-		keep.SpecVersion == svc.SpecVersion && p.dirtySpec(svc, t)
+		keep.SpecVersion >= st.Since() && !p.dirtySpec(svc, keep) && p.dirtySpec(svc, t)
 }
 
 // allUpFor reports whether every task of ts has been up for d (and asks

@@ -26,6 +26,14 @@ func (p *pass) rolloutStatus(svc *api.Service, r survey) *api.UpdateStatus {
 	if st != nil && st.SpecVersion == svc.SpecVersion {
 		return st
 	}
+	if st != nil && st.SpecVersion < svc.SpecVersion && p.sameRollout(svc, st) {
+		// Only replicas or policies changed since: the same rollout, at
+		// the new version.
+		next := *st
+		next.FirstVersion, next.SpecVersion = st.Since(), svc.SpecVersion
+		p.setStatus(svc, next)
+		return &next
+	}
 	if r.outdated == 0 {
 		return nil
 	}
@@ -41,18 +49,25 @@ func (p *pass) rolloutStatus(svc *api.Service, r survey) *api.UpdateStatus {
 	return &next
 }
 
+// sameRollout reports whether the spec st's rollout moves to runs as the
+// service's current spec does.
+func (p *pass) sameRollout(svc *api.Service, st *api.UpdateStatus) bool {
+	spec := p.view.ServiceSpec(svc.ID, st.SpecVersion)
+	return spec != nil && api.SameRuntime(spec, &svc.Spec)
+}
+
 // monitorOf is the monitor window of cfg.
 func monitorOf(cfg api.UpdateConfig) time.Duration { return cfg.Monitor.Std() }
 
 // failures lists why the tasks of the rollout's version failed (see
 // api.RolloutFailure), in group order, and asks for a pass when a task's
 // verdict may change.
-func (p *pass) failures(svc *api.Service, groups []*group, monitor time.Duration) []string {
+func (p *pass) failures(svc *api.Service, r survey, monitor time.Duration) []string {
 	var out []string
-	for _, g := range groups {
+	for _, g := range r.groups {
 		for _, ts := range [][]*api.Task{g.past, g.dead, g.live} {
 			for _, t := range ts {
-				if t.SpecVersion != svc.SpecVersion {
+				if t.SpecVersion < r.since || p.dirtySpec(svc, t) {
 					continue
 				}
 				why, next := api.RolloutFailure(t, &svc.Spec, monitor, p.now)
@@ -70,7 +85,7 @@ func (p *pass) failures(svc *api.Service, groups []*group, monitor time.Duration
 // the failure action: pause, or roll back (a rollback that fails pauses).
 // It reports whether the rollout must stop here for this pass.
 func (p *pass) failureAction(svc *api.Service, st *api.UpdateStatus, cfg api.UpdateConfig, r survey) bool {
-	fails := p.failures(svc, r.groups, monitorOf(cfg))
+	fails := p.failures(svc, r, monitorOf(cfg))
 	if !api.FailureRatioExceeded(len(fails), len(r.groups), cfg.MaxFailureRatio) {
 		return false
 	}
@@ -84,10 +99,15 @@ func (p *pass) failureAction(svc *api.Service, st *api.UpdateStatus, cfg api.Upd
 	case action == api.FailureContinue:
 		return false
 	case action == api.FailureRollback && !st.State.Rollback():
-		p.rollback = append(p.rollback, raftstore.RollbackService{
+		rb := raftstore.RollbackService{
 			ID: svc.ID, ExpectedVersion: svc.SpecVersion, At: p.now,
 			Message: fmt.Sprintf("rolling back spec version %d: %s", svc.SpecVersion, why),
-		})
+		}
+		if r.since < svc.SpecVersion {
+			// A scale carried the rollout on: back to the spec before it.
+			rb.ToVersion = r.since - 1
+		}
+		p.rollback = append(p.rollback, rb)
 		return true
 	}
 	next := *st

@@ -31,7 +31,7 @@ func FromUpdateStatus(s *api.UpdateStatus) *UpdateStatus {
 	}
 	return &UpdateStatus{
 		State: string(s.State), SpecVersion: s.SpecVersion, StartedAt: ts(s.StartedAt),
-		CompletedAt: ts(s.CompletedAt), Message: s.Message,
+		CompletedAt: ts(s.CompletedAt), Message: s.Message, FirstVersion: s.FirstVersion,
 	}
 }
 
@@ -42,6 +42,6 @@ func ToUpdateStatus(s *UpdateStatus) *api.UpdateStatus {
 	}
 	return &api.UpdateStatus{
 		State: api.UpdateState(s.GetState()), SpecVersion: s.GetSpecVersion(), StartedAt: fromTS(s.GetStartedAt()),
-		CompletedAt: fromTS(s.GetCompletedAt()), Message: s.GetMessage(),
+		CompletedAt: fromTS(s.GetCompletedAt()), Message: s.GetMessage(), FirstVersion: s.GetFirstVersion(),
 	}
 }

@@ -1211,11 +1211,14 @@ type UpdateStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// updating | paused | completed | rolling_back | rollback_paused |
 	// rolled_back | canary | awaiting_promotion
-	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
-	SpecVersion   uint64                 `protobuf:"varint,2,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	CompletedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
-	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	State       string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	SpecVersion uint64                 `protobuf:"varint,2,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	Message     string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// The version the rollout started at (a later change of replicas or
+	// policies alone continues it at the new version).
+	FirstVersion  uint64 `protobuf:"varint,6,opt,name=first_version,json=firstVersion,proto3" json:"first_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1283,6 +1286,13 @@ func (x *UpdateStatus) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *UpdateStatus) GetFirstVersion() uint64 {
+	if x != nil {
+		return x.FirstVersion
+	}
+	return 0
 }
 
 type TaskStatus struct {
@@ -1746,14 +1756,15 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x126\n" +
 	"\bendpoint\x18\xc8\x01 \x01(\v2\x19.shoal.v1.ServiceEndpointR\bendpoint\x12<\n" +
-	"\rupdate_status\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateStatusR\fupdateStatus\"\xdb\x01\n" +
+	"\rupdate_status\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateStatusR\fupdateStatus\"\x80\x02\n" +
 	"\fUpdateStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12!\n" +
 	"\fspec_version\x18\x02 \x01(\x04R\vspecVersion\x129\n" +
 	"\n" +
 	"started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
 	"\fcompleted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xbf\x02\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12#\n" +
+	"\rfirst_version\x18\x06 \x01(\x04R\ffirstVersion\"\xbf\x02\n" +
 	"\n" +
 	"TaskStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
