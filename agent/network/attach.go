@@ -119,7 +119,7 @@ func (r *Reconciler) wire(st *sandboxState, view *api.NetworkView) error {
 		return err
 	}
 	for _, a := range st.sb.Attachments {
-		if _, err := r.ensureOverlay(plans[a.NetworkID]); err != nil {
+		if _, err := r.ensureOverlay(plans[a.NetworkID], false); err != nil {
 			return err
 		}
 	}

@@ -263,16 +263,24 @@ func (r *Reconciler) Reconcile() error {
 	}
 	var errs []error
 	repairs := 0
+	// New entries first, then the VIP and port rules, and only then the
+	// entries of endpoints that left: a rule never points at an endpoint
+	// the overlay no longer reaches.
 	for _, p := range plans {
-		n, err := r.ensureOverlay(p)
+		n, err := r.ensureOverlay(p, false)
 		repairs += n
 		errs = append(errs, err)
 	}
-	errs = append(errs, r.removeStaleNetworks(plans))
 	for id := range sbs {
 		errs = append(errs, r.repairSandbox(id, view, plans))
 	}
 	errs = append(errs, r.ensurePorts(view))
+	for _, p := range plans {
+		n, err := r.ensureOverlay(p, true)
+		repairs += n
+		errs = append(errs, err)
+	}
+	errs = append(errs, r.removeStaleNetworks(plans))
 	r.mu.Lock()
 	r.passes++
 	r.repairs += repairs
