@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,14 +14,10 @@ import (
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
-// fakeNetControl adds networks to the fake Control server (a seam fake).
-type fakeNetControl struct {
-	*fakeControl
-	networks []*shoalpb.NetworkSummary
-}
-
-func newFakeNetControl() *fakeNetControl {
-	f := &fakeNetControl{fakeControl: newFakeControl()}
+// newFakeNetControl is the fake Control server holding two networks, and
+// service web on one of them and publishing ports.
+func newFakeNetControl() *fakeControl {
+	f := newFakeControl()
 	f.networks = []*shoalpb.NetworkSummary{
 		{Network: &shoalpb.Network{Id: "net1front000000000000000", Spec: &shoalpb.NetworkSpec{Name: "front", Driver: "overlay", Labels: map[string]string{"team": "web"}},
 			Subnet: "10.10.0.0/24", Gateway: "10.10.0.1", Vni: 4096}, Services: []string{"web"}},
@@ -37,7 +34,7 @@ func newFakeNetControl() *fakeNetControl {
 	return f
 }
 
-func (f *fakeNetControl) findNet(ref string) (*shoalpb.NetworkSummary, error) {
+func (f *fakeControl) findNet(ref string) (*shoalpb.NetworkSummary, error) {
 	for _, n := range f.networks {
 		if n.GetNetwork().GetSpec().GetName() == ref || strings.HasPrefix(n.GetNetwork().GetId(), ref) {
 			return n, nil
@@ -46,25 +43,32 @@ func (f *fakeNetControl) findNet(ref string) (*shoalpb.NetworkSummary, error) {
 	return nil, status.Errorf(codes.NotFound, "network %q: not found", ref)
 }
 
-func (f *fakeNetControl) CreateNetwork(_ context.Context, req *shoalpb.CreateNetworkRequest) (*shoalpb.NetworkSummary, error) {
-	return handle(f.fakeControl, req, func() (*shoalpb.NetworkSummary, error) {
+func (f *fakeControl) CreateNetwork(_ context.Context, req *shoalpb.CreateNetworkRequest) (*shoalpb.NetworkSummary, error) {
+	return handle(f, req, func() (*shoalpb.NetworkSummary, error) {
+		if _, err := f.findNet(req.GetSpec().GetName()); err == nil {
+			return nil, status.Errorf(codes.AlreadyExists, "network %q: already exists", req.GetSpec().GetName())
+		}
 		n := &shoalpb.Network{Id: "net3" + req.GetSpec().GetName() + "0000000000", Spec: req.GetSpec(), Subnet: "10.10.1.0/24", Gateway: "10.10.1.1", Vni: 4098}
-		return &shoalpb.NetworkSummary{Network: n}, nil
+		sum := &shoalpb.NetworkSummary{Network: n}
+		if !req.GetDryRun() {
+			f.networks = append(f.networks, sum)
+		}
+		return sum, nil
 	})
 }
 
-func (f *fakeNetControl) ListNetworks(_ context.Context, req *shoalpb.ListNetworksRequest) (*shoalpb.ListNetworksResponse, error) {
-	return handle(f.fakeControl, req, func() (*shoalpb.ListNetworksResponse, error) {
+func (f *fakeControl) ListNetworks(_ context.Context, req *shoalpb.ListNetworksRequest) (*shoalpb.ListNetworksResponse, error) {
+	return handle(f, req, func() (*shoalpb.ListNetworksResponse, error) {
 		return &shoalpb.ListNetworksResponse{Networks: f.networks}, nil
 	})
 }
 
-func (f *fakeNetControl) GetNetwork(_ context.Context, req *shoalpb.GetNetworkRequest) (*shoalpb.NetworkSummary, error) {
-	return handle(f.fakeControl, req, func() (*shoalpb.NetworkSummary, error) { return f.findNet(req.GetNetwork()) })
+func (f *fakeControl) GetNetwork(_ context.Context, req *shoalpb.GetNetworkRequest) (*shoalpb.NetworkSummary, error) {
+	return handle(f, req, func() (*shoalpb.NetworkSummary, error) { return f.findNet(req.GetNetwork()) })
 }
 
-func (f *fakeNetControl) RemoveNetwork(_ context.Context, req *shoalpb.RemoveNetworkRequest) (*shoalpb.RemoveNetworkResponse, error) {
-	return handle(f.fakeControl, req, func() (*shoalpb.RemoveNetworkResponse, error) {
+func (f *fakeControl) RemoveNetwork(_ context.Context, req *shoalpb.RemoveNetworkRequest) (*shoalpb.RemoveNetworkResponse, error) {
+	return handle(f, req, func() (*shoalpb.RemoveNetworkResponse, error) {
 		n, err := f.findNet(req.GetNetwork())
 		if err != nil {
 			return nil, err
@@ -72,6 +76,7 @@ func (f *fakeNetControl) RemoveNetwork(_ context.Context, req *shoalpb.RemoveNet
 		if len(n.GetServices()) > 0 {
 			return nil, status.Errorf(codes.FailedPrecondition, "network %q is in use by service %q", n.GetNetwork().GetSpec().GetName(), n.GetServices()[0])
 		}
+		f.networks = slices.DeleteFunc(f.networks, func(o *shoalpb.NetworkSummary) bool { return o == n })
 		return &shoalpb.RemoveNetworkResponse{Index: 9}, nil
 	})
 }
@@ -98,7 +103,7 @@ func TestNetworkCommandsSend(t *testing.T) {
 	f := newFakeNetControl()
 	host := serveTCP(t, f)
 	mustRun(t, host, "network", "create", "-d", "overlay", "--subnet", "10.20.0.0/24", "--attachable", "--internal", "--label", "a=b", "back")
-	got := sent[*shoalpb.CreateNetworkRequest](f.fakeControl)[0].GetSpec()
+	got := sent[*shoalpb.CreateNetworkRequest](f)[0].GetSpec()
 	want := &shoalpb.NetworkSpec{Name: "back", Driver: "overlay", Subnet: "10.20.0.0/24", Attachable: true, Internal: true, Labels: map[string]string{"a": "b"}}
 	if got.String() != want.String() {
 		t.Errorf("create sent %v, want %v", got, want)
@@ -107,7 +112,7 @@ func TestNetworkCommandsSend(t *testing.T) {
 
 	mustRun(t, host, "service", "create", "-d", "--name", "api", "--network", "front,alias=a1", "--network", "back",
 		"--publish", "published=8080,target=80,mode=host", "-p", "9090:90/udp", "-p", "70", "--endpoint-mode", "vip", "busybox")
-	spec := shoalpb.ToServiceSpec(sent[*shoalpb.CreateServiceRequest](f.fakeControl)[0].GetSpec())
+	spec := shoalpb.ToServiceSpec(sent[*shoalpb.CreateServiceRequest](f)[0].GetSpec())
 	wantNets := []api.NetworkAttachmentSpec{{Target: "front", Aliases: []string{"a1"}}, {Target: "back"}}
 	wantPorts := []api.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "host"}, {TargetPort: 90, PublishedPort: 9090, Protocol: "udp"}, {TargetPort: 70}}
 	if !reflect.DeepEqual(spec.Networks, wantNets) || !reflect.DeepEqual(spec.Endpoint.Ports, wantPorts) || spec.Endpoint.Mode != "vip" {
@@ -115,7 +120,7 @@ func TestNetworkCommandsSend(t *testing.T) {
 	}
 
 	mustRun(t, host, "service", "update", "-d", "--network-add", "back", "--network-rm", "front", "--publish-rm", "8080", "--publish-add", "443:8443", "web")
-	up := shoalpb.ToServiceSpec(sent[*shoalpb.UpdateServiceRequest](f.fakeControl)[0].GetSpec())
+	up := shoalpb.ToServiceSpec(sent[*shoalpb.UpdateServiceRequest](f)[0].GetSpec())
 	wantNets = []api.NetworkAttachmentSpec{{Target: "back"}}
 	wantPorts = []api.PortConfig{{TargetPort: 53, Protocol: "udp", PublishMode: "host"}, {TargetPort: 8443, PublishedPort: 443}}
 	if !reflect.DeepEqual(up.Networks, wantNets) || !reflect.DeepEqual(up.Endpoint.Ports, wantPorts) {
