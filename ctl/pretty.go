@@ -98,6 +98,7 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 		s.line(1, "Depends on", fmt.Sprintf("%s (%s)", d.Service, d.Condition))
 	}
 	writeResourcesPretty(s, spec.Resources)
+	writeNetworkingPretty(s, svc)
 	return s.flush()
 }
 

@@ -40,6 +40,8 @@ type serviceFlags struct {
 
 	dryRun bool
 	detach bool
+
+	net netFlags
 }
 
 // register adds the flags to fs: the replace-all list flags for create,
@@ -83,6 +85,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (split on white space)")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
+	f.net.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -134,6 +137,7 @@ func (f *serviceFlags) createSpec(changed func(string) bool, args []string) (*ap
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyCreate(changed, s)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -182,6 +186,7 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyUpdate(changed, s)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -292,6 +297,9 @@ func flagOfField(field string) string {
 		{"spec.labels", "--label"},
 		{"spec.replicas", "--replicas"},
 		{"spec.dir", "--workdir"},
+		{"spec.networks", "--network"},
+		{"spec.endpoint.ports", "--publish"},
+		{"spec.endpoint.mode", "--endpoint-mode"},
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(field, p.field) {

@@ -58,6 +58,7 @@ func (c *converter) service(s types.ServiceConfig) (*api.ServiceSpec, error) {
 	errs = append(errs, c.deploy(s, spec)...)
 	spec.Mounts = c.mounts(s)
 	spec.DependsOn = c.dependsOn(s)
+	errs = append(errs, c.serviceNetworks(s, spec)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
