@@ -257,11 +257,14 @@ func (r *Reconciler) Reconcile() error {
 	if view == nil {
 		return nil // nothing is torn down before the first view
 	}
-	plans, err := planNetworks(view, sbs, r.cfg.NodeID)
-	if err != nil {
-		return err
+	plans, errs := planNetworks(view, sbs, r.cfg.NodeID)
+	if len(errs) > 0 {
+		r.log.Warn("network view entries left out", "err", errors.Join(errs...))
+		errs = nil
 	}
-	var errs []error
+	if r.anyEgress() {
+		errs = append(errs, r.ensureGateway())
+	}
 	repairs := 0
 	// New entries first, then the VIP and port rules, and only then the
 	// entries of endpoints that left: a rule never points at an endpoint
@@ -297,7 +300,7 @@ func (r *Reconciler) repairSandbox(id string, view *api.NetworkView, plans map[s
 	if st == nil || st.sb.None {
 		return nil
 	}
-	if err := r.ensureSandboxNets(st, plans); err != nil {
+	if err := r.ensureSandbox(st.sb, plans, st.egress); err != nil {
 		return err
 	}
 	if err := r.dns.start(st.sb, r.taskPath(id)); err != nil {
@@ -335,6 +338,18 @@ func (r *Reconciler) ensureVIPs(st *sandboxState, view *api.NetworkView) error {
 	st.vipKey, st.written = key, true
 	r.mu.Unlock()
 	return nil
+}
+
+// anyEgress reports whether a sandbox needs the gateway bridge.
+func (r *Reconciler) anyEgress() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.sandboxes {
+		if st.egress.IsValid() {
+			return true
+		}
+	}
+	return false
 }
 
 // removeStaleNetworks deletes the namespaces of networks not planned.
