@@ -171,6 +171,8 @@ type testAgent struct {
 	// hold, if set, is the restart hold the agent announces when stopped
 	// (kill then stops it as systemctl restart would: SIGTERM).
 	hold time.Duration
+	// dp, if set, is the agent's data plane.
+	dp agent.DataPlane
 
 	mu     sync.Mutex
 	a      *agent.Agent
@@ -196,7 +198,7 @@ func (ta *testAgent) start() {
 	cfg := agent.Config{
 		DataDir: ta.dir, Join: ta.join, AdvertiseAddr: "127.0.0.1:0", Hostname: ta.name,
 		Runtime: ta.rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		RestartHold: ta.hold, Logger: testLogger().With("test_agent", ta.name),
+		RestartHold: ta.hold, Logger: testLogger().With("test_agent", ta.name), DataPlane: ta.dp,
 	}
 	if ta.gossip {
 		cfg.GossipAddr, cfg.LeaveOnStop = "127.0.0.1:0", ta.leave
