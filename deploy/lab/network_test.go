@@ -115,8 +115,29 @@ func TestLabNetworks(t *testing.T) {
 	if err := l.waitNodesReady(ctx, 3, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	testAgentRestartKeepsTheNetwork(ctx, t, l, c, hosts)
 	measureCreateOnOverlay(ctx, t, l, c, hosts)
 	testNetworkCleanup(ctx, t, l, c)
+}
+
+// testAgentRestartKeepsTheNetwork restarts the agent of a front-end
+// container's host: the container keeps running, and once the agent is
+// back its embedded DNS answers again and the VIP still works.
+func testAgentRestartKeepsTheNetwork(ctx context.Context, t *testing.T, l *Lab, c *client, hosts map[string]*Host) {
+	client := runningTasks(ctx, t, c, "shop_front")[0]
+	h := hosts[client.GetNodeId()]
+	if err := l.RestartAgent(ctx, h.Name, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 20*time.Second, func() error {
+		_, err := wgetErr(ctx, l, h, client.GetId(), "http://back/")
+		return err
+	}); err != nil {
+		t.Fatalf("after the agent on %s restarted: %v", h.Name, err)
+	}
+	if st := runningTasks(ctx, t, c, "shop_front"); !slices.ContainsFunc(st, func(x *shoalpb.Task) bool { return x.GetId() == client.GetId() }) {
+		t.Fatalf("the front-end task %s is no longer running after its agent restarted", client.GetId())
+	}
 }
 
 // measureCreateOnOverlay logs how long 6 replicas take to run and resolve
