@@ -126,7 +126,7 @@ func (r *Reconciler) wire(st *sandboxState, view *api.NetworkView) error {
 	if err := r.ensureSandboxNets(st, plans); err != nil {
 		return err
 	}
-	return r.ensureVIPs(st, view)
+	return r.ensureVIPs(st, view, true)
 }
 
 // waitNetworks returns the view once it holds every network of sb.

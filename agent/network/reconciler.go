@@ -216,15 +216,18 @@ func (r *Reconciler) poke() {
 func (r *Reconciler) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Resync)
 	defer t.Stop()
+	full := true
 	for {
-		if err := r.Reconcile(); err != nil {
+		if err := r.reconcile(full); err != nil {
 			r.log.Warn("network reconcile failed, will retry", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.kick:
+			full = false
 		case <-t.C:
+			full = true
 		}
 	}
 }
@@ -248,9 +251,16 @@ func (r *Reconciler) snapshot() (*api.NetworkView, map[string]Sandbox) {
 	return r.view, sbs
 }
 
-// Reconcile runs one pass: networks, sandboxes, VIP tables, published
-// ports; then it removes the namespaces of networks no sandbox is on.
-func (r *Reconciler) Reconcile() error {
+// Reconcile runs one full pass: networks, sandboxes, VIP tables,
+// published ports; then it removes the namespaces of networks no sandbox
+// is on.
+func (r *Reconciler) Reconcile() error { return r.reconcile(true) }
+
+// reconcile runs one pass. A pass that is not full (a new view, an attach
+// or a release) skips re-wiring the sandboxes' links, which no view
+// changes, and trusts the VIP tables it wrote; the periodic full pass
+// checks everything the kernel holds.
+func (r *Reconciler) reconcile(full bool) error {
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	view, sbs := r.snapshot()
@@ -275,7 +285,7 @@ func (r *Reconciler) Reconcile() error {
 		errs = append(errs, err)
 	}
 	for id := range sbs {
-		errs = append(errs, r.repairSandbox(id, view, plans))
+		errs = append(errs, r.repairSandbox(id, view, plans, full))
 	}
 	errs = append(errs, r.ensurePorts(view))
 	for _, p := range plans {
@@ -293,20 +303,22 @@ func (r *Reconciler) Reconcile() error {
 
 // repairSandbox re-wires one sandbox and rewrites its VIP table when the
 // rules changed or the table is gone.
-func (r *Reconciler) repairSandbox(id string, view *api.NetworkView, plans map[string]*netPlan) error {
+func (r *Reconciler) repairSandbox(id string, view *api.NetworkView, plans map[string]*netPlan, full bool) error {
 	r.mu.Lock()
 	st := r.sandboxes[id]
 	r.mu.Unlock()
 	if st == nil || st.sb.None {
 		return nil
 	}
-	if err := r.ensureSandbox(st.sb, plans, st.egress); err != nil {
-		return err
+	if full {
+		if err := r.ensureSandbox(st.sb, plans, st.egress); err != nil {
+			return err
+		}
 	}
 	if err := r.dns.start(st.sb, r.taskPath(id)); err != nil {
 		return err
 	}
-	return r.ensureVIPs(st, view)
+	return r.ensureVIPs(st, view, full)
 }
 
 func (r *Reconciler) ensureSandboxNets(st *sandboxState, plans map[string]*netPlan) error {
@@ -318,15 +330,21 @@ func (r *Reconciler) ensureSandboxNets(st *sandboxState, plans map[string]*netPl
 	return r.ensureSandbox(st.sb, plans, st.egress)
 }
 
-func (r *Reconciler) ensureVIPs(st *sandboxState, view *api.NetworkView) error {
+func (r *Reconciler) ensureVIPs(st *sandboxState, view *api.NetworkView, check bool) error {
 	rules := planVIPs(view, st.sb, runningBackends(view))
 	key := vipKey(rules)
+	r.mu.Lock()
+	same := st.written && key == st.vipKey
+	r.mu.Unlock()
+	if same && !check {
+		return nil
+	}
 	ns, err := openNetNS(r.taskPath(st.sb.TaskID))
 	if err != nil {
 		return err
 	}
 	defer ns.Close()
-	if st.written && key == st.vipKey {
+	if same {
 		if ok, err := tableExists(ns, tableVIP); err != nil || ok {
 			return err
 		}
