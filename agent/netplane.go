@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/shoal-sched/shoal/agent/network"
@@ -52,13 +51,17 @@ func sandboxOf(t *api.Task) (sb network.Sandbox, ok bool) {
 }
 
 // attach wires the task's namespace; the zero ContainerNetwork (host
-// networking) when there is no data plane or the task is on the host.
+// networking) when the task is on the host, or when the agent runs
+// without a data plane (the fake runtime of simulations, or
+// --networks=false): its tasks all share the host's network, as before
+// networks existed.
 func (w *worker) attach(ctx context.Context, t *api.Task) (ContainerNetwork, error) {
 	sb, ok := sandboxOf(t)
-	if w.dp == nil || !ok {
-		if ok && len(sb.Attachments) > 0 {
-			return ContainerNetwork{}, fmt.Errorf("task %s is on networks but this agent runs without a data plane", t.ID)
-		}
+	if !ok {
+		return ContainerNetwork{}, nil
+	}
+	if w.dp == nil {
+		w.log.Warn("task on networks runs on the host network: this agent has no data plane", "task_id", t.ID)
 		return ContainerNetwork{}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, attachTimeout)

@@ -207,7 +207,7 @@ func TestE2EStackDeploy(t *testing.T) {
 	events := e.recordEvents()
 
 	out := e.mustRun("stack", "deploy", "-c", abcFile, "--timeout", "60s", "abc")
-	if out != "Creating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
+	if out != "Creating network abc_default\nCreating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
 		t.Errorf("deploy printed %q", out)
 	}
 	first := firstRunning(events())

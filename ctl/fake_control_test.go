@@ -58,6 +58,8 @@ type fakeControl struct {
 	// onListTasks, when set, changes the state before ListTasks answers:
 	// it plays the orchestrator, scheduler and agents for tests that wait.
 	onListTasks func(f *fakeControl)
+	// networks are served by the network calls (fake_network_test.go).
+	networks []*shoalpb.NetworkSummary
 }
 
 // fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.

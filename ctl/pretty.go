@@ -98,6 +98,7 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	}
 	writeHealthcheckPretty(s, spec.Healthcheck)
 	writeResourcesPretty(s, spec.Resources)
+	writeNetworkingPretty(s, svc)
 	return s.flush()
 }
 

@@ -160,6 +160,7 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 
 	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g), newStackCommand(g),
 		newEventsCommand(g), newCompletionCommand(root))
+	root.AddCommand(newNetworkCommand(g))
 	return root
 }
 

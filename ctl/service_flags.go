@@ -44,6 +44,8 @@ type serviceFlags struct {
 	dryRun bool
 	detach bool
 	health healthFlags
+
+	net netFlags
 }
 
 // register adds the flags to fs: the replace-all list flags for create,
@@ -90,6 +92,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	f.health.register(fs)
 	f.rollout.register(fs, update)
 	f.container.register(fs, update)
+	f.net.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -141,6 +144,7 @@ func (f *serviceFlags) createSpec(changed func(string) bool, args []string) (*ap
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyCreate(changed, s)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -190,6 +194,7 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyUpdate(changed, s)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -316,6 +321,9 @@ func flagOfField(field string) string {
 		{"spec.container.groups", "--group"},
 		{"spec.container.labels", "--container-label"},
 		{"spec.container.log_", "--log-opt"},
+		{"spec.networks", "--network"},
+		{"spec.endpoint.ports", "--publish"},
+		{"spec.endpoint.mode", "--endpoint-mode"},
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(field, p.field) {

@@ -130,6 +130,9 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return err
 		}
 		res.Services = steps
+		if err := g.ensureStackNetworks(ctx, c, st, f.dryRun); err != nil {
+			return err
+		}
 		if f.dryRun {
 			return g.dryRunDeploy(ctx, c, res)
 		}

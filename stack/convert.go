@@ -59,6 +59,7 @@ func (c *converter) service(s types.ServiceConfig) (*api.ServiceSpec, error) {
 	spec.Mounts = c.mounts(s)
 	errs = append(errs, c.container(s, spec)...)
 	spec.DependsOn = c.dependsOn(s)
+	errs = append(errs, c.serviceNetworks(s, spec)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

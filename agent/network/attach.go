@@ -114,19 +114,19 @@ func (r *Reconciler) wire(st *sandboxState, view *api.NetworkView) error {
 		return linkUp(h, "lo")
 	}
 	_, sbs := r.snapshot()
-	plans, err := planNetworks(view, sbs, r.cfg.NodeID)
-	if err != nil {
-		return err
-	}
+	plans, errs := planNetworks(view, sbs, r.cfg.NodeID)
 	for _, a := range st.sb.Attachments {
-		if _, err := r.ensureOverlay(plans[a.NetworkID]); err != nil {
+		if plans[a.NetworkID] == nil {
+			return fmt.Errorf("task %s: network %s: %w", st.sb.TaskID, a.NetworkID, errors.Join(errs...))
+		}
+		if _, err := r.ensureOverlay(plans[a.NetworkID], false); err != nil {
 			return err
 		}
 	}
 	if err := r.ensureSandboxNets(st, plans); err != nil {
 		return err
 	}
-	return r.ensureVIPs(st, view)
+	return r.ensureVIPs(st, view, true)
 }
 
 // waitNetworks returns the view once it holds every network of sb.

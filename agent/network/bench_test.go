@@ -1,8 +1,10 @@
 package network
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +96,56 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkVIPFollowsReplacement measures, per op, the time from a view
+// in which the service's running replica changed (a replacement runs) to
+// the first connection through the VIP that reaches the new one. The two
+// replicas take turns; both live on the other host.
+func BenchmarkVIPFollowsReplacement(b *testing.B) {
+	th := newTestHosts(b, 2)
+	h0, h1 := th.hosts[0], th.hosts[1]
+	c := endpoint(0, h0, "client", true)
+	r1, r2 := endpoint(1, h1, "back", true), endpoint(2, h1, "back", true)
+	view := func(version uint64, backend api.Endpoint) *api.NetworkView {
+		return &api.NetworkView{Version: version, Networks: []api.Network{testNet}, Endpoints: []api.Endpoint{c, backend},
+			Services: []api.ServiceRoutes{{ServiceID: "back", Name: "back", EndpointMode: api.EndpointModeVIP,
+				VIPs: []api.VIP{{NetworkID: testNet.ID, Addr: "10.77.0.2/24"}}}}}
+	}
+	runReconcilers(b, th, view(1, r1))
+	wc, err := h0.r.Attach(b.Context(), sandboxOf(c))
+	must(b, err)
+	for _, r := range []api.Endpoint{r1, r2} {
+		w, err := h1.r.Attach(b.Context(), sandboxOf(r))
+		must(b, err)
+		whoServer(b, w.NetNS, ":80", r.TaskID)
+	}
+	version := uint64(1)
+	reach := func(want string) {
+		poll.Until(b, 10*time.Second, func() error {
+			ans, err := ask(b, wc.NetNS, "10.77.0.2:80")
+			if err != nil {
+				return err
+			}
+			if name, _, _ := strings.Cut(ans, " "); name != want {
+				return fmt.Errorf("VIP reached %s, want %s", name, want)
+			}
+			return nil
+		})
+	}
+	reach(r1.TaskID)
+	next := r2
+	for b.Loop() {
+		version++
+		v := view(version, next)
+		th.hosts[1].r.SetView(v)
+		h0.r.SetView(v)
+		reach(next.TaskID)
+		if next.TaskID == r1.TaskID {
+			next = r2
+		} else {
+			next = r1
+		}
 	}
 }

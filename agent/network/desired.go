@@ -43,13 +43,15 @@ type vipRule struct {
 }
 
 // planNetworks returns the networks this host must hold: those its
-// sandboxes are attached to, with the endpoints of other hosts.
-func planNetworks(v *api.NetworkView, sandboxes map[string]Sandbox, nodeID string) (map[string]*netPlan, error) {
+// sandboxes are attached to, with the endpoints of other hosts. A network
+// or an endpoint the view gets wrong is left out and reported in errs, so
+// one bad entry never stops the rest of the data plane.
+func planNetworks(v *api.NetworkView, sandboxes map[string]Sandbox, nodeID string) (plans map[string]*netPlan, errs []error) {
 	byID := make(map[string]api.Network, len(v.Networks))
 	for _, n := range v.Networks {
 		byID[n.ID] = n
 	}
-	plans := make(map[string]*netPlan)
+	plans = make(map[string]*netPlan)
 	for _, sb := range sandboxes {
 		for _, a := range sb.Attachments {
 			if plans[a.NetworkID] != nil {
@@ -61,7 +63,8 @@ func planNetworks(v *api.NetworkView, sandboxes map[string]Sandbox, nodeID strin
 			}
 			gw, err := gatewayPrefix(n)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err)
+				continue
 			}
 			plans[a.NetworkID] = &netPlan{Net: n, Gateway: gw, FDB: map[string]string{}, Neigh: map[string]string{}}
 		}
@@ -71,22 +74,31 @@ func planNetworks(v *api.NetworkView, sandboxes map[string]Sandbox, nodeID strin
 		if p == nil || e.NodeID == nodeID || e.NodeAddr == "" {
 			continue
 		}
-		ip, err := addrOf(e.Addr)
+		ip, mac, vtep, err := parseEndpoint(e)
 		if err != nil {
-			return nil, fmt.Errorf("endpoint of task %s: %w", e.TaskID, err)
-		}
-		mac, err := net.ParseMAC(e.MAC)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint of task %s: mac %q: %w", e.TaskID, e.MAC, err)
-		}
-		vtep, err := netip.ParseAddr(e.NodeAddr)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint of task %s: node_addr %q: %w", e.TaskID, e.NodeAddr, err)
+			errs = append(errs, err)
+			continue
 		}
 		p.FDB[mac.String()] = vtep.String()
 		p.Neigh[ip.String()] = mac.String()
 	}
-	return plans, nil
+	return plans, errs
+}
+
+func parseEndpoint(e api.Endpoint) (netip.Addr, net.HardwareAddr, netip.Addr, error) {
+	ip, err := addrOf(e.Addr)
+	if err != nil {
+		return netip.Addr{}, nil, netip.Addr{}, fmt.Errorf("endpoint of task %s: %w", e.TaskID, err)
+	}
+	mac, err := net.ParseMAC(e.MAC)
+	if err != nil || len(mac) != 6 {
+		return netip.Addr{}, nil, netip.Addr{}, fmt.Errorf("endpoint of task %s: mac %q: want 6 bytes (%v)", e.TaskID, e.MAC, err)
+	}
+	vtep, err := netip.ParseAddr(e.NodeAddr)
+	if err != nil || !vtep.Is4() {
+		return netip.Addr{}, nil, netip.Addr{}, fmt.Errorf("endpoint of task %s: node_addr %q: want an IPv4 address", e.TaskID, e.NodeAddr)
+	}
+	return ip, mac, vtep, nil
 }
 
 // gatewayPrefix is the bridge's address: the gateway with the subnet's

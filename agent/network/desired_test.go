@@ -38,9 +38,9 @@ func TestPlanNetworksOnlyRemoteEndpointsOfLocalNetworks(t *testing.T) {
 		{TaskID: "c", NodeID: "peer", NodeAddr: "192.168.1.2", NetworkID: "n2", Addr: "10.78.0.3/24", MAC: "02:42:0a:4e:00:03"},
 	}}
 	sbs := map[string]Sandbox{"a": {TaskID: "a", Attachments: []api.NetworkAttachment{{NetworkID: "n1"}}}}
-	plans, err := planNetworks(v, sbs, "me")
-	if err != nil {
-		t.Fatal(err)
+	plans, errs := planNetworks(v, sbs, "me")
+	if len(errs) > 0 {
+		t.Fatal(errs)
 	}
 	if len(plans) != 1 || plans["n1"] == nil {
 		t.Fatalf("plans = %v, want n1 only", plans)
@@ -53,9 +53,11 @@ func TestPlanNetworksOnlyRemoteEndpointsOfLocalNetworks(t *testing.T) {
 		!reflect.DeepEqual(p.Neigh, map[string]string{"10.77.0.3": "02:42:0a:4d:00:03"}) {
 		t.Errorf("fdb %v neigh %v", p.FDB, p.Neigh)
 	}
-	v.Endpoints[1].MAC = "not-a-mac"
-	if _, err := planNetworks(v, sbs, "me"); err == nil {
-		t.Error("a bad MAC in the view was accepted")
+	// A bad entry is left out and reported; the rest is planned.
+	v.Endpoints = append(v.Endpoints, api.Endpoint{TaskID: "d", NodeID: "peer", NodeAddr: "192.168.1.3", NetworkID: "n1", Addr: "10.77.0.4/24", MAC: "not-a-mac"})
+	plans, errs = planNetworks(v, sbs, "me")
+	if len(errs) != 1 || len(plans["n1"].FDB) != 1 {
+		t.Errorf("with a bad MAC: plans %v, errs %v; want the good entry planned and one error", plans["n1"].FDB, errs)
 	}
 }
 

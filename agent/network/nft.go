@@ -142,7 +142,8 @@ func matchL4(proto string, port uint16) []expr.Any {
 	}
 }
 
-// balance picks one of backends (numgen inc over a map) into register 1
+// balance picks one of backends at random (numgen over a map: random, not
+// inc, since every client's table would start at the same backend) into register 1
 // and DNATs to it, to port when port is not 0 (else the port is kept).
 func balance(c *nftables.Conn, t *nftables.Table, mapName string, backends []netip.Addr, port uint16) ([]expr.Any, error) {
 	m := &nftables.Set{Table: t, ID: nextSetID(), Name: mapName, IsMap: true, KeyType: nftables.TypeInteger, DataType: nftables.TypeIPAddr}
@@ -155,7 +156,7 @@ func balance(c *nftables.Conn, t *nftables.Table, mapName string, backends []net
 		return nil, fmt.Errorf("nft map %s: %w", mapName, err)
 	}
 	ex := []expr.Any{
-		&expr.Numgen{Register: 1, Modulus: uint32(len(backends)), Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Numgen{Register: 1, Modulus: uint32(len(backends)), Type: unix.NFT_NG_RANDOM},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
 	}
 	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}

@@ -29,9 +29,10 @@ const (
 func vxlanName(vni uint32) string { return fmt.Sprintf("vx%d", vni) }
 
 // ensureOverlay makes the namespace of network p (or repairs it) and
-// brings its FDB and neighbour entries to the plan. It returns how many
+// brings its FDB and neighbour entries to the plan: the missing ones are
+// added, and with prune the extra ones removed. It returns how many
 // entries it had to add or remove.
-func (r *Reconciler) ensureOverlay(p *netPlan) (int, error) {
+func (r *Reconciler) ensureOverlay(p *netPlan, prune bool) (int, error) {
 	path := r.netPath(p.Net.ID)
 	if err := createNetNS(path); err != nil {
 		return 0, err
@@ -57,11 +58,11 @@ func (r *Reconciler) ensureOverlay(p *netPlan) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("network %s: %w", p.Net.ID, err)
 	}
-	n, err := syncFDB(h, vx.Attrs().Index, p.FDB)
+	n, err := syncFDB(h, vx.Attrs().Index, p.FDB, prune)
 	if err != nil {
 		return n, fmt.Errorf("network %s: %w", p.Net.ID, err)
 	}
-	m, err := syncNeigh(h, vx.Attrs().Index, p.Neigh)
+	m, err := syncNeigh(h, vx.Attrs().Index, p.Neigh, prune)
 	if err != nil {
 		return n + m, fmt.Errorf("network %s: %w", p.Net.ID, err)
 	}
@@ -164,7 +165,7 @@ func (r *Reconciler) makeVXLAN(name string, vni uint32, ns netns.NsHandle) error
 }
 
 // syncFDB makes the device's remote FDB entries exactly want (MAC → VTEP).
-func syncFDB(h *netlink.Handle, idx int, want map[string]string) (int, error) {
+func syncFDB(h *netlink.Handle, idx int, want map[string]string, prune bool) (int, error) {
 	list, err := h.NeighList(idx, unix.AF_BRIDGE)
 	if err != nil {
 		return 0, fmt.Errorf("list fdb: %w", err)
@@ -176,6 +177,9 @@ func syncFDB(h *netlink.Handle, idx int, want map[string]string) (int, error) {
 		}
 	}
 	add, del := diffMap(want, have)
+	if !prune {
+		del = nil
+	}
 	for _, mac := range del {
 		if err := h.NeighDel(fdbEntry(idx, mac, have[mac])); err != nil && !errors.Is(err, unix.ENOENT) {
 			return 0, fmt.Errorf("delete fdb %s: %w", mac, err)
@@ -199,7 +203,7 @@ func fdbEntry(idx int, mac, vtep string) *netlink.Neigh {
 
 // syncNeigh makes the device's permanent neighbour entries exactly want
 // (IP → MAC).
-func syncNeigh(h *netlink.Handle, idx int, want map[string]string) (int, error) {
+func syncNeigh(h *netlink.Handle, idx int, want map[string]string, prune bool) (int, error) {
 	list, err := h.NeighList(idx, unix.AF_INET)
 	if err != nil {
 		return 0, fmt.Errorf("list neighbours: %w", err)
@@ -211,6 +215,9 @@ func syncNeigh(h *netlink.Handle, idx int, want map[string]string) (int, error) 
 		}
 	}
 	add, del := diffMap(want, have)
+	if !prune {
+		del = nil
+	}
 	for _, ip := range del {
 		n := &netlink.Neigh{LinkIndex: idx, Family: unix.AF_INET, IP: net.ParseIP(ip)}
 		if err := h.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {

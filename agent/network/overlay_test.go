@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -301,5 +302,41 @@ func TestPruneRemovesTheNamespacesOfGoneTasks(t *testing.T) {
 	}
 	if _, err := os.Stat(h.r.TaskNetNS(e2.TaskID)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the gone task's namespace is still there (%v)", err)
+	}
+}
+
+func TestNoneAndInternalSandboxes(t *testing.T) {
+	th := newTestHosts(t, 1)
+	h := th.hosts[0]
+	internal := testNet
+	internal.Spec.Internal = true
+	e := endpoint(1, h, "db", true)
+	h.r.SetView(&api.NetworkView{Version: 1, Networks: []api.Network{internal}, Endpoints: []api.Endpoint{e}})
+
+	none, err := h.r.Attach(t.Context(), Sandbox{TaskID: "lonely", None: true})
+	must(t, err)
+	onInternal, err := h.r.Attach(t.Context(), sandboxOf(e))
+	must(t, err)
+	for _, c := range []struct {
+		path string
+		want []string
+	}{{none.NetNS, []string{"lo"}}, {onInternal.NetNS, []string{"eth0", "lo"}}} {
+		ns := mustOpen(t, c.path)
+		nh := mustHandle(t, ns)
+		links, err := nh.LinkList()
+		must(t, err)
+		var names []string
+		for _, l := range links {
+			names = append(names, l.Attrs().Name)
+		}
+		nh.Close()
+		ns.Close()
+		slices.Sort(names)
+		if !slices.Equal(names, c.want) {
+			t.Errorf("%s has links %v, want %v (none: loopback only; internal: no egress)", c.path, names, c.want)
+		}
+	}
+	if b, err := os.ReadFile(none.ResolvConf); err != nil || len(b) != 0 {
+		t.Errorf("a task on none gets an empty resolv.conf, got %q (%v)", b, err)
 	}
 }

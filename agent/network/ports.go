@@ -244,7 +244,7 @@ func dnatTo(c *nftables.Conn, t *nftables.Table, name string, ts []target) ([]ex
 		return nil, fmt.Errorf("nft map %s: %w", name, err)
 	}
 	return []expr.Any{
-		&expr.Numgen{Register: 1, Modulus: uint32(len(ts)), Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Numgen{Register: 1, Modulus: uint32(len(ts)), Type: unix.NFT_NG_RANDOM},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9, Specified: true},
 	}, nil

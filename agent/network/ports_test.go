@@ -33,13 +33,20 @@ func TestRoutingMeshAnswersOnEveryHost(t *testing.T) {
 	}
 	for _, h := range []*testHost{h0, h1} {
 		addr := h.ip.String() + ":8080"
-		// Ready once both hosts have written their tables: two requests
-		// in a row (one per replica) answer.
+		// Ready once both hosts have written their tables: requests in a
+		// row answer, from both replicas.
 		poll.Until(t, 10*time.Second, func() error {
-			for range 2 {
-				if _, err := ask(t, client.ns, addr); err != nil {
+			names := map[string]bool{}
+			for range 4 {
+				ans, err := ask(t, client.ns, addr)
+				if err != nil {
 					return err
 				}
+				name, _, _ := strings.Cut(ans, " ")
+				names[name] = true
+			}
+			if len(names) < 2 {
+				return fmt.Errorf("only %v answered so far", names)
 			}
 			return nil
 		})

@@ -216,15 +216,18 @@ func (r *Reconciler) poke() {
 func (r *Reconciler) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Resync)
 	defer t.Stop()
+	full := true
 	for {
-		if err := r.Reconcile(); err != nil {
+		if err := r.reconcile(full); err != nil {
 			r.log.Warn("network reconcile failed, will retry", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.kick:
+			full = false
 		case <-t.C:
+			full = true
 		}
 	}
 }
@@ -248,31 +251,49 @@ func (r *Reconciler) snapshot() (*api.NetworkView, map[string]Sandbox) {
 	return r.view, sbs
 }
 
-// Reconcile runs one pass: networks, sandboxes, VIP tables, published
-// ports; then it removes the namespaces of networks no sandbox is on.
-func (r *Reconciler) Reconcile() error {
+// Reconcile runs one full pass: networks, sandboxes, VIP tables,
+// published ports; then it removes the namespaces of networks no sandbox
+// is on.
+func (r *Reconciler) Reconcile() error { return r.reconcile(true) }
+
+// reconcile runs one pass. A pass that is not full (a new view, an attach
+// or a release) skips re-wiring the sandboxes' links, which no view
+// changes, and trusts the VIP tables it wrote; the periodic full pass
+// checks everything the kernel holds.
+func (r *Reconciler) reconcile(full bool) error {
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	view, sbs := r.snapshot()
 	if view == nil {
 		return nil // nothing is torn down before the first view
 	}
-	plans, err := planNetworks(view, sbs, r.cfg.NodeID)
-	if err != nil {
-		return err
+	plans, errs := planNetworks(view, sbs, r.cfg.NodeID)
+	if len(errs) > 0 {
+		r.log.Warn("network view entries left out", "err", errors.Join(errs...))
+		errs = nil
 	}
-	var errs []error
+	if r.anyEgress() {
+		errs = append(errs, r.ensureGateway())
+	}
 	repairs := 0
+	// New entries first, then the VIP and port rules, and only then the
+	// entries of endpoints that left: a rule never points at an endpoint
+	// the overlay no longer reaches.
 	for _, p := range plans {
-		n, err := r.ensureOverlay(p)
+		n, err := r.ensureOverlay(p, false)
+		repairs += n
+		errs = append(errs, err)
+	}
+	for id := range sbs {
+		errs = append(errs, r.repairSandbox(id, view, plans, full))
+	}
+	errs = append(errs, r.ensurePorts(view))
+	for _, p := range plans {
+		n, err := r.ensureOverlay(p, true)
 		repairs += n
 		errs = append(errs, err)
 	}
 	errs = append(errs, r.removeStaleNetworks(plans))
-	for id := range sbs {
-		errs = append(errs, r.repairSandbox(id, view, plans))
-	}
-	errs = append(errs, r.ensurePorts(view))
 	r.mu.Lock()
 	r.passes++
 	r.repairs += repairs
@@ -282,20 +303,22 @@ func (r *Reconciler) Reconcile() error {
 
 // repairSandbox re-wires one sandbox and rewrites its VIP table when the
 // rules changed or the table is gone.
-func (r *Reconciler) repairSandbox(id string, view *api.NetworkView, plans map[string]*netPlan) error {
+func (r *Reconciler) repairSandbox(id string, view *api.NetworkView, plans map[string]*netPlan, full bool) error {
 	r.mu.Lock()
 	st := r.sandboxes[id]
 	r.mu.Unlock()
 	if st == nil || st.sb.None {
 		return nil
 	}
-	if err := r.ensureSandboxNets(st, plans); err != nil {
-		return err
+	if full {
+		if err := r.ensureSandbox(st.sb, plans, st.egress); err != nil {
+			return err
+		}
 	}
 	if err := r.dns.start(st.sb, r.taskPath(id)); err != nil {
 		return err
 	}
-	return r.ensureVIPs(st, view)
+	return r.ensureVIPs(st, view, full)
 }
 
 func (r *Reconciler) ensureSandboxNets(st *sandboxState, plans map[string]*netPlan) error {
@@ -307,15 +330,21 @@ func (r *Reconciler) ensureSandboxNets(st *sandboxState, plans map[string]*netPl
 	return r.ensureSandbox(st.sb, plans, st.egress)
 }
 
-func (r *Reconciler) ensureVIPs(st *sandboxState, view *api.NetworkView) error {
+func (r *Reconciler) ensureVIPs(st *sandboxState, view *api.NetworkView, check bool) error {
 	rules := planVIPs(view, st.sb, runningBackends(view))
 	key := vipKey(rules)
+	r.mu.Lock()
+	same := st.written && key == st.vipKey
+	r.mu.Unlock()
+	if same && !check {
+		return nil
+	}
 	ns, err := openNetNS(r.taskPath(st.sb.TaskID))
 	if err != nil {
 		return err
 	}
 	defer ns.Close()
-	if st.written && key == st.vipKey {
+	if same {
 		if ok, err := tableExists(ns, tableVIP); err != nil || ok {
 			return err
 		}
@@ -327,6 +356,18 @@ func (r *Reconciler) ensureVIPs(st *sandboxState, view *api.NetworkView) error {
 	st.vipKey, st.written = key, true
 	r.mu.Unlock()
 	return nil
+}
+
+// anyEgress reports whether a sandbox needs the gateway bridge.
+func (r *Reconciler) anyEgress() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.sandboxes {
+		if st.egress.IsValid() {
+			return true
+		}
+	}
+	return false
 }
 
 // removeStaleNetworks deletes the namespaces of networks not planned.

@@ -91,6 +91,15 @@ func TestVIPBalancesAcrossHostsKeepingTheClientAddress(t *testing.T) {
 		t.Fatalf("50 requests through the VIP reached %v, want both backends", seen)
 	}
 
+	// The VIP table deleted by hand comes back whole.
+	ns := mustOpen(t, pc)
+	must(t, deleteTable(ns, tableVIP))
+	ns.Close()
+	poll.Until(t, 10*time.Second, func() error {
+		_, err := ask(t, pc, vip+":80")
+		return err
+	})
+
 	// The view drops b1 (its host died): every request reaches b2.
 	v2 := *view
 	v2.Version = 2

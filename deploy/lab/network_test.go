@@ -69,54 +69,35 @@ func TestLabNetworks(t *testing.T) {
 
 	front := runningTasks(ctx, t, c, "shop_front")
 	back := runningTasks(ctx, t, c, "shop_back")
-	client := front[0]
-	backNames := map[string]bool{}
-	for _, b := range back {
-		backNames[b.GetId()[:12]] = true
-	}
-
-	// By name, across hosts, through the VIP: both replicas over 50 requests.
-	seen := map[string]int{}
-	for range 50 {
-		out := wget(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "http://back/")
-		if !backNames[out] {
-			t.Fatalf("wget back answered %q, want one of %v", out, backNames)
-		}
-		seen[out]++
-	}
-	if len(seen) != 2 {
-		t.Fatalf("50 requests through the VIP reached %v, want both back-end replicas", seen)
-	}
-	// tasks.back is the replicas' own addresses, and each answers.
-	ips := lookupIn(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "tasks.back")
-	if len(ips) != 2 {
-		t.Fatalf("tasks.back = %v, want 2 addresses", ips)
-	}
-	for _, ip := range ips {
-		if out := wget(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "http://"+ip+"/"); !backNames[out] {
-			t.Fatalf("wget %s answered %q", ip, out)
-		}
-	}
-	// MTU: a 1,400-byte reply crosses hosts (front replicas on every host).
-	for _, f := range front {
-		if out := wget(ctx, t, l, hosts[f.GetNodeId()], f.GetId(), "http://back/big"); len(out) != 1400 {
-			t.Fatalf("wget back/big from %s: %d bytes, want 1400", hosts[f.GetNodeId()].Name, len(out))
-		}
-	}
-	// The routing mesh: 8080 on every agent host, from the registry's namespace.
-	from := l.ByRole(RoleRegistry)[0]
-	for _, h := range l.ByRole(RoleAgent) {
-		got := httpGetFrom(t, from.NS, h.IP+":8080")
-		if len(got) != 12 {
-			t.Fatalf("8080 on %s answered %q", h.Name, got)
-		}
-	}
+	checkNamesAndVIP(ctx, t, l, hosts, front, back)
+	checkMesh(t, l)
 	testVIPAfterHostKill(ctx, t, l, c, hosts, back)
 	if err := l.waitNodesReady(ctx, 3, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	testAgentRestartKeepsTheNetwork(ctx, t, l, c, hosts)
 	measureCreateOnOverlay(ctx, t, l, c, hosts)
 	testNetworkCleanup(ctx, t, l, c)
+}
+
+// testAgentRestartKeepsTheNetwork restarts the agent of a front-end
+// container's host: the container keeps running, and once the agent is
+// back its embedded DNS answers again and the VIP still works.
+func testAgentRestartKeepsTheNetwork(ctx context.Context, t *testing.T, l *Lab, c *client, hosts map[string]*Host) {
+	client := runningTasks(ctx, t, c, "shop_front")[0]
+	h := hosts[client.GetNodeId()]
+	if err := l.RestartAgent(ctx, h.Name, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 20*time.Second, func() error {
+		_, err := wgetErr(ctx, l, h, client.GetId(), "http://back/")
+		return err
+	}); err != nil {
+		t.Fatalf("after the agent on %s restarted: %v", h.Name, err)
+	}
+	if st := runningTasks(ctx, t, c, "shop_front"); !slices.ContainsFunc(st, func(x *shoalpb.Task) bool { return x.GetId() == client.GetId() }) {
+		t.Fatalf("the front-end task %s is no longer running after its agent restarted", client.GetId())
+	}
 }
 
 // measureCreateOnOverlay logs how long 6 replicas take to run and resolve
@@ -199,6 +180,61 @@ func testNetworkCleanup(ctx context.Context, t *testing.T, l *Lab, c *client) {
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// checkNamesAndVIP: from a front-end container, back answers through the
+// VIP from both replicas over 50 requests, tasks.back lists both and each
+// answers, and a 1,400-byte reply crosses from every host.
+func checkNamesAndVIP(ctx context.Context, t *testing.T, l *Lab, hosts map[string]*Host, front, back []*shoalpb.Task) {
+	t.Helper()
+	client := front[0]
+	backNames := map[string]bool{}
+	for _, b := range back {
+		backNames[b.GetId()[:12]] = true
+	}
+
+	// By name, across hosts, through the VIP: both replicas over 50 requests.
+	seen := map[string]int{}
+	for range 50 {
+		out := wget(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "http://back/")
+		if !backNames[out] {
+			t.Fatalf("wget back answered %q, want one of %v", out, backNames)
+		}
+		seen[out]++
+	}
+	if len(seen) != 2 {
+		t.Fatalf("50 requests through the VIP reached %v, want both back-end replicas", seen)
+	}
+	// tasks.back is the replicas' own addresses, and each answers.
+	ips := lookupIn(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "tasks.back")
+	if len(ips) != 2 {
+		t.Fatalf("tasks.back = %v, want 2 addresses", ips)
+	}
+	for _, ip := range ips {
+		if out := wget(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "http://"+ip+"/"); !backNames[out] {
+			t.Fatalf("wget %s answered %q", ip, out)
+		}
+	}
+	// MTU: a 1,400-byte reply crosses hosts (front replicas on every host).
+	for _, f := range front {
+		if out := wget(ctx, t, l, hosts[f.GetNodeId()], f.GetId(), "http://back/big"); len(out) != 1400 {
+			t.Fatalf("wget back/big from %s: %d bytes, want 1400", hosts[f.GetNodeId()].Name, len(out))
+		}
+	}
+}
+
+// checkMesh: 8080 answers on every agent host, from the registry's
+// namespace (another lab host).
+func checkMesh(t *testing.T, l *Lab) {
+	t.Helper()
+	// The routing mesh: 8080 on every agent host, from the registry's namespace.
+	from := l.ByRole(RoleRegistry)[0]
+	for _, h := range l.ByRole(RoleAgent) {
+		got := httpGetFrom(t, from.NS, h.IP+":8080")
+		if len(got) != 12 {
+			t.Fatalf("8080 on %s answered %q", h.Name, got)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
@@ -86,8 +87,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // the ingress network first).
 func (a *Allocator) Pass(ctx context.Context) error {
 	v := a.state.Read()
+	nets, services := v.Networks(), v.Services()
+	if len(nets) == 0 && !slices.ContainsFunc(services, func(s *api.Service) bool { return len(s.Spec.Endpoint.Ports) > 0 }) {
+		// No network and no published port: nothing to allocate, and no
+		// need to read every task (the common case of a cluster without
+		// networks).
+		return nil
+	}
 	plan := Compute(Inputs{
-		Networks: v.Networks(), Services: v.Services(), Tasks: v.Tasks(),
+		Networks: nets, Services: services, Tasks: v.Tasks(),
 		SpecOf: func(t *api.Task) *api.ServiceSpec { return v.ServiceSpec(t.ServiceID, t.SpecVersion) },
 	})
 	if plan.Empty() {

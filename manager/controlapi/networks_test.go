@@ -115,6 +115,15 @@ func TestNetworkBadRequests(t *testing.T) {
 		}
 	}
 	node := c.Manager(0).Raft()
+	// The allocator makes the ingress network for web's port: wait for it
+	// to settle so that only a request could change the state below.
+	c.WaitFor(waitTimeout, func() error {
+		v := node.State().Read()
+		if v.NetworkByName(api.NetworkIngress) == nil || len(v.ServiceByName("web").Endpoint.VIPs) == 0 || len(v.ServiceByName("api").Endpoint.VIPs) == 0 {
+			return fmt.Errorf("allocation not done yet")
+		}
+		return nil
+	})
 	for _, tc := range netCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			before := netFingerprint(node.State().Read())
