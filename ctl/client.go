@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -81,6 +83,9 @@ const maxConnectTimeout = 5 * time.Second
 // carries the same request ID, so the leader answers a retry of a write
 // that did commit with its first result instead of applying it twice.
 type client struct {
+	// tls, when set, is used on TCP targets (--tls-dir); unix sockets are
+	// always plaintext: their file permissions are the access check.
+	tls            *tls.Config
 	targets        []target
 	connectTimeout time.Duration
 	conns          []*grpc.ClientConn
@@ -107,8 +112,12 @@ func (c *client) conn(i int) (*grpc.ClientConn, error) {
 	if c.conns[i] != nil {
 		return c.conns[i], nil
 	}
+	tc := insecure.NewCredentials()
+	if c.tls != nil && !strings.HasPrefix(c.targets[i].dial, "unix://") {
+		tc = credentials.NewTLS(c.tls)
+	}
 	conn, err := grpc.NewClient(c.targets[i].dial,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+		grpc.WithTransportCredentials(tc), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: c.connectTimeout}),
 	)
 	if err != nil {

@@ -58,6 +58,9 @@ func (g *globals) completeNames(list func(ctx context.Context, c *client) ([]str
 		ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 		defer cancel()
 		c := newClient(targets, completionTimeout)
+		if c.tls, err = g.tlsConfig(); err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
 		defer c.Close()
 		names, err := list(ctx, c)
 		if err != nil {
