@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -50,7 +51,10 @@ type Config struct {
 	// ProbeTimeout bounds one reachability probe of another manager.
 	// Default 500 ms.
 	ProbeTimeout time.Duration
-	Logger       *slog.Logger
+	// CAProgress reports a root rotation's progress as this manager has
+	// seen it (the leader's answers GetRootCAStatus); nil reports none.
+	CAProgress func(*raftstore.View) ca.Progress
+	Logger     *slog.Logger
 }
 
 const (
@@ -71,6 +75,7 @@ type Server struct {
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
+	caProgress    func(*raftstore.View) ca.Progress
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -85,6 +90,7 @@ func New(cfg Config) *Server {
 		log:           cfg.Logger,
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
+		caProgress:    cfg.CAProgress,
 	}
 	if s.applier == nil {
 		s.applier = cfg.Raft
