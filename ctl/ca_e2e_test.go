@@ -1,11 +1,14 @@
 package ctl
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/pkitest"
@@ -62,4 +65,43 @@ func TestJoinTokenAndOperatorCert(t *testing.T) {
 	other.WriteDir(otherDir, "mallory", pki.RoleOperator)
 	mustFail(t, c.Addr(0), []string{"--tls-dir", otherDir, "cluster", "status"}, "another CA")
 	mustFail(t, c.Addr(0), []string{"--tls-dir", t.TempDir(), "cluster", "status"}, "--tls-dir", "operator-cert")
+}
+
+// TestRootRotationE2E: shoalctl cluster ca --rotate on a real cluster of
+// two managers follows the rotation to its end; the root and the tokens
+// change and every manager trusts the new root alone.
+func TestRootRotationE2E(t *testing.T) {
+	c := managertest.StartCluster(t, 2, managertest.Options{NoGossip: true, Edit: func(cfg *manager.Config) {
+		cfg.CertStatusInterval = 100 * time.Millisecond
+	}})
+	sock := "unix://" + c.Manager(0).Socket()
+	before := mustRun(t, sock, "cluster", "ca")
+	oldWorker := c.JoinToken(pki.RoleWorker)
+	var out, errOut strings.Builder
+	app := &App{Out: &out, Err: &errOut, Now: time.Now, Getenv: func(string) string { return "" }}
+	if code := Execute(t.Context(), app, []string{"--host", sock, "--timeout", "60s", "cluster", "ca", "--rotate"}); code != 0 {
+		t.Fatalf("cluster ca --rotate: exit %d\n%s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "of 2 nodes and managers renewed") || !strings.Contains(errOut.String(), "rotation done") {
+		t.Fatalf("progress:\n%s", errOut.String())
+	}
+	if out.String() == before || strings.Contains(out.String(), "Rotating") {
+		t.Fatalf("after the rotation:\n%s\nbefore:\n%s", out.String(), before)
+	}
+	newDigest := strings.TrimSpace(strings.TrimPrefix(strings.Split(out.String(), "\n")[0], "Root CA digest:"))
+	if tok := mustRun(t, sock, "cluster", "join-token", "-q", "worker"); tok == oldWorker+"\n" || !strings.Contains(tok, newDigest) {
+		t.Fatalf("worker token after the rotation %q (digest %s), was %q", tok, newDigest, oldWorker)
+	}
+	c.WaitFor(30*time.Second, func() error {
+		for i := range 2 {
+			roots, err := pki.ParseCertsPEM(c.Manager(i).Credentials().RootsPEM())
+			if err != nil {
+				return err
+			}
+			if len(roots) != 1 || pki.DigestOf(roots[0]) != newDigest {
+				return fmt.Errorf("manager %d trusts %d roots, not the new one alone", i, len(roots))
+			}
+		}
+		return nil
+	})
 }

@@ -21,7 +21,7 @@ func newClusterCommand(g *globals) *cobra.Command {
 		`  shoalctl cluster status
   shoalctl cluster update --max-replicas 20000
   shoalctl cluster join-token worker`)
-	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g))
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g), newClusterCACommand(g))
 	return cmd
 }
 

@@ -49,7 +49,10 @@ func (m *Manager) renew(ctx context.Context, node *raftstore.Node) {
 		}
 		return out
 	}
-	r := &pki.Renewer{Creds: m.creds, Issuer: &join.Remote{Creds: m.creds, Managers: managers}, Logger: m.cfg.Logger}
+	r := &pki.Renewer{
+		Creds: m.creds, Issuer: &join.Remote{Creds: m.creds, Managers: managers},
+		StatusInterval: m.cfg.CertStatusInterval, Logger: m.cfg.Logger,
+	}
 	if err := r.Run(ctx); err != nil {
 		m.log.Error("certificate renewal stopped", "err", err)
 	}
