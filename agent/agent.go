@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -92,13 +93,16 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// StatusDelay is how long status changes are collected before sending.
 	StatusDelay time.Duration
+	Logger      *slog.Logger
 	// Credentials are the node's key, certificate and trusted roots
 	// (pki/join.Obtain gets them with a join token); the node ID is the
 	// certificate's, and the agent renews the certificate before it
-	// expires. Nil: the node ID is read or made in DataDir (tests of the
-	// layers above that run without a CA).
+	// expires. The session is mutual TLS with them, and the Agent service
+	// serves managers only. Required unless Plaintext.
 	Credentials *pki.Credentials
-	Logger      *slog.Logger
+	// Plaintext runs without TLS and authorisation, for benchmarks that
+	// measure what TLS costs; no flag sets it.
+	Plaintext bool
 }
 
 // Agent is one worker node's agent.
@@ -153,7 +157,7 @@ func New(cfg Config) (*Agent, error) {
 		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
 		sessionsDone: make(chan struct{}),
 	}
-	a.grpc = grpc.NewServer(shoalpb.ServerOptions()...)
+	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
 	return a, nil
 }
@@ -170,6 +174,8 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, fmt.Errorf("%w: advertise address is empty", ErrInvalidConfig)
 	case cfg.Resources.NanoCPUs < 0 || cfg.Resources.MemoryBytes < 0:
 		return cfg, fmt.Errorf("%w: resources %+v are negative", ErrInvalidConfig, cfg.Resources)
+	case cfg.Credentials == nil && !cfg.Plaintext:
+		return cfg, fmt.Errorf("%w: no credentials: an agent needs its certificate (join with a token)", ErrInvalidConfig)
 	}
 	for _, j := range cfg.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {

@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,21 +15,6 @@ import (
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
-
-// tlsConfig is the client TLS configuration --tls-dir names, or nil.
-func (g *globals) tlsConfig() (*tls.Config, error) {
-	if g.tlsDir == "" {
-		return nil, nil
-	}
-	creds, err := pki.LoadCredentials(g.tlsDir)
-	if err != nil {
-		return nil, &api.FieldError{Field: "--tls-dir", Value: g.tlsDir, Err: fmt.Errorf("%w (get one with: shoalctl cluster operator-cert --out DIR)", err)}
-	}
-	if err := creds.CheckOwn(); err != nil {
-		return nil, &api.FieldError{Field: "--tls-dir", Value: g.tlsDir, Err: err}
-	}
-	return creds.ClientTLS(), nil
-}
 
 func newJoinTokenCommand(g *globals) *cobra.Command {
 	var rotate, quiet bool

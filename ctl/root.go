@@ -87,15 +87,11 @@ func (a *App) environ() []string {
 	return a.Environ()
 }
 
-// CertPathEnv names the environment variable that replaces the --tls-dir
-// default, as DOCKER_CERT_PATH does for docker.
-const CertPathEnv = "SHOAL_CERT_PATH"
-
 // globals are the flags every command shares.
 type globals struct {
 	app     *App
-	tlsDir  string
 	host    string
+	tlsDir  string
 	output  string
 	timeout time.Duration
 }
@@ -152,7 +148,7 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	pf.StringVarP(&g.host, "host", "H", host,
 		"managers to talk to, comma-separated, each unix:///PATH or HOST:PORT; tried in order (env "+HostEnv+")")
 	pf.StringVar(&g.tlsDir, "tls-dir", app.Getenv(CertPathEnv),
-		"directory with ca.pem, cert.pem and key.pem (shoalctl cluster operator-cert --out) for mutual TLS to HOST:PORT managers (env "+CertPathEnv+")")
+		"directory with the operator certificate (ca.pem, cert.pem, key.pem) for managers over TCP (env "+CertPathEnv+")")
 	pf.StringVarP(&g.output, "output", "o", "", "output format: table, json or yaml (default: table; json for inspect)")
 	pf.DurationVar(&g.timeout, "timeout", 15*time.Second,
 		"give up on a command after this long (commands that wait for tasks to converge: 3m unless given)")
@@ -198,11 +194,12 @@ func (g *globals) dial(ctx context.Context) (*client, context.Context, func(), e
 	if g.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, g.timeout)
 	}
-	c := newClient(targets, cmp.Or(g.timeout, 15*time.Second))
-	if c.tls, err = g.tlsConfig(); err != nil {
+	cfg, err := tlsFor(targets, g.tlsDir)
+	if err != nil {
 		cancel()
 		return nil, nil, nil, err
 	}
+	c := newClient(targets, cmp.Or(g.timeout, 15*time.Second), cfg)
 	return c, ctx, func() { c.Close(); cancel() }, nil
 }
 

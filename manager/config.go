@@ -68,6 +68,12 @@ type Config struct {
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
+	// Plaintext runs every link without TLS and without authorisation
+	// (a joining manager then makes its own certificate instead of
+	// trading a token). It exists for benchmarks that measure what TLS
+	// costs; no flag sets it. Otherwise every gRPC and Raft link is mutual
+	// TLS with the manager's certificate.
+	Plaintext bool
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

@@ -18,10 +18,11 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
+	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/pki"
-	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -35,6 +36,8 @@ type Manager struct {
 	id       string
 	raftAddr string
 	raftLn   net.Listener // handed to Raft by Run
+	// stream is Raft's TLS layer over raftLn (nil in plaintext).
+	stream *raftstream.Stream
 	// advertise and raftAdvertise are the addresses others dial (the
 	// bound ones unless the config names others).
 	advertise, raftAdvertise string
@@ -74,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	creds, err := loadCredentials(ctx, cfg)
+	creds, err := credentialsFor(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -181,10 +184,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	}()
 	var wg sync.WaitGroup
 	caSrv := ca.NewServer(ca.Config{State: node.State(), Self: m.creds, Logger: m.cfg.Logger})
+	serverTLS, managerTLS, agentTLS := m.tlsFor()
 	ctl := controlapi.New(controlapi.Config{
-		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger, CAProgress: caSrv.Progress,
+		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
+		ManagerTLS: managerTLS, AgentTLS: agentTLS, CAProgress: caSrv.Progress,
 	})
-	gs := grpc.NewServer(append(shoalpb.ServerOptions(), grpc.Creds(newSniffCreds(m.creds.ServerTLS())))...)
+	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
 	ctl.Register(gs)
 	caSrv.Register(gs)
 	wg.Go(func() { m.renew(runCtx, node) })
@@ -219,8 +224,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // A manager without --join bootstraps a new cluster if it has no state.
 func (m *Manager) openRaft() (*raftstore.Node, error) {
 	r := m.cfg.Raft
+	m.stream = m.raftStream()
 	node, err := raftstore.Open(raftstore.Config{
-		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn,
+		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn, Stream: streamLayer(m.stream),
 		Bootstrap: m.cfg.Join == "", ForceNewCluster: m.cfg.ForceNewCluster,
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,

@@ -38,6 +38,9 @@ type Config struct {
 	// RaftListener, if set, is the listener bound at RaftAddr; Raft takes
 	// it over (and closes it) instead of binding RaftAddr itself.
 	RaftListener net.Listener
+	// Stream, if set, is the stream layer Raft speaks over (the manager's
+	// TLS layer, built on RaftListener); RaftListener is then not used.
+	Stream raft.StreamLayer
 	// Bootstrap makes a new single-member cluster if DataDir holds none.
 	Bootstrap bool
 	// ForceNewCluster restarts this member alone with all its state.
@@ -132,7 +135,7 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("raft snapshots in %s: %w", n.cfg.DataDir, err)
 	}
-	n.trans, err = newTransport(n.cfg.RaftAddr, n.cfg.RaftListener, newHCLog(n.log, "transport"))
+	n.trans, err = newTransport(n.cfg.RaftAddr, n.cfg.RaftListener, n.cfg.Stream, newHCLog(n.log, "transport"))
 	if err != nil {
 		return err
 	}
@@ -344,7 +347,12 @@ func raftError(err error) error {
 
 // newTransport listens on addr and advertises the bound address, so that
 // port 0 works. The address must name a host others can dial.
-func newTransport(addr string, ln net.Listener, logger hclog.Logger) (*raft.NetworkTransport, error) {
+func newTransport(addr string, ln net.Listener, stream raft.StreamLayer, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	if stream != nil {
+		return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: logger,
+		}), nil
+	}
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", addr); err != nil {

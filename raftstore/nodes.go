@@ -178,6 +178,7 @@ func (t *tx) removeNode(c RemoveNode) (any, error) {
 		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableNodes, cur)
+	t.revoke(cur.ID, c.At)
 	t.event("node", "remove", Event{Node: cur})
 	return cur, nil
 }

@@ -16,6 +16,7 @@ const (
 	tableManagers = "managers"
 	tableCluster  = "cluster"
 	tableSpecs    = "specs"
+	tableRevoked  = "revoked"
 )
 
 // clusterKey is the one row of the cluster table.
@@ -79,6 +80,7 @@ func schema() *memdb.DBSchema {
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
 		tableRequests: requestsTable(),
+		tableRevoked:  revokedTable(),
 		tableCA: {Name: tableCA, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return caKey }),
 		}},
@@ -109,6 +111,8 @@ func objectID(obj any) string {
 		return o.ID
 	case *specRecord:
 		return o.key()
+	case *Revocation:
+		return o.NodeID
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

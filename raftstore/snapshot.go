@@ -33,6 +33,8 @@ type snapshotHeader struct {
 	// Specs counts the spec versions. Snapshots taken before tasks referred
 	// to versions have none (see upgradeSpecs).
 	Specs int `json:"specs,omitempty"`
+	// Revoked counts the revoked node IDs.
+	Revoked int `json:"revoked,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
@@ -44,6 +46,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	specs := v.serviceSpecs()
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
 	requests := v.requests()
+	revoked := v.Revocations()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
@@ -51,6 +54,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
 		Requests: len(requests),
 		Specs:    len(specs),
+		Revoked:  len(revoked),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
@@ -75,6 +79,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, r := range requests {
 		rw.write(commandpb.SnapshotRecordType_RECORD_REQUEST, r)
+	}
+	for i := range revoked {
+		rw.write(commandpb.SnapshotRecordType_RECORD_REVOKED, &revoked[i])
 	}
 	if rw.err != nil {
 		return fmt.Errorf("write snapshot: %w", rw.err)
@@ -155,6 +162,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_TASK:         hdr.Tasks,
 		commandpb.SnapshotRecordType_RECORD_REQUEST:      hdr.Requests,
 		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
+		commandpb.SnapshotRecordType_RECORD_REVOKED:      hdr.Revoked,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -237,6 +245,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 			}
 			return r.key()
 		})
+	case commandpb.SnapshotRecordType_RECORD_REVOKED:
+		table = tableRevoked
+		obj, id, err = decodeRecord(rec.Payload, func(r *Revocation) string { return r.NodeID })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

@@ -202,7 +202,7 @@ func startAgents(b *testing.B, dir string, n int, join []string) []*fake.Runtime
 		a, err := agent.New(agent.Config{
 			DataDir: filepath.Join(dir, "agents", strconv.Itoa(i)), Join: join, AdvertiseAddr: "127.0.0.1:0",
 			Hostname: fmt.Sprintf("agent-%04d", i), Runtime: rts[i],
-			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}, Plaintext: true,
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -84,6 +87,10 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 	rec := api.Manager{ID: req.GetId(), RaftAddr: req.GetRaftAddr(), Addr: req.GetAddr(), GossipAddr: req.GetGossipAddr()}
 	if err := api.ValidateManager(rec); err != nil {
 		return nil, toStatus(err)
+	}
+	if c, ok := authz.CallerFrom(ctx); ok && c.NodeID != rec.ID {
+		return nil, status.Errorf(codes.PermissionDenied,
+			"join manager: id %q: a manager may add only itself, and its certificate names %q", rec.ID, c.NodeID)
 	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {

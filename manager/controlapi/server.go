@@ -11,6 +11,7 @@ package controlapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"log/slog"
 	"time"
@@ -51,10 +52,14 @@ type Config struct {
 	// ProbeTimeout bounds one reachability probe of another manager.
 	// Default 500 ms.
 	ProbeTimeout time.Duration
+	Logger       *slog.Logger
+	// ManagerTLS and AgentTLS are the TLS configurations of the calls to
+	// other managers (forwarding, probes) and to agents (task logs); nil
+	// is plaintext, which only tests use.
+	ManagerTLS, AgentTLS *tls.Config
 	// CAProgress reports a root rotation's progress as this manager has
 	// seen it (the leader's answers GetRootCAStatus); nil reports none.
 	CAProgress func(*raftstore.View) ca.Progress
-	Logger     *slog.Logger
 }
 
 const (
@@ -70,8 +75,10 @@ type Server struct {
 	raft    Raft
 	applier raftstore.Applier
 	peers   *peers
-	health  *health.Server
-	log     *slog.Logger
+	// agentTLS is the TLS configuration of calls to agents.
+	agentTLS *tls.Config
+	health   *health.Server
+	log      *slog.Logger
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
@@ -85,7 +92,8 @@ func New(cfg Config) *Server {
 		id:            cfg.ID,
 		raft:          cfg.Raft,
 		applier:       cfg.Applier,
-		peers:         newPeers(),
+		peers:         newPeers(cfg.ManagerTLS),
+		agentTLS:      cfg.AgentTLS,
 		health:        health.NewServer(),
 		log:           cfg.Logger,
 		leaderTimeout: cfg.LeaderTimeout,

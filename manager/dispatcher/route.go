@@ -36,6 +36,9 @@ func (d *Dispatcher) routeChanges(ctx context.Context) error {
 			}
 		}
 		d.pokeAll()
+		for _, s := range d.sessions.all() {
+			d.endRevoked(s.nodeID)
+		}
 		d.route(ctx, events, known)
 		cancel()
 	}
@@ -53,8 +56,11 @@ func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event,
 				return
 			}
 			for _, ev := range batch {
-				if ev.Task != nil {
+				switch {
+				case ev.Task != nil:
 					d.routeTask(ev, known)
+				case ev.Node != nil && ev.Action == "remove":
+					d.endRevoked(ev.Node.ID)
 				}
 			}
 		}

@@ -78,6 +78,10 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	if err := d.identify(stream.Context(), node.ID); err != nil {
+		d.log.Warn("session refused", "hello_node_id", node.ID, "err", err)
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	s := &session{

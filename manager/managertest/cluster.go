@@ -19,7 +19,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager"
@@ -54,6 +53,11 @@ type Options struct {
 	// a client on the manager's side of a partition would. Gossip is not
 	// proxied: use NoGossip with it for a complete cut.
 	Proxied bool
+	// Plaintext runs the managers without TLS and authorisation, for
+	// benchmarks that measure what TLS costs. By default every link is
+	// mutual TLS with certificates of the cluster's own CA (the first
+	// manager makes it, the others join with the manager token).
+	Plaintext bool
 }
 
 // FastRaft are Raft timeouts for loopback tests: elections in well under
@@ -70,6 +74,9 @@ type Cluster struct {
 	t       testing.TB
 	opts    Options
 	members []*member
+	// operator is the certificate the clients dial with (issued by the
+	// cluster's CA at the first dial; nil in plaintext).
+	operator *pki.Credentials
 
 	mu      sync.Mutex
 	raftIDs map[string]string // bound Raft address -> member id, for the Raft proxies
@@ -148,7 +155,14 @@ func (c *Cluster) newMember(i int) *member {
 	cfg := manager.Config{
 		DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
-		Logger: c.opts.Logger.With("test_manager", i),
+		Logger:    c.opts.Logger.With("test_manager", i),
+		Plaintext: c.opts.Plaintext,
+	}
+	if c.opts.Proxied {
+		// Raft dials from the IP of its listener: one loopback IP per
+		// manager tells the Raft proxies who sent a connection, which
+		// they cannot read inside TLS.
+		cfg.RaftAddr = fmt.Sprintf("127.0.0.%d:0", 10+i)
 	}
 	if !c.opts.NoGossip {
 		cfg.GossipAddr = "127.0.0.1:0"
@@ -367,11 +381,14 @@ func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
 func (c *Cluster) Client(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.conn == nil {
-		mb.conn = c.dial(mb.cfg.Addr)
+		mb.conn = c.dial(mb.cfg.Addr, op)
 	}
 	return shoalpb.NewControlClient(mb.conn)
 }
@@ -379,32 +396,37 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 // NewClient returns a Control client for manager i over a connection of
 // its own (for benchmarks that want one connection per client).
 func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	conn := c.dial(mb.cfg.Addr)
+	conn := c.dial(mb.cfg.Addr, op)
 	mb.extra = append(mb.extra, conn)
 	return shoalpb.NewControlClient(conn)
 }
 
 // SocketClient returns a Control client for manager i over its unix socket.
 func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.sockConn == nil {
-		mb.sockConn = c.dial("unix://" + filepath.Join(mb.dataDir, "control.sock"))
+		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), op)
 	}
 	return shoalpb.NewControlClient(mb.sockConn)
 }
 
-func (c *Cluster) dial(target string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+func (c *Cluster) dial(target string, op *pki.Credentials) *grpc.ClientConn {
+	conn, err := grpc.NewClient(target, append(c.DialOptions(op),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
-		}))
+		}))...)
 	if err != nil {
 		c.t.Fatalf("dial %s: %v", target, err)
 	}

@@ -180,6 +180,8 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// A revoked node ID: its certificate is refused on every link.
+	SnapshotRecordType_RECORD_REVOKED SnapshotRecordType = 450
 	// The cluster's certificate authority (api.ClusterCA).
 	SnapshotRecordType_RECORD_CA SnapshotRecordType = 100
 )
@@ -196,6 +198,7 @@ var (
 		6:   "RECORD_TASK",
 		7:   "RECORD_REQUEST",
 		8:   "RECORD_SERVICE_SPEC",
+		450: "RECORD_REVOKED",
 		100: "RECORD_CA",
 	}
 	SnapshotRecordType_value = map[string]int32{
@@ -208,6 +211,7 @@ var (
 		"RECORD_TASK":         6,
 		"RECORD_REQUEST":      7,
 		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_REVOKED":      450,
 		"RECORD_CA":           100,
 	}
 )
@@ -417,7 +421,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x06SET_CA\x10d*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xd5\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xea\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -427,7 +431,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
-	"\x13RECORD_SERVICE_SPEC\x10\b\x12\r\n" +
+	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
+	"\x0eRECORD_REVOKED\x10\xc2\x03\x12\r\n" +
 	"\tRECORD_CA\x10dB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
