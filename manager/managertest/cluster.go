@@ -381,11 +381,12 @@ func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
 func (c *Cluster) Client(i int) shoalpb.ControlClient {
+	op := c.operatorCredentials() // before the lock: issuing reads the managers
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.conn == nil {
-		mb.conn = c.dial(mb.cfg.Addr)
+		mb.conn = c.dial(mb.cfg.Addr, op)
 	}
 	return shoalpb.NewControlClient(mb.conn)
 }
@@ -393,10 +394,11 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 // NewClient returns a Control client for manager i over a connection of
 // its own (for benchmarks that want one connection per client).
 func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	conn := c.dial(mb.cfg.Addr)
+	conn := c.dial(mb.cfg.Addr, op)
 	mb.extra = append(mb.extra, conn)
 	return shoalpb.NewControlClient(conn)
 }
@@ -407,13 +409,15 @@ func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.sockConn == nil {
-		mb.sockConn = c.dial("unix://" + filepath.Join(mb.dataDir, "control.sock"))
+		// The socket needs no certificate: its file mode is its access
+		// control.
+		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), nil)
 	}
 	return shoalpb.NewControlClient(mb.sockConn)
 }
 
-func (c *Cluster) dial(target string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target, append(c.DialOptions(c.operatorCredentials()),
+func (c *Cluster) dial(target string, creds *pki.Credentials) *grpc.ClientConn {
+	conn, err := grpc.NewClient(target, append(c.DialOptions(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
