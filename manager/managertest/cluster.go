@@ -381,9 +381,7 @@ func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
 func (c *Cluster) Client(i int) shoalpb.ControlClient {
-	// The operator certificate is made before the member lock is
-	// taken: making it reads the managers, which takes their locks.
-	op := c.operatorCredentials()
+	op := c.operatorCredentials() // before the lock: issuing reads the managers
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -396,8 +394,6 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 // NewClient returns a Control client for manager i over a connection of
 // its own (for benchmarks that want one connection per client).
 func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
-	// The operator certificate is made before the member lock is
-	// taken: making it reads the managers, which takes their locks.
 	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
@@ -409,20 +405,19 @@ func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
 
 // SocketClient returns a Control client for manager i over its unix socket.
 func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
-	// The operator certificate is made before the member lock is
-	// taken: making it reads the managers, which takes their locks.
-	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.sockConn == nil {
-		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), op)
+		// The socket needs no certificate: its file mode is its access
+		// control.
+		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), nil)
 	}
 	return shoalpb.NewControlClient(mb.sockConn)
 }
 
-func (c *Cluster) dial(target string, op *pki.Credentials) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target, append(c.DialOptions(op),
+func (c *Cluster) dial(target string, creds *pki.Credentials) *grpc.ClientConn {
+	conn, err := grpc.NewClient(target, append(c.DialOptions(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
