@@ -57,6 +57,7 @@ type Manager struct {
 
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
+	gs   *grpc.Server    // set while Run runs
 }
 
 // New is Open for callers without a context: a first join is then
@@ -189,6 +190,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		ManagerTLS: managerTLS, AgentTLS: agentTLS,
 	})
 	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
+	m.setServer(gs)
 	ctl.Register(gs)
 	ca.NewServer(ca.Config{State: node.State(), Logger: m.cfg.Logger}).Register(gs)
 	wg.Go(func() { m.renew(runCtx, node) })

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/manager/raftstream"
@@ -154,4 +155,20 @@ func (m *Manager) closeRevoked(ctx context.Context, state *raftstore.State) {
 			}
 		}
 	}
+}
+
+func (m *Manager) setServer(gs *grpc.Server) {
+	m.mu.Lock()
+	m.gs = gs
+	m.mu.Unlock()
+}
+
+// serviceInfo is what the running gRPC server serves (nil before Run).
+func (m *Manager) serviceInfo() map[string]grpc.ServiceInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gs == nil {
+		return nil
+	}
+	return m.gs.GetServiceInfo()
 }
