@@ -7,40 +7,59 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 func newClusterCommand(g *globals) *cobra.Command {
-	cmd := groupCommand("cluster", "Show the managers and their Raft state, change cluster-wide settings",
+	cmd := groupCommand("cluster", "Show the managers and their Raft state, change cluster-wide settings, join tokens and certificates",
 		`  shoalctl cluster status
-  shoalctl cluster update --max-replicas 20000`)
-	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g))
+  shoalctl cluster update --max-replicas 20000
+  shoalctl cluster join-token worker`)
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g), newClusterCACommand(g))
 	return cmd
 }
 
 func newClusterUpdateCommand(g *globals) *cobra.Command {
 	var maxReplicas uint64
+	var certExpiry time.Duration
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Change cluster-wide settings",
 		Long: fmt.Sprintf(`Change cluster-wide settings. --max-replicas is the most replicas one
 service may have (default %d, at most %d; 0 restores the default). A value
 below what a service already has is refused: scale that service down first.
-See docs/limits.md for every limit a request is checked against.`, api.DefaultMaxReplicas, api.MaxReplicasCeiling),
-		Example: `  shoalctl cluster update --max-replicas 20000`,
-		Args:    cobra.NoArgs,
+--cert-expiry is the life of the node certificates the CA issues from now
+on (default %s, between %s and %s; 0 restores the default); nodes renew at a
+random point between 50%% and 80%% of their certificate's life.
+See docs/limits.md for every limit a request is checked against.`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
+			fmtHours(api.DefaultCertExpiry), api.MinCertExpiry, fmtHours(api.MaxCertExpiry)),
+		Example: `  shoalctl cluster update --max-replicas 20000
+  shoalctl cluster update --cert-expiry 720h`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("max-replicas") {
-				return errors.New("nothing to update: give --max-replicas")
+			setMax, setExpiry := cmd.Flags().Changed("max-replicas"), cmd.Flags().Changed("cert-expiry")
+			if !setMax && !setExpiry {
+				return errors.New("nothing to update: give --max-replicas or --cert-expiry")
 			}
-			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas}); err != nil {
-				return asFlag(err, map[string]string{"max_replicas": "--max-replicas"})
+			req := &shoalpb.UpdateClusterRequest{}
+			if setMax {
+				if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas}); err != nil {
+					return asFlag(err, map[string]string{"max_replicas": "--max-replicas"})
+				}
+				req.MaxReplicas = &maxReplicas
 			}
-			req := &shoalpb.UpdateClusterRequest{MaxReplicas: &maxReplicas}
+			if setExpiry {
+				if err := api.ValidateClusterSettings(api.ClusterSettings{CertExpiry: api.Duration(certExpiry)}); err != nil {
+					return asFlag(err, map[string]string{"cert_expiry": "--cert-expiry"})
+				}
+				req.CertExpiry = durationpb.New(certExpiry)
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateCluster, req)
 				if err != nil {
@@ -49,14 +68,24 @@ See docs/limits.md for every limit a request is checked against.`, api.DefaultMa
 				if g.structured(outputTable) {
 					return g.writeMsg(resp)
 				}
-				_, err = fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas())
+				if setMax {
+					if _, err := fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas()); err != nil {
+						return err
+					}
+				}
+				if setExpiry {
+					_, err = fmt.Fprintf(g.app.Out, "cert-expiry is %s\n", resp.GetSettings().GetCertExpiry().AsDuration())
+				}
 				return err
 			})
 		},
 	}
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "the most replicas one service may have (0: the default)")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", 0, "life of node certificates issued from now on, e.g. 720h (0: the default, 2160h)")
 	return cmd
 }
+
+func fmtHours(d time.Duration) string { return fmt.Sprintf("%dh", int64(d/time.Hour)) }
 
 func newClusterStatusCommand(g *globals) *cobra.Command {
 	var rf readFlags
@@ -101,6 +130,9 @@ func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
 	s.line(0, "Answered by", st.GetAnsweredBy())
 	if set := st.GetSettings(); set != nil {
 		s.line(0, "Max replicas", fmt.Sprint(set.GetMaxReplicas()))
+		if e := set.GetCertExpiry(); e != nil {
+			s.line(0, "Cert expiry", e.AsDuration().String())
+		}
 	}
 	if err := s.flush(); err != nil {
 		return err

@@ -184,15 +184,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
+	caSrv := ca.NewServer(ca.Config{State: node.State(), Self: m.creds, Logger: m.cfg.Logger})
 	serverTLS, managerTLS, agentTLS := m.tlsFor()
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
-		ManagerTLS: managerTLS, AgentTLS: agentTLS,
+		ManagerTLS: managerTLS, AgentTLS: agentTLS, CAProgress: caSrv.Progress,
 	})
 	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
 	m.setServer(gs)
 	ctl.Register(gs)
-	ca.NewServer(ca.Config{State: node.State(), Logger: m.cfg.Logger}).Register(gs)
+	caSrv.Register(gs)
 	wg.Go(func() { m.renew(runCtx, node) })
 	parts, err := m.startParts(runCtx, gs, node)
 	if err != nil {
@@ -200,6 +201,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		wg.Wait()
 		return errors.Join(err, node.Close(), ctl.Close())
 	}
+	parts.duties = append(parts.duties, duty{name: "ca rotation", run: func(ctx context.Context) error {
+		return caSrv.RunRotation(ctx, node)
+	}})
 	serveErr := m.serve(gs)
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
 	err = m.joinIfNew(runCtx, node)

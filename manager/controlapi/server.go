@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	// other managers (forwarding, probes) and to agents (task logs); nil
 	// is plaintext, which only tests use.
 	ManagerTLS, AgentTLS *tls.Config
+	// CAProgress reports a root rotation's progress as this manager has
+	// seen it (the leader's answers GetRootCAStatus); nil reports none.
+	CAProgress func(*raftstore.View) ca.Progress
 }
 
 const (
@@ -78,6 +82,7 @@ type Server struct {
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
+	caProgress    func(*raftstore.View) ca.Progress
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -93,6 +98,7 @@ func New(cfg Config) *Server {
 		log:           cfg.Logger,
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
+		caProgress:    cfg.CAProgress,
 	}
 	if s.applier == nil {
 		s.applier = cfg.Raft
