@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
+	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -58,6 +59,7 @@ type Manager struct {
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
 	gs   *grpc.Server    // set while Run runs
+	disp *dispatcher.Dispatcher
 }
 
 // New is Open for callers without a context: a first join is then

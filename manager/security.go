@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -171,4 +172,22 @@ func (m *Manager) serviceInfo() map[string]grpc.ServiceInfo {
 		return nil
 	}
 	return m.gs.GetServiceInfo()
+}
+
+func (m *Manager) setDispatcher(d *dispatcher.Dispatcher) {
+	m.mu.Lock()
+	m.disp = d
+	m.mu.Unlock()
+}
+
+// SessionCount is how many agents hold a session with this manager's
+// dispatcher (0 unless it leads, or before Run).
+func (m *Manager) SessionCount() int {
+	m.mu.Lock()
+	d := m.disp
+	m.mu.Unlock()
+	if d == nil {
+		return 0
+	}
+	return d.SessionCount()
 }
