@@ -9,6 +9,7 @@ package authz
 import (
 	"slices"
 
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoal-sched/shoal/pki"
@@ -100,3 +101,18 @@ func Known(method string) bool {
 // Allowed lists the roles allowed to call method (nil for an open or
 // unknown method).
 func Allowed(method string) []string { return slices.Clone(table[method].roles) }
+
+// Missing lists the methods a gRPC server serves that have no entry in
+// the table, as "/service/method".
+func Missing(info map[string]grpc.ServiceInfo) []string {
+	var out []string
+	for svc, si := range info {
+		for _, m := range si.Methods {
+			if name := "/" + svc + "/" + m.Name; !Known(name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
+	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -57,6 +58,8 @@ type Manager struct {
 
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
+	gs   *grpc.Server    // set while Run runs
+	disp *dispatcher.Dispatcher
 }
 
 // New is Open for callers without a context: a first join is then
@@ -190,6 +193,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		ManagerTLS: managerTLS, AgentTLS: agentTLS, CAProgress: caSrv.Progress,
 	})
 	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
+	m.setServer(gs)
 	ctl.Register(gs)
 	caSrv.Register(gs)
 	wg.Go(func() { m.renew(runCtx, node) })

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/pkitest"
@@ -122,4 +123,23 @@ func TestForgedCallerIsIgnored(t *testing.T) {
 		"shoal-caller-node", "local", "shoal-caller-role", pki.RoleOperator, "shoal-caller-local", "true")
 	_, err := ctl.ListNodes(ctx, &shoalpb.ListNodesRequest{})
 	checkCode(t, err, codes.PermissionDenied, "as role worker")
+}
+
+// TestEveryServedMethodIsAuthorized: every method the managers serve has
+// an entry in the authorisation table (a method without one is refused
+// to everyone, so a new RPC cannot ship without deciding who may call it).
+func TestEveryServedMethodIsAuthorized(t *testing.T) {
+	c := managertest.StartCluster(t, 1, managertest.Options{})
+	info := manager.ServiceInfo(c.Manager(0))
+	if len(info) == 0 {
+		t.Fatal("the manager serves no service")
+	}
+	for _, svc := range []string{"shoal.v1.Control", "shoal.v1.Dispatcher", "shoal.v1.NodeCA", "grpc.health.v1.Health"} {
+		if _, ok := info[svc]; !ok {
+			t.Errorf("the manager does not serve %s", svc)
+		}
+	}
+	if missing := authz.Missing(info); len(missing) > 0 {
+		t.Fatalf("methods without an authorisation entry: %v", missing)
+	}
 }

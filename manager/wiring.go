@@ -73,6 +73,7 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	}
 	go m.closeRevoked(ctx, state)
 	disp := dispatcher.New(dcfg)
+	m.setDispatcher(disp)
 	shoalpb.RegisterDispatcherServer(gs, disp)
 	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
 	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}}

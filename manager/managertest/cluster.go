@@ -381,7 +381,9 @@ func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
 func (c *Cluster) Client(i int) shoalpb.ControlClient {
-	op := c.operatorCredentials() // before the lock: issuing reads the managers
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -394,6 +396,8 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 // NewClient returns a Control client for manager i over a connection of
 // its own (for benchmarks that want one connection per client).
 func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
 	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
@@ -405,19 +409,20 @@ func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
 
 // SocketClient returns a Control client for manager i over its unix socket.
 func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.sockConn == nil {
-		// The socket needs no certificate: its file mode is its access
-		// control.
-		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), nil)
+		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), op)
 	}
 	return shoalpb.NewControlClient(mb.sockConn)
 }
 
-func (c *Cluster) dial(target string, creds *pki.Credentials) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target, append(c.DialOptions(creds),
+func (c *Cluster) dial(target string, op *pki.Credentials) *grpc.ClientConn {
+	conn, err := grpc.NewClient(target, append(c.DialOptions(op),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
