@@ -109,6 +109,9 @@ type Config struct {
 	// expires. The session is mutual TLS with them, and the Agent service
 	// serves managers only. Required unless Plaintext.
 	Credentials *pki.Credentials
+	// CertStatusInterval is how often the agent asks the CA whether to
+	// renew its certificate early (a root rotation); zero: a minute.
+	CertStatusInterval time.Duration
 	// Plaintext runs without TLS and authorisation, for benchmarks that
 	// measure what TLS costs; no flag sets it.
 	Plaintext bool

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 // Up makes the lab: namespaces and links, the registry, the managers (the
@@ -120,7 +123,15 @@ func (l *Lab) startManagers(ctx context.Context, logf func(string, ...any)) erro
 			join = ""
 		}
 		logf("%-8s shoal-manager at %s:%d (raft %d, gossip %d)", h.Name, h.IP, ManagerPort, RaftPort, GossipPort)
-		if err := l.start(h, "manager", l.managerArgs(h, join)...); err != nil {
+		args := l.managerArgs(h, join)
+		if join != "" {
+			tok, err := l.tokenIfNew(ctx, filepath.Join(h.Dir(l), "data"), pki.RoleManager)
+			if err != nil {
+				return err
+			}
+			args = append(args, tok...)
+		}
+		if err := l.start(h, "manager", args...); err != nil {
 			return err
 		}
 		// Each manager joins only once the previous one is a voter, so
@@ -208,7 +219,43 @@ func (l *Lab) startHost(ctx context.Context, h *Host) error {
 	}); err != nil {
 		return fmt.Errorf("%s: %w (log: %s)", h.Name, err, h.Procs["containerd"].Log)
 	}
-	return l.start(h, "agent", l.agentArgs(h)...)
+	tok, err := l.tokenIfNew(ctx, filepath.Join(h.Dir(l), "agent"), pki.RoleWorker)
+	if err != nil {
+		return err
+	}
+	return l.start(h, "agent", append(l.agentArgs(h), tok...)...)
+}
+
+// tokenIfNew returns the --token arguments a node whose data dir is dir
+// needs to join as role: none when it holds a certificate already (a
+// restart), else the current join token, read from the managers.
+func (l *Lab) tokenIfNew(ctx context.Context, dir, role string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, pki.CertFile)); err == nil {
+		return nil, nil
+	}
+	c, err := l.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	var tok string
+	err = waitFor(ctx, 30*time.Second, func() error {
+		return c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
+			t, err := ctl.GetJoinTokens(ctx, &shoalpb.GetJoinTokensRequest{})
+			if err != nil {
+				return err
+			}
+			tok = t.GetWorker()
+			if role == pki.RoleManager {
+				tok = t.GetManager()
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("join token for a %s: %w", role, err)
+	}
+	return []string{"--token", tok}, nil
 }
 
 func (l *Lab) startAgents(ctx context.Context, logf func(string, ...any)) error {
