@@ -22,7 +22,7 @@ import (
 // gRPC on loopback) and agents whose runtime is the fake at the Runtime
 // seam. shoalctl runs in process against it with the real clock.
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	cluster  *managertest.Cluster
 	host     string
 	certDir  string // the operator certificate shoalctl dials with
@@ -32,7 +32,7 @@ type e2e struct {
 	certStatus time.Duration
 }
 
-func startE2E(t *testing.T, agents int) *e2e {
+func startE2E(t testing.TB, agents int) *e2e {
 	t.Helper()
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	e := &e2e{t: t, cluster: c, host: c.Addr(0), certDir: t.TempDir()}
@@ -211,7 +211,7 @@ func TestE2EStackDeploy(t *testing.T) {
 	events := e.recordEvents()
 
 	out := e.mustRun("stack", "deploy", "-c", abcFile, "--timeout", "60s", "abc")
-	if out != "Creating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
+	if out != "Creating network abc_default\nCreating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
 		t.Errorf("deploy printed %q", out)
 	}
 	first := firstRunning(events())

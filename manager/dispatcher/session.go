@@ -195,7 +195,11 @@ func nodeFromHello(h *shoalpb.Hello, now time.Time) (*api.Node, error) {
 
 // register commits the node (with status ready: an agent that comes back
 // from a restart ends its node's hold this way).
+// A registration that would change nothing is not committed.
 func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
+	if !raftstore.RegistrationChanges(d.cfg.State.Read().Node(n.ID), n) {
+		return nil
+	}
 	return commitOne(ctx, d.cfg.Applier, raftstore.UpsertNode{Node: n})
 }
 
