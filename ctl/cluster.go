@@ -21,8 +21,8 @@ func newClusterCommand(g *globals) *cobra.Command {
 		`  shoalctl cluster status
   shoalctl cluster update --max-replicas 20000
   shoalctl cluster join-token worker`)
-	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newClusterUnlockCommand(g), newClusterUnlockKeyCommand(g),
-		newJoinTokenCommand(g), newOperatorCertCommand(g), newClusterCACommand(g))
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g),
+		newClusterCACommand(g), newClusterUnlockCommand(g), newClusterUnlockKeyCommand(g))
 	return cmd
 }
 
@@ -43,21 +43,21 @@ See docs/limits.md for every limit a request is checked against.
 encrypts gossip (default %s, at least %s; 0 restores the default). Removing
 a node or a manager rotates it at once as well.
 
+--cert-expiry is the life of the node certificates the CA issues from now
+on (default %s, between %s and %s; 0 restores the default); nodes renew at a
+random point between 50%% and 80%% of their certificate's life.
+
 --autolock=true wraps every manager's data key (which encrypts its Raft log
 and snapshots) with an unlock key, printed once here and shown again by
 shoalctl cluster unlock-key: a manager that restarts then serves nothing
 until shoalctl cluster unlock gives it the key. --autolock=false stores the
-data keys unwrapped again (file mode 0600).
-
---cert-expiry is the life of the node certificates the CA issues from now
-on (default %s, between %s and %s; 0 restores the default); nodes renew at a
-random point between 50%% and 80%% of their certificate's life.`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
+data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
 			api.DefaultGossipKeyRotation, api.MinGossipKeyRotation,
 			fmtHours(api.DefaultCertExpiry), api.MinCertExpiry, fmtHours(api.MaxCertExpiry)),
 		Example: `  shoalctl cluster update --max-replicas 20000
   shoalctl cluster update --gossip-key-rotation 6h
-  shoalctl cluster update --autolock=true
-  shoalctl cluster update --cert-expiry 720h`,
+  shoalctl cluster update --cert-expiry 720h
+  shoalctl cluster update --autolock=true`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &shoalpb.UpdateClusterRequest{}
@@ -67,17 +67,19 @@ random point between 50%% and 80%% of their certificate's life.`, api.DefaultMax
 			if cmd.Flags().Changed("gossip-key-rotation") {
 				req.GossipKeyRotation = durationpb.New(rotation)
 			}
-			if cmd.Flags().Changed("autolock") {
-				req.Autolock = &autolock
-			}
 			if cmd.Flags().Changed("cert-expiry") {
 				req.CertExpiry = durationpb.New(certExpiry)
 			}
-			if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.Autolock == nil && req.CertExpiry == nil {
-				return errors.New("nothing to update: give --max-replicas, --gossip-key-rotation, --autolock or --cert-expiry")
+			if cmd.Flags().Changed("autolock") {
+				req.Autolock = &autolock
 			}
-			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas, GossipKeyRotation: api.Duration(rotation), CertExpiry: api.Duration(certExpiry)}); err != nil {
-				return asFlag(err, map[string]string{"max_replicas": "--max-replicas", "gossip_key_rotation": "--gossip-key-rotation", "cert_expiry": "--cert-expiry"})
+			if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.CertExpiry == nil && req.Autolock == nil {
+				return errors.New("nothing to update: give --max-replicas, --gossip-key-rotation, --cert-expiry or --autolock")
+			}
+			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas, GossipKeyRotation: api.Duration(rotation),
+				CertExpiry: api.Duration(certExpiry)}); err != nil {
+				return asFlag(err, map[string]string{"max_replicas": "--max-replicas", "gossip_key_rotation": "--gossip-key-rotation",
+					"cert_expiry": "--cert-expiry"})
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateCluster, req)
@@ -94,11 +96,11 @@ random point between 50%% and 80%% of their certificate's life.`, api.DefaultMax
 				if req.GossipKeyRotation != nil {
 					fmt.Fprintf(g.app.Out, "gossip-key-rotation is %s\n", resp.GetSettings().GetGossipKeyRotation().AsDuration())
 				}
-				if req.Autolock != nil {
-					fmt.Fprintf(g.app.Out, "autolock is %s\n", onOff(resp.GetSettings().GetAutolock()))
-				}
 				if req.CertExpiry != nil {
 					fmt.Fprintf(g.app.Out, "cert-expiry is %s\n", resp.GetSettings().GetCertExpiry().AsDuration())
+				}
+				if req.Autolock != nil {
+					fmt.Fprintf(g.app.Out, "autolock is %s\n", onOff(resp.GetSettings().GetAutolock()))
 				}
 				if k := resp.GetUnlockKey(); k != "" {
 					fmt.Fprintf(g.app.Out, "\nThe unlock key is:\n\n    %s\n\nKeep it: a restarted manager needs it (shoalctl cluster unlock).\n", k)
@@ -159,13 +161,13 @@ func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
 	s.line(0, "Answered by", st.GetAnsweredBy())
 	if set := st.GetSettings(); set != nil {
 		s.line(0, "Max replicas", fmt.Sprint(set.GetMaxReplicas()))
+		if e := set.GetCertExpiry(); e != nil {
+			s.line(0, "Cert expiry", e.AsDuration().String())
+		}
 		if r := set.GetGossipKeyRotation(); r != nil {
 			s.line(0, "Gossip key rotation", r.AsDuration().String())
 		}
 		s.line(0, "Autolock", onOff(set.GetAutolock()))
-		if e := set.GetCertExpiry(); e != nil {
-			s.line(0, "Cert expiry", e.AsDuration().String())
-		}
 	}
 	if err := s.flush(); err != nil {
 		return err

@@ -63,12 +63,12 @@ type Manager struct {
 
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
-	gs   *grpc.Server    // set while Run runs
-	disp *dispatcher.Dispatcher
 	// gossipRun is the gossip member while Run runs (nil: gossip off).
 	gossipRun *gossipRun
 	// rest is the data key, once Run has it (after an unlock, if locked).
 	rest *atRest
+	gs   *grpc.Server // set while Run runs
+	disp *dispatcher.Dispatcher
 }
 
 // New is Open for callers without a context: a first join is then

@@ -60,14 +60,14 @@ type Config struct {
 	// other managers (forwarding, probes) and to agents (task logs); nil
 	// is plaintext, which only tests use.
 	ManagerTLS, AgentTLS *tls.Config
-	// CAProgress reports a root rotation's progress as this manager has
-	// seen it (the leader's answers GetRootCAStatus); nil reports none.
-	CAProgress func(*raftstore.View) ca.Progress
 	// Images resolves image tags to digests on service writes (see
 	// pinImage); nil keeps tags as given. ResolveTimeout bounds one
 	// resolution (default 5 s).
 	Images         ImageResolver
 	ResolveTimeout time.Duration
+	// CAProgress reports a root rotation's progress as this manager has
+	// seen it (the leader's answers GetRootCAStatus); nil reports none.
+	CAProgress func(*raftstore.View) ca.Progress
 }
 
 const (
@@ -90,10 +90,10 @@ type Server struct {
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
-	caProgress    func(*raftstore.View) ca.Progress
 
 	images         ImageResolver
 	resolveTimeout time.Duration
+	caProgress     func(*raftstore.View) ca.Progress
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -110,8 +110,7 @@ func New(cfg Config) *Server {
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
 		caProgress:    cfg.CAProgress,
-
-		images: cfg.Images, resolveTimeout: cfg.ResolveTimeout,
+		images:        cfg.Images, resolveTimeout: cfg.ResolveTimeout,
 	}
 	if s.resolveTimeout <= 0 {
 		s.resolveTimeout = defaultResolveTimeout
