@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/internal/seal"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -29,7 +30,15 @@ func (m *Manager) serveLocked(ctx context.Context) (key, unlock []byte, err erro
 	m.log.Warn("locked: the data key is wrapped with the cluster's unlock key; run shoalctl cluster unlock on this host")
 	srv := &lockedServer{m: m, got: make(chan [2][]byte, 1)}
 	refuse := status.Errorf(codes.FailedPrecondition, "manager %s is %v on its host", m.id, seal.ErrLocked)
-	opts := append(shoalpb.ServerOptions(),
+	// The same TLS and authorisation as the unlocked server: a locked
+	// manager is still reached over mutual TLS (its certificate is not
+	// under the data key), and the refusals below come after the guard.
+	serverTLS, _, _ := m.tlsFor()
+	var guard *authz.Guard
+	if serverTLS != nil {
+		guard = authz.NewGuard(m.clusterID(), m.cfg.Logger)
+	}
+	opts := append(authz.ServerOptions(serverTLS, guard),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if info.FullMethod == shoalpb.Control_UnlockCluster_FullMethodName {
 				return h(ctx, req)
