@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -84,6 +86,8 @@ type Config struct {
 	// Hostname defaults to the host's name.
 	Hostname string
 	Runtime  Runtime
+	// DataPlane wires tasks' networks (nil: every task on the host network).
+	DataPlane DataPlane
 	// Resources offered to the scheduler; zero fields are detected.
 	Resources api.Resources
 	Labels    map[string]string
@@ -92,6 +96,15 @@ type Config struct {
 	// StatusDelay is how long status changes are collected before sending.
 	StatusDelay time.Duration
 	Logger      *slog.Logger
+	// Credentials are the node's key, certificate and trusted roots
+	// (pki/join.Obtain gets them with a join token); the node ID is the
+	// certificate's, and the agent renews the certificate before it
+	// expires. The session is mutual TLS with them, and the Agent service
+	// serves managers only. Required unless Plaintext.
+	Credentials *pki.Credentials
+	// Plaintext runs without TLS and authorisation, for benchmarks that
+	// measure what TLS costs; no flag sets it.
+	Plaintext bool
 }
 
 // Agent is one worker node's agent.
@@ -126,8 +139,10 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID, err := NodeID(cfg.DataDir)
-	if err != nil {
+	nodeID := ""
+	if cfg.Credentials != nil {
+		nodeID = cfg.Credentials.Identity().NodeID
+	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
@@ -141,10 +156,10 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("component", "agent", "node_id", nodeID)
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
-		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
+		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
 		sessionsDone: make(chan struct{}),
 	}
-	a.grpc = grpc.NewServer(shoalpb.ServerOptions()...)
+	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
 	return a, nil
 }
@@ -161,6 +176,8 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, fmt.Errorf("%w: advertise address is empty", ErrInvalidConfig)
 	case cfg.Resources.NanoCPUs < 0 || cfg.Resources.MemoryBytes < 0:
 		return cfg, fmt.Errorf("%w: resources %+v are negative", ErrInvalidConfig, cfg.Resources)
+	case cfg.Credentials == nil && !cfg.Plaintext:
+		return cfg, fmt.Errorf("%w: no credentials: an agent needs its certificate (join with a token)", ErrInvalidConfig)
 	}
 	for _, j := range cfg.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
@@ -238,8 +255,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
 	}
+	if a.cfg.Credentials != nil {
+		g.Go(func() error { return a.renewCertificate(gctx) })
+	}
+	if dp := a.cfg.DataPlane; dp != nil {
+		g.Go(func() error { return dp.Run(gctx) })
+	}
 	err = g.Wait()
 	a.w.wait()
+	err = errors.Join(err, a.stopDataPlane())
 	if ferr := a.store.flush(); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -247,6 +271,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// stopDataPlane removes the data plane of an agent that leaves for good;
+// a restarting agent leaves it to be adopted with the containers.
+func (a *Agent) stopDataPlane() error {
+	dp := a.cfg.DataPlane
+	if dp == nil {
+		return nil
+	}
+	defer dp.Close()
+	if !a.cfg.LeaveOnStop {
+		return nil
+	}
+	if err := dp.Remove(); err != nil {
+		return fmt.Errorf("remove the data plane: %w", err)
+	}
+	return nil
 }
 
 // serve runs the Agent gRPC service until ctx ends.

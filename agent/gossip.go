@@ -141,7 +141,7 @@ func (a *Agent) stayInGossip(ctx context.Context, m *membership.Member) error {
 // status, a read any manager answers, and returns the managers' gossip
 // addresses; it also learns their gRPC addresses and the leader.
 func (a *Agent) discover(ctx context.Context) ([]string, error) {
-	conns := newConnCache()
+	conns := newConnCache(a.clientTLS())
 	defer conns.close()
 	var errs []error
 	for _, addr := range a.candidates() {

@@ -15,6 +15,9 @@ type ClusterSettings struct {
 	// MaxReplicas is the most replicas one service may have (0: the
 	// default, DefaultMaxReplicas). At most MaxReplicasCeiling.
 	MaxReplicas uint64 `json:"max_replicas,omitempty"`
+	// CertExpiry is the life of node certificates the CA issues (0: the
+	// default, DefaultCertExpiry), between MinCertExpiry and MaxCertExpiry.
+	CertExpiry Duration `json:"cert_expiry,omitempty"`
 }
 
 // ReplicaLimit is the most replicas one service may have in a cluster with
@@ -30,6 +33,9 @@ func (s ClusterSettings) ReplicaLimit() uint64 {
 func ValidateClusterSettings(s ClusterSettings) error {
 	if s.MaxReplicas > MaxReplicasCeiling {
 		return fieldErr("max_replicas", strconv.FormatUint(s.MaxReplicas, 10), "more than %d, the most any cluster allows", MaxReplicasCeiling)
+	}
+	if err := validateCertExpiry(s.CertExpiry); err != nil {
+		return err
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ package api
 import (
 	"math"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -248,6 +249,10 @@ type ServiceSpec struct {
 	// NetworkHost); Endpoint is how the service is reached.
 	Networks []NetworkAttachmentSpec `json:"networks,omitempty"`
 	Endpoint EndpointSpec            `json:"endpoint,omitzero"`
+	// ImageDigest pins Image to one manifest ("sha256:..."): the managers
+	// resolve it when the service is created or its image changes, so every
+	// task runs the same bytes however the tag moves (see ImageRef).
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -310,6 +315,10 @@ type TaskStatus struct {
 	PendingReason string `json:"pending_reason,omitempty"`
 	ContainerID   string `json:"container_id,omitempty"`
 	ExitCode      int32  `json:"exit_code,omitempty"`
+	// Health is what the task's health check last concluded (none: no
+	// check); HealthLog the last probes, newest last (see api/health.go).
+	Health    HealthState   `json:"health,omitempty"`
+	HealthLog []ProbeResult `json:"health_log,omitempty"`
 }
 
 // Task is one replica of a service, bound to at most one node. A task that
@@ -351,6 +360,7 @@ func (t *Task) Clone() *Task {
 	c := *t
 	c.Spec = *t.Spec.Clone()
 	c.Networks = CloneAttachments(t.Networks)
+	c.Status.HealthLog = slices.Clone(t.Status.HealthLog)
 	return &c
 }
 

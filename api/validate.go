@@ -167,6 +167,7 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	add(validateDependsOn(s.Name, s.DependsOn)...)
 	add(validateHealthcheck(s.Healthcheck)...)
 	add(validateNetworking(s)...)
+	add(validateImageDigest(s.ImageDigest))
 	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
 	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
 	add(checkString("spec.user", s.User, MaxUserLen))

@@ -170,6 +170,13 @@ func TestValidateServiceSpec(t *testing.T) {
 		}, `spec.depends_on[1].service "db": listed twice`},
 		{"healthcheck bad test", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Test: []string{"curl"}} }, `spec.healthcheck.test[0] "curl"`},
 		{"healthcheck no command", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Test: []string{"CMD"}} }, `CMD needs a command`},
+		{"healthcheck negative interval", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Interval: -1} }, `spec.healthcheck.interval "-1ns": must not be negative`},
+		{"healthcheck negative timeout", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Timeout: -Duration(time.Second)} }, `spec.healthcheck.timeout "-1s": must not be negative`},
+		{"healthcheck interval too short", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Interval: 500} }, `spec.healthcheck.interval "500ns": shorter than 1ms`},
+		{"healthcheck interval too long", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Interval: MaxDuration + 1} }, `spec.healthcheck.interval "24h0m0.000000001s": longer than 24h0m0s`},
+		{"healthcheck retries over the limit", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{Retries: MaxHealthRetries + 1} }, `spec.healthcheck.retries "101": more than 100`},
+		{"healthcheck negative start period", func(s *ServiceSpec) { s.Healthcheck = &Healthcheck{StartPeriod: -Duration(time.Second)} }, `spec.healthcheck.start_period "-1s": must not be negative`},
+		{"image digest not sha256", func(s *ServiceSpec) { s.ImageDigest = "md5:abc" }, `spec.image_digest "md5:abc": want sha256:`},
 		{"negative grace", func(s *ServiceSpec) { s.StopGracePeriod = -1 }, `spec.stop_grace_period "-1ns"`},
 		{"relative dir", func(s *ServiceSpec) { s.Dir = "app" }, `spec.dir "app": the working directory must be an absolute path`},
 	}

@@ -200,9 +200,11 @@ func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old 
 	s.text, s.task = taskText(cur, st, host), cur.GetId()
 	rp := want.restart
 	switch {
-	case st == api.TaskRunning && upToDate(cur.GetSpec(), want.runtime):
+	case st == api.TaskRunning && upToDate(cur.GetSpec(), want.runtime) && taskUp(cur):
 		s.done = true
 		return s, ""
+	case st == api.TaskRunning && upToDate(cur.GetSpec(), want.runtime):
+		s.text += " (waiting for its health check)"
 	case st == api.TaskRunning:
 		s.text += " (older spec, to be replaced)"
 	case st == api.TaskComplete && cur.GetStatus().GetExitCode() == 0 && rp.Condition != api.RestartAny:
@@ -221,7 +223,7 @@ func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old 
 }
 
 func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
-	text := st.String()
+	text := withHealth(st.String(), t.GetStatus())
 	switch {
 	case host == "" || st < api.TaskAssigned:
 	case st == api.TaskAssigned:

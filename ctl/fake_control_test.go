@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -462,7 +463,7 @@ func serveTCP(t testing.TB, f shoalpb.ControlServer) string {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	serve(t, f, lis)
+	serve(t, f, lis, grpc.Creds(credentials.NewTLS(testServerTLS)))
 	return lis.Addr().String()
 }
 
@@ -485,9 +486,9 @@ func serveUnix(t testing.TB, f *fakeControl) string {
 	return "unix://" + path
 }
 
-func serve(t testing.TB, f shoalpb.ControlServer, lis net.Listener) {
+func serve(t testing.TB, f shoalpb.ControlServer, lis net.Listener, opts ...grpc.ServerOption) {
 	t.Helper()
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	shoalpb.RegisterControlServer(srv, f)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
@@ -534,8 +535,11 @@ func testApp(host string, env ...string) (*App, *strings.Builder, *strings.Build
 	app := &App{
 		Out: &out, Err: &errOut, Now: clock.Now, Sleep: clock.Sleep,
 		Getenv: func(k string) string {
-			if k == HostEnv {
+			switch k {
+			case HostEnv:
 				return host
+			case CertPathEnv:
+				return testCertDir
 			}
 			return ""
 		},

@@ -85,6 +85,9 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	s.line(1, "Order", uc.Order)
 	s.head(0, "Container")
 	s.line(1, "Image", spec.Image)
+	if spec.ImageDigest != "" {
+		s.line(1, "Image digest", spec.ImageDigest+" (tasks run "+spec.ImageRef()+")")
+	}
 	s.line(1, "Entrypoint", strings.Join(spec.Command, " "))
 	s.line(1, "Args", strings.Join(spec.Args, " "))
 	s.line(1, "Env", strings.Join(spec.Env, ", "))
@@ -97,6 +100,7 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	for _, d := range spec.DependsOn {
 		s.line(1, "Depends on", fmt.Sprintf("%s (%s)", d.Service, d.Condition))
 	}
+	writeHealthcheckPretty(s, spec.Healthcheck)
 	writeResourcesPretty(s, spec.Resources)
 	writeNetworkingPretty(s, svc)
 	return s.flush()

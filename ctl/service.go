@@ -76,7 +76,7 @@ is sent, and again by the manager.`,
 				return err
 			}
 			g.prepareWait(cmd, f.waits())
-			req := &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(spec), DryRun: f.dryRun}
+			req := &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(spec), DryRun: f.dryRun, NoResolveImage: f.health.noResolve}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.CreateService, req)
 				if err != nil {
@@ -172,7 +172,7 @@ func (g *globals) updateService(ctx context.Context, c *client, cmd *cobra.Comma
 	}
 	req := &shoalpb.UpdateServiceRequest{
 		Service: cur.GetId(), Spec: shoalpb.FromServiceSpec(spec),
-		ExpectedVersion: cur.GetSpecVersion(), DryRun: f.dryRun,
+		ExpectedVersion: cur.GetSpecVersion(), DryRun: f.dryRun, NoResolveImage: f.health.noResolve,
 	}
 	resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateService, req)
 	if status.Code(err) == codes.FailedPrecondition {

@@ -40,6 +40,7 @@ type serviceFlags struct {
 
 	dryRun bool
 	detach bool
+	health healthFlags
 
 	net netFlags
 }
@@ -85,6 +86,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (split on white space)")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
+	f.health.register(fs)
 	f.net.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
@@ -151,7 +153,8 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		if err := api.ValidateImage(f.image); err != nil {
 			errs = append(errs, &api.FieldError{Field: "--image", Value: f.image, Err: err})
 		}
-		s.Image = f.image
+		// The managers resolve the tag again (unless --no-resolve-image).
+		s.Image, s.ImageDigest = f.image, ""
 	}
 	if changed("args") {
 		s.Args = strings.Fields(f.args)
@@ -234,7 +237,7 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 		s.Dir = f.workdir
 	})
 	set("user", func() { s.User = f.user })
-	return errs
+	return append(errs, f.health.apply(changed, s)...)
 }
 
 // checkSpec fills defaults and validates s as the manager will, naming the
@@ -297,6 +300,11 @@ func flagOfField(field string) string {
 		{"spec.labels", "--label"},
 		{"spec.replicas", "--replicas"},
 		{"spec.dir", "--workdir"},
+		{"spec.healthcheck.interval", "--health-interval"},
+		{"spec.healthcheck.timeout", "--health-timeout"},
+		{"spec.healthcheck.start_period", "--health-start-period"},
+		{"spec.healthcheck.retries", "--health-retries"},
+		{"spec.healthcheck.test", "--health-cmd"},
 		{"spec.networks", "--network"},
 		{"spec.endpoint.ports", "--publish"},
 		{"spec.endpoint.mode", "--endpoint-mode"},

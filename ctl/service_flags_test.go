@@ -35,6 +35,14 @@ func TestCreateFlagsToSpec(t *testing.T) {
 			s.Mode, s.Replicas = api.ModeGlobal, 0
 		}},
 		{"zero replicas", []string{"--name", "api", "--replicas", "0", "busybox"}, func(s *api.ServiceSpec) { s.Replicas = 0 }},
+		{"health check", []string{"--name", "api", "--health-cmd", "wget -q -O- localhost", "--health-interval", "2s",
+			"--health-timeout", "1s", "--health-retries", "5", "--health-start-period", "10s", "busybox"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"CMD-SHELL", "wget -q -O- localhost"}, Interval: api.Duration(2 * time.Second),
+				Timeout: api.Duration(time.Second), Retries: 5, StartPeriod: api.Duration(10 * time.Second)}
+		}},
+		{"no health check", []string{"--name", "api", "--no-healthcheck", "busybox"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"NONE"}}
+		}},
 		{"everything", []string{
 			"--name", "stack_api", "--replicas", "4", "-e", "A=1", "--env", "B=x=y", "--env", "A=2",
 			"--label", "tier=front", "-l", "flag",
@@ -115,6 +123,13 @@ func TestCreateBadFlags(t *testing.T) {
 		{"mount volume name", []string{"--mount", "source=a/b,target=/x"}, []string{`spec.mounts[0].source (--mount) "a/b"`}},
 		{"workdir", []string{"--workdir", "rel"}, []string{`--workdir "rel": must be an absolute path`}},
 		{"several at once", []string{"--env", "FOO", "--mode", "daemon"}, []string{`--env "FOO"`, `--mode "daemon"`}},
+		{"negative health retries", []string{"--health-cmd", "true", "--health-retries=-1"}, []string{`--health-retries "-1": must not be negative`}},
+		{"negative health interval", []string{"--health-interval=-1s"}, []string{`--health-interval "-1s": must not be negative`}},
+		{"health interval too short", []string{"--health-cmd", "true", "--health-interval", "500ns"},
+			[]string{`spec.healthcheck.interval (--health-interval) "500ns": shorter than 1ms`}},
+		{"health retries over the limit", []string{"--health-cmd", "true", "--health-retries", "101"},
+			[]string{`spec.healthcheck.retries (--health-retries) "101": more than 100`}},
+		{"no healthcheck with a command", []string{"--no-healthcheck", "--health-cmd", "true"}, []string{`--no-healthcheck "true": conflicts with the --health-* flags`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,6 +271,47 @@ func TestParseMount(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("parseMount(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestUpdateHealthFlags: update changes only the health fields given, and
+// --image asks the managers to resolve the tag again.
+func TestUpdateHealthFlags(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want      func(s *api.ServiceSpec)
+		noResolve bool
+	}{
+		{"add a check", []string{"--health-cmd", "test -e /ok", "--health-retries", "2"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"CMD-SHELL", "test -e /ok"}, Retries: 2}
+		}, false},
+		{"turn checks off", []string{"--no-healthcheck"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"NONE"}}
+		}, false},
+		{"new image, kept tag", []string{"--image", "busybox:1.37", "--no-resolve-image"}, func(s *api.ServiceSpec) {
+			s.Image, s.ImageDigest = "busybox:1.37", ""
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeControl()
+			host := serveTCP(t, f)
+			before := shoalpb.ToServiceSpec(f.services[0].GetSpec())
+			mustRun(t, host, append(append([]string{"service", "update", "-d"}, tt.args...), "web")...)
+			reqs := sent[*shoalpb.UpdateServiceRequest](f)
+			if len(reqs) != 1 {
+				t.Fatalf("fake got %d update requests, want 1", len(reqs))
+			}
+			want := before.Clone()
+			tt.want(want)
+			if got := shoalpb.ToServiceSpec(reqs[0].GetSpec()); !reflect.DeepEqual(got, want) {
+				t.Errorf("spec sent:\n%+v\nwant:\n%+v", got, want)
+			}
+			if reqs[0].GetNoResolveImage() != tt.noResolve {
+				t.Errorf("no_resolve_image = %v, want %v", reqs[0].GetNoResolveImage(), tt.noResolve)
 			}
 		})
 	}

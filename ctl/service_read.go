@@ -304,10 +304,10 @@ func currentState(st *shoalpb.TaskStatus, t *shoalpb.Task, now time.Time) string
 	if st.GetTimestamp() == nil {
 		when = t.GetUpdatedAt().AsTime()
 		if t.GetUpdatedAt() == nil {
-			return title(st.GetState())
+			return withHealth(title(st.GetState()), st)
 		}
 	}
-	return title(st.GetState()) + " " + ago(now, when)
+	return withHealth(title(st.GetState()), st) + " " + ago(now, when)
 }
 
 // taskError is the task's error, or for a task still waiting for a node

@@ -181,6 +181,7 @@ func planDeploy(st *stack.Stack, all []*shoalpb.ServiceSummary, prune bool) ([]*
 			continue
 		default:
 			step.current, step.ID = cur, cur.GetId()
+			keepDigest(cur.GetSpec(), spec)
 			step.Changes = specChanges(shoalpb.ToServiceSpec(cur.GetSpec()), spec)
 			step.Action = stepUnchanged
 			if len(step.Changes) > 0 {

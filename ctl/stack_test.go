@@ -231,7 +231,7 @@ func TestStackWarnings(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`Warning: service "web": build: not supported by shoal yet; ignored`,
-		`Warning: service "web": depends_on.db: condition service_healthy: shoal does not run health checks yet`} {
+		`Warning: service "web": depends_on.db: condition service_healthy: "db" has no healthcheck here`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}

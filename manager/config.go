@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +37,10 @@ type Config struct {
 	// used on the first start only: a manager with Raft state rejoins as
 	// the member it was.
 	Join string
+	// Token is the manager join token (shoalctl cluster join-token
+	// manager): a first start with Join trades it for this manager's
+	// certificate. Later starts use the certificate in DataDir.
+	Token string
 	// Socket is the unix socket of the control API (default
 	// DataDir/control.sock); "-" disables it.
 	Socket string
@@ -60,7 +66,20 @@ type Config struct {
 	LeaderTimeout time.Duration
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
+	// for diagnosis.
+	DebugAddr string
+	Logger    *slog.Logger
+	// Plaintext runs every link without TLS and without authorisation
+	// (a joining manager then makes its own certificate instead of
+	// trading a token). It exists for benchmarks that measure what TLS
+	// costs; no flag sets it. Otherwise every gRPC and Raft link is mutual
+	// TLS with the manager's certificate.
+	Plaintext bool
+	// Images, when set, makes the leader resolve every service's image
+	// tag to a digest on create and update (see controlapi.ImageResolver),
+	// reaching registries as agents do; nil keeps tags as given.
+	Images *registry.Options
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

@@ -69,6 +69,10 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	if member != nil {
 		dcfg.Gossip = member.View
 	}
+	if !m.cfg.Plaintext {
+		dcfg.Identify = sessionNodeID
+	}
+	go m.closeRevoked(ctx, state)
 	disp := dispatcher.New(dcfg)
 	shoalpb.RegisterDispatcherServer(gs, disp)
 	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})

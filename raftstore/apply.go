@@ -77,6 +77,8 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.upsertManager(c)
 	case RemoveManager:
 		return t.removeManager(c)
+	case SetCA:
+		return t.setCA(c)
 	case CreateNetwork:
 		return t.createNetwork(c)
 	case RemoveNetwork:

@@ -158,6 +158,8 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[UpsertManager](p)
 	case CmdRemoveManager:
 		return decodeJSON[RemoveManager](p)
+	case CmdSetCA:
+		return decodeJSON[SetCA](p)
 	case CmdCreateNetwork:
 		return decodeJSON[CreateNetwork](p)
 	case CmdRemoveNetwork:

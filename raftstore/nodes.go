@@ -78,19 +78,34 @@ func (t *tx) upsertNode(c UpsertNode) (any, error) {
 		t.event("node", "create", Event{Node: n})
 		return n, nil
 	}
-	n := cur.Clone()
-	n.Hostname, n.Addr, n.Resources = c.Node.Hostname, c.Node.Addr, c.Node.Resources
-	if c.Node.Role != "" {
-		n.Role = c.Node.Role
-	}
-	if c.Node.Status != "" {
-		n.Status, n.StatusMessage = c.Node.Status, c.Node.StatusMessage
-		n.RestartDeadline = time.Time{}
-	}
+	n := refreshed(cur, c.Node)
 	if reflect.DeepEqual(n, cur) {
 		return cur, nil
 	}
 	return t.putNode(n, c.Node.UpdatedAt), nil
+}
+
+// refreshed is cur with what a registration reports of the node applied.
+func refreshed(cur, reported *api.Node) *api.Node {
+	n := cur.Clone()
+	n.Hostname, n.Addr, n.Resources = reported.Hostname, reported.Addr, reported.Resources
+	if reported.Role != "" {
+		n.Role = reported.Role
+	}
+	if reported.Status != "" {
+		n.Status, n.StatusMessage = reported.Status, reported.StatusMessage
+		n.RestartDeadline = time.Time{}
+	}
+	return n
+}
+
+// RegistrationChanges reports whether registering the reported node would
+// change the stored one (nil: not stored). The dispatcher skips the Raft
+// commit of a registration that changes nothing: an agent reconnecting
+// after a leader change or a blip then costs no log entry, and a thousand
+// of them do not queue behind each other in the log.
+func RegistrationChanges(cur, reported *api.Node) bool {
+	return cur == nil || !reflect.DeepEqual(refreshed(cur, reported), cur)
 }
 
 // putNode stores a changed node: one more version, updated at "at" (when
@@ -178,6 +193,7 @@ func (t *tx) removeNode(c RemoveNode) (any, error) {
 		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableNodes, cur)
+	t.revoke(cur.ID, c.At)
 	t.event("node", "remove", Event{Node: cur})
 	return cur, nil
 }

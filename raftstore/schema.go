@@ -16,6 +16,7 @@ const (
 	tableManagers = "managers"
 	tableCluster  = "cluster"
 	tableSpecs    = "specs"
+	tableRevoked  = "revoked"
 )
 
 // clusterKey is the one row of the cluster table.
@@ -79,6 +80,10 @@ func schema() *memdb.DBSchema {
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
 		tableRequests: requestsTable(),
+		tableRevoked:  revokedTable(),
+		tableCA: {Name: tableCA, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return caKey }),
+		}},
 		tableNetworks: {Name: tableNetworks, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*api.Network).ID }),
 			"name": {Name: "name", Unique: true,
@@ -105,10 +110,14 @@ func objectID(obj any) string {
 		return o.ID
 	case *api.ClusterInfo:
 		return clusterKey
+	case *api.ClusterCA:
+		return caKey
 	case *appliedRequest:
 		return o.ID
 	case *specRecord:
 		return o.key()
+	case *Revocation:
+		return o.NodeID
 	case *api.Network:
 		return o.ID
 	default:

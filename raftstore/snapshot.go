@@ -33,6 +33,8 @@ type snapshotHeader struct {
 	// Specs counts the spec versions. Snapshots taken before tasks referred
 	// to versions have none (see upgradeSpecs).
 	Specs int `json:"specs,omitempty"`
+	// Revoked counts the revoked node IDs.
+	Revoked int `json:"revoked,omitempty"`
 	// Networks counts the network records.
 	Networks int `json:"networks,omitempty"`
 }
@@ -46,6 +48,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	specs := v.serviceSpecs()
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
 	requests := v.requests()
+	revoked := v.Revocations()
 	networks := v.Networks()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
@@ -54,10 +57,14 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
 		Requests: len(requests),
 		Specs:    len(specs),
+		Revoked:  len(revoked),
 		Networks: len(networks),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
+	}
+	if c, ok := v.first(tableCA, "id", caKey).(*api.ClusterCA); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_CA, c)
 	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
@@ -79,6 +86,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, r := range requests {
 		rw.write(commandpb.SnapshotRecordType_RECORD_REQUEST, r)
+	}
+	for i := range revoked {
+		rw.write(commandpb.SnapshotRecordType_RECORD_REVOKED, &revoked[i])
 	}
 	if rw.err != nil {
 		return fmt.Errorf("write snapshot: %w", rw.err)
@@ -159,6 +169,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_TASK:         hdr.Tasks,
 		commandpb.SnapshotRecordType_RECORD_REQUEST:      hdr.Requests,
 		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
+		commandpb.SnapshotRecordType_RECORD_REVOKED:      hdr.Revoked,
 		commandpb.SnapshotRecordType_RECORD_NETWORK:      hdr.Networks,
 	}
 	for typ, n := range want {
@@ -216,6 +227,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_CLUSTER:
 		table = tableCluster
 		obj, id, err = decodeRecord(rec.Payload, func(c *api.ClusterInfo) string { return c.ID })
+	case commandpb.SnapshotRecordType_RECORD_CA:
+		table = tableCA
+		obj, id, err = decodeRecord(rec.Payload, func(*api.ClusterCA) string { return caKey })
 	case commandpb.SnapshotRecordType_RECORD_MANAGER:
 		table = tableManagers
 		obj, id, err = decodeRecord(rec.Payload, func(m *api.Manager) string { return m.ID })
@@ -239,6 +253,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 			}
 			return r.key()
 		})
+	case commandpb.SnapshotRecordType_RECORD_REVOKED:
+		table = tableRevoked
+		obj, id, err = decodeRecord(rec.Payload, func(r *Revocation) string { return r.NodeID })
 	case commandpb.SnapshotRecordType_RECORD_NETWORK:
 		table = tableNetworks
 		obj, id, err = decodeRecord(rec.Payload, func(n *api.Network) string { return n.ID })

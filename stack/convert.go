@@ -261,8 +261,8 @@ func (c *converter) dependsOn(s types.ServiceConfig) []api.Dependency {
 		if cond == "" {
 			cond = api.DependStarted
 		}
-		if cond == api.DependHealthy {
-			c.warn(s.Name, "depends_on."+dep, "condition service_healthy: shoal does not run health checks yet; %q counts as healthy once it is running", dep)
+		if cond == api.DependHealthy && !hasHealthcheck(c.project.Services[dep]) {
+			c.warn(s.Name, "depends_on."+dep, "condition service_healthy: %q has no healthcheck here, so it turns healthy only if its image has a HEALTHCHECK", dep)
 		}
 		out = append(out, api.Dependency{Service: ServiceName(c.stack, dep), Condition: cond})
 	}
@@ -327,4 +327,11 @@ func composeKey(field string) string {
 		}
 	}
 	return field
+}
+
+// hasHealthcheck reports whether a compose service defines a check that
+// runs (not disabled, with a test).
+func hasHealthcheck(s types.ServiceConfig) bool {
+	h := s.HealthCheck
+	return h != nil && !h.Disable && len(h.Test) > 0 && h.Test[0] != "NONE"
 }

@@ -186,7 +186,7 @@ func TestUnsupportedWarns(t *testing.T) {
 		`service "web": build: not supported by shoal yet; ignored`,
 		`service "web": configs: not supported by shoal yet; ignored`,
 		`service "web": container_name: not supported by shoal yet; ignored`,
-		`service "web": depends_on.db: condition service_healthy: shoal does not run health checks yet; "db" counts as healthy once it is running`,
+		`service "web": depends_on.db: condition service_healthy: "db" has no healthcheck here, so it turns healthy only if its image has a HEALTHCHECK`,
 		`service "web": depends_on.db.restart: not supported by shoal yet; ignored`,
 		`service "web": deploy.resources.limits.pids: not supported by shoal yet; ignored`,
 		`service "web": deploy.rollback_config: not supported by shoal yet; ignored`,

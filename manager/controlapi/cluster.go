@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -83,6 +88,10 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 	if err := api.ValidateManager(rec); err != nil {
 		return nil, toStatus(err)
 	}
+	if c, ok := authz.CallerFrom(ctx); ok && c.NodeID != rec.ID {
+		return nil, status.Errorf(codes.PermissionDenied,
+			"join manager: id %q: a manager may add only itself, and its certificate names %q", rec.ID, c.NodeID)
+	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -110,6 +119,11 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 			return nil, toStatus(err)
 		}
 	}
+	if req.CertExpiry != nil {
+		if err := api.ValidateClusterSettings(api.ClusterSettings{CertExpiry: api.Duration(req.GetCertExpiry().AsDuration())}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.UpdateClusterResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
@@ -123,6 +137,9 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 		if req.MaxReplicas != nil {
 			settings.MaxReplicas = req.GetMaxReplicas()
 		}
+		if req.CertExpiry != nil {
+			settings.CertExpiry = api.Duration(req.GetCertExpiry().AsDuration())
+		}
 		if err := api.ValidateSettingsFor(settings, v.Services()); err != nil {
 			return nil, err
 		}
@@ -133,7 +150,7 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 		if got, ok := resp.Value.(api.ClusterInfo); ok {
 			settings = got.Settings
 		}
-		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "index", resp.Index)
+		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "cert_expiry", settings.CertLife(), "index", resp.Index)
 		return &shoalpb.UpdateClusterResponse{Settings: fromSettings(settings), Index: resp.Index}, nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.UpdateClusterResponse, error) {
 		return c.UpdateCluster(ctx, req)
@@ -142,5 +159,5 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 
 // fromSettings converts settings to the message, with defaults filled in.
 func fromSettings(s api.ClusterSettings) *shoalpb.ClusterSettings {
-	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit()}
+	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit(), CertExpiry: durationpb.New(s.CertLife())}
 }

@@ -69,7 +69,23 @@ func checkReport(u *shoalpb.TaskStatusUpdate) (raftstore.TaskStatusUpdate, error
 		return raftstore.TaskStatusUpdate{}, fmt.Errorf("status of task %s: message, err, container_id and pending_reason are %d bytes together, limit %d",
 			id, n, maxReportTextBytes)
 	}
+	if err := checkHealthLog(st.HealthLog); err != nil {
+		return raftstore.TaskStatusUpdate{}, fmt.Errorf("status.health_log of task %s: %w", id, err)
+	}
 	return raftstore.TaskStatusUpdate{TaskID: id, Status: st}, nil
+}
+
+// checkHealthLog refuses a probe history over the bounds an agent keeps.
+func checkHealthLog(log []api.ProbeResult) error {
+	if len(log) > api.MaxHealthLog {
+		return fmt.Errorf("%d probe results, limit %d", len(log), api.MaxHealthLog)
+	}
+	for i, r := range log {
+		if len(r.Output) > api.MaxProbeOutput {
+			return fmt.Errorf("[%d].output is %d bytes, limit %d", i, len(r.Output), api.MaxProbeOutput)
+		}
+	}
+	return nil
 }
 
 func agentState(s api.TaskState) bool {

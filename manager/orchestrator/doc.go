@@ -58,9 +58,10 @@
 //     through AssignTasks like any other, and the FSM's re-check of the
 //     node's room keeps two services from overcommitting it.
 //   - depends_on. A service's tasks are not placed until each dependency
-//     has all its desired replicas running (service_started), running
-//     (service_healthy: there are no health checks yet, and the pending
-//     reason says so) or a task per slot that exited 0
+//     has all its desired replicas running (service_started), up and
+//     healthy by their health check (service_healthy, api.TaskUp; a
+//     dependency without a check holds them with a reason that says so)
+//     or a task per slot that exited 0
 //     (service_completed_successfully). A missing dependency keeps them
 //     pending with that reason.
 //   - Reaper. Tasks of removed services are deleted once they have ended

@@ -268,6 +268,9 @@ func (p *pass) specOf(t *api.Task) *api.ServiceSpec {
 	return s
 }
 
+// up reports whether t counts as up (api.TaskUp with its own spec).
+func (p *pass) up(t *api.Task) bool { return api.TaskUp(t, p.specOf(t)) }
+
 // dirtySpec reports whether t runs an older spec that differs from svc's in
 // anything the task runs with. Changes that only concern the orchestrators
 // (replicas, update and restart policy, depends_on) do not replace tasks;

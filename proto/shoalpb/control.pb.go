@@ -9,6 +9,7 @@ package shoalpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,11 +24,14 @@ const (
 )
 
 type CreateServiceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Spec   *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	DryRun bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// no_resolve_image keeps the image tag as given instead of pinning the
+	// digest the registry has for it.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -74,6 +78,13 @@ func (x *CreateServiceRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *CreateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
+	}
+	return false
+}
+
 type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
@@ -81,8 +92,10 @@ type UpdateServiceRequest struct {
 	// If non-zero, the update is refused when the service's spec_version differs.
 	ExpectedVersion uint64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	DryRun          bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// no_resolve_image: as in CreateServiceRequest.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateServiceRequest) Reset() {
@@ -139,6 +152,13 @@ func (x *UpdateServiceRequest) GetExpectedVersion() uint64 {
 func (x *UpdateServiceRequest) GetDryRun() bool {
 	if x != nil {
 		return x.DryRun
+	}
+	return false
+}
+
+func (x *UpdateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
 	}
 	return false
 }
@@ -1474,8 +1494,10 @@ func (x *ClusterStatusResponse) GetSettings() *ClusterSettings {
 // ClusterSettings are the cluster-wide settings, as in force (defaults
 // filled in).
 type ClusterSettings struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MaxReplicas   uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MaxReplicas uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
+	// The life of node certificates (default 90 days).
+	CertExpiry    *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1517,11 +1539,20 @@ func (x *ClusterSettings) GetMaxReplicas() uint64 {
 	return 0
 }
 
+func (x *ClusterSettings) GetCertExpiry() *durationpb.Duration {
+	if x != nil {
+		return x.CertExpiry
+	}
+	return nil
+}
+
 type UpdateClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unset: unchanged. 0 restores the default (10000); at most 100000. A
 	// value below what a service already has is refused.
-	MaxReplicas   *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	MaxReplicas *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	// Unset: unchanged. 0 restores the default (2160h); at least 1h.
+	CertExpiry    *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1561,6 +1592,13 @@ func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
 		return *x.MaxReplicas
 	}
 	return 0
+}
+
+func (x *UpdateClusterRequest) GetCertExpiry() *durationpb.Duration {
+	if x != nil {
+		return x.CertExpiry
+	}
+	return nil
 }
 
 type UpdateClusterResponse struct {
@@ -2011,15 +2049,17 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/network.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"\x85\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\xca\x01\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"d\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"d\n" +
 	"\x13ScaleServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x04R\breplicas\x12\x17\n" +
@@ -2114,11 +2154,15 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
 	"answeredBy\x125\n" +
 	"\bsettings\x18\n" +
-	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"4\n" +
+	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"p\n" +
 	"\x0fClusterSettings\x12!\n" +
-	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\"O\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\x12:\n" +
+	"\vcert_expiry\x18d \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"certExpiry\"\x8b\x01\n" +
 	"\x14UpdateClusterRequest\x12&\n" +
-	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01B\x0f\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01\x12:\n" +
+	"\vcert_expiry\x18d \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"certExpiryB\x0f\n" +
 	"\r_max_replicas\"d\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
@@ -2155,7 +2199,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04slot\x18\x03 \x01(\x04R\x04slot\x12\x16\n" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\fR\x04line\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xb7\v\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xd0\x0e\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2175,7 +2219,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
 	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
-	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12I\n" +
+	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12E\n" +
+	"\rGetJoinTokens\x12\x1e.shoal.v1.GetJoinTokensRequest\x1a\x14.shoal.v1.JoinTokens\x12I\n" +
+	"\x0fRotateJoinToken\x12 .shoal.v1.RotateJoinTokenRequest\x1a\x14.shoal.v1.JoinTokens\x12q\n" +
+	"\x18IssueOperatorCertificate\x12).shoal.v1.IssueOperatorCertificateRequest\x1a*.shoal.v1.IssueOperatorCertificateResponse\x12E\n" +
+	"\fRotateRootCA\x12\x1d.shoal.v1.RotateRootCARequest\x1a\x16.shoal.v1.RootCAStatus\x12K\n" +
+	"\x0fGetRootCAStatus\x12 .shoal.v1.GetRootCAStatusRequest\x1a\x16.shoal.v1.RootCAStatus\x12I\n" +
 	"\rCreateNetwork\x12\x1e.shoal.v1.CreateNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12M\n" +
 	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
 	"\n" +
@@ -2196,55 +2245,64 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 
 var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_shoalpb_control_proto_goTypes = []any{
-	(*CreateServiceRequest)(nil),  // 0: shoal.v1.CreateServiceRequest
-	(*UpdateServiceRequest)(nil),  // 1: shoal.v1.UpdateServiceRequest
-	(*ScaleServiceRequest)(nil),   // 2: shoal.v1.ScaleServiceRequest
-	(*ServiceWriteResponse)(nil),  // 3: shoal.v1.ServiceWriteResponse
-	(*Plan)(nil),                  // 4: shoal.v1.Plan
-	(*FieldChange)(nil),           // 5: shoal.v1.FieldChange
-	(*PlannedTask)(nil),           // 6: shoal.v1.PlannedTask
-	(*RemoveServiceRequest)(nil),  // 7: shoal.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil), // 8: shoal.v1.RemoveServiceResponse
-	(*GetServiceRequest)(nil),     // 9: shoal.v1.GetServiceRequest
-	(*ListServicesRequest)(nil),   // 10: shoal.v1.ListServicesRequest
-	(*ServiceSummary)(nil),        // 11: shoal.v1.ServiceSummary
-	(*ListServicesResponse)(nil),  // 12: shoal.v1.ListServicesResponse
-	(*ListTasksRequest)(nil),      // 13: shoal.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 14: shoal.v1.ListTasksResponse
-	(*ListNodesRequest)(nil),      // 15: shoal.v1.ListNodesRequest
-	(*NodeSummary)(nil),           // 16: shoal.v1.NodeSummary
-	(*ListNodesResponse)(nil),     // 17: shoal.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),        // 18: shoal.v1.GetNodeRequest
-	(*UpdateNodeRequest)(nil),     // 19: shoal.v1.UpdateNodeRequest
-	(*RemoveNodeRequest)(nil),     // 20: shoal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),    // 21: shoal.v1.RemoveNodeResponse
-	(*ClusterStatusRequest)(nil),  // 22: shoal.v1.ClusterStatusRequest
-	(*Manager)(nil),               // 23: shoal.v1.Manager
-	(*ClusterStatusResponse)(nil), // 24: shoal.v1.ClusterStatusResponse
-	(*ClusterSettings)(nil),       // 25: shoal.v1.ClusterSettings
-	(*UpdateClusterRequest)(nil),  // 26: shoal.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil), // 27: shoal.v1.UpdateClusterResponse
-	(*JoinManagerRequest)(nil),    // 28: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),   // 29: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),         // 30: shoal.v1.EventsRequest
-	(*Event)(nil),                 // 31: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),    // 32: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),               // 33: shoal.v1.LogLine
-	nil,                           // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                           // 35: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),           // 36: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 37: shoal.v1.Service
-	(*Task)(nil),                  // 38: shoal.v1.Task
-	(*Node)(nil),                  // 39: shoal.v1.Node
-	(*Resources)(nil),             // 40: shoal.v1.Resources
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*CreateNetworkRequest)(nil),  // 42: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),   // 43: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),     // 44: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),  // 45: shoal.v1.RemoveNetworkRequest
-	(*NetworkSummary)(nil),        // 46: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),  // 47: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil), // 48: shoal.v1.RemoveNetworkResponse
+	(*CreateServiceRequest)(nil),             // 0: shoal.v1.CreateServiceRequest
+	(*UpdateServiceRequest)(nil),             // 1: shoal.v1.UpdateServiceRequest
+	(*ScaleServiceRequest)(nil),              // 2: shoal.v1.ScaleServiceRequest
+	(*ServiceWriteResponse)(nil),             // 3: shoal.v1.ServiceWriteResponse
+	(*Plan)(nil),                             // 4: shoal.v1.Plan
+	(*FieldChange)(nil),                      // 5: shoal.v1.FieldChange
+	(*PlannedTask)(nil),                      // 6: shoal.v1.PlannedTask
+	(*RemoveServiceRequest)(nil),             // 7: shoal.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil),            // 8: shoal.v1.RemoveServiceResponse
+	(*GetServiceRequest)(nil),                // 9: shoal.v1.GetServiceRequest
+	(*ListServicesRequest)(nil),              // 10: shoal.v1.ListServicesRequest
+	(*ServiceSummary)(nil),                   // 11: shoal.v1.ServiceSummary
+	(*ListServicesResponse)(nil),             // 12: shoal.v1.ListServicesResponse
+	(*ListTasksRequest)(nil),                 // 13: shoal.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),                // 14: shoal.v1.ListTasksResponse
+	(*ListNodesRequest)(nil),                 // 15: shoal.v1.ListNodesRequest
+	(*NodeSummary)(nil),                      // 16: shoal.v1.NodeSummary
+	(*ListNodesResponse)(nil),                // 17: shoal.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),                   // 18: shoal.v1.GetNodeRequest
+	(*UpdateNodeRequest)(nil),                // 19: shoal.v1.UpdateNodeRequest
+	(*RemoveNodeRequest)(nil),                // 20: shoal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),               // 21: shoal.v1.RemoveNodeResponse
+	(*ClusterStatusRequest)(nil),             // 22: shoal.v1.ClusterStatusRequest
+	(*Manager)(nil),                          // 23: shoal.v1.Manager
+	(*ClusterStatusResponse)(nil),            // 24: shoal.v1.ClusterStatusResponse
+	(*ClusterSettings)(nil),                  // 25: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),             // 26: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),            // 27: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),               // 28: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),              // 29: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),                    // 30: shoal.v1.EventsRequest
+	(*Event)(nil),                            // 31: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),               // 32: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                          // 33: shoal.v1.LogLine
+	nil,                                      // 34: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 35: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 36: shoal.v1.ServiceSpec
+	(*Service)(nil),                          // 37: shoal.v1.Service
+	(*Task)(nil),                             // 38: shoal.v1.Task
+	(*Node)(nil),                             // 39: shoal.v1.Node
+	(*Resources)(nil),                        // 40: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 41: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 42: google.protobuf.Timestamp
+	(*GetJoinTokensRequest)(nil),             // 43: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 44: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 45: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 46: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 47: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 48: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 49: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 50: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 51: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 52: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 53: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 54: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 55: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 56: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 57: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
 	36, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
@@ -2262,55 +2320,67 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	34, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
 	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	41, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	41, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	0,  // 19: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 20: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 21: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 22: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 23: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 24: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 25: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 26: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 27: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 28: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 29: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 30: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 31: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 32: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 33: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 34: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	42, // 35: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	43, // 36: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	44, // 37: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	45, // 38: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	3,  // 39: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 40: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 41: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 42: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	37, // 43: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 44: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 45: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 46: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	39, // 47: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	39, // 48: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 49: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 50: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 51: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 52: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 53: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 54: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	46, // 55: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	47, // 56: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	46, // 57: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	48, // 58: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	39, // [39:59] is the sub-list for method output_type
-	19, // [19:39] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	41, // 15: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	41, // 16: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	25, // 17: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	42, // 18: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	35, // 19: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	42, // 20: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	0,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	2,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	7,  // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	9,  // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	10, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	13, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	15, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	18, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	19, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	20, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	22, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	26, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	28, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	30, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	32, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	43, // 37: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	44, // 38: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	45, // 39: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	46, // 40: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	47, // 41: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	48, // 42: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	49, // 43: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	50, // 44: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	51, // 45: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	3,  // 46: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 47: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 48: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 49: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	37, // 50: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 51: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 52: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 53: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	39, // 54: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	39, // 55: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 56: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 57: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 58: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 59: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 60: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 61: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	52, // 62: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	52, // 63: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	53, // 64: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	54, // 65: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	54, // 66: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	55, // 67: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	56, // 68: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	55, // 69: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	57, // 70: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // [46:71] is the sub-list for method output_type
+	21, // [21:46] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2319,6 +2389,7 @@ func file_shoalpb_control_proto_init() {
 		return
 	}
 	file_shoalpb_types_proto_init()
+	file_shoalpb_ca_proto_init()
 	file_shoalpb_network_proto_init()
 	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}

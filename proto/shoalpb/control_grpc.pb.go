@@ -19,26 +19,31 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Control_CreateService_FullMethodName = "/shoal.v1.Control/CreateService"
-	Control_UpdateService_FullMethodName = "/shoal.v1.Control/UpdateService"
-	Control_ScaleService_FullMethodName  = "/shoal.v1.Control/ScaleService"
-	Control_RemoveService_FullMethodName = "/shoal.v1.Control/RemoveService"
-	Control_GetService_FullMethodName    = "/shoal.v1.Control/GetService"
-	Control_ListServices_FullMethodName  = "/shoal.v1.Control/ListServices"
-	Control_ListTasks_FullMethodName     = "/shoal.v1.Control/ListTasks"
-	Control_ListNodes_FullMethodName     = "/shoal.v1.Control/ListNodes"
-	Control_GetNode_FullMethodName       = "/shoal.v1.Control/GetNode"
-	Control_UpdateNode_FullMethodName    = "/shoal.v1.Control/UpdateNode"
-	Control_RemoveNode_FullMethodName    = "/shoal.v1.Control/RemoveNode"
-	Control_ClusterStatus_FullMethodName = "/shoal.v1.Control/ClusterStatus"
-	Control_UpdateCluster_FullMethodName = "/shoal.v1.Control/UpdateCluster"
-	Control_JoinManager_FullMethodName   = "/shoal.v1.Control/JoinManager"
-	Control_Events_FullMethodName        = "/shoal.v1.Control/Events"
-	Control_ServiceLogs_FullMethodName   = "/shoal.v1.Control/ServiceLogs"
-	Control_CreateNetwork_FullMethodName = "/shoal.v1.Control/CreateNetwork"
-	Control_ListNetworks_FullMethodName  = "/shoal.v1.Control/ListNetworks"
-	Control_GetNetwork_FullMethodName    = "/shoal.v1.Control/GetNetwork"
-	Control_RemoveNetwork_FullMethodName = "/shoal.v1.Control/RemoveNetwork"
+	Control_CreateService_FullMethodName            = "/shoal.v1.Control/CreateService"
+	Control_UpdateService_FullMethodName            = "/shoal.v1.Control/UpdateService"
+	Control_ScaleService_FullMethodName             = "/shoal.v1.Control/ScaleService"
+	Control_RemoveService_FullMethodName            = "/shoal.v1.Control/RemoveService"
+	Control_GetService_FullMethodName               = "/shoal.v1.Control/GetService"
+	Control_ListServices_FullMethodName             = "/shoal.v1.Control/ListServices"
+	Control_ListTasks_FullMethodName                = "/shoal.v1.Control/ListTasks"
+	Control_ListNodes_FullMethodName                = "/shoal.v1.Control/ListNodes"
+	Control_GetNode_FullMethodName                  = "/shoal.v1.Control/GetNode"
+	Control_UpdateNode_FullMethodName               = "/shoal.v1.Control/UpdateNode"
+	Control_RemoveNode_FullMethodName               = "/shoal.v1.Control/RemoveNode"
+	Control_ClusterStatus_FullMethodName            = "/shoal.v1.Control/ClusterStatus"
+	Control_UpdateCluster_FullMethodName            = "/shoal.v1.Control/UpdateCluster"
+	Control_JoinManager_FullMethodName              = "/shoal.v1.Control/JoinManager"
+	Control_Events_FullMethodName                   = "/shoal.v1.Control/Events"
+	Control_ServiceLogs_FullMethodName              = "/shoal.v1.Control/ServiceLogs"
+	Control_GetJoinTokens_FullMethodName            = "/shoal.v1.Control/GetJoinTokens"
+	Control_RotateJoinToken_FullMethodName          = "/shoal.v1.Control/RotateJoinToken"
+	Control_IssueOperatorCertificate_FullMethodName = "/shoal.v1.Control/IssueOperatorCertificate"
+	Control_RotateRootCA_FullMethodName             = "/shoal.v1.Control/RotateRootCA"
+	Control_GetRootCAStatus_FullMethodName          = "/shoal.v1.Control/GetRootCAStatus"
+	Control_CreateNetwork_FullMethodName            = "/shoal.v1.Control/CreateNetwork"
+	Control_ListNetworks_FullMethodName             = "/shoal.v1.Control/ListNetworks"
+	Control_GetNetwork_FullMethodName               = "/shoal.v1.Control/GetNetwork"
+	Control_RemoveNetwork_FullMethodName            = "/shoal.v1.Control/RemoveNetwork"
 )
 
 // ControlClient is the client API for Control service.
@@ -68,6 +73,15 @@ type ControlClient interface {
 	JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error)
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// The certificate authority (messages in ca.proto). GetJoinTokens and
+	// RotateJoinToken serve shoalctl cluster join-token;
+	// IssueOperatorCertificate signs a short-lived operator certificate;
+	// RotateRootCA starts a root rotation and GetRootCAStatus shows it.
+	GetJoinTokens(ctx context.Context, in *GetJoinTokensRequest, opts ...grpc.CallOption) (*JoinTokens, error)
+	RotateJoinToken(ctx context.Context, in *RotateJoinTokenRequest, opts ...grpc.CallOption) (*JoinTokens, error)
+	IssueOperatorCertificate(ctx context.Context, in *IssueOperatorCertificateRequest, opts ...grpc.CallOption) (*IssueOperatorCertificateResponse, error)
+	RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RootCAStatus, error)
+	GetRootCAStatus(ctx context.Context, in *GetRootCAStatusRequest, opts ...grpc.CallOption) (*RootCAStatus, error)
 	// Networks (messages in network.proto). RemoveNetwork is refused while
 	// a service is on the network.
 	CreateNetwork(ctx context.Context, in *CreateNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error)
@@ -262,6 +276,56 @@ func (c *controlClient) ServiceLogs(ctx context.Context, in *ServiceLogsRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *controlClient) GetJoinTokens(ctx context.Context, in *GetJoinTokensRequest, opts ...grpc.CallOption) (*JoinTokens, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinTokens)
+	err := c.cc.Invoke(ctx, Control_GetJoinTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RotateJoinToken(ctx context.Context, in *RotateJoinTokenRequest, opts ...grpc.CallOption) (*JoinTokens, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinTokens)
+	err := c.cc.Invoke(ctx, Control_RotateJoinToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) IssueOperatorCertificate(ctx context.Context, in *IssueOperatorCertificateRequest, opts ...grpc.CallOption) (*IssueOperatorCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueOperatorCertificateResponse)
+	err := c.cc.Invoke(ctx, Control_IssueOperatorCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RootCAStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RootCAStatus)
+	err := c.cc.Invoke(ctx, Control_RotateRootCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetRootCAStatus(ctx context.Context, in *GetRootCAStatusRequest, opts ...grpc.CallOption) (*RootCAStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RootCAStatus)
+	err := c.cc.Invoke(ctx, Control_GetRootCAStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlClient) CreateNetwork(ctx context.Context, in *CreateNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NetworkSummary)
@@ -329,6 +393,15 @@ type ControlServer interface {
 	JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error)
 	Events(*EventsRequest, grpc.ServerStreamingServer[Event]) error
 	ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error
+	// The certificate authority (messages in ca.proto). GetJoinTokens and
+	// RotateJoinToken serve shoalctl cluster join-token;
+	// IssueOperatorCertificate signs a short-lived operator certificate;
+	// RotateRootCA starts a root rotation and GetRootCAStatus shows it.
+	GetJoinTokens(context.Context, *GetJoinTokensRequest) (*JoinTokens, error)
+	RotateJoinToken(context.Context, *RotateJoinTokenRequest) (*JoinTokens, error)
+	IssueOperatorCertificate(context.Context, *IssueOperatorCertificateRequest) (*IssueOperatorCertificateResponse, error)
+	RotateRootCA(context.Context, *RotateRootCARequest) (*RootCAStatus, error)
+	GetRootCAStatus(context.Context, *GetRootCAStatusRequest) (*RootCAStatus, error)
 	// Networks (messages in network.proto). RemoveNetwork is refused while
 	// a service is on the network.
 	CreateNetwork(context.Context, *CreateNetworkRequest) (*NetworkSummary, error)
@@ -392,6 +465,21 @@ func (UnimplementedControlServer) Events(*EventsRequest, grpc.ServerStreamingSer
 }
 func (UnimplementedControlServer) ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
+}
+func (UnimplementedControlServer) GetJoinTokens(context.Context, *GetJoinTokensRequest) (*JoinTokens, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJoinTokens not implemented")
+}
+func (UnimplementedControlServer) RotateJoinToken(context.Context, *RotateJoinTokenRequest) (*JoinTokens, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateJoinToken not implemented")
+}
+func (UnimplementedControlServer) IssueOperatorCertificate(context.Context, *IssueOperatorCertificateRequest) (*IssueOperatorCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueOperatorCertificate not implemented")
+}
+func (UnimplementedControlServer) RotateRootCA(context.Context, *RotateRootCARequest) (*RootCAStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateRootCA not implemented")
+}
+func (UnimplementedControlServer) GetRootCAStatus(context.Context, *GetRootCAStatusRequest) (*RootCAStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRootCAStatus not implemented")
 }
 func (UnimplementedControlServer) CreateNetwork(context.Context, *CreateNetworkRequest) (*NetworkSummary, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateNetwork not implemented")
@@ -700,6 +788,96 @@ func _Control_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsServer = grpc.ServerStreamingServer[LogLine]
 
+func _Control_GetJoinTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJoinTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetJoinTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetJoinTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetJoinTokens(ctx, req.(*GetJoinTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RotateJoinToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateJoinTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RotateJoinToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RotateJoinToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RotateJoinToken(ctx, req.(*RotateJoinTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_IssueOperatorCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueOperatorCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).IssueOperatorCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_IssueOperatorCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).IssueOperatorCertificate(ctx, req.(*IssueOperatorCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RotateRootCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateRootCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RotateRootCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RotateRootCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RotateRootCA(ctx, req.(*RotateRootCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetRootCAStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRootCAStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetRootCAStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetRootCAStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetRootCAStatus(ctx, req.(*GetRootCAStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Control_CreateNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateNetworkRequest)
 	if err := dec(in); err != nil {
@@ -834,6 +1012,26 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "JoinManager",
 			Handler:    _Control_JoinManager_Handler,
+		},
+		{
+			MethodName: "GetJoinTokens",
+			Handler:    _Control_GetJoinTokens_Handler,
+		},
+		{
+			MethodName: "RotateJoinToken",
+			Handler:    _Control_RotateJoinToken_Handler,
+		},
+		{
+			MethodName: "IssueOperatorCertificate",
+			Handler:    _Control_IssueOperatorCertificate_Handler,
+		},
+		{
+			MethodName: "RotateRootCA",
+			Handler:    _Control_RotateRootCA_Handler,
+		},
+		{
+			MethodName: "GetRootCAStatus",
+			Handler:    _Control_GetRootCAStatus_Handler,
 		},
 		{
 			MethodName: "CreateNetwork",

@@ -83,7 +83,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 	}
 	out := &ServiceSpec{
 		Name: s.Name, Labels: s.Labels, Image: s.Image, Command: s.Command, Args: s.Args,
-		Env: s.Env, Dir: s.Dir, User: s.User,
+		Env: s.Env, Dir: s.Dir, User: s.User, ImageDigest: s.ImageDigest,
 		Reservations:    FromResources(s.Resources.Reservations),
 		Limits:          FromResources(s.Resources.Limits),
 		StopGracePeriod: dur(s.StopGracePeriod),
@@ -126,7 +126,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 	p, rp, uc := s.GetPlacement(), s.GetRestartPolicy(), s.GetUpdateConfig()
 	out := &api.ServiceSpec{
 		Name: s.GetName(), Labels: s.GetLabels(), Image: s.GetImage(), Command: s.GetCommand(),
-		Args: s.GetArgs(), Env: s.GetEnv(), Dir: s.GetDir(), User: s.GetUser(),
+		Args: s.GetArgs(), Env: s.GetEnv(), Dir: s.GetDir(), User: s.GetUser(), ImageDigest: s.GetImageDigest(),
 		Resources: api.ResourceRequirements{
 			Reservations: ToResources(s.GetReservations()),
 			Limits:       ToResources(s.GetLimits()),
@@ -196,6 +196,7 @@ func FromTaskStatus(st api.TaskStatus) *TaskStatus {
 	return &TaskStatus{
 		State: st.State.String(), Message: st.Message, Err: st.Err, Timestamp: ts(st.Timestamp),
 		PendingReason: st.PendingReason, ContainerId: st.ContainerID, ExitCode: st.ExitCode,
+		Health: string(st.Health), HealthLog: fromProbes(st.HealthLog),
 	}
 }
 
@@ -206,9 +207,14 @@ func ToTaskStatus(st *TaskStatus) (api.TaskStatus, error) {
 	if err != nil {
 		return api.TaskStatus{}, err
 	}
+	health, err := api.ParseHealthState(st.GetHealth())
+	if err != nil {
+		return api.TaskStatus{}, err
+	}
 	return api.TaskStatus{
 		State: state, Message: st.GetMessage(), Err: st.GetErr(), Timestamp: fromTS(st.GetTimestamp()),
 		PendingReason: st.GetPendingReason(), ContainerID: st.GetContainerId(), ExitCode: st.GetExitCode(),
+		Health: health, HealthLog: toProbes(st.GetHealthLog()),
 	}, nil
 }
 

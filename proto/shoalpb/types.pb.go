@@ -649,8 +649,11 @@ type ServiceSpec struct {
 	DependsOn       []*Dependency            `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
 	Networks        []*NetworkAttachmentSpec `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
 	Endpoint        *EndpointSpec            `protobuf:"bytes,201,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// image_digest pins image to one manifest ("sha256:..."), resolved by the
+	// managers when the service is created or its image changes.
+	ImageDigest   string `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServiceSpec) Reset() {
@@ -830,6 +833,13 @@ func (x *ServiceSpec) GetEndpoint() *EndpointSpec {
 	return nil
 }
 
+func (x *ServiceSpec) GetImageDigest() string {
+	if x != nil {
+		return x.ImageDigest
+	}
+	return ""
+}
+
 type Service struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -931,6 +941,10 @@ type TaskStatus struct {
 	PendingReason string                 `protobuf:"bytes,5,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
 	ContainerId   string                 `protobuf:"bytes,6,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	ExitCode      int32                  `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// health: "" (no check), starting, healthy, unhealthy.
+	Health string `protobuf:"bytes,300,opt,name=health,proto3" json:"health,omitempty"`
+	// health_log: the last probes, newest last.
+	HealthLog     []*ProbeResult `protobuf:"bytes,301,rep,name=health_log,json=healthLog,proto3" json:"health_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1014,6 +1028,89 @@ func (x *TaskStatus) GetExitCode() int32 {
 	return 0
 }
 
+func (x *TaskStatus) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *TaskStatus) GetHealthLog() []*ProbeResult {
+	if x != nil {
+		return x.HealthLog
+	}
+	return nil
+}
+
+// ProbeResult is one run of a task's health command.
+type ProbeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Output        string                 `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResult) Reset() {
+	*x = ProbeResult{}
+	mi := &file_shoalpb_types_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResult) ProtoMessage() {}
+
+func (x *ProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
+func (*ProbeResult) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ProbeResult) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ProbeResult) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
 type Task struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1035,7 +1132,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoalpb_types_proto_msgTypes[11]
+	mi := &file_shoalpb_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1144,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[11]
+	mi := &file_shoalpb_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1157,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Task) GetId() string {
@@ -1212,7 +1309,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"Dependency\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xaa\a\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xce\a\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12\x14\n" +
@@ -1236,7 +1333,8 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x12<\n" +
 	"\bnetworks\x18\xc8\x01 \x03(\v2\x1f.shoal.v1.NetworkAttachmentSpecR\bnetworks\x123\n" +
-	"\bendpoint\x18\xc9\x01 \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x1a9\n" +
+	"\bendpoint\x18\xc9\x01 \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x12\"\n" +
+	"\fimage_digest\x18\xac\x02 \x01(\tR\vimageDigest\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd1\x02\n" +
@@ -1249,7 +1347,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x126\n" +
-	"\bendpoint\x18\xc8\x01 \x01(\v2\x19.shoal.v1.ServiceEndpointR\bendpoint\"\xef\x01\n" +
+	"\bendpoint\x18\xc8\x01 \x01(\v2\x19.shoal.v1.ServiceEndpointR\bendpoint\"\xbf\x02\n" +
 	"\n" +
 	"TaskStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
@@ -1258,7 +1356,15 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\ttimestamp\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12%\n" +
 	"\x0epending_reason\x18\x05 \x01(\tR\rpendingReason\x12!\n" +
 	"\fcontainer_id\x18\x06 \x01(\tR\vcontainerId\x12\x1b\n" +
-	"\texit_code\x18\a \x01(\x05R\bexitCode\"\xf0\x03\n" +
+	"\texit_code\x18\a \x01(\x05R\bexitCode\x12\x17\n" +
+	"\x06health\x18\xac\x02 \x01(\tR\x06health\x125\n" +
+	"\n" +
+	"health_log\x18\xad\x02 \x03(\v2\x15.shoal.v1.ProbeResultR\thealthLog\"\xa2\x01\n" +
+	"\vProbeResult\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\"\xf0\x03\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1290,7 +1396,7 @@ func file_shoalpb_types_proto_rawDescGZIP() []byte {
 	return file_shoalpb_types_proto_rawDescData
 }
 
-var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_shoalpb_types_proto_goTypes = []any{
 	(*Resources)(nil),             // 0: shoal.v1.Resources
 	(*Node)(nil),                  // 1: shoal.v1.Node
@@ -1303,57 +1409,61 @@ var file_shoalpb_types_proto_goTypes = []any{
 	(*ServiceSpec)(nil),           // 8: shoal.v1.ServiceSpec
 	(*Service)(nil),               // 9: shoal.v1.Service
 	(*TaskStatus)(nil),            // 10: shoal.v1.TaskStatus
-	(*Task)(nil),                  // 11: shoal.v1.Task
-	nil,                           // 12: shoal.v1.Node.LabelsEntry
-	nil,                           // 13: shoal.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
-	(*NetworkAttachmentSpec)(nil), // 16: shoal.v1.NetworkAttachmentSpec
-	(*EndpointSpec)(nil),          // 17: shoal.v1.EndpointSpec
-	(*ServiceEndpoint)(nil),       // 18: shoal.v1.ServiceEndpoint
-	(*NetworkAttachment)(nil),     // 19: shoal.v1.NetworkAttachment
+	(*ProbeResult)(nil),           // 11: shoal.v1.ProbeResult
+	(*Task)(nil),                  // 12: shoal.v1.Task
+	nil,                           // 13: shoal.v1.Node.LabelsEntry
+	nil,                           // 14: shoal.v1.ServiceSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*NetworkAttachmentSpec)(nil), // 17: shoal.v1.NetworkAttachmentSpec
+	(*EndpointSpec)(nil),          // 18: shoal.v1.EndpointSpec
+	(*ServiceEndpoint)(nil),       // 19: shoal.v1.ServiceEndpoint
+	(*NetworkAttachment)(nil),     // 20: shoal.v1.NetworkAttachment
 }
 var file_shoalpb_types_proto_depIdxs = []int32{
-	12, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
+	13, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
 	0,  // 1: shoal.v1.Node.resources:type_name -> shoal.v1.Resources
-	14, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
-	14, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
-	15, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	15, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	15, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	15, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	15, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
-	15, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
-	15, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
-	13, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	15, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
+	15, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
+	16, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	16, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	16, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	16, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	16, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
+	16, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
+	16, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
+	14, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
 	2,  // 13: shoal.v1.ServiceSpec.mounts:type_name -> shoal.v1.Mount
 	0,  // 14: shoal.v1.ServiceSpec.reservations:type_name -> shoal.v1.Resources
 	0,  // 15: shoal.v1.ServiceSpec.limits:type_name -> shoal.v1.Resources
-	15, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	16, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
 	6,  // 17: shoal.v1.ServiceSpec.healthcheck:type_name -> shoal.v1.Healthcheck
 	3,  // 18: shoal.v1.ServiceSpec.placement:type_name -> shoal.v1.Placement
 	4,  // 19: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
 	5,  // 20: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
 	7,  // 21: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
-	16, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
-	17, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	17, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
+	18, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
 	8,  // 24: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
 	8,  // 25: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	14, // 26: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	14, // 27: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 28: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
-	14, // 29: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 30: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	10, // 31: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	14, // 32: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	14, // 33: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 34: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	15, // 26: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	15, // 27: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 28: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
+	15, // 29: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	11, // 30: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
+	15, // 31: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
+	15, // 32: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
+	8,  // 33: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	10, // 34: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	15, // 35: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	15, // 36: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 37: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }
@@ -1368,7 +1478,7 @@ func file_shoalpb_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_types_proto_rawDesc), len(file_shoalpb_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

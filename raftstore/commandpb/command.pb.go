@@ -43,6 +43,8 @@ const (
 	CommandType_UPSERT_MANAGER       CommandType = 12
 	CommandType_REMOVE_MANAGER       CommandType = 13
 	CommandType_BATCH                CommandType = 14
+	// The cluster's certificate authority (raftstore.SetCA).
+	CommandType_SET_CA CommandType = 100
 	// Networks (raftstore/networks.go).
 	CommandType_CREATE_NETWORK    CommandType = 200
 	CommandType_REMOVE_NETWORK    CommandType = 201
@@ -67,6 +69,7 @@ var (
 		12:  "UPSERT_MANAGER",
 		13:  "REMOVE_MANAGER",
 		14:  "BATCH",
+		100: "SET_CA",
 		200: "CREATE_NETWORK",
 		201: "REMOVE_NETWORK",
 		202: "ALLOCATE_NETWORKS",
@@ -87,6 +90,7 @@ var (
 		"UPSERT_MANAGER":       12,
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
+		"SET_CA":               100,
 		"CREATE_NETWORK":       200,
 		"REMOVE_NETWORK":       201,
 		"ALLOCATE_NETWORKS":    202,
@@ -186,6 +190,10 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// A revoked node ID: its certificate is refused on every link.
+	SnapshotRecordType_RECORD_REVOKED SnapshotRecordType = 450
+	// The cluster's certificate authority (api.ClusterCA).
+	SnapshotRecordType_RECORD_CA SnapshotRecordType = 100
 	// One network, with what the leader allocated for it.
 	SnapshotRecordType_RECORD_NETWORK SnapshotRecordType = 200
 )
@@ -202,6 +210,8 @@ var (
 		6:   "RECORD_TASK",
 		7:   "RECORD_REQUEST",
 		8:   "RECORD_SERVICE_SPEC",
+		450: "RECORD_REVOKED",
+		100: "RECORD_CA",
 		200: "RECORD_NETWORK",
 	}
 	SnapshotRecordType_value = map[string]int32{
@@ -214,6 +224,8 @@ var (
 		"RECORD_TASK":         6,
 		"RECORD_REQUEST":      7,
 		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_REVOKED":      450,
+		"RECORD_CA":           100,
 		"RECORD_NETWORK":      200,
 	}
 )
@@ -401,7 +413,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xec\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xf8\x02\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -418,13 +430,15 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vSET_CLUSTER\x10\v\x12\x12\n" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
-	"\x05BATCH\x10\x0e\x12\x13\n" +
+	"\x05BATCH\x10\x0e\x12\n" +
+	"\n" +
+	"\x06SET_CA\x10d\x12\x13\n" +
 	"\x0eCREATE_NETWORK\x10\xc8\x01\x12\x13\n" +
 	"\x0eREMOVE_NETWORK\x10\xc9\x01\x12\x16\n" +
 	"\x11ALLOCATE_NETWORKS\x10\xca\x01*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xdb\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xff\x01\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -435,6 +449,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
 	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
+	"\x0eRECORD_REVOKED\x10\xc2\x03\x12\r\n" +
+	"\tRECORD_CA\x10d\x12\x13\n" +
 	"\x0eRECORD_NETWORK\x10\xc8\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
