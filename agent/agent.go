@@ -62,6 +62,10 @@ type GossipTimings struct {
 type Config struct {
 	// DataDir keeps the node ID and the assignment set.
 	DataDir string
+	// NodeID, when set, is the node's ID instead of the one kept in
+	// DataDir: a host that runs a manager is one node, named by the
+	// manager's Raft id (see manager.ReadID).
+	NodeID string
 	// Join lists managers' gRPC addresses (host:port); any one will do.
 	Join []string
 	// AdvertiseAddr is where the Agent service listens and what the node
@@ -70,7 +74,10 @@ type Config struct {
 	// GossipAddr is the gossip bind address (host:port). Empty: no gossip,
 	// liveness then rests on the dispatcher session alone.
 	GossipAddr string
-	// GossipKey is the gossip encryption key (16, 24 or 32 bytes), or nil.
+	// GossipKey is a gossip encryption key (16, 24 or 32 bytes) to gossip
+	// with before the first session, or nil. Without it the agent starts
+	// gossip once the leader sent the cluster's keys on its session; with
+	// it, those keys replace it as soon as they arrive.
 	GossipKey []byte
 	Gossip    GossipTimings
 	// LeaveOnStop makes the agent leave gossip gracefully when Run ends, so
@@ -129,6 +136,8 @@ type Agent struct {
 	// notice): gossip stops only then, so that the leader hears of the
 	// restart before gossip declares the node dead.
 	sessionsDone chan struct{}
+	// keys is the gossip keyring the leader sent.
+	keys *keyBox
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -139,11 +148,24 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID := ""
-	if cfg.Credentials != nil {
-		nodeID = cfg.Credentials.Identity().NodeID
-	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
-		return nil, err
+	// The node ID is the certificate's (the managers chose it); without
+	// credentials (tests on plaintext links) it is the configured one or
+	// the data dir's.
+	nodeID := cfg.NodeID
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	switch {
+	case cfg.Credentials != nil:
+		id := cfg.Credentials.Identity().NodeID
+		if nodeID != "" && nodeID != id {
+			return nil, fmt.Errorf("node ID %s differs from the certificate's %s", nodeID, id)
+		}
+		nodeID = id
+	case nodeID == "":
+		if nodeID, err = NodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
 	if err != nil {
@@ -157,7 +179,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
 		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
-		sessionsDone: make(chan struct{}),
+		sessionsDone: make(chan struct{}), keys: newKeyBox(),
 	}
 	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})

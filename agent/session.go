@@ -333,6 +333,10 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 			case in.acks <- msg.RestartAck:
 			default:
 			}
+		case *shoalpb.ManagerMessage_GossipKeys:
+			if a.keys.set(msg.GossipKeys) {
+				a.log.Info("gossip keys received", "keys_version", msg.GossipKeys.GetVersion())
+			}
 		case *shoalpb.ManagerMessage_StatusRejected:
 			for _, r := range msg.StatusRejected.GetUpdates() {
 				a.log.Error("the leader refused a status report; it is not sent again", "task_id", r.GetTaskId(), "reason", r.GetReason())

@@ -171,6 +171,11 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
+	// TmpfsSize and TmpfsMode size a tmpfs mount (type "tmpfs", no
+	// source): bytes (0: the kernel's default, half the memory) and
+	// permission bits (0: 1777).
+	TmpfsSize int64  `json:"tmpfs_size,omitempty"`
+	TmpfsMode uint32 `json:"tmpfs_mode,omitempty"`
 }
 
 // ResourceRequirements: reservations are for placement, limits are enforced.
@@ -204,6 +209,14 @@ type UpdateConfig struct {
 	FailureAction string   `json:"failure_action,omitempty"` // pause|continue|rollback
 	Monitor       Duration `json:"monitor,omitempty"`
 	Order         string   `json:"order,omitempty"` // stop-first|start-first
+	// MaxFailureRatio is the share of the service's tasks that may fail
+	// within Monitor before FailureAction runs (0: the first failure).
+	MaxFailureRatio float64 `json:"max_failure_ratio,omitempty"`
+	// Canary tasks of the new spec start beside the old ones before any
+	// old one is replaced; the rollout then waits for a promotion unless
+	// AutoPromote (update config only; replicated services only).
+	Canary      uint64 `json:"canary,omitempty"`
+	AutoPromote bool   `json:"auto_promote,omitempty"`
 }
 
 // Healthcheck is a container health probe.
@@ -249,10 +262,18 @@ type ServiceSpec struct {
 	// NetworkHost); Endpoint is how the service is reached.
 	Networks []NetworkAttachmentSpec `json:"networks,omitempty"`
 	Endpoint EndpointSpec            `json:"endpoint,omitzero"`
+	// RollbackConfig is how a rollback to the previous spec proceeds.
+	RollbackConfig UpdateConfig `json:"rollback_config,omitzero"`
+	// ForceUpdate is bumped by `service update --force`: a changed value
+	// makes every task outdated, so all are replaced with the same spec.
+	ForceUpdate uint64 `json:"force_update,omitempty"`
 	// ImageDigest pins Image to one manifest ("sha256:..."): the managers
 	// resolve it when the service is created or its image changes, so every
 	// task runs the same bytes however the tag moves (see ImageRef).
 	ImageDigest string `json:"image_digest,omitempty"`
+	// Container holds docker's container options (hostname, init, caps,
+	// sysctls, ...); nil when none is set.
+	Container *ContainerOptions `json:"container,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -272,6 +293,7 @@ func (s *ServiceSpec) Clone() *ServiceSpec {
 	c.DependsOn = append([]Dependency(nil), s.DependsOn...)
 	c.Networks = cloneAttachmentSpecs(s.Networks)
 	c.Endpoint.Ports = append([]PortConfig(nil), s.Endpoint.Ports...)
+	c.Container = s.Container.Clone()
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = append([]string(nil), s.Healthcheck.Test...)
@@ -292,6 +314,9 @@ type Service struct {
 	UpdatedAt    time.Time    `json:"updated_at"`
 	// Endpoint is what the leader allocated: published ports and VIPs.
 	Endpoint ServiceEndpoint `json:"endpoint,omitzero"`
+	// UpdateStatus is the state of the service's last rollout (nil: none
+	// since it was created).
+	UpdateStatus *UpdateStatus `json:"update_status,omitempty"`
 }
 
 // Clone returns a deep copy of s.
@@ -302,6 +327,7 @@ func (s *Service) Clone() *Service {
 	if s.PreviousSpec != nil {
 		c.PreviousSpec = s.PreviousSpec.Clone()
 	}
+	c.UpdateStatus = s.UpdateStatus.Clone()
 	return &c
 }
 
@@ -353,6 +379,9 @@ type Task struct {
 	// Networks are the task's addresses, one per network of its service,
 	// set by the leader's allocator before the task is scheduled.
 	Networks []NetworkAttachment `json:"networks,omitempty"`
+	// StartedAt is when the task was first reported running (set by the
+	// store from the report): the start of its rollout monitor window.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Clone returns a deep copy of t.
@@ -392,4 +421,7 @@ type Manager struct {
 	Addr     string `json:"addr"` // gRPC control address
 	// GossipAddr is where agents join the memberlist cluster.
 	GossipAddr string `json:"gossip_addr,omitempty"`
+	// NonVoter marks a standby manager: in the Raft configuration without
+	// a vote (it follows the log), its node a worker until it is promoted.
+	NonVoter bool `json:"non_voter,omitempty"`
 }

@@ -22,14 +22,14 @@ import (
 // gRPC on loopback) and agents whose runtime is the fake at the Runtime
 // seam. shoalctl runs in process against it with the real clock.
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	cluster  *managertest.Cluster
 	host     string
 	certDir  string // the operator certificate shoalctl dials with
 	runtimes []*fake.Runtime
 }
 
-func startE2E(t *testing.T, agents int) *e2e {
+func startE2E(t testing.TB, agents int) *e2e {
 	t.Helper()
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	e := &e2e{t: t, cluster: c, host: c.Addr(0), certDir: t.TempDir()}

@@ -126,7 +126,11 @@ func newNetworkLsCommand(g *globals) *cobra.Command {
 				case g.structured(outputTable):
 					return g.writeMsg(resp)
 				}
-				return writeNetworkTable(g.app.Out, resp.GetNetworks(), rf.noTrunc)
+				w, err := rf.out(g.app.Out)
+				if err != nil {
+					return err
+				}
+				return writeNetworkTable(w, resp.GetNetworks(), rf.noTrunc)
 			})
 		},
 	}
@@ -164,7 +168,7 @@ func newNetworkInspectCommand(g *globals) *cobra.Command {
 				get := func(name string) (*shoalpb.NetworkSummary, error) {
 					return invoke(ctx, c, shoalpb.ControlClient.GetNetwork, &shoalpb.GetNetworkRequest{Network: name, Stale: rf.stale})
 				}
-				return inspectEach(g, args, pretty, networkSubject, get, writeNetworksPretty)
+				return inspectEach(g, rf, args, pretty, networkSubject, get, writeNetworksPretty)
 			})
 		},
 	}

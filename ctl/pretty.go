@@ -78,11 +78,7 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	if rp.Window > 0 {
 		s.line(1, "Window", rp.Window.Std().String())
 	}
-	uc := spec.UpdateConfig
-	s.head(0, "Update config")
-	s.line(1, "Parallelism", fmt.Sprint(uc.Parallelism))
-	s.line(1, "Failure action", uc.FailureAction)
-	s.line(1, "Order", uc.Order)
+	writeRolloutPretty(s, svc, spec)
 	s.head(0, "Container")
 	s.line(1, "Image", spec.Image)
 	if spec.ImageDigest != "" {
@@ -179,6 +175,9 @@ func writePlan(w io.Writer, name string, p *shoalpb.Plan) error {
 func writeServicePlan(w io.Writer, name string, p *shoalpb.Plan) error {
 	action := cmp.Or(p.GetAction(), "none")
 	fmt.Fprintf(w, "\nService %q: %s%s\n", name, action, planSummary(p))
+	if r := p.GetRollout(); r != "" {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
 	if len(p.GetChanges()) > 0 {
 		var t *table
 		if action == "create" {

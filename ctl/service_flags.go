@@ -38,6 +38,9 @@ type serviceFlags struct {
 	strategy, restartCondition             string
 	restartDelay, restartWindow, stopGrace time.Duration
 
+	rollout   rolloutFlags
+	container containerFlags
+
 	dryRun bool
 	detach bool
 	health healthFlags
@@ -63,7 +66,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 		fs.StringArrayVar(&f.mountAdd, "mount-add", nil, "add or replace (by target) a mount: type=bind|volume,source=S,target=T[,readonly] (repeatable)")
 		fs.StringArrayVar(&f.mountRm, "mount-rm", nil, "remove the mount at a target path (repeatable)")
 	} else {
-		fs.StringVar(&f.name, "name", "", "service name (a-z, 0-9, '-', '_'; at most 63)")
+		fs.StringVar(&f.name, "name", "", "service name (letters, digits, '-', '_', '.'; at most 63)")
 		fs.StringVar(&f.mode, "mode", string(api.ModeReplicated), "replicated or global")
 		fs.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 		fs.StringArrayVarP(&f.labels, "label", "l", nil, "service label KEY=VALUE (repeatable)")
@@ -87,6 +90,8 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
 	f.health.register(fs)
+	f.rollout.register(fs, update)
+	f.container.register(fs, update)
 	f.net.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
@@ -237,7 +242,9 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 		s.Dir = f.workdir
 	})
 	set("user", func() { s.User = f.user })
-	return append(errs, f.health.apply(changed, s)...)
+	f.rollout.apply(changed, s)
+	errs = append(errs, f.health.apply(changed, s)...)
+	return append(errs, f.container.apply(changed, s)...)
 }
 
 // checkSpec fills defaults and validates s as the manager will, naming the
@@ -305,6 +312,15 @@ func flagOfField(field string) string {
 		{"spec.healthcheck.start_period", "--health-start-period"},
 		{"spec.healthcheck.retries", "--health-retries"},
 		{"spec.healthcheck.test", "--health-cmd"},
+		{"spec.container.hostname", "--hostname"},
+		{"spec.container.stop_signal", "--stop-signal"},
+		{"spec.container.cap_add", "--cap-add"},
+		{"spec.container.cap_drop", "--cap-drop"},
+		{"spec.container.sysctls", "--sysctl"},
+		{"spec.container.ulimits", "--ulimit"},
+		{"spec.container.groups", "--group"},
+		{"spec.container.labels", "--container-label"},
+		{"spec.container.log_", "--log-opt"},
 		{"spec.networks", "--network"},
 		{"spec.endpoint.ports", "--publish"},
 		{"spec.endpoint.mode", "--endpoint-mode"},
@@ -314,7 +330,7 @@ func flagOfField(field string) string {
 			return p.flag
 		}
 	}
-	return ""
+	return rolloutFlagOfField(field)
 }
 
 func fieldErr(field, value, format string, args ...any) *api.FieldError {

@@ -41,6 +41,10 @@ type Config struct {
 	// manager): a first start with Join trades it for this manager's
 	// certificate. Later starts use the certificate in DataDir.
 	Token string
+	// Standby joins as a Raft non-voter: the manager follows the log, its
+	// host's node is a worker, and `node promote` makes it a voter. Only
+	// with Join, and only on the first start (a member keeps its place).
+	Standby bool
 	// Socket is the unix socket of the control API (default
 	// DataDir/control.sock); "-" disables it.
 	Socket string
@@ -49,9 +53,14 @@ type Config struct {
 	ForceNewCluster bool
 	// GossipAddr is the memberlist bind address; empty disables gossip.
 	GossipAddr string
-	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes.
+	// GossipKey is the first gossip key of a new cluster (base64 of 16, 24
+	// or 32 bytes); empty: a random one. The keys then live in Raft.
 	GossipKey string
 	Gossip    GossipTiming
+	// Autolock turns autolock on when the cluster never had it set: the
+	// managers' data keys are wrapped with an unlock key, and a restarted
+	// manager waits for shoalctl cluster unlock.
+	Autolock bool
 	// NodeGracePeriod is how long a node may be without an agent session
 	// before the leader declares it down (zero: the dispatcher's default).
 	NodeGracePeriod time.Duration
@@ -133,6 +142,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if _, _, err := net.SplitHostPort(cfg.Join); err != nil {
 			return cfg, fmt.Errorf("%w: join %q: want host:port of a manager's gRPC address", ErrConfig, cfg.Join)
 		}
+	}
+	if cfg.Standby && cfg.Join == "" {
+		return cfg, fmt.Errorf("%w: standby without join: a standby joins an existing cluster; give --join", ErrConfig)
 	}
 	if cfg.ForceNewCluster && cfg.Join != "" {
 		return cfg, fmt.Errorf("%w: force new cluster with join %q: a forced cluster starts alone; drop one of them", ErrConfig, cfg.Join)

@@ -62,6 +62,10 @@ type Manager struct {
 
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
+	// gossipRun is the gossip member while Run runs (nil: gossip off).
+	gossipRun *gossipRun
+	// rest is the data key, once Run has it (after an unlock, if locked).
+	rest *atRest
 }
 
 // New is Open for callers without a context: a first join is then
@@ -183,6 +187,16 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.serveDebug(ctx); err != nil {
 		return err
 	}
+	// A locked manager waits here, serving only the unlock, until it has
+	// its data key: Raft cannot read its log without it.
+	rest, err := m.openDataKey(ctx)
+	if errors.Is(err, errStoppedLocked) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.rest = rest
 	node, err := m.openRaft()
 	if err != nil {
 		return err
@@ -218,6 +232,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	serveErr := m.serve(gs)
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
+	wg.Go(func() { rest.follow(runCtx, node) })
 	err = m.joinIfNew(runCtx, node)
 	if err == nil {
 		wg.Go(func() { m.keepRecorded(runCtx, node) })
@@ -245,7 +260,7 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
 		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
-		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger,
+		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger, DataKey: m.rest.key,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)

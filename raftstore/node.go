@@ -70,6 +70,10 @@ type Config struct {
 	// Logger receives raft's logs (routine events at debug level); nil
 	// discards them.
 	Logger *slog.Logger
+	// DataKey, when set (seal.KeySize bytes), encrypts the log entries and
+	// snapshots written from now on (AES-256-GCM); what was written
+	// without it is still read.
+	DataKey []byte
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +97,9 @@ type Node struct {
 	trans  *raft.NetworkTransport
 	logs   *raftboltdb.BoltStore
 	leader *leaderFanout
+
+	// logStore is logs as Raft's log store (sealed when there is a data key).
+	logStore raft.LogStore
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,9 +146,14 @@ func (n *Node) open() error {
 	if err != nil {
 		return err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, newHCLog(n.log, "snapshot"))
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, newHCLog(n.log, "snapshot"))
 	if err != nil {
 		return fmt.Errorf("raft snapshots in %s: %w", n.cfg.DataDir, err)
+	}
+	var snaps raft.SnapshotStore
+	n.logStore, snaps, err = sealStores(n.cfg.DataKey, n.logs, fileSnaps)
+	if err != nil {
+		return err
 	}
 	n.trans, err = newTransport(n.cfg.RaftAddr, n.cfg.RaftListener, n.cfg.Stream, newHCLog(n.log, "transport"))
 	if err != nil {
@@ -151,7 +163,7 @@ func (n *Node) open() error {
 	self := raft.Configuration{Servers: []raft.Server{
 		{Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr()},
 	}}
-	has, err := raft.HasExistingState(n.logs, n.logs, snaps)
+	has, err := raft.HasExistingState(n.logStore, n.logs, snaps)
 	if err != nil {
 		return fmt.Errorf("raft state in %s: %w", n.cfg.DataDir, err)
 	}
@@ -162,12 +174,12 @@ func (n *Node) open() error {
 		// RecoverCluster replays the log into a scratch FSM to write a
 		// snapshot; the real FSM restores from it below.
 		scratch := &fsm{state: NewState()}
-		if err := raft.RecoverCluster(rc, scratch, n.logs, n.logs, snaps, n.trans, self); err != nil {
+		if err := raft.RecoverCluster(rc, scratch, n.logStore, n.logs, snaps, n.trans, self); err != nil {
 			return fmt.Errorf("force new cluster: %w", err)
 		}
 		n.log.Warn("raft cluster recovered with this member alone", "member_id", n.id)
 	case !has && n.cfg.Bootstrap:
-		if err := raft.BootstrapCluster(rc, n.logs, n.logs, snaps, n.trans, self); err != nil {
+		if err := raft.BootstrapCluster(rc, n.logStore, n.logs, snaps, n.trans, self); err != nil {
 			return fmt.Errorf("bootstrap raft cluster: %w", err)
 		}
 	}
@@ -397,7 +409,7 @@ func (s *tcpStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 const logCacheSize = 1024
 
 func (n *Node) logCache() raft.LogStore {
-	c, err := raft.NewLogCache(logCacheSize, n.logs)
+	c, err := raft.NewLogCache(logCacheSize, n.logStore)
 	if err != nil {
 		// Only a size below one is refused.
 		panic(err)

@@ -66,6 +66,12 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	if c, ok := v.first(tableCA, "id", caKey).(*api.ClusterCA); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CA, c)
 	}
+	if r, ok := v.first(tableGossipKeys, "id", gossipKeysKey).(*api.GossipKeyring); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING, r)
+	}
+	if a, ok := v.first(tableAutolock, "id", autolockKey).(*api.Autolock); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_AUTOLOCK, a)
+	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
 	}
@@ -259,6 +265,12 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_NETWORK:
 		table = tableNetworks
 		obj, id, err = decodeRecord(rec.Payload, func(n *api.Network) string { return n.ID })
+	case commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING:
+		table = tableGossipKeys
+		obj, id, err = decodeRecord(rec.Payload, func(*api.GossipKeyring) string { return gossipKeysKey })
+	case commandpb.SnapshotRecordType_RECORD_AUTOLOCK:
+		table = tableAutolock
+		obj, id, err = decodeRecord(rec.Payload, func(*api.Autolock) string { return autolockKey })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

@@ -197,6 +197,7 @@ func (t *tx) updateTaskStatus(c UpdateTaskStatus) TaskStatusResult {
 		nt := revise(cur)
 		nt.Status = mergeStatus(cur.Status, u.Status, c.At)
 		nt.UpdatedAt = c.At
+		markStarted(nt)
 		t.insert(tableTasks, nt)
 		t.event("task", "update", Event{Task: nt})
 		res.Applied++

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
@@ -61,6 +62,11 @@ type Options struct {
 	Namespace string
 	// NodeID goes into every container's shoal.node label.
 	NodeID string
+	// NodeHostname is what {{.Node.Hostname}} renders to in hostname
+	// templates (the host's name if empty).
+	NodeHostname string
+	// InitPath is the init --init mounts as PID 1 (DefaultInitPath if empty).
+	InitPath string
 	// StateDir holds the logs, the named volumes and the output FIFOs.
 	StateDir string
 	// LogDir and VolumeDir override StateDir/logs and StateDir/volumes.
@@ -122,6 +128,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.NodeHostname == "" {
+		o.NodeHostname, _ = os.Hostname()
+	}
+	if o.InitPath == "" {
+		o.InitPath = DefaultInitPath
 	}
 	return nil
 }
@@ -263,11 +275,21 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 	if _, err := r.client.LoadContainer(ctx, t.ID); err == nil {
 		return fmt.Errorf("create container %s: %w", t.ID, errdefs.ErrAlreadyExists)
 	}
+	labels := r.containerLabels(t)
+	optionLabels(t.Spec.Container, labels)
+	stopSignal := client.WithImageStopSignal(img, "SIGTERM")
+	if sig, err := stopSignalLabel(t.Spec.Container); err != nil {
+		return fmt.Errorf("task %s: %w", t.ID, err)
+	} else if sig != "" {
+		labels[client.StopSignalLabel] = sig
+		stopSignal = func(context.Context, *client.Client, *containers.Container) error { return nil }
+	}
 	_, err = r.client.NewContainer(ctx, t.ID,
 		client.WithImage(img),
 		client.WithSnapshotter(r.opts.Snapshotter),
 		client.WithNewSnapshot(t.ID, img),
-		client.WithContainerLabels(r.containerLabels(t)),
+		client.WithContainerLabels(labels),
+		stopSignal,
 		client.WithRuntime(runcRuntime, nil),
 		client.WithNewSpec(specOpts...),
 	)

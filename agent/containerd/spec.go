@@ -98,8 +98,9 @@ func validateMount(m api.Mount) error {
 		if !volumeName.MatchString(m.Source) {
 			return fmt.Errorf("volume name %q: want letters, digits, '_', '.', '-'", m.Source)
 		}
+	case api.MountTmpfs:
 	default:
-		return fmt.Errorf("type %q: want bind or volume", m.Type)
+		return fmt.Errorf("type %q: want bind, volume or tmpfs", m.Type)
 	}
 	return nil
 }
@@ -139,7 +140,11 @@ func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task, n
 	if s.User != "" {
 		opts = append(opts, oci.WithUser(s.User))
 	}
-	return append(opts, resourceOpts(s.Resources)...), nil
+	copts, err := r.containerOpts(t)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	return append(append(opts, resourceOpts(s.Resources)...), copts...), nil
 }
 
 // networkOpts joins the container to its network namespace, with its own
@@ -197,6 +202,10 @@ func processArgs(ctx context.Context, img client.Image, s *api.ServiceSpec) ([]s
 func (r *Runtime) mounts(ms []api.Mount) ([]specs.Mount, error) {
 	out := make([]specs.Mount, 0, len(ms))
 	for _, m := range ms {
+		if m.Type == api.MountTmpfs {
+			out = append(out, tmpfsMount(m))
+			continue
+		}
 		src := m.Source
 		if m.Type == "volume" {
 			src = filepath.Join(r.opts.VolumeDir, m.Source)

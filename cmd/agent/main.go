@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/join"
@@ -180,7 +181,8 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 	case "containerd":
 		rt, err := containerd.New(ctx, containerd.Options{
 			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: cfg.agent.Credentials.Identity().NodeID,
-			StateDir: filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
+			NodeHostname: cfg.agent.Hostname,
+			StateDir:     filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
 			Logger: cfg.agent.Logger,
 		})
@@ -241,7 +243,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.token, "token", "", "worker join token, from shoalctl cluster join-token worker (first start only)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
-	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
+	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
+	managerDir := fs.String("manager-data-dir", "",
+		"data dir of the shoal-manager on this host: the agent takes the manager's id as its node id, so the host is one node whose role (manager or worker) follows the manager's Raft membership; gossip is then the manager's (no --gossip-addr)")
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
 	fs.StringVar(&cfg.runtime, "runtime", "containerd", "container runtime: containerd, or fake (starts nothing)")
 	fs.StringVar(&cfg.ctrd.address, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
@@ -280,6 +284,16 @@ func parseFlags(args []string) (config, error) {
 	}
 	a.Join, a.Labels = joinAddrs, labels
 	cfg.net.dnsUpstreams = upstreams
+	if *managerDir != "" {
+		if a.GossipAddr != "" {
+			return cfg, fmt.Errorf("--gossip-addr %q with --manager-data-dir: the manager gossips for its host; drop --gossip-addr", a.GossipAddr)
+		}
+		id, err := manager.ReadID(*managerDir)
+		if err != nil {
+			return cfg, fmt.Errorf("--manager-data-dir: %w", err)
+		}
+		a.NodeID = id
+	}
 	cfg.ctrd.insecureRegistry = insecure
 	m, err := registry.ParseMirrors(mirrors)
 	if err != nil {

@@ -48,9 +48,12 @@ func parseFlags(args []string) (manager.Config, error) {
 	fs.StringVar(&cfg.Join, "join", "", "gRPC address of a manager of the cluster to join (first start only; needs --token)")
 	fs.StringVar(&cfg.Token, "token", "", "manager join token, from shoalctl cluster join-token manager (first start with --join only)")
 	fs.StringVar(&cfg.Socket, "socket", "", "control API unix socket (default DATA_DIR/control.sock; - disables it)")
+	fs.BoolVar(&cfg.Standby, "standby", false,
+		"join as a standby manager (a Raft non-voter that follows the log): its host's node is a worker until 'shoalctl node promote' (first start only, with --join)")
 	fs.BoolVar(&cfg.ForceNewCluster, "force-new-cluster", false, "restart this lone survivor as a one-member cluster keeping all state")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address; empty disables gossip")
-	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "gossip encryption key: base64 of 16, 24 or 32 bytes")
+	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "first gossip key of a new cluster: base64 of 16, 24 or 32 bytes (default: a random 32-byte key; the managers keep the keys in Raft, hand them to agents and rotate them, so this only matters at bootstrap)")
+	fs.BoolVar(&cfg.Autolock, "autolock", false, "wrap the managers' data keys with an unlock key (logged once; shoalctl cluster unlock-key shows it): a restarted manager serves nothing until shoalctl cluster unlock")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (0: LAN default)")
 	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (0: LAN default)")
 	fs.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, "Raft leader lease timeout (0: LAN default)")

@@ -66,7 +66,7 @@ func Down(cfg Config, logf func(string, ...any)) error {
 		logf("removed %d shim sockets", removed)
 	}
 	// runc keeps its state per containerd namespace.
-	for _, h := range l.ByRole(RoleAgent) {
+	for _, h := range l.TaskHosts() {
 		errs = append(errs, os.RemoveAll(filepath.Join("/run/containerd/runc", l.ContainerdNamespace(h))))
 	}
 	for _, ns := range namespaces {
@@ -85,7 +85,7 @@ func Down(cfg Config, logf func(string, ...any)) error {
 // for the containers in each host's state dir and the given task IDs.
 func (l *Lab) shimSockets(taskIDs []string) []string {
 	var out []string
-	for _, h := range l.ByRole(RoleAgent) {
+	for _, h := range l.TaskHosts() {
 		ns := l.ContainerdNamespace(h)
 		cdir := filepath.Join(h.Dir(l), "containerd")
 		ids := append([]string(nil), taskIDs...)
@@ -164,7 +164,7 @@ func (l *Lab) removeCgroups(logf func(string, ...any)) error {
 		}
 	}
 	var errs []error
-	for _, h := range l.ByRole(RoleAgent) {
+	for _, h := range l.TaskHosts() {
 		for _, root := range roots {
 			dir := filepath.Join(root, l.ContainerdNamespace(h))
 			if _, err := os.Stat(dir); err != nil {

@@ -117,6 +117,8 @@ func TestLab(t *testing.T) {
 		}},
 		{"agent restart hold passes", testRestartHoldPasses},
 		{"bad input", testBadInput},
+		{"seed compose example", testSeedExample},
+		{"container options", testContainerOptions},
 	} {
 		t.Run(sub.name, func(t *testing.T) {
 			baseline(ctx, t, l)

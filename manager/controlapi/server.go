@@ -32,6 +32,9 @@ type Raft interface {
 	Leader() (id, raftAddr string)
 	VerifyLeader(ctx context.Context) error
 	AddVoter(ctx context.Context, id, raftAddr string) error
+	AddNonvoter(ctx context.Context, id, raftAddr string) error
+	DemoteVoter(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) error
 	Members() ([]raftstore.Member, error)
 	Stats() raftstore.Stats
 }

@@ -37,7 +37,7 @@ func inSet(t *api.Task) bool {
 // an agent knows a network before it is told to start a task on it.
 func (s *session) send(ctx context.Context, running []string) error {
 	sent := make(map[string]fingerprint)
-	var seq uint64
+	var seq, keys uint64
 	var view *api.NetworkView
 	full := true
 	for {
@@ -52,6 +52,9 @@ func (s *session) send(ctx context.Context, running []string) error {
 			if err := s.stream.Send(&shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Assignments{Assignments: msg}}); err != nil {
 				return err
 			}
+		}
+		if err := s.sendKeys(&keys); err != nil {
+			return err
 		}
 		running = nil
 		var err error

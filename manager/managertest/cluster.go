@@ -381,6 +381,9 @@ func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
 func (c *Cluster) Client(i int) shoalpb.ControlClient {
+	// The operator's certificate is issued from the managers' state, which
+	// is read under each member's lock: get it before taking mb's.
+	c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
@@ -393,6 +396,7 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 // NewClient returns a Control client for manager i over a connection of
 // its own (for benchmarks that want one connection per client).
 func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	c.operatorCredentials() // before mb's lock, as in Client
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
