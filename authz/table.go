@@ -66,6 +66,13 @@ var table = map[string]rule{
 	shoalpb.Control_ListNetworks_FullMethodName:  operators,
 	shoalpb.Control_GetNetwork_FullMethodName:    operators,
 	shoalpb.Control_RemoveNetwork_FullMethodName: operators,
+	// Rollouts, manager roles and the autolock key are an operator's too.
+	shoalpb.Control_RollbackService_FullMethodName: operators,
+	shoalpb.Control_PromoteService_FullMethodName:  operators,
+	shoalpb.Control_PromoteNode_FullMethodName:     operators,
+	shoalpb.Control_DemoteNode_FullMethodName:      operators,
+	shoalpb.Control_UnlockCluster_FullMethodName:   operators,
+	shoalpb.Control_GetUnlockKey_FullMethodName:    operators,
 	// A manager asks to be added to (or recorded in) the Raft
 	// configuration with the manager certificate it joined with.
 	shoalpb.Control_JoinManager_FullMethodName: managers,
