@@ -71,7 +71,7 @@ func (e *e2e) startAgent(name string) {
 	a, err := agent.New(agent.Config{
 		DataDir: dir, Join: []string{e.host}, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
 		Credentials: creds, Plaintext: creds == nil,
-		Runtime: rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+		Runtime: rt, DataPlane: &fakeDataPlane{}, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
 		CertStatusInterval: e.certStatus,
 		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
