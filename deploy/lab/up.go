@@ -219,6 +219,10 @@ func (l *Lab) startHost(ctx context.Context, h *Host) error {
 	}); err != nil {
 		return fmt.Errorf("%s: %w (log: %s)", h.Name, err, h.Procs["containerd"].Log)
 	}
+	if h.Role == RoleManager {
+		// The agent presents the manager's certificate: no token.
+		return l.start(h, "agent", l.agentArgs(h)...)
+	}
 	tok, err := l.tokenIfNew(ctx, filepath.Join(h.Dir(l), "agent"), pki.RoleWorker)
 	if err != nil {
 		return err
