@@ -164,20 +164,20 @@ func randomID() string {
 }
 
 // ReadID returns the id of the manager whose data dir is dataDir, without
-// making one: an agent on the manager's host takes it as its node id, so
-// that the host is one node whose role follows the manager's membership.
+// making one: the CN of its certificate. An agent on the manager's host
+// takes it as its node id, so that the host is one node whose role follows
+// the manager's membership; the lab reads it to name Raft members.
 func ReadID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, idFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no manager id in %s: start the manager with --data-dir %s first", dataDir, dataDir)
+	creds, err := pki.LoadCredentials(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no manager certificate in %s: start the manager with --data-dir %s first: %w", dataDir, dataDir, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read manager id: %w", err)
 	}
-	id := strings.TrimSpace(string(b))
-	if id == "" {
-		return "", fmt.Errorf("manager id file %s is empty", path)
+	id := creds.Identity()
+	if id.Role != pki.RoleManager {
+		return "", fmt.Errorf("%w: the certificate in %s is a %s's (node %s), not a manager's", ErrConfig, dataDir, id.Role, id.NodeID)
 	}
-	return id, nil
+	return id.NodeID, nil
 }
