@@ -187,7 +187,8 @@ func HostCredentials(dataDir string) (*pki.Credentials, error) {
 }
 
 // ReadID returns the node ID of the manager whose data dir is dataDir
-// (its certificate's), without making one.
+// (its certificate's CN), without making one. The lab reads it to name
+// Raft members.
 func ReadID(dataDir string) (string, error) {
 	creds, err := HostCredentials(dataDir)
 	if err != nil {

@@ -98,6 +98,17 @@ func (l *Lab) startRegistry(ctx context.Context, logf func(string, ...any)) erro
 // its busybox as: the registry is the agents' Docker Hub mirror.
 const HubBusybox = "library/busybox:latest"
 
+// registryArgs are the registry flags of managers and agents alike: the
+// lab registry, over plain HTTP, is also the Docker Hub mirror, so the
+// managers resolve image digests where the agents pull (never the
+// internet).
+func (l *Lab) registryArgs() []string {
+	return []string{
+		"--insecure-registry", l.RegistryAddr(),
+		"--registry-mirror", "http://" + l.RegistryAddr(),
+	}
+}
+
 func (l *Lab) managerArgs(h *Host, join string) []string {
 	args := []string{
 		l.bin("shoal-manager"),
@@ -106,8 +117,8 @@ func (l *Lab) managerArgs(h *Host, join string) []string {
 		"--addr", fmt.Sprintf("%s:%d", h.IP, ManagerPort),
 		"--raft-addr", fmt.Sprintf("%s:%d", h.IP, RaftPort),
 		"--gossip-addr", fmt.Sprintf("%s:%d", h.IP, GossipPort),
-		"--insecure-registry", l.RegistryAddr(),
 	}
+	args = append(args, l.registryArgs()...)
 	if join != "" {
 		args = append(args, "--join", join)
 	}
@@ -186,7 +197,7 @@ func (l *Lab) agentArgs(h *Host) []string {
 	if h.Role == RoleManager {
 		return l.managerAgentArgs(h, joins)
 	}
-	return []string{
+	args := []string{
 		l.bin("shoal-agent"),
 		"--data-dir", filepath.Join(h.Dir(l), "agent"),
 		"--hostname", h.Name,
@@ -196,10 +207,9 @@ func (l *Lab) agentArgs(h *Host) []string {
 		"--runtime", "containerd",
 		"--containerd-address", filepath.Join(h.Dir(l), "containerd", "containerd.sock"),
 		"--containerd-namespace", l.ContainerdNamespace(h),
-		"--insecure-registry", l.RegistryAddr(),
-		"--registry-mirror", "http://" + l.RegistryAddr(),
 		"--log-dir", filepath.Join(h.Dir(l), "logs"),
 	}
+	return append(args, l.registryArgs()...)
 }
 
 // startHost starts an agent host's containerd and agent.
