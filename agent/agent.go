@@ -62,6 +62,10 @@ type GossipTimings struct {
 type Config struct {
 	// DataDir keeps the node ID and the assignment set.
 	DataDir string
+	// NodeID, when set, is the node's ID instead of the one kept in
+	// DataDir: a host that runs a manager is one node, named by the
+	// manager's Raft id (see manager.ReadID).
+	NodeID string
 	// Join lists managers' gRPC addresses (host:port); any one will do.
 	Join []string
 	// AdvertiseAddr is where the Agent service listens and what the node
@@ -70,7 +74,10 @@ type Config struct {
 	// GossipAddr is the gossip bind address (host:port). Empty: no gossip,
 	// liveness then rests on the dispatcher session alone.
 	GossipAddr string
-	// GossipKey is the gossip encryption key (16, 24 or 32 bytes), or nil.
+	// GossipKey is a gossip encryption key (16, 24 or 32 bytes) to gossip
+	// with before the first session, or nil. Without it the agent starts
+	// gossip once the leader sent the cluster's keys on its session; with
+	// it, those keys replace it as soon as they arrive.
 	GossipKey []byte
 	Gossip    GossipTimings
 	// LeaveOnStop makes the agent leave gossip gracefully when Run ends, so
@@ -86,6 +93,8 @@ type Config struct {
 	// Hostname defaults to the host's name.
 	Hostname string
 	Runtime  Runtime
+	// DataPlane wires tasks' networks (nil: every task on the host network).
+	DataPlane DataPlane
 	// Resources offered to the scheduler; zero fields are detected.
 	Resources api.Resources
 	Labels    map[string]string
@@ -100,6 +109,9 @@ type Config struct {
 	// expires. The session is mutual TLS with them, and the Agent service
 	// serves managers only. Required unless Plaintext.
 	Credentials *pki.Credentials
+	// CertStatusInterval is how often the agent asks the CA whether to
+	// renew its certificate early (a root rotation); zero: a minute.
+	CertStatusInterval time.Duration
 	// Plaintext runs without TLS and authorisation, for benchmarks that
 	// measure what TLS costs; no flag sets it.
 	Plaintext bool
@@ -127,6 +139,8 @@ type Agent struct {
 	// notice): gossip stops only then, so that the leader hears of the
 	// restart before gossip declares the node dead.
 	sessionsDone chan struct{}
+	// keys is the gossip keyring the leader sent.
+	keys *keyBox
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -137,11 +151,24 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeID := ""
-	if cfg.Credentials != nil {
-		nodeID = cfg.Credentials.Identity().NodeID
-	} else if nodeID, err = NodeID(cfg.DataDir); err != nil {
-		return nil, err
+	// The node ID is the certificate's (the managers chose it); without
+	// credentials (tests on plaintext links) it is the configured one or
+	// the data dir's.
+	nodeID := cfg.NodeID
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	switch {
+	case cfg.Credentials != nil:
+		id := cfg.Credentials.Identity().NodeID
+		if nodeID != "" && nodeID != id {
+			return nil, fmt.Errorf("node ID %s differs from the certificate's %s", nodeID, id)
+		}
+		nodeID = id
+	case nodeID == "":
+		if nodeID, err = NodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
 	if err != nil {
@@ -154,8 +181,8 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("component", "agent", "node_id", nodeID)
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
-		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
-		sessionsDone: make(chan struct{}),
+		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
+		sessionsDone: make(chan struct{}), keys: newKeyBox(),
 	}
 	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
@@ -256,8 +283,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Credentials != nil {
 		g.Go(func() error { return a.renewCertificate(gctx) })
 	}
+	if dp := a.cfg.DataPlane; dp != nil {
+		g.Go(func() error { return dp.Run(gctx) })
+	}
 	err = g.Wait()
 	a.w.wait()
+	err = errors.Join(err, a.stopDataPlane())
 	if ferr := a.store.flush(); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -265,6 +296,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// stopDataPlane removes the data plane of an agent that leaves for good;
+// a restarting agent leaves it to be adopted with the containers.
+func (a *Agent) stopDataPlane() error {
+	dp := a.cfg.DataPlane
+	if dp == nil {
+		return nil
+	}
+	defer dp.Close()
+	if !a.cfg.LeaveOnStop {
+		return nil
+	}
+	if err := dp.Remove(); err != nil {
+		return fmt.Errorf("remove the data plane: %w", err)
+	}
+	return nil
 }
 
 // serve runs the Agent gRPC service until ctx ends.

@@ -12,9 +12,10 @@ import (
 // the session is not dropped.
 func (a *Agent) renewCertificate(ctx context.Context) error {
 	r := &pki.Renewer{
-		Creds:  a.cfg.Credentials,
-		Issuer: &join.Remote{Creds: a.cfg.Credentials, Managers: a.candidates},
-		Logger: a.cfg.Logger,
+		Creds:          a.cfg.Credentials,
+		Issuer:         &join.Remote{Creds: a.cfg.Credentials, Managers: a.candidates},
+		StatusInterval: a.cfg.CertStatusInterval,
+		Logger:         a.cfg.Logger,
 	}
 	return r.Run(ctx)
 }

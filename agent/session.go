@@ -208,6 +208,11 @@ func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, 
 		return nil, nil, fmt.Errorf("hello to %s: %w", addr, causeOr(sctx, err))
 	}
 	first, err := stream.Recv()
+	// The network view of the same wake-up comes before the assignments.
+	for err == nil && first.GetNetworkView() != nil {
+		a.setNetworkView(first.GetNetworkView())
+		first, err = stream.Recv()
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("session with %s: %w", addr, causeOr(sctx, err))
 	}
@@ -321,10 +326,16 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 				default:
 				}
 			}
+		case *shoalpb.ManagerMessage_NetworkView:
+			a.setNetworkView(msg.NetworkView)
 		case *shoalpb.ManagerMessage_RestartAck:
 			select {
 			case in.acks <- msg.RestartAck:
 			default:
+			}
+		case *shoalpb.ManagerMessage_GossipKeys:
+			if a.keys.set(msg.GossipKeys) {
+				a.log.Info("gossip keys received", "keys_version", msg.GossipKeys.GetVersion())
 			}
 		case *shoalpb.ManagerMessage_StatusRejected:
 			for _, r := range msg.StatusRejected.GetUpdates() {

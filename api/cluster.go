@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -18,6 +19,17 @@ type ClusterSettings struct {
 	// CertExpiry is the life of node certificates the CA issues (0: the
 	// default, DefaultCertExpiry), between MinCertExpiry and MaxCertExpiry.
 	CertExpiry Duration `json:"cert_expiry,omitempty"`
+	// GossipKeyRotation is how often the leader replaces the gossip key
+	// (0: DefaultGossipKeyRotation). At least MinGossipKeyRotation.
+	GossipKeyRotation Duration `json:"gossip_key_rotation,omitempty"`
+}
+
+// KeyRotation is the gossip key rotation interval in force.
+func (s ClusterSettings) KeyRotation() time.Duration {
+	if s.GossipKeyRotation == 0 {
+		return DefaultGossipKeyRotation
+	}
+	return time.Duration(s.GossipKeyRotation)
 }
 
 // ReplicaLimit is the most replicas one service may have in a cluster with
@@ -36,6 +48,9 @@ func ValidateClusterSettings(s ClusterSettings) error {
 	}
 	if err := validateCertExpiry(s.CertExpiry); err != nil {
 		return err
+	}
+	if r := time.Duration(s.GossipKeyRotation); r != 0 && r < MinGossipKeyRotation {
+		return fieldErr("gossip_key_rotation", r.String(), "shorter than %s, the shortest allowed (0 takes the default %s)", MinGossipKeyRotation, DefaultGossipKeyRotation)
 	}
 	return nil
 }

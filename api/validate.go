@@ -78,15 +78,8 @@ func ApplyDefaults(s *ServiceSpec) {
 	if s.StopGracePeriod == 0 {
 		s.StopGracePeriod = DefaultStopGracePeriod
 	}
-	if s.UpdateConfig.Parallelism == 0 {
-		s.UpdateConfig.Parallelism = DefaultParallelism
-	}
-	if s.UpdateConfig.FailureAction == "" {
-		s.UpdateConfig.FailureAction = "pause"
-	}
-	if s.UpdateConfig.Order == "" {
-		s.UpdateConfig.Order = "stop-first"
-	}
+	applyUpdateDefaults(&s.UpdateConfig)
+	applyUpdateDefaults(&s.RollbackConfig)
 	for i := range s.DependsOn {
 		if s.DependsOn[i].Condition == "" {
 			s.DependsOn[i].Condition = DependStarted
@@ -94,10 +87,13 @@ func ApplyDefaults(s *ServiceSpec) {
 	}
 }
 
-// ValidateServiceName checks a service name. Names are DNS labels (1-63
-// characters of a-z, 0-9 and '-', not starting or ending with '-') so that
-// tasks can be found by name, with one addition: '_' is allowed inside,
-// because stacks name their services STACK_SERVICE as docker does.
+// ValidateServiceName checks a service name as swarmkit and compose accept
+// them: 1-63 characters, a letter or digit first, then letters (either
+// case), digits, '-', '_' and '.', ending with a letter or digit so that
+// the name stays usable as a DNS name. '_' is needed because stacks name
+// their services STACK_SERVICE as docker does. Names are unique without
+// regard to case (the store's name index folds it, as swarmkit's does), so
+// "Web" and "web" cannot both exist.
 func ValidateServiceName(name string) error {
 	switch {
 	case name == "":
@@ -106,15 +102,21 @@ func ValidateServiceName(name string) error {
 		return fmt.Errorf("%d characters, at most %d allowed", len(name), MaxNameLen)
 	}
 	for i, r := range name {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
-			return fmt.Errorf("character %q at %d not allowed (use a-z, 0-9, '-' and '_')", r, i)
+		if !isNameRune(r) {
+			return fmt.Errorf("character %q at %d not allowed (use letters, digits, '-', '_' and '.')", r, i)
 		}
 	}
-	if first, last := name[0], name[len(name)-1]; first == '-' || first == '_' || last == '-' || last == '_' {
+	if !isAlnum(rune(name[0])) || !isAlnum(rune(name[len(name)-1])) {
 		return errors.New("must start and end with a letter or digit")
 	}
 	return nil
 }
+
+func isAlnum(r rune) bool {
+	return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+}
+
+func isNameRune(r rune) bool { return isAlnum(r) || r == '-' || r == '_' || r == '.' }
 
 // ValidateImage checks an image reference the way docker reads it
 // ("busybox", "registry:5000/team/app:1.2", "app@sha256:…").
@@ -160,15 +162,20 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	add(validateResources(s.Resources)...)
 	add(validatePlacement(s.Placement)...)
 	add(validateRestart(s.RestartPolicy)...)
-	add(validateUpdate(s.UpdateConfig)...)
+	add(validateUpdate("spec.update_config", s.UpdateConfig, s)...)
+	add(validateUpdate("spec.rollback_config", s.RollbackConfig, s)...)
 	add(validateMounts(s.Mounts)...)
 	add(validateEnv(s.Env)...)
 	add(validateLabels("spec.labels", s.Labels)...)
 	add(validateDependsOn(s.Name, s.DependsOn)...)
 	add(validateHealthcheck(s.Healthcheck)...)
+	add(validateNetworking(s)...)
+	add(validateImageDigest(s.ImageDigest))
 	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
 	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
 	add(checkString("spec.user", s.User, MaxUserLen))
+	// Every service uses the node's network for now.
+	add(ValidateContainerOptions(s.Container, s.Name, true)...)
 	// Every part has its own bound (lists are counted before their entries
 	// are looked at), so a single huge value is named by its field; the
 	// total bounds many values of a size each field allows.
@@ -191,7 +198,7 @@ func joinErrors(errs []error) error {
 
 // specBytes adds up the lengths of every string in s.
 func specBytes(s *ServiceSpec) int {
-	n := len(s.Name) + len(s.Image) + len(s.Dir) + len(s.User) + len(s.Mode) +
+	n := containerBytes(s.Container) + len(s.Name) + len(s.Image) + len(s.Dir) + len(s.User) + len(s.Mode) +
 		len(s.Placement.Strategy) + len(s.RestartPolicy.Condition) +
 		len(s.UpdateConfig.FailureAction) + len(s.UpdateConfig.Order)
 	for _, list := range [][]string{s.Command, s.Args, s.Env, s.Placement.Constraints, s.Placement.Preferences} {
@@ -367,30 +374,6 @@ func validateRestart(r RestartPolicy) []error {
 	return appendErrs(errs,
 		checkDuration("spec.restart_policy.delay", r.Delay, MaxDuration),
 		checkDuration("spec.restart_policy.window", r.Window, MaxRestartWindow))
-}
-
-func validateUpdate(u UpdateConfig) []error {
-	var errs []error
-	switch {
-	case u.Parallelism == 0:
-		errs = append(errs, fieldErr("spec.update_config.parallelism", "0", "must be at least 1"))
-	case u.Parallelism > MaxReplicasCeiling:
-		errs = append(errs, fieldErr("spec.update_config.parallelism", strconv.FormatUint(u.Parallelism, 10),
-			"more than %d, the most replicas a service may have", MaxReplicasCeiling))
-	}
-	switch u.FailureAction {
-	case "", "pause", "continue", "rollback":
-	default:
-		errs = append(errs, fieldErr("spec.update_config.failure_action", u.FailureAction, "want pause, continue or rollback"))
-	}
-	switch u.Order {
-	case "", "stop-first", "start-first":
-	default:
-		errs = append(errs, fieldErr("spec.update_config.order", u.Order, "want stop-first or start-first"))
-	}
-	return appendErrs(errs,
-		checkDuration("spec.update_config.delay", u.Delay, MaxDuration),
-		checkDuration("spec.update_config.monitor", u.Monitor, MaxDuration))
 }
 
 // appendErrs appends the non-nil errors of more to errs.

@@ -15,6 +15,7 @@ import (
 const (
 	MountBind   = "bind"
 	MountVolume = "volume"
+	MountTmpfs  = "tmpfs"
 )
 
 func validateMounts(mounts []Mount) []error {
@@ -38,8 +39,10 @@ func validateMounts(mounts []Mount) []error {
 			if err := validateVolumeName(m.Source); err != nil {
 				errs = append(errs, &FieldError{Field: f + ".source", Value: m.Source, Err: err})
 			}
+		case MountTmpfs:
+			errs = append(errs, validateTmpfs(f, m)...)
 		default:
-			errs = append(errs, fieldErr(f+".type", m.Type, "want bind or volume"))
+			errs = append(errs, fieldErr(f+".type", m.Type, "want bind, volume or tmpfs"))
 		}
 		switch {
 		case !path.IsAbs(m.Target):

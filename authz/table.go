@@ -72,6 +72,19 @@ var table = map[string]rule{
 	shoalpb.Control_IssueOperatorCertificate_FullMethodName: operators,
 	shoalpb.Control_RotateRootCA_FullMethodName:             operators,
 	shoalpb.Control_GetRootCAStatus_FullMethodName:          operators,
+	// Rollouts, networks, the managers' roles and autolock are operator
+	// calls too. UnlockCluster is served only by a locked manager, and
+	// only through its control socket (it checks that itself).
+	shoalpb.Control_RollbackService_FullMethodName: operators,
+	shoalpb.Control_PromoteService_FullMethodName:  operators,
+	shoalpb.Control_CreateNetwork_FullMethodName:   operators,
+	shoalpb.Control_ListNetworks_FullMethodName:    operators,
+	shoalpb.Control_GetNetwork_FullMethodName:      operators,
+	shoalpb.Control_RemoveNetwork_FullMethodName:   operators,
+	shoalpb.Control_PromoteNode_FullMethodName:     operators,
+	shoalpb.Control_DemoteNode_FullMethodName:      operators,
+	shoalpb.Control_UnlockCluster_FullMethodName:   operators,
+	shoalpb.Control_GetUnlockKey_FullMethodName:    operators,
 
 	// The join calls are open: a joining node has no certificate yet (it
 	// proves itself with the token's secret), and a node whose

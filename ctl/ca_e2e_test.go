@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/pkitest"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 // TestJoinTokenAndOperatorCert drives a real manager: join-token prints
@@ -103,5 +105,96 @@ func TestRootRotationE2E(t *testing.T) {
 			}
 		}
 		return nil
+	})
+}
+
+// TestRootRotationUnderChurn: two agents and a manager move to a new root
+// while a service is scaled up and down; the rotation ends (the leader saw
+// every node hold a new-root certificate), no node ever leaves ready, and
+// the service converges afterwards.
+func TestRootRotationUnderChurn(t *testing.T) {
+	c := managertest.StartCluster(t, 1, managertest.Options{Edit: func(cfg *manager.Config) {
+		cfg.CertStatusInterval = 100 * time.Millisecond
+	}})
+	e := &e2e{t: t, cluster: c, host: c.Addr(0), certDir: t.TempDir(), certStatus: 100 * time.Millisecond}
+	for i := range 2 {
+		e.startAgent(fmt.Sprintf("worker-%d", i+1))
+	}
+	ctl := c.Client(0)
+	nodesReady := func() error {
+		resp, err := ctl.ListNodes(t.Context(), &shoalpb.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(resp.GetNodes()) != 2 {
+			return fmt.Errorf("%d nodes", len(resp.GetNodes()))
+		}
+		for _, n := range resp.GetNodes() {
+			if n.GetNode().GetStatus() != string(api.NodeReady) {
+				return fmt.Errorf("node %s is %s", n.GetNode().GetHostname(), n.GetNode().GetStatus())
+			}
+		}
+		return nil
+	}
+	c.WaitFor(30*time.Second, nodesReady)
+	if _, err := ctl.CreateService(t.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
+		Name: "churn", Image: "busybox", Mode: "replicated", Replicas: 2,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	churned := make(chan error, 1)
+	go func() {
+		// Scale between 2 and 6 until the rotation ends (at most 300 steps),
+		// and check at every step that both nodes are still ready.
+		var bad error
+		for i := 0; i < 300; i++ {
+			select {
+			case <-stop:
+				churned <- bad
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := ctl.ScaleService(t.Context(), &shoalpb.ScaleServiceRequest{Service: "churn", Replicas: uint64(2 + 4*(i%2))}); err != nil && bad == nil {
+				bad = fmt.Errorf("scale during the rotation: %w", err)
+			}
+			if err := nodesReady(); err != nil && bad == nil {
+				bad = fmt.Errorf("during the rotation: %w", err)
+			}
+		}
+		churned <- bad
+	}()
+	var out, errOut strings.Builder
+	app := &App{Out: &out, Err: &errOut, Now: time.Now, Getenv: func(string) string { return "" }}
+	code := Execute(t.Context(), app, []string{"--host", "unix://" + c.Manager(0).Socket(), "--timeout", "60s", "cluster", "ca", "--rotate"})
+	close(stop)
+	if code != 0 {
+		t.Fatalf("cluster ca --rotate: exit %d\n%s", code, errOut.String())
+	}
+	if err := <-churned; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "of 3 nodes and managers renewed") {
+		t.Fatalf("progress did not count the manager and both agents:\n%s", errOut.String())
+	}
+	if _, err := ctl.ScaleService(t.Context(), &shoalpb.ScaleServiceRequest{Service: "churn", Replicas: 4}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(30*time.Second, func() error {
+		resp, err := ctl.ListTasks(t.Context(), &shoalpb.ListTasksRequest{Service: "churn"})
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, tk := range resp.GetTasks() {
+			if tk.GetStatus().GetState() == "running" && tk.GetDesiredState() == "running" {
+				running++
+			}
+		}
+		if running != 4 {
+			return fmt.Errorf("%d of 4 replicas running after the rotation", running)
+		}
+		return nodesReady()
 	})
 }

@@ -21,12 +21,15 @@ func newClusterCommand(g *globals) *cobra.Command {
 		`  shoalctl cluster status
   shoalctl cluster update --max-replicas 20000
   shoalctl cluster join-token worker`)
-	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g), newClusterCACommand(g))
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g),
+		newClusterCACommand(g), newClusterUnlockCommand(g), newClusterUnlockKeyCommand(g))
 	return cmd
 }
 
 func newClusterUpdateCommand(g *globals) *cobra.Command {
 	var maxReplicas uint64
+	var rotation time.Duration
+	var autolock bool
 	var certExpiry time.Duration
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
@@ -34,31 +37,49 @@ func newClusterUpdateCommand(g *globals) *cobra.Command {
 		Long: fmt.Sprintf(`Change cluster-wide settings. --max-replicas is the most replicas one
 service may have (default %d, at most %d; 0 restores the default). A value
 below what a service already has is refused: scale that service down first.
+See docs/limits.md for every limit a request is checked against.
+
+--gossip-key-rotation is how often the leader replaces the key that
+encrypts gossip (default %s, at least %s; 0 restores the default). Removing
+a node or a manager rotates it at once as well.
+
 --cert-expiry is the life of the node certificates the CA issues from now
 on (default %s, between %s and %s; 0 restores the default); nodes renew at a
 random point between 50%% and 80%% of their certificate's life.
-See docs/limits.md for every limit a request is checked against.`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
+
+--autolock=true wraps every manager's data key (which encrypts its Raft log
+and snapshots) with an unlock key, printed once here and shown again by
+shoalctl cluster unlock-key: a manager that restarts then serves nothing
+until shoalctl cluster unlock gives it the key. --autolock=false stores the
+data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
+			api.DefaultGossipKeyRotation, api.MinGossipKeyRotation,
 			fmtHours(api.DefaultCertExpiry), api.MinCertExpiry, fmtHours(api.MaxCertExpiry)),
 		Example: `  shoalctl cluster update --max-replicas 20000
-  shoalctl cluster update --cert-expiry 720h`,
+  shoalctl cluster update --gossip-key-rotation 6h
+  shoalctl cluster update --cert-expiry 720h
+  shoalctl cluster update --autolock=true`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			setMax, setExpiry := cmd.Flags().Changed("max-replicas"), cmd.Flags().Changed("cert-expiry")
-			if !setMax && !setExpiry {
-				return errors.New("nothing to update: give --max-replicas or --cert-expiry")
-			}
 			req := &shoalpb.UpdateClusterRequest{}
-			if setMax {
-				if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas}); err != nil {
-					return asFlag(err, map[string]string{"max_replicas": "--max-replicas"})
-				}
+			if cmd.Flags().Changed("max-replicas") {
 				req.MaxReplicas = &maxReplicas
 			}
-			if setExpiry {
-				if err := api.ValidateClusterSettings(api.ClusterSettings{CertExpiry: api.Duration(certExpiry)}); err != nil {
-					return asFlag(err, map[string]string{"cert_expiry": "--cert-expiry"})
-				}
+			if cmd.Flags().Changed("gossip-key-rotation") {
+				req.GossipKeyRotation = durationpb.New(rotation)
+			}
+			if cmd.Flags().Changed("cert-expiry") {
 				req.CertExpiry = durationpb.New(certExpiry)
+			}
+			if cmd.Flags().Changed("autolock") {
+				req.Autolock = &autolock
+			}
+			if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.CertExpiry == nil && req.Autolock == nil {
+				return errors.New("nothing to update: give --max-replicas, --gossip-key-rotation, --cert-expiry or --autolock")
+			}
+			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas, GossipKeyRotation: api.Duration(rotation),
+				CertExpiry: api.Duration(certExpiry)}); err != nil {
+				return asFlag(err, map[string]string{"max_replicas": "--max-replicas", "gossip_key_rotation": "--gossip-key-rotation",
+					"cert_expiry": "--cert-expiry"})
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateCluster, req)
@@ -68,19 +89,29 @@ See docs/limits.md for every limit a request is checked against.`, api.DefaultMa
 				if g.structured(outputTable) {
 					return g.writeMsg(resp)
 				}
-				if setMax {
-					if _, err := fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas()); err != nil {
-						return err
-					}
+				// Say what the settings asked about are now.
+				if req.MaxReplicas != nil {
+					fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas())
 				}
-				if setExpiry {
-					_, err = fmt.Fprintf(g.app.Out, "cert-expiry is %s\n", resp.GetSettings().GetCertExpiry().AsDuration())
+				if req.GossipKeyRotation != nil {
+					fmt.Fprintf(g.app.Out, "gossip-key-rotation is %s\n", resp.GetSettings().GetGossipKeyRotation().AsDuration())
 				}
-				return err
+				if req.CertExpiry != nil {
+					fmt.Fprintf(g.app.Out, "cert-expiry is %s\n", resp.GetSettings().GetCertExpiry().AsDuration())
+				}
+				if req.Autolock != nil {
+					fmt.Fprintf(g.app.Out, "autolock is %s\n", onOff(resp.GetSettings().GetAutolock()))
+				}
+				if k := resp.GetUnlockKey(); k != "" {
+					fmt.Fprintf(g.app.Out, "\nThe unlock key is:\n\n    %s\n\nKeep it: a restarted manager needs it (shoalctl cluster unlock).\n", k)
+				}
+				return nil
 			})
 		},
 	}
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "the most replicas one service may have (0: the default)")
+	cmd.Flags().DurationVar(&rotation, "gossip-key-rotation", 0, "how often the gossip key is replaced (0: the default, 12h)")
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "wrap the managers' data keys with an unlock key (--autolock=false unwraps them)")
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", 0, "life of node certificates issued from now on, e.g. 720h (0: the default, 2160h)")
 	return cmd
 }
@@ -133,6 +164,10 @@ func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
 		if e := set.GetCertExpiry(); e != nil {
 			s.line(0, "Cert expiry", e.AsDuration().String())
 		}
+		if r := set.GetGossipKeyRotation(); r != nil {
+			s.line(0, "Gossip key rotation", r.AsDuration().String())
+		}
+		s.line(0, "Autolock", onOff(set.GetAutolock()))
 	}
 	if err := s.flush(); err != nil {
 		return err
@@ -152,4 +187,11 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

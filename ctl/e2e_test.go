@@ -22,14 +22,17 @@ import (
 // gRPC on loopback) and agents whose runtime is the fake at the Runtime
 // seam. shoalctl runs in process against it with the real clock.
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	cluster  *managertest.Cluster
 	host     string
 	certDir  string // the operator certificate shoalctl dials with
 	runtimes []*fake.Runtime
+	// certStatus is the agents' certificate status interval (zero: the
+	// default).
+	certStatus time.Duration
 }
 
-func startE2E(t *testing.T, agents int) *e2e {
+func startE2E(t testing.TB, agents int) *e2e {
 	t.Helper()
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	e := &e2e{t: t, cluster: c, host: c.Addr(0), certDir: t.TempDir()}
@@ -70,7 +73,8 @@ func (e *e2e) startAgent(name string) {
 		Credentials: creds, Plaintext: creds == nil,
 		Runtime: rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		CertStatusInterval: e.certStatus,
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatalf("agent %s: %v", name, err)
@@ -207,7 +211,7 @@ func TestE2EStackDeploy(t *testing.T) {
 	events := e.recordEvents()
 
 	out := e.mustRun("stack", "deploy", "-c", abcFile, "--timeout", "60s", "abc")
-	if out != "Creating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
+	if out != "Creating network abc_default\nCreating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
 		t.Errorf("deploy printed %q", out)
 	}
 	first := firstRunning(events())

@@ -58,6 +58,8 @@ type fakeControl struct {
 	// onListTasks, when set, changes the state before ListTasks answers:
 	// it plays the orchestrator, scheduler and agents for tests that wait.
 	onListTasks func(f *fakeControl)
+	// networks are served by the network calls (fake_network_test.go).
+	networks []*shoalpb.NetworkSummary
 }
 
 // fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.
@@ -111,7 +113,7 @@ func newFakeControl() *fakeControl {
 		{Node: node("nodeworker2bbbbbbbbbbbb2", "worker-2", "down", "drain", "worker", 2, 4<<30, "b"),
 			Reserved: &shoalpb.Resources{}, Tasks: 0},
 		{Node: node("nodemanager1cccccccccc3", "manager-1", "ready", "active", "manager", 2, 2<<30, "a"),
-			Reserved: &shoalpb.Resources{NanoCpus: 500_000_000, MemoryBytes: 256 << 20}, Tasks: 1},
+			Reserved: &shoalpb.Resources{NanoCpus: 500_000_000, MemoryBytes: 256 << 20}, Tasks: 1, ManagerStatus: "leader"},
 	}
 	failed := task("taskweb1old00000000000", "web", 1, "nodeworker2bbbbbbbbbbbb2", "shutdown", "failed", 10*time.Minute)
 	failed.Status.Err = "task: non-zero exit (1)"
@@ -315,6 +317,18 @@ func (f *fakeControl) ListTasks(_ context.Context, req *shoalpb.ListTasksRequest
 			f.onListTasks(f)
 		}
 		resp := &shoalpb.ListTasksResponse{}
+		if req.GetNode() != "" {
+			n, err := f.findNode(req.GetNode())
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range f.tasks {
+				if t.GetNodeId() == n.GetNode().GetId() {
+					resp.Tasks = append(resp.Tasks, t)
+				}
+			}
+			return resp, nil
+		}
 		if req.GetService() == "" {
 			resp.Tasks = append(resp.Tasks, f.tasks...)
 			return resp, nil

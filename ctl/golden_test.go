@@ -67,6 +67,16 @@ func TestGolden(t *testing.T) {
 		{"node_rm", []string{"node", "rm", "worker-2"}},
 		{"cluster_status", []string{"cluster", "status"}},
 		{"cluster_status_json", []string{"cluster", "status", "-o", "json"}},
+		{"node_ps", []string{"node", "ps", "worker-1"}},
+		{"node_ps_all", []string{"node", "ps", "--all"}},
+		{"format_service_ls", []string{"service", "ls", "--format", "{{.Name}}: {{.Replicas}}"}},
+		{"format_service_ls_table", []string{"service", "ls", "--format", "table {{.Name}}\t{{.Image}}"}},
+		{"format_service_ls_jsonlines", []string{"service", "ls", "--format", "{{json .}}"}},
+		{"format_service_ps_table", []string{"service", "ps", "--format", "table {{.Name}}\t{{.Node}}\t{{.DesiredState}}", "web"}},
+		{"format_node_ls", []string{"node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}} {{.Role}}"}},
+		{"format_node_ls_jsonword", []string{"node", "ls", "--format", "json"}},
+		{"format_service_inspect", []string{"service", "inspect", "--format", "{{.ID}} {{.Spec.Name}} v{{.SpecVersion}} {{.Spec.Replicas}}", "web", "agent"}},
+		{"format_node_inspect", []string{"node", "inspect", "--format", "{{.Hostname}} {{.Status}} {{json .Labels}}", "worker-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

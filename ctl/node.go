@@ -19,8 +19,10 @@ func nodeSubject(name string) string { return fmt.Sprintf("node %q", name) }
 func newNodeCommand(g *globals) *cobra.Command {
 	cmd := groupCommand("node", "List, inspect, drain and remove nodes",
 		`  shoalctl node ls
-  shoalctl node update --availability drain worker-3`)
-	cmd.AddCommand(newNodeLsCommand(g), newNodeInspectCommand(g), newNodeUpdateCommand(g), newNodeRmCommand(g))
+  shoalctl node update --availability drain worker-3
+  shoalctl node promote worker-1`)
+	cmd.AddCommand(newNodeLsCommand(g), newNodeInspectCommand(g), newNodeUpdateCommand(g), newNodeRmCommand(g),
+		newNodePromoteCommand(g), newNodeDemoteCommand(g), newNodePsCommand(g))
 	return cmd
 }
 
@@ -63,7 +65,11 @@ left after the reservations of its active tasks; TASKS counts those tasks.`,
 				case g.structured(outputTable):
 					return g.writeMsg(out)
 				}
-				return writeNodeTable(g.app.Out, out.GetNodes(), rf.noTrunc)
+				w, err := rf.out(g.app.Out)
+				if err != nil {
+					return err
+				}
+				return writeNodeTable(w, out.GetNodes(), rf.noTrunc)
 			})
 		},
 	}
@@ -82,12 +88,13 @@ func sortedNodes(nodes []*shoalpb.NodeSummary) []*shoalpb.NodeSummary {
 
 func writeNodeTable(w io.Writer, nodes []*shoalpb.NodeSummary, noTrunc bool) error {
 	nodes = sortedNodes(nodes)
-	t := newTable(w, "ID", "HOSTNAME", "STATUS", "AVAILABILITY", "ROLE", "CPU", "MEMORY", "TASKS")
+	t := newTable(w, "ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ROLE", "CPU", "MEMORY", "TASKS")
 	for _, s := range nodes {
 		n := s.GetNode()
 		total, reserved := shoalpb.ToResources(n.GetResources()), shoalpb.ToResources(s.GetReserved())
 		free := total.Sub(reserved)
-		t.row(shortID(n.GetId(), noTrunc), n.GetHostname(), title(n.GetStatus()), title(n.GetAvailability()), n.GetRole(),
+		t.row(shortID(n.GetId(), noTrunc), n.GetHostname(), title(n.GetStatus()), title(n.GetAvailability()),
+			title(s.GetManagerStatus()), n.GetRole(),
 			api.FormatCPUs(free.NanoCPUs)+"/"+api.FormatCPUs(total.NanoCPUs),
 			api.FormatMemory(free.MemoryBytes)+"/"+api.FormatMemory(total.MemoryBytes),
 			fmt.Sprint(s.GetTasks()))
@@ -111,7 +118,7 @@ func newNodeInspectCommand(g *globals) *cobra.Command {
 				get := func(name string) (*shoalpb.Node, error) {
 					return invoke(ctx, c, shoalpb.ControlClient.GetNode, &shoalpb.GetNodeRequest{Node: name, Stale: rf.stale})
 				}
-				return inspectEach(g, args, pretty, nodeSubject, get, writeNodesPretty)
+				return inspectEach(g, rf, args, pretty, nodeSubject, get, writeNodesPretty)
 			})
 		},
 	}

@@ -114,23 +114,39 @@ func blockStyle(n *yaml.Node) {
 // table writes aligned columns the way docker does (three spaces apart),
 // without the padding tabwriter leaves after an empty last cell.
 type table struct {
-	w   io.Writer
-	buf bytes.Buffer
-	tw  *tabwriter.Writer
+	w      io.Writer
+	buf    bytes.Buffer
+	tw     *tabwriter.Writer
+	format *formatTable // set with --format
 }
 
 func newTable(w io.Writer, header ...string) *table {
 	t := &table{w: w}
+	if fw, ok := w.(*formatWriter); ok {
+		// --format: the table's columns become the template's fields.
+		t.format = &formatTable{fw: fw}
+		for _, h := range header {
+			t.format.keys = append(t.format.keys, formatKey(h))
+		}
+		return t
+	}
 	t.tw = tabwriter.NewWriter(&t.buf, 0, 8, 3, ' ', 0)
 	t.row(header...)
 	return t
 }
 
 func (t *table) row(cells ...string) {
+	if t.format != nil {
+		t.format.row(cells...)
+		return
+	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
 
 func (t *table) flush() error {
+	if t.format != nil {
+		return t.format.flush()
+	}
 	if err := t.tw.Flush(); err != nil {
 		return err
 	}

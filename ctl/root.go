@@ -45,6 +45,9 @@ type App struct {
 	// Terminal reports whether w is a terminal, where progress is drawn
 	// as bars instead of lines.
 	Terminal func(w io.Writer) bool
+	// Hostname is the name of the host shoalctl runs on: node ps without
+	// a node lists the tasks of the node of that name (nil: os.Hostname).
+	Hostname func() (string, error)
 }
 
 // NewApp returns an App wired to the process.
@@ -94,6 +97,8 @@ type globals struct {
 	tlsDir  string
 	output  string
 	timeout time.Duration
+	// quiet leaves out the progress of a wait (-q on the commands that wait).
+	quiet bool
 }
 
 // Output formats.
@@ -155,6 +160,7 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 
 	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g), newStackCommand(g),
 		newEventsCommand(g), newCompletionCommand(root))
+	root.AddCommand(newNetworkCommand(g))
 	return root
 }
 

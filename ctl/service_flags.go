@@ -38,8 +38,14 @@ type serviceFlags struct {
 	strategy, restartCondition             string
 	restartDelay, restartWindow, stopGrace time.Duration
 
+	rollout   rolloutFlags
+	container containerFlags
+
 	dryRun bool
 	detach bool
+	health healthFlags
+
+	net netFlags
 }
 
 // register adds the flags to fs: the replace-all list flags for create,
@@ -60,7 +66,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 		fs.StringArrayVar(&f.mountAdd, "mount-add", nil, "add or replace (by target) a mount: type=bind|volume,source=S,target=T[,readonly] (repeatable)")
 		fs.StringArrayVar(&f.mountRm, "mount-rm", nil, "remove the mount at a target path (repeatable)")
 	} else {
-		fs.StringVar(&f.name, "name", "", "service name (a-z, 0-9, '-', '_'; at most 63)")
+		fs.StringVar(&f.name, "name", "", "service name (letters, digits, '-', '_', '.'; at most 63)")
 		fs.StringVar(&f.mode, "mode", string(api.ModeReplicated), "replicated or global")
 		fs.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 		fs.StringArrayVarP(&f.labels, "label", "l", nil, "service label KEY=VALUE (repeatable)")
@@ -83,6 +89,10 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (split on white space)")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
+	f.health.register(fs)
+	f.rollout.register(fs, update)
+	f.container.register(fs, update)
+	f.net.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -134,6 +144,7 @@ func (f *serviceFlags) createSpec(changed func(string) bool, args []string) (*ap
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyCreate(changed, s)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -147,7 +158,8 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		if err := api.ValidateImage(f.image); err != nil {
 			errs = append(errs, &api.FieldError{Field: "--image", Value: f.image, Err: err})
 		}
-		s.Image = f.image
+		// The managers resolve the tag again (unless --no-resolve-image).
+		s.Image, s.ImageDigest = f.image, ""
 	}
 	if changed("args") {
 		s.Args = strings.Fields(f.args)
@@ -182,6 +194,7 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyUpdate(changed, s)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -229,7 +242,9 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 		s.Dir = f.workdir
 	})
 	set("user", func() { s.User = f.user })
-	return errs
+	f.rollout.apply(changed, s)
+	errs = append(errs, f.health.apply(changed, s)...)
+	return append(errs, f.container.apply(changed, s)...)
 }
 
 // checkSpec fills defaults and validates s as the manager will, naming the
@@ -292,13 +307,30 @@ func flagOfField(field string) string {
 		{"spec.labels", "--label"},
 		{"spec.replicas", "--replicas"},
 		{"spec.dir", "--workdir"},
+		{"spec.healthcheck.interval", "--health-interval"},
+		{"spec.healthcheck.timeout", "--health-timeout"},
+		{"spec.healthcheck.start_period", "--health-start-period"},
+		{"spec.healthcheck.retries", "--health-retries"},
+		{"spec.healthcheck.test", "--health-cmd"},
+		{"spec.container.hostname", "--hostname"},
+		{"spec.container.stop_signal", "--stop-signal"},
+		{"spec.container.cap_add", "--cap-add"},
+		{"spec.container.cap_drop", "--cap-drop"},
+		{"spec.container.sysctls", "--sysctl"},
+		{"spec.container.ulimits", "--ulimit"},
+		{"spec.container.groups", "--group"},
+		{"spec.container.labels", "--container-label"},
+		{"spec.container.log_", "--log-opt"},
+		{"spec.networks", "--network"},
+		{"spec.endpoint.ports", "--publish"},
+		{"spec.endpoint.mode", "--endpoint-mode"},
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(field, p.field) {
 			return p.flag
 		}
 	}
-	return ""
+	return rolloutFlagOfField(field)
 }
 
 func fieldErr(field, value, format string, args ...any) *api.FieldError {

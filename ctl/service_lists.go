@@ -102,10 +102,22 @@ func parseMount(text string) (api.Mount, error) {
 		key, value, hasValue := strings.Cut(field, "=")
 		switch strings.ToLower(strings.TrimSpace(key)) {
 		case "type":
-			if value != api.MountBind && value != api.MountVolume {
-				return m, fmt.Errorf("type %q: want bind or volume", value)
+			if value != api.MountBind && value != api.MountVolume && value != api.MountTmpfs {
+				return m, fmt.Errorf("type %q: want bind, volume or tmpfs", value)
 			}
 			m.Type = value
+		case "tmpfs-size":
+			n, err := api.ParseMemory(value)
+			if err != nil {
+				return m, fmt.Errorf("tmpfs-size %q: %w", value, err)
+			}
+			m.TmpfsSize = n
+		case "tmpfs-mode":
+			n, err := strconv.ParseUint(value, 8, 32)
+			if err != nil {
+				return m, fmt.Errorf("tmpfs-mode %q: want octal permission bits like 1777", value)
+			}
+			m.TmpfsMode = uint32(n)
 		case "source", "src":
 			m.Source = value
 		case "target", "dst", "destination":
@@ -121,7 +133,7 @@ func parseMount(text string) (api.Mount, error) {
 			}
 			m.ReadOnly = b
 		default:
-			return m, fmt.Errorf("unknown key %q (use type, source, target, readonly)", key)
+			return m, fmt.Errorf("unknown key %q (use type, source, target, readonly, tmpfs-size, tmpfs-mode)", key)
 		}
 	}
 	if m.Target == "" {

@@ -24,6 +24,7 @@ type readFlags struct {
 	noTrunc bool
 	quiet   bool
 	filter  []string
+	format  string
 }
 
 func (r *readFlags) register(cmd *cobra.Command, trunc bool) {
@@ -32,6 +33,8 @@ func (r *readFlags) register(cmd *cobra.Command, trunc bool) {
 	if trunc {
 		cmd.Flags().BoolVar(&r.noTrunc, "no-trunc", false, "print whole IDs")
 	}
+	cmd.Flags().StringVar(&r.format, "format", "",
+		"print with a Go template: {{.Name}} (the columns, or for inspect the object's fields), {{json .}}, 'table {{.ID}}\t{{.Name}}', or json")
 }
 
 // registerList adds the flags of list commands: --quiet and --filter.
@@ -56,9 +59,13 @@ func printIDs(w io.Writer, ids []string, noTrunc bool) error {
 // array, or with --pretty (or --output table) as readable summaries. It
 // goes on past a name it cannot get, as docker inspect does, and returns
 // those failures joined, each naming its object.
-func inspectEach[M proto.Message](g *globals, names []string, pretty bool, subject func(string) string,
+func inspectEach[M proto.Message](g *globals, rf readFlags, names []string, pretty bool, subject func(string) string,
 	get func(name string) (M, error), writePretty func(io.Writer, []M) error,
 ) error {
+	fw, err := parseFormat(rf.format)
+	if err != nil {
+		return err
+	}
 	var found []M
 	var errs []error
 	for _, name := range names {
@@ -69,10 +76,12 @@ func inspectEach[M proto.Message](g *globals, names []string, pretty bool, subje
 		}
 		found = append(found, m)
 	}
-	var err error
-	if pretty || !g.structured(outputJSON) {
+	switch {
+	case fw != nil:
+		err = formatMessages(g.app.Out, fw, found)
+	case pretty || !g.structured(outputJSON):
 		err = writePretty(g.app.Out, found)
-	} else {
+	default:
 		err = writeMsgList(g, found)
 	}
 	return errors.Join(append([]error{err}, errs...)...)
@@ -126,7 +135,11 @@ func (g *globals) printServices(all []*shoalpb.ServiceSummary, f filters, rf rea
 	case g.structured(outputTable):
 		return g.writeMsg(resp)
 	}
-	return writeServiceTable(g.app.Out, resp.GetServices(), rf.noTrunc)
+	w, err := rf.out(g.app.Out)
+	if err != nil {
+		return err
+	}
+	return writeServiceTable(w, resp.GetServices(), rf.noTrunc)
 }
 
 func sortedServices(services []*shoalpb.ServiceSummary) []*shoalpb.ServiceSummary {
@@ -166,7 +179,7 @@ func newServiceInspectCommand(g *globals) *cobra.Command {
 				get := func(name string) (*shoalpb.Service, error) {
 					return invoke(ctx, c, shoalpb.ControlClient.GetService, &shoalpb.GetServiceRequest{Service: name, Stale: rf.stale})
 				}
-				return inspectEach(g, args, pretty, serviceSubject, get, writeServicesPretty)
+				return inspectEach(g, rf, args, pretty, serviceSubject, get, writeServicesPretty)
 			})
 		},
 	}
@@ -233,7 +246,11 @@ func (g *globals) printTasks(ctx context.Context, c *client, tasks []*shoalpb.Ta
 	case g.structured(outputTable):
 		return g.writeMsg(all)
 	}
-	return writeTaskTable(g.app.Out, all.GetTasks(), hostnames, g.app.Now(), rf.noTrunc)
+	w, err := rf.out(g.app.Out)
+	if err != nil {
+		return err
+	}
+	return writeTaskTable(w, all.GetTasks(), hostnames, g.app.Now(), rf.noTrunc)
 }
 
 func hostnamesOf(nodes []*shoalpb.NodeSummary) map[string]string {
@@ -264,7 +281,12 @@ func sortTasks(tasks []*shoalpb.Task) []*shoalpb.Task {
 // newest task of each group first and the ones it replaced under it.
 func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]string, now time.Time, noTrunc bool) error {
 	tasks = sortTasks(tasks)
-	t := newTable(w, "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR")
+	heads := []string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}
+	if noTrunc {
+		// The whole story of a health check: its newest probe.
+		heads = append(heads, "LAST PROBE")
+	}
+	t := newTable(w, heads...)
 	prev := ""
 	for _, task := range tasks {
 		name := taskName(task, noTrunc)
@@ -275,8 +297,13 @@ func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]str
 			prev = group
 		}
 		st := task.GetStatus()
-		t.row(shortID(task.GetId(), noTrunc), shown, task.GetSpec().GetImage(), hostnames[task.GetNodeId()],
-			title(task.GetDesiredState()), currentState(st, task, now), taskError(st))
+		cells := []string{shortID(task.GetId(), noTrunc), shown, task.GetSpec().GetImage(), hostnames[task.GetNodeId()],
+			title(task.GetDesiredState()), currentState(st, task, now), taskError(st)}
+		if noTrunc {
+			cells[2] = pinnedImage(task.GetSpec())
+			cells = append(cells, quoteOrEmpty(lastProbe(st)))
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }
@@ -304,10 +331,10 @@ func currentState(st *shoalpb.TaskStatus, t *shoalpb.Task, now time.Time) string
 	if st.GetTimestamp() == nil {
 		when = t.GetUpdatedAt().AsTime()
 		if t.GetUpdatedAt() == nil {
-			return title(st.GetState())
+			return withHealth(title(st.GetState()), st)
 		}
 	}
-	return title(st.GetState()) + " " + ago(now, when)
+	return withHealth(title(st.GetState()), st) + " " + ago(now, when)
 }
 
 // taskError is the task's error, or for a task still waiting for a node

@@ -74,7 +74,7 @@ func newStackLsCommand(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return g.printStacks(all)
+				return g.printStacks(all, rf)
 			})
 		},
 	}
@@ -88,7 +88,7 @@ type stackSummary struct {
 	Services int    `json:"services"`
 }
 
-func (g *globals) printStacks(all []*shoalpb.ServiceSummary) error {
+func (g *globals) printStacks(all []*shoalpb.ServiceSummary, rf readFlags) error {
 	counts := map[string]int{}
 	for _, s := range all {
 		if name, ok := s.GetService().GetSpec().GetLabels()[api.LabelStack]; ok {
@@ -102,7 +102,11 @@ func (g *globals) printStacks(all []*shoalpb.ServiceSummary) error {
 	if g.structured(outputTable) {
 		return g.writeValue(stacks)
 	}
-	t := newTable(g.app.Out, "NAME", "SERVICES")
+	w, err := rf.out(g.app.Out)
+	if err != nil {
+		return err
+	}
+	t := newTable(w, "NAME", "SERVICES")
 	for _, s := range stacks {
 		t.row(s.Name, fmt.Sprint(s.Services))
 	}
@@ -224,6 +228,11 @@ func (g *globals) removeStack(ctx context.Context, c *client, name string) ([]re
 			continue
 		}
 		done = append(done, newRemoved(svcName, resp.GetIndex()))
+	}
+	if len(errs) == 0 {
+		nets, err := g.removeStackNetworks(ctx, c, name)
+		done = append(done, nets...)
+		errs = append(errs, err)
 	}
 	return done, errors.Join(errs...)
 }

@@ -62,6 +62,7 @@ Compose keys shoal does not support yet are named in a warning each
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what the deploy would change and where tasks would go; change nothing")
 	fl.BoolVar(&f.strict, "strict", false, "refuse files that use compose keys shoal does not support")
 	f.wait.register(cmd)
+	g.registerQuiet(cmd)
 	return cmd
 }
 
@@ -85,6 +86,7 @@ type deployStep struct {
 	Plan    *planJSON `json:"plan,omitempty"`
 	spec    *api.ServiceSpec
 	current *shoalpb.Service
+	version uint64 // the spec version the step wrote
 }
 
 // planJSON carries a dry run's Plan in the stack deploy JSON, in the same
@@ -128,6 +130,9 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return err
 		}
 		res.Services = steps
+		if err := g.ensureStackNetworks(ctx, c, st, f.dryRun); err != nil {
+			return err
+		}
 		if f.dryRun {
 			return g.dryRunDeploy(ctx, c, res)
 		}
@@ -138,15 +143,17 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return nil
 		}
 		var ids []string
+		versions := map[string]uint64{}
 		for _, s := range steps {
 			if s.Action == stepCreate || s.Action == stepUpdate {
 				ids = append(ids, s.ID)
+				versions[s.ID] = s.version
 			}
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		return g.waitServices(ctx, c, ids, "see shoalctl stack ps "+name)
+		return g.waitServicesAt(ctx, c, ids, versions, "see shoalctl stack ps "+name)
 	})
 }
 
@@ -178,6 +185,7 @@ func planDeploy(st *stack.Stack, all []*shoalpb.ServiceSummary, prune bool) ([]*
 			continue
 		default:
 			step.current, step.ID = cur, cur.GetId()
+			keepDigest(cur.GetSpec(), spec)
 			step.Changes = specChanges(shoalpb.ToServiceSpec(cur.GetSpec()), spec)
 			step.Action = stepUnchanged
 			if len(step.Changes) > 0 {
@@ -304,7 +312,7 @@ func (g *globals) applyDeploy(ctx context.Context, c *client, res *deployResult)
 
 // say prints a progress line of a deploy to stdout in table mode.
 func (g *globals) say(out bool, format string, args ...any) {
-	if out {
+	if out && !g.quiet {
 		fmt.Fprintf(g.app.Out, format, args...)
 	}
 }
@@ -316,6 +324,7 @@ func (g *globals) createStep(ctx context.Context, c *client, s *deployStep) erro
 		return rpcError(serviceSubject(s.Service), err)
 	}
 	s.ID, s.Index = resp.GetService().GetId(), strconv.FormatUint(resp.GetIndex(), 10)
+	s.version = resp.GetService().GetSpecVersion()
 	return nil
 }
 
@@ -331,6 +340,7 @@ func (g *globals) updateStep(ctx context.Context, c *client, s *deployStep) erro
 		return rpcError(serviceSubject(s.Service), err)
 	}
 	s.Index = strconv.FormatUint(resp.GetIndex(), 10)
+	s.version = resp.GetService().GetSpecVersion()
 	return nil
 }
 

@@ -34,6 +34,17 @@ func (w *waitFlags) register(cmd *cobra.Command) {
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
 }
 
+// registerQuiet adds -q, which keeps the result on stdout and leaves out
+// the progress of the wait on stderr, as docker's -q does.
+func (g *globals) registerQuiet(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&g.quiet, "quiet", "q", false, "print only the result (IDs), no progress while waiting")
+}
+
+// silentProgress shows nothing (-q).
+type silentProgress struct{}
+
+func (silentProgress) show([]view) {}
+
 // prepareWait gives a command that will wait the longer default timeout,
 // unless --timeout was given.
 func (g *globals) prepareWait(cmd *cobra.Command, waits bool) {
@@ -66,6 +77,18 @@ func readCluster(ctx context.Context, c *client) (*cluster, error) {
 // waitServices waits until the services with these IDs converge, showing
 // their progress on stderr.
 func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hint string) error {
+	return g.waitServicesAt(ctx, c, ids, nil, hint)
+}
+
+// waitServicesAt waits as waitServices does for the spec versions a write
+// committed (versions by ID; a service not in it: the version first seen),
+// so that a rollout of that version that pauses or is rolled back ends the
+// wait with its reason.
+func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, versions map[string]uint64, hint string) error {
+	want := map[string]uint64{}
+	for id, v := range versions {
+		want[id] = v
+	}
 	var old map[string]bool
 	return g.wait(ctx, c, hint, func(cl *cluster) []view {
 		if old == nil {
@@ -83,7 +106,12 @@ func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hin
 				views = append(views, view{name: id, failure: "the service was removed while shoalctl waited"})
 				continue
 			}
-			views = append(views, viewService(svc, cl, old))
+			if want[id] == 0 {
+				want[id] = svc.GetSpecVersion()
+			}
+			v := viewService(svc, cl, old)
+			foldRollout(&v, svc, want[id])
+			views = append(views, v)
 		}
 		return views
 	})
@@ -120,6 +148,9 @@ func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*c
 	app := g.app
 	deadline := app.Now().Add(g.timeout)
 	prog := newProgress(app.Err, app.terminal(app.Err))
+	if g.quiet {
+		prog = silentProgress{}
+	}
 	var views []view
 	var readErr error
 	stable := map[string]settling{}

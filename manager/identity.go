@@ -162,3 +162,22 @@ func randomID() string {
 	}
 	return hex.EncodeToString(b[:])[:25]
 }
+
+// ReadID returns the id of the manager whose data dir is dataDir, without
+// making one: an agent on the manager's host takes it as its node id, so
+// that the host is one node whose role follows the manager's membership.
+func ReadID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, idFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("no manager id in %s: start the manager with --data-dir %s first", dataDir, dataDir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read manager id: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return "", fmt.Errorf("manager id file %s is empty", path)
+	}
+	return id, nil
+}

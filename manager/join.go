@@ -94,7 +94,7 @@ func (m *Manager) askToJoin(ctx context.Context, addr string) error {
 	defer cancel()
 	rec := m.record()
 	_, err = shoalpb.NewControlClient(conn).JoinManager(ctx, &shoalpb.JoinManagerRequest{
-		Id: rec.ID, RaftAddr: rec.RaftAddr, Addr: rec.Addr, GossipAddr: rec.GossipAddr,
+		Id: rec.ID, RaftAddr: rec.RaftAddr, Addr: rec.Addr, GossipAddr: rec.GossipAddr, NonVoter: m.cfg.Standby,
 	})
 	return err
 }
@@ -116,7 +116,9 @@ func (m *Manager) keepRecorded(ctx context.Context, node *raftstore.Node) {
 		case <-t.C:
 		}
 		v := node.State().Read()
-		if rec, ok := v.Manager(m.id); ok && rec == m.record() {
+		// Only the addresses are this manager's to record; whether it
+		// votes is the leader's (promote, demote).
+		if rec, ok := v.Manager(m.id); ok && sameAddrs(rec, m.record()) {
 			return
 		}
 		if leader, _ := node.Leader(); leader == m.id {
@@ -149,4 +151,9 @@ func (m *Manager) askAny(ctx context.Context, recs []api.Manager) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func sameAddrs(a, b api.Manager) bool {
+	a.NonVoter, b.NonVoter = false, false
+	return a == b
 }

@@ -6,6 +6,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"cmp"
 	"context"
 	"errors"
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/internal/debughttp"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
@@ -45,9 +48,11 @@ type Manager struct {
 	// gossip is the gossip address ("" when gossip is off).
 	gossip    string
 	gossipKey []byte
-	log       *slog.Logger
-	tcp       net.Listener
-	unix      net.Listener // nil when the socket is disabled
+	// images resolves image tags (nil: Config.Images is not set).
+	images controlapi.ImageResolver
+	log    *slog.Logger
+	tcp    net.Listener
+	unix   net.Listener // nil when the socket is disabled
 
 	crashOnce sync.Once
 	crashed   chan struct{}
@@ -58,7 +63,11 @@ type Manager struct {
 
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
-	gs   *grpc.Server    // set while Run runs
+	// gossipRun is the gossip member while Run runs (nil: gossip off).
+	gossipRun *gossipRun
+	// rest is the data key, once Run has it (after an unlock, if locked).
+	rest *atRest
+	gs   *grpc.Server // set while Run runs
 	disp *dispatcher.Dispatcher
 }
 
@@ -85,6 +94,14 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	id := creds.Identity().NodeID
+	var images controlapi.ImageResolver
+	if cfg.Images != nil {
+		regs, err := registry.New(*cfg.Images)
+		if err != nil {
+			return nil, fmt.Errorf("registries: %w", err)
+		}
+		images = regs
+	}
 	// The Raft listener is bound here and handed to Raft, not picked and
 	// bound again later: another process could take a port in between.
 	raftLn, err := net.Listen("tcp", cfg.RaftAddr)
@@ -120,6 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
 		crashed:       make(chan struct{}),
+		images:        images,
 	}, nil
 }
 
@@ -169,6 +187,19 @@ func (m *Manager) Crash() { m.crashOnce.Do(func() { close(m.crashed) }) }
 // Run runs the manager until ctx ends (a clean stop) or Crash is called.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.closeListeners()
+	if err := m.serveDebug(ctx); err != nil {
+		return err
+	}
+	// A locked manager waits here, serving only the unlock, until it has
+	// its data key: Raft cannot read its log without it.
+	rest, err := m.openDataKey(ctx)
+	if errors.Is(err, errStoppedLocked) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.rest = rest
 	node, err := m.openRaft()
 	if err != nil {
 		return err
@@ -191,6 +222,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
 		ManagerTLS: managerTLS, AgentTLS: agentTLS, CAProgress: caSrv.Progress,
+		Images: m.images,
 	})
 	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
 	m.setServer(gs)
@@ -208,6 +240,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}})
 	serveErr := m.serve(gs)
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
+	wg.Go(func() { rest.follow(runCtx, node) })
 	err = m.joinIfNew(runCtx, node)
 	if err == nil {
 		wg.Go(func() { m.keepRecorded(runCtx, node) })
@@ -235,7 +268,7 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
 		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
-		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger,
+		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger, DataKey: m.rest.key,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
@@ -328,4 +361,21 @@ func boundAddr(configured string, bound net.Addr) string {
 		return bound.String()
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// serveDebug starts the profile server when the config asks for one.
+func (m *Manager) serveDebug(ctx context.Context) error {
+	if m.cfg.DebugAddr == "" {
+		return nil
+	}
+	l, err := debughttp.Listen(m.cfg.DebugAddr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := debughttp.Serve(ctx, l); err != nil {
+			m.log.Error("debug server stopped", "error", err)
+		}
+	}()
+	return nil
 }

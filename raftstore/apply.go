@@ -79,6 +79,20 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.removeManager(c)
 	case SetCA:
 		return t.setCA(c)
+	case CreateNetwork:
+		return t.createNetwork(c)
+	case RemoveNetwork:
+		return t.removeNetwork(c)
+	case AllocateNetworks:
+		return t.allocateNetworks(c)
+	case SetUpdateStatus:
+		return t.setUpdateStatus(c)
+	case RollbackService:
+		return t.rollbackService(c)
+	case SetGossipKeys:
+		return t.setGossipKeys(c)
+	case SetAutolock:
+		return t.setAutolock(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err
@@ -122,6 +136,7 @@ func (t *tx) upsertManager(c UpsertManager) (any, error) {
 	}
 	m := c.Manager
 	t.insert(tableManagers, &m)
+	t.syncNodeRole(m.ID)
 	return m, nil
 }
 
@@ -131,5 +146,7 @@ func (t *tx) removeManager(c RemoveManager) (any, error) {
 		return nil, fmt.Errorf("manager %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableManagers, cur)
+	t.syncNodeRole(c.ID)
+	t.requestGossipRotation()
 	return *cur, nil
 }

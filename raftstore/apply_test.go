@@ -71,6 +71,17 @@ func TestApplyServices(t *testing.T) {
 			}},
 		{name: "create name taken", cmd: CreateService{Service: testService("svc-x", "web", 1)},
 			wantErr: ErrAlreadyExists, errText: `service "web": already exists`},
+		{name: "create name taken in other case", cmd: CreateService{Service: testService("svc-x", "WEB", 1)},
+			wantErr: ErrAlreadyExists, errText: `service "WEB": already exists`},
+		{name: "create upper case", cmd: CreateService{Service: testService("svc-b", "demo_B", 1)},
+			check: func(t *testing.T, v *View, _ any) {
+				if s := v.ServiceByName("demo_B"); s == nil || s.Spec.Name != "demo_B" {
+					t.Fatalf("ServiceByName(demo_B) = %+v", s)
+				}
+				if s := v.ServiceByName("DEMO_b"); s == nil || s.ID != "svc-b" {
+					t.Fatalf("ServiceByName(DEMO_b) = %+v, want the same service", s)
+				}
+			}},
 		{name: "create id taken", cmd: CreateService{Service: testService("svc-web", "other", 1)},
 			wantErr: ErrAlreadyExists, errText: `"svc-web"`},
 		{name: "create empty name", cmd: CreateService{Service: testService("svc-x", "", 1)},

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/shoal-sched/shoal/api"
@@ -46,6 +47,22 @@ func (f strIndex) FromArgs(args ...any) ([]byte, error) {
 	return append([]byte(s), 0), nil
 }
 
+// foldIndex is a strIndex whose keys (and look-ups) ignore case.
+type foldIndex func(obj any) string
+
+func (f foldIndex) FromObject(obj any) (bool, []byte, error) {
+	return strIndex(func(o any) string { return strings.ToLower(f(o)) }).FromObject(obj)
+}
+
+func (f foldIndex) FromArgs(args ...any) ([]byte, error) {
+	if len(args) == 1 {
+		if s, ok := args[0].(string); ok {
+			args = []any{strings.ToLower(s)}
+		}
+	}
+	return strIndex(nil).FromArgs(args...)
+}
+
 func idIndex(f strIndex) *memdb.IndexSchema {
 	return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: f}
 }
@@ -54,8 +71,10 @@ func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableServices: {Name: tableServices, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*api.Service).ID }),
+			// Names are unique regardless of case, as in swarmkit: "Web"
+			// and "web" would be one name to DNS and to people.
 			"name": {Name: "name", Unique: true,
-				Indexer: strIndex(func(o any) string { return o.(*api.Service).Spec.Name })},
+				Indexer: foldIndex(func(o any) string { return o.(*api.Service).Spec.Name })},
 		}},
 		tableTasks: {Name: tableTasks, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*api.Task).ID }),
@@ -83,6 +102,17 @@ func schema() *memdb.DBSchema {
 		tableRevoked:  revokedTable(),
 		tableCA: {Name: tableCA, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return caKey }),
+		}},
+		tableNetworks: {Name: tableNetworks, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Network).ID }),
+			"name": {Name: "name", Unique: true,
+				Indexer: strIndex(func(o any) string { return o.(*api.Network).Spec.Name })},
+		}},
+		tableGossipKeys: {Name: tableGossipKeys, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return gossipKeysKey }),
+		}},
+		tableAutolock: {Name: tableAutolock, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return autolockKey }),
 		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
@@ -113,6 +143,12 @@ func objectID(obj any) string {
 		return o.key()
 	case *Revocation:
 		return o.NodeID
+	case *api.Network:
+		return o.ID
+	case *api.GossipKeyring:
+		return gossipKeysKey
+	case *api.Autolock:
+		return autolockKey
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

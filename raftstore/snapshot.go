@@ -35,6 +35,8 @@ type snapshotHeader struct {
 	Specs int `json:"specs,omitempty"`
 	// Revoked counts the revoked node IDs.
 	Revoked int `json:"revoked,omitempty"`
+	// Networks counts the network records.
+	Networks int `json:"networks,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
@@ -47,6 +49,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
 	requests := v.requests()
 	revoked := v.Revocations()
+	networks := v.Networks()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
@@ -55,12 +58,19 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Requests: len(requests),
 		Specs:    len(specs),
 		Revoked:  len(revoked),
+		Networks: len(networks),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
 	}
 	if c, ok := v.first(tableCA, "id", caKey).(*api.ClusterCA); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CA, c)
+	}
+	if r, ok := v.first(tableGossipKeys, "id", gossipKeysKey).(*api.GossipKeyring); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING, r)
+	}
+	if a, ok := v.first(tableAutolock, "id", autolockKey).(*api.Autolock); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_AUTOLOCK, a)
 	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
@@ -73,6 +83,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, s := range specs {
 		rw.write(commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC, s)
+	}
+	for _, n := range networks {
+		rw.write(commandpb.SnapshotRecordType_RECORD_NETWORK, n)
 	}
 	for _, t := range tasks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
@@ -163,6 +176,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_REQUEST:      hdr.Requests,
 		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
 		commandpb.SnapshotRecordType_RECORD_REVOKED:      hdr.Revoked,
+		commandpb.SnapshotRecordType_RECORD_NETWORK:      hdr.Networks,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -248,6 +262,15 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_REVOKED:
 		table = tableRevoked
 		obj, id, err = decodeRecord(rec.Payload, func(r *Revocation) string { return r.NodeID })
+	case commandpb.SnapshotRecordType_RECORD_NETWORK:
+		table = tableNetworks
+		obj, id, err = decodeRecord(rec.Payload, func(n *api.Network) string { return n.ID })
+	case commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING:
+		table = tableGossipKeys
+		obj, id, err = decodeRecord(rec.Payload, func(*api.GossipKeyring) string { return gossipKeysKey })
+	case commandpb.SnapshotRecordType_RECORD_AUTOLOCK:
+		table = tableAutolock
+		obj, id, err = decodeRecord(rec.Payload, func(*api.Autolock) string { return autolockKey })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

@@ -10,7 +10,7 @@ import (
 // error or a stack, never panic, and a stack it returns must be in
 // dependency order with names from the stack.
 func FuzzLoadCompose(f *testing.F) {
-	for _, dir := range []string{"full", "abc", "unsupported", "cycle", "merge", "profiles"} {
+	for _, dir := range []string{"full", "abc", "container", "unsupported", "cycle", "merge", "profiles"} {
 		b, err := os.ReadFile(filepath.Join("testdata", dir, "compose.yaml"))
 		if err != nil {
 			f.Fatal(err)

@@ -93,6 +93,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"full", []string{"full/compose.yaml"}, Options{}},
 		{"abc", []string{"abc/compose.yaml"}, Options{}},
+		{"container", []string{"container/compose.yaml"}, Options{}},
 		{"unsupported", []string{"unsupported/compose.yaml"}, Options{}},
 		{"merge", []string{"merge/compose.yaml", "merge/compose.prod.yaml"}, Options{}},
 		{"profiles_none", []string{"profiles/compose.yaml"}, Options{}},
@@ -137,7 +138,10 @@ func TestFullFixture(t *testing.T) {
 		{"preference", strings.Join(web.Placement.Preferences, ","), "spread=node.labels.rack"},
 		{"max per node", web.Placement.MaxReplicasPerNode, uint64(2)},
 		{"restart", web.RestartPolicy, api.RestartPolicy{Condition: api.RestartOnFailure, Delay: api.Duration(2e9), MaxAttempts: 4, Window: api.Duration(60e9)}},
-		{"update order", web.UpdateConfig.Order, "start-first"},
+		{"update config", web.UpdateConfig, api.UpdateConfig{Parallelism: 2, Delay: api.Duration(10e9), FailureAction: "rollback",
+			Monitor: api.Duration(30e9), Order: "start-first", MaxFailureRatio: 0.2}},
+		{"rollback config (parallelism 0: all at once)", web.RollbackConfig, api.UpdateConfig{Parallelism: 0, Delay: api.Duration(1e9),
+			FailureAction: "continue", Monitor: api.Duration(10e9), Order: "stop-first", MaxFailureRatio: 0.5}},
 		{"stack label", web.Labels[api.LabelStack], "shop"},
 		{"deploy label", web.Labels["team"], "web"},
 		{"named volume", web.Mounts[1], api.Mount{Type: api.MountVolume, Source: "shop_cache", Target: "/var/cache/web"}},
@@ -181,27 +185,19 @@ func TestUnsupportedWarns(t *testing.T) {
 	st := mustLoad(t, opts)
 	want := []string{
 		`configs: not supported by shoal yet; ignored`,
-		`networks: not supported by shoal yet; ignored`,
 		`secrets: not supported by shoal yet; ignored`,
 		`volumes.data.driver: not supported by shoal yet; ignored`,
-		`service "db": networks: not supported by shoal yet; ignored`,
 		`service "web": build: not supported by shoal yet; ignored`,
 		`service "web": configs: not supported by shoal yet; ignored`,
 		`service "web": container_name: not supported by shoal yet; ignored`,
-		`service "web": depends_on.db: condition service_healthy: shoal does not run health checks yet; "db" counts as healthy once it is running`,
+		`service "web": depends_on.db: condition service_healthy: "db" has no healthcheck here, so it turns healthy only if its image has a HEALTHCHECK`,
 		`service "web": depends_on.db.restart: not supported by shoal yet; ignored`,
-		`service "web": deploy.endpoint_mode: not supported by shoal yet; ignored`,
 		`service "web": deploy.resources.limits.pids: not supported by shoal yet; ignored`,
-		`service "web": deploy.rollback_config: not supported by shoal yet; ignored`,
-		`service "web": deploy.update_config.max_failure_ratio: not supported by shoal yet; ignored`,
 		`service "web": environment.UNSET_VARIABLE: has no value and is not set where the stack is deployed; left out`,
 		`service "web": healthcheck.start_interval: not supported by shoal yet; ignored`,
-		`service "web": networks: not supported by shoal yet; ignored`,
-		`service "web": ports: not supported by shoal yet; ignored`,
 		`service "web": privileged: not supported by shoal yet; ignored`,
 		`service "web": restart: not supported by shoal yet; ignored`,
 		`service "web": secrets: not supported by shoal yet; ignored`,
-		`service "web": volumes[0]: volume type tmpfs (at /tmp) is not supported by shoal yet; left out`,
 		`service "web": volumes[1]: anonymous volume at /anon is not supported by shoal yet (give it a name); left out`,
 		`service "web": volumes[].volume.nocopy: not supported by shoal yet; ignored`,
 	}
@@ -286,7 +282,7 @@ func TestProfiles(t *testing.T) {
 		warnings int
 	}{
 		{"none", nil, nil, []string{"st_web"}, 0},
-		{"debug", []string{"debug"}, nil, []string{"st_debug", "st_web", "st_tools"}, 1},
+		{"debug", []string{"debug"}, nil, []string{"st_debug", "st_web", "st_tools"}, 0},
 		{"tools alone drops the optional dependency", []string{"tools"}, nil, []string{"st_web", "st_tools"}, 0},
 		{"COMPOSE_PROFILES", nil, []string{"COMPOSE_PROFILES=tools"}, []string{"st_web", "st_tools"}, 0},
 	}
@@ -296,7 +292,7 @@ func TestProfiles(t *testing.T) {
 			if got := serviceNames(st); !slices.Equal(got, tt.want) {
 				t.Errorf("services %v, want %v", got, tt.want)
 			}
-			// debug's ports are only reported when debug is deployed.
+			// Nothing of these files is unsupported (ports are honoured).
 			if len(st.Warnings) != tt.warnings {
 				t.Errorf("warnings %v, want %d", st.Warnings, tt.warnings)
 			}
@@ -316,7 +312,13 @@ func TestBadValues(t *testing.T) {
 		{"bad constraint", "deploy: {placement: {constraints: ['zone=a']}}", `services.web.deploy.placement.constraints[0] "zone=a"`},
 		{"bad preference", "deploy: {placement: {preferences: [{spread: node.id}]}}", `services.web.deploy.placement.preferences[0] "spread=node.id"`},
 		{"bad restart condition", "deploy: {restart_policy: {condition: always}}", `always`},
-		{"upper-case name", "", ``},
+		{"name ending in a dash", "", ``},
+		{"host sysctl", "sysctls: {kernel.panic: '1'}", `services.web.sysctls "kernel.panic": not a namespaced sysctl`},
+		{"net sysctl", "sysctls: {net.core.somaxconn: '1024'}", `services.web.sysctls "net.core.somaxconn": net.* sysctls are per network namespace`},
+		{"hostname template", "hostname: '{{.Service.Name'", `services.web.hostname "{{.Service.Name": not a valid template`},
+		{"unknown capability", "cap_add: [FLY]", `services.web.cap_add[0] "FLY": unknown capability`},
+		{"bad ulimit", "ulimits: {nofile: {soft: 10, hard: 5}}", `services.web.ulimits[0] "nofile=10:5": nofile: soft limit 10 is above the hard limit 5`},
+		{"log option", "logging: {options: {compress: 'true'}}", `services.web.logging.options.compress "true": unknown log option`},
 		{"relative working dir", "working_dir: www", `services.web.working_dir "www": the working directory must be an absolute path`},
 		{"no image", "", `service "web" has neither an image nor a build context`},
 		{"build without image", "", `services.web.image "": an image is required (shoal does not build images)`},
@@ -330,9 +332,9 @@ func TestBadValues(t *testing.T) {
 				svc = "  web:\n    command: [x]\n"
 			case "build without image":
 				svc = "  web:\n    build: .\n"
-			case "upper-case name":
-				svc = "  Web:\n    image: busybox\n"
-				tt.want = `services.Web.(name) "st_Web"`
+			case "name ending in a dash":
+				svc = "  web-:\n    image: busybox\n"
+				tt.want = `services.web-.(name) "st_web-": the service would be named "st_web-": must start and end with a letter or digit`
 			}
 			if tt.yaml != "" {
 				svc += "    " + tt.yaml + "\n"

@@ -13,7 +13,7 @@ import (
 // here on purpose. The paths are those of the merged, canonical model
 // (short syntax already expanded: a volume "data:/d" is a map with type,
 // source, target and an empty volume map).
-var supported = []tree.Path{
+var supported = append([]tree.Path{
 	"name",
 	"services",
 	"services.*",
@@ -93,11 +93,55 @@ var supported = []tree.Path{
 	"services.*.deploy.update_config.failure_action",
 	"services.*.deploy.update_config.monitor",
 	"services.*.deploy.update_config.order",
+	"services.*.deploy.update_config.max_failure_ratio",
+	"services.*.deploy.rollback_config",
+	"services.*.deploy.rollback_config.parallelism",
+	"services.*.deploy.rollback_config.delay",
+	"services.*.deploy.rollback_config.failure_action",
+	"services.*.deploy.rollback_config.monitor",
+	"services.*.deploy.rollback_config.order",
+	"services.*.deploy.rollback_config.max_failure_ratio",
+
+	"services.*.ports",
+	"services.*.ports.*",
+	"services.*.ports.*.mode",
+	"services.*.ports.*.target",
+	"services.*.ports.*.published",
+	"services.*.ports.*.protocol",
+	"services.*.ports.*.host_ip",
+	"services.*.networks",
+	"services.*.networks.*",
+	"services.*.networks.*.aliases",
+	"services.*.networks.*.aliases.*",
+	"services.*.network_mode",
+	"services.*.deploy.endpoint_mode",
+
+	"networks",
+	"networks.*",
+	"networks.*.name",
+	"networks.*.driver",
+	"networks.*.attachable",
+	"networks.*.internal",
+	"networks.*.external",
+	"networks.*.labels",
+	"networks.*.labels.*",
+	"networks.*.ipam",
+	"networks.*.ipam.config",
+	"networks.*.ipam.config.*",
+	"networks.*.ipam.config.*.subnet",
 
 	"volumes",
 	"volumes.*",
 	"volumes.*.name",
 	"volumes.*.external",
+}, containerTreePaths()...)
+
+func containerTreePaths() []tree.Path {
+	out := make([]tree.Path, len(containerPaths))
+	for i, p := range containerPaths {
+		out[i] = tree.Path(p)
+	}
+	return out
 }
 
 // attributeWarning turns a compose-go finding path such as

@@ -357,7 +357,7 @@ func TestCreateRejects(t *testing.T) {
 		{"no image", func(t *api.Task) { t.Spec.Image = "" }, "spec.image is empty"},
 		{"env without =", func(t *api.Task) { t.Spec.Env = []string{"FOO"} }, `spec.env entry "FOO"`},
 		{"relative dir", func(t *api.Task) { t.Spec.Dir = "tmp" }, `spec.dir "tmp"`},
-		{"mount type", func(t *api.Task) { t.Spec.Mounts = []api.Mount{{Type: "tmpfs", Target: "/x"}} }, `spec.mounts[0]: type "tmpfs"`},
+		{"mount type", func(t *api.Task) { t.Spec.Mounts = []api.Mount{{Type: "npipe", Target: "/x"}} }, `spec.mounts[0]: type "npipe": want bind, volume or tmpfs`},
 		{"relative target", func(t *api.Task) { t.Spec.Mounts = []api.Mount{{Type: "volume", Source: "v", Target: "x"}} }, `target "x"`},
 		{"missing bind source", func(t *api.Task) {
 			t.Spec.Mounts = []api.Mount{{Type: "bind", Source: "/no/such/dir", Target: "/x"}}

@@ -31,6 +31,9 @@ type logFile struct {
 	path     string
 	maxBytes int64
 	logger   *slog.Logger
+	// dropRotated: a full file is removed instead of kept as <name>.1
+	// (a service's log max-file 1).
+	dropRotated bool
 
 	mu     sync.Mutex
 	f      *os.File
@@ -104,6 +107,12 @@ func (l *logFile) rotate() error {
 		return fmt.Errorf("rotate log file: %w", err)
 	}
 	l.f = nil
+	if l.dropRotated {
+		if err := os.Remove(l.path); err != nil {
+			return fmt.Errorf("rotate log file: %w", err)
+		}
+		return l.open()
+	}
 	if err := os.Rename(l.path, l.path+".1"); err != nil {
 		return fmt.Errorf("rotate log file: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/registry"
 )
 
 // Defaults for Options.
@@ -60,6 +62,11 @@ type Options struct {
 	Namespace string
 	// NodeID goes into every container's shoal.node label.
 	NodeID string
+	// NodeHostname is what {{.Node.Hostname}} renders to in hostname
+	// templates (the host's name if empty).
+	NodeHostname string
+	// InitPath is the init --init mounts as PID 1 (DefaultInitPath if empty).
+	InitPath string
 	// StateDir holds the logs, the named volumes and the output FIFOs.
 	StateDir string
 	// LogDir and VolumeDir override StateDir/logs and StateDir/volumes.
@@ -122,14 +129,24 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.NodeHostname == "" {
+		o.NodeHostname, _ = os.Hostname()
+	}
+	if o.InitPath == "" {
+		o.InitPath = DefaultInitPath
+	}
 	return nil
+}
+
+func newRegistries(o Options) (*registry.Registries, error) {
+	return registry.New(registry.Options{Mirrors: o.Mirrors, Insecure: o.InsecureRegistries, DockerConfig: o.DockerConfig})
 }
 
 // Runtime implements agent.Runtime with containerd.
 type Runtime struct {
 	opts   Options
 	client *client.Client
-	regs   *registries
+	regs   *registry.Registries
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -223,7 +240,7 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 	_, err = r.client.Pull(ctx, name,
 		client.WithPullUnpack,
 		client.WithPullSnapshotter(r.opts.Snapshotter),
-		client.WithResolver(r.regs.resolver()),
+		client.WithResolver(r.regs.Resolver()),
 	)
 	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("pull image %q: %w: %w", name, ErrImageNotFound, err)
@@ -236,12 +253,12 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 }
 
 // Create makes the container of task t from its (pulled) image.
-func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
+func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateOption) error {
 	ctx = r.nsCtx(ctx)
 	if err := validateTask(t); err != nil {
 		return err
 	}
-	name, err := ref(t.Spec.Image)
+	name, err := ref(t.Spec.ImageRef())
 	if err != nil {
 		return fmt.Errorf("task %s: %w", t.ID, err)
 	}
@@ -249,7 +266,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	if err != nil {
 		return fmt.Errorf("task %s: image %q (pull it first): %w", t.ID, name, err)
 	}
-	specOpts, err := r.specOpts(ctx, img, t)
+	specOpts, err := r.specOpts(ctx, img, t, agent.CreateOptionsOf(opts).Network)
 	if err != nil {
 		return err
 	}
@@ -258,11 +275,21 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	if _, err := r.client.LoadContainer(ctx, t.ID); err == nil {
 		return fmt.Errorf("create container %s: %w", t.ID, errdefs.ErrAlreadyExists)
 	}
+	labels := r.containerLabels(t)
+	optionLabels(t.Spec.Container, labels)
+	stopSignal := client.WithImageStopSignal(img, "SIGTERM")
+	if sig, err := stopSignalLabel(t.Spec.Container); err != nil {
+		return fmt.Errorf("task %s: %w", t.ID, err)
+	} else if sig != "" {
+		labels[client.StopSignalLabel] = sig
+		stopSignal = func(context.Context, *client.Client, *containers.Container) error { return nil }
+	}
 	_, err = r.client.NewContainer(ctx, t.ID,
 		client.WithImage(img),
 		client.WithSnapshotter(r.opts.Snapshotter),
 		client.WithNewSnapshot(t.ID, img),
-		client.WithContainerLabels(r.containerLabels(t)),
+		client.WithContainerLabels(labels),
+		stopSignal,
 		client.WithRuntime(runcRuntime, nil),
 		client.WithNewSpec(specOpts...),
 	)

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/api"
 )
 
@@ -97,8 +98,9 @@ func validateMount(m api.Mount) error {
 		if !volumeName.MatchString(m.Source) {
 			return fmt.Errorf("volume name %q: want letters, digits, '_', '.', '-'", m.Source)
 		}
+	case api.MountTmpfs:
 	default:
-		return fmt.Errorf("type %q: want bind or volume", m.Type)
+		return fmt.Errorf("type %q: want bind, volume or tmpfs", m.Type)
 	}
 	return nil
 }
@@ -116,7 +118,7 @@ func (r *Runtime) containerLabels(t *api.Task) map[string]string {
 
 // specOpts turns the task's spec into OCI spec options on top of the
 // image's config.
-func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task) ([]oci.SpecOpts, error) {
+func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task, n agent.ContainerNetwork) ([]oci.SpecOpts, error) {
 	s := &t.Spec
 	args, err := processArgs(ctx, img, s)
 	if err != nil {
@@ -130,21 +132,47 @@ func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task) (
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
 		oci.WithEnv(s.Env),
-		// Host networking: the container shares the agent host's network
-		// (and, as with Docker's host network, its hostname).
-		oci.WithHostNamespace(specs.NetworkNamespace),
-		oci.WithHostNamespace(specs.UTSNamespace),
-		oci.WithHostHostsFile,
-		oci.WithHostResolvconf,
-		oci.WithMounts(mounts),
 	}
+	opts = append(append(opts, networkOpts(n)...), oci.WithMounts(mounts))
 	if s.Dir != "" {
 		opts = append(opts, oci.WithProcessCwd(s.Dir))
 	}
 	if s.User != "" {
 		opts = append(opts, oci.WithUser(s.User))
 	}
-	return append(opts, resourceOpts(s.Resources)...), nil
+	copts, err := r.containerOpts(t)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	return append(append(opts, resourceOpts(s.Resources)...), copts...), nil
+}
+
+// networkOpts joins the container to its network namespace, with its own
+// hostname, hosts and resolv.conf; without one it shares the agent host's
+// network (and, as with Docker's host network, its hostname and files).
+func networkOpts(n agent.ContainerNetwork) []oci.SpecOpts {
+	if n.NetNS == "" {
+		return []oci.SpecOpts{
+			oci.WithHostNamespace(specs.NetworkNamespace),
+			oci.WithHostNamespace(specs.UTSNamespace),
+			oci.WithHostHostsFile,
+			oci.WithHostResolvconf,
+		}
+	}
+	opts := []oci.SpecOpts{
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: n.NetNS}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace}),
+	}
+	if n.Hostname != "" {
+		opts = append(opts, oci.WithHostname(n.Hostname))
+	}
+	var files []specs.Mount
+	for dst, src := range map[string]string{"/etc/resolv.conf": n.ResolvConf, "/etc/hosts": n.Hosts} {
+		if src != "" {
+			files = append(files, specs.Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"rbind", "rprivate", "ro"}})
+		}
+	}
+	return append(opts, oci.WithMounts(files))
 }
 
 // processArgs applies Docker's rules: Command replaces the entrypoint (and
@@ -174,6 +202,10 @@ func processArgs(ctx context.Context, img client.Image, s *api.ServiceSpec) ([]s
 func (r *Runtime) mounts(ms []api.Mount) ([]specs.Mount, error) {
 	out := make([]specs.Mount, 0, len(ms))
 	for _, m := range ms {
+		if m.Type == api.MountTmpfs {
+			out = append(out, tmpfsMount(m))
+			continue
+		}
 		src := m.Source
 		if m.Type == "volume" {
 			src = filepath.Join(r.opts.VolumeDir, m.Source)

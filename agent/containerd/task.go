@@ -32,12 +32,13 @@ type taskIO struct {
 	done           chan struct{} // closed once the output is all in the log
 }
 
-func (r *Runtime) newTaskIO(taskID string) (*taskIO, error) {
+func (r *Runtime) newTaskIO(taskID string, maxBytes int64, keepRotated bool) (*taskIO, error) {
 	current, _ := logPaths(r.opts.LogDir, taskID)
-	lf, err := openLogFile(current, r.opts.LogMaxBytes, r.logger)
+	lf, err := openLogFile(current, maxBytes, r.logger)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", taskID, err)
 	}
+	lf.dropRotated = !keepRotated
 	return &taskIO{
 		log:    lf,
 		stdout: &streamWriter{log: lf, stream: "stdout"},
@@ -78,6 +79,25 @@ func (tio *taskIO) wait(d time.Duration) bool {
 	}
 }
 
+// openTaskIO opens the log of a task's container with the limits its
+// labels give, and returns the cio options that feed it: stdout and stderr,
+// or the one stream of a terminal.
+func (r *Runtime) openTaskIO(ctx context.Context, ctr client.Container) (*taskIO, []cio.Opt, error) {
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("task %s: labels: %w", ctr.ID(), err)
+	}
+	maxBytes, keep := r.logLimits(labels)
+	tio, err := r.newTaskIO(ctr.ID(), maxBytes, keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	if spec, err := ctr.Spec(ctx); err == nil && spec.Process != nil && spec.Process.Terminal {
+		return tio, []cio.Opt{cio.WithStreams(nil, tio.stdout, nil), cio.WithTerminal}, nil
+	}
+	return tio, []cio.Opt{cio.WithStreams(nil, tio.stdout, tio.stderr)}, nil
+}
+
 func fifoRoot(stateDir string) string { return filepath.Join(stateDir, "fifo") }
 
 func (r *Runtime) fifoDir(taskID string) string {
@@ -92,11 +112,11 @@ func (r *Runtime) Start(ctx context.Context, taskID string) error {
 	if err != nil {
 		return err
 	}
-	tio, err := r.newTaskIO(taskID)
+	tio, streams, err := r.openTaskIO(ctx, ctr)
 	if err != nil {
 		return err
 	}
-	creator := cio.NewCreator(cio.WithStreams(nil, tio.stdout, tio.stderr), cio.WithFIFODir(r.fifoDir(taskID)))
+	creator := cio.NewCreator(append(streams, cio.WithFIFODir(r.fifoDir(taskID)))...)
 	task, err := ctr.NewTask(ctx, creator)
 	if err != nil {
 		tio.log.Close()
@@ -140,11 +160,11 @@ func (r *Runtime) adopt(ctx context.Context, ctr client.Container) (client.Task,
 		// block forever.
 		return task, nil
 	}
-	tio, err := r.newTaskIO(ctr.ID())
+	tio, streams, err := r.openTaskIO(ctx, ctr)
 	if err != nil {
 		return nil, err
 	}
-	attached, err := ctr.Task(ctx, cio.NewAttach(cio.WithStreams(nil, tio.stdout, tio.stderr)))
+	attached, err := ctr.Task(ctx, cio.NewAttach(streams...))
 	if err != nil {
 		tio.log.Close()
 		return nil, fmt.Errorf("attach output of task %s: %w", ctr.ID(), err)
@@ -249,8 +269,12 @@ func (r *Runtime) Stop(ctx context.Context, taskID string, grace time.Duration) 
 	if err != nil {
 		return fmt.Errorf("stop task %s: %w", taskID, err)
 	}
-	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("stop task %s: SIGTERM: %w", taskID, err)
+	sig, err := client.GetStopSignal(ctx, ctr, syscall.SIGTERM)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("stop task %s: %v: %w", taskID, sig, err)
 	}
 	graceTimer := time.NewTimer(grace)
 	defer graceTimer.Stop()

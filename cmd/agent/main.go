@@ -4,11 +4,15 @@
 package main
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,7 +22,9 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/fake"
+	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/join"
@@ -52,6 +58,14 @@ Stopping (SIGTERM or SIGINT):
   A host that dies (power, kill -9, a cut link) is noticed by gossip and the
   session, and its tasks are replaced within about a second.
 
+Networks (--networks, on by default with containerd; needs root):
+  A task on an overlay network gets a network namespace of its own, with a
+  veth into each network's bridge (VXLAN to the other agent hosts, UDP 4789
+  from --underlay-addr), egress through the host-local gateway bridge
+  (--gateway-subnet, masqueraded), the service VIPs of its networks, and the
+  embedded DNS at 127.0.0.11. Namespaces live under DATA_DIR/netns; they are
+  removed with their tasks, and all of them with --leave-on-stop.
+
 Flags:
 `
 
@@ -62,6 +76,15 @@ type config struct {
 	token   string
 	runtime string
 	ctrd    containerdConfig
+	net     netConfig
+}
+
+// netConfig holds the flags of the data plane.
+type netConfig struct {
+	enabled       bool
+	underlay      string
+	gatewaySubnet string
+	dnsUpstreams  []string
 }
 
 // containerdConfig holds the flags of the containerd runtime.
@@ -103,11 +126,50 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	cfg.agent.Runtime = rt
+	if cfg.net.enabled && cfg.runtime == "containerd" {
+		dp, err := newDataPlane(cfg)
+		if err != nil {
+			return errors.Join(err, closeRT())
+		}
+		cfg.agent.DataPlane = dp
+	}
 	a, err := agent.New(cfg.agent)
 	if err != nil {
 		return errors.Join(err, closeRT())
 	}
 	return errors.Join(a.Run(ctx), closeRT())
+}
+
+// newDataPlane builds the overlay data plane: namespaces under the data
+// dir, VXLAN from the underlay address (the advertise address's host
+// unless --underlay-addr says otherwise).
+func newDataPlane(cfg config) (*network.Reconciler, error) {
+	nodeID, err := agent.NodeID(cfg.agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	under := cfg.net.underlay
+	if under == "" {
+		if under, _, err = net.SplitHostPort(cfg.agent.AdvertiseAddr); err != nil {
+			return nil, fmt.Errorf("--advertise-addr %q: %w", cfg.agent.AdvertiseAddr, err)
+		}
+	}
+	ip, err := netip.ParseAddr(under)
+	if err != nil {
+		return nil, fmt.Errorf("underlay address %q (--underlay-addr, or the host of --advertise-addr): want an IPv4 address", under)
+	}
+	gw, err := netip.ParsePrefix(cfg.net.gatewaySubnet)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway-subnet %q: want a CIDR such as 172.31.0.0/16", cfg.net.gatewaySubnet)
+	}
+	dp, err := network.New(network.Config{
+		Dir: filepath.Join(cfg.agent.DataDir, "netns"), NodeID: nodeID, UnderlayIP: ip,
+		GatewaySubnet: gw, Resolvers: cfg.net.dnsUpstreams, Logger: cfg.agent.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data plane (run as root, or --networks=false for host networking only): %w", err)
+	}
+	return dp, nil
 }
 
 // newRuntime builds the runtime the flags name, and what closes it.
@@ -119,7 +181,8 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 	case "containerd":
 		rt, err := containerd.New(ctx, containerd.Options{
 			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: cfg.agent.Credentials.Identity().NodeID,
-			StateDir: filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
+			NodeHostname: cfg.agent.Hostname,
+			StateDir:     filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
 			Logger: cfg.agent.Logger,
 		})
@@ -129,23 +192,6 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		return rt, rt.Close, nil
 	}
 	return nil, nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
-}
-
-// parseMirrors reads --registry-mirror values: MIRROR (a mirror of Docker
-// Hub) or REGISTRY=MIRROR.
-func parseMirrors(vals []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, v := range vals {
-		reg, mirror, ok := strings.Cut(v, "=")
-		if !ok {
-			reg, mirror = "docker.io", v
-		}
-		if reg == "" || mirror == "" {
-			return nil, fmt.Errorf("--registry-mirror %q: want MIRROR or REGISTRY=MIRROR", v)
-		}
-		out[reg] = append(out[reg], mirror)
-	}
-	return out, nil
 }
 
 // listFlag collects a repeatable flag that also takes comma lists.
@@ -197,7 +243,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.token, "token", "", "worker join token, from shoalctl cluster join-token worker (first start only)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
-	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
+	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
+	managerDir := fs.String("manager-data-dir", "",
+		"data dir of the shoal-manager on this host: the agent takes the manager's id as its node id, so the host is one node whose role (manager or worker) follows the manager's Raft membership; gossip is then the manager's (no --gossip-addr)")
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
 	fs.StringVar(&cfg.runtime, "runtime", "containerd", "container runtime: containerd, or fake (starts nothing)")
 	fs.StringVar(&cfg.ctrd.address, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
@@ -215,6 +263,11 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&a.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&a.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
 	fs.DurationVar(&a.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
+	fs.BoolVar(&cfg.net.enabled, "networks", true, "run the overlay data plane (containerd runtime): tasks on networks get their own namespace, VIPs, DNS and published ports")
+	fs.StringVar(&cfg.net.underlay, "underlay-addr", "", "this host's IPv4 address for VXLAN tunnels (default: the host of --advertise-addr)")
+	fs.StringVar(&cfg.net.gatewaySubnet, "gateway-subnet", network.DefaultGatewaySubnet.String(), "host-local subnet of the gateway bridge that gives containers egress")
+	var upstreams listFlag
+	fs.Var(&upstreams, "dns-upstream", "resolver HOST:PORT for names the embedded DNS does not own (repeatable; default: /etc/resolv.conf's)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -230,8 +283,19 @@ func parseFlags(args []string) (config, error) {
 			a.RestartHold, api.MaxRestartHold)
 	}
 	a.Join, a.Labels = joinAddrs, labels
+	cfg.net.dnsUpstreams = upstreams
+	if *managerDir != "" {
+		if a.GossipAddr != "" {
+			return cfg, fmt.Errorf("--gossip-addr %q with --manager-data-dir: the manager gossips for its host; drop --gossip-addr", a.GossipAddr)
+		}
+		id, err := manager.ReadID(*managerDir)
+		if err != nil {
+			return cfg, fmt.Errorf("--manager-data-dir: %w", err)
+		}
+		a.NodeID = id
+	}
 	cfg.ctrd.insecureRegistry = insecure
-	m, err := parseMirrors(mirrors)
+	m, err := registry.ParseMirrors(mirrors)
 	if err != nil {
 		return cfg, err
 	}

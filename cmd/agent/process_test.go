@@ -173,6 +173,12 @@ func total(m map[string]int) int {
 // waits until each is recorded. It returns them and their gRPC addresses.
 func startManagers(t testing.TB, dir, bin string, env []string, args ...string) ([]*proc, []string) {
 	t.Helper()
+	return startManagersWith(t, dir, bin, env, func(int) []string { return args })
+}
+
+// startManagersWith is startManagers with arguments of their own for each.
+func startManagersWith(t testing.TB, dir, bin string, env []string, argsOf func(i int) []string) ([]*proc, []string) {
+	t.Helper()
 	var procs []*proc
 	var addrs []string
 	for i := range 3 {
@@ -181,7 +187,9 @@ func startManagers(t testing.TB, dir, bin string, env []string, args ...string) 
 		sockets.Store(addr, filepath.Join(dataDir, "control.sock"))
 		a := append([]string{
 			"--data-dir", dataDir, "--addr", addr, "--raft-addr", freeAddr(t),
-		}, args...)
+			// The test's images are names only: no registry to resolve them in.
+			"--resolve-images=false",
+		}, argsOf(i)...)
 		if i > 0 {
 			a = append(a, "--join", addrs[0], "--token", joinTokens(t, addrs[0]).GetManager())
 		}

@@ -20,6 +20,10 @@ func main() {
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:5000", "host:port to serve the registry on")
 	flag.StringVar(&cfg.Busybox, "busybox", labregistry.DefaultBusybox, "path of the static busybox binary to put in the image")
 	flag.StringVar(&cfg.Repository, "repository", labregistry.DefaultRepository, "repository:tag to serve the image as")
+	flag.Func("alias", "another repository:tag to serve the same image as (repeatable), e.g. library/busybox:latest", func(v string) error {
+		cfg.Aliases = append(cfg.Aliases, v)
+		return nil
+	})
 	flag.Parse()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 

@@ -26,7 +26,10 @@ import (
 
 const usage = `usage: shoal-lab [--dir DIR] [--bin DIR] [--prefix P] COMMAND
 commands:
-  up                      start 3 managers, 3 agent hosts (own containerd each) and a registry
+  up [--managers-run-tasks]
+                          start 3 managers, 3 agent hosts (own containerd each) and a registry;
+                          with --managers-run-tasks the manager hosts run tasks too (own
+                          containerd, an agent with the manager's identity: nodes of role manager)
   down                    stop the lab and remove everything it made
   status                  hosts, links and processes
   ctl ARGS...             run shoalctl against the lab's managers (unix sockets)
@@ -87,6 +90,12 @@ func run(ctx context.Context, cfg lab.Config, cmd string, args []string) error {
 	logf := func(format string, a ...any) { fmt.Printf(format+"\n", a...) }
 	switch cmd {
 	case "up":
+		up := flag.NewFlagSet("up", flag.ContinueOnError)
+		up.BoolVar(&cfg.ManagersRunTasks, "managers-run-tasks", false,
+			"managers also run tasks: each manager host gets its own containerd and an agent with the manager's identity (one node of role manager)")
+		if err := up.Parse(args); err != nil {
+			return err
+		}
 		l, err := lab.Up(ctx, cfg, logf)
 		if err != nil {
 			return err

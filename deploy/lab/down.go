@@ -18,8 +18,9 @@ import (
 // Down removes everything a lab made, also after a crashed `up` or a
 // deleted state file: it ends the lab's processes (by PID: those it
 // recorded and those living in its namespaces), unmounts what containerd
-// mounted under the lab dir, removes the containers' cgroups and shim
-// sockets, deletes the namespaces (and with them every veth and the bridge)
+// mounted under the lab dir (and the network namespaces the agents' data
+// planes bind-mounted there, after killing what runs in them), removes the
+// containers' cgroups and shim sockets, deletes the namespaces (and with them every veth and the bridge)
 // and finally the lab dir.
 func Down(cfg Config, logf func(string, ...any)) error {
 	cfg.defaults()
@@ -49,6 +50,9 @@ func Down(cfg Config, logf func(string, ...any)) error {
 			logf("killed %d leftover processes in %s", len(pids), ns)
 		}
 	}
+	if pids := killDataPlane(l.Cfg.Dir); len(pids) > 0 {
+		logf("killed %d leftover processes in the agents' task namespaces", len(pids))
+	}
 	shimSockets := l.shimSockets(taskIDs)
 	errs = append(errs, unmountUnder(l.Cfg.Dir, logf))
 	errs = append(errs, l.removeCgroups(logf))
@@ -62,7 +66,7 @@ func Down(cfg Config, logf func(string, ...any)) error {
 		logf("removed %d shim sockets", removed)
 	}
 	// runc keeps its state per containerd namespace.
-	for _, h := range l.ByRole(RoleAgent) {
+	for _, h := range l.TaskHosts() {
 		errs = append(errs, os.RemoveAll(filepath.Join("/run/containerd/runc", l.ContainerdNamespace(h))))
 	}
 	for _, ns := range namespaces {
@@ -81,7 +85,7 @@ func Down(cfg Config, logf func(string, ...any)) error {
 // for the containers in each host's state dir and the given task IDs.
 func (l *Lab) shimSockets(taskIDs []string) []string {
 	var out []string
-	for _, h := range l.ByRole(RoleAgent) {
+	for _, h := range l.TaskHosts() {
 		ns := l.ContainerdNamespace(h)
 		cdir := filepath.Join(h.Dir(l), "containerd")
 		ids := append([]string(nil), taskIDs...)
@@ -160,7 +164,7 @@ func (l *Lab) removeCgroups(logf func(string, ...any)) error {
 		}
 	}
 	var errs []error
-	for _, h := range l.ByRole(RoleAgent) {
+	for _, h := range l.TaskHosts() {
 		for _, root := range roots {
 			dir := filepath.Join(root, l.ContainerdNamespace(h))
 			if _, err := os.Stat(dir); err != nil {

@@ -21,7 +21,8 @@ func (l *Lab) Kill(name string) ([]int, error) {
 	for _, p := range h.Procs {
 		_ = p.Signal(syscall.SIGKILL)
 	}
-	return killNetns(h.NS), nil
+	// The containers of tasks on networks live in namespaces of their own.
+	return append(killNetns(h.NS), killDataPlane(h.Dir(l))...), nil
 }
 
 // Cut takes a host's link down: it keeps running, cut off from the others.
@@ -52,7 +53,12 @@ func (l *Lab) Restore(ctx context.Context, name string) error {
 	case RoleManager:
 		if !h.Procs["manager"].Alive() {
 			// Restarted from its data dir it rejoins as the same member.
-			return l.start(h, "manager", l.managerArgs(h, "")...)
+			if err := l.start(h, "manager", l.managerArgs(h, "")...); err != nil {
+				return err
+			}
+		}
+		if l.Cfg.ManagersRunTasks && (!h.Procs["containerd"].Alive() || !h.Procs["agent"].Alive()) {
+			return l.restartTaskRunner(ctx, h)
 		}
 	case RoleRegistry:
 		if !h.Procs["registry"].Alive() {

@@ -41,6 +41,10 @@ type Config struct {
 	Managers int    // default 3
 	Agents   int    // default 3
 	BinDir   string // where shoal-manager, shoal-agent, shoalctl, shoal-lab-registry are
+	// ManagersRunTasks gives every manager host its own containerd and an
+	// agent that takes the manager's id: each manager host is one node of
+	// role manager that runs tasks, as Swarm's managers do by default.
+	ManagersRunTasks bool
 }
 
 func (c *Config) defaults() {

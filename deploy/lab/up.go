@@ -84,12 +84,19 @@ func (l *Lab) start(h *Host, name string, args ...string) error {
 func (l *Lab) startRegistry(ctx context.Context, logf func(string, ...any)) error {
 	for _, h := range l.ByRole(RoleRegistry) {
 		logf("%-8s registry serving busybox at %s", h.Name, l.Image())
-		if err := l.start(h, "registry", l.bin("shoal-lab-registry"), "--addr", fmt.Sprintf("%s:%d", h.IP, RegistryPort)); err != nil {
+		// The alias and the agents' --registry-mirror let compose files
+		// that say "image: busybox" deploy unchanged.
+		if err := l.start(h, "registry", l.bin("shoal-lab-registry"), "--addr", fmt.Sprintf("%s:%d", h.IP, RegistryPort),
+			"--alias", HubBusybox); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// HubBusybox is the Docker Hub repository the lab's registry also serves
+// its busybox as: the registry is the agents' Docker Hub mirror.
+const HubBusybox = "library/busybox:latest"
 
 func (l *Lab) managerArgs(h *Host, join string) []string {
 	args := []string{
@@ -99,6 +106,7 @@ func (l *Lab) managerArgs(h *Host, join string) []string {
 		"--addr", fmt.Sprintf("%s:%d", h.IP, ManagerPort),
 		"--raft-addr", fmt.Sprintf("%s:%d", h.IP, RaftPort),
 		"--gossip-addr", fmt.Sprintf("%s:%d", h.IP, GossipPort),
+		"--insecure-registry", l.RegistryAddr(),
 	}
 	if join != "" {
 		args = append(args, "--join", join)
@@ -175,6 +183,9 @@ func (l *Lab) agentArgs(h *Host) []string {
 	for _, m := range l.ByRole(RoleManager) {
 		joins = append(joins, fmt.Sprintf("%s:%d", m.IP, ManagerPort))
 	}
+	if h.Role == RoleManager {
+		return l.managerAgentArgs(h, joins)
+	}
 	return []string{
 		l.bin("shoal-agent"),
 		"--data-dir", filepath.Join(h.Dir(l), "agent"),
@@ -186,6 +197,7 @@ func (l *Lab) agentArgs(h *Host) []string {
 		"--containerd-address", filepath.Join(h.Dir(l), "containerd", "containerd.sock"),
 		"--containerd-namespace", l.ContainerdNamespace(h),
 		"--insecure-registry", l.RegistryAddr(),
+		"--registry-mirror", "http://" + l.RegistryAddr(),
 		"--log-dir", filepath.Join(h.Dir(l), "logs"),
 	}
 }
@@ -247,14 +259,14 @@ func (l *Lab) tokenIfNew(ctx context.Context, dir, role string) ([]string, error
 }
 
 func (l *Lab) startAgents(ctx context.Context, logf func(string, ...any)) error {
-	agents := l.ByRole(RoleAgent)
-	for _, h := range agents {
+	hosts := l.TaskHosts()
+	for _, h := range hosts {
 		logf("%-8s containerd (namespace %s) + shoal-agent at %s", h.Name, l.ContainerdNamespace(h), h.IP)
 		if err := l.startHost(ctx, h); err != nil {
 			return err
 		}
 	}
-	return l.waitNodesReady(ctx, len(agents), 30*time.Second)
+	return l.waitNodesReady(ctx, len(hosts), 30*time.Second)
 }
 
 // errStopWaiting, wrapped in a check's error, ends waitFor at once: the

@@ -77,7 +77,11 @@ type Config struct {
 	// Repository is the repository:tag to serve the image as
 	// (DefaultRepository if empty).
 	Repository string
-	Logger     *slog.Logger
+	// Aliases are more repository:tag names for the same image, such as
+	// "library/busybox:latest", which lets the registry stand in as a
+	// mirror of Docker Hub for files that say just "image: busybox".
+	Aliases []string
+	Logger  *slog.Logger
 	// Ready, if set, is called with the bound address once the registry
 	// serves the image (useful with port 0).
 	Ready func(addr string)
@@ -100,7 +104,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	reg := New(logger)
-	if err := reg.Add(ctx, cfg.Repository, img); err != nil {
+	for _, repo := range append([]string{cfg.Repository}, cfg.Aliases...) {
+		if err := reg.Add(ctx, repo, img); err != nil {
+			return err
+		}
+	}
+	himg, err := WithHealthcheck(img, ImageHealthcheck)
+	if err != nil {
+		return err
+	}
+	if err := reg.Add(ctx, HealthRepository, himg); err != nil {
 		return err
 	}
 	var lc net.ListenConfig

@@ -53,7 +53,7 @@ func (s *Server) clusterStatus(ctx context.Context) (*shoalpb.ClusterStatusRespo
 	out := &shoalpb.ClusterStatusResponse{
 		ClusterId: v.Cluster().ID, LeaderId: leaderID, LeaderAddr: leader.Addr,
 		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-		AnsweredBy: s.id, Settings: fromSettings(v.Cluster().Settings),
+		AnsweredBy: s.id, Settings: s.settingsOf(v),
 	}
 	for _, m := range members {
 		rec, _ := v.Manager(m.ID)
@@ -97,9 +97,15 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.JoinManagerResponse, error) {
-		if err := s.raft.AddVoter(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
+		add := s.raft.AddVoter
+		if req.GetNonVoter() {
+			add = s.raft.AddNonvoter
+		}
+		if err := add(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
 			return nil, err
 		}
+		// A standby that was promoted keeps its vote when it asks again.
+		rec.NonVoter = !s.isVoter(req.GetId())
 		resp, err := s.commit(ctx, rid, raftstore.UpsertManager{Manager: rec})
 		if err != nil {
 			return nil, err
@@ -109,6 +115,20 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.JoinManagerResponse, error) {
 		return c.JoinManager(ctx, req)
 	})
+}
+
+// isVoter reports whether member id has a vote in the Raft configuration.
+func (s *Server) isVoter(id string) bool {
+	members, err := s.raft.Members()
+	if err != nil {
+		return true
+	}
+	for _, m := range members {
+		if m.ID == id {
+			return m.Voter
+		}
+	}
+	return true
 }
 
 // UpdateCluster changes the cluster-wide settings; a setting the request
@@ -124,6 +144,11 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 			return nil, toStatus(err)
 		}
 	}
+	if req.GossipKeyRotation != nil {
+		if err := api.ValidateClusterSettings(api.ClusterSettings{GossipKeyRotation: api.Duration(req.GetGossipKeyRotation().AsDuration())}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.UpdateClusterResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
@@ -134,11 +159,24 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 			return nil, fmt.Errorf("cluster: %w: it has no identity yet (the leader records it when it starts); retry", ErrPrecondition)
 		}
 		settings := cur.Settings
+		var unlockKey string
+		if req.Autolock != nil && req.GetAutolock() != v.Autolock().Enabled {
+			var err error
+			if unlockKey, _, err = s.setAutolock(ctx, req.GetAutolock()); err != nil {
+				return nil, err
+			}
+		}
+		if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.CertExpiry == nil {
+			return &shoalpb.UpdateClusterResponse{Settings: s.settingsOf(s.state().Read()), Index: s.state().Read().Index(), UnlockKey: unlockKey}, nil
+		}
 		if req.MaxReplicas != nil {
 			settings.MaxReplicas = req.GetMaxReplicas()
 		}
 		if req.CertExpiry != nil {
 			settings.CertExpiry = api.Duration(req.GetCertExpiry().AsDuration())
+		}
+		if req.GossipKeyRotation != nil {
+			settings.GossipKeyRotation = api.Duration(req.GetGossipKeyRotation().AsDuration())
 		}
 		if err := api.ValidateSettingsFor(settings, v.Services()); err != nil {
 			return nil, err
@@ -150,14 +188,24 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 		if got, ok := resp.Value.(api.ClusterInfo); ok {
 			settings = got.Settings
 		}
-		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "cert_expiry", settings.CertLife(), "index", resp.Index)
-		return &shoalpb.UpdateClusterResponse{Settings: fromSettings(settings), Index: resp.Index}, nil
+		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "cert_expiry", settings.CertLife(),
+			"gossip_key_rotation", settings.KeyRotation(), "index", resp.Index)
+		out := fromSettings(settings)
+		out.Autolock = s.state().Read().Autolock().Enabled
+		return &shoalpb.UpdateClusterResponse{Settings: out, Index: resp.Index, UnlockKey: unlockKey}, nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.UpdateClusterResponse, error) {
 		return c.UpdateCluster(ctx, req)
 	})
 }
 
+// settingsOf is the settings message of a view, autolock included.
+func (s *Server) settingsOf(v *raftstore.View) *shoalpb.ClusterSettings {
+	out := fromSettings(v.Cluster().Settings)
+	out.Autolock = v.Autolock().Enabled
+	return out
+}
+
 // fromSettings converts settings to the message, with defaults filled in.
 func fromSettings(s api.ClusterSettings) *shoalpb.ClusterSettings {
-	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit(), CertExpiry: durationpb.New(s.CertLife())}
+	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit(), CertExpiry: durationpb.New(s.CertLife()), GossipKeyRotation: durationpb.New(s.KeyRotation())}
 }

@@ -28,11 +28,14 @@ type localRaft struct {
 	state *raftstore.State
 }
 
-func (r *localRaft) State() *raftstore.State                        { return r.state }
-func (r *localRaft) Leader() (string, string)                       { return "m1", "127.0.0.1:1" }
-func (r *localRaft) VerifyLeader(context.Context) error             { return nil }
-func (r *localRaft) AddVoter(context.Context, string, string) error { return nil }
-func (r *localRaft) Stats() raftstore.Stats                         { return raftstore.Stats{ID: "m1", State: "leader"} }
+func (r *localRaft) State() *raftstore.State                           { return r.state }
+func (r *localRaft) Leader() (string, string)                          { return "m1", "127.0.0.1:1" }
+func (r *localRaft) VerifyLeader(context.Context) error                { return nil }
+func (r *localRaft) AddVoter(context.Context, string, string) error    { return nil }
+func (r *localRaft) AddNonvoter(context.Context, string, string) error { return nil }
+func (r *localRaft) DemoteVoter(context.Context, string) error         { return nil }
+func (r *localRaft) TransferLeadership(context.Context, string) error  { return nil }
+func (r *localRaft) Stats() raftstore.Stats                            { return raftstore.Stats{ID: "m1", State: "leader"} }
 func (r *localRaft) Members() ([]raftstore.Member, error) {
 	return []raftstore.Member{{ID: "m1", RaftAddr: "127.0.0.1:1", Voter: true}}, nil
 }

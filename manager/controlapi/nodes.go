@@ -67,10 +67,12 @@ func filterTasks(v *raftstore.View, serviceRef, nodeRef string) ([]*api.Task, er
 func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (*shoalpb.ListNodesResponse, error) {
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListNodesResponse, error) {
 		out := &shoalpb.ListNodesResponse{}
+		leaderID, reach := s.managerReach(ctx, v)
 		for _, n := range v.Nodes() {
 			reserved, count := nodeLoad(v, v.TasksByNode(n.ID))
 			out.Nodes = append(out.Nodes, &shoalpb.NodeSummary{
 				Node: shoalpb.FromNode(n), Reserved: shoalpb.FromResources(reserved), Tasks: count,
+				ManagerStatus: managerStatus(n, leaderID, reach),
 			})
 		}
 		return out, nil

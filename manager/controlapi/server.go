@@ -33,6 +33,9 @@ type Raft interface {
 	Leader() (id, raftAddr string)
 	VerifyLeader(ctx context.Context) error
 	AddVoter(ctx context.Context, id, raftAddr string) error
+	AddNonvoter(ctx context.Context, id, raftAddr string) error
+	DemoteVoter(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) error
 	Members() ([]raftstore.Member, error)
 	Stats() raftstore.Stats
 }
@@ -57,6 +60,11 @@ type Config struct {
 	// other managers (forwarding, probes) and to agents (task logs); nil
 	// is plaintext, which only tests use.
 	ManagerTLS, AgentTLS *tls.Config
+	// Images resolves image tags to digests on service writes (see
+	// pinImage); nil keeps tags as given. ResolveTimeout bounds one
+	// resolution (default 5 s).
+	Images         ImageResolver
+	ResolveTimeout time.Duration
 	// CAProgress reports a root rotation's progress as this manager has
 	// seen it (the leader's answers GetRootCAStatus); nil reports none.
 	CAProgress func(*raftstore.View) ca.Progress
@@ -82,7 +90,10 @@ type Server struct {
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
-	caProgress    func(*raftstore.View) ca.Progress
+
+	images         ImageResolver
+	resolveTimeout time.Duration
+	caProgress     func(*raftstore.View) ca.Progress
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -99,6 +110,10 @@ func New(cfg Config) *Server {
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
 		caProgress:    cfg.CAProgress,
+		images:        cfg.Images, resolveTimeout: cfg.ResolveTimeout,
+	}
+	if s.resolveTimeout <= 0 {
+		s.resolveTimeout = defaultResolveTimeout
 	}
 	if s.applier == nil {
 		s.applier = cfg.Raft

@@ -144,6 +144,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.routeChanges(gctx) })
 	g.Go(func() error { return d.statuses.run(gctx) })
 	g.Go(func() error { return d.live.run(gctx) })
+	g.Go(func() error { return d.watchKeys(gctx) })
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil

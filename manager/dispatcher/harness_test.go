@@ -175,6 +175,8 @@ type testAgent struct {
 	// creds is the agent's certificate (nil: plaintext, for the dispatcher
 	// served without TLS).
 	creds *pki.Credentials
+	// dp, if set, is the agent's data plane.
+	dp agent.DataPlane
 
 	mu     sync.Mutex
 	a      *agent.Agent
@@ -201,7 +203,7 @@ func (ta *testAgent) start() {
 		DataDir: ta.dir, Join: ta.join, AdvertiseAddr: "127.0.0.1:0", Hostname: ta.name,
 		Runtime: ta.rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		RestartHold: ta.hold, Logger: testLogger().With("test_agent", ta.name),
-		Credentials: ta.creds, Plaintext: ta.creds == nil,
+		Credentials: ta.creds, Plaintext: ta.creds == nil, DataPlane: ta.dp,
 	}
 	if ta.gossip {
 		cfg.GossipAddr, cfg.LeaveOnStop = "127.0.0.1:0", ta.leave

@@ -55,6 +55,7 @@ func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event,
 				d.log.Warn("fell behind the state's changes; resyncing every session")
 				return
 			}
+			net := false
 			for _, ev := range batch {
 				switch {
 				case ev.Task != nil:
@@ -62,6 +63,12 @@ func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event,
 				case ev.Node != nil && ev.Action == "remove":
 					d.endRevoked(ev.Node.ID)
 				}
+				net = net || networkEvent(ev)
+			}
+			if net {
+				// Endpoints are cluster-wide: every session recomputes
+				// its view (and sends it only if it changed).
+				d.pokeAll()
 			}
 		}
 	}

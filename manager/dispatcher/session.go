@@ -195,25 +195,14 @@ func nodeFromHello(h *shoalpb.Hello, now time.Time) (*api.Node, error) {
 
 // register commits the node (with status ready: an agent that comes back
 // from a restart ends its node's hold this way).
-//
-// A node the state already records as ready, as the agent describes it
-// (an agent coming back to a new leader within the reconnect window), is
-// not committed again: the entry would change nothing, and a thousand of
-// them at once would queue the sessions behind a thousand log writes.
+// A registration that would change nothing is not committed.
 func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
-	if cur := d.cfg.State.Read().Node(n.ID); cur != nil && registered(cur, n) {
+	if !raftstore.RegistrationChanges(d.cfg.State.Read().Node(n.ID), n) {
 		return nil
 	}
 	return commitOne(ctx, d.cfg.Applier, raftstore.UpsertNode{Node: n})
 }
 
-// registered reports whether cur already holds what registering n would
-// write.
-func registered(cur, n *api.Node) bool {
-	return cur.Status == api.NodeReady && cur.StatusMessage == n.StatusMessage && cur.RestartDeadline.IsZero() &&
-		cur.Hostname == n.Hostname && cur.Addr == n.Addr && cur.Resources == n.Resources &&
-		(n.Role == "" || cur.Role == n.Role)
-}
 
 // heartbeat is the answer to an agent's heartbeat.
 var heartbeat = &shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}

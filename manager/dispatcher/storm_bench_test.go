@@ -10,7 +10,7 @@ import (
 )
 
 // stormAgents is how many agents BenchmarkReconnectStorm runs.
-const stormAgents = 1000
+const stormAgents = 300
 
 // BenchmarkReconnectStorm: three managers and 1,000 agents (fake
 // runtimes, no gossip) in this process. One op kills the leader and

@@ -26,6 +26,8 @@ const (
 	Control_GetService_FullMethodName               = "/shoal.v1.Control/GetService"
 	Control_ListServices_FullMethodName             = "/shoal.v1.Control/ListServices"
 	Control_ListTasks_FullMethodName                = "/shoal.v1.Control/ListTasks"
+	Control_RollbackService_FullMethodName          = "/shoal.v1.Control/RollbackService"
+	Control_PromoteService_FullMethodName           = "/shoal.v1.Control/PromoteService"
 	Control_ListNodes_FullMethodName                = "/shoal.v1.Control/ListNodes"
 	Control_GetNode_FullMethodName                  = "/shoal.v1.Control/GetNode"
 	Control_UpdateNode_FullMethodName               = "/shoal.v1.Control/UpdateNode"
@@ -40,6 +42,14 @@ const (
 	Control_IssueOperatorCertificate_FullMethodName = "/shoal.v1.Control/IssueOperatorCertificate"
 	Control_RotateRootCA_FullMethodName             = "/shoal.v1.Control/RotateRootCA"
 	Control_GetRootCAStatus_FullMethodName          = "/shoal.v1.Control/GetRootCAStatus"
+	Control_CreateNetwork_FullMethodName            = "/shoal.v1.Control/CreateNetwork"
+	Control_ListNetworks_FullMethodName             = "/shoal.v1.Control/ListNetworks"
+	Control_GetNetwork_FullMethodName               = "/shoal.v1.Control/GetNetwork"
+	Control_RemoveNetwork_FullMethodName            = "/shoal.v1.Control/RemoveNetwork"
+	Control_PromoteNode_FullMethodName              = "/shoal.v1.Control/PromoteNode"
+	Control_DemoteNode_FullMethodName               = "/shoal.v1.Control/DemoteNode"
+	Control_UnlockCluster_FullMethodName            = "/shoal.v1.Control/UnlockCluster"
+	Control_GetUnlockKey_FullMethodName             = "/shoal.v1.Control/GetUnlockKey"
 )
 
 // ControlClient is the client API for Control service.
@@ -57,6 +67,10 @@ type ControlClient interface {
 	GetService(ctx context.Context, in *GetServiceRequest, opts ...grpc.CallOption) (*Service, error)
 	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// RollbackService rolls a service back to its previous spec, as a rollout.
+	RollbackService(ctx context.Context, in *RollbackServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error)
+	// PromoteService lets a rollout waiting in its canary phase go on.
+	PromoteService(ctx context.Context, in *PromoteServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	GetNode(ctx context.Context, in *GetNodeRequest, opts ...grpc.CallOption) (*Node, error)
 	UpdateNode(ctx context.Context, in *UpdateNodeRequest, opts ...grpc.CallOption) (*Node, error)
@@ -78,6 +92,24 @@ type ControlClient interface {
 	IssueOperatorCertificate(ctx context.Context, in *IssueOperatorCertificateRequest, opts ...grpc.CallOption) (*IssueOperatorCertificateResponse, error)
 	RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RootCAStatus, error)
 	GetRootCAStatus(ctx context.Context, in *GetRootCAStatusRequest, opts ...grpc.CallOption) (*RootCAStatus, error)
+	// Networks (messages in network.proto). RemoveNetwork is refused while
+	// a service is on the network.
+	CreateNetwork(ctx context.Context, in *CreateNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error)
+	ListNetworks(ctx context.Context, in *ListNetworksRequest, opts ...grpc.CallOption) (*ListNetworksResponse, error)
+	GetNetwork(ctx context.Context, in *GetNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error)
+	RemoveNetwork(ctx context.Context, in *RemoveNetworkRequest, opts ...grpc.CallOption) (*RemoveNetworkResponse, error)
+	// PromoteNode makes a standby manager's node a manager: its manager
+	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
+	// its manager leaves the voters (leadership handed over first) and stays
+	// a standby, its tasks where they are.
+	PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
+	DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error)
 }
 
 type controlClient struct {
@@ -152,6 +184,26 @@ func (c *controlClient) ListTasks(ctx context.Context, in *ListTasksRequest, opt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListTasksResponse)
 	err := c.cc.Invoke(ctx, Control_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RollbackService(ctx context.Context, in *RollbackServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceWriteResponse)
+	err := c.cc.Invoke(ctx, Control_RollbackService_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) PromoteService(ctx context.Context, in *PromoteServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceWriteResponse)
+	err := c.cc.Invoke(ctx, Control_PromoteService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +368,86 @@ func (c *controlClient) GetRootCAStatus(ctx context.Context, in *GetRootCAStatus
 	return out, nil
 }
 
+func (c *controlClient) CreateNetwork(ctx context.Context, in *CreateNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NetworkSummary)
+	err := c.cc.Invoke(ctx, Control_CreateNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) ListNetworks(ctx context.Context, in *ListNetworksRequest, opts ...grpc.CallOption) (*ListNetworksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNetworksResponse)
+	err := c.cc.Invoke(ctx, Control_ListNetworks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetNetwork(ctx context.Context, in *GetNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NetworkSummary)
+	err := c.cc.Invoke(ctx, Control_GetNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RemoveNetwork(ctx context.Context, in *RemoveNetworkRequest, opts ...grpc.CallOption) (*RemoveNetworkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveNetworkResponse)
+	err := c.cc.Invoke(ctx, Control_RemoveNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeRoleResponse)
+	err := c.cc.Invoke(ctx, Control_PromoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeRoleResponse)
+	err := c.cc.Invoke(ctx, Control_DemoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockClusterResponse)
+	err := c.cc.Invoke(ctx, Control_UnlockCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUnlockKeyResponse)
+	err := c.cc.Invoke(ctx, Control_GetUnlockKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -331,6 +463,10 @@ type ControlServer interface {
 	GetService(context.Context, *GetServiceRequest) (*Service, error)
 	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// RollbackService rolls a service back to its previous spec, as a rollout.
+	RollbackService(context.Context, *RollbackServiceRequest) (*ServiceWriteResponse, error)
+	// PromoteService lets a rollout waiting in its canary phase go on.
+	PromoteService(context.Context, *PromoteServiceRequest) (*ServiceWriteResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	GetNode(context.Context, *GetNodeRequest) (*Node, error)
 	UpdateNode(context.Context, *UpdateNodeRequest) (*Node, error)
@@ -352,6 +488,24 @@ type ControlServer interface {
 	IssueOperatorCertificate(context.Context, *IssueOperatorCertificateRequest) (*IssueOperatorCertificateResponse, error)
 	RotateRootCA(context.Context, *RotateRootCARequest) (*RootCAStatus, error)
 	GetRootCAStatus(context.Context, *GetRootCAStatusRequest) (*RootCAStatus, error)
+	// Networks (messages in network.proto). RemoveNetwork is refused while
+	// a service is on the network.
+	CreateNetwork(context.Context, *CreateNetworkRequest) (*NetworkSummary, error)
+	ListNetworks(context.Context, *ListNetworksRequest) (*ListNetworksResponse, error)
+	GetNetwork(context.Context, *GetNetworkRequest) (*NetworkSummary, error)
+	RemoveNetwork(context.Context, *RemoveNetworkRequest) (*RemoveNetworkResponse, error)
+	// PromoteNode makes a standby manager's node a manager: its manager
+	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
+	// its manager leaves the voters (leadership handed over first) and stays
+	// a standby, its tasks where they are.
+	PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error)
+	DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -382,6 +536,12 @@ func (UnimplementedControlServer) ListServices(context.Context, *ListServicesReq
 }
 func (UnimplementedControlServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
+}
+func (UnimplementedControlServer) RollbackService(context.Context, *RollbackServiceRequest) (*ServiceWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackService not implemented")
+}
+func (UnimplementedControlServer) PromoteService(context.Context, *PromoteServiceRequest) (*ServiceWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteService not implemented")
 }
 func (UnimplementedControlServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
@@ -424,6 +584,30 @@ func (UnimplementedControlServer) RotateRootCA(context.Context, *RotateRootCAReq
 }
 func (UnimplementedControlServer) GetRootCAStatus(context.Context, *GetRootCAStatusRequest) (*RootCAStatus, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRootCAStatus not implemented")
+}
+func (UnimplementedControlServer) CreateNetwork(context.Context, *CreateNetworkRequest) (*NetworkSummary, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNetwork not implemented")
+}
+func (UnimplementedControlServer) ListNetworks(context.Context, *ListNetworksRequest) (*ListNetworksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNetworks not implemented")
+}
+func (UnimplementedControlServer) GetNetwork(context.Context, *GetNetworkRequest) (*NetworkSummary, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNetwork not implemented")
+}
+func (UnimplementedControlServer) RemoveNetwork(context.Context, *RemoveNetworkRequest) (*RemoveNetworkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveNetwork not implemented")
+}
+func (UnimplementedControlServer) PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteNode not implemented")
+}
+func (UnimplementedControlServer) DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DemoteNode not implemented")
+}
+func (UnimplementedControlServer) UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlockCluster not implemented")
+}
+func (UnimplementedControlServer) GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUnlockKey not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -568,6 +752,42 @@ func _Control_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(i
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ControlServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RollbackService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RollbackService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RollbackService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RollbackService(ctx, req.(*RollbackServiceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_PromoteService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).PromoteService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_PromoteService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).PromoteService(ctx, req.(*PromoteServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -810,6 +1030,150 @@ func _Control_GetRootCAStatus_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_CreateNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).CreateNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_CreateNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).CreateNetwork(ctx, req.(*CreateNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_ListNetworks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNetworksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).ListNetworks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_ListNetworks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).ListNetworks(ctx, req.(*ListNetworksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetNetwork(ctx, req.(*GetNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RemoveNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RemoveNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RemoveNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RemoveNetwork(ctx, req.(*RemoveNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_PromoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).PromoteNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_PromoteNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).PromoteNode(ctx, req.(*PromoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_DemoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DemoteNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).DemoteNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_DemoteNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).DemoteNode(ctx, req.(*DemoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_UnlockCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).UnlockCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_UnlockCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).UnlockCluster(ctx, req.(*UnlockClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetUnlockKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUnlockKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetUnlockKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetUnlockKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetUnlockKey(ctx, req.(*GetUnlockKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -844,6 +1208,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTasks",
 			Handler:    _Control_ListTasks_Handler,
+		},
+		{
+			MethodName: "RollbackService",
+			Handler:    _Control_RollbackService_Handler,
+		},
+		{
+			MethodName: "PromoteService",
+			Handler:    _Control_PromoteService_Handler,
 		},
 		{
 			MethodName: "ListNodes",
@@ -892,6 +1264,38 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetRootCAStatus",
 			Handler:    _Control_GetRootCAStatus_Handler,
+		},
+		{
+			MethodName: "CreateNetwork",
+			Handler:    _Control_CreateNetwork_Handler,
+		},
+		{
+			MethodName: "ListNetworks",
+			Handler:    _Control_ListNetworks_Handler,
+		},
+		{
+			MethodName: "GetNetwork",
+			Handler:    _Control_GetNetwork_Handler,
+		},
+		{
+			MethodName: "RemoveNetwork",
+			Handler:    _Control_RemoveNetwork_Handler,
+		},
+		{
+			MethodName: "PromoteNode",
+			Handler:    _Control_PromoteNode_Handler,
+		},
+		{
+			MethodName: "DemoteNode",
+			Handler:    _Control_DemoteNode_Handler,
+		},
+		{
+			MethodName: "UnlockCluster",
+			Handler:    _Control_UnlockCluster_Handler,
+		},
+		{
+			MethodName: "GetUnlockKey",
+			Handler:    _Control_GetUnlockKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -224,6 +224,8 @@ type Mount struct {
 	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	ReadOnly      bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	TmpfsSize     int64                  `protobuf:"varint,400,opt,name=tmpfs_size,json=tmpfsSize,proto3" json:"tmpfs_size,omitempty"` // tmpfs: bytes (0: the kernel's default)
+	TmpfsMode     uint32                 `protobuf:"varint,401,opt,name=tmpfs_mode,json=tmpfsMode,proto3" json:"tmpfs_mode,omitempty"` // tmpfs: permission bits (0: 1777)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +286,20 @@ func (x *Mount) GetReadOnly() bool {
 		return x.ReadOnly
 	}
 	return false
+}
+
+func (x *Mount) GetTmpfsSize() int64 {
+	if x != nil {
+		return x.TmpfsSize
+	}
+	return 0
+}
+
+func (x *Mount) GetTmpfsMode() uint32 {
+	if x != nil {
+		return x.TmpfsMode
+	}
+	return 0
 }
 
 type Placement struct {
@@ -423,14 +439,17 @@ func (x *RestartPolicy) GetWindow() *durationpb.Duration {
 }
 
 type UpdateConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parallelism   uint64                 `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
-	Delay         *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
-	FailureAction string                 `protobuf:"bytes,3,opt,name=failure_action,json=failureAction,proto3" json:"failure_action,omitempty"`
-	Monitor       *durationpb.Duration   `protobuf:"bytes,4,opt,name=monitor,proto3" json:"monitor,omitempty"`
-	Order         string                 `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Parallelism     uint64                 `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Delay           *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	FailureAction   string                 `protobuf:"bytes,3,opt,name=failure_action,json=failureAction,proto3" json:"failure_action,omitempty"`
+	Monitor         *durationpb.Duration   `protobuf:"bytes,4,opt,name=monitor,proto3" json:"monitor,omitempty"`
+	Order           string                 `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
+	MaxFailureRatio float64                `protobuf:"fixed64,350,opt,name=max_failure_ratio,json=maxFailureRatio,proto3" json:"max_failure_ratio,omitempty"`
+	Canary          uint64                 `protobuf:"varint,351,opt,name=canary,proto3" json:"canary,omitempty"`
+	AutoPromote     bool                   `protobuf:"varint,352,opt,name=auto_promote,json=autoPromote,proto3" json:"auto_promote,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateConfig) Reset() {
@@ -496,6 +515,27 @@ func (x *UpdateConfig) GetOrder() string {
 		return x.Order
 	}
 	return ""
+}
+
+func (x *UpdateConfig) GetMaxFailureRatio() float64 {
+	if x != nil {
+		return x.MaxFailureRatio
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetCanary() uint64 {
+	if x != nil {
+		return x.Canary
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetAutoPromote() bool {
+	if x != nil {
+		return x.AutoPromote
+	}
+	return false
 }
 
 type Healthcheck struct {
@@ -627,28 +667,36 @@ func (x *Dependency) GetCondition() string {
 }
 
 type ServiceSpec struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Labels          map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Image           string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
-	Command         []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
-	Args            []string               `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
-	Env             []string               `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty"`
-	Dir             string                 `protobuf:"bytes,7,opt,name=dir,proto3" json:"dir,omitempty"`
-	User            string                 `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
-	Mounts          []*Mount               `protobuf:"bytes,9,rep,name=mounts,proto3" json:"mounts,omitempty"`
-	Reservations    *Resources             `protobuf:"bytes,10,opt,name=reservations,proto3" json:"reservations,omitempty"`
-	Limits          *Resources             `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
-	StopGracePeriod *durationpb.Duration   `protobuf:"bytes,12,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
-	Healthcheck     *Healthcheck           `protobuf:"bytes,13,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
-	Mode            string                 `protobuf:"bytes,14,opt,name=mode,proto3" json:"mode,omitempty"` // replicated | global
-	Replicas        uint64                 `protobuf:"varint,15,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Placement       *Placement             `protobuf:"bytes,16,opt,name=placement,proto3" json:"placement,omitempty"`
-	RestartPolicy   *RestartPolicy         `protobuf:"bytes,17,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
-	UpdateConfig    *UpdateConfig          `protobuf:"bytes,18,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
-	DependsOn       []*Dependency          `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state           protoimpl.MessageState   `protogen:"open.v1"`
+	Name            string                   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Labels          map[string]string        `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Image           string                   `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	Command         []string                 `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	Args            []string                 `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	Env             []string                 `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty"`
+	Dir             string                   `protobuf:"bytes,7,opt,name=dir,proto3" json:"dir,omitempty"`
+	User            string                   `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	Mounts          []*Mount                 `protobuf:"bytes,9,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Reservations    *Resources               `protobuf:"bytes,10,opt,name=reservations,proto3" json:"reservations,omitempty"`
+	Limits          *Resources               `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
+	StopGracePeriod *durationpb.Duration     `protobuf:"bytes,12,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
+	Healthcheck     *Healthcheck             `protobuf:"bytes,13,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	Mode            string                   `protobuf:"bytes,14,opt,name=mode,proto3" json:"mode,omitempty"` // replicated | global
+	Replicas        uint64                   `protobuf:"varint,15,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Placement       *Placement               `protobuf:"bytes,16,opt,name=placement,proto3" json:"placement,omitempty"`
+	RestartPolicy   *RestartPolicy           `protobuf:"bytes,17,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
+	UpdateConfig    *UpdateConfig            `protobuf:"bytes,18,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
+	DependsOn       []*Dependency            `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	Networks        []*NetworkAttachmentSpec `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
+	Endpoint        *EndpointSpec            `protobuf:"bytes,201,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	RollbackConfig  *UpdateConfig            `protobuf:"bytes,350,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
+	ForceUpdate     uint64                   `protobuf:"varint,351,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
+	// image_digest pins image to one manifest ("sha256:..."), resolved by the
+	// managers when the service is created or its image changes.
+	ImageDigest   string            `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	Container     *ContainerOptions `protobuf:"bytes,400,opt,name=container,proto3" json:"container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServiceSpec) Reset() {
@@ -814,6 +862,250 @@ func (x *ServiceSpec) GetDependsOn() []*Dependency {
 	return nil
 }
 
+func (x *ServiceSpec) GetNetworks() []*NetworkAttachmentSpec {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetEndpoint() *EndpointSpec {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetRollbackConfig() *UpdateConfig {
+	if x != nil {
+		return x.RollbackConfig
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetForceUpdate() uint64 {
+	if x != nil {
+		return x.ForceUpdate
+	}
+	return 0
+}
+
+func (x *ServiceSpec) GetImageDigest() string {
+	if x != nil {
+		return x.ImageDigest
+	}
+	return ""
+}
+
+func (x *ServiceSpec) GetContainer() *ContainerOptions {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+// ContainerOptions are docker's container options of a service (see
+// api.ContainerOptions).
+type ContainerOptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"` // a template: {{.Service.Name}}, {{.Task.Slot}}, {{.Node.Hostname}}, ...
+	StopSignal    string                 `protobuf:"bytes,2,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
+	Init          bool                   `protobuf:"varint,3,opt,name=init,proto3" json:"init,omitempty"`
+	ReadOnly      bool                   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	CapAdd        []string               `protobuf:"bytes,5,rep,name=cap_add,json=capAdd,proto3" json:"cap_add,omitempty"`
+	CapDrop       []string               `protobuf:"bytes,6,rep,name=cap_drop,json=capDrop,proto3" json:"cap_drop,omitempty"`
+	Sysctls       map[string]string      `protobuf:"bytes,7,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Ulimits       []*Ulimit              `protobuf:"bytes,8,rep,name=ulimits,proto3" json:"ulimits,omitempty"`
+	Groups        []string               `protobuf:"bytes,9,rep,name=groups,proto3" json:"groups,omitempty"`
+	Tty           bool                   `protobuf:"varint,10,opt,name=tty,proto3" json:"tty,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // container labels, apart from the service's
+	LogMaxSize    int64                  `protobuf:"varint,12,opt,name=log_max_size,json=logMaxSize,proto3" json:"log_max_size,omitempty"`
+	LogMaxFiles   uint32                 `protobuf:"varint,13,opt,name=log_max_files,json=logMaxFiles,proto3" json:"log_max_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerOptions) Reset() {
+	*x = ContainerOptions{}
+	mi := &file_shoalpb_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerOptions) ProtoMessage() {}
+
+func (x *ContainerOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerOptions.ProtoReflect.Descriptor instead.
+func (*ContainerOptions) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ContainerOptions) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ContainerOptions) GetStopSignal() string {
+	if x != nil {
+		return x.StopSignal
+	}
+	return ""
+}
+
+func (x *ContainerOptions) GetInit() bool {
+	if x != nil {
+		return x.Init
+	}
+	return false
+}
+
+func (x *ContainerOptions) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *ContainerOptions) GetCapAdd() []string {
+	if x != nil {
+		return x.CapAdd
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetCapDrop() []string {
+	if x != nil {
+		return x.CapDrop
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetSysctls() map[string]string {
+	if x != nil {
+		return x.Sysctls
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetUlimits() []*Ulimit {
+	if x != nil {
+		return x.Ulimits
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *ContainerOptions) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *ContainerOptions) GetLogMaxSize() int64 {
+	if x != nil {
+		return x.LogMaxSize
+	}
+	return 0
+}
+
+func (x *ContainerOptions) GetLogMaxFiles() uint32 {
+	if x != nil {
+		return x.LogMaxFiles
+	}
+	return 0
+}
+
+type Ulimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Soft          int64                  `protobuf:"varint,2,opt,name=soft,proto3" json:"soft,omitempty"`
+	Hard          int64                  `protobuf:"varint,3,opt,name=hard,proto3" json:"hard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ulimit) Reset() {
+	*x = Ulimit{}
+	mi := &file_shoalpb_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ulimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ulimit) ProtoMessage() {}
+
+func (x *Ulimit) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ulimit.ProtoReflect.Descriptor instead.
+func (*Ulimit) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Ulimit) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Ulimit) GetSoft() int64 {
+	if x != nil {
+		return x.Soft
+	}
+	return 0
+}
+
+func (x *Ulimit) GetHard() int64 {
+	if x != nil {
+		return x.Hard
+	}
+	return 0
+}
+
 type Service struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -822,13 +1114,15 @@ type Service struct {
 	PreviousSpec  *ServiceSpec           `protobuf:"bytes,4,opt,name=previous_spec,json=previousSpec,proto3" json:"previous_spec,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Endpoint      *ServiceEndpoint       `protobuf:"bytes,200,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	UpdateStatus  *UpdateStatus          `protobuf:"bytes,350,opt,name=update_status,json=updateStatus,proto3" json:"update_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_shoalpb_types_proto_msgTypes[9]
+	mi := &file_shoalpb_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1134,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[9]
+	mi := &file_shoalpb_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1147,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Service) GetId() string {
@@ -898,6 +1192,109 @@ func (x *Service) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Service) GetEndpoint() *ServiceEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *Service) GetUpdateStatus() *UpdateStatus {
+	if x != nil {
+		return x.UpdateStatus
+	}
+	return nil
+}
+
+// UpdateStatus is where a service's last rollout stands.
+type UpdateStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// updating | paused | completed | rolling_back | rollback_paused |
+	// rolled_back | canary | awaiting_promotion
+	State       string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	SpecVersion uint64                 `protobuf:"varint,2,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	Message     string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// The version the rollout started at (a later change of replicas or
+	// policies alone continues it at the new version).
+	FirstVersion  uint64 `protobuf:"varint,6,opt,name=first_version,json=firstVersion,proto3" json:"first_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStatus) Reset() {
+	*x = UpdateStatus{}
+	mi := &file_shoalpb_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStatus) ProtoMessage() {}
+
+func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
+func (*UpdateStatus) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *UpdateStatus) GetSpecVersion() uint64 {
+	if x != nil {
+		return x.SpecVersion
+	}
+	return 0
+}
+
+func (x *UpdateStatus) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *UpdateStatus) GetFirstVersion() uint64 {
+	if x != nil {
+		return x.FirstVersion
+	}
+	return 0
+}
+
 type TaskStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
@@ -907,13 +1304,17 @@ type TaskStatus struct {
 	PendingReason string                 `protobuf:"bytes,5,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
 	ContainerId   string                 `protobuf:"bytes,6,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	ExitCode      int32                  `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// health: "" (no check), starting, healthy, unhealthy.
+	Health string `protobuf:"bytes,300,opt,name=health,proto3" json:"health,omitempty"`
+	// health_log: the last probes, newest last.
+	HealthLog     []*ProbeResult `protobuf:"bytes,301,rep,name=health_log,json=healthLog,proto3" json:"health_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoalpb_types_proto_msgTypes[10]
+	mi := &file_shoalpb_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1326,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[10]
+	mi := &file_shoalpb_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1339,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TaskStatus) GetState() string {
@@ -990,6 +1391,89 @@ func (x *TaskStatus) GetExitCode() int32 {
 	return 0
 }
 
+func (x *TaskStatus) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *TaskStatus) GetHealthLog() []*ProbeResult {
+	if x != nil {
+		return x.HealthLog
+	}
+	return nil
+}
+
+// ProbeResult is one run of a task's health command.
+type ProbeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Output        string                 `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResult) Reset() {
+	*x = ProbeResult{}
+	mi := &file_shoalpb_types_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResult) ProtoMessage() {}
+
+func (x *ProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
+func (*ProbeResult) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ProbeResult) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ProbeResult) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
 type Task struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1004,13 +1488,15 @@ type Task struct {
 	Attempt       uint64                 `protobuf:"varint,10,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Networks      []*NetworkAttachment   `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,350,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoalpb_types_proto_msgTypes[11]
+	mi := &file_shoalpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1508,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[11]
+	mi := &file_shoalpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1521,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Task) GetId() string {
@@ -1122,11 +1608,25 @@ func (x *Task) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Task) GetNetworks() []*NetworkAttachment {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *Task) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
 var File_shoalpb_types_proto protoreflect.FileDescriptor
 
 const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
-	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"K\n" +
+	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x15shoalpb/network.proto\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xb6\x04\n" +
@@ -1149,12 +1649,16 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x10restart_deadline\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0frestartDeadline\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"h\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x01\n" +
 	"\x05Mount\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x1b\n" +
-	"\tread_only\x18\x04 \x01(\bR\breadOnly\"\x9e\x01\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12\x1e\n" +
+	"\n" +
+	"tmpfs_size\x18\x90\x03 \x01(\x03R\ttmpfsSize\x12\x1e\n" +
+	"\n" +
+	"tmpfs_mode\x18\x91\x03 \x01(\rR\ttmpfsMode\"\x9e\x01\n" +
 	"\tPlacement\x12 \n" +
 	"\vconstraints\x18\x01 \x03(\tR\vconstraints\x12 \n" +
 	"\vpreferences\x18\x02 \x03(\tR\vpreferences\x121\n" +
@@ -1164,13 +1668,16 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\tcondition\x18\x01 \x01(\tR\tcondition\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12!\n" +
 	"\fmax_attempts\x18\x03 \x01(\x04R\vmaxAttempts\x121\n" +
-	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\xd3\x01\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\xbd\x02\n" +
 	"\fUpdateConfig\x12 \n" +
 	"\vparallelism\x18\x01 \x01(\x04R\vparallelism\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12%\n" +
 	"\x0efailure_action\x18\x03 \x01(\tR\rfailureAction\x123\n" +
 	"\amonitor\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\amonitor\x12\x14\n" +
-	"\x05order\x18\x05 \x01(\tR\x05order\"\xe5\x01\n" +
+	"\x05order\x18\x05 \x01(\tR\x05order\x12+\n" +
+	"\x11max_failure_ratio\x18\xde\x02 \x01(\x01R\x0fmaxFailureRatio\x12\x17\n" +
+	"\x06canary\x18\xdf\x02 \x01(\x04R\x06canary\x12\"\n" +
+	"\fauto_promote\x18\xe0\x02 \x01(\bR\vautoPromote\"\xe5\x01\n" +
 	"\vHealthcheck\x12\x12\n" +
 	"\x04test\x18\x01 \x03(\tR\x04test\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
@@ -1180,7 +1687,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"Dependency\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xb7\x06\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xef\b\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12\x14\n" +
@@ -1202,10 +1709,43 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x0erestart_policy\x18\x11 \x01(\v2\x17.shoal.v1.RestartPolicyR\rrestartPolicy\x12;\n" +
 	"\rupdate_config\x18\x12 \x01(\v2\x16.shoal.v1.UpdateConfigR\fupdateConfig\x123\n" +
 	"\n" +
-	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x1a9\n" +
+	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x12<\n" +
+	"\bnetworks\x18\xc8\x01 \x03(\v2\x1f.shoal.v1.NetworkAttachmentSpecR\bnetworks\x123\n" +
+	"\bendpoint\x18\xc9\x01 \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x12@\n" +
+	"\x0frollback_config\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x12\"\n" +
+	"\fforce_update\x18\xdf\x02 \x01(\x04R\vforceUpdate\x12\"\n" +
+	"\fimage_digest\x18\xac\x02 \x01(\tR\vimageDigest\x129\n" +
+	"\tcontainer\x18\x90\x03 \x01(\v2\x1a.shoal.v1.ContainerOptionsR\tcontainer\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xca\x04\n" +
+	"\x10ContainerOptions\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x1f\n" +
+	"\vstop_signal\x18\x02 \x01(\tR\n" +
+	"stopSignal\x12\x12\n" +
+	"\x04init\x18\x03 \x01(\bR\x04init\x12\x1b\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12\x17\n" +
+	"\acap_add\x18\x05 \x03(\tR\x06capAdd\x12\x19\n" +
+	"\bcap_drop\x18\x06 \x03(\tR\acapDrop\x12A\n" +
+	"\asysctls\x18\a \x03(\v2'.shoal.v1.ContainerOptions.SysctlsEntryR\asysctls\x12*\n" +
+	"\aulimits\x18\b \x03(\v2\x10.shoal.v1.UlimitR\aulimits\x12\x16\n" +
+	"\x06groups\x18\t \x03(\tR\x06groups\x12\x10\n" +
+	"\x03tty\x18\n" +
+	" \x01(\bR\x03tty\x12>\n" +
+	"\x06labels\x18\v \x03(\v2&.shoal.v1.ContainerOptions.LabelsEntryR\x06labels\x12 \n" +
+	"\flog_max_size\x18\f \x01(\x03R\n" +
+	"logMaxSize\x12\"\n" +
+	"\rlog_max_files\x18\r \x01(\rR\vlogMaxFiles\x1a:\n" +
+	"\fSysctlsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x06Ulimit\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
+	"\x04hard\x18\x03 \x01(\x03R\x04hard\"\x8f\x03\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12!\n" +
@@ -1214,7 +1754,17 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xef\x01\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x126\n" +
+	"\bendpoint\x18\xc8\x01 \x01(\v2\x19.shoal.v1.ServiceEndpointR\bendpoint\x12<\n" +
+	"\rupdate_status\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateStatusR\fupdateStatus\"\x80\x02\n" +
+	"\fUpdateStatus\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12!\n" +
+	"\fspec_version\x18\x02 \x01(\x04R\vspecVersion\x129\n" +
+	"\n" +
+	"started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
+	"\fcompleted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12#\n" +
+	"\rfirst_version\x18\x06 \x01(\x04R\ffirstVersion\"\xbf\x02\n" +
 	"\n" +
 	"TaskStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
@@ -1223,7 +1773,15 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\ttimestamp\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12%\n" +
 	"\x0epending_reason\x18\x05 \x01(\tR\rpendingReason\x12!\n" +
 	"\fcontainer_id\x18\x06 \x01(\tR\vcontainerId\x12\x1b\n" +
-	"\texit_code\x18\a \x01(\x05R\bexitCode\"\xb6\x03\n" +
+	"\texit_code\x18\a \x01(\x05R\bexitCode\x12\x17\n" +
+	"\x06health\x18\xac\x02 \x01(\tR\x06health\x125\n" +
+	"\n" +
+	"health_log\x18\xad\x02 \x03(\v2\x15.shoal.v1.ProbeResultR\thealthLog\"\xa2\x01\n" +
+	"\vProbeResult\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\"\xac\x04\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1240,7 +1798,10 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x128\n" +
+	"\bnetworks\x18\xc8\x01 \x03(\v2\x1b.shoal.v1.NetworkAttachmentR\bnetworks\x12:\n" +
+	"\n" +
+	"started_at\x18\xde\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAtB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_types_proto_rawDescOnce sync.Once
@@ -1254,7 +1815,7 @@ func file_shoalpb_types_proto_rawDescGZIP() []byte {
 	return file_shoalpb_types_proto_rawDescData
 }
 
-var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_shoalpb_types_proto_goTypes = []any{
 	(*Resources)(nil),             // 0: shoal.v1.Resources
 	(*Node)(nil),                  // 1: shoal.v1.Node
@@ -1265,51 +1826,77 @@ var file_shoalpb_types_proto_goTypes = []any{
 	(*Healthcheck)(nil),           // 6: shoal.v1.Healthcheck
 	(*Dependency)(nil),            // 7: shoal.v1.Dependency
 	(*ServiceSpec)(nil),           // 8: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 9: shoal.v1.Service
-	(*TaskStatus)(nil),            // 10: shoal.v1.TaskStatus
-	(*Task)(nil),                  // 11: shoal.v1.Task
-	nil,                           // 12: shoal.v1.Node.LabelsEntry
-	nil,                           // 13: shoal.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(*ContainerOptions)(nil),      // 9: shoal.v1.ContainerOptions
+	(*Ulimit)(nil),                // 10: shoal.v1.Ulimit
+	(*Service)(nil),               // 11: shoal.v1.Service
+	(*UpdateStatus)(nil),          // 12: shoal.v1.UpdateStatus
+	(*TaskStatus)(nil),            // 13: shoal.v1.TaskStatus
+	(*ProbeResult)(nil),           // 14: shoal.v1.ProbeResult
+	(*Task)(nil),                  // 15: shoal.v1.Task
+	nil,                           // 16: shoal.v1.Node.LabelsEntry
+	nil,                           // 17: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 18: shoal.v1.ContainerOptions.SysctlsEntry
+	nil,                           // 19: shoal.v1.ContainerOptions.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*NetworkAttachmentSpec)(nil), // 22: shoal.v1.NetworkAttachmentSpec
+	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
+	(*ServiceEndpoint)(nil),       // 24: shoal.v1.ServiceEndpoint
+	(*NetworkAttachment)(nil),     // 25: shoal.v1.NetworkAttachment
 }
 var file_shoalpb_types_proto_depIdxs = []int32{
-	12, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
+	16, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
 	0,  // 1: shoal.v1.Node.resources:type_name -> shoal.v1.Resources
-	14, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
-	14, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
-	15, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	15, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	15, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	15, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	15, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
-	15, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
-	15, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
-	13, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	20, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
+	20, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
+	21, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	21, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	21, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	21, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	21, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
+	21, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
+	21, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
+	17, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
 	2,  // 13: shoal.v1.ServiceSpec.mounts:type_name -> shoal.v1.Mount
 	0,  // 14: shoal.v1.ServiceSpec.reservations:type_name -> shoal.v1.Resources
 	0,  // 15: shoal.v1.ServiceSpec.limits:type_name -> shoal.v1.Resources
-	15, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	21, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
 	6,  // 17: shoal.v1.ServiceSpec.healthcheck:type_name -> shoal.v1.Healthcheck
 	3,  // 18: shoal.v1.ServiceSpec.placement:type_name -> shoal.v1.Placement
 	4,  // 19: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
 	5,  // 20: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
 	7,  // 21: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
-	8,  // 22: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	8,  // 23: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	14, // 24: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	14, // 25: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 26: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 27: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	10, // 28: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	14, // 29: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	14, // 30: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	22, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
+	23, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	5,  // 24: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
+	9,  // 25: shoal.v1.ServiceSpec.container:type_name -> shoal.v1.ContainerOptions
+	18, // 26: shoal.v1.ContainerOptions.sysctls:type_name -> shoal.v1.ContainerOptions.SysctlsEntry
+	10, // 27: shoal.v1.ContainerOptions.ulimits:type_name -> shoal.v1.Ulimit
+	19, // 28: shoal.v1.ContainerOptions.labels:type_name -> shoal.v1.ContainerOptions.LabelsEntry
+	8,  // 29: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	8,  // 30: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	20, // 31: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	20, // 32: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 33: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
+	12, // 34: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	20, // 35: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	20, // 36: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	20, // 37: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	14, // 38: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
+	20, // 39: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
+	20, // 40: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
+	8,  // 41: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	13, // 42: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	20, // 43: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	20, // 44: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 45: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
+	20, // 46: shoal.v1.Task.started_at:type_name -> google.protobuf.Timestamp
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }
@@ -1317,13 +1904,14 @@ func file_shoalpb_types_proto_init() {
 	if File_shoalpb_types_proto != nil {
 		return
 	}
+	file_shoalpb_network_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_types_proto_rawDesc), len(file_shoalpb_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
