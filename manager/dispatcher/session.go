@@ -203,7 +203,6 @@ func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
 	return commitOne(ctx, d.cfg.Applier, raftstore.UpsertNode{Node: n})
 }
 
-
 // heartbeat is the answer to an agent's heartbeat.
 var heartbeat = &shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
 
