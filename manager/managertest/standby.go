@@ -2,6 +2,7 @@ package managertest
 
 import (
 	"fmt"
+
 	"github.com/shoal-sched/shoal/pki"
 )
 
