@@ -179,8 +179,14 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		// Starts nothing: for simulations and tests of the control plane.
 		return fake.New(), func() error { return nil }, nil
 	case "containerd":
+		// The node ID is the certificate's (agent.NodeID reads it from the
+		// data dir, where joining put it).
+		nodeID, err := agent.NodeID(cfg.agent.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
 		rt, err := containerd.New(ctx, containerd.Options{
-			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: cfg.agent.Credentials.Identity().NodeID,
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: nodeID,
 			NodeHostname: cfg.agent.Hostname,
 			StateDir:     filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,

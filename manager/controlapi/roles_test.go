@@ -28,7 +28,7 @@ func startHostAgent(t *testing.T, c *managertest.Cluster, i int) {
 		DataDir: t.TempDir(), NodeID: c.Manager(i).ID(), Join: join, AdvertiseAddr: "127.0.0.1:0",
 		// A manager host's agent is that manager's node: its certificate.
 		Credentials: c.Manager(i).Credentials(),
-		Hostname: fmt.Sprintf("host%d", i), Runtime: fake.New(),
+		Hostname:    fmt.Sprintf("host%d", i), Runtime: fake.New(),
 		Resources:         api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
