@@ -16,7 +16,7 @@ run ./scheduler/ 'BenchmarkSchedule/nodes=10000/tasks=100000$' 3x
 # Raft store: writes/s with 16 writers (fsync on), leader failover, 10k assignments.
 run ./raftstore/ 'BenchmarkApply$|BenchmarkAssign10k' 2s
 run ./raftstore/ 'BenchmarkFailover' 1x
-# Managers through the gRPC control API: failover and writes/s.
+# Managers through the gRPC control API: failover and writes/s (each with TLS beside plaintext).
 run ./manager/ 'BenchmarkLeaderFailover' 1x
 run ./manager/ 'BenchmarkControlWrites' 4000x
 # Orchestrator + scheduler: 1,000 nodes, 10,000 replicas, create -> all assigned.
@@ -25,6 +25,8 @@ run ./manager/orchestrator/ 'BenchmarkCreateToAssigned' 3x
 run ./membership/ 'BenchmarkFailureDetection' 10x
 # Agents: kill -> replicas running again (fake runtime); 1,000 agents x 10,000 replicas.
 run ./manager/dispatcher/ 'BenchmarkAgentFailover' 10x
+# Agents reconnecting at once to a new leader over TLS (beside plaintext).
+run ./manager/dispatcher/ 'BenchmarkReconnectStorm' 1x
 run ./cmd/agent/ 'BenchmarkManyAgents$' 1x
 # Rollouts: 30 replicas by 5, tasks up 1 s after start (x-waits: total over 6 x 1 s);
 # first failed task of a bad update -> rollback started.

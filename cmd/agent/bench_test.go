@@ -22,6 +22,8 @@ import (
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/managertest"
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/pki/join"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -220,11 +222,12 @@ func leaderProc(b *testing.B, c shoalpb.ControlClient, procs []*proc, addrs []st
 
 // startAgents runs n agents in this process, each with its own fake
 // runtime and data dir, until the benchmark ends.
-func startAgents(b *testing.B, dir string, n int, join []string) []*fake.Runtime {
+func startAgents(b *testing.B, dir string, n int, joinAddrs []string) []*fake.Runtime {
 	ctx, cancel := context.WithCancel(b.Context())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() })
 	rts := make([]*fake.Runtime, n)
+	token := joinTokens(b, joinAddrs[0]).GetWorker()
 	// The agents' own log (session ends and starts) when profiling.
 	logger := slog.New(slog.DiscardHandler)
 	if d := os.Getenv("SHOAL_BENCH_PROFILE_DIR"); d != "" {
@@ -237,10 +240,16 @@ func startAgents(b *testing.B, dir string, n int, join []string) []*fake.Runtime
 	}
 	for i := range n {
 		rts[i] = fake.New()
+		dataDir := filepath.Join(dir, "agents", strconv.Itoa(i))
+		// Each agent joins with the worker token, as shoal-agent does.
+		creds, err := join.Obtain(b.Context(), join.Options{Dir: dataDir, Managers: joinAddrs, Token: token, Role: pki.RoleWorker})
+		if err != nil {
+			b.Fatal(err)
+		}
 		a, err := agent.New(agent.Config{
-			DataDir: filepath.Join(dir, "agents", strconv.Itoa(i)), Join: join, AdvertiseAddr: "127.0.0.1:0",
+			DataDir: dataDir, Join: joinAddrs, AdvertiseAddr: "127.0.0.1:0",
 			Hostname: fmt.Sprintf("agent-%04d", i), Runtime: rts[i],
-			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}, Plaintext: true, Logger: logger,
+			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}, Credentials: creds, Logger: logger,
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -16,6 +16,7 @@ func (c *Cluster) AddStandby(via int) int {
 	c.members[i].cfg.Join = c.AdvertiseAddr(via)
 	c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 	c.members[i].cfg.Standby = true
+	c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 	c.start(i, nil)
 	id := c.Manager(i).ID()
 	c.WaitFor(c.opts.StartTimeout, func() error {
