@@ -1883,10 +1883,12 @@ func (x *Event) GetAttributes() map[string]string {
 // are sent; with follow it runs until the client leaves, and takes in the
 // tasks that start meanwhile.
 type ServiceLogsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name, id or id prefix
-	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
-	Tail          int64                  `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"` // lines per task; -1 for all
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name, id or id prefix
+	Follow  bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	Tail    int64                  `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"` // lines per task; -1 for all
+	// since leaves out the lines written before it (tail counts first).
+	Since         *timestamppb.Timestamp `protobuf:"bytes,400,opt,name=since,proto3" json:"since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1940,6 +1942,13 @@ func (x *ServiceLogsRequest) GetTail() int64 {
 		return x.Tail
 	}
 	return 0
+}
+
+func (x *ServiceLogsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
 }
 
 type LogLine struct {
@@ -2316,11 +2325,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x01\n" +
 	"\x12ServiceLogsRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
-	"\x04tail\x18\x03 \x01(\x03R\x04tail\"\xab\x01\n" +
+	"\x04tail\x18\x03 \x01(\x03R\x04tail\x121\n" +
+	"\x05since\x18\x90\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xab\x01\n" +
 	"\aLogLine\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -2440,49 +2450,50 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
 	44, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
 	38, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	44, // 18: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	42, // 19: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	0,  // 20: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 21: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 22: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 23: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 24: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 25: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 26: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 27: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 28: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 29: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 30: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 31: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 32: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 33: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 34: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 35: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	34, // 36: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	35, // 37: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	3,  // 38: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 39: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 40: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 41: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	40, // 42: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 43: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 44: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 45: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	42, // 46: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	42, // 47: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 48: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 49: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 50: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 51: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 52: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 53: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	36, // 54: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	36, // 55: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	38, // [38:56] is the sub-list for method output_type
-	20, // [20:38] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	44, // 18: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	44, // 19: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	42, // 20: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	0,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	1,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	2,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	7,  // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	9,  // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	10, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	13, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	15, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	18, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	19, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	20, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	22, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	26, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	28, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	30, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	32, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	34, // 37: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	35, // 38: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	3,  // 39: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 40: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	3,  // 41: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	8,  // 42: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	40, // 43: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	12, // 44: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	14, // 45: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	17, // 46: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	42, // 47: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	42, // 48: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	21, // 49: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	24, // 50: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	27, // 51: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	29, // 52: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	31, // 53: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	33, // 54: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	36, // 55: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	36, // 56: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	39, // [39:57] is the sub-list for method output_type
+	21, // [21:39] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
