@@ -33,7 +33,7 @@ func logTarget(v *raftstore.View, ref string) (serviceID, taskID string, err err
 	}
 	switch len(found) {
 	case 0:
-		return "", "", fmt.Errorf("service or task %q: %w (no service has this name, id or id prefix, and no task this id or id prefix)",
+		return "", "", fmt.Errorf("service %q: %w (no service has this name, id or id prefix, and no task this id or id prefix)",
 			ref, raftstore.ErrNotFound)
 	case 1:
 		return svcOf, found[0], nil
