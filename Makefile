@@ -2,12 +2,12 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin
-PROTO_FILES := shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.proto
+PROTO_FILES := shoalpb/network.proto shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.proto shoalpb/ca.proto
 # Tests run with the race detector; the whole suite stays well inside 15 min on 2 cores.
 TEST_FLAGS ?= -race -timeout 14m
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover bench-leader-failover demo lab-up lab-down lab-status clean
+.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover bench-leader-failover demo lab-up lab-down lab-status lab-dind lab-dind-down clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -70,6 +70,13 @@ lab-up: deps build ## start the lab (3 managers, 3 agent hosts, a registry) and 
 
 lab-down: ## stop the lab and remove everything it made
 	@if [ -x $(BIN)/shoal-lab ]; then $(BIN)/shoal-lab down; else $(GO) run ./cmd/lab down; fi
+
+lab-dind: deps ## the Docker-in-Docker lab: its own Docker engine, 3 managers + 3 agent containers, a failover demo (left running)
+	deploy/compose/lab-dind.sh up
+	deploy/compose/lab-dind.sh demo
+
+lab-dind-down: ## remove everything the Docker-in-Docker lab made (containers, networks, volumes, its engine)
+	deploy/compose/lab-dind.sh down
 
 lab-status: ## show the lab's hosts and processes
 	$(BIN)/shoal-lab status

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -72,7 +74,10 @@ type Config struct {
 	// GossipAddr is the gossip bind address (host:port). Empty: no gossip,
 	// liveness then rests on the dispatcher session alone.
 	GossipAddr string
-	// GossipKey is the gossip encryption key (16, 24 or 32 bytes), or nil.
+	// GossipKey is a gossip encryption key (16, 24 or 32 bytes) to gossip
+	// with before the first session, or nil. Without it the agent starts
+	// gossip once the leader sent the cluster's keys on its session; with
+	// it, those keys replace it as soon as they arrive.
 	GossipKey []byte
 	Gossip    GossipTimings
 	// LeaveOnStop makes the agent leave gossip gracefully when Run ends, so
@@ -88,6 +93,8 @@ type Config struct {
 	// Hostname defaults to the host's name.
 	Hostname string
 	Runtime  Runtime
+	// DataPlane wires tasks' networks (nil: every task on the host network).
+	DataPlane DataPlane
 	// Resources offered to the scheduler; zero fields are detected.
 	Resources api.Resources
 	Labels    map[string]string
@@ -96,6 +103,15 @@ type Config struct {
 	// StatusDelay is how long status changes are collected before sending.
 	StatusDelay time.Duration
 	Logger      *slog.Logger
+	// Credentials are the node's key, certificate and trusted roots
+	// (pki/join.Obtain gets them with a join token); the node ID is the
+	// certificate's, and the agent renews the certificate before it
+	// expires. The session is mutual TLS with them, and the Agent service
+	// serves managers only. Required unless Plaintext.
+	Credentials *pki.Credentials
+	// Plaintext runs without TLS and authorisation, for benchmarks that
+	// measure what TLS costs; no flag sets it.
+	Plaintext bool
 }
 
 // Agent is one worker node's agent.
@@ -120,6 +136,8 @@ type Agent struct {
 	// notice): gossip stops only then, so that the leader hears of the
 	// restart before gossip declares the node dead.
 	sessionsDone chan struct{}
+	// keys is the gossip keyring the leader sent.
+	keys *keyBox
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -130,13 +148,24 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The node ID is the certificate's (the managers chose it); without
+	// credentials (tests on plaintext links) it is the configured one or
+	// the data dir's.
 	nodeID := cfg.NodeID
-	if nodeID == "" {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	switch {
+	case cfg.Credentials != nil:
+		id := cfg.Credentials.Identity().NodeID
+		if nodeID != "" && nodeID != id {
+			return nil, fmt.Errorf("node ID %s differs from the certificate's %s", nodeID, id)
+		}
+		nodeID = id
+	case nodeID == "":
 		if nodeID, err = NodeID(cfg.DataDir); err != nil {
 			return nil, err
 		}
-	} else if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	store, err := openTaskStore(cfg.DataDir, nodeID)
 	if err != nil {
@@ -149,10 +178,10 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("component", "agent", "node_id", nodeID)
 	a := &Agent{
 		cfg: cfg, log: log, nodeID: nodeID, lis: lis, addr: advertised(cfg.AdvertiseAddr, lis.Addr()),
-		store: store, w: newWorker(cfg.Runtime, store, log), rejoin: make(chan struct{}, 1),
-		sessionsDone: make(chan struct{}),
+		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
+		sessionsDone: make(chan struct{}), keys: newKeyBox(),
 	}
-	a.grpc = grpc.NewServer(shoalpb.ServerOptions()...)
+	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
 	return a, nil
 }
@@ -169,6 +198,8 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, fmt.Errorf("%w: advertise address is empty", ErrInvalidConfig)
 	case cfg.Resources.NanoCPUs < 0 || cfg.Resources.MemoryBytes < 0:
 		return cfg, fmt.Errorf("%w: resources %+v are negative", ErrInvalidConfig, cfg.Resources)
+	case cfg.Credentials == nil && !cfg.Plaintext:
+		return cfg, fmt.Errorf("%w: no credentials: an agent needs its certificate (join with a token)", ErrInvalidConfig)
 	}
 	for _, j := range cfg.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
@@ -246,8 +277,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
 	}
+	if a.cfg.Credentials != nil {
+		g.Go(func() error { return a.renewCertificate(gctx) })
+	}
+	if dp := a.cfg.DataPlane; dp != nil {
+		g.Go(func() error { return dp.Run(gctx) })
+	}
 	err = g.Wait()
 	a.w.wait()
+	err = errors.Join(err, a.stopDataPlane())
 	if ferr := a.store.flush(); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -255,6 +293,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// stopDataPlane removes the data plane of an agent that leaves for good;
+// a restarting agent leaves it to be adopted with the containers.
+func (a *Agent) stopDataPlane() error {
+	dp := a.cfg.DataPlane
+	if dp == nil {
+		return nil
+	}
+	defer dp.Close()
+	if !a.cfg.LeaveOnStop {
+		return nil
+	}
+	if err := dp.Remove(); err != nil {
+		return fmt.Errorf("remove the data plane: %w", err)
+	}
+	return nil
 }
 
 // serve runs the Agent gRPC service until ctx ends.

@@ -14,11 +14,16 @@ type Worker struct{ w *worker }
 // NewWorker makes a worker keeping its records in dir and starts it: the
 // records are resumed with the containers rt lists.
 func NewWorker(ctx context.Context, rt Runtime, dir string) (*Worker, error) {
+	return NewWorkerWithDataPlane(ctx, rt, nil, dir)
+}
+
+// NewWorkerWithDataPlane is NewWorker with a data plane.
+func NewWorkerWithDataPlane(ctx context.Context, rt Runtime, dp DataPlane, dir string) (*Worker, error) {
 	store, err := openTaskStore(dir, "node-under-test")
 	if err != nil {
 		return nil, err
 	}
-	w := newWorker(rt, store, slog.New(slog.DiscardHandler))
+	w := newWorker(rt, dp, store, slog.New(slog.DiscardHandler))
 	list, err := rt.List(ctx)
 	if err != nil {
 		return nil, err

@@ -76,21 +76,33 @@ func (a *Agent) runGossip(ctx context.Context) error {
 }
 
 func (a *Agent) joinGossip(ctx context.Context) (*membership.Member, error) {
+	// Gossip is encrypted with the cluster's keys, which come on the
+	// session: join only once they are here (unless a key was given).
+	if len(a.cfg.GossipKey) == 0 && !a.waitKeys(ctx) {
+		return nil, ctx.Err()
+	}
 	seeds, err := a.discover(ctx)
 	if err != nil {
 		return nil, err
+	}
+	version, keys, _ := a.keys.get()
+	key := a.cfg.GossipKey
+	if version > 0 {
+		key = nil
+	} else {
+		keys = nil
 	}
 	t := a.cfg.Gossip
 	// stayInGossip closes the member (after a leave, if configured): the
 	// end of ctx must not close it first.
 	return membership.Start(context.WithoutCancel(ctx), membership.Config{
-		NodeName: a.nodeID, BindAddr: a.cfg.GossipAddr, Join: seeds, Key: a.cfg.GossipKey,
+		NodeName: a.nodeID, BindAddr: a.cfg.GossipAddr, Join: seeds, Key: key, Keys: keys,
 		ProbeInterval: t.ProbeInterval, ProbeTimeout: t.ProbeTimeout,
 		SuspicionMult: t.SuspicionMult, GossipInterval: t.GossipInterval,
 		Meta: membership.Meta{
 			NodeID: a.nodeID, Hostname: a.cfg.Hostname, Role: api.RoleWorker, GRPCAddr: a.addr,
 			NanoCPUs: a.cfg.Resources.NanoCPUs, MemoryBytes: a.cfg.Resources.MemoryBytes,
-			Labels: a.cfg.Labels,
+			Labels: a.cfg.Labels, KeysVersion: version,
 		},
 		Logger: a.cfg.Logger,
 	})
@@ -106,8 +118,11 @@ func (a *Agent) stayInGossip(ctx context.Context, m *membership.Member) error {
 	healCtx, stopHeal := context.WithCancel(ctx)
 	defer stopHeal()
 	go a.healGossip(healCtx, m)
+	keysChanged := a.syncKeys(m)
 	for {
 		select {
+		case <-keysChanged:
+			keysChanged = a.syncKeys(m)
 		case ev, ok := <-m.Events():
 			if !ok {
 				return errors.New("gossip stopped")
@@ -141,7 +156,7 @@ func (a *Agent) stayInGossip(ctx context.Context, m *membership.Member) error {
 // status, a read any manager answers, and returns the managers' gossip
 // addresses; it also learns their gRPC addresses and the leader.
 func (a *Agent) discover(ctx context.Context) ([]string, error) {
-	conns := newConnCache()
+	conns := newConnCache(a.clientTLS())
 	defer conns.close()
 	var errs []error
 	for _, addr := range a.candidates() {

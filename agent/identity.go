@@ -9,21 +9,32 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/shoal-sched/shoal/pki"
 )
 
 // nodeIDFile holds the node's ID in its data dir.
 const nodeIDFile = "node-id"
 
-// NodeID returns the node ID kept in dataDir, making the directory and the
-// ID on first use: a node keeps its identity across restarts, so the leader
-// recognises it. It is the one place a node's identity is read or made; the
-// runtime needs it (to label containers) before the agent starts.
+// NodeID returns the node ID kept in dataDir: the CN of the node's
+// certificate when it has joined with a token (pki/join.Obtain writes it),
+// otherwise an ID recorded in the node-id file, made on first use (nodes
+// run without a CA, in tests of the layers above). A node keeps its
+// identity across restarts, so the leader recognises it; the runtime needs
+// it (to label containers) before the agent starts.
 func NodeID(dataDir string) (string, error) {
 	if dataDir == "" {
 		return "", fmt.Errorf("%w: data dir is empty", ErrInvalidConfig)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("data dir: %w", err)
+	}
+	creds, err := pki.LoadCredentials(dataDir)
+	if err == nil {
+		return creds.Identity().NodeID, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
 	}
 	path := filepath.Join(dataDir, nodeIDFile)
 	b, err := os.ReadFile(path)

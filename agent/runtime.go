@@ -18,7 +18,7 @@ type Runtime interface {
 	// Pull fetches the image if it is not present.
 	Pull(ctx context.Context, image string) error
 	// Create makes (but does not start) the container of task t.
-	Create(ctx context.Context, t *api.Task) error
+	Create(ctx context.Context, t *api.Task, opts ...CreateOption) error
 	// Start starts the created container of the task.
 	Start(ctx context.Context, taskID string) error
 	// Wait blocks until the container exits (or ctx ends) and returns how.
@@ -34,6 +34,41 @@ type Runtime interface {
 	// Logs writes the task's log lines to w; with follow it keeps going
 	// until ctx ends; tail < 0 means all lines.
 	Logs(ctx context.Context, taskID string, opts LogOptions, w LogWriter) error
+}
+
+// ContainerNetwork wires a container to the data plane. The zero value is
+// host networking: the container shares the agent host's namespace (and
+// its hostname, hosts and resolv.conf).
+type ContainerNetwork struct {
+	// NetNS is the path of the network namespace the container joins.
+	NetNS string
+	// ResolvConf and Hosts are files mounted at /etc/resolv.conf and
+	// /etc/hosts; Hostname is the container's own (a UTS namespace).
+	ResolvConf string
+	Hosts      string
+	Hostname   string
+}
+
+// CreateOptions are the extras of a Create beyond the task.
+type CreateOptions struct {
+	Network ContainerNetwork
+}
+
+// CreateOption sets a CreateOptions field.
+type CreateOption func(*CreateOptions)
+
+// WithNetwork puts the container on the data plane.
+func WithNetwork(n ContainerNetwork) CreateOption {
+	return func(o *CreateOptions) { o.Network = n }
+}
+
+// CreateOptionsOf applies opts to the zero options.
+func CreateOptionsOf(opts []CreateOption) CreateOptions {
+	var o CreateOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
 }
 
 // Container is what a Runtime reports of one container.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,9 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -56,7 +57,7 @@ type sessionResult struct {
 // agent's restart notice (if the agent is configured to).
 func (a *Agent) runSessions(ctx context.Context) error {
 	defer close(a.sessionsDone)
-	conns := newConnCache()
+	conns := newConnCache(a.clientTLS())
 	defer conns.close()
 	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin}
 	for ctx.Err() == nil {
@@ -207,6 +208,11 @@ func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, 
 		return nil, nil, fmt.Errorf("hello to %s: %w", addr, causeOr(sctx, err))
 	}
 	first, err := stream.Recv()
+	// The network view of the same wake-up comes before the assignments.
+	for err == nil && first.GetNetworkView() != nil {
+		a.setNetworkView(first.GetNetworkView())
+		first, err = stream.Recv()
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("session with %s: %w", addr, causeOr(sctx, err))
 	}
@@ -320,10 +326,16 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 				default:
 				}
 			}
+		case *shoalpb.ManagerMessage_NetworkView:
+			a.setNetworkView(msg.NetworkView)
 		case *shoalpb.ManagerMessage_RestartAck:
 			select {
 			case in.acks <- msg.RestartAck:
 			default:
+			}
+		case *shoalpb.ManagerMessage_GossipKeys:
+			if a.keys.set(msg.GossipKeys) {
+				a.log.Info("gossip keys received", "keys_version", msg.GossipKeys.GetVersion())
 			}
 		case *shoalpb.ManagerMessage_StatusRejected:
 			for _, r := range msg.StatusRejected.GetUpdates() {
@@ -401,11 +413,14 @@ func jitter(d time.Duration) time.Duration {
 
 // connCache keeps one client connection per manager address.
 type connCache struct {
+	tls   *tls.Config // nil: plaintext (tests)
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-func newConnCache() *connCache { return &connCache{conns: make(map[string]*grpc.ClientConn)} }
+func newConnCache(cfg *tls.Config) *connCache {
+	return &connCache{tls: cfg, conns: make(map[string]*grpc.ClientConn)}
+}
 
 func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
 	c.mu.Lock()
@@ -413,7 +428,7 @@ func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
 	if cc := c.conns[addr]; cc != nil {
 		return cc, nil
 	}
-	cc, err := dial(addr)
+	cc, err := dial(addr, c.tls)
 	if err != nil {
 		return nil, err
 	}
@@ -442,13 +457,12 @@ func (c *connCache) close() {
 
 // dial makes a client connection that retries a lost manager quickly
 // (gRPC's default backoff would wait up to two minutes).
-func dial(addr string) (*grpc.ClientConn, error) {
-	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+func dial(addr string, cfg *tls.Config) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(addr, append(authz.DialOptions(cfg),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: establishTimeout,
-		}))
+		}))...)
 	if err != nil {
 		return nil, fmt.Errorf("manager address %s: %w", addr, err)
 	}

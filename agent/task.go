@@ -28,6 +28,7 @@ const (
 	stepShutdown             // desired shutdown: stop, remove → shutdown
 	stepCleanup              // stopped and no longer wanted: remove the container
 	stepTeardown             // no longer assigned: stop, remove, forget
+	stepSick                 // running and its health check said unhealthy: fail, stop
 )
 
 // facts is what the runner knows of its container.
@@ -41,6 +42,8 @@ type facts struct {
 	// held: known only from the agent's own records, not yet confirmed by
 	// a full assignment set; such a task is watched but not moved on.
 	held bool
+	// unhealthy: the task's health check turned unhealthy.
+	unhealthy bool
 }
 
 // decide returns the next step for a task that is desired in state desired
@@ -77,6 +80,8 @@ func decideStep(desired, st api.TaskState, f facts) step {
 		return stepStart
 	case f.exited != nil:
 		return stepExited
+	case f.unhealthy:
+		return stepSick
 	case !f.watching:
 		return stepWatch
 	}
@@ -93,7 +98,13 @@ type runner struct {
 	task       *api.Task      // the latest assignment: spec and desired state
 	status     api.TaskStatus // observed here; only moves forward
 	f          facts
+	net        *ContainerNetwork // the task's wiring, once made
 	cancelStep context.CancelFunc
+	// probe is the task's health check (nil: none), known once probeKnown;
+	// stopProbe cancels its probes (see health.go).
+	probe      *probeCheck
+	probeKnown bool
+	stopProbe  context.CancelFunc
 	wake       chan struct{}
 	done       chan struct{}
 }
@@ -125,8 +136,11 @@ func (r *runner) update(t *api.Task) {
 		r.status = t.Status
 	}
 	r.w.store.put(t, r.status)
-	if t.DesiredState > api.TaskRunning && r.cancelStep != nil {
-		r.cancelStep()
+	if t.DesiredState > api.TaskRunning {
+		r.stopProbesLocked()
+		if r.cancelStep != nil {
+			r.cancelStep()
+		}
 	}
 	r.mu.Unlock()
 	r.poke()
@@ -150,6 +164,7 @@ func (r *runner) confirm() {
 func (r *runner) remove() {
 	r.mu.Lock()
 	r.f.removed = true
+	r.stopProbesLocked()
 	if r.cancelStep != nil {
 		r.cancelStep()
 	}
@@ -191,7 +206,15 @@ func (r *runner) setLocked(state api.TaskState, msg string, err error) {
 	if !r.status.State.CanMoveTo(state) {
 		return
 	}
-	st := api.TaskStatus{State: state, Message: msg, Timestamp: r.w.now()}
+	// Health stays with the task to its end, so that a stopped task still
+	// shows what its check last said.
+	st := api.TaskStatus{State: state, Message: msg, Timestamp: r.w.now(), Health: r.status.Health, HealthLog: r.status.HealthLog}
+	if state == api.TaskRunning && r.probe != nil && st.Health == api.HealthNone {
+		st.Health = api.HealthStarting
+	}
+	if state.Terminal() {
+		r.stopProbesLocked()
+	}
 	if err != nil {
 		st.Err = err.Error()
 	}
@@ -251,7 +274,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 	case stepAccept:
 		r.set(api.TaskAccepted, "accepted", nil)
 	case stepPrepare:
-		r.set(api.TaskPreparing, "pulling "+t.Spec.Image, nil)
+		r.set(api.TaskPreparing, "pulling "+t.Spec.ImageRef(), nil)
 	case stepPull:
 		r.pull(sctx, t)
 	case stepStart:
@@ -263,20 +286,46 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 	case stepShutdown:
 		r.shutdown(sctx, t)
 	case stepCleanup:
-		r.cleanup(sctx)
+		r.cleanup(sctx, t)
+	case stepSick:
+		r.failUnhealthy(sctx, t)
 	}
 }
 
 func (r *runner) pull(ctx context.Context, t *api.Task) {
-	err := r.w.rt.Pull(ctx, t.Spec.Image)
+	err := r.w.rt.Pull(ctx, t.Spec.ImageRef())
 	switch {
 	case err == nil:
-		r.set(api.TaskStarting, "starting container", nil)
 	case ctx.Err() != nil:
-		// Cut short: the next step decides again.
+		return // cut short: the next step decides again
 	default:
 		r.set(api.TaskRejected, "pull failed", err)
+		return
 	}
+	// The task's namespace is wired before its container exists.
+	n, err := r.w.attach(ctx, t)
+	switch {
+	case err == nil:
+		r.mu.Lock()
+		r.net = &n
+		r.mu.Unlock()
+		r.set(api.TaskStarting, "starting container", nil)
+	case ctx.Err() != nil:
+	default:
+		r.set(api.TaskRejected, "network setup failed", err)
+	}
+}
+
+// network is the task's wiring, made again if this runner did not make it
+// (the agent restarted between preparing and starting).
+func (r *runner) network(ctx context.Context, t *api.Task) (ContainerNetwork, error) {
+	r.mu.Lock()
+	n := r.net
+	r.mu.Unlock()
+	if n != nil {
+		return *n, nil
+	}
+	return r.w.attach(ctx, t)
 }
 
 func (r *runner) start(ctx context.Context, t *api.Task) {
@@ -284,7 +333,14 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 	exists, running := r.f.exists, r.f.running
 	r.mu.Unlock()
 	if !exists {
-		if err := r.w.rt.Create(ctx, t); err != nil {
+		n, err := r.network(ctx, t)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.set(api.TaskRejected, "network setup failed", err)
+			}
+			return
+		}
+		if err := r.w.rt.Create(ctx, t, WithNetwork(n)); err != nil {
 			if ctx.Err() == nil {
 				r.set(api.TaskRejected, "create failed", err)
 			}
@@ -302,16 +358,30 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 			return
 		}
 	}
+	check := r.checkFor(ctx, t)
 	r.mu.Lock()
 	r.f.running = true
+	r.probe, r.probeKnown = check, true
 	r.setLocked(api.TaskRunning, "started", nil)
 	r.mu.Unlock()
 }
 
-// watch waits for the container's exit in the background.
+// watch waits for the container's exit in the background, and runs its
+// health check (for an adopted container, first finding which applies).
 func (r *runner) watch(ctx context.Context) {
 	r.mu.Lock()
+	known, t := r.probeKnown, r.task
+	r.mu.Unlock()
+	var check *probeCheck
+	if !known {
+		check = r.checkFor(ctx, t)
+	}
+	r.mu.Lock()
 	r.f.watching = true
+	if !known {
+		r.probe, r.probeKnown = check, true
+	}
+	r.startProbesLocked(ctx, r.w.now())
 	r.mu.Unlock()
 	go func() {
 		exit, err := r.w.rt.Wait(ctx, r.id)
@@ -325,6 +395,7 @@ func (r *runner) watch(ctx context.Context) {
 		r.mu.Lock()
 		r.f.exited = &exit
 		r.f.running = false
+		r.stopProbesLocked()
 		if err != nil {
 			r.setLocked(api.TaskFailed, "container is gone", err)
 		}
@@ -368,8 +439,12 @@ func (r *runner) stopAndRemove(ctx context.Context, t *api.Task) error {
 	if err := r.w.rt.Remove(ctx, r.id); err != nil {
 		return fmt.Errorf("remove task %s: %w", r.id, err)
 	}
+	if err := r.w.release(t); err != nil {
+		return fmt.Errorf("release the network of task %s: %w", r.id, err)
+	}
 	r.mu.Lock()
 	r.f.exists, r.f.running, r.f.cleaned = false, false, true
+	r.net = nil
 	r.mu.Unlock()
 	return nil
 }
@@ -385,8 +460,12 @@ func (r *runner) shutdown(ctx context.Context, t *api.Task) {
 	r.set(api.TaskShutdown, "shut down on request", nil)
 }
 
-func (r *runner) cleanup(ctx context.Context) {
-	if err := r.w.rt.Remove(ctx, r.id); err != nil {
+func (r *runner) cleanup(ctx context.Context, t *api.Task) {
+	err := r.w.rt.Remove(ctx, r.id)
+	if err == nil {
+		err = r.w.release(t)
+	}
+	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("removing stopped container failed, will retry", "err", err)
 			r.backoff(ctx)

@@ -20,6 +20,7 @@ type statusUpdate struct {
 // to them and collects the statuses they report.
 type worker struct {
 	rt    Runtime
+	dp    DataPlane
 	log   *slog.Logger
 	now   func() time.Time
 	store *taskStore
@@ -38,9 +39,9 @@ type worker struct {
 	outKick chan struct{}
 }
 
-func newWorker(rt Runtime, store *taskStore, log *slog.Logger) *worker {
+func newWorker(rt Runtime, dp DataPlane, store *taskStore, log *slog.Logger) *worker {
 	return &worker{
-		rt: rt, log: log, now: time.Now, store: store,
+		rt: rt, dp: dp, log: log, now: time.Now, store: store,
 		runners: make(map[string]*runner),
 		outbox:  make(map[string]api.TaskStatus), outKick: make(chan struct{}, 1),
 	}
@@ -65,9 +66,13 @@ func (w *worker) start(ctx context.Context, containers []Container) {
 		started = append(started, r)
 	}
 	w.mu.Unlock()
+	w.pruneNetworks(started, byID)
 	for _, r := range started {
 		if c, ok := byID[r.id]; ok {
 			r.adopt(&c)
+			if c.Running {
+				w.readopt(ctx, r.task)
+			}
 		} else {
 			r.adopt(nil)
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -15,6 +16,20 @@ type ClusterSettings struct {
 	// MaxReplicas is the most replicas one service may have (0: the
 	// default, DefaultMaxReplicas). At most MaxReplicasCeiling.
 	MaxReplicas uint64 `json:"max_replicas,omitempty"`
+	// CertExpiry is the life of node certificates the CA issues (0: the
+	// default, DefaultCertExpiry), between MinCertExpiry and MaxCertExpiry.
+	CertExpiry Duration `json:"cert_expiry,omitempty"`
+	// GossipKeyRotation is how often the leader replaces the gossip key
+	// (0: DefaultGossipKeyRotation). At least MinGossipKeyRotation.
+	GossipKeyRotation Duration `json:"gossip_key_rotation,omitempty"`
+}
+
+// KeyRotation is the gossip key rotation interval in force.
+func (s ClusterSettings) KeyRotation() time.Duration {
+	if s.GossipKeyRotation == 0 {
+		return DefaultGossipKeyRotation
+	}
+	return time.Duration(s.GossipKeyRotation)
 }
 
 // ReplicaLimit is the most replicas one service may have in a cluster with
@@ -30,6 +45,12 @@ func (s ClusterSettings) ReplicaLimit() uint64 {
 func ValidateClusterSettings(s ClusterSettings) error {
 	if s.MaxReplicas > MaxReplicasCeiling {
 		return fieldErr("max_replicas", strconv.FormatUint(s.MaxReplicas, 10), "more than %d, the most any cluster allows", MaxReplicasCeiling)
+	}
+	if err := validateCertExpiry(s.CertExpiry); err != nil {
+		return err
+	}
+	if r := time.Duration(s.GossipKeyRotation); r != 0 && r < MinGossipKeyRotation {
+		return fieldErr("gossip_key_rotation", r.String(), "shorter than %s, the shortest allowed (0 takes the default %s)", MinGossipKeyRotation, DefaultGossipKeyRotation)
 	}
 	return nil
 }

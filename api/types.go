@@ -10,6 +10,7 @@ package api
 import (
 	"math"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -208,6 +209,14 @@ type UpdateConfig struct {
 	FailureAction string   `json:"failure_action,omitempty"` // pause|continue|rollback
 	Monitor       Duration `json:"monitor,omitempty"`
 	Order         string   `json:"order,omitempty"` // stop-first|start-first
+	// MaxFailureRatio is the share of the service's tasks that may fail
+	// within Monitor before FailureAction runs (0: the first failure).
+	MaxFailureRatio float64 `json:"max_failure_ratio,omitempty"`
+	// Canary tasks of the new spec start beside the old ones before any
+	// old one is replaced; the rollout then waits for a promotion unless
+	// AutoPromote (update config only; replicated services only).
+	Canary      uint64 `json:"canary,omitempty"`
+	AutoPromote bool   `json:"auto_promote,omitempty"`
 }
 
 // Healthcheck is a container health probe.
@@ -248,6 +257,20 @@ type ServiceSpec struct {
 	RestartPolicy RestartPolicy `json:"restart_policy"`
 	UpdateConfig  UpdateConfig  `json:"update_config"`
 	DependsOn     []Dependency  `json:"depends_on,omitempty"`
+
+	// Networks the tasks join (none: the agent host's namespace, see
+	// NetworkHost); Endpoint is how the service is reached.
+	Networks []NetworkAttachmentSpec `json:"networks,omitempty"`
+	Endpoint EndpointSpec            `json:"endpoint,omitzero"`
+	// RollbackConfig is how a rollback to the previous spec proceeds.
+	RollbackConfig UpdateConfig `json:"rollback_config,omitzero"`
+	// ForceUpdate is bumped by `service update --force`: a changed value
+	// makes every task outdated, so all are replaced with the same spec.
+	ForceUpdate uint64 `json:"force_update,omitempty"`
+	// ImageDigest pins Image to one manifest ("sha256:..."): the managers
+	// resolve it when the service is created or its image changes, so every
+	// task runs the same bytes however the tag moves (see ImageRef).
+	ImageDigest string `json:"image_digest,omitempty"`
 	// Container holds docker's container options (hostname, init, caps,
 	// sysctls, ...); nil when none is set.
 	Container *ContainerOptions `json:"container,omitempty"`
@@ -268,6 +291,8 @@ func (s *ServiceSpec) Clone() *ServiceSpec {
 	c.Placement.Constraints = append([]string(nil), s.Placement.Constraints...)
 	c.Placement.Preferences = append([]string(nil), s.Placement.Preferences...)
 	c.DependsOn = append([]Dependency(nil), s.DependsOn...)
+	c.Networks = cloneAttachmentSpecs(s.Networks)
+	c.Endpoint.Ports = append([]PortConfig(nil), s.Endpoint.Ports...)
 	c.Container = s.Container.Clone()
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
@@ -287,15 +312,22 @@ type Service struct {
 	PreviousSpec *ServiceSpec `json:"previous_spec,omitempty"`
 	CreatedAt    time.Time    `json:"created_at"`
 	UpdatedAt    time.Time    `json:"updated_at"`
+	// Endpoint is what the leader allocated: published ports and VIPs.
+	Endpoint ServiceEndpoint `json:"endpoint,omitzero"`
+	// UpdateStatus is the state of the service's last rollout (nil: none
+	// since it was created).
+	UpdateStatus *UpdateStatus `json:"update_status,omitempty"`
 }
 
 // Clone returns a deep copy of s.
 func (s *Service) Clone() *Service {
 	c := *s
 	c.Spec = *s.Spec.Clone()
+	c.Endpoint = s.Endpoint.Clone()
 	if s.PreviousSpec != nil {
 		c.PreviousSpec = s.PreviousSpec.Clone()
 	}
+	c.UpdateStatus = s.UpdateStatus.Clone()
 	return &c
 }
 
@@ -309,6 +341,10 @@ type TaskStatus struct {
 	PendingReason string `json:"pending_reason,omitempty"`
 	ContainerID   string `json:"container_id,omitempty"`
 	ExitCode      int32  `json:"exit_code,omitempty"`
+	// Health is what the task's health check last concluded (none: no
+	// check); HealthLog the last probes, newest last (see api/health.go).
+	Health    HealthState   `json:"health,omitempty"`
+	HealthLog []ProbeResult `json:"health_log,omitempty"`
 }
 
 // Task is one replica of a service, bound to at most one node. A task that
@@ -340,12 +376,20 @@ type Task struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Networks are the task's addresses, one per network of its service,
+	// set by the leader's allocator before the task is scheduled.
+	Networks []NetworkAttachment `json:"networks,omitempty"`
+	// StartedAt is when the task was first reported running (set by the
+	// store from the report): the start of its rollout monitor window.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Clone returns a deep copy of t.
 func (t *Task) Clone() *Task {
 	c := *t
 	c.Spec = *t.Spec.Clone()
+	c.Networks = CloneAttachments(t.Networks)
+	c.Status.HealthLog = slices.Clone(t.Status.HealthLog)
 	return &c
 }
 

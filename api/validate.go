@@ -78,15 +78,8 @@ func ApplyDefaults(s *ServiceSpec) {
 	if s.StopGracePeriod == 0 {
 		s.StopGracePeriod = DefaultStopGracePeriod
 	}
-	if s.UpdateConfig.Parallelism == 0 {
-		s.UpdateConfig.Parallelism = DefaultParallelism
-	}
-	if s.UpdateConfig.FailureAction == "" {
-		s.UpdateConfig.FailureAction = "pause"
-	}
-	if s.UpdateConfig.Order == "" {
-		s.UpdateConfig.Order = "stop-first"
-	}
+	applyUpdateDefaults(&s.UpdateConfig)
+	applyUpdateDefaults(&s.RollbackConfig)
 	for i := range s.DependsOn {
 		if s.DependsOn[i].Condition == "" {
 			s.DependsOn[i].Condition = DependStarted
@@ -169,12 +162,15 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	add(validateResources(s.Resources)...)
 	add(validatePlacement(s.Placement)...)
 	add(validateRestart(s.RestartPolicy)...)
-	add(validateUpdate(s.UpdateConfig)...)
+	add(validateUpdate("spec.update_config", s.UpdateConfig, s)...)
+	add(validateUpdate("spec.rollback_config", s.RollbackConfig, s)...)
 	add(validateMounts(s.Mounts)...)
 	add(validateEnv(s.Env)...)
 	add(validateLabels("spec.labels", s.Labels)...)
 	add(validateDependsOn(s.Name, s.DependsOn)...)
 	add(validateHealthcheck(s.Healthcheck)...)
+	add(validateNetworking(s)...)
+	add(validateImageDigest(s.ImageDigest))
 	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
 	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
 	add(checkString("spec.user", s.User, MaxUserLen))
@@ -378,30 +374,6 @@ func validateRestart(r RestartPolicy) []error {
 	return appendErrs(errs,
 		checkDuration("spec.restart_policy.delay", r.Delay, MaxDuration),
 		checkDuration("spec.restart_policy.window", r.Window, MaxRestartWindow))
-}
-
-func validateUpdate(u UpdateConfig) []error {
-	var errs []error
-	switch {
-	case u.Parallelism == 0:
-		errs = append(errs, fieldErr("spec.update_config.parallelism", "0", "must be at least 1"))
-	case u.Parallelism > MaxReplicasCeiling:
-		errs = append(errs, fieldErr("spec.update_config.parallelism", strconv.FormatUint(u.Parallelism, 10),
-			"more than %d, the most replicas a service may have", MaxReplicasCeiling))
-	}
-	switch u.FailureAction {
-	case "", "pause", "continue", "rollback":
-	default:
-		errs = append(errs, fieldErr("spec.update_config.failure_action", u.FailureAction, "want pause, continue or rollback"))
-	}
-	switch u.Order {
-	case "", "stop-first", "start-first":
-	default:
-		errs = append(errs, fieldErr("spec.update_config.order", u.Order, "want stop-first or start-first"))
-	}
-	return appendErrs(errs,
-		checkDuration("spec.update_config.delay", u.Delay, MaxDuration),
-		checkDuration("spec.update_config.monitor", u.Monitor, MaxDuration))
 }
 
 // appendErrs appends the non-nil errors of more to errs.

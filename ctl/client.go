@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,11 +14,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -81,16 +82,17 @@ const maxConnectTimeout = 5 * time.Second
 // carries the same request ID, so the leader answers a retry of a write
 // that did commit with its first result instead of applying it twice.
 type client struct {
+	tls            *tls.Config // nil: sockets only
 	targets        []target
 	connectTimeout time.Duration
 	conns          []*grpc.ClientConn
 	current        int
 }
 
-func newClient(targets []target, timeout time.Duration) *client {
+func newClient(targets []target, timeout time.Duration, cfg *tls.Config) *client {
 	ct := timeout / time.Duration(len(targets))
 	ct = min(max(ct, time.Second), maxConnectTimeout)
-	return &client{targets: targets, connectTimeout: ct, conns: make([]*grpc.ClientConn, len(targets))}
+	return &client{tls: cfg, targets: targets, connectTimeout: ct, conns: make([]*grpc.ClientConn, len(targets))}
 }
 
 // Close closes every connection the client opened.
@@ -107,10 +109,9 @@ func (c *client) conn(i int) (*grpc.ClientConn, error) {
 	if c.conns[i] != nil {
 		return c.conns[i], nil
 	}
-	conn, err := grpc.NewClient(c.targets[i].dial,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+	conn, err := grpc.NewClient(c.targets[i].dial, append(authz.DialOptions(c.tls),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: c.connectTimeout}),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,9 +154,9 @@ func (e *unavailableError) Error() string {
 
 func statusMessage(err error) string {
 	if st, ok := status.FromError(err); ok {
-		return st.Message()
+		return explainTransport(st.Message())
 	}
-	return err.Error()
+	return explainTransport(err.Error())
 }
 
 // newRequestID returns the ID of one call (see shoalpb.RequestIDKey): 128

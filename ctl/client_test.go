@@ -153,7 +153,7 @@ func TestNewClientConnectTimeout(t *testing.T) {
 		{2 * time.Second, 5, time.Second},
 	}
 	for _, tt := range tests {
-		c := newClient(make([]target, tt.hosts), tt.timeout)
+		c := newClient(make([]target, tt.hosts), tt.timeout, nil)
 		if c.connectTimeout != tt.want {
 			t.Errorf("newClient(%d hosts, %v).connectTimeout = %v, want %v", tt.hosts, tt.timeout, c.connectTimeout, tt.want)
 		}

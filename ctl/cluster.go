@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
@@ -18,29 +20,53 @@ func newClusterCommand(g *globals) *cobra.Command {
 	cmd := groupCommand("cluster", "Show the managers and their Raft state, change cluster-wide settings",
 		`  shoalctl cluster status
   shoalctl cluster update --max-replicas 20000`)
-	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g))
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newClusterUnlockCommand(g), newClusterUnlockKeyCommand(g))
 	return cmd
 }
 
 func newClusterUpdateCommand(g *globals) *cobra.Command {
 	var maxReplicas uint64
+	var rotation time.Duration
+	var autolock bool
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Change cluster-wide settings",
 		Long: fmt.Sprintf(`Change cluster-wide settings. --max-replicas is the most replicas one
 service may have (default %d, at most %d; 0 restores the default). A value
 below what a service already has is refused: scale that service down first.
-See docs/limits.md for every limit a request is checked against.`, api.DefaultMaxReplicas, api.MaxReplicasCeiling),
-		Example: `  shoalctl cluster update --max-replicas 20000`,
-		Args:    cobra.NoArgs,
+See docs/limits.md for every limit a request is checked against.
+
+--gossip-key-rotation is how often the leader replaces the key that
+encrypts gossip (default %s, at least %s; 0 restores the default). Removing
+a node or a manager rotates it at once as well.
+
+--autolock=true wraps every manager's data key (which encrypts its Raft log
+and snapshots) with an unlock key, printed once here and shown again by
+shoalctl cluster unlock-key: a manager that restarts then serves nothing
+until shoalctl cluster unlock gives it the key. --autolock=false stores the
+data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
+			api.DefaultGossipKeyRotation, api.MinGossipKeyRotation),
+		Example: `  shoalctl cluster update --max-replicas 20000
+  shoalctl cluster update --gossip-key-rotation 6h
+  shoalctl cluster update --autolock=true`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("max-replicas") {
-				return errors.New("nothing to update: give --max-replicas")
+			req := &shoalpb.UpdateClusterRequest{}
+			if cmd.Flags().Changed("max-replicas") {
+				req.MaxReplicas = &maxReplicas
 			}
-			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas}); err != nil {
-				return asFlag(err, map[string]string{"max_replicas": "--max-replicas"})
+			if cmd.Flags().Changed("gossip-key-rotation") {
+				req.GossipKeyRotation = durationpb.New(rotation)
 			}
-			req := &shoalpb.UpdateClusterRequest{MaxReplicas: &maxReplicas}
+			if cmd.Flags().Changed("autolock") {
+				req.Autolock = &autolock
+			}
+			if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.Autolock == nil {
+				return errors.New("nothing to update: give --max-replicas, --gossip-key-rotation or --autolock")
+			}
+			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas, GossipKeyRotation: api.Duration(rotation)}); err != nil {
+				return asFlag(err, map[string]string{"max_replicas": "--max-replicas", "gossip_key_rotation": "--gossip-key-rotation"})
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateCluster, req)
 				if err != nil {
@@ -49,12 +75,26 @@ See docs/limits.md for every limit a request is checked against.`, api.DefaultMa
 				if g.structured(outputTable) {
 					return g.writeMsg(resp)
 				}
-				_, err = fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas())
-				return err
+				// Say what the settings asked about are now.
+				if req.MaxReplicas != nil {
+					fmt.Fprintf(g.app.Out, "max-replicas is %d\n", resp.GetSettings().GetMaxReplicas())
+				}
+				if req.GossipKeyRotation != nil {
+					fmt.Fprintf(g.app.Out, "gossip-key-rotation is %s\n", resp.GetSettings().GetGossipKeyRotation().AsDuration())
+				}
+				if req.Autolock != nil {
+					fmt.Fprintf(g.app.Out, "autolock is %s\n", onOff(resp.GetSettings().GetAutolock()))
+				}
+				if k := resp.GetUnlockKey(); k != "" {
+					fmt.Fprintf(g.app.Out, "\nThe unlock key is:\n\n    %s\n\nKeep it: a restarted manager needs it (shoalctl cluster unlock).\n", k)
+				}
+				return nil
 			})
 		},
 	}
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "the most replicas one service may have (0: the default)")
+	cmd.Flags().DurationVar(&rotation, "gossip-key-rotation", 0, "how often the gossip key is replaced (0: the default, 12h)")
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "wrap the managers' data keys with an unlock key (--autolock=false unwraps them)")
 	return cmd
 }
 
@@ -101,6 +141,10 @@ func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
 	s.line(0, "Answered by", st.GetAnsweredBy())
 	if set := st.GetSettings(); set != nil {
 		s.line(0, "Max replicas", fmt.Sprint(set.GetMaxReplicas()))
+		if r := set.GetGossipKeyRotation(); r != nil {
+			s.line(0, "Gossip key rotation", r.AsDuration().String())
+		}
+		s.line(0, "Autolock", onOff(set.GetAutolock()))
 	}
 	if err := s.flush(); err != nil {
 		return err
@@ -120,4 +164,11 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

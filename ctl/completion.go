@@ -55,9 +55,13 @@ func (g *globals) completeNames(list func(ctx context.Context, c *client) ([]str
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
+		cfg, err := tlsFor(targets, g.tlsDir)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 		defer cancel()
-		c := newClient(targets, completionTimeout)
+		c := newClient(targets, completionTimeout, cfg)
 		defer c.Close()
 		names, err := list(ctx, c)
 		if err != nil {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -107,7 +105,7 @@ func viewService(svc *shoalpb.Service, cl *cluster, old map[string]bool) view {
 		v.summary = stoppingSummary(groups, spec.GetReplicas())
 	}
 	v.desired = len(keys)
-	cur := current{runtime: runtimeSpec(spec), restart: shoalpb.ToServiceSpec(spec).RestartPolicy}
+	cur := current{spec: specOf(svc), restart: shoalpb.ToServiceSpec(spec).RestartPolicy}
 	for _, k := range keys {
 		s, failure := viewSlot(cur, groups[k], cl.hosts, old)
 		if len(groups) == 0 && len(spec.GetDependsOn()) > 0 {
@@ -180,7 +178,7 @@ func slotName(service, key string, hosts map[string]string) string {
 // current is what a slot's tasks are compared with, worked out once per
 // service and poll.
 type current struct {
-	runtime *shoalpb.ServiceSpec // runtimeSpec of the service's spec
+	spec    *api.ServiceSpec // the service's spec
 	restart api.RestartPolicy
 }
 
@@ -200,9 +198,11 @@ func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old 
 	s.text, s.task = taskText(cur, st, host), cur.GetId()
 	rp := want.restart
 	switch {
-	case st == api.TaskRunning && upToDate(cur.GetSpec(), want.runtime):
+	case st == api.TaskRunning && upToDate(cur, want.spec) && taskUp(cur):
 		s.done = true
 		return s, ""
+	case st == api.TaskRunning && upToDate(cur, want.spec):
+		s.text += " (waiting for its health check)"
 	case st == api.TaskRunning:
 		s.text += " (older spec, to be replaced)"
 	case st == api.TaskComplete && cur.GetStatus().GetExitCode() == 0 && rp.Condition != api.RestartAny:
@@ -221,7 +221,7 @@ func viewSlot(want current, group []*shoalpb.Task, hosts map[string]string, old 
 }
 
 func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
-	text := st.String()
+	text := withHealth(st.String(), t.GetStatus())
 	switch {
 	case host == "" || st < api.TaskAssigned:
 	case st == api.TaskAssigned:
@@ -242,21 +242,14 @@ func taskText(t *shoalpb.Task, st api.TaskState, host string) string {
 	return text
 }
 
-// upToDate reports whether a task runs the service's current spec (given
-// as its runtimeSpec) as far as its container goes. Replicas, update and restart policies and
-// depends_on only steer the orchestrators, which keep tasks that differ in
-// those alone (a scale leaves the running tasks at their spec version).
-func upToDate(task, serviceRuntime *shoalpb.ServiceSpec) bool {
-	return proto.Equal(runtimeSpec(task), serviceRuntime)
-}
-
-func runtimeSpec(s *shoalpb.ServiceSpec) *shoalpb.ServiceSpec {
-	c := proto.Clone(s).(*shoalpb.ServiceSpec)
-	if c == nil {
-		c = &shoalpb.ServiceSpec{}
+// upToDate reports whether a task runs the service's current spec as far
+// as its container goes (api.SameRuntime, the orchestrator's rule).
+func upToDate(task *shoalpb.Task, svc *api.ServiceSpec) bool {
+	spec := shoalpb.ToServiceSpec(task.GetSpec())
+	if spec == nil {
+		spec = &api.ServiceSpec{}
 	}
-	c.Replicas, c.UpdateConfig, c.RestartPolicy, c.DependsOn = 0, nil, nil, nil
-	return c
+	return api.SameRuntime(spec, svc)
 }
 
 // restartable mirrors the orchestrator's restart policy for a task that

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/managertest"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -21,16 +22,20 @@ import (
 // gRPC on loopback) and agents whose runtime is the fake at the Runtime
 // seam. shoalctl runs in process against it with the real clock.
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	cluster  *managertest.Cluster
 	host     string
+	certDir  string // the operator certificate shoalctl dials with
 	runtimes []*fake.Runtime
 }
 
-func startE2E(t *testing.T, agents int) *e2e {
+func startE2E(t testing.TB, agents int) *e2e {
 	t.Helper()
 	c := managertest.StartCluster(t, 1, managertest.Options{})
-	e := &e2e{t: t, cluster: c, host: c.Addr(0)}
+	e := &e2e{t: t, cluster: c, host: c.Addr(0), certDir: t.TempDir()}
+	if err := c.Credentials(pki.RoleOperator).SaveTo(e.certDir); err != nil {
+		t.Fatal(err)
+	}
 	for i := range agents {
 		e.startAgent(fmt.Sprintf("worker-%d", i+1))
 	}
@@ -58,8 +63,11 @@ func (e *e2e) startAgent(name string) {
 	t := e.t
 	rt := fake.New()
 	e.runtimes = append(e.runtimes, rt)
+	dir := t.TempDir()
+	creds := e.cluster.AgentCredentials(dir)
 	a, err := agent.New(agent.Config{
-		DataDir: t.TempDir(), Join: []string{e.host}, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
+		DataDir: dir, Join: []string{e.host}, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
+		Credentials: creds, Plaintext: creds == nil,
 		Runtime: rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -90,8 +98,11 @@ func (e *e2e) run(args ...string) result {
 	app := &App{
 		Out: &out, Err: &errOut, Now: time.Now,
 		Getenv: func(k string) string {
-			if k == HostEnv {
+			switch k {
+			case HostEnv:
 				return e.host
+			case CertPathEnv:
+				return e.certDir
 			}
 			return ""
 		},
@@ -196,7 +207,7 @@ func TestE2EStackDeploy(t *testing.T) {
 	events := e.recordEvents()
 
 	out := e.mustRun("stack", "deploy", "-c", abcFile, "--timeout", "60s", "abc")
-	if out != "Creating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
+	if out != "Creating network abc_default\nCreating service abc_a\nCreating service abc_b\nCreating service abc_c\n" {
 		t.Errorf("deploy printed %q", out)
 	}
 	first := firstRunning(events())

@@ -39,6 +39,8 @@ func rpcError(subject string, err error) error {
 		return &rpcErr{code: st.Code(), msg: msg + " (the manager does not know this request: is it an older version than shoalctl?)"}
 	case codes.Unavailable:
 		return &rpcErr{code: st.Code(), msg: msg + " (no leader or no quorum? check: shoalctl cluster status --stale)"}
+	case codes.PermissionDenied, codes.Unauthenticated:
+		return &rpcErr{code: st.Code(), msg: authError(msg, st.Code() == codes.Unauthenticated)}
 	}
 	return &rpcErr{code: st.Code(), msg: fmt.Sprintf("%s (%s)", msg, st.Code())}
 }

@@ -27,7 +27,7 @@ func newEventsCommand(g *globals) *cobra.Command {
 		Use:   "events [--filter KEY=VALUE...]",
 		Short: "Stream the changes of services, tasks and nodes as they happen",
 		Long: `Print one line per change committed from now on, as docker events does:
-time, type (service, task or node), action, ID, and attributes. It runs until
+time, type (service, task, node or network), action, ID, and attributes. It runs until
 interrupted (Ctrl-C), or until --timeout if that is given. Filters: type=,
 service= (name or ID prefix) and node= (hostname or ID prefix); the same key
 twice matches either value.`,
@@ -41,8 +41,8 @@ twice matches either value.`,
 				return err
 			}
 			for _, t := range f["type"] {
-				if t != "service" && t != "task" && t != "node" {
-					return fieldErr("--filter", "type="+t, "want type=service, type=task or type=node")
+				if t != "service" && t != "task" && t != "node" && t != "network" {
+					return fieldErr("--filter", "type="+t, "want type=service, type=task, type=node or type=network")
 				}
 			}
 			if !cmd.Flags().Changed("timeout") {

@@ -56,7 +56,7 @@ func TestEvents(t *testing.T) {
 	if strings.Count(r.stdout, "\n") != 3 {
 		t.Errorf("stdout %q, want the 3 events before the end", r.stdout)
 	}
-	mustFail(t, host, []string{"events", "--filter", "type=volume"}, `--filter "type=volume": want type=service, type=task or type=node`)
+	mustFail(t, host, []string{"events", "--filter", "type=volume"}, `--filter "type=volume": want type=service, type=task, type=node or type=network`)
 	mustFail(t, host, []string{"events", "--filter", "since=1h"}, `unknown key "since"`)
 }
 

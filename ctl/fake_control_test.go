@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -57,6 +58,8 @@ type fakeControl struct {
 	// onListTasks, when set, changes the state before ListTasks answers:
 	// it plays the orchestrator, scheduler and agents for tests that wait.
 	onListTasks func(f *fakeControl)
+	// networks are served by the network calls (fake_network_test.go).
+	networks []*shoalpb.NetworkSummary
 }
 
 // fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.
@@ -472,7 +475,7 @@ func serveTCP(t testing.TB, f shoalpb.ControlServer) string {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	serve(t, f, lis)
+	serve(t, f, lis, grpc.Creds(credentials.NewTLS(testServerTLS)))
 	return lis.Addr().String()
 }
 
@@ -495,9 +498,9 @@ func serveUnix(t testing.TB, f *fakeControl) string {
 	return "unix://" + path
 }
 
-func serve(t testing.TB, f shoalpb.ControlServer, lis net.Listener) {
+func serve(t testing.TB, f shoalpb.ControlServer, lis net.Listener, opts ...grpc.ServerOption) {
 	t.Helper()
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	shoalpb.RegisterControlServer(srv, f)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
@@ -544,8 +547,11 @@ func testApp(host string, env ...string) (*App, *strings.Builder, *strings.Build
 	app := &App{
 		Out: &out, Err: &errOut, Now: clock.Now, Sleep: clock.Sleep,
 		Getenv: func(k string) string {
-			if k == HostEnv {
+			switch k {
+			case HostEnv:
 				return host
+			case CertPathEnv:
+				return testCertDir
 			}
 			return ""
 		},

@@ -78,13 +78,12 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	if rp.Window > 0 {
 		s.line(1, "Window", rp.Window.Std().String())
 	}
-	uc := spec.UpdateConfig
-	s.head(0, "Update config")
-	s.line(1, "Parallelism", fmt.Sprint(uc.Parallelism))
-	s.line(1, "Failure action", uc.FailureAction)
-	s.line(1, "Order", uc.Order)
+	writeRolloutPretty(s, svc, spec)
 	s.head(0, "Container")
 	s.line(1, "Image", spec.Image)
+	if spec.ImageDigest != "" {
+		s.line(1, "Image digest", spec.ImageDigest+" (tasks run "+spec.ImageRef()+")")
+	}
 	s.line(1, "Entrypoint", strings.Join(spec.Command, " "))
 	s.line(1, "Args", strings.Join(spec.Args, " "))
 	s.line(1, "Env", strings.Join(spec.Env, ", "))
@@ -97,7 +96,9 @@ func writeServicePretty(w io.Writer, svc *shoalpb.Service) error {
 	for _, d := range spec.DependsOn {
 		s.line(1, "Depends on", fmt.Sprintf("%s (%s)", d.Service, d.Condition))
 	}
+	writeHealthcheckPretty(s, spec.Healthcheck)
 	writeResourcesPretty(s, spec.Resources)
+	writeNetworkingPretty(s, svc)
 	return s.flush()
 }
 
@@ -174,6 +175,9 @@ func writePlan(w io.Writer, name string, p *shoalpb.Plan) error {
 func writeServicePlan(w io.Writer, name string, p *shoalpb.Plan) error {
 	action := cmp.Or(p.GetAction(), "none")
 	fmt.Fprintf(w, "\nService %q: %s%s\n", name, action, planSummary(p))
+	if r := p.GetRollout(); r != "" {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
 	if len(p.GetChanges()) > 0 {
 		var t *table
 		if action == "create" {

@@ -94,6 +94,7 @@ func (a *App) environ() []string {
 type globals struct {
 	app     *App
 	host    string
+	tlsDir  string
 	output  string
 	timeout time.Duration
 	// quiet leaves out the progress of a wait (-q on the commands that wait).
@@ -151,12 +152,15 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.host, "host", "H", host,
 		"managers to talk to, comma-separated, each unix:///PATH or HOST:PORT; tried in order (env "+HostEnv+")")
+	pf.StringVar(&g.tlsDir, "tls-dir", app.Getenv(CertPathEnv),
+		"directory with the operator certificate (ca.pem, cert.pem, key.pem) for managers over TCP (env "+CertPathEnv+")")
 	pf.StringVarP(&g.output, "output", "o", "", "output format: table, json or yaml (default: table; json for inspect)")
 	pf.DurationVar(&g.timeout, "timeout", 15*time.Second,
 		"give up on a command after this long (commands that wait for tasks to converge: 3m unless given)")
 
 	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g), newStackCommand(g),
 		newEventsCommand(g), newCompletionCommand(root))
+	root.AddCommand(newNetworkCommand(g))
 	return root
 }
 
@@ -196,7 +200,12 @@ func (g *globals) dial(ctx context.Context) (*client, context.Context, func(), e
 	if g.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, g.timeout)
 	}
-	c := newClient(targets, cmp.Or(g.timeout, 15*time.Second))
+	cfg, err := tlsFor(targets, g.tlsDir)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	c := newClient(targets, cmp.Or(g.timeout, 15*time.Second), cfg)
 	return c, ctx, func() { c.Close(); cancel() }, nil
 }
 

@@ -25,7 +25,7 @@ func newServiceCommand(g *globals) *cobra.Command {
 	cmd.AddCommand(
 		newServiceCreateCommand(g), newServiceUpdateCommand(g), newServiceScaleCommand(g),
 		newServiceRmCommand(g), newServiceLsCommand(g), newServiceInspectCommand(g), newServicePsCommand(g),
-		newServiceLogsCommand(g),
+		newServiceLogsCommand(g), newServiceRollbackCommand(g), newServicePromoteCommand(g),
 	)
 	return cmd
 }
@@ -76,7 +76,7 @@ is sent, and again by the manager.`,
 				return err
 			}
 			g.prepareWait(cmd, f.waits())
-			req := &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(spec), DryRun: f.dryRun}
+			req := &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(spec), DryRun: f.dryRun, NoResolveImage: f.health.noResolve}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.CreateService, req)
 				if err != nil {
@@ -115,9 +115,9 @@ func (g *globals) waitWritten(ctx context.Context, c *client, waits bool, resp *
 	if !waits {
 		return nil
 	}
-	name := resp.GetService().GetSpec().GetName()
-	return g.waitServices(ctx, c, []string{resp.GetService().GetId()},
-		fmt.Sprintf("see shoalctl service ps %s", name))
+	name, id := resp.GetService().GetSpec().GetName(), resp.GetService().GetId()
+	return g.waitServicesAt(ctx, c, []string{id}, map[string]uint64{id: resp.GetService().GetSpecVersion()},
+		fmt.Sprintf("see shoalctl service ps %s and shoalctl service inspect %s", name, name))
 }
 
 func newServiceUpdateCommand(g *globals) *cobra.Command {
@@ -129,6 +129,9 @@ func newServiceUpdateCommand(g *globals) *cobra.Command {
 back. The manager refuses the change if someone else changed the service in
 between (the spec version no longer matches); run the command again then.`,
 		Example: `  shoalctl service update --image busybox:1.37 web
+  shoalctl service update --update-parallelism 2 --update-order start-first --update-failure-action rollback --image busybox:1.37 web
+  shoalctl service update --force web
+  shoalctl service update --rollback web
   shoalctl service update --env-add LOG=debug --env-rm OLD --limit-memory 256M web
   shoalctl service update --constraint-add node.labels.zone==b --dry-run web`,
 		Args:              exactlyOne("SERVICE"),
@@ -138,6 +141,14 @@ between (the spec version no longer matches); run the command again then.`,
 				return errors.New("nothing to update: give at least one option, see shoalctl service update --help")
 			}
 			g.prepareWait(cmd, f.waits())
+			if f.rollout.rollbackNow {
+				if err := checkRollbackFlags(cmd); err != nil {
+					return err
+				}
+				return g.withClient(cmd, func(ctx context.Context, c *client) error {
+					return g.rollbackService(ctx, c, cmd.Flags().Changed, &f.rollout, args[0], f.waits())
+				})
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				return g.updateService(ctx, c, cmd, f, args[0])
 			})
@@ -174,7 +185,7 @@ func (g *globals) updateService(ctx context.Context, c *client, cmd *cobra.Comma
 	}
 	req := &shoalpb.UpdateServiceRequest{
 		Service: cur.GetId(), Spec: shoalpb.FromServiceSpec(spec),
-		ExpectedVersion: cur.GetSpecVersion(), DryRun: f.dryRun,
+		ExpectedVersion: cur.GetSpecVersion(), DryRun: f.dryRun, NoResolveImage: f.health.noResolve,
 	}
 	resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateService, req)
 	if status.Code(err) == codes.FailedPrecondition {

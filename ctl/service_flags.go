@@ -38,10 +38,14 @@ type serviceFlags struct {
 	strategy, restartCondition             string
 	restartDelay, restartWindow, stopGrace time.Duration
 
+	rollout   rolloutFlags
 	container containerFlags
 
 	dryRun bool
 	detach bool
+	health healthFlags
+
+	net netFlags
 }
 
 // register adds the flags to fs: the replace-all list flags for create,
@@ -85,7 +89,10 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "replace the image's entrypoint (split on white space)")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory in the container (absolute)")
 	fs.StringVarP(&f.user, "user", "u", "", "user to run as (name, UID or UID:GID)")
+	f.health.register(fs)
+	f.rollout.register(fs, update)
 	f.container.register(fs, update)
+	f.net.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -137,6 +144,7 @@ func (f *serviceFlags) createSpec(changed func(string) bool, args []string) (*ap
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyCreate(changed, s)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -150,7 +158,8 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		if err := api.ValidateImage(f.image); err != nil {
 			errs = append(errs, &api.FieldError{Field: "--image", Value: f.image, Err: err})
 		}
-		s.Image = f.image
+		// The managers resolve the tag again (unless --no-resolve-image).
+		s.Image, s.ImageDigest = f.image, ""
 	}
 	if changed("args") {
 		s.Args = strings.Fields(f.args)
@@ -185,6 +194,7 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 		errs = append(errs, err)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
+	errs = append(errs, f.net.applyUpdate(changed, s)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -232,6 +242,8 @@ func (f *serviceFlags) applyScalars(changed func(string) bool, s *api.ServiceSpe
 		s.Dir = f.workdir
 	})
 	set("user", func() { s.User = f.user })
+	f.rollout.apply(changed, s)
+	errs = append(errs, f.health.apply(changed, s)...)
 	return append(errs, f.container.apply(changed, s)...)
 }
 
@@ -295,6 +307,11 @@ func flagOfField(field string) string {
 		{"spec.labels", "--label"},
 		{"spec.replicas", "--replicas"},
 		{"spec.dir", "--workdir"},
+		{"spec.healthcheck.interval", "--health-interval"},
+		{"spec.healthcheck.timeout", "--health-timeout"},
+		{"spec.healthcheck.start_period", "--health-start-period"},
+		{"spec.healthcheck.retries", "--health-retries"},
+		{"spec.healthcheck.test", "--health-cmd"},
 		{"spec.container.hostname", "--hostname"},
 		{"spec.container.stop_signal", "--stop-signal"},
 		{"spec.container.cap_add", "--cap-add"},
@@ -304,13 +321,16 @@ func flagOfField(field string) string {
 		{"spec.container.groups", "--group"},
 		{"spec.container.labels", "--container-label"},
 		{"spec.container.log_", "--log-opt"},
+		{"spec.networks", "--network"},
+		{"spec.endpoint.ports", "--publish"},
+		{"spec.endpoint.mode", "--endpoint-mode"},
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(field, p.field) {
 			return p.flag
 		}
 	}
-	return ""
+	return rolloutFlagOfField(field)
 }
 
 func fieldErr(field, value, format string, args ...any) *api.FieldError {

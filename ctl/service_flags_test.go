@@ -17,7 +17,8 @@ func defaultSpec(name, image string) *api.ServiceSpec {
 		Placement:       api.Placement{Strategy: api.StrategySpread},
 		RestartPolicy:   api.RestartPolicy{Condition: api.RestartAny, Delay: api.Duration(5 * time.Second)},
 		StopGracePeriod: api.Duration(10 * time.Second),
-		UpdateConfig:    api.UpdateConfig{Parallelism: 1, FailureAction: "pause", Order: "stop-first"},
+		UpdateConfig:    api.UpdateConfig{Parallelism: 1, FailureAction: "pause", Order: "stop-first", Monitor: api.DefaultMonitor},
+		RollbackConfig:  api.UpdateConfig{Parallelism: 1, FailureAction: "pause", Order: "stop-first", Monitor: api.DefaultMonitor},
 	}
 }
 
@@ -35,6 +36,25 @@ func TestCreateFlagsToSpec(t *testing.T) {
 			s.Mode, s.Replicas = api.ModeGlobal, 0
 		}},
 		{"zero replicas", []string{"--name", "api", "--replicas", "0", "busybox"}, func(s *api.ServiceSpec) { s.Replicas = 0 }},
+		{"health check", []string{"--name", "api", "--health-cmd", "wget -q -O- localhost", "--health-interval", "2s",
+			"--health-timeout", "1s", "--health-retries", "5", "--health-start-period", "10s", "busybox"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"CMD-SHELL", "wget -q -O- localhost"}, Interval: api.Duration(2 * time.Second),
+				Timeout: api.Duration(time.Second), Retries: 5, StartPeriod: api.Duration(10 * time.Second)}
+		}},
+		{"no health check", []string{"--name", "api", "--no-healthcheck", "busybox"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"NONE"}}
+		}},
+		{"rollout", []string{
+			"--name", "api", "--replicas", "6", "--update-parallelism", "0", "--update-delay", "1s", "--update-order", "start-first",
+			"--update-monitor", "10s", "--update-max-failure-ratio", "0.25", "--update-failure-action", "rollback",
+			"--update-canary", "1", "--update-auto-promote",
+			"--rollback-parallelism", "3", "--rollback-order", "start-first", "--rollback-failure-action", "continue", "busybox",
+		}, func(s *api.ServiceSpec) {
+			s.Replicas = 6
+			s.UpdateConfig = api.UpdateConfig{Parallelism: 0, Delay: api.Duration(time.Second), Order: "start-first",
+				Monitor: api.Duration(10 * time.Second), MaxFailureRatio: 0.25, FailureAction: "rollback", Canary: 1, AutoPromote: true}
+			s.RollbackConfig = api.UpdateConfig{Parallelism: 3, Order: "start-first", Monitor: api.DefaultMonitor, FailureAction: "continue"}
+		}},
 		{"everything", []string{
 			"--name", "stack_api", "--replicas", "4", "-e", "A=1", "--env", "B=x=y", "--env", "A=2",
 			"--label", "tier=front", "-l", "flag",
@@ -111,10 +131,23 @@ func TestCreateBadFlags(t *testing.T) {
 		{"mount type", []string{"--mount", "type=npipe,target=/x"}, []string{`--mount "type=npipe,target=/x": type "npipe": want bind, volume or tmpfs`}},
 		{"mount bind source", []string{"--mount", "type=bind,source=rel,target=/x"}, []string{`--mount "type=bind,source=rel,target=/x": source "rel"`}},
 		{"mount no target", []string{"--mount", "source=v"}, []string{`--mount "source=v": no target= given`}},
+		{"failure ratio", []string{"--update-max-failure-ratio", "1.5"}, []string{`spec.update_config.max_failure_ratio (--update-max-failure-ratio) "1.5": must be between 0 and 1`}},
+		{"update order", []string{"--update-order", "sideways"}, []string{`spec.update_config.order (--update-order) "sideways": want stop-first or start-first`}},
+		{"update action", []string{"--update-failure-action", "panic"}, []string{`spec.update_config.failure_action (--update-failure-action) "panic"`}},
+		{"rollback action", []string{"--rollback-failure-action", "rollback"}, []string{`spec.rollback_config.failure_action (--rollback-failure-action) "rollback": a rollback cannot roll back`}},
+		{"update monitor", []string{"--update-monitor=-1s"}, []string{`--update-monitor "-1s": must not be negative`}},
+		{"canary over replicas", []string{"--replicas", "2", "--update-canary", "2"}, []string{`spec.update_config.canary (--update-canary) "2": must be less than the replicas (2)`}},
 		{"mount key", []string{"--mount", "target=/x,bogus=1"}, []string{`--mount "target=/x,bogus=1": unknown key "bogus"`}},
 		{"mount volume name", []string{"--mount", "source=a/b,target=/x"}, []string{`spec.mounts[0].source (--mount) "a/b"`}},
 		{"workdir", []string{"--workdir", "rel"}, []string{`--workdir "rel": must be an absolute path`}},
 		{"several at once", []string{"--env", "FOO", "--mode", "daemon"}, []string{`--env "FOO"`, `--mode "daemon"`}},
+		{"negative health retries", []string{"--health-cmd", "true", "--health-retries=-1"}, []string{`--health-retries "-1": must not be negative`}},
+		{"negative health interval", []string{"--health-interval=-1s"}, []string{`--health-interval "-1s": must not be negative`}},
+		{"health interval too short", []string{"--health-cmd", "true", "--health-interval", "500ns"},
+			[]string{`spec.healthcheck.interval (--health-interval) "500ns": shorter than 1ms`}},
+		{"health retries over the limit", []string{"--health-cmd", "true", "--health-retries", "101"},
+			[]string{`spec.healthcheck.retries (--health-retries) "101": more than 100`}},
+		{"no healthcheck with a command", []string{"--no-healthcheck", "--health-cmd", "true"}, []string{`--no-healthcheck "true": conflicts with the --health-* flags`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,6 +213,7 @@ func TestUpdateFlagsToSpec(t *testing.T) {
 	want.Mounts = []api.Mount{{Type: "volume", Source: "d", Target: "/d"}}
 	want.Resources.Limits.MemoryBytes = 256 << 20
 	want.RestartPolicy.Condition = api.RestartNone
+	want.RollbackConfig = defaultSpec("", "").RollbackConfig // filled in as the manager fills it
 	got := shoalpb.ToServiceSpec(reqs[0].GetSpec())
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("spec sent:\n%+v\nwant:\n%+v", got, want)
@@ -256,6 +290,48 @@ func TestParseMount(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("parseMount(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestUpdateHealthFlags: update changes only the health fields given, and
+// --image asks the managers to resolve the tag again.
+func TestUpdateHealthFlags(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want      func(s *api.ServiceSpec)
+		noResolve bool
+	}{
+		{"add a check", []string{"--health-cmd", "test -e /ok", "--health-retries", "2"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"CMD-SHELL", "test -e /ok"}, Retries: 2}
+		}, false},
+		{"turn checks off", []string{"--no-healthcheck"}, func(s *api.ServiceSpec) {
+			s.Healthcheck = &api.Healthcheck{Test: []string{"NONE"}}
+		}, false},
+		{"new image, kept tag", []string{"--image", "busybox:1.37", "--no-resolve-image"}, func(s *api.ServiceSpec) {
+			s.Image, s.ImageDigest = "busybox:1.37", ""
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeControl()
+			host := serveTCP(t, f)
+			before := shoalpb.ToServiceSpec(f.services[0].GetSpec())
+			mustRun(t, host, append(append([]string{"service", "update", "-d"}, tt.args...), "web")...)
+			reqs := sent[*shoalpb.UpdateServiceRequest](f)
+			if len(reqs) != 1 {
+				t.Fatalf("fake got %d update requests, want 1", len(reqs))
+			}
+			want := before.Clone()
+			tt.want(want)
+			want.RollbackConfig = defaultSpec("", "").RollbackConfig // filled in as the manager fills it
+			if got := shoalpb.ToServiceSpec(reqs[0].GetSpec()); !reflect.DeepEqual(got, want) {
+				t.Errorf("spec sent:\n%+v\nwant:\n%+v", got, want)
+			}
+			if reqs[0].GetNoResolveImage() != tt.noResolve {
+				t.Errorf("no_resolve_image = %v, want %v", reqs[0].GetNoResolveImage(), tt.noResolve)
 			}
 		})
 	}

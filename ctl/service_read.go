@@ -281,7 +281,12 @@ func sortTasks(tasks []*shoalpb.Task) []*shoalpb.Task {
 // newest task of each group first and the ones it replaced under it.
 func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]string, now time.Time, noTrunc bool) error {
 	tasks = sortTasks(tasks)
-	t := newTable(w, "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR")
+	heads := []string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}
+	if noTrunc {
+		// The whole story of a health check: its newest probe.
+		heads = append(heads, "LAST PROBE")
+	}
+	t := newTable(w, heads...)
 	prev := ""
 	for _, task := range tasks {
 		name := taskName(task, noTrunc)
@@ -292,8 +297,13 @@ func writeTaskTable(w io.Writer, tasks []*shoalpb.Task, hostnames map[string]str
 			prev = group
 		}
 		st := task.GetStatus()
-		t.row(shortID(task.GetId(), noTrunc), shown, task.GetSpec().GetImage(), hostnames[task.GetNodeId()],
-			title(task.GetDesiredState()), currentState(st, task, now), taskError(st))
+		cells := []string{shortID(task.GetId(), noTrunc), shown, task.GetSpec().GetImage(), hostnames[task.GetNodeId()],
+			title(task.GetDesiredState()), currentState(st, task, now), taskError(st)}
+		if noTrunc {
+			cells[2] = pinnedImage(task.GetSpec())
+			cells = append(cells, quoteOrEmpty(lastProbe(st)))
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }
@@ -321,10 +331,10 @@ func currentState(st *shoalpb.TaskStatus, t *shoalpb.Task, now time.Time) string
 	if st.GetTimestamp() == nil {
 		when = t.GetUpdatedAt().AsTime()
 		if t.GetUpdatedAt() == nil {
-			return title(st.GetState())
+			return withHealth(title(st.GetState()), st)
 		}
 	}
-	return title(st.GetState()) + " " + ago(now, when)
+	return withHealth(title(st.GetState()), st) + " " + ago(now, when)
 }
 
 // taskError is the task's error, or for a task still waiting for a node

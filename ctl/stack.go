@@ -229,6 +229,11 @@ func (g *globals) removeStack(ctx context.Context, c *client, name string) ([]re
 		}
 		done = append(done, newRemoved(svcName, resp.GetIndex()))
 	}
+	if len(errs) == 0 {
+		nets, err := g.removeStackNetworks(ctx, c, name)
+		done = append(done, nets...)
+		errs = append(errs, err)
+	}
 	return done, errors.Join(errs...)
 }
 

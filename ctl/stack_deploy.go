@@ -86,6 +86,7 @@ type deployStep struct {
 	Plan    *planJSON `json:"plan,omitempty"`
 	spec    *api.ServiceSpec
 	current *shoalpb.Service
+	version uint64 // the spec version the step wrote
 }
 
 // planJSON carries a dry run's Plan in the stack deploy JSON, in the same
@@ -129,6 +130,9 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return err
 		}
 		res.Services = steps
+		if err := g.ensureStackNetworks(ctx, c, st, f.dryRun); err != nil {
+			return err
+		}
 		if f.dryRun {
 			return g.dryRunDeploy(ctx, c, res)
 		}
@@ -139,15 +143,17 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return nil
 		}
 		var ids []string
+		versions := map[string]uint64{}
 		for _, s := range steps {
 			if s.Action == stepCreate || s.Action == stepUpdate {
 				ids = append(ids, s.ID)
+				versions[s.ID] = s.version
 			}
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		return g.waitServices(ctx, c, ids, "see shoalctl stack ps "+name)
+		return g.waitServicesAt(ctx, c, ids, versions, "see shoalctl stack ps "+name)
 	})
 }
 
@@ -179,6 +185,7 @@ func planDeploy(st *stack.Stack, all []*shoalpb.ServiceSummary, prune bool) ([]*
 			continue
 		default:
 			step.current, step.ID = cur, cur.GetId()
+			keepDigest(cur.GetSpec(), spec)
 			step.Changes = specChanges(shoalpb.ToServiceSpec(cur.GetSpec()), spec)
 			step.Action = stepUnchanged
 			if len(step.Changes) > 0 {
@@ -317,6 +324,7 @@ func (g *globals) createStep(ctx context.Context, c *client, s *deployStep) erro
 		return rpcError(serviceSubject(s.Service), err)
 	}
 	s.ID, s.Index = resp.GetService().GetId(), strconv.FormatUint(resp.GetIndex(), 10)
+	s.version = resp.GetService().GetSpecVersion()
 	return nil
 }
 
@@ -332,6 +340,7 @@ func (g *globals) updateStep(ctx context.Context, c *client, s *deployStep) erro
 		return rpcError(serviceSubject(s.Service), err)
 	}
 	s.Index = strconv.FormatUint(resp.GetIndex(), 10)
+	s.version = resp.GetService().GetSpecVersion()
 	return nil
 }
 

@@ -42,7 +42,7 @@ func createdNames(f *fakeControl, dryRun bool) []string {
 }
 
 // writeCompose writes a compose file into a fresh directory.
-func writeCompose(t *testing.T, content string) string {
+func writeCompose(t testing.TB, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "compose.yaml")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -88,8 +88,8 @@ func TestStackDeploy(t *testing.T) {
 	if r.code != 0 || len(sent[*shoalpb.UpdateServiceRequest](f)) != 1 || strings.Contains(r.stderr, "converged") {
 		t.Errorf("unchanged deploy: exit %d, %d updates, stderr %q", r.code, len(sent[*shoalpb.UpdateServiceRequest](f)), r.stderr)
 	}
-	if n := len(f.requests) - before; n != 1 {
-		t.Errorf("unchanged deploy sent %d requests, want 1 (the list)", n)
+	if n := len(f.requests) - before; n != 2 {
+		t.Errorf("unchanged deploy sent %d requests, want 2 (the lists of services and networks)", n)
 	}
 }
 
@@ -184,7 +184,7 @@ func TestStackDeployRefused(t *testing.T) {
 	}{
 		{"cycle", nil, []string{"-c", cycleFile}, []string{"depends_on cycle", "api -> web -> api"}},
 		{"strict", nil, []string{"--strict", "-c", unsupportedFile},
-			[]string{"unsupported compose attributes (--strict)", `service "web": ports: not supported by shoal yet`, "networks: not supported"}},
+			[]string{"unsupported compose attributes (--strict)", `service "web": privileged: not supported by shoal yet`, "secrets: not supported"}},
 		{"no file", nil, nil, []string{"no compose file: give one or more with -c FILE"}},
 		{"bad stack name", nil, []string{"-c", abcFile, "--", "Shop"}, []string{`stack name "Shop"`}},
 		{"name taken outside the stack", func(t *testing.T, host string) {
@@ -222,8 +222,8 @@ func TestStackWarnings(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	if len(lines) != 23 {
-		t.Errorf("%d stderr lines, want 23 warnings (tmpfs volumes are supported):\n%s", len(lines), r.stderr)
+	if len(lines) != 19 {
+		t.Errorf("%d stderr lines, want 19 warnings:\n%s", len(lines), r.stderr)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "Warning: ") {
@@ -231,7 +231,7 @@ func TestStackWarnings(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`Warning: service "web": build: not supported by shoal yet; ignored`,
-		`Warning: service "web": depends_on.db: condition service_healthy: shoal does not run health checks yet`} {
+		`Warning: service "web": depends_on.db: condition service_healthy: "db" has no healthcheck here`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
@@ -264,7 +264,7 @@ func TestStackReads(t *testing.T) {
 	}
 	mustFail(t, host, []string{"stack", "ps", "nope"}, `stack "nope" not found`)
 	out := mustRun(t, host, "stack", "rm", "st")
-	if out != "Removing service st_c\nRemoving service st_b\nRemoving service st_a\n" {
+	if out != "Removing service st_c\nRemoving service st_b\nRemoving service st_a\nRemoving network st_default\n" {
 		t.Errorf("stack rm printed %q, want the dependents removed first", out)
 	}
 	if len(f.services) != 2 {

@@ -77,6 +77,18 @@ func readCluster(ctx context.Context, c *client) (*cluster, error) {
 // waitServices waits until the services with these IDs converge, showing
 // their progress on stderr.
 func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hint string) error {
+	return g.waitServicesAt(ctx, c, ids, nil, hint)
+}
+
+// waitServicesAt waits as waitServices does for the spec versions a write
+// committed (versions by ID; a service not in it: the version first seen),
+// so that a rollout of that version that pauses or is rolled back ends the
+// wait with its reason.
+func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, versions map[string]uint64, hint string) error {
+	want := map[string]uint64{}
+	for id, v := range versions {
+		want[id] = v
+	}
 	var old map[string]bool
 	return g.wait(ctx, c, hint, func(cl *cluster) []view {
 		if old == nil {
@@ -94,7 +106,12 @@ func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hin
 				views = append(views, view{name: id, failure: "the service was removed while shoalctl waited"})
 				continue
 			}
-			views = append(views, viewService(svc, cl, old))
+			if want[id] == 0 {
+				want[id] = svc.GetSpecVersion()
+			}
+			v := viewService(svc, cl, old)
+			foldRollout(&v, svc, want[id])
+			views = append(views, v)
 		}
 		return views
 	})

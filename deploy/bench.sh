@@ -26,6 +26,9 @@ run ./membership/ 'BenchmarkFailureDetection' 10x
 # Agents: kill -> replicas running again (fake runtime); 1,000 agents x 10,000 replicas.
 run ./manager/dispatcher/ 'BenchmarkAgentFailover' 10x
 run ./cmd/agent/ 'BenchmarkManyAgents$' 1x
+# Rollouts: 30 replicas by 5, tasks up 1 s after start (x-waits: total over 6 x 1 s);
+# first failed task of a bad update -> rollback started.
+run ./ctl/ 'BenchmarkRollingUpdate30$|BenchmarkRollbackReaction$' 2x
 # containerd: create+start, run to exit (needs root and containerd).
 run ./agent/containerd/ 'BenchmarkCreateStart|BenchmarkRunToExit' 10x
 echo "report: $out"

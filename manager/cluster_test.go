@@ -263,15 +263,33 @@ func TestJoinThroughFollower(t *testing.T) {
 
 func TestManagersGossipTogether(t *testing.T) {
 	c := managertest.StartCluster(t, 3, managertest.Options{})
-	// An outside member (as an agent would be) joins through one manager
-	// and must come to see all three, with their control addresses.
-	m, err := membership.Start(t.Context(), membership.Config{
+	// An outside member (as an agent would be) joins through one manager,
+	// with the cluster's gossip keys, and must come to see all three, with
+	// their control addresses. Without the keys it is refused.
+	cfg := membership.Config{
 		NodeName: "observer", BindAddr: "127.0.0.1:0", Join: []string{c.GossipAddr(0)},
 		Meta: membership.Meta{NodeID: "observer", Hostname: "observer", Role: api.RoleWorker},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	var m *membership.Member
+	c.WaitFor(waitTimeout, func() error {
+		ring, ok := c.Manager(0).Raft().State().Read().GossipKeyring()
+		if !ok {
+			return errors.New("no gossip keys in the state yet")
+		}
+		if len(c.Manager(0).GossipView().Alive) == 0 {
+			return errors.New("manager 0 does not gossip yet")
+		}
+		if plain, err := membership.Start(t.Context(), cfg); !errors.Is(err, membership.ErrJoin) {
+			if plain != nil {
+				plain.Close()
+			}
+			t.Fatalf("an unencrypted member joining the managers' gossip: %v, want ErrJoin", err)
+		}
+		cfg.Keys = ring.Raw()
+		var err error
+		m, err = membership.Start(t.Context(), cfg)
+		return err
+	})
 	t.Cleanup(func() {
 		if err := m.Close(); err != nil {
 			t.Errorf("close the observer: %v", err)

@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +37,10 @@ type Config struct {
 	// used on the first start only: a manager with Raft state rejoins as
 	// the member it was.
 	Join string
+	// Token is the manager join token (shoalctl cluster join-token
+	// manager): a first start with Join trades it for this manager's
+	// certificate. Later starts use the certificate in DataDir.
+	Token string
 	// Standby joins as a Raft non-voter: the manager follows the log, its
 	// host's node is a worker, and `node promote` makes it a voter. Only
 	// with Join, and only on the first start (a member keeps its place).
@@ -47,9 +53,14 @@ type Config struct {
 	ForceNewCluster bool
 	// GossipAddr is the memberlist bind address; empty disables gossip.
 	GossipAddr string
-	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes.
+	// GossipKey is the first gossip key of a new cluster (base64 of 16, 24
+	// or 32 bytes); empty: a random one. The keys then live in Raft.
 	GossipKey string
 	Gossip    GossipTiming
+	// Autolock turns autolock on when the cluster never had it set: the
+	// managers' data keys are wrapped with an unlock key, and a restarted
+	// manager waits for shoalctl cluster unlock.
+	Autolock bool
 	// NodeGracePeriod is how long a node may be without an agent session
 	// before the leader declares it down (zero: the dispatcher's default).
 	NodeGracePeriod time.Duration
@@ -64,7 +75,20 @@ type Config struct {
 	LeaderTimeout time.Duration
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
+	// for diagnosis.
+	DebugAddr string
+	Logger    *slog.Logger
+	// Plaintext runs every link without TLS and without authorisation
+	// (a joining manager then makes its own certificate instead of
+	// trading a token). It exists for benchmarks that measure what TLS
+	// costs; no flag sets it. Otherwise every gRPC and Raft link is mutual
+	// TLS with the manager's certificate.
+	Plaintext bool
+	// Images, when set, makes the leader resolve every service's image
+	// tag to a digest on create and update (see controlapi.ImageResolver),
+	// reaching registries as agents do; nil keeps tags as given.
+	Images *registry.Options
 }
 
 // RaftTiming holds the Raft timeouts; zero values take raftstore's

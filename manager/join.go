@@ -8,10 +8,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -84,7 +84,8 @@ func retryableJoin(err error) bool {
 // askToJoin calls JoinManager on the manager at addr, which forwards it
 // to the leader.
 func (m *Manager) askToJoin(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive())
+	_, managerTLS, _ := m.tlsFor()
+	conn, err := grpc.NewClient(addr, authz.DialOptions(managerTLS)...)
 	if err != nil {
 		return fmt.Errorf("dial manager %s: %w", addr, err)
 	}

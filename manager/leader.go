@@ -115,7 +115,14 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 	at := time.Now().UTC()
 	var cmds []raftstore.Command
 	if v.Cluster().ID == "" {
-		cmds = append(cmds, raftstore.SetCluster{Cluster: api.ClusterInfo{ID: randomID(), CreatedAt: at}})
+		cmds = append(cmds, raftstore.SetCluster{Cluster: api.ClusterInfo{ID: m.creds.Identity().ClusterID, CreatedAt: at}})
+	}
+	caCmd, err := m.bootstrapCA(v)
+	if err != nil {
+		return fmt.Errorf("bookkeeping: %w", err)
+	}
+	if caCmd != nil {
+		cmds = append(cmds, caCmd)
 	}
 	self := m.record()
 	if rec, ok := v.Manager(m.id); !ok || rec != self {
@@ -146,6 +153,9 @@ func (m *Manager) bookkeep(ctx context.Context, node *raftstore.Node) error {
 		if _, err := node.Apply(ctx, c); err != nil {
 			return fmt.Errorf("bookkeeping: %w", err)
 		}
+	}
+	if _, ok := node.State().Read().CA(); ok {
+		return dropPendingCA(m.cfg.DataDir)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@
 package manager
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"cmp"
 	"context"
 	"errors"
@@ -18,8 +20,12 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/internal/debughttp"
+	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
-	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/manager/raftstream"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -33,27 +39,46 @@ type Manager struct {
 	id       string
 	raftAddr string
 	raftLn   net.Listener // handed to Raft by Run
+	// stream is Raft's TLS layer over raftLn (nil in plaintext).
+	stream *raftstream.Stream
 	// advertise and raftAdvertise are the addresses others dial (the
 	// bound ones unless the config names others).
 	advertise, raftAdvertise string
 	// gossip is the gossip address ("" when gossip is off).
 	gossip    string
 	gossipKey []byte
-	log       *slog.Logger
-	tcp       net.Listener
-	unix      net.Listener // nil when the socket is disabled
+	// images resolves image tags (nil: Config.Images is not set).
+	images controlapi.ImageResolver
+	log    *slog.Logger
+	tcp    net.Listener
+	unix   net.Listener // nil when the socket is disabled
 
 	crashOnce sync.Once
 	crashed   chan struct{}
 
+	// creds are this manager's key, certificate and trusted roots; its id
+	// is the certificate's node ID.
+	creds *pki.Credentials
+
 	mu   sync.Mutex
 	node *raftstore.Node // set while Run runs
+	// gossipRun is the gossip member while Run runs (nil: gossip off).
+	gossipRun *gossipRun
+	// rest is the data key, once Run has it (after an unlock, if locked).
+	rest *atRest
 }
 
-// New checks cfg, loads (or makes) the manager's id and opens its
-// listeners, so Addr is known before Run. Run must be called to release
-// them.
+// New is Open for callers without a context: a first join is then
+// bounded by JoinTimeout alone.
 func New(cfg Config) (*Manager, error) {
+	return Open(context.Background(), cfg)
+}
+
+// Open checks cfg, loads the manager's credentials (or makes them: a new
+// cluster's CA without --join, a certificate traded for --token with it)
+// and opens its listeners, so ID and Addr are known before Run. Run must
+// be called to release them.
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -61,9 +86,18 @@ func New(cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	id, err := loadID(cfg.DataDir)
+	creds, err := credentialsFor(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	id := creds.Identity().NodeID
+	var images controlapi.ImageResolver
+	if cfg.Images != nil {
+		regs, err := registry.New(*cfg.Images)
+		if err != nil {
+			return nil, fmt.Errorf("registries: %w", err)
+		}
+		images = regs
 	}
 	// The Raft listener is bound here and handed to Raft, not picked and
 	// bound again later: another process could take a port in between.
@@ -95,16 +129,20 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return &Manager{
-		cfg: cfg, id: id, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
+		cfg: cfg, id: id, creds: creds, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
 		advertise:     cmp.Or(cfg.AdvertiseAddr, tcp.Addr().String()),
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
 		crashed:       make(chan struct{}),
+		images:        images,
 	}, nil
 }
 
 // ID is the manager's Raft member id.
 func (m *Manager) ID() string { return m.id }
+
+// Credentials are the manager's key, certificate and trusted roots.
+func (m *Manager) Credentials() *pki.Credentials { return m.creds }
 
 // Addr is the gRPC address of the control API and the dispatcher.
 func (m *Manager) Addr() string { return m.tcp.Addr().String() }
@@ -146,6 +184,19 @@ func (m *Manager) Crash() { m.crashOnce.Do(func() { close(m.crashed) }) }
 // Run runs the manager until ctx ends (a clean stop) or Crash is called.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.closeListeners()
+	if err := m.serveDebug(ctx); err != nil {
+		return err
+	}
+	// A locked manager waits here, serving only the unlock, until it has
+	// its data key: Raft cannot read its log without it.
+	rest, err := m.openDataKey(ctx)
+	if errors.Is(err, errStoppedLocked) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.rest = rest
 	node, err := m.openRaft()
 	if err != nil {
 		return err
@@ -163,11 +214,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
+	serverTLS, managerTLS, agentTLS := m.tlsFor()
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
+		ManagerTLS: managerTLS, AgentTLS: agentTLS,
+		Images: m.images,
 	})
-	gs := grpc.NewServer(shoalpb.ServerOptions()...)
+	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
 	ctl.Register(gs)
+	ca.NewServer(ca.Config{State: node.State(), Logger: m.cfg.Logger}).Register(gs)
+	wg.Go(func() { m.renew(runCtx, node) })
 	parts, err := m.startParts(runCtx, gs, node)
 	if err != nil {
 		cancel()
@@ -176,6 +232,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	serveErr := m.serve(gs)
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
+	wg.Go(func() { rest.follow(runCtx, node) })
 	err = m.joinIfNew(runCtx, node)
 	if err == nil {
 		wg.Go(func() { m.keepRecorded(runCtx, node) })
@@ -196,13 +253,14 @@ func (m *Manager) Run(ctx context.Context) error {
 // A manager without --join bootstraps a new cluster if it has no state.
 func (m *Manager) openRaft() (*raftstore.Node, error) {
 	r := m.cfg.Raft
+	m.stream = m.raftStream()
 	node, err := raftstore.Open(raftstore.Config{
-		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn,
+		ID: m.id, DataDir: m.cfg.DataDir, RaftAddr: m.raftAddr, RaftListener: m.raftLn, Stream: streamLayer(m.stream),
 		Bootstrap: m.cfg.Join == "", ForceNewCluster: m.cfg.ForceNewCluster,
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
 		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
-		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger,
+		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger, DataKey: m.rest.key,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
@@ -295,4 +353,21 @@ func boundAddr(configured string, bound net.Addr) string {
 		return bound.String()
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// serveDebug starts the profile server when the config asks for one.
+func (m *Manager) serveDebug(ctx context.Context) error {
+	if m.cfg.DebugAddr == "" {
+		return nil
+	}
+	l, err := debughttp.Listen(m.cfg.DebugAddr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := debughttp.Serve(ctx, l); err != nil {
+			m.log.Error("debug server stopped", "error", err)
+		}
+	}()
+	return nil
 }

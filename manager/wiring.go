@@ -2,13 +2,12 @@ package manager
 
 import (
 	"context"
-	"os"
 	"slices"
 	"time"
 
 	"google.golang.org/grpc"
 
-	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/manager/allocator"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/orchestrator"
 	"github.com/shoal-sched/shoal/membership"
@@ -38,24 +37,6 @@ type parts struct {
 func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftstore.Node) (*parts, error) {
 	state := node.State()
 	p := &parts{stop: func(bool) error { return nil }}
-	var member *membership.Member
-	if m.gossipAddr() != "" {
-		var err error
-		if member, err = m.startGossip(ctx); err != nil {
-			return nil, err
-		}
-		p.stop = func(crashed bool) error {
-			if !crashed {
-				// The leave is a courtesy that spares peers a failure
-				// timeout; when they are stopping too nobody confirms it,
-				// and the stop is no less clean for that.
-				if err := member.Leave(gossipLeaveTimeout); err != nil {
-					m.log.Warn("gossip leave not confirmed", "err", err)
-				}
-			}
-			return member.Close()
-		}
-	}
 	dcfg := dispatcher.Config{
 		State: state, Applier: node, IsLeader: node.IsLeader,
 		LeaderAddr: func() string {
@@ -65,42 +46,33 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 		},
 		GracePeriod: m.cfg.NodeGracePeriod, ReconnectWindow: m.cfg.NodeReconnectWindow, Logger: m.cfg.Logger,
 	}
-	if member != nil {
-		dcfg.Gossip = member.View
+	// The gossip member starts later (it needs the keys in the state):
+	// the dispatcher reads its view through g.
+	var g *gossipRun
+	if m.gossipAddr() != "" {
+		dcfg.Gossip = func() membership.View { return g.view() }
 	}
+	if !m.cfg.Plaintext {
+		dcfg.Identify = sessionNodeID
+	}
+	go m.closeRevoked(ctx, state)
 	disp := dispatcher.New(dcfg)
 	shoalpb.RegisterDispatcherServer(gs, disp)
 	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
-	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}}
-	if member != nil {
-		go func() {
-			for ev := range member.Events() {
-				disp.ObserveMember(ev)
-			}
-		}()
-		go m.seedGossip(ctx, member, state)
+	alloc := allocator.New(state, node, m.cfg.Logger)
+	keys := &keyDuty{m: m, node: node}
+	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}, {name: "gossip keys", run: keys.run},
+		{name: "allocator", run: alloc.Run},
+		{name: "autolock", run: func(ctx context.Context) error { return m.autolockDuty(ctx, node) }}}
+	if m.gossipAddr() != "" {
+		g = m.startGossipRun(ctx, state, disp)
+		keys.gossip = g
+		m.mu.Lock()
+		m.gossipRun = g
+		m.mu.Unlock()
+		p.stop = g.stop
 	}
 	return p, nil
-}
-
-// startGossip joins gossip as a manager member. It starts alone: the other
-// managers' gossip addresses are in the state, which seedGossip follows.
-func (m *Manager) startGossip(ctx context.Context) (*membership.Member, error) {
-	host, err := os.Hostname()
-	if err != nil {
-		m.log.Warn("no hostname; gossip names this manager by its id", "err", err)
-		host = m.id
-	}
-	g := m.cfg.Gossip
-	// The member is stopped by parts.stop (with or without a leave), not
-	// by the end of ctx, which would close it before it could leave.
-	return membership.Start(context.WithoutCancel(ctx), membership.Config{
-		NodeName: m.id, BindAddr: m.gossipAddr(), Key: m.gossipKey,
-		ProbeInterval: g.ProbeInterval, ProbeTimeout: g.ProbeTimeout,
-		SuspicionMult: g.SuspicionMult, GossipInterval: g.GossipInterval,
-		Meta:   membership.Meta{NodeID: m.id, Hostname: host, Role: api.RoleManager, GRPCAddr: m.advertise},
-		Logger: m.cfg.Logger,
-	})
 }
 
 // seedGossip joins the gossip of every recorded manager that this member

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/base64"
 	"errors"
@@ -72,6 +73,11 @@ type Config struct {
 	// Key enables gossip encryption (AES, 16, 24 or 32 bytes). Every member
 	// of a cluster needs the same key. See ParseGossipKey.
 	Key []byte
+	// Keys is a keyring instead of one Key: Keys[0] encrypts, every key
+	// decrypts. SetKeys changes it while the member runs (a member started
+	// without keys cannot start encrypting later: its peers would refuse
+	// it mid-way). Give Key or Keys, not both.
+	Keys [][]byte
 
 	ProbeInterval  time.Duration
 	ProbeTimeout   time.Duration
@@ -102,6 +108,35 @@ func ParseGossipKey(s string) ([]byte, error) {
 	return key, nil
 }
 
+// checkKeys checks a keyring: each key as checkKey, none empty, none twice.
+func checkKeys(keys [][]byte, emptyOK bool) error {
+	if len(keys) == 0 && !emptyOK {
+		return fmt.Errorf("%w: gossip keyring is empty", ErrInvalidConfig)
+	}
+	for i, k := range keys {
+		if len(k) == 0 {
+			return fmt.Errorf("%w: gossip key %d of the keyring is empty", ErrInvalidConfig, i)
+		}
+		if err := checkKey(k); err != nil {
+			return err
+		}
+		for j := range i {
+			if bytes.Equal(keys[j], k) {
+				return fmt.Errorf("%w: gossip keys %d and %d of the keyring are the same", ErrInvalidConfig, j, i)
+			}
+		}
+	}
+	return nil
+}
+
+func cloneKeys(keys [][]byte) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = bytes.Clone(k)
+	}
+	return out
+}
+
 func checkKey(key []byte) error {
 	switch len(key) {
 	case 0, 16, 24, 32:
@@ -124,6 +159,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.EventBuffer = cmp.Or(c.EventBuffer, DefaultEventBuffer)
 	c.Meta = c.Meta.Clone()
 	c.Join = append([]string(nil), c.Join...)
+	c.Keys = cloneKeys(c.Keys)
 	c.Meta.NodeID = cmp.Or(c.Meta.NodeID, c.NodeName)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -158,6 +194,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: event_buffer %d is negative", ErrInvalidConfig, c.EventBuffer)
 	}
 	if err := checkKey(c.Key); err != nil {
+		return err
+	}
+	if len(c.Key) > 0 && len(c.Keys) > 0 {
+		return fmt.Errorf("%w: both a key and a keyring given; give one", ErrInvalidConfig)
+	}
+	if err := checkKeys(c.Keys, true); err != nil {
 		return err
 	}
 	for _, a := range c.Join {
@@ -200,6 +242,13 @@ func (c Config) memberlistConfig(d *delegates) (*memberlist.Config, error) {
 	mc.DeadNodeReclaimTime = deadNodeReclaimTime
 	if len(c.Key) > 0 {
 		mc.SecretKey = append([]byte(nil), c.Key...)
+	}
+	if len(c.Keys) > 0 {
+		ring, err := memberlist.NewKeyring(cloneKeys(c.Keys[1:]), bytes.Clone(c.Keys[0]))
+		if err != nil {
+			return nil, fmt.Errorf("%w: gossip keyring: %w", ErrInvalidConfig, err)
+		}
+		mc.Keyring = ring
 	}
 	mc.Delegate = d.meta
 	mc.Events = d.events

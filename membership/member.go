@@ -41,6 +41,8 @@ type Member struct {
 	meta   *metaDelegate
 	events *eventDelegate
 	addr   string
+	// keyring is memberlist's (nil without encryption); SetKeys changes it.
+	keyring *memberlist.Keyring
 
 	// mu serialises UpdateMeta, Leave and Close: memberlist panics on a
 	// Leave after Shutdown.
@@ -89,6 +91,8 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	m := &Member{
 		cfg: cfg, log: log, list: list, meta: d.meta, events: d.events,
 		addr: list.LocalNode().Address(), current: cfg.Meta,
+		// Create builds the keyring from SecretKey into mc when Key was given.
+		keyring: mc.Keyring,
 	}
 	if len(cfg.Join) > 0 {
 		if _, err := m.Join(cfg.Join); err != nil {
@@ -106,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	})
 	m.mu.Unlock()
 	log.Info("gossip started", "node_id", cfg.NodeName, "addr", m.addr, "bind_addr", cfg.BindAddr,
-		"encrypted", len(cfg.Key) > 0, "members", list.NumMembers())
+		"encrypted", len(cfg.Key) > 0 || len(cfg.Keys) > 0, "members", list.NumMembers())
 	return m, nil
 }
 
@@ -177,7 +181,8 @@ func (m *Member) usable() error {
 }
 
 // UpdateMeta replaces what this member advertises and waits until
-// memberlist has sent it out. An empty NodeID means this member's; another
+// memberlist has sent it out. KeysVersion is kept (SetKeys owns it). An
+// empty NodeID means this member's; another
 // node's ID, Leaving (set only by Leave) or metadata that does not encode is
 // refused and changes nothing.
 func (m *Member) UpdateMeta(meta Meta) error {
@@ -200,6 +205,12 @@ func (m *Member) UpdateMeta(meta Meta) error {
 	}
 	if m.left {
 		return ErrLeft
+	}
+	if meta.KeysVersion != m.current.KeysVersion {
+		meta.KeysVersion = m.current.KeysVersion
+		if enc, err = EncodeMeta(meta); err != nil {
+			return err
+		}
 	}
 	m.current = meta
 	m.meta.set(enc)

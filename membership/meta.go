@@ -18,8 +18,8 @@ import (
 // Compatibility rule: a later version may only append fields after the ones
 // of version 1. A decoder reads the fields it knows and ignores what follows
 // when the version is newer than its own, so a rolling upgrade keeps every
-// member visible to every other.
-const MetaVersion = 1
+// member visible to every other. Version 2 appended KeysVersion.
+const MetaVersion = 2
 
 // MetaMaxSize is the most bytes of metadata a member may advertise
 // (memberlist's own limit).
@@ -53,6 +53,10 @@ type Meta struct {
 	// Leaving is set just before a graceful leave, because memberlist
 	// reports a leave and a failure through the same callback.
 	Leaving bool
+	// KeysVersion is the version of the cluster's gossip keyring this
+	// member runs (0: none, or a key given by flag). The leader moves a key
+	// rotation on once every live member advertises the current version.
+	KeysVersion uint64
 }
 
 // Clone returns a deep copy of m.
@@ -107,7 +111,8 @@ func (m Meta) Validate() error {
 //
 //	version, flags, then node_id, hostname, role, grpc_addr as
 //	uvarint-length strings, nano_cpus and memory_bytes as uvarints,
-//	a uvarint label count and the labels sorted by key.
+//	a uvarint label count and the labels sorted by key, then (version 2)
+//	keys_version as a uvarint.
 //
 // It fails when m is invalid or when the result would not fit MetaMaxSize.
 func EncodeMeta(m Meta) ([]byte, error) {
@@ -131,6 +136,7 @@ func EncodeMeta(m Meta) ([]byte, error) {
 		b = appendString(b, k)
 		b = appendString(b, m.Labels[k])
 	}
+	b = binary.AppendUvarint(b, m.KeysVersion)
 	if len(b) > MetaMaxSize {
 		return nil, fmt.Errorf("%w: node %q encodes to %d bytes, over the %d-byte limit (its %d labels take %d bytes): use fewer or shorter labels",
 			ErrMetaTooLarge, m.NodeID, len(b), MetaMaxSize, len(m.Labels), len(b)-fixed)
@@ -165,6 +171,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	m.NanoCPUs = r.int64("nano_cpus")
 	m.MemoryBytes = r.int64("memory_bytes")
 	m.Labels = r.labels()
+	if m.Version >= 2 && len(r.buf) > 0 {
+		m.KeysVersion = r.uvarint("keys_version")
+	}
 	if r.err != nil {
 		return Meta{}, r.err
 	}

@@ -165,7 +165,7 @@ func TestDecodeMetaErrors(t *testing.T) {
 		{"empty", nil, "too short"},
 		{"one byte", []byte{1}, "too short"},
 		{"version zero", []byte{0, 0, 1, 'n', 6, 'w', 'o', 'r', 'k', 'e', 'r'}, "version 0"},
-		{"truncated", good[:len(good)-3], "exceeds"},
+		{"truncated", good[:len(good)-4], "exceeds"}, // the keys version and 3 bytes of labels
 		{"trailing bytes", append(append([]byte{}, good...), 0), "trailing"},
 		{"huge string length", []byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, "node_id: length"},
 		{"overlong varint", []byte{1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, "varint"},
@@ -186,15 +186,18 @@ func TestDecodeMetaErrors(t *testing.T) {
 	}
 }
 
-// encodedLabels returns the label section of sampleMeta's encoding.
+// encodedLabels returns the label section of sampleMeta's encoding and
+// the keys version after it.
 func encodedLabels(t *testing.T) []byte {
 	t.Helper()
 	with := mustEncode(t, sampleMeta())
 	m := sampleMeta()
 	m.Labels = nil
 	without := mustEncode(t, m)
-	// without ends with a zero label count; with has count+pairs instead.
-	return with[len(without)-1:]
+	// without ends with a zero label count and the keys version; with has
+	// count+pairs instead of the zero count. The result includes the keys
+	// version, so that cutting it off leaves what precedes the labels.
+	return with[len(without)-2:]
 }
 
 // rawMeta encodes m without validating it, as a buggy or hostile peer might.

@@ -246,4 +246,5 @@ type Event struct {
 	Service *api.Service
 	Task    *api.Task
 	Node    *api.Node
+	Network *api.Network
 }

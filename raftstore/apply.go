@@ -77,6 +77,22 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.upsertManager(c)
 	case RemoveManager:
 		return t.removeManager(c)
+	case SetCA:
+		return t.setCA(c)
+	case CreateNetwork:
+		return t.createNetwork(c)
+	case RemoveNetwork:
+		return t.removeNetwork(c)
+	case AllocateNetworks:
+		return t.allocateNetworks(c)
+	case SetUpdateStatus:
+		return t.setUpdateStatus(c)
+	case RollbackService:
+		return t.rollbackService(c)
+	case SetGossipKeys:
+		return t.setGossipKeys(c)
+	case SetAutolock:
+		return t.setAutolock(c)
 	case Request:
 		v, _, err := t.applyRequest(c)
 		return v, err
@@ -131,5 +147,6 @@ func (t *tx) removeManager(c RemoveManager) (any, error) {
 	}
 	t.remove(tableManagers, cur)
 	t.syncNodeRole(c.ID)
+	t.requestGossipRotation()
 	return *cur, nil
 }

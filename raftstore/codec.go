@@ -158,7 +158,22 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[UpsertManager](p)
 	case CmdRemoveManager:
 		return decodeJSON[RemoveManager](p)
+	case CmdSetCA:
+		return decodeJSON[SetCA](p)
+	case CmdCreateNetwork:
+		return decodeJSON[CreateNetwork](p)
+	case CmdRemoveNetwork:
+		return decodeJSON[RemoveNetwork](p)
+	case CmdAllocateNetworks:
+		return decodeJSON[AllocateNetworks](p)
+	case CmdSetGossipKeys:
+		return decodeJSON[SetGossipKeys](p)
+	case CmdSetAutolock:
+		return decodeJSON[SetAutolock](p)
 	default:
+		if c, ok, err := decodeRolloutCommand(typ, p); ok {
+			return c, err
+		}
 		return nil, fmt.Errorf("unknown command type %d", int32(typ))
 	}
 }

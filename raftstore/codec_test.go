@@ -35,6 +35,9 @@ func everyCommand() []Command {
 		Batch{Commands: []Command{RemoveManager{ID: "m1"}, Batch{Commands: []Command{SetCluster{Cluster: api.ClusterInfo{ID: "c"}}}}}},
 		Request{ID: "req-1", Command: UpdateService{ID: "svc-web", Spec: web.Spec, At: t0}},
 		Batch{Commands: []Command{Request{ID: "req-2", Command: RemoveManager{ID: "m1"}}, RemoveManager{ID: "m2"}}},
+		SetUpdateStatus{ID: "svc-web", SpecVersion: 1, From: []api.UpdateState{api.UpdateCanary}, At: t0,
+			Status: api.UpdateStatus{State: api.UpdateUpdating, SpecVersion: 1, StartedAt: t0, Message: "m", FirstVersion: 1}},
+		RollbackService{ID: "svc-web", ExpectedVersion: 2, ToVersion: 1, Config: &api.UpdateConfig{Parallelism: 2, MaxFailureRatio: 0.5}, Message: "m", At: t0},
 	}
 }
 

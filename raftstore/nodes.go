@@ -76,17 +76,34 @@ func (t *tx) upsertNode(c UpsertNode) (any, error) {
 		t.event("node", "create", Event{Node: n})
 		return n, nil
 	}
-	n := cur.Clone()
-	n.Hostname, n.Addr, n.Resources = c.Node.Hostname, c.Node.Addr, c.Node.Resources
-	n.Role = t.roleOf(n.ID)
-	if c.Node.Status != "" {
-		n.Status, n.StatusMessage = c.Node.Status, c.Node.StatusMessage
-		n.RestartDeadline = time.Time{}
-	}
+	n := refreshed(cur, c.Node, t.roleOf(cur.ID))
 	if reflect.DeepEqual(n, cur) {
 		return cur, nil
 	}
 	return t.putNode(n, c.Node.UpdatedAt), nil
+}
+
+// refreshed is cur with what a registration reports of the node applied.
+// The role is not the agent's to say: it follows the manager records.
+func refreshed(cur, reported *api.Node, role api.NodeRole) *api.Node {
+	n := cur.Clone()
+	n.Hostname, n.Addr, n.Resources = reported.Hostname, reported.Addr, reported.Resources
+	n.Role = role
+	if reported.Status != "" {
+		n.Status, n.StatusMessage = reported.Status, reported.StatusMessage
+		n.RestartDeadline = time.Time{}
+	}
+	return n
+}
+
+// RegistrationChanges reports whether registering the reported node would
+// change the stored one (nil: not stored). The stored role is current: the
+// store changes it with the manager records. The dispatcher skips the Raft
+// commit of a registration that changes nothing: an agent reconnecting
+// after a leader change or a blip then costs no log entry, and a thousand
+// of them do not queue behind each other in the log.
+func RegistrationChanges(cur, reported *api.Node) bool {
+	return cur == nil || !reflect.DeepEqual(refreshed(cur, reported, cur.Role), cur)
 }
 
 // putNode stores a changed node: one more version, updated at "at" (when
@@ -174,6 +191,8 @@ func (t *tx) removeNode(c RemoveNode) (any, error) {
 		return nil, fmt.Errorf("node %q: %w", c.ID, ErrNotFound)
 	}
 	t.remove(tableNodes, cur)
+	t.revoke(cur.ID, c.At)
+	t.requestGossipRotation()
 	t.event("node", "remove", Event{Node: cur})
 	return cur, nil
 }

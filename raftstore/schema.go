@@ -17,6 +17,7 @@ const (
 	tableManagers = "managers"
 	tableCluster  = "cluster"
 	tableSpecs    = "specs"
+	tableRevoked  = "revoked"
 )
 
 // clusterKey is the one row of the cluster table.
@@ -98,6 +99,21 @@ func schema() *memdb.DBSchema {
 			"id": idIndex(func(any) string { return clusterKey }),
 		}},
 		tableRequests: requestsTable(),
+		tableRevoked:  revokedTable(),
+		tableCA: {Name: tableCA, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return caKey }),
+		}},
+		tableNetworks: {Name: tableNetworks, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(o any) string { return o.(*api.Network).ID }),
+			"name": {Name: "name", Unique: true,
+				Indexer: strIndex(func(o any) string { return o.(*api.Network).Spec.Name })},
+		}},
+		tableGossipKeys: {Name: tableGossipKeys, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return gossipKeysKey }),
+		}},
+		tableAutolock: {Name: tableAutolock, Indexes: map[string]*memdb.IndexSchema{
+			"id": idIndex(func(any) string { return autolockKey }),
+		}},
 		tableSpecs: {Name: tableSpecs, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*specRecord).key() }),
 			"service_id": {Name: "service_id",
@@ -119,10 +135,20 @@ func objectID(obj any) string {
 		return o.ID
 	case *api.ClusterInfo:
 		return clusterKey
+	case *api.ClusterCA:
+		return caKey
 	case *appliedRequest:
 		return o.ID
 	case *specRecord:
 		return o.key()
+	case *Revocation:
+		return o.NodeID
+	case *api.Network:
+		return o.ID
+	case *api.GossipKeyring:
+		return gossipKeysKey
+	case *api.Autolock:
+		return autolockKey
 	default:
 		panic(fmt.Sprintf("raftstore: no table holds %T", obj))
 	}

@@ -33,6 +33,10 @@ type snapshotHeader struct {
 	// Specs counts the spec versions. Snapshots taken before tasks referred
 	// to versions have none (see upgradeSpecs).
 	Specs int `json:"specs,omitempty"`
+	// Revoked counts the revoked node IDs.
+	Revoked int `json:"revoked,omitempty"`
+	// Networks counts the network records.
+	Networks int `json:"networks,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
@@ -44,6 +48,8 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	specs := v.serviceSpecs()
 	tasks := collect[*api.Task](v.get(tableTasks, "id"))
 	requests := v.requests()
+	revoked := v.Revocations()
+	networks := v.Networks()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
@@ -51,9 +57,20 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Managers: len(managers), Nodes: len(nodes), Services: len(services), Tasks: len(tasks),
 		Requests: len(requests),
 		Specs:    len(specs),
+		Revoked:  len(revoked),
+		Networks: len(networks),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
+	}
+	if c, ok := v.first(tableCA, "id", caKey).(*api.ClusterCA); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_CA, c)
+	}
+	if r, ok := v.first(tableGossipKeys, "id", gossipKeysKey).(*api.GossipKeyring); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING, r)
+	}
+	if a, ok := v.first(tableAutolock, "id", autolockKey).(*api.Autolock); ok {
+		rw.write(commandpb.SnapshotRecordType_RECORD_AUTOLOCK, a)
 	}
 	for i := range managers {
 		rw.write(commandpb.SnapshotRecordType_RECORD_MANAGER, &managers[i])
@@ -67,11 +84,17 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	for _, s := range specs {
 		rw.write(commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC, s)
 	}
+	for _, n := range networks {
+		rw.write(commandpb.SnapshotRecordType_RECORD_NETWORK, n)
+	}
 	for _, t := range tasks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
 	}
 	for _, r := range requests {
 		rw.write(commandpb.SnapshotRecordType_RECORD_REQUEST, r)
+	}
+	for i := range revoked {
+		rw.write(commandpb.SnapshotRecordType_RECORD_REVOKED, &revoked[i])
 	}
 	if rw.err != nil {
 		return fmt.Errorf("write snapshot: %w", rw.err)
@@ -152,6 +175,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_TASK:         hdr.Tasks,
 		commandpb.SnapshotRecordType_RECORD_REQUEST:      hdr.Requests,
 		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
+		commandpb.SnapshotRecordType_RECORD_REVOKED:      hdr.Revoked,
+		commandpb.SnapshotRecordType_RECORD_NETWORK:      hdr.Networks,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -208,6 +233,9 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_CLUSTER:
 		table = tableCluster
 		obj, id, err = decodeRecord(rec.Payload, func(c *api.ClusterInfo) string { return c.ID })
+	case commandpb.SnapshotRecordType_RECORD_CA:
+		table = tableCA
+		obj, id, err = decodeRecord(rec.Payload, func(*api.ClusterCA) string { return caKey })
 	case commandpb.SnapshotRecordType_RECORD_MANAGER:
 		table = tableManagers
 		obj, id, err = decodeRecord(rec.Payload, func(m *api.Manager) string { return m.ID })
@@ -231,6 +259,18 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 			}
 			return r.key()
 		})
+	case commandpb.SnapshotRecordType_RECORD_REVOKED:
+		table = tableRevoked
+		obj, id, err = decodeRecord(rec.Payload, func(r *Revocation) string { return r.NodeID })
+	case commandpb.SnapshotRecordType_RECORD_NETWORK:
+		table = tableNetworks
+		obj, id, err = decodeRecord(rec.Payload, func(n *api.Network) string { return n.ID })
+	case commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING:
+		table = tableGossipKeys
+		obj, id, err = decodeRecord(rec.Payload, func(*api.GossipKeyring) string { return gossipKeysKey })
+	case commandpb.SnapshotRecordType_RECORD_AUTOLOCK:
+		table = tableAutolock
+		obj, id, err = decodeRecord(rec.Payload, func(*api.Autolock) string { return autolockKey })
 	default:
 		return fmt.Errorf("record type %s: unexpected", rec.Type)
 	}

@@ -143,7 +143,7 @@ func (t *tx) updateTask(u *api.Task, at time.Time, res *WriteTasksResult) {
 	if len(why) > 0 {
 		res.Refused = append(res.Refused, PendingReason{TaskID: u.ID, Reason: strings.Join(why, "; ")})
 	}
-	if nt.DesiredState == cur.DesiredState && nt.NodeID == cur.NodeID && nt.Status == cur.Status {
+	if nt.DesiredState == cur.DesiredState && nt.NodeID == cur.NodeID && nt.Status.Equal(cur.Status) {
 		return
 	}
 	nt.UpdatedAt = at
@@ -165,7 +165,7 @@ func statusAdvances(cur, next api.TaskStatus) bool {
 	if next.ContainerID == "" {
 		next.ContainerID = cur.ContainerID
 	}
-	return next != cur
+	return !next.Equal(cur)
 }
 
 // mergeStatus returns next, stamped at "at" when it carries no time, and
@@ -197,6 +197,7 @@ func (t *tx) updateTaskStatus(c UpdateTaskStatus) TaskStatusResult {
 		nt := revise(cur)
 		nt.Status = mergeStatus(cur.Status, u.Status, c.At)
 		nt.UpdatedAt = c.At
+		markStarted(nt)
 		t.insert(tableTasks, nt)
 		t.event("task", "update", Event{Task: nt})
 		res.Applied++

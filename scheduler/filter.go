@@ -30,6 +30,7 @@ const (
 	rejMemory
 	rejCPUAndMemory
 	rejMaxReplicas
+	rejHostPort
 	numRejectKinds
 )
 
@@ -87,6 +88,9 @@ func (g *groupCtx) dynamic(i int32) rejectKind {
 	}
 	if g.spec.maxPerNode > 0 && uint64(g.s.svcCount[i]) >= g.spec.maxPerNode {
 		return rejMaxReplicas
+	}
+	if g.s.nodes[i].holdsAny(g.spec.hostPorts) {
+		return rejHostPort
 	}
 	return rejNone
 }
@@ -232,6 +236,8 @@ func (gs groupSpec) describe(r rejection) string {
 		return "insufficient CPU and memory"
 	case rejMaxReplicas:
 		return fmt.Sprintf("max replicas per node (%d) reached", gs.maxPerNode)
+	case rejHostPort:
+		return hostPortText(gs.hostPorts)
 	}
 	return "no reason"
 }

@@ -42,6 +42,9 @@ type nodeState struct {
 	free api.Resources
 	// tasks counts the tasks meant to run here (spread's second key).
 	tasks int
+	// hostPorts are the host-mode published ports ("8080/tcp") held by
+	// the node's tasks (nil when none).
+	hostPorts map[string]bool
 }
 
 // state is everything one pass knows. Nodes are sorted by ID, so a node's
@@ -103,6 +106,7 @@ func newState(infos []NodeInfo, placing []*api.Task, specOf SpecOf) *state {
 			// Every non-terminal task holds its reservation until it stops,
 			// even one told to shut down.
 			ns.free = ns.free.Sub(reservation(specOf(t)))
+			ns.holdPorts(hostPorts(specOf(t)))
 			if t.DesiredState <= api.TaskRunning {
 				ns.tasks++
 				s.services[t.ServiceID] = append(s.services[t.ServiceID], int32(i))
@@ -199,6 +203,7 @@ func samePlacement(a, b *api.ServiceSpec) bool {
 	pa, pb := &a.Placement, &b.Placement
 	return a.Resources.Reservations == b.Resources.Reservations &&
 		pa.MaxReplicasPerNode == pb.MaxReplicasPerNode && pa.Strategy == pb.Strategy &&
+		slices.Equal(hostPorts(a), hostPorts(b)) &&
 		slices.Equal(pa.Constraints, pb.Constraints) && slices.Equal(pa.Preferences, pb.Preferences)
 }
 
@@ -209,6 +214,7 @@ type groupSpec struct {
 	strategy    api.PlacementStrategy
 	req         api.Resources
 	maxPerNode  uint64
+	hostPorts   []string // host-mode published ports, "8080/tcp"
 }
 
 func parseGroupSpec(spec *api.ServiceSpec) (groupSpec, error) {
@@ -232,6 +238,7 @@ func parseGroupSpec(spec *api.ServiceSpec) (groupSpec, error) {
 	return groupSpec{
 		constraints: cons, preferences: prefs, strategy: strategy,
 		req: reservation(spec), maxPerNode: spec.Placement.MaxReplicasPerNode,
+		hostPorts: hostPorts(spec),
 	}, nil
 }
 
@@ -310,6 +317,7 @@ type groupCtx struct {
 func (g *groupCtx) apply(i int32) {
 	n := &g.s.nodes[i]
 	n.free = n.free.Sub(g.spec.req)
+	n.holdPorts(g.spec.hostPorts)
 	n.tasks++
 	g.s.svcCount[i]++
 	g.s.services[g.serviceID] = append(g.s.services[g.serviceID], i)

@@ -59,6 +59,7 @@ func (c *converter) service(s types.ServiceConfig) (*api.ServiceSpec, error) {
 	spec.Mounts = c.mounts(s)
 	errs = append(errs, c.container(s, spec)...)
 	spec.DependsOn = c.dependsOn(s)
+	errs = append(errs, c.serviceNetworks(s, spec)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -164,15 +165,43 @@ func (c *converter) deploy(s types.ServiceConfig, spec *api.ServiceSpec) []error
 		spec.RestartPolicy = restartPolicy(rp)
 	}
 	if uc := d.UpdateConfig; uc != nil {
-		spec.UpdateConfig = api.UpdateConfig{
-			Parallelism: 1, Delay: api.Duration(uc.Delay), FailureAction: uc.FailureAction,
-			Monitor: api.Duration(uc.Monitor), Order: uc.Order,
-		}
-		if uc.Parallelism != nil {
-			spec.UpdateConfig.Parallelism = *uc.Parallelism
-		}
+		spec.UpdateConfig = updateConfig(uc)
+	}
+	if rc := d.RollbackConfig; rc != nil {
+		spec.RollbackConfig = updateConfig(rc)
 	}
 	return errs
+}
+
+// updateConfig converts deploy.update_config or deploy.rollback_config;
+// what it leaves out takes swarm's defaults (parallelism 1, pause, a 5 s
+// monitor window, stop-first). A parallelism given as 0 stays 0: all at
+// once.
+func updateConfig(uc *types.UpdateConfig) api.UpdateConfig {
+	out := api.UpdateConfig{
+		Parallelism: api.DefaultParallelism, Delay: api.Duration(uc.Delay), FailureAction: uc.FailureAction,
+		Monitor: api.Duration(uc.Monitor), Order: uc.Order, MaxFailureRatio: ratio64(uc.MaxFailureRatio),
+	}
+	if uc.Parallelism != nil {
+		out.Parallelism = *uc.Parallelism
+	}
+	if out.FailureAction == "" {
+		out.FailureAction = api.FailurePause
+	}
+	if out.Monitor == 0 {
+		out.Monitor = api.DefaultMonitor
+	}
+	return out
+}
+
+// ratio64 widens compose's float32 ratio to the float64 of the spec the
+// way it was written (0.2, not 0.20000000298).
+func ratio64(r float32) float64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(float64(r), 'g', -1, 32), 64)
+	if err != nil {
+		return float64(r)
+	}
+	return v
 }
 
 // restartPolicy converts deploy.restart_policy; what it leaves out takes
@@ -262,8 +291,8 @@ func (c *converter) dependsOn(s types.ServiceConfig) []api.Dependency {
 		if cond == "" {
 			cond = api.DependStarted
 		}
-		if cond == api.DependHealthy {
-			c.warn(s.Name, "depends_on."+dep, "condition service_healthy: shoal does not run health checks yet; %q counts as healthy once it is running", dep)
+		if cond == api.DependHealthy && !hasHealthcheck(c.project.Services[dep]) {
+			c.warn(s.Name, "depends_on."+dep, "condition service_healthy: %q has no healthcheck here, so it turns healthy only if its image has a HEALTHCHECK", dep)
 		}
 		out = append(out, api.Dependency{Service: ServiceName(c.stack, dep), Condition: cond})
 	}
@@ -311,6 +340,7 @@ var specKeys = []struct{ spec, compose string }{
 	{"spec.placement.", "deploy.placement."},
 	{"spec.restart_policy.", "deploy.restart_policy."},
 	{"spec.update_config.", "deploy.update_config."},
+	{"spec.rollback_config.", "deploy.rollback_config."},
 	{"spec.replicas", "deploy.replicas"},
 	{"spec.mode", "deploy.mode"},
 	{"spec.mounts", "volumes"},
@@ -333,4 +363,11 @@ func composeKey(field string) string {
 		}
 	}
 	return field
+}
+
+// hasHealthcheck reports whether a compose service defines a check that
+// runs (not disabled, with a test).
+func hasHealthcheck(s types.ServiceConfig) bool {
+	h := s.HealthCheck
+	return h != nil && !h.Disable && len(h.Test) > 0 && h.Test[0] != "NONE"
 }

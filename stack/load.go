@@ -61,6 +61,11 @@ type Stack struct {
 	Services []*api.ServiceSpec
 	// Warnings say what in the files shoal ignores or treats differently.
 	Warnings []Warning
+	// Networks are the networks the stack creates (STACK_default and the
+	// top-level networks its services use), labelled with the stack;
+	// ExternalNetworks must exist already.
+	Networks         []api.NetworkSpec
+	ExternalNetworks []string
 }
 
 // Warning is one thing in the files that shoal does not do as written.
@@ -193,6 +198,9 @@ func build(opts Options, p *types.Project, found []loader.UnsupportedAttribute, 
 		}
 		specs[name] = spec
 	}
+	nets, external, nerrs := c.stackNetworks(specs)
+	errs = append(errs, nerrs...)
+	st.Networks, st.ExternalNetworks = nets, external
 	st.Warnings = append(st.Warnings, c.warnings...)
 	sortWarnings(st.Warnings)
 	if err := errors.Join(errs...); err != nil {

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -94,4 +95,35 @@ func BenchmarkPull(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHealthProbe measures one health probe (Exec of `true` in a
+// running container: the containerd exec, the runc process, the output
+// FIFOs), beside the run of a whole short container as the baseline: a
+// probe costs what its interval pays on every task.
+func BenchmarkHealthProbe(b *testing.B) {
+	e := newEnv(b)
+	ctx := b.Context()
+	task := e.task(b, "sleep", "3600")
+	e.run(b, task)
+	b.Cleanup(func() { _ = e.rt.Remove(context.WithoutCancel(ctx), task.ID) })
+	b.Run("exec", func(b *testing.B) {
+		for b.Loop() {
+			if code, _, err := e.rt.Exec(ctx, task.ID, []string{"true"}); err != nil || code != 0 {
+				b.Fatalf("exec: %d, %v", code, err)
+			}
+		}
+	})
+	b.Run("baseline_run_to_exit", func(b *testing.B) {
+		for b.Loop() {
+			t := e.task(b, "true")
+			e.run(b, t)
+			if st := e.wait(b, t.ID); st.Code != 0 {
+				b.Fatalf("exit %+v", st)
+			}
+			if err := e.rt.Remove(ctx, t.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

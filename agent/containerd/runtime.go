@@ -30,6 +30,7 @@ import (
 
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/registry"
 )
 
 // Defaults for Options.
@@ -137,11 +138,15 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
+func newRegistries(o Options) (*registry.Registries, error) {
+	return registry.New(registry.Options{Mirrors: o.Mirrors, Insecure: o.InsecureRegistries, DockerConfig: o.DockerConfig})
+}
+
 // Runtime implements agent.Runtime with containerd.
 type Runtime struct {
 	opts   Options
 	client *client.Client
-	regs   *registries
+	regs   *registry.Registries
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -235,7 +240,7 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 	_, err = r.client.Pull(ctx, name,
 		client.WithPullUnpack,
 		client.WithPullSnapshotter(r.opts.Snapshotter),
-		client.WithResolver(r.regs.resolver()),
+		client.WithResolver(r.regs.Resolver()),
 	)
 	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("pull image %q: %w: %w", name, ErrImageNotFound, err)
@@ -248,12 +253,12 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 }
 
 // Create makes the container of task t from its (pulled) image.
-func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
+func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateOption) error {
 	ctx = r.nsCtx(ctx)
 	if err := validateTask(t); err != nil {
 		return err
 	}
-	name, err := ref(t.Spec.Image)
+	name, err := ref(t.Spec.ImageRef())
 	if err != nil {
 		return fmt.Errorf("task %s: %w", t.ID, err)
 	}
@@ -261,7 +266,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	if err != nil {
 		return fmt.Errorf("task %s: image %q (pull it first): %w", t.ID, name, err)
 	}
-	specOpts, err := r.specOpts(ctx, img, t)
+	specOpts, err := r.specOpts(ctx, img, t, agent.CreateOptionsOf(opts).Network)
 	if err != nil {
 		return err
 	}

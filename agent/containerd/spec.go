@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/api"
 )
 
@@ -117,7 +118,7 @@ func (r *Runtime) containerLabels(t *api.Task) map[string]string {
 
 // specOpts turns the task's spec into OCI spec options on top of the
 // image's config.
-func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task) ([]oci.SpecOpts, error) {
+func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task, n agent.ContainerNetwork) ([]oci.SpecOpts, error) {
 	s := &t.Spec
 	args, err := processArgs(ctx, img, s)
 	if err != nil {
@@ -131,14 +132,8 @@ func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task) (
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
 		oci.WithEnv(s.Env),
-		// Host networking: the container shares the agent host's network
-		// (and, as with Docker's host network, its hostname).
-		oci.WithHostNamespace(specs.NetworkNamespace),
-		oci.WithHostNamespace(specs.UTSNamespace),
-		oci.WithHostHostsFile,
-		oci.WithHostResolvconf,
-		oci.WithMounts(mounts),
 	}
+	opts = append(append(opts, networkOpts(n)...), oci.WithMounts(mounts))
 	if s.Dir != "" {
 		opts = append(opts, oci.WithProcessCwd(s.Dir))
 	}
@@ -150,6 +145,34 @@ func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task) (
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
 	return append(append(opts, resourceOpts(s.Resources)...), copts...), nil
+}
+
+// networkOpts joins the container to its network namespace, with its own
+// hostname, hosts and resolv.conf; without one it shares the agent host's
+// network (and, as with Docker's host network, its hostname and files).
+func networkOpts(n agent.ContainerNetwork) []oci.SpecOpts {
+	if n.NetNS == "" {
+		return []oci.SpecOpts{
+			oci.WithHostNamespace(specs.NetworkNamespace),
+			oci.WithHostNamespace(specs.UTSNamespace),
+			oci.WithHostHostsFile,
+			oci.WithHostResolvconf,
+		}
+	}
+	opts := []oci.SpecOpts{
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: n.NetNS}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace}),
+	}
+	if n.Hostname != "" {
+		opts = append(opts, oci.WithHostname(n.Hostname))
+	}
+	var files []specs.Mount
+	for dst, src := range map[string]string{"/etc/resolv.conf": n.ResolvConf, "/etc/hosts": n.Hosts} {
+		if src != "" {
+			files = append(files, specs.Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"rbind", "rprivate", "ro"}})
+		}
+	}
+	return append(opts, oci.WithMounts(files))
 }
 
 // processArgs applies Docker's rules: Command replaces the entrypoint (and

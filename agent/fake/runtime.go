@@ -46,6 +46,12 @@ type Script struct {
 	IgnoreSIGTERM bool
 	// Logs are the lines the container "wrote" (stream stdout).
 	Logs []string
+	// Healthcheck is the image's own HEALTHCHECK (scripted per image).
+	Healthcheck *api.Healthcheck
+	// ProbeExit and ProbeOutput are what every health probe of the
+	// container returns, until SetProbe says otherwise.
+	ProbeExit   int
+	ProbeOutput string
 }
 
 // Call is one call the fake was asked to make.
@@ -66,6 +72,7 @@ const (
 
 type container struct {
 	task    *api.Task
+	net     agent.ContainerNetwork
 	state   state
 	exit    agent.ExitStatus
 	exitCh  chan struct{} // closed when the container exits
@@ -73,6 +80,7 @@ type container struct {
 	logs    []string
 	logged  chan struct{} // closed (and replaced) when Print adds lines
 	stopped chan struct{} // closed by Stop to end a running container
+	probe   *probeScript  // set by SetProbe, else the script's
 }
 
 // Runtime is the fake. It is safe for concurrent use.
@@ -165,7 +173,7 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 }
 
 // Create makes the container of t, in the created state.
-func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
+func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateOption) error {
 	if t == nil || t.ID == "" {
 		return errors.New("fake runtime: create: task has no ID")
 	}
@@ -176,8 +184,8 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 	switch {
 	case r.containers[t.ID] != nil:
 		err = fmt.Errorf("create %s: %w", t.ID, ErrExists)
-	case !r.pulled[t.Spec.Image]:
-		err = fmt.Errorf("create %s: image %q was not pulled", t.ID, t.Spec.Image)
+	case !r.pulled[t.Spec.ImageRef()]:
+		err = fmt.Errorf("create %s: image %q was not pulled", t.ID, t.Spec.ImageRef())
 	case s.CreateErr != nil:
 		err = fmt.Errorf("create %s: %w", t.ID, s.CreateErr)
 	}
@@ -186,7 +194,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task) error {
 		return err
 	}
 	r.containers[t.ID] = &container{
-		task: t.Clone(), state: created, exitCh: make(chan struct{}),
+		task: t.Clone(), net: agent.CreateOptionsOf(opts).Network, state: created, exitCh: make(chan struct{}),
 		stopped: make(chan struct{}), logs: append([]string(nil), s.Logs...),
 		logged: make(chan struct{}),
 	}
@@ -454,6 +462,17 @@ func (r *Runtime) Task(taskID string) *api.Task {
 		return c.task.Clone()
 	}
 	return nil
+}
+
+// Network returns how the container of taskID was wired (the zero value:
+// host networking, or no such container).
+func (r *Runtime) Network(taskID string) agent.ContainerNetwork {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.containers[taskID]; c != nil {
+		return c.net
+	}
+	return agent.ContainerNetwork{}
 }
 
 // Slot names a task's service and slot, for "one running per slot" checks.

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,7 +71,20 @@ func BenchmarkManyAgents(b *testing.B) {
 	// GC tracing gives the leader's live heap; the default Raft timings
 	// (the shortened test ones let a loaded machine call elections in the
 	// middle of the benchmark).
-	procs, addrs := startManagers(b, dir, managerBin, []string{"GODEBUG=gctrace=1"}, "--log-level", "warn")
+	profDir := os.Getenv("SHOAL_BENCH_PROFILE_DIR")
+	args := []string{"--log-level", "warn"}
+	var debugAddrs []string
+	if profDir != "" {
+		for range 3 {
+			debugAddrs = append(debugAddrs, freeAddr(b))
+		}
+	}
+	procs, addrs := startManagersWith(b, dir, managerBin, []string{"GODEBUG=gctrace=1"}, func(i int) []string {
+		if profDir == "" {
+			return args
+		}
+		return append(args, "--debug-addr", debugAddrs[i])
+	})
 	startedAgents := time.Now()
 	rts := startAgents(b, dir, agents, addrs)
 	c := control(b, addrs[0])
@@ -78,6 +94,17 @@ func BenchmarkManyAgents(b *testing.B) {
 	for i := range b.N {
 		name := fmt.Sprintf("web%d", i)
 		t0 := time.Now()
+		var profiled sync.WaitGroup
+		if profDir != "" {
+			profiled.Go(func() {
+				profileLeader(b, c, addrs, debugAddrs, "profile?seconds=10", filepath.Join(profDir, fmt.Sprintf("leader-cpu-%d.pprof", i)))
+				b.Logf("after 10 s: %s", taskStates(b, c, name))
+				profileLeader(b, c, addrs, debugAddrs, "goroutine?debug=1", filepath.Join(profDir, fmt.Sprintf("leader-goroutines-%d.txt", i)))
+				for _, a := range debugAddrs {
+					fetchDebug(b, a, "goroutine?debug=1", filepath.Join(profDir, fmt.Sprintf("goroutines-%s-%d.txt", strings.ReplaceAll(a, ":", "_"), i)))
+				}
+			})
+		}
 		_, err := c.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
 			Name: name, Image: "img", Mode: "replicated", Replicas: replicas,
 			StopGracePeriod: durationpb.New(time.Second),
@@ -92,6 +119,7 @@ func BenchmarkManyAgents(b *testing.B) {
 			return countRunningVia(b, c, name, replicas)
 		})
 		b.StopTimer()
+		profiled.Wait()
 		reportTimeline(b, c, name, t0)
 		leader := leaderProc(b, c, procs, addrs)
 		if mb, err := liveHeapMiB(leader.log); err == nil {
@@ -197,12 +225,22 @@ func startAgents(b *testing.B, dir string, n int, join []string) []*fake.Runtime
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() })
 	rts := make([]*fake.Runtime, n)
+	// The agents' own log (session ends and starts) when profiling.
+	logger := slog.New(slog.DiscardHandler)
+	if d := os.Getenv("SHOAL_BENCH_PROFILE_DIR"); d != "" {
+		f, err := os.Create(filepath.Join(d, "agents.log"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		logger = slog.New(slog.NewTextHandler(f, nil))
+	}
 	for i := range n {
 		rts[i] = fake.New()
 		a, err := agent.New(agent.Config{
 			DataDir: filepath.Join(dir, "agents", strconv.Itoa(i)), Join: join, AdvertiseAddr: "127.0.0.1:0",
 			Hostname: fmt.Sprintf("agent-%04d", i), Runtime: rts[i],
-			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}, Plaintext: true, Logger: logger,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -214,4 +252,58 @@ func startAgents(b *testing.B, dir string, n int, join []string) []*fake.Runtime
 		})
 	}
 	return rts
+}
+
+// taskStates counts a service's tasks by state.
+func taskStates(b *testing.B, c shoalpb.ControlClient, svc string) string {
+	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	if err != nil {
+		return err.Error()
+	}
+	n := map[string]int{}
+	for _, tk := range resp.GetTasks() {
+		n[tk.GetStatus().GetState()]++
+	}
+	return fmt.Sprint(n)
+}
+
+// profileLeader saves a profile of the leader (SHOAL_BENCH_PROFILE_DIR
+// set), e.g. where its time goes while the replicas are placed and started.
+func profileLeader(b *testing.B, c shoalpb.ControlClient, addrs, debugAddrs []string, what, out string) {
+	st, err := c.ClusterStatus(b.Context(), &shoalpb.ClusterStatusRequest{})
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	for i, a := range addrs {
+		if a != st.GetLeaderAddr() {
+			continue
+		}
+		fetchDebug(b, debugAddrs[i], what, out)
+		return
+	}
+}
+
+func fetchDebug(b *testing.B, addr, what, out string) {
+	ctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+what, nil)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(out, data, 0o644)
+	}
+	if err != nil {
+		b.Error(err)
+	}
+	b.Logf("profile: %s", out)
 }

@@ -4,11 +4,15 @@
 package main
 
 import (
+	"github.com/shoal-sched/shoal/internal/registry"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,15 +22,26 @@ import (
 	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/fake"
+	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/membership"
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/pki/join"
 )
 
-const usageText = `Usage: shoal-agent --join MANAGER[,MANAGER...] [flags]
+const usageText = `Usage: shoal-agent --token TOKEN --join MANAGER[,MANAGER...] [flags]
 
 Runs the agent of one worker host: it joins the cluster's gossip, holds a
 session with the leader and runs the tasks assigned to its node.
+
+Joining:
+  On its first start the agent trades the worker join token (shoalctl cluster
+  join-token worker) for a certificate: it checks the manager's CA against the
+  digest in the token before it sends the token, and the managers choose its
+  node ID. The key, certificate and CA are kept in --data-dir (key.pem 0600,
+  cert.pem, ca.pem); later starts use them and need no token. The certificate
+  renews itself.
 
 Stopping (SIGTERM or SIGINT):
   By default the agent restarts in place. It tells the leader it will be back
@@ -43,6 +58,14 @@ Stopping (SIGTERM or SIGINT):
   A host that dies (power, kill -9, a cut link) is noticed by gossip and the
   session, and its tasks are replaced within about a second.
 
+Networks (--networks, on by default with containerd; needs root):
+  A task on an overlay network gets a network namespace of its own, with a
+  veth into each network's bridge (VXLAN to the other agent hosts, UDP 4789
+  from --underlay-addr), egress through the host-local gateway bridge
+  (--gateway-subnet, masqueraded), the service VIPs of its networks, and the
+  embedded DNS at 127.0.0.11. Namespaces live under DATA_DIR/netns; they are
+  removed with their tasks, and all of them with --leave-on-stop.
+
 Flags:
 `
 
@@ -50,8 +73,18 @@ Flags:
 // runtime.
 type config struct {
 	agent   agent.Config
+	token   string
 	runtime string
 	ctrd    containerdConfig
+	net     netConfig
+}
+
+// netConfig holds the flags of the data plane.
+type netConfig struct {
+	enabled       bool
+	underlay      string
+	gatewaySubnet string
+	dnsUpstreams  []string
 }
 
 // containerdConfig holds the flags of the containerd runtime.
@@ -81,16 +114,62 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
+	creds, err := join.Obtain(ctx, join.Options{
+		Dir: cfg.agent.DataDir, Managers: cfg.agent.Join, Token: cfg.token, Role: pki.RoleWorker, Logger: cfg.agent.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	cfg.agent.Credentials = creds
 	rt, closeRT, err := newRuntime(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	cfg.agent.Runtime = rt
+	if cfg.net.enabled && cfg.runtime == "containerd" {
+		dp, err := newDataPlane(cfg)
+		if err != nil {
+			return errors.Join(err, closeRT())
+		}
+		cfg.agent.DataPlane = dp
+	}
 	a, err := agent.New(cfg.agent)
 	if err != nil {
 		return errors.Join(err, closeRT())
 	}
 	return errors.Join(a.Run(ctx), closeRT())
+}
+
+// newDataPlane builds the overlay data plane: namespaces under the data
+// dir, VXLAN from the underlay address (the advertise address's host
+// unless --underlay-addr says otherwise).
+func newDataPlane(cfg config) (*network.Reconciler, error) {
+	nodeID, err := agent.NodeID(cfg.agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	under := cfg.net.underlay
+	if under == "" {
+		if under, _, err = net.SplitHostPort(cfg.agent.AdvertiseAddr); err != nil {
+			return nil, fmt.Errorf("--advertise-addr %q: %w", cfg.agent.AdvertiseAddr, err)
+		}
+	}
+	ip, err := netip.ParseAddr(under)
+	if err != nil {
+		return nil, fmt.Errorf("underlay address %q (--underlay-addr, or the host of --advertise-addr): want an IPv4 address", under)
+	}
+	gw, err := netip.ParsePrefix(cfg.net.gatewaySubnet)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway-subnet %q: want a CIDR such as 172.31.0.0/16", cfg.net.gatewaySubnet)
+	}
+	dp, err := network.New(network.Config{
+		Dir: filepath.Join(cfg.agent.DataDir, "netns"), NodeID: nodeID, UnderlayIP: ip,
+		GatewaySubnet: gw, Resolvers: cfg.net.dnsUpstreams, Logger: cfg.agent.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data plane (run as root, or --networks=false for host networking only): %w", err)
+	}
+	return dp, nil
 }
 
 // newRuntime builds the runtime the flags name, and what closes it.
@@ -100,16 +179,10 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		// Starts nothing: for simulations and tests of the control plane.
 		return fake.New(), func() error { return nil }, nil
 	case "containerd":
-		nodeID := cfg.agent.NodeID
-		if nodeID == "" {
-			var err error
-			if nodeID, err = agent.NodeID(cfg.agent.DataDir); err != nil {
-				return nil, nil, err
-			}
-		}
 		rt, err := containerd.New(ctx, containerd.Options{
-			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: nodeID, NodeHostname: cfg.agent.Hostname,
-			StateDir: filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: cfg.agent.Credentials.Identity().NodeID,
+			NodeHostname: cfg.agent.Hostname,
+			StateDir:     filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
 			Logger: cfg.agent.Logger,
 		})
@@ -119,23 +192,6 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		return rt, rt.Close, nil
 	}
 	return nil, nil, fmt.Errorf("--runtime %q: want containerd or fake", cfg.runtime)
-}
-
-// parseMirrors reads --registry-mirror values: MIRROR (a mirror of Docker
-// Hub) or REGISTRY=MIRROR.
-func parseMirrors(vals []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, v := range vals {
-		reg, mirror, ok := strings.Cut(v, "=")
-		if !ok {
-			reg, mirror = "docker.io", v
-		}
-		if reg == "" || mirror == "" {
-			return nil, fmt.Errorf("--registry-mirror %q: want MIRROR or REGISTRY=MIRROR", v)
-		}
-		out[reg] = append(out[reg], mirror)
-	}
-	return out, nil
 }
 
 // listFlag collects a repeatable flag that also takes comma lists.
@@ -175,18 +231,19 @@ func (l labelFlag) Set(v string) error {
 func parseFlags(args []string) (config, error) {
 	var cfg config
 	a := &cfg.agent
-	var join, mirrors, insecure listFlag
+	var joinAddrs, mirrors, insecure listFlag
 	labels := labelFlag{}
 	fs := flag.NewFlagSet("shoal-agent", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&a.DataDir, "data-dir", "/var/lib/shoal/agent", "directory for the node id and the assignment set")
-	fs.Var(&join, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
+	fs.StringVar(&a.DataDir, "data-dir", "/var/lib/shoal/agent", "directory for the node's key and certificate and the assignment set")
+	fs.Var(&joinAddrs, "join", "gRPC address HOST:PORT of a manager (repeatable, or a comma list)")
+	fs.StringVar(&cfg.token, "token", "", "worker join token, from shoalctl cluster join-token worker (first start only)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
-	gossipKey := fs.String("gossip-key", "", "gossip encryption key (16, 24 or 32 bytes, base64), as the managers'")
+	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
 	managerDir := fs.String("manager-data-dir", "",
 		"data dir of the shoal-manager on this host: the agent takes the manager's id as its node id, so the host is one node whose role (manager or worker) follows the manager's Raft membership; gossip is then the manager's (no --gossip-addr)")
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
@@ -206,6 +263,11 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&a.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&a.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
 	fs.DurationVar(&a.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
+	fs.BoolVar(&cfg.net.enabled, "networks", true, "run the overlay data plane (containerd runtime): tasks on networks get their own namespace, VIPs, DNS and published ports")
+	fs.StringVar(&cfg.net.underlay, "underlay-addr", "", "this host's IPv4 address for VXLAN tunnels (default: the host of --advertise-addr)")
+	fs.StringVar(&cfg.net.gatewaySubnet, "gateway-subnet", network.DefaultGatewaySubnet.String(), "host-local subnet of the gateway bridge that gives containers egress")
+	var upstreams listFlag
+	fs.Var(&upstreams, "dns-upstream", "resolver HOST:PORT for names the embedded DNS does not own (repeatable; default: /etc/resolv.conf's)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -213,14 +275,15 @@ func parseFlags(args []string) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: shoal-agent takes flags only", fs.Arg(0))
 	}
-	if len(join) == 0 {
+	if len(joinAddrs) == 0 {
 		return cfg, errors.New("--join: give at least one manager address HOST:PORT")
 	}
 	if a.RestartHold < 0 || a.RestartHold > api.MaxRestartHold {
 		return cfg, fmt.Errorf("--restart-hold %s: want 0 (no hold) or a duration up to %s; drain the node for longer maintenance",
 			a.RestartHold, api.MaxRestartHold)
 	}
-	a.Join, a.Labels = join, labels
+	a.Join, a.Labels = joinAddrs, labels
+	cfg.net.dnsUpstreams = upstreams
 	if *managerDir != "" {
 		if a.GossipAddr != "" {
 			return cfg, fmt.Errorf("--gossip-addr %q with --manager-data-dir: the manager gossips for its host; drop --gossip-addr", a.GossipAddr)
@@ -232,7 +295,7 @@ func parseFlags(args []string) (config, error) {
 		a.NodeID = id
 	}
 	cfg.ctrd.insecureRegistry = insecure
-	m, err := parseMirrors(mirrors)
+	m, err := registry.ParseMirrors(mirrors)
 	if err != nil {
 		return cfg, err
 	}

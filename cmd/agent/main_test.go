@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-sched/shoal/internal/registry"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -118,7 +120,7 @@ func TestParseMirrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.in, ","), func(t *testing.T) {
-			got, err := parseMirrors(tc.in)
+			got, err := registry.ParseMirrors(tc.in)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}

@@ -163,15 +163,23 @@ func total(m map[string]int) int {
 // waits until each is recorded. It returns them and their gRPC addresses.
 func startManagers(t testing.TB, dir, bin string, env []string, args ...string) ([]*proc, []string) {
 	t.Helper()
+	return startManagersWith(t, dir, bin, env, func(int) []string { return args })
+}
+
+// startManagersWith is startManagers with arguments of their own for each.
+func startManagersWith(t testing.TB, dir, bin string, env []string, argsOf func(i int) []string) ([]*proc, []string) {
+	t.Helper()
 	var procs []*proc
 	var addrs []string
 	for i := range 3 {
 		addr := freeAddr(t)
 		a := append([]string{
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
-		}, args...)
+			// The test's images are names only: no registry to resolve them in.
+			"--resolve-images=false",
+		}, argsOf(i)...)
 		if i > 0 {
-			a = append(a, "--join", addrs[0])
+			a = append(a, "--join", addrs[0], "--token", joinTokens(t, addrs[0]).GetManager())
 		}
 		procs = append(procs, startProc(t, dir, fmt.Sprintf("manager-%d", i), env, bin, a...))
 		addrs = append(addrs, addr)
@@ -187,6 +195,22 @@ func startManagers(t testing.TB, dir, bin string, env []string, args ...string) 
 		})
 	}
 	return procs, addrs
+}
+
+// joinTokens waits until the manager at addr has the cluster's CA and
+// returns its join tokens.
+func joinTokens(t testing.TB, addr string) *shoalpb.JoinTokens {
+	t.Helper()
+	c := control(t, addr)
+	var toks *shoalpb.JoinTokens
+	managertest.WaitFor(t, 30*time.Second, func() error {
+		var err error
+		toks, err = call(t, func(ctx context.Context) (*shoalpb.JoinTokens, error) {
+			return c.GetJoinTokens(ctx, &shoalpb.GetJoinTokensRequest{})
+		})
+		return err
+	})
+	return toks
 }
 
 // waitReady waits until every named agent's node is ready and returns the
@@ -249,7 +273,7 @@ func TestProcesses(t *testing.T) {
 	for i := range 3 {
 		name := fmt.Sprintf("agent-%d", i)
 		agents[name] = startProc(t, dir, name, nil, agentBin,
-			"--data-dir", filepath.Join(dir, name), "--join", strings.Join(mgrAddrs, ","),
+			"--data-dir", filepath.Join(dir, name), "--join", strings.Join(mgrAddrs, ","), "--token", joinTokens(t, mgrAddrs[0]).GetWorker(),
 			"--advertise-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--hostname", name,
 			"--runtime", "fake", "--cpus", "2", "--memory", "2GiB", "--log-level", "debug")
 	}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/shoal-sched/shoal/internal/registry"
 	"github.com/shoal-sched/shoal/manager"
 )
 
@@ -29,7 +30,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg manager.Config) error {
-	m, err := manager.New(cfg)
+	m, err := manager.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -39,18 +40,20 @@ func run(ctx context.Context, cfg manager.Config) error {
 func parseFlags(args []string) (manager.Config, error) {
 	var cfg manager.Config
 	fs := flag.NewFlagSet("shoal-manager", flag.ContinueOnError)
-	fs.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal/manager", "directory for the Raft log, snapshots and the manager id")
+	fs.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal/manager", "directory for the Raft log, snapshots and the manager's certificate and key")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:4242", "gRPC address (control API, dispatcher) that clients, agents and managers reach")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:4243", "Raft TCP address")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise-addr", "", "gRPC address others dial, when a proxy or NAT stands in front of --addr (default: --addr)")
 	fs.StringVar(&cfg.RaftAdvertiseAddr, "raft-advertise-addr", "", "Raft address other managers dial, when a proxy or NAT stands in front of --raft-addr (default: --raft-addr)")
-	fs.StringVar(&cfg.Join, "join", "", "gRPC address of a manager of the cluster to join (first start only)")
+	fs.StringVar(&cfg.Join, "join", "", "gRPC address of a manager of the cluster to join (first start only; needs --token)")
+	fs.StringVar(&cfg.Token, "token", "", "manager join token, from shoalctl cluster join-token manager (first start with --join only)")
 	fs.StringVar(&cfg.Socket, "socket", "", "control API unix socket (default DATA_DIR/control.sock; - disables it)")
 	fs.BoolVar(&cfg.Standby, "standby", false,
 		"join as a standby manager (a Raft non-voter that follows the log): its host's node is a worker until 'shoalctl node promote' (first start only, with --join)")
 	fs.BoolVar(&cfg.ForceNewCluster, "force-new-cluster", false, "restart this lone survivor as a one-member cluster keeping all state")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address; empty disables gossip")
-	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "gossip encryption key: base64 of 16, 24 or 32 bytes")
+	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "first gossip key of a new cluster: base64 of 16, 24 or 32 bytes (default: a random 32-byte key; the managers keep the keys in Raft, hand them to agents and rotate them, so this only matters at bootstrap)")
+	fs.BoolVar(&cfg.Autolock, "autolock", false, "wrap the managers' data keys with an unlock key (logged once; shoalctl cluster unlock-key shows it): a restarted manager serves nothing until shoalctl cluster unlock")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", 0, "Raft heartbeat timeout (0: LAN default)")
 	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", 0, "Raft election timeout (0: LAN default)")
 	fs.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, "Raft leader lease timeout (0: LAN default)")
@@ -66,12 +69,25 @@ func parseFlags(args []string) (manager.Config, error) {
 	fs.DurationVar(&cfg.Gossip.ProbeTimeout, "gossip-probe-timeout", 0, "memberlist probe timeout (0: LAN default)")
 	fs.IntVar(&cfg.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
 	fs.DurationVar(&cfg.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this address, for diagnosis; keep it on loopback")
+	resolve := fs.Bool("resolve-images", true, "resolve each service's image tag to a digest on create and update, so every task runs the same image")
+	var mirrors, insecure listFlag
+	fs.Var(&mirrors, "registry-mirror", "registry mirror, as the agents': HOST[:PORT] of a Docker Hub mirror, or REGISTRY=MIRROR (repeatable)")
+	fs.Var(&insecure, "insecure-registry", "registry HOST[:PORT] reached over plain HTTP, as the agents' (repeatable)")
+	registryConfig := fs.String("registry-config", "", "docker-style config.json with registry credentials (auths), for resolving image digests")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: shoal-manager takes flags only", fs.Arg(0))
+	}
+	if *resolve {
+		m, err := registry.ParseMirrors(mirrors)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Images = &registry.Options{Mirrors: m, Insecure: insecure, DockerConfig: *registryConfig}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {

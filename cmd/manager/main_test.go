@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,22 @@ func TestParseFlags(t *testing.T) {
 			}
 			return nil
 		}},
+		{name: "registries", args: []string{
+			"--insecure-registry", "reg:5000,other:80", "--registry-mirror", "mirror:5000", "--registry-config", "/c.json",
+		}, check: func(c manager.Config) error {
+			if c.Images == nil || strings.Join(c.Images.Insecure, ",") != "reg:5000,other:80" ||
+				c.Images.Mirrors["docker.io"][0] != "mirror:5000" || c.Images.DockerConfig != "/c.json" {
+				return fmt.Errorf("registry options %+v", c.Images)
+			}
+			return nil
+		}},
+		{name: "no resolution", args: []string{"--resolve-images=false"}, check: func(c manager.Config) error {
+			if c.Images != nil {
+				return errors.New("images are resolved with --resolve-images=false")
+			}
+			return nil
+		}},
+		{name: "bad mirror", args: []string{"--registry-mirror", "=x"}, wantErr: "--registry-mirror"},
 		{name: "bad level", args: []string{"--log-level", "loud"}, wantErr: `--log-level "loud"`},
 		{name: "bad duration", args: []string{"--raft-heartbeat-timeout", "soon"}, wantErr: "raft-heartbeat-timeout"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
@@ -79,7 +96,8 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg, err := parseFlags([]string{"--data-dir", dir, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"})
+	// The test's image is a name only: no registry to resolve it in.
+	cfg, err := parseFlags([]string{"--data-dir", dir, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--resolve-images=false"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@ import (
 // Down removes everything a lab made, also after a crashed `up` or a
 // deleted state file: it ends the lab's processes (by PID: those it
 // recorded and those living in its namespaces), unmounts what containerd
-// mounted under the lab dir, removes the containers' cgroups and shim
-// sockets, deletes the namespaces (and with them every veth and the bridge)
+// mounted under the lab dir (and the network namespaces the agents' data
+// planes bind-mounted there, after killing what runs in them), removes the
+// containers' cgroups and shim sockets, deletes the namespaces (and with them every veth and the bridge)
 // and finally the lab dir.
 func Down(cfg Config, logf func(string, ...any)) error {
 	cfg.defaults()
@@ -48,6 +49,9 @@ func Down(cfg Config, logf func(string, ...any)) error {
 		if pids := killNetns(ns); len(pids) > 0 {
 			logf("killed %d leftover processes in %s", len(pids), ns)
 		}
+	}
+	if pids := killDataPlane(l.Cfg.Dir); len(pids) > 0 {
+		logf("killed %d leftover processes in the agents' task namespaces", len(pids))
 	}
 	shimSockets := l.shimSockets(taskIDs)
 	errs = append(errs, unmountUnder(l.Cfg.Dir, logf))

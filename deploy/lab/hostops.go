@@ -21,7 +21,8 @@ func (l *Lab) Kill(name string) ([]int, error) {
 	for _, p := range h.Procs {
 		_ = p.Signal(syscall.SIGKILL)
 	}
-	return killNetns(h.NS), nil
+	// The containers of tasks on networks live in namespaces of their own.
+	return append(killNetns(h.NS), killDataPlane(h.Dir(l))...), nil
 }
 
 // Cut takes a host's link down: it keeps running, cut off from the others.

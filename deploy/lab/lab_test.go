@@ -119,6 +119,7 @@ func TestLab(t *testing.T) {
 		{"bad input", testBadInput},
 		{"seed compose example", testSeedExample},
 		{"container options", testContainerOptions},
+		{"health and digest", testHealthAndDigest},
 	} {
 		t.Run(sub.name, func(t *testing.T) {
 			baseline(ctx, t, l)
@@ -200,7 +201,14 @@ func testBadInput(ctx context.Context, t *testing.T, l *Lab) {
 	}
 	defer c.close()
 	missing := l.RegistryAddr() + "/shoal/no-such-image:latest"
-	if err := l.Ctl(ctx, io.Discard, "service", "create", "--detach", "--name", "ghost",
+	// The leader resolves the tag first: no digest, no service.
+	var refused strings.Builder
+	if err := l.Ctl(ctx, &refused, "service", "create", "--detach", "--name", "ghost", missing); err == nil ||
+		!strings.Contains(refused.String(), "no-such-image") || !strings.Contains(refused.String(), "--no-resolve-image") {
+		t.Fatalf("create of a missing image: %v: %s; want it refused naming the image", err, refused.String())
+	}
+	// Kept as a tag, the agents try to pull it and reject the task.
+	if err := l.Ctl(ctx, io.Discard, "service", "create", "--detach", "--name", "ghost", "--no-resolve-image",
 		"--restart-max-attempts", "2", missing); err != nil {
 		t.Fatalf("create ghost: %v", err)
 	}

@@ -3,9 +3,14 @@ package lab
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // ip runs the iproute2 command with args and returns its error with the
@@ -123,4 +128,61 @@ func deleteNetns(name string) error {
 		return nil
 	}
 	return ip("netns", "del", name)
+}
+
+// dataPlanePIDs lists the processes living in the network namespaces an
+// agent's data plane made under dir (bind-mounted files, not in
+// /run/netns): the containers of tasks on networks, which killNetns of the
+// host's own namespace does not see.
+func dataPlanePIDs(dir string) []int {
+	inodes := map[uint64]bool{}
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(path)) != "netns" {
+			return nil
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(path, &st) == nil {
+			inodes[st.Ino] = true
+		}
+		return nil
+	})
+	if len(inodes) == 0 {
+		return nil
+	}
+	procs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil {
+			continue
+		}
+		var ino uint64
+		if _, err := fmt.Sscanf(link, "net:[%d]", &ino); err == nil && inodes[ino] {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// killDataPlane SIGKILLs the processes of an agent's task namespaces under
+// dir, in rounds until none is left (a dying shim may leave a child).
+func killDataPlane(dir string) []int {
+	var killed []int
+	for round := 0; round < 50; round++ {
+		pids := dataPlanePIDs(dir)
+		if len(pids) == 0 {
+			return killed
+		}
+		for _, pid := range pids {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed = append(killed, pid)
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // let the kernel reap them before looking again
+	}
+	return killed
 }

@@ -103,6 +103,7 @@ func (l *Lab) managerArgs(h *Host, join string) []string {
 		"--addr", fmt.Sprintf("%s:%d", h.IP, ManagerPort),
 		"--raft-addr", fmt.Sprintf("%s:%d", h.IP, RaftPort),
 		"--gossip-addr", fmt.Sprintf("%s:%d", h.IP, GossipPort),
+		"--insecure-registry", l.RegistryAddr(),
 	}
 	if join != "" {
 		args = append(args, "--join", join)

@@ -109,6 +109,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	himg, err := WithHealthcheck(img, ImageHealthcheck)
+	if err != nil {
+		return err
+	}
+	if err := reg.Add(ctx, HealthRepository, himg); err != nil {
+		return err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {

@@ -88,6 +88,9 @@ provision_manager() {
 	if [ -n "$SHOAL_JOIN" ]; then
 		opts="--join $SHOAL_JOIN"
 	fi
+	if [ -n "$SHOAL_REGISTRY" ]; then
+		opts="$opts --insecure-registry $SHOAL_REGISTRY"
+	fi
 	cat >/etc/default/shoal-manager <<-EOF
 		# Written by deploy/vagrant/provision.sh for $SHOAL_NAME.
 		SHOAL_ADDR=$SHOAL_IP:$SHOAL_MANAGER_PORT

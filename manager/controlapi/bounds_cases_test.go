@@ -134,6 +134,7 @@ func specFields() []specField {
 	fields = append(fields, resourceFields()...)
 	fields = append(fields, durationFields()...)
 	fields = append(fields, policyFields()...)
+	fields = append(fields, rolloutFields()...)
 	fields = append(fields, containerFields()...)
 	return fields
 }

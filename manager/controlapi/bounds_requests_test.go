@@ -50,6 +50,7 @@ func requestCases() []badCase {
 	}
 	cases = append(cases, nodeCases()...)
 	cases = append(cases, streamCases()...)
+	cases = append(cases, rolloutRequestCases()...)
 	return append(cases, clusterCases()...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/manager/managertest"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -90,10 +91,17 @@ func validSpec(name string) *shoalpb.ServiceSpec {
 func TestBadRequestsAreRefusedAndChangeNothing(t *testing.T) {
 	c := boundsCluster(t)
 	cl := c.Client(0)
+	// A join comes from a manager: an operator's is refused before it is
+	// read.
+	joiner := c.ClientWith(0, c.Credentials(pki.RoleManager))
 	node := c.Manager(0).Raft()
 	cases := append(specCases(), requestCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			cl := cl
+			if strings.HasPrefix(tc.name, "join") {
+				cl = joiner
+			}
 			state, log, fp := node.State().Read().Index(), node.Stats().LastIndex, boundsFingerprint(t, c)
 			ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 			defer cancel()

@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -48,7 +53,7 @@ func (s *Server) clusterStatus(ctx context.Context) (*shoalpb.ClusterStatusRespo
 	out := &shoalpb.ClusterStatusResponse{
 		ClusterId: v.Cluster().ID, LeaderId: leaderID, LeaderAddr: leader.Addr,
 		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-		AnsweredBy: s.id, Settings: fromSettings(v.Cluster().Settings),
+		AnsweredBy: s.id, Settings: s.settingsOf(v),
 	}
 	for _, m := range members {
 		rec, _ := v.Manager(m.ID)
@@ -82,6 +87,10 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 	rec := api.Manager{ID: req.GetId(), RaftAddr: req.GetRaftAddr(), Addr: req.GetAddr(), GossipAddr: req.GetGossipAddr()}
 	if err := api.ValidateManager(rec); err != nil {
 		return nil, toStatus(err)
+	}
+	if c, ok := authz.CallerFrom(ctx); ok && c.NodeID != rec.ID {
+		return nil, status.Errorf(codes.PermissionDenied,
+			"join manager: id %q: a manager may add only itself, and its certificate names %q", rec.ID, c.NodeID)
 	}
 	ctx, rid, err := requestID(ctx)
 	if err != nil {
@@ -132,6 +141,16 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 			return nil, toStatus(err)
 		}
 	}
+	if req.CertExpiry != nil {
+		if err := api.ValidateClusterSettings(api.ClusterSettings{CertExpiry: api.Duration(req.GetCertExpiry().AsDuration())}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	if req.GossipKeyRotation != nil {
+		if err := api.ValidateClusterSettings(api.ClusterSettings{GossipKeyRotation: api.Duration(req.GetGossipKeyRotation().AsDuration())}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.UpdateClusterResponse, error) {
 		if err := s.raft.VerifyLeader(ctx); err != nil {
 			return nil, err
@@ -142,8 +161,24 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 			return nil, fmt.Errorf("cluster: %w: it has no identity yet (the leader records it when it starts); retry", ErrPrecondition)
 		}
 		settings := cur.Settings
+		var unlockKey string
+		if req.Autolock != nil && req.GetAutolock() != v.Autolock().Enabled {
+			var err error
+			if unlockKey, _, err = s.setAutolock(ctx, req.GetAutolock()); err != nil {
+				return nil, err
+			}
+		}
+		if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.CertExpiry == nil {
+			return &shoalpb.UpdateClusterResponse{Settings: s.settingsOf(s.state().Read()), Index: s.state().Read().Index(), UnlockKey: unlockKey}, nil
+		}
 		if req.MaxReplicas != nil {
 			settings.MaxReplicas = req.GetMaxReplicas()
+		}
+		if req.CertExpiry != nil {
+			settings.CertExpiry = api.Duration(req.GetCertExpiry().AsDuration())
+		}
+		if req.GossipKeyRotation != nil {
+			settings.GossipKeyRotation = api.Duration(req.GetGossipKeyRotation().AsDuration())
 		}
 		if err := api.ValidateSettingsFor(settings, v.Services()); err != nil {
 			return nil, err
@@ -155,14 +190,24 @@ func (s *Server) UpdateCluster(ctx context.Context, req *shoalpb.UpdateClusterRe
 		if got, ok := resp.Value.(api.ClusterInfo); ok {
 			settings = got.Settings
 		}
-		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "index", resp.Index)
-		return &shoalpb.UpdateClusterResponse{Settings: fromSettings(settings), Index: resp.Index}, nil
+		s.log.Info("cluster settings changed", "max_replicas", settings.ReplicaLimit(), "cert_expiry", settings.CertLife(),
+			"gossip_key_rotation", settings.KeyRotation(), "index", resp.Index)
+		out := fromSettings(settings)
+		out.Autolock = s.state().Read().Autolock().Enabled
+		return &shoalpb.UpdateClusterResponse{Settings: out, Index: resp.Index, UnlockKey: unlockKey}, nil
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.UpdateClusterResponse, error) {
 		return c.UpdateCluster(ctx, req)
 	})
 }
 
+// settingsOf is the settings message of a view, autolock included.
+func (s *Server) settingsOf(v *raftstore.View) *shoalpb.ClusterSettings {
+	out := fromSettings(v.Cluster().Settings)
+	out.Autolock = v.Autolock().Enabled
+	return out
+}
+
 // fromSettings converts settings to the message, with defaults filled in.
 func fromSettings(s api.ClusterSettings) *shoalpb.ClusterSettings {
-	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit()}
+	return &shoalpb.ClusterSettings{MaxReplicas: s.ReplicaLimit(), CertExpiry: durationpb.New(s.CertLife()), GossipKeyRotation: durationpb.New(s.KeyRotation())}
 }

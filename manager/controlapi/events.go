@@ -76,8 +76,8 @@ func parseFilters(in []string) (eventFilter, error) {
 		}
 		switch key {
 		case "type":
-			if val != "service" && val != "task" && val != "node" {
-				return f, invalidf("filter %q: type is service, task or node", raw)
+			if val != "service" && val != "task" && val != "node" && val != "network" {
+				return f, invalidf("filter %q: type is service, task, node or network", raw)
 			}
 			f.kind = val
 		case "service":
@@ -166,6 +166,9 @@ func toEvent(ev raftstore.Event) *shoalpb.Event {
 		out.Id, out.Name, at = ev.Node.ID, ev.Node.Hostname, ev.Node.UpdatedAt
 		out.Attributes["status"] = string(ev.Node.Status)
 		out.Attributes["availability"] = string(ev.Node.Availability)
+	case ev.Network != nil:
+		out.Id, out.Name = ev.Network.ID, ev.Network.Spec.Name
+		out.Attributes["subnet"] = ev.Network.Subnet
 	}
 	if !at.IsZero() {
 		out.Time = timestamppb.New(at)

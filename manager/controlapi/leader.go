@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,11 +11,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -106,7 +107,7 @@ func forward[T any](ctx context.Context, s *Server, leaderID string,
 	if err != nil {
 		return zero, status.Errorf(codes.Unavailable, "leader %s at %s: %v", leaderID, m.Addr, err)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, mdForwardedBy, s.id)
+	ctx = metadata.AppendToOutgoingContext(authz.ForwardContext(ctx), mdForwardedBy, s.id)
 	return remote(ctx, shoalpb.NewControlClient(conn))
 }
 
@@ -192,11 +193,12 @@ func (s *Server) probe(ctx context.Context, addr string) bool {
 
 // peers keeps one client connection per manager address.
 type peers struct {
+	tls   *tls.Config // nil: plaintext (tests)
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-func newPeers() *peers { return &peers{conns: map[string]*grpc.ClientConn{}} }
+func newPeers(cfg *tls.Config) *peers { return &peers{tls: cfg, conns: map[string]*grpc.ClientConn{}} }
 
 // conn returns the connection to addr. Reconnects back off for at most a
 // second, so a manager that restarts on the same address is reached again
@@ -207,12 +209,11 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+	c, err := grpc.NewClient(addr, append(authz.DialOptions(p.tls),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
-		}))
+		}))...)
 	if err != nil {
 		return nil, fmt.Errorf("dial manager %s: %w", addr, err)
 	}

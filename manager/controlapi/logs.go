@@ -3,6 +3,7 @@ package controlapi
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,11 +15,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -132,7 +133,7 @@ func (ls *logSession) link(ctx context.Context, v *raftstore.View, nodeID string
 	go func() {
 		defer ls.wg.Done()
 		defer close(l.ready)
-		if l.err = l.connect(ctx, n); l.err != nil && ctx.Err() == nil {
+		if l.err = l.connect(ctx, n, ls.s.agentTLS); l.err != nil && ctx.Err() == nil {
 			ls.s.log.Debug("agent unreachable for logs", "node_id", nodeID, "err", l.err)
 			ls.sendError(nodeID, "", 0, fmt.Sprintf("node %s: %v; the logs of its tasks are missing", l.name(), l.err))
 		}
@@ -266,7 +267,7 @@ func (l *agentLink) name() string {
 
 // connect dials the agent and waits until the connection is up, for at
 // most agentDialTimeout.
-func (l *agentLink) connect(ctx context.Context, n *api.Node) error {
+func (l *agentLink) connect(ctx context.Context, n *api.Node, tlsCfg *tls.Config) error {
 	switch {
 	case n == nil:
 		return errors.New("not in the cluster any more")
@@ -274,8 +275,7 @@ func (l *agentLink) connect(ctx context.Context, n *api.Node) error {
 		return errors.New("its agent has not told its address (it never connected to this cluster's dispatcher)")
 	}
 	dialer := &net.Dialer{Timeout: agentDialTimeout}
-	conn, err := grpc.NewClient(n.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+	conn, err := grpc.NewClient(n.Addr, append(authz.DialOptions(tlsCfg),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
@@ -284,7 +284,7 @@ func (l *agentLink) connect(ctx context.Context, n *api.Node) error {
 				l.mu.Unlock()
 			}
 			return c, err
-		}))
+		}))...)
 	if err != nil {
 		return fmt.Errorf("agent address %q: %w", n.Addr, err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/containerd/containerdtest"
 	"github.com/shoal-sched/shoal/manager/managertest"
@@ -34,10 +33,8 @@ func TestServiceLogsContainerd(t *testing.T) {
 	reg := containerdtest.StartRegistry(t)
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	dataDir := t.TempDir()
-	nodeID, err := agent.NodeID(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The runtime labels containers with the node ID: the certificate's.
+	nodeID := c.AgentCredentials(dataDir).Identity().NodeID
 	rt, err := containerd.New(t.Context(), containerd.Options{
 		Address: daemon.Address, Namespace: "logs-test", NodeID: nodeID, StateDir: t.TempDir(),
 		InsecureRegistries: []string{reg.Host}, StopGrace: time.Second, Logger: slog.New(slog.DiscardHandler),

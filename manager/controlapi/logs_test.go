@@ -34,8 +34,10 @@ type testAgent struct {
 // until stop or the end of the test.
 func startAgent(t testing.TB, c *managertest.Cluster, name string, rt agent.Runtime, dataDir string) *testAgent {
 	t.Helper()
+	creds := c.AgentCredentials(dataDir)
 	a, err := agent.New(agent.Config{
 		DataDir: dataDir, Join: []string{c.Addr(0)}, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
+		Credentials: creds, Plaintext: creds == nil,
 		Runtime: rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),

@@ -38,7 +38,11 @@ func planUpdate(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) *sho
 	if len(changes) == 0 {
 		return &shoalpb.Plan{Action: actionNone}
 	}
-	return &shoalpb.Plan{Action: actionUpdate, Changes: changes, Tasks: planTasks(v, svc, spec)}
+	p := &shoalpb.Plan{Action: actionUpdate, Changes: changes, Tasks: planTasks(v, svc, spec)}
+	if specReplacesTasks(&svc.Spec, spec) {
+		p.Rollout = rolloutPlan(len(liveTasks(v.TasksByService(svc.ID))), spec.UpdateConfig)
+	}
+	return p
 }
 
 // planTasks lists, slot by slot (or node by node for a global service),
@@ -213,12 +217,11 @@ func nodeInfos(v *raftstore.View, exclude string) []scheduler.NodeInfo {
 	return out
 }
 
-// specReplacesTasks reports whether going from old to new changes more
-// than the replica count (then every task is replaced by a rolling update).
+// specReplacesTasks reports whether going from old to new changes what the
+// tasks run (api.SameRuntime, the orchestrator's rule): then every task is
+// replaced by a rolling update.
 func specReplacesTasks(old, new *api.ServiceSpec) bool {
-	o := old.Clone()
-	o.Replicas = new.Replicas
-	return len(diffSpecs(o, new)) > 0
+	return !api.SameRuntime(old, new)
 }
 
 // diffSpecs lists the fields that differ between two specs, by their JSON

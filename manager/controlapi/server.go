@@ -11,6 +11,7 @@ package controlapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"log/slog"
 	"time"
@@ -54,6 +55,15 @@ type Config struct {
 	// Default 500 ms.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
+	// ManagerTLS and AgentTLS are the TLS configurations of the calls to
+	// other managers (forwarding, probes) and to agents (task logs); nil
+	// is plaintext, which only tests use.
+	ManagerTLS, AgentTLS *tls.Config
+	// Images resolves image tags to digests on service writes (see
+	// pinImage); nil keeps tags as given. ResolveTimeout bounds one
+	// resolution (default 5 s).
+	Images         ImageResolver
+	ResolveTimeout time.Duration
 }
 
 const (
@@ -69,11 +79,16 @@ type Server struct {
 	raft    Raft
 	applier raftstore.Applier
 	peers   *peers
-	health  *health.Server
-	log     *slog.Logger
+	// agentTLS is the TLS configuration of calls to agents.
+	agentTLS *tls.Config
+	health   *health.Server
+	log      *slog.Logger
 
 	leaderTimeout time.Duration
 	probeTimeout  time.Duration
+
+	images         ImageResolver
+	resolveTimeout time.Duration
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -83,11 +98,17 @@ func New(cfg Config) *Server {
 		id:            cfg.ID,
 		raft:          cfg.Raft,
 		applier:       cfg.Applier,
-		peers:         newPeers(),
+		peers:         newPeers(cfg.ManagerTLS),
+		agentTLS:      cfg.AgentTLS,
 		health:        health.NewServer(),
 		log:           cfg.Logger,
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
+
+		images: cfg.Images, resolveTimeout: cfg.ResolveTimeout,
+	}
+	if s.resolveTimeout <= 0 {
+		s.resolveTimeout = defaultResolveTimeout
 	}
 	if s.applier == nil {
 		s.applier = cfg.Raft

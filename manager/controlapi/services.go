@@ -69,6 +69,9 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 			if err := s.checkFresh(ctx, func(v *raftstore.View) error { return checkInCluster(v, spec, nil) }); err != nil {
 				return nil, err
 			}
+			if err := s.pinImage(ctx, spec, nil, req.GetNoResolveImage()); err != nil {
+				return nil, err
+			}
 		}
 		return s.createService(ctx, rid, spec)
 	}, remote)
@@ -118,6 +121,9 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 		}
 		if req.GetDryRun() {
 			return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Plan: planUpdate(v, svc, spec)}, nil
+		}
+		if err := s.pinImage(ctx, spec, &svc.Spec, req.GetNoResolveImage()); err != nil {
+			return nil, err
 		}
 		return s.updateService(ctx, rid, svc.ID, spec, req.GetExpectedVersion())
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
@@ -299,7 +305,7 @@ func taskCounts(svc *api.Service, tasks []*api.Task) (running, desired uint64) {
 		if t.DesiredState != api.TaskRunning {
 			continue
 		}
-		if t.Status.State == api.TaskRunning {
+		if api.TaskUp(t, specIfCurrent(svc, t)) {
 			running++
 		}
 		if svc.Spec.Mode == api.ModeGlobal && !t.Status.State.Terminal() {
@@ -310,6 +316,15 @@ func taskCounts(svc *api.Service, tasks []*api.Task) (running, desired uint64) {
 		desired = svc.Spec.Replicas
 	}
 	return running, desired
+}
+
+// specIfCurrent is the spec of t when it runs svc's current version, else
+// nil (api.TaskUp then goes by the health the agent reports).
+func specIfCurrent(svc *api.Service, t *api.Task) *api.ServiceSpec {
+	if t.SpecVersion == svc.SpecVersion {
+		return &svc.Spec
+	}
+	return nil
 }
 
 func serviceExists(name string) error {

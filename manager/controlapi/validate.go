@@ -46,6 +46,9 @@ func checkInCluster(v *raftstore.View, spec *api.ServiceSpec, prev []api.Depende
 			return err
 		}
 	}
+	if err := checkNetworking(v, spec); err != nil {
+		return err
+	}
 	return api.ValidateDependencyGraph(spec, prev, dependencyGraph(v))
 }
 

@@ -32,18 +32,29 @@ func inSet(t *api.Task) bool {
 // send is the session's one sender. It streams the assignment set (a full
 // set first, and on a resync request, then the changes, each time a task
 // of the node changes) and, between those, the notices: heartbeat answers,
-// restart acks, refused reports.
+// restart acks, refused reports. The node's network view, when it
+// changed, goes just before the assignments of the same wake-up, so that
+// an agent knows a network before it is told to start a task on it.
 func (s *session) send(ctx context.Context, running []string) error {
 	sent := make(map[string]fingerprint)
-	var seq uint64
+	var seq, keys uint64
+	var view *api.NetworkView
 	full := true
 	for {
+		if m := s.viewUpdate(&view, full); m != nil {
+			if err := s.stream.Send(m); err != nil {
+				return err
+			}
+		}
 		if msg := s.diff(sent, full, running); msg != nil {
 			seq++
 			msg.Sequence = seq
 			if err := s.stream.Send(&shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Assignments{Assignments: msg}}); err != nil {
 				return err
 			}
+		}
+		if err := s.sendKeys(&keys); err != nil {
+			return err
 		}
 		running = nil
 		var err error

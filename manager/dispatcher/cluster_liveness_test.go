@@ -132,6 +132,7 @@ func TestClusterLeaderCut(t *testing.T) {
 	}
 	for i := range 3 {
 		ta := newTestAgent(t, fmt.Sprintf("agent-%d", i), join)
+		ta.creds = c.AgentCredentials(ta.dir)
 		ta.start()
 		rc.agents = append(rc.agents, ta)
 	}

@@ -33,6 +33,7 @@ func startRaftCluster(t testing.TB, agents int, configure ...func(*testAgent)) *
 	join := []string{c.Addr(0), c.Addr(1), c.Addr(2)}
 	for i := range agents {
 		ta := newTestAgent(t, fmt.Sprintf("agent-%d", i), join)
+		ta.creds = c.AgentCredentials(ta.dir)
 		ta.gossip = true
 		for _, f := range configure {
 			f(ta)

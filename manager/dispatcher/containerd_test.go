@@ -51,7 +51,7 @@ func (c *ctrdAgent) start() {
 	}
 	a, err := agent.New(agent.Config{
 		DataDir: c.dir, Join: c.join, AdvertiseAddr: "127.0.0.1:0", Hostname: "ctrd-host",
-		Runtime: rt, Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 2 << 30}, Logger: testLogger(),
+		Runtime: rt, Resources: api.Resources{NanoCPUs: 2e9, MemoryBytes: 2 << 30}, Logger: testLogger(), Plaintext: true,
 	})
 	if err != nil {
 		c.t.Fatal(err)

@@ -96,7 +96,12 @@ type Config struct {
 	// Gossip returns this manager's current gossip view (nil: no gossip).
 	// A new leader acts on it, not on events it saw while following.
 	Gossip func() membership.View
-	Logger *slog.Logger
+	// Identify returns the node ID the certificate of a session's peer
+	// names (the guard put it in the stream's context); a hello naming
+	// another node is refused. Nil trusts the node ID in the hello: only
+	// tests that run the dispatcher without TLS leave it nil.
+	Identify func(ctx context.Context) (nodeID string, err error)
+	Logger   *slog.Logger
 }
 
 // Dispatcher implements shoalpb.DispatcherServer.
@@ -139,6 +144,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.routeChanges(gctx) })
 	g.Go(func() error { return d.statuses.run(gctx) })
 	g.Go(func() error { return d.live.run(gctx) })
+	g.Go(func() error { return d.watchKeys(gctx) })
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return nil

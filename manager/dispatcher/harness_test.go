@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/orchestrator"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -171,6 +172,11 @@ type testAgent struct {
 	// hold, if set, is the restart hold the agent announces when stopped
 	// (kill then stops it as systemctl restart would: SIGTERM).
 	hold time.Duration
+	// creds is the agent's certificate (nil: plaintext, for the dispatcher
+	// served without TLS).
+	creds *pki.Credentials
+	// dp, if set, is the agent's data plane.
+	dp agent.DataPlane
 
 	mu     sync.Mutex
 	a      *agent.Agent
@@ -197,6 +203,7 @@ func (ta *testAgent) start() {
 		DataDir: ta.dir, Join: ta.join, AdvertiseAddr: "127.0.0.1:0", Hostname: ta.name,
 		Runtime: ta.rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		RestartHold: ta.hold, Logger: testLogger().With("test_agent", ta.name),
+		Credentials: ta.creds, Plaintext: ta.creds == nil, DataPlane: ta.dp,
 	}
 	if ta.gossip {
 		cfg.GossipAddr, cfg.LeaveOnStop = "127.0.0.1:0", ta.leave

@@ -2,10 +2,12 @@ package dispatcher
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
@@ -23,6 +25,12 @@ func FuzzAgentMessage(f *testing.F) {
 		{Msg: &shoalpb.AgentMessage_Status{Status: &shoalpb.StatusBatch{Updates: []*shoalpb.TaskStatusUpdate{
 			{TaskId: "t1", Status: &shoalpb.TaskStatus{State: "running"}},
 			{TaskId: "t2", Status: &shoalpb.TaskStatus{State: "orphaned"}},
+		}}}},
+		{Msg: &shoalpb.AgentMessage_Status{Status: &shoalpb.StatusBatch{Updates: []*shoalpb.TaskStatusUpdate{
+			{TaskId: "t3", Status: &shoalpb.TaskStatus{State: "running", Health: "healthy", HealthLog: []*shoalpb.ProbeResult{
+				{Start: timestamppb.New(time.Unix(1, 0)), End: timestamppb.New(time.Unix(2, 0)), ExitCode: 0, Output: "ok"},
+			}}},
+			{TaskId: "t4", Status: &shoalpb.TaskStatus{State: "running", Health: "sick"}},
 		}}}},
 	}
 	for _, m := range seeds {
@@ -140,6 +148,100 @@ func TestRouteTask(t *testing.T) {
 			}
 			if fmt.Sprint(woken) != fmt.Sprint(tc.want) {
 				t.Errorf("woke %v, want %v", woken, tc.want)
+			}
+		})
+	}
+}
+
+// TestHealthReportsChecked: an agent's health report is refused alone,
+// with the reason, when the state could not hold it.
+func TestHealthReportsChecked(t *testing.T) {
+	probe := func(out string) *shoalpb.ProbeResult { return &shoalpb.ProbeResult{Output: out} }
+	many := make([]*shoalpb.ProbeResult, api.MaxHealthLog+1)
+	for i := range many {
+		many[i] = probe("x")
+	}
+	tests := []struct {
+		name string
+		st   *shoalpb.TaskStatus
+		want string // "" accepted
+	}{
+		{"healthy", &shoalpb.TaskStatus{State: "running", Health: "healthy", HealthLog: []*shoalpb.ProbeResult{probe("ok")}}, ""},
+		{"unknown health", &shoalpb.TaskStatus{State: "running", Health: "sick"}, `unknown health state "sick"`},
+		{"too many probes", &shoalpb.TaskStatus{State: "running", Health: "healthy", HealthLog: many}, "6 probe results, limit 5"},
+		{"output too long", &shoalpb.TaskStatus{State: "running", Health: "healthy",
+			HealthLog: []*shoalpb.ProbeResult{probe(string(make([]byte, api.MaxProbeOutput+1)))}}, "[0].output is 4097 bytes, limit 4096"},
+		{"probe time out of range", &shoalpb.TaskStatus{State: "running", Health: "healthy",
+			HealthLog: []*shoalpb.ProbeResult{{Start: &timestamppb.Timestamp{Seconds: 1 << 40}}}}, "status.health_log[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, refused := checkReports(&shoalpb.StatusBatch{Updates: []*shoalpb.TaskStatusUpdate{
+				{TaskId: "t1", Status: tt.st}, {TaskId: "t2", Status: &shoalpb.TaskStatus{State: "running"}},
+			}})
+			switch {
+			case tt.want == "" && (len(ok) != 2 || len(refused) != 0):
+				t.Fatalf("accepted %d, refused %v; want both accepted", len(ok), refused)
+			case tt.want != "" && (len(ok) != 1 || len(refused) != 1 || !strings.Contains(refused[0].GetReason(), tt.want)):
+				t.Fatalf("accepted %d, refused %v; want t1 alone refused with %q", len(ok), refused, tt.want)
+			}
+		})
+	}
+}
+
+// TestStatusEntriesBounded: queued reports are committed in entries of at
+// most maxStatusesPerEntry reports and about maxStatusBytesPerEntry bytes,
+// each report once, so reports with long probe output stay under the
+// largest entry Raft takes.
+func TestStatusEntriesBounded(t *testing.T) {
+	long := strings.Repeat("x", api.MaxProbeOutput)
+	log := make([]api.ProbeResult, api.MaxHealthLog)
+	for i := range log {
+		log[i] = api.ProbeResult{Start: time.Unix(1, 0), End: time.Unix(2, 0), ExitCode: 1, Output: long}
+	}
+	tests := []struct {
+		name    string
+		n       int
+		status  api.TaskStatus
+		entries int
+	}{
+		{"many small", 3000, api.TaskStatus{State: api.TaskRunning}, 2},
+		{"long probe output", 1000, api.TaskStatus{State: api.TaskRunning, Health: api.HealthUnhealthy, HealthLog: log}, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &statusBatcher{queued: map[string]map[string]raftstore.TaskStatusUpdate{}}
+			for i := range tt.n {
+				node := fmt.Sprintf("n%d", i%3)
+				b.queue(node, []raftstore.TaskStatusUpdate{{TaskID: fmt.Sprintf("t%05d", i), Status: tt.status}})
+			}
+			entries := b.take(time.Unix(10, 0))
+			seen := map[string]bool{}
+			for _, cmds := range entries {
+				cmd := raftstore.Batch{Commands: cmds}
+				buf, err := raftstore.EncodeCommand(cmd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(buf) > raftstore.MaxEntryBytes {
+					t.Fatalf("an entry of %d bytes, over %d", len(buf), raftstore.MaxEntryBytes)
+				}
+				n := 0
+				for _, c := range cmds {
+					for _, u := range c.(raftstore.UpdateTaskStatus).Updates {
+						if seen[u.TaskID] {
+							t.Fatalf("report of %s twice", u.TaskID)
+						}
+						seen[u.TaskID] = true
+						n++
+					}
+				}
+				if n > maxStatusesPerEntry {
+					t.Fatalf("an entry of %d reports", n)
+				}
+			}
+			if len(seen) != tt.n || len(entries) != tt.entries {
+				t.Fatalf("%d reports in %d entries, want %d in %d", len(seen), len(entries), tt.n, tt.entries)
 			}
 		})
 	}

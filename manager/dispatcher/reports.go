@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -57,6 +59,16 @@ func checkReport(u *shoalpb.TaskStatusUpdate) (raftstore.TaskStatusUpdate, error
 			return raftstore.TaskStatusUpdate{}, fmt.Errorf("status.timestamp of task %s: %v: want a time from year 1 to 9999", id, err)
 		}
 	}
+	for i, r := range pb.GetHealthLog() {
+		for _, ts := range []*timestamppb.Timestamp{r.GetStart(), r.GetEnd()} {
+			if ts == nil {
+				continue
+			}
+			if err := ts.CheckValid(); err != nil {
+				return raftstore.TaskStatusUpdate{}, fmt.Errorf("status.health_log[%d] of task %s: %v: want a time from year 1 to 9999", i, id, err)
+			}
+		}
+	}
 	st, err := shoalpb.ToTaskStatus(pb)
 	if err != nil {
 		return raftstore.TaskStatusUpdate{}, fmt.Errorf("status of task %s: %w", id, err)
@@ -69,7 +81,23 @@ func checkReport(u *shoalpb.TaskStatusUpdate) (raftstore.TaskStatusUpdate, error
 		return raftstore.TaskStatusUpdate{}, fmt.Errorf("status of task %s: message, err, container_id and pending_reason are %d bytes together, limit %d",
 			id, n, maxReportTextBytes)
 	}
+	if err := checkHealthLog(st.HealthLog); err != nil {
+		return raftstore.TaskStatusUpdate{}, fmt.Errorf("status.health_log of task %s: %w", id, err)
+	}
 	return raftstore.TaskStatusUpdate{TaskID: id, Status: st}, nil
+}
+
+// checkHealthLog refuses a probe history over the bounds an agent keeps.
+func checkHealthLog(log []api.ProbeResult) error {
+	if len(log) > api.MaxHealthLog {
+		return fmt.Errorf("%d probe results, limit %d", len(log), api.MaxHealthLog)
+	}
+	for i, r := range log {
+		if len(r.Output) > api.MaxProbeOutput {
+			return fmt.Errorf("[%d].output is %d bytes, limit %d", i, len(r.Output), api.MaxProbeOutput)
+		}
+	}
+	return nil
 }
 
 func agentState(s api.TaskState) bool {

@@ -36,6 +36,9 @@ func (d *Dispatcher) routeChanges(ctx context.Context) error {
 			}
 		}
 		d.pokeAll()
+		for _, s := range d.sessions.all() {
+			d.endRevoked(s.nodeID)
+		}
 		d.route(ctx, events, known)
 		cancel()
 	}
@@ -52,10 +55,20 @@ func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event,
 				d.log.Warn("fell behind the state's changes; resyncing every session")
 				return
 			}
+			net := false
 			for _, ev := range batch {
-				if ev.Task != nil {
+				switch {
+				case ev.Task != nil:
 					d.routeTask(ev, known)
+				case ev.Node != nil && ev.Action == "remove":
+					d.endRevoked(ev.Node.ID)
 				}
+				net = net || networkEvent(ev)
+			}
+			if net {
+				// Endpoints are cluster-wide: every session recomputes
+				// its view (and sends it only if it changed).
+				d.pokeAll()
 			}
 		}
 	}

@@ -78,6 +78,10 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	if err := d.identify(stream.Context(), node.ID); err != nil {
+		d.log.Warn("session refused", "hello_node_id", node.ID, "err", err)
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	s := &session{
@@ -191,7 +195,11 @@ func nodeFromHello(h *shoalpb.Hello, now time.Time) (*api.Node, error) {
 
 // register commits the node (with status ready: an agent that comes back
 // from a restart ends its node's hold this way).
+// A registration that would change nothing is not committed.
 func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
+	if !raftstore.RegistrationChanges(d.cfg.State.Read().Node(n.ID), n) {
+		return nil
+	}
 	return commitOne(ctx, d.cfg.Applier, raftstore.UpsertNode{Node: n})
 }
 

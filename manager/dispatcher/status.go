@@ -84,26 +84,48 @@ func (b *statusBatcher) take(at time.Time) [][]raftstore.Command {
 	sort.Strings(nodes)
 	var entries [][]raftstore.Command
 	var cur []raftstore.Command
-	room := maxStatusesPerEntry
+	room, size := maxStatusesPerEntry, 0
 	for _, n := range nodes {
 		ups := make([]raftstore.TaskStatusUpdate, 0, len(queued[n]))
 		for _, u := range queued[n] {
 			ups = append(ups, u)
 		}
 		sort.Slice(ups, func(i, j int) bool { return ups[i].TaskID < ups[j].TaskID })
-		for len(ups) > 0 {
-			k := min(len(ups), room)
-			cur = append(cur, raftstore.UpdateTaskStatus{NodeID: n, Updates: ups[:k], At: at})
-			ups, room = ups[k:], room-k
-			if room == 0 {
-				entries, cur, room = append(entries, cur), nil, maxStatusesPerEntry
+		start := 0
+		for i, u := range ups {
+			sz := reportBytes(u)
+			if room == 0 || (size > 0 && size+sz > maxStatusBytesPerEntry) {
+				if i > start {
+					cur = append(cur, raftstore.UpdateTaskStatus{NodeID: n, Updates: ups[start:i], At: at})
+				}
+				entries, cur, room, size, start = append(entries, cur), nil, maxStatusesPerEntry, 0, i
 			}
+			room, size = room-1, size+sz
+		}
+		if len(ups) > start {
+			cur = append(cur, raftstore.UpdateTaskStatus{NodeID: n, Updates: ups[start:], At: at})
 		}
 	}
 	if len(cur) > 0 {
 		entries = append(entries, cur)
 	}
 	return entries
+}
+
+// maxStatusBytesPerEntry bounds the text of the reports of one entry, well
+// under raftstore.MaxEntryBytes: reports with long messages or probe
+// output (each up to maxReportTextBytes plus a health log) are spread over
+// more entries.
+const maxStatusBytesPerEntry = 2 << 20
+
+// reportBytes is about what a report takes in an entry.
+func reportBytes(u raftstore.TaskStatusUpdate) int {
+	st := u.Status
+	n := 256 + len(u.TaskID) + len(st.Message) + len(st.Err) + len(st.ContainerID) + len(st.PendingReason)
+	for _, r := range st.HealthLog {
+		n += 128 + 2*len(r.Output) // JSON may escape output
+	}
+	return n
 }
 
 // requeue puts back reports that failed to commit, unless newer ones came.

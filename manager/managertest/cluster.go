@@ -19,10 +19,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager"
+	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -53,6 +53,11 @@ type Options struct {
 	// a client on the manager's side of a partition would. Gossip is not
 	// proxied: use NoGossip with it for a complete cut.
 	Proxied bool
+	// Plaintext runs the managers without TLS and authorisation, for
+	// benchmarks that measure what TLS costs. By default every link is
+	// mutual TLS with certificates of the cluster's own CA (the first
+	// manager makes it, the others join with the manager token).
+	Plaintext bool
 }
 
 // FastRaft are Raft timeouts for loopback tests: elections in well under
@@ -69,6 +74,9 @@ type Cluster struct {
 	t       testing.TB
 	opts    Options
 	members []*member
+	// operator is the certificate the clients dial with (issued by the
+	// cluster's CA at the first dial; nil in plaintext).
+	operator *pki.Credentials
 
 	mu      sync.Mutex
 	raftIDs map[string]string // bound Raft address -> member id, for the Raft proxies
@@ -106,6 +114,7 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 		c.members = append(c.members, c.newMember(i))
 		if i > 0 {
 			c.members[i].cfg.Join = c.AdvertiseAddr(0)
+			c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 		}
 		c.start(i, nil)
 		if i == 0 {
@@ -146,7 +155,14 @@ func (c *Cluster) newMember(i int) *member {
 	cfg := manager.Config{
 		DataDir: dir, Addr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
 		Raft: c.opts.Raft, LeaderTimeout: c.opts.LeaderTimeout,
-		Logger: c.opts.Logger.With("test_manager", i),
+		Logger:    c.opts.Logger.With("test_manager", i),
+		Plaintext: c.opts.Plaintext,
+	}
+	if c.opts.Proxied {
+		// Raft dials from the IP of its listener: one loopback IP per
+		// manager tells the Raft proxies who sent a connection, which
+		// they cannot read inside TLS.
+		cfg.RaftAddr = fmt.Sprintf("127.0.0.%d:0", 10+i)
 	}
 	if !c.opts.NoGossip {
 		cfg.GossipAddr = "127.0.0.1:0"
@@ -195,7 +211,7 @@ func (c *Cluster) start(i int, edit func(*manager.Config)) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	m, err := manager.New(cfg)
+	m, err := manager.Open(c.t.Context(), cfg)
 	if err != nil {
 		c.t.Fatalf("manager %d: %v", i, err)
 	}
@@ -222,9 +238,35 @@ func (c *Cluster) AddManager(via int) int {
 	i := len(c.members)
 	c.members = append(c.members, c.newMember(i))
 	c.members[i].cfg.Join = c.AdvertiseAddr(via)
+	c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 	c.start(i, nil)
 	c.WaitFor(c.opts.StartTimeout, func() error { return c.checkAllRecorded(i + 1) })
 	return i
+}
+
+// JoinToken waits until a running manager's state holds the cluster's CA
+// and returns the join token for role (pki.RoleWorker or
+// pki.RoleManager).
+func (c *Cluster) JoinToken(role string) string {
+	c.t.Helper()
+	var tok string
+	c.WaitFor(c.opts.StartTimeout, func() error {
+		var errs []error
+		for i := range c.members {
+			m := c.Manager(i)
+			if m == nil {
+				continue
+			}
+			t, err := m.JoinToken(role)
+			if err == nil {
+				tok = t
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("no join token yet: %w", errors.Join(errs...))
+	})
+	return tok
 }
 
 // Restart starts a killed or stopped manager again from its data dir.
@@ -371,12 +413,11 @@ func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
 }
 
 func (c *Cluster) dial(target string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), shoalpb.CallOptions(), shoalpb.ClientKeepalive(),
+	conn, err := grpc.NewClient(target, append(c.DialOptions(c.operatorCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,
-		}))
+		}))...)
 	if err != nil {
 		c.t.Fatalf("dial %s: %v", target, err)
 	}

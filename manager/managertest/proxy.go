@@ -26,7 +26,7 @@ type proxy struct {
 	ln net.Listener
 	// sender names the peer that opened a connection from the first bytes
 	// it sent, or says it cannot (yet).
-	sender func(first []byte) (string, bool)
+	sender func(remote net.Addr, first []byte) (string, bool)
 
 	mu           sync.Mutex
 	target       string
@@ -48,7 +48,7 @@ func (p *pipe) close() {
 	p.up.Close()
 }
 
-func newProxy(sender func([]byte) (string, bool)) (*proxy, error) {
+func newProxy(sender func(net.Addr, []byte) (string, bool)) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -122,6 +122,9 @@ func (p *proxy) sniff(c net.Conn) ([]byte, string, error) {
 	if p.sender == nil {
 		return nil, "", nil
 	}
+	if from, ok := p.sender(c.RemoteAddr(), nil); ok {
+		return nil, from, nil
+	}
 	if err := c.SetReadDeadline(time.Now().Add(sniffTimeout)); err != nil {
 		return nil, "", err
 	}
@@ -130,7 +133,7 @@ func (p *proxy) sniff(c net.Conn) ([]byte, string, error) {
 	for len(buf) < sniffLimit {
 		n, err := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if from, ok := p.sender(buf); ok {
+		if from, ok := p.sender(c.RemoteAddr(), buf); ok {
 			return buf, from, nil
 		}
 		if err != nil {
@@ -212,15 +215,21 @@ func (p *proxy) close() {
 	p.wg.Wait()
 }
 
-// raftSender returns a sender function for Raft connections. Every Raft
-// request carries a header with the sender's own Raft address, and
-// hashicorp/raft's msgpack encoding puts it first: the map key "Addr" and
-// the address as a string. addrs maps each member's bound Raft address to
-// the name the proxy blocks it by.
-func raftSender(addrs func() map[string]string) func([]byte) (string, bool) {
-	return func(b []byte) (string, bool) {
+// raftSender returns a sender function for Raft connections. Over TLS a
+// member dials from the IP of its Raft listener, which is its own in a
+// proxied cluster: the remote IP names it. In plaintext every Raft request
+// carries a header with the sender's own Raft address, and hashicorp/raft's
+// msgpack encoding puts it first: the map key "Addr" and the address as a
+// string. addrs maps each member's bound Raft address to the name the
+// proxy blocks it by.
+func raftSender(addrs func() map[string]string) func(net.Addr, []byte) (string, bool) {
+	return func(remote net.Addr, b []byte) (string, bool) {
+		rhost, _, _ := net.SplitHostPort(remote.String())
 		for addr, name := range addrs() {
-			if bytes.Contains(b, msgpackAddr(addr)) {
+			if host, _, _ := net.SplitHostPort(addr); b == nil && host == rhost && host != "127.0.0.1" {
+				return name, true
+			}
+			if b != nil && bytes.Contains(b, msgpackAddr(addr)) {
 				return name, true
 			}
 		}

@@ -27,15 +27,6 @@ func (p *pass) replicas(svc *api.Service) int {
 	return int(p.maxReplicas)
 }
 
-// updateBudget is how many groups a rollout may start replacing now: all
-// of todo, or what parallelism leaves beside those in flight.
-func updateBudget(parallelism uint64, todo, inflight int) int {
-	if parallelism == 0 || parallelism >= uint64(todo+inflight) {
-		return todo
-	}
-	return max(int(parallelism)-inflight, 0)
-}
-
 // historyLimit is how many ended tasks each group of svc keeps.
 func historyLimit(svc *api.Service) int {
 	return max(historyPerGroup, int(min(svc.Spec.RestartPolicy.MaxAttempts, api.MaxRestartAttempts)))

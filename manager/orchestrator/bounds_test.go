@@ -104,14 +104,14 @@ func TestPassOverOutOfBoundsState(t *testing.T) {
 }
 
 func TestBoundedArithmetic(t *testing.T) {
-	if got := updateBudget(math.MaxUint64, 3, 1); got != 3 {
-		t.Errorf("updateBudget(max, 3, 1) = %d, want 3", got)
+	if got := api.UpdateBudget(math.MaxUint64, 3, 1); got != 3 {
+		t.Errorf("api.UpdateBudget(max, 3, 1) = %d, want 3", got)
 	}
-	if got := updateBudget(2, 5, 1); got != 1 {
-		t.Errorf("updateBudget(2, 5, 1) = %d, want 1", got)
+	if got := api.UpdateBudget(2, 5, 1); got != 1 {
+		t.Errorf("api.UpdateBudget(2, 5, 1) = %d, want 1", got)
 	}
-	if got := updateBudget(1, 5, 3); got != 0 {
-		t.Errorf("updateBudget(1, 5, 3) = %d, want 0", got)
+	if got := api.UpdateBudget(1, 5, 3); got != 0 {
+		t.Errorf("api.UpdateBudget(1, 5, 3) = %d, want 0", got)
 	}
 	svc := &api.Service{Spec: api.ServiceSpec{RestartPolicy: api.RestartPolicy{MaxAttempts: math.MaxUint64}}}
 	if got := historyLimit(svc); got != api.MaxRestartAttempts {

@@ -24,17 +24,15 @@ func (p *pass) dependencyWait(svc *api.Service) string {
 }
 
 // unmet checks one edge against the dependency's tasks as this pass sees
-// them. Health checks are not run yet, so service_healthy is met when
-// service_started is, and the reason says so.
+// them. service_started counts running tasks; service_healthy counts the
+// tasks that are up (api.TaskUp) with a health check, so a dependency
+// without one holds its dependents with a reason that says so.
 func (p *pass) unmet(d api.Dependency) string {
 	cond := d.Condition
 	if cond == "" {
 		cond = api.DependStarted
 	}
 	label := fmt.Sprintf("waiting for service %q (%s)", d.Service, cond)
-	if cond == api.DependHealthy {
-		label = fmt.Sprintf("waiting for service %q (%s: no health checks yet, running counts as healthy)", d.Service, cond)
-	}
 	dep := p.svcByName[d.Service]
 	if dep == nil {
 		return label + ": no such service"
@@ -42,9 +40,13 @@ func (p *pass) unmet(d api.Dependency) string {
 	groups := p.bySvc[dep.ID].sorted()
 	want := p.desiredReplicas(dep, groups)
 	switch cond {
-	case api.DependStarted, api.DependHealthy:
+	case api.DependStarted:
 		if n := countGroups(groups, isRunning); n < want {
 			return fmt.Sprintf("%s: %d of %d replicas running", label, n, want)
+		}
+	case api.DependHealthy:
+		if n := countGroups(groups, p.isHealthy); n < want {
+			return fmt.Sprintf("%s: %d of %d replicas healthy%s", label, n, want, p.healthNote(dep, groups))
 		}
 	case api.DependCompletedSuccessfully:
 		if n := countGroups(groups, exitedZero); n < want {
@@ -103,4 +105,44 @@ func exitedZero(g *group) bool {
 		}
 	}
 	return false
+}
+
+// isHealthy: some live task of the group is up with a health check that
+// says healthy.
+func (p *pass) isHealthy(g *group) bool {
+	for _, t := range g.live {
+		if t.Status.Health == api.HealthHealthy && api.TaskUp(t, p.specOf(t)) {
+			return true
+		}
+	}
+	return false
+}
+
+// healthNote says why running replicas of a dependency do not count as
+// healthy: it has no health check at all, or they have not passed it yet.
+func (p *pass) healthNote(dep *api.Service, groups []*group) string {
+	running, unchecked, unhealthy := 0, 0, 0
+	for _, g := range groups {
+		for _, t := range g.live {
+			if t.Status.State != api.TaskRunning {
+				continue
+			}
+			running++
+			switch t.Status.Health {
+			case api.HealthNone:
+				unchecked++
+			case api.HealthUnhealthy:
+				unhealthy++
+			}
+		}
+	}
+	switch {
+	case running > 0 && unchecked == running && !api.HealthcheckEnabled(&dep.Spec):
+		return fmt.Sprintf(" (%d running, but the service has no health check: add one, or depend on service_started)", running)
+	case unhealthy > 0:
+		return fmt.Sprintf(" (%d running but unhealthy)", unhealthy)
+	case running > 0:
+		return fmt.Sprintf(" (%d running, health check not passed yet)", running)
+	}
+	return ""
 }

@@ -42,14 +42,20 @@
 //     Drain starts a replacement elsewhere first and stops the old task
 //     once the replacement runs. Pause only keeps new tasks off the node.
 //   - Updates. A task is outdated when its spec differs from the service's
-//     in anything it runs with (replicas, update and restart policy and
-//     depends_on do not count). UpdateConfig.Parallelism slots (0: all)
-//     are replaced at a time; a replacement is in flight until it has run
-//     for UpdateConfig.Delay. stop-first (default) stops the old task in
-//     the entry that creates the new one and the scheduler holds the new
-//     one until the old has stopped; start-first stops the old one once
-//     the new one runs. Monitor and FailureAction are not acted on: a
-//     replacement that never runs stalls the rollout (as pause would).
+//     in anything it runs with (api.SameRuntime: replicas, update,
+//     rollback and restart policy and depends_on do not count). The
+//     rollout is a state machine on the service's UpdateStatus, committed
+//     through Raft (rollout.go, update_status.go): Parallelism slots (0:
+//     all) are replaced at a time; a replacement is in flight until it has
+//     been up (api.TaskUp) for the longer of Delay and Monitor. stop-first
+//     (default) stops the old task in the entry that creates the new one
+//     and the scheduler holds the new one until the old has stopped;
+//     start-first stops the old one once the new one is up. A task of the
+//     new version that ends, or is not up, within Monitor of its start is
+//     a failure; past MaxFailureRatio the FailureAction runs (pause,
+//     continue, or a rollback: the previous spec as a new version, rolled
+//     with the RollbackConfig). Canaries start beside the old tasks and
+//     wait for a promotion.
 //   - Global services. One task per node that is ready, active and matches
 //     the constraints. A paused, down or unknown node keeps its task but
 //     gets no new one; a drained node, one that stops matching, or a
@@ -58,9 +64,10 @@
 //     through AssignTasks like any other, and the FSM's re-check of the
 //     node's room keeps two services from overcommitting it.
 //   - depends_on. A service's tasks are not placed until each dependency
-//     has all its desired replicas running (service_started), running
-//     (service_healthy: there are no health checks yet, and the pending
-//     reason says so) or a task per slot that exited 0
+//     has all its desired replicas running (service_started), up and
+//     healthy by their health check (service_healthy, api.TaskUp; a
+//     dependency without a check holds them with a reason that says so)
+//     or a task per slot that exited 0
 //     (service_completed_successfully). A missing dependency keeps them
 //     pending with that reason.
 //   - Reaper. Tasks of removed services are deleted once they have ended

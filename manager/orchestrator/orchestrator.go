@@ -183,15 +183,17 @@ func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 			delete(o.refused, id)
 		}
 	}
-	if p.plan.empty() {
-		return p.wake, nil
-	}
 	// Entries go one after the other, in order: one that fails leaves the
 	// rest to the next pass, which starts from what did commit.
-	for _, e := range p.plan.entries(p.unitOf) {
-		if err := o.commit(ctx, e); err != nil {
-			return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+	if !p.plan.empty() {
+		for _, e := range p.plan.entries(p.unitOf) {
+			if err := o.commit(ctx, e); err != nil {
+				return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+			}
 		}
+	}
+	if err := o.commitRollouts(ctx, p); err != nil {
+		return time.Time{}, fmt.Errorf("commit rollout status over index %d: %w", p.index, err)
 	}
 	return p.wake, nil
 }

@@ -135,7 +135,10 @@ func (p *pass) settleLive(svc *api.Service, g *group) {
 		if t.ID == keep.ID {
 			continue
 		}
-		if keep.Status.State == api.TaskRunning || t.Status.State != api.TaskRunning {
+		if p.keepsCanaryBeside(svc, keep, t) {
+			continue
+		}
+		if p.up(keep) || !p.up(t) {
 			p.shutdown(g, t, fmt.Sprintf("replaced by task %s", keep.ID))
 		}
 	}

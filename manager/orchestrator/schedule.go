@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/scheduler"
@@ -82,5 +83,25 @@ func (p *pass) holdBack(svc *api.Service, t *api.Task) string {
 			}
 		}
 	}
+	if why := p.networkWait(t); why != "" {
+		return why
+	}
 	return p.dependencyWait(svc)
+}
+
+// networkWait holds back a task whose addresses the allocator has not
+// committed yet: an agent could not wire it. The allocator's own reason
+// (e.g. no IP left) is kept while it waits.
+func (p *pass) networkWait(t *api.Task) string {
+	if len(t.Networks) > 0 {
+		return ""
+	}
+	spec := p.specOf(t)
+	if spec == nil || !api.NeedsNetworks(spec) {
+		return ""
+	}
+	if strings.HasPrefix(t.Status.PendingReason, api.NetworkPendingPrefix) {
+		return t.Status.PendingReason
+	}
+	return api.NetworkPendingPrefix + "waiting for addresses"
 }

@@ -3,7 +3,6 @@ package orchestrator
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -158,6 +157,10 @@ type pass struct {
 	warned map[string]uint64
 	view   *raftstore.View
 	specs  map[specKey]*api.ServiceSpec // versions looked up so far
+	// statuses and rollback are the rollouts' moves, committed after the
+	// task entries (update_status.go).
+	statuses []raftstore.SetUpdateStatus
+	rollback []raftstore.RollbackService
 }
 
 // specKey names one version of a service's spec.
@@ -268,6 +271,9 @@ func (p *pass) specOf(t *api.Task) *api.ServiceSpec {
 	return s
 }
 
+// up reports whether t counts as up (api.TaskUp with its own spec).
+func (p *pass) up(t *api.Task) bool { return api.TaskUp(t, p.specOf(t)) }
+
 // dirtySpec reports whether t runs an older spec that differs from svc's in
 // anything the task runs with. Changes that only concern the orchestrators
 // (replicas, update and restart policy, depends_on) do not replace tasks;
@@ -286,15 +292,6 @@ func (p *pass) dirtySpec(svc *api.Service, t *api.Task) bool {
 	return d
 }
 
-// runtimeSpec encodes the part of a spec a running task depends on. JSON
-// with omitempty makes a nil and an empty list compare equal.
-func runtimeSpec(s *api.ServiceSpec) []byte {
-	c := *s
-	c.Replicas, c.UpdateConfig, c.RestartPolicy, c.DependsOn = 0, api.UpdateConfig{}, api.RestartPolicy{}, nil
-	b, err := json.Marshal(&c)
-	if err != nil {
-		// A ServiceSpec is plain data; failing to encode it is a bug.
-		panic(fmt.Sprintf("orchestrator: encode spec %q: %v", s.Name, err))
-	}
-	return b
-}
+// runtimeSpec encodes the part of a spec a running task depends on
+// (api.RuntimeSpec).
+func runtimeSpec(s *api.ServiceSpec) []byte { return api.EncodeRuntimeSpec(s) }

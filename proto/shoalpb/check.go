@@ -30,6 +30,9 @@ func CheckServiceSpec(s *ServiceSpec) error {
 		{"spec.healthcheck.timeout", s.GetHealthcheck().GetTimeout()},
 		{"spec.healthcheck.start_period", s.GetHealthcheck().GetStartPeriod()},
 	}
+	if err := checkPorts(s.GetEndpoint()); err != nil {
+		return err
+	}
 	for _, f := range fields {
 		if f.d == nil {
 			continue

@@ -9,6 +9,7 @@ package shoalpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -22,17 +23,196 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type CreateServiceRequest struct {
+type UnlockClusterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"` // SHLKEY-1-…
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *UnlockClusterRequest) Reset() {
+	*x = UnlockClusterRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockClusterRequest) ProtoMessage() {}
+
+func (x *UnlockClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockClusterRequest.ProtoReflect.Descriptor instead.
+func (*UnlockClusterRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UnlockClusterRequest) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockClusterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockClusterResponse) Reset() {
+	*x = UnlockClusterResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockClusterResponse) ProtoMessage() {}
+
+func (x *UnlockClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockClusterResponse.ProtoReflect.Descriptor instead.
+func (*UnlockClusterResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{1}
+}
+
+type GetUnlockKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rotate        bool                   `protobuf:"varint,1,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyRequest) Reset() {
+	*x = GetUnlockKeyRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyRequest) ProtoMessage() {}
+
+func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetUnlockKeyRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type GetUnlockKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"` // of the rotation, when rotate was set
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyResponse) Reset() {
+	*x = GetUnlockKeyResponse{}
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyResponse) ProtoMessage() {}
+
+func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetUnlockKeyResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+func (x *GetUnlockKeyResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type CreateServiceRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Spec   *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	DryRun bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// no_resolve_image keeps the image tag as given instead of pinning the
+	// digest the registry has for it.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[0]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +224,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[0]
+	mi := &file_shoalpb_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +237,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{0}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateServiceRequest) GetSpec() *ServiceSpec {
@@ -74,6 +254,13 @@ func (x *CreateServiceRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *CreateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
+	}
+	return false
+}
+
 type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
@@ -81,13 +268,15 @@ type UpdateServiceRequest struct {
 	// If non-zero, the update is refused when the service's spec_version differs.
 	ExpectedVersion uint64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	DryRun          bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// no_resolve_image: as in CreateServiceRequest.
+	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[1]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +288,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[1]
+	mi := &file_shoalpb_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +301,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{1}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateServiceRequest) GetService() string {
@@ -143,6 +332,118 @@ func (x *UpdateServiceRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *UpdateServiceRequest) GetNoResolveImage() bool {
+	if x != nil {
+		return x.NoResolveImage
+	}
+	return false
+}
+
+type RollbackServiceRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Service         string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
+	ExpectedVersion uint64                 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	// If set, replaces the rollback config for this rollback.
+	RollbackConfig *UpdateConfig `protobuf:"bytes,3,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RollbackServiceRequest) Reset() {
+	*x = RollbackServiceRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackServiceRequest) ProtoMessage() {}
+
+func (x *RollbackServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackServiceRequest.ProtoReflect.Descriptor instead.
+func (*RollbackServiceRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RollbackServiceRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RollbackServiceRequest) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *RollbackServiceRequest) GetRollbackConfig() *UpdateConfig {
+	if x != nil {
+		return x.RollbackConfig
+	}
+	return nil
+}
+
+type PromoteServiceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteServiceRequest) Reset() {
+	*x = PromoteServiceRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteServiceRequest) ProtoMessage() {}
+
+func (x *PromoteServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteServiceRequest.ProtoReflect.Descriptor instead.
+func (*PromoteServiceRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PromoteServiceRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 type ScaleServiceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
@@ -154,7 +455,7 @@ type ScaleServiceRequest struct {
 
 func (x *ScaleServiceRequest) Reset() {
 	*x = ScaleServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +467,7 @@ func (x *ScaleServiceRequest) String() string {
 func (*ScaleServiceRequest) ProtoMessage() {}
 
 func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[2]
+	mi := &file_shoalpb_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +480,7 @@ func (x *ScaleServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScaleServiceRequest.ProtoReflect.Descriptor instead.
 func (*ScaleServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{2}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScaleServiceRequest) GetService() string {
@@ -215,7 +516,7 @@ type ServiceWriteResponse struct {
 
 func (x *ServiceWriteResponse) Reset() {
 	*x = ServiceWriteResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +528,7 @@ func (x *ServiceWriteResponse) String() string {
 func (*ServiceWriteResponse) ProtoMessage() {}
 
 func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[3]
+	mi := &file_shoalpb_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +541,7 @@ func (x *ServiceWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceWriteResponse.ProtoReflect.Descriptor instead.
 func (*ServiceWriteResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{3}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServiceWriteResponse) GetService() *Service {
@@ -266,17 +567,19 @@ func (x *ServiceWriteResponse) GetPlan() *Plan {
 
 // Plan is what a write would do, computed on the current state.
 type Plan struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // create | update | none
-	Changes       []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
-	Tasks         []*PlannedTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Action  string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // create | update | none
+	Changes []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	Tasks   []*PlannedTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// How the tasks would be rolled, for an update that replaces tasks.
+	Rollout       string `protobuf:"bytes,350,opt,name=rollout,proto3" json:"rollout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +591,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[4]
+	mi := &file_shoalpb_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +604,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{4}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Plan) GetAction() string {
@@ -325,6 +628,13 @@ func (x *Plan) GetTasks() []*PlannedTask {
 	return nil
 }
 
+func (x *Plan) GetRollout() string {
+	if x != nil {
+		return x.Rollout
+	}
+	return ""
+}
+
 type FieldChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
@@ -336,7 +646,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +658,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[5]
+	mi := &file_shoalpb_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +671,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{5}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FieldChange) GetField() string {
@@ -398,7 +708,7 @@ type PlannedTask struct {
 
 func (x *PlannedTask) Reset() {
 	*x = PlannedTask{}
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +720,7 @@ func (x *PlannedTask) String() string {
 func (*PlannedTask) ProtoMessage() {}
 
 func (x *PlannedTask) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[6]
+	mi := &file_shoalpb_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +733,7 @@ func (x *PlannedTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedTask.ProtoReflect.Descriptor instead.
 func (*PlannedTask) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{6}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlannedTask) GetSlot() uint64 {
@@ -470,7 +780,7 @@ type RemoveServiceRequest struct {
 
 func (x *RemoveServiceRequest) Reset() {
 	*x = RemoveServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +792,7 @@ func (x *RemoveServiceRequest) String() string {
 func (*RemoveServiceRequest) ProtoMessage() {}
 
 func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[7]
+	mi := &file_shoalpb_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +805,7 @@ func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{7}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveServiceRequest) GetService() string {
@@ -514,7 +824,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +836,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[8]
+	mi := &file_shoalpb_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +849,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveServiceResponse) GetIndex() uint64 {
@@ -559,7 +869,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +881,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[9]
+	mi := &file_shoalpb_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +894,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetServiceRequest) GetService() string {
@@ -610,7 +920,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +932,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[10]
+	mi := &file_shoalpb_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +945,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListServicesRequest) GetStale() bool {
@@ -657,7 +967,7 @@ type ServiceSummary struct {
 
 func (x *ServiceSummary) Reset() {
 	*x = ServiceSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +979,7 @@ func (x *ServiceSummary) String() string {
 func (*ServiceSummary) ProtoMessage() {}
 
 func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[11]
+	mi := &file_shoalpb_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +992,7 @@ func (x *ServiceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSummary.ProtoReflect.Descriptor instead.
 func (*ServiceSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ServiceSummary) GetService() *Service {
@@ -715,7 +1025,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +1037,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[12]
+	mi := &file_shoalpb_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +1050,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListServicesResponse) GetServices() []*ServiceSummary {
@@ -761,7 +1071,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +1083,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[13]
+	mi := &file_shoalpb_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +1096,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListTasksRequest) GetService() string {
@@ -819,7 +1129,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1141,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[14]
+	mi := &file_shoalpb_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1154,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{14}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -863,7 +1173,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1185,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[15]
+	mi := &file_shoalpb_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1198,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{15}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNodesRequest) GetStale() bool {
@@ -913,7 +1223,7 @@ type NodeSummary struct {
 
 func (x *NodeSummary) Reset() {
 	*x = NodeSummary{}
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1235,7 @@ func (x *NodeSummary) String() string {
 func (*NodeSummary) ProtoMessage() {}
 
 func (x *NodeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[16]
+	mi := &file_shoalpb_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1248,7 @@ func (x *NodeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSummary.ProtoReflect.Descriptor instead.
 func (*NodeSummary) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{16}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeSummary) GetNode() *Node {
@@ -978,7 +1288,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1300,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[17]
+	mi := &file_shoalpb_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1313,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{17}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeSummary {
@@ -1023,7 +1333,7 @@ type GetNodeRequest struct {
 
 func (x *GetNodeRequest) Reset() {
 	*x = GetNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1345,7 @@ func (x *GetNodeRequest) String() string {
 func (*GetNodeRequest) ProtoMessage() {}
 
 func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[18]
+	mi := &file_shoalpb_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1358,7 @@ func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{18}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetNodeRequest) GetNode() string {
@@ -1077,7 +1387,7 @@ type UpdateNodeRequest struct {
 
 func (x *UpdateNodeRequest) Reset() {
 	*x = UpdateNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1399,7 @@ func (x *UpdateNodeRequest) String() string {
 func (*UpdateNodeRequest) ProtoMessage() {}
 
 func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[19]
+	mi := &file_shoalpb_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1412,7 @@ func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{19}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateNodeRequest) GetNode() string {
@@ -1143,7 +1453,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1465,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[20]
+	mi := &file_shoalpb_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1478,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{20}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveNodeRequest) GetNode() string {
@@ -1194,7 +1504,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1516,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[21]
+	mi := &file_shoalpb_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1529,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{21}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveNodeResponse) GetIndex() uint64 {
@@ -1238,7 +1548,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1560,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[22]
+	mi := &file_shoalpb_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1573,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{22}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClusterStatusRequest) GetStale() bool {
@@ -1288,7 +1598,7 @@ type Manager struct {
 
 func (x *Manager) Reset() {
 	*x = Manager{}
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1610,7 @@ func (x *Manager) String() string {
 func (*Manager) ProtoMessage() {}
 
 func (x *Manager) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[23]
+	mi := &file_shoalpb_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1623,7 @@ func (x *Manager) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manager.ProtoReflect.Descriptor instead.
 func (*Manager) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{23}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Manager) GetId() string {
@@ -1383,7 +1693,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1705,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[24]
+	mi := &file_shoalpb_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1718,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{24}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() string {
@@ -1484,15 +1794,21 @@ func (x *ClusterStatusResponse) GetSettings() *ClusterSettings {
 // ClusterSettings are the cluster-wide settings, as in force (defaults
 // filled in).
 type ClusterSettings struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MaxReplicas   uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MaxReplicas uint64                 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"` // the most replicas one service may have
+	// The life of node certificates (default 90 days).
+	CertExpiry *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
+	// How often the leader replaces the gossip encryption key.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	// Whether the managers' data keys are wrapped with the unlock key.
+	Autolock      bool `protobuf:"varint,151,opt,name=autolock,proto3" json:"autolock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1820,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[25]
+	mi := &file_shoalpb_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1833,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{25}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClusterSettings) GetMaxReplicas() uint64 {
@@ -1527,18 +1843,45 @@ func (x *ClusterSettings) GetMaxReplicas() uint64 {
 	return 0
 }
 
+func (x *ClusterSettings) GetCertExpiry() *durationpb.Duration {
+	if x != nil {
+		return x.CertExpiry
+	}
+	return nil
+}
+
+func (x *ClusterSettings) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
+}
+
+func (x *ClusterSettings) GetAutolock() bool {
+	if x != nil {
+		return x.Autolock
+	}
+	return false
+}
+
 type UpdateClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unset: unchanged. 0 restores the default (10000); at most 100000. A
 	// value below what a service already has is refused.
-	MaxReplicas   *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	MaxReplicas *uint64 `protobuf:"varint,1,opt,name=max_replicas,json=maxReplicas,proto3,oneof" json:"max_replicas,omitempty"`
+	// Unset: unchanged. 0 restores the default (2160h); at least 1h.
+	CertExpiry *durationpb.Duration `protobuf:"bytes,100,opt,name=cert_expiry,json=certExpiry,proto3" json:"cert_expiry,omitempty"`
+	// Unset: unchanged. 0 restores the default (12h); at least 1m.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,150,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	// Unset: unchanged. Turning it on makes an unlock key (in the answer).
+	Autolock      *bool `protobuf:"varint,151,opt,name=autolock,proto3,oneof" json:"autolock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1893,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[26]
+	mi := &file_shoalpb_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1906,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{26}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
@@ -1573,17 +1916,41 @@ func (x *UpdateClusterRequest) GetMaxReplicas() uint64 {
 	return 0
 }
 
+func (x *UpdateClusterRequest) GetCertExpiry() *durationpb.Duration {
+	if x != nil {
+		return x.CertExpiry
+	}
+	return nil
+}
+
+func (x *UpdateClusterRequest) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
+}
+
+func (x *UpdateClusterRequest) GetAutolock() bool {
+	if x != nil && x.Autolock != nil {
+		return *x.Autolock
+	}
+	return false
+}
+
 type UpdateClusterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Settings      *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *ClusterSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	Index    uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// Set when the request turned autolock on: keep it, a restarted manager
+	// needs it (shoalctl cluster unlock-key shows it again).
+	UnlockKey     string `protobuf:"bytes,150,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1962,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[27]
+	mi := &file_shoalpb_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1975,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{27}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateClusterResponse) GetSettings() *ClusterSettings {
@@ -1623,6 +1990,13 @@ func (x *UpdateClusterResponse) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *UpdateClusterResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
 }
 
 type JoinManagerRequest struct {
@@ -1641,7 +2015,7 @@ type JoinManagerRequest struct {
 
 func (x *JoinManagerRequest) Reset() {
 	*x = JoinManagerRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +2027,7 @@ func (x *JoinManagerRequest) String() string {
 func (*JoinManagerRequest) ProtoMessage() {}
 
 func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[28]
+	mi := &file_shoalpb_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +2040,7 @@ func (x *JoinManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerRequest.ProtoReflect.Descriptor instead.
 func (*JoinManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{28}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *JoinManagerRequest) GetId() string {
@@ -1713,7 +2087,7 @@ type JoinManagerResponse struct {
 
 func (x *JoinManagerResponse) Reset() {
 	*x = JoinManagerResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +2099,7 @@ func (x *JoinManagerResponse) String() string {
 func (*JoinManagerResponse) ProtoMessage() {}
 
 func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[29]
+	mi := &file_shoalpb_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2112,7 @@ func (x *JoinManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinManagerResponse.ProtoReflect.Descriptor instead.
 func (*JoinManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{29}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *JoinManagerResponse) GetIndex() uint64 {
@@ -1758,7 +2132,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2144,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[30]
+	mi := &file_shoalpb_control_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2157,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{30}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EventsRequest) GetFilters() []string {
@@ -1807,7 +2181,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +2193,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[31]
+	mi := &file_shoalpb_control_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +2206,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{31}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1895,7 +2269,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2281,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[32]
+	mi := &file_shoalpb_control_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2294,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{32}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -1967,7 +2341,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2353,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[33]
+	mi := &file_shoalpb_control_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2366,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{33}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2046,7 +2420,7 @@ type PromoteNodeRequest struct {
 
 func (x *PromoteNodeRequest) Reset() {
 	*x = PromoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[34]
+	mi := &file_shoalpb_control_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2432,7 @@ func (x *PromoteNodeRequest) String() string {
 func (*PromoteNodeRequest) ProtoMessage() {}
 
 func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[34]
+	mi := &file_shoalpb_control_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2445,7 @@ func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*PromoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{34}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PromoteNodeRequest) GetNode() string {
@@ -2090,7 +2464,7 @@ type DemoteNodeRequest struct {
 
 func (x *DemoteNodeRequest) Reset() {
 	*x = DemoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[35]
+	mi := &file_shoalpb_control_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2476,7 @@ func (x *DemoteNodeRequest) String() string {
 func (*DemoteNodeRequest) ProtoMessage() {}
 
 func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[35]
+	mi := &file_shoalpb_control_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2489,7 @@ func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*DemoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{35}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DemoteNodeRequest) GetNode() string {
@@ -2137,7 +2511,7 @@ type NodeRoleResponse struct {
 
 func (x *NodeRoleResponse) Reset() {
 	*x = NodeRoleResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[36]
+	mi := &file_shoalpb_control_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2523,7 @@ func (x *NodeRoleResponse) String() string {
 func (*NodeRoleResponse) ProtoMessage() {}
 
 func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[36]
+	mi := &file_shoalpb_control_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2536,7 @@ func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRoleResponse.ProtoReflect.Descriptor instead.
 func (*NodeRoleResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{36}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NodeRoleResponse) GetNode() *Node {
@@ -2190,15 +2564,33 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\"Z\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"5\n" +
+	"\x14UnlockClusterRequest\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
+	"\x15UnlockClusterResponse\"-\n" +
+	"\x13GetUnlockKeyRequest\x12\x16\n" +
+	"\x06rotate\x18\x01 \x01(\bR\x06rotate\"K\n" +
+	"\x14GetUnlockKeyResponse\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x85\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x01\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\xca\x01\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"d\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\x9e\x01\n" +
+	"\x16RollbackServiceRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12?\n" +
+	"\x0frollback_config\x18\x03 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\"1\n" +
+	"\x15PromoteServiceRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\"d\n" +
 	"\x13ScaleServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x04R\breplicas\x12\x17\n" +
@@ -2206,11 +2598,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x14ServiceWriteResponse\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.shoal.v1.ServiceR\aservice\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\"\n" +
-	"\x04plan\x18\x03 \x01(\v2\x0e.shoal.v1.PlanR\x04plan\"|\n" +
+	"\x04plan\x18\x03 \x01(\v2\x0e.shoal.v1.PlanR\x04plan\"\x97\x01\n" +
 	"\x04Plan\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12/\n" +
 	"\achanges\x18\x02 \x03(\v2\x15.shoal.v1.FieldChangeR\achanges\x12+\n" +
-	"\x05tasks\x18\x03 \x03(\v2\x15.shoal.v1.PlannedTaskR\x05tasks\"G\n" +
+	"\x05tasks\x18\x03 \x03(\v2\x15.shoal.v1.PlannedTaskR\x05tasks\x12\x19\n" +
+	"\arollout\x18\xde\x02 \x01(\tR\arollout\"G\n" +
 	"\vFieldChange\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x10\n" +
 	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
@@ -2294,15 +2687,26 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\vanswered_by\x18\t \x01(\tR\n" +
 	"answeredBy\x125\n" +
 	"\bsettings\x18\n" +
-	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"4\n" +
+	" \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\"\xd9\x01\n" +
 	"\x0fClusterSettings\x12!\n" +
-	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\"O\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04R\vmaxReplicas\x12:\n" +
+	"\vcert_expiry\x18d \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"certExpiry\x12J\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12\x1b\n" +
+	"\bautolock\x18\x97\x01 \x01(\bR\bautolock\"\x86\x02\n" +
 	"\x14UpdateClusterRequest\x12&\n" +
-	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01B\x0f\n" +
-	"\r_max_replicas\"d\n" +
+	"\fmax_replicas\x18\x01 \x01(\x04H\x00R\vmaxReplicas\x88\x01\x01\x12:\n" +
+	"\vcert_expiry\x18d \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"certExpiry\x12J\n" +
+	"\x13gossip_key_rotation\x18\x96\x01 \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12 \n" +
+	"\bautolock\x18\x97\x01 \x01(\bH\x01R\bautolock\x88\x01\x01B\x0f\n" +
+	"\r_max_replicasB\v\n" +
+	"\t_autolock\"\x84\x01\n" +
 	"\x15UpdateClusterResponse\x125\n" +
 	"\bsettings\x18\x01 \x01(\v2\x19.shoal.v1.ClusterSettingsR\bsettings\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"\x94\x01\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1e\n" +
+	"\n" +
+	"unlock_key\x18\x96\x01 \x01(\tR\tunlockKey\"\x94\x01\n" +
 	"\x12JoinManagerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x12\n" +
@@ -2345,8 +2749,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x10NodeRoleResponse\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged2\x96\n" +
-	"\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\xa9\x12\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2355,7 +2758,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
 	"GetService\x12\x1b.shoal.v1.GetServiceRequest\x1a\x11.shoal.v1.Service\x12M\n" +
 	"\fListServices\x12\x1d.shoal.v1.ListServicesRequest\x1a\x1e.shoal.v1.ListServicesResponse\x12D\n" +
-	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12D\n" +
+	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12S\n" +
+	"\x0fRollbackService\x12 .shoal.v1.RollbackServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12Q\n" +
+	"\x0ePromoteService\x12\x1f.shoal.v1.PromoteServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12D\n" +
 	"\tListNodes\x12\x1a.shoal.v1.ListNodesRequest\x1a\x1b.shoal.v1.ListNodesResponse\x123\n" +
 	"\aGetNode\x12\x18.shoal.v1.GetNodeRequest\x1a\x0e.shoal.v1.Node\x129\n" +
 	"\n" +
@@ -2366,10 +2771,22 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
 	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
-	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12G\n" +
+	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12E\n" +
+	"\rGetJoinTokens\x12\x1e.shoal.v1.GetJoinTokensRequest\x1a\x14.shoal.v1.JoinTokens\x12I\n" +
+	"\x0fRotateJoinToken\x12 .shoal.v1.RotateJoinTokenRequest\x1a\x14.shoal.v1.JoinTokens\x12q\n" +
+	"\x18IssueOperatorCertificate\x12).shoal.v1.IssueOperatorCertificateRequest\x1a*.shoal.v1.IssueOperatorCertificateResponse\x12E\n" +
+	"\fRotateRootCA\x12\x1d.shoal.v1.RotateRootCARequest\x1a\x16.shoal.v1.RootCAStatus\x12K\n" +
+	"\x0fGetRootCAStatus\x12 .shoal.v1.GetRootCAStatusRequest\x1a\x16.shoal.v1.RootCAStatus\x12I\n" +
+	"\rCreateNetwork\x12\x1e.shoal.v1.CreateNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12M\n" +
+	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
+	"\n" +
+	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12P\n" +
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12G\n" +
 	"\vPromoteNode\x12\x1c.shoal.v1.PromoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12E\n" +
 	"\n" +
-	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12P\n" +
+	"\rUnlockCluster\x12\x1e.shoal.v1.UnlockClusterRequest\x1a\x1f.shoal.v1.UnlockClusterResponse\x12M\n" +
+	"\fGetUnlockKey\x12\x1d.shoal.v1.GetUnlockKeyRequest\x1a\x1e.shoal.v1.GetUnlockKeyResponseB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_control_proto_rawDescOnce sync.Once
@@ -2383,117 +2800,171 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_shoalpb_control_proto_goTypes = []any{
-	(*CreateServiceRequest)(nil),  // 0: shoal.v1.CreateServiceRequest
-	(*UpdateServiceRequest)(nil),  // 1: shoal.v1.UpdateServiceRequest
-	(*ScaleServiceRequest)(nil),   // 2: shoal.v1.ScaleServiceRequest
-	(*ServiceWriteResponse)(nil),  // 3: shoal.v1.ServiceWriteResponse
-	(*Plan)(nil),                  // 4: shoal.v1.Plan
-	(*FieldChange)(nil),           // 5: shoal.v1.FieldChange
-	(*PlannedTask)(nil),           // 6: shoal.v1.PlannedTask
-	(*RemoveServiceRequest)(nil),  // 7: shoal.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil), // 8: shoal.v1.RemoveServiceResponse
-	(*GetServiceRequest)(nil),     // 9: shoal.v1.GetServiceRequest
-	(*ListServicesRequest)(nil),   // 10: shoal.v1.ListServicesRequest
-	(*ServiceSummary)(nil),        // 11: shoal.v1.ServiceSummary
-	(*ListServicesResponse)(nil),  // 12: shoal.v1.ListServicesResponse
-	(*ListTasksRequest)(nil),      // 13: shoal.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 14: shoal.v1.ListTasksResponse
-	(*ListNodesRequest)(nil),      // 15: shoal.v1.ListNodesRequest
-	(*NodeSummary)(nil),           // 16: shoal.v1.NodeSummary
-	(*ListNodesResponse)(nil),     // 17: shoal.v1.ListNodesResponse
-	(*GetNodeRequest)(nil),        // 18: shoal.v1.GetNodeRequest
-	(*UpdateNodeRequest)(nil),     // 19: shoal.v1.UpdateNodeRequest
-	(*RemoveNodeRequest)(nil),     // 20: shoal.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),    // 21: shoal.v1.RemoveNodeResponse
-	(*ClusterStatusRequest)(nil),  // 22: shoal.v1.ClusterStatusRequest
-	(*Manager)(nil),               // 23: shoal.v1.Manager
-	(*ClusterStatusResponse)(nil), // 24: shoal.v1.ClusterStatusResponse
-	(*ClusterSettings)(nil),       // 25: shoal.v1.ClusterSettings
-	(*UpdateClusterRequest)(nil),  // 26: shoal.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil), // 27: shoal.v1.UpdateClusterResponse
-	(*JoinManagerRequest)(nil),    // 28: shoal.v1.JoinManagerRequest
-	(*JoinManagerResponse)(nil),   // 29: shoal.v1.JoinManagerResponse
-	(*EventsRequest)(nil),         // 30: shoal.v1.EventsRequest
-	(*Event)(nil),                 // 31: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),    // 32: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),               // 33: shoal.v1.LogLine
-	(*PromoteNodeRequest)(nil),    // 34: shoal.v1.PromoteNodeRequest
-	(*DemoteNodeRequest)(nil),     // 35: shoal.v1.DemoteNodeRequest
-	(*NodeRoleResponse)(nil),      // 36: shoal.v1.NodeRoleResponse
-	nil,                           // 37: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                           // 38: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),           // 39: shoal.v1.ServiceSpec
-	(*Service)(nil),               // 40: shoal.v1.Service
-	(*Task)(nil),                  // 41: shoal.v1.Task
-	(*Node)(nil),                  // 42: shoal.v1.Node
-	(*Resources)(nil),             // 43: shoal.v1.Resources
-	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
+	(*UnlockClusterRequest)(nil),             // 0: shoal.v1.UnlockClusterRequest
+	(*UnlockClusterResponse)(nil),            // 1: shoal.v1.UnlockClusterResponse
+	(*GetUnlockKeyRequest)(nil),              // 2: shoal.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),             // 3: shoal.v1.GetUnlockKeyResponse
+	(*CreateServiceRequest)(nil),             // 4: shoal.v1.CreateServiceRequest
+	(*UpdateServiceRequest)(nil),             // 5: shoal.v1.UpdateServiceRequest
+	(*RollbackServiceRequest)(nil),           // 6: shoal.v1.RollbackServiceRequest
+	(*PromoteServiceRequest)(nil),            // 7: shoal.v1.PromoteServiceRequest
+	(*ScaleServiceRequest)(nil),              // 8: shoal.v1.ScaleServiceRequest
+	(*ServiceWriteResponse)(nil),             // 9: shoal.v1.ServiceWriteResponse
+	(*Plan)(nil),                             // 10: shoal.v1.Plan
+	(*FieldChange)(nil),                      // 11: shoal.v1.FieldChange
+	(*PlannedTask)(nil),                      // 12: shoal.v1.PlannedTask
+	(*RemoveServiceRequest)(nil),             // 13: shoal.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil),            // 14: shoal.v1.RemoveServiceResponse
+	(*GetServiceRequest)(nil),                // 15: shoal.v1.GetServiceRequest
+	(*ListServicesRequest)(nil),              // 16: shoal.v1.ListServicesRequest
+	(*ServiceSummary)(nil),                   // 17: shoal.v1.ServiceSummary
+	(*ListServicesResponse)(nil),             // 18: shoal.v1.ListServicesResponse
+	(*ListTasksRequest)(nil),                 // 19: shoal.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),                // 20: shoal.v1.ListTasksResponse
+	(*ListNodesRequest)(nil),                 // 21: shoal.v1.ListNodesRequest
+	(*NodeSummary)(nil),                      // 22: shoal.v1.NodeSummary
+	(*ListNodesResponse)(nil),                // 23: shoal.v1.ListNodesResponse
+	(*GetNodeRequest)(nil),                   // 24: shoal.v1.GetNodeRequest
+	(*UpdateNodeRequest)(nil),                // 25: shoal.v1.UpdateNodeRequest
+	(*RemoveNodeRequest)(nil),                // 26: shoal.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),               // 27: shoal.v1.RemoveNodeResponse
+	(*ClusterStatusRequest)(nil),             // 28: shoal.v1.ClusterStatusRequest
+	(*Manager)(nil),                          // 29: shoal.v1.Manager
+	(*ClusterStatusResponse)(nil),            // 30: shoal.v1.ClusterStatusResponse
+	(*ClusterSettings)(nil),                  // 31: shoal.v1.ClusterSettings
+	(*UpdateClusterRequest)(nil),             // 32: shoal.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),            // 33: shoal.v1.UpdateClusterResponse
+	(*JoinManagerRequest)(nil),               // 34: shoal.v1.JoinManagerRequest
+	(*JoinManagerResponse)(nil),              // 35: shoal.v1.JoinManagerResponse
+	(*EventsRequest)(nil),                    // 36: shoal.v1.EventsRequest
+	(*Event)(nil),                            // 37: shoal.v1.Event
+	(*ServiceLogsRequest)(nil),               // 38: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                          // 39: shoal.v1.LogLine
+	(*PromoteNodeRequest)(nil),               // 40: shoal.v1.PromoteNodeRequest
+	(*DemoteNodeRequest)(nil),                // 41: shoal.v1.DemoteNodeRequest
+	(*NodeRoleResponse)(nil),                 // 42: shoal.v1.NodeRoleResponse
+	nil,                                      // 43: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 44: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 45: shoal.v1.ServiceSpec
+	(*UpdateConfig)(nil),                     // 46: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 47: shoal.v1.Service
+	(*Task)(nil),                             // 48: shoal.v1.Task
+	(*Node)(nil),                             // 49: shoal.v1.Node
+	(*Resources)(nil),                        // 50: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 51: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 52: google.protobuf.Timestamp
+	(*GetJoinTokensRequest)(nil),             // 53: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 54: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 55: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 56: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 57: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 58: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 59: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 60: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 61: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 62: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 63: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 64: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 65: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 66: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 67: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	39, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	39, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	40, // 2: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	4,  // 3: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	5,  // 4: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	6,  // 5: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	40, // 6: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	11, // 7: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	41, // 8: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	42, // 9: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	43, // 10: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	16, // 11: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	37, // 12: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	23, // 13: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	25, // 14: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	25, // 15: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	44, // 16: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	38, // 17: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	44, // 18: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	44, // 19: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	42, // 20: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	0,  // 21: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	1,  // 22: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	2,  // 23: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	7,  // 24: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	9,  // 25: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	10, // 26: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	13, // 27: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	15, // 28: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	18, // 29: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	19, // 30: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	20, // 31: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	22, // 32: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	26, // 33: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	28, // 34: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	30, // 35: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	32, // 36: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	34, // 37: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	35, // 38: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	3,  // 39: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 40: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	3,  // 41: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	8,  // 42: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	40, // 43: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	12, // 44: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	14, // 45: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	17, // 46: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	42, // 47: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	42, // 48: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	21, // 49: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	24, // 50: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	27, // 51: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	29, // 52: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	31, // 53: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	33, // 54: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	36, // 55: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	36, // 56: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	39, // [39:57] is the sub-list for method output_type
-	21, // [21:39] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	45, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	45, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	46, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	47, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	10, // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	11, // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	12, // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	47, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	17, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	48, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	49, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	50, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	22, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	43, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	29, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	31, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	51, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	51, // 17: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	51, // 18: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	51, // 19: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	31, // 20: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	52, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	44, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	52, // 23: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	52, // 24: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	49, // 25: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 26: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 27: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 28: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 29: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 30: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 31: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 32: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 33: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 34: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 35: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 36: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 37: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 38: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 39: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 40: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 41: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 42: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 43: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	53, // 44: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	54, // 45: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	55, // 46: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	56, // 47: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	57, // 48: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	58, // 49: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	59, // 50: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	60, // 51: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	61, // 52: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	40, // 53: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	41, // 54: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 55: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 56: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 57: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 58: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 59: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 60: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	47, // 61: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 62: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 63: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 64: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 65: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 66: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	49, // 67: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	49, // 68: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 69: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 70: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 71: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 72: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 73: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	39, // 74: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	62, // 75: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	62, // 76: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	63, // 77: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	64, // 78: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	64, // 79: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	65, // 80: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	66, // 81: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	65, // 82: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	67, // 83: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	42, // 84: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	42, // 85: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 86: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 87: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	57, // [57:88] is the sub-list for method output_type
+	26, // [26:57] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2502,14 +2973,16 @@ func file_shoalpb_control_proto_init() {
 		return
 	}
 	file_shoalpb_types_proto_init()
-	file_shoalpb_control_proto_msgTypes[26].OneofWrappers = []any{}
+	file_shoalpb_ca_proto_init()
+	file_shoalpb_network_proto_init()
+	file_shoalpb_control_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

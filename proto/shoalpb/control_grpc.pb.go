@@ -19,24 +19,37 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Control_CreateService_FullMethodName = "/shoal.v1.Control/CreateService"
-	Control_UpdateService_FullMethodName = "/shoal.v1.Control/UpdateService"
-	Control_ScaleService_FullMethodName  = "/shoal.v1.Control/ScaleService"
-	Control_RemoveService_FullMethodName = "/shoal.v1.Control/RemoveService"
-	Control_GetService_FullMethodName    = "/shoal.v1.Control/GetService"
-	Control_ListServices_FullMethodName  = "/shoal.v1.Control/ListServices"
-	Control_ListTasks_FullMethodName     = "/shoal.v1.Control/ListTasks"
-	Control_ListNodes_FullMethodName     = "/shoal.v1.Control/ListNodes"
-	Control_GetNode_FullMethodName       = "/shoal.v1.Control/GetNode"
-	Control_UpdateNode_FullMethodName    = "/shoal.v1.Control/UpdateNode"
-	Control_RemoveNode_FullMethodName    = "/shoal.v1.Control/RemoveNode"
-	Control_ClusterStatus_FullMethodName = "/shoal.v1.Control/ClusterStatus"
-	Control_UpdateCluster_FullMethodName = "/shoal.v1.Control/UpdateCluster"
-	Control_JoinManager_FullMethodName   = "/shoal.v1.Control/JoinManager"
-	Control_Events_FullMethodName        = "/shoal.v1.Control/Events"
-	Control_ServiceLogs_FullMethodName   = "/shoal.v1.Control/ServiceLogs"
-	Control_PromoteNode_FullMethodName   = "/shoal.v1.Control/PromoteNode"
-	Control_DemoteNode_FullMethodName    = "/shoal.v1.Control/DemoteNode"
+	Control_CreateService_FullMethodName            = "/shoal.v1.Control/CreateService"
+	Control_UpdateService_FullMethodName            = "/shoal.v1.Control/UpdateService"
+	Control_ScaleService_FullMethodName             = "/shoal.v1.Control/ScaleService"
+	Control_RemoveService_FullMethodName            = "/shoal.v1.Control/RemoveService"
+	Control_GetService_FullMethodName               = "/shoal.v1.Control/GetService"
+	Control_ListServices_FullMethodName             = "/shoal.v1.Control/ListServices"
+	Control_ListTasks_FullMethodName                = "/shoal.v1.Control/ListTasks"
+	Control_RollbackService_FullMethodName          = "/shoal.v1.Control/RollbackService"
+	Control_PromoteService_FullMethodName           = "/shoal.v1.Control/PromoteService"
+	Control_ListNodes_FullMethodName                = "/shoal.v1.Control/ListNodes"
+	Control_GetNode_FullMethodName                  = "/shoal.v1.Control/GetNode"
+	Control_UpdateNode_FullMethodName               = "/shoal.v1.Control/UpdateNode"
+	Control_RemoveNode_FullMethodName               = "/shoal.v1.Control/RemoveNode"
+	Control_ClusterStatus_FullMethodName            = "/shoal.v1.Control/ClusterStatus"
+	Control_UpdateCluster_FullMethodName            = "/shoal.v1.Control/UpdateCluster"
+	Control_JoinManager_FullMethodName              = "/shoal.v1.Control/JoinManager"
+	Control_Events_FullMethodName                   = "/shoal.v1.Control/Events"
+	Control_ServiceLogs_FullMethodName              = "/shoal.v1.Control/ServiceLogs"
+	Control_GetJoinTokens_FullMethodName            = "/shoal.v1.Control/GetJoinTokens"
+	Control_RotateJoinToken_FullMethodName          = "/shoal.v1.Control/RotateJoinToken"
+	Control_IssueOperatorCertificate_FullMethodName = "/shoal.v1.Control/IssueOperatorCertificate"
+	Control_RotateRootCA_FullMethodName             = "/shoal.v1.Control/RotateRootCA"
+	Control_GetRootCAStatus_FullMethodName          = "/shoal.v1.Control/GetRootCAStatus"
+	Control_CreateNetwork_FullMethodName            = "/shoal.v1.Control/CreateNetwork"
+	Control_ListNetworks_FullMethodName             = "/shoal.v1.Control/ListNetworks"
+	Control_GetNetwork_FullMethodName               = "/shoal.v1.Control/GetNetwork"
+	Control_RemoveNetwork_FullMethodName            = "/shoal.v1.Control/RemoveNetwork"
+	Control_PromoteNode_FullMethodName              = "/shoal.v1.Control/PromoteNode"
+	Control_DemoteNode_FullMethodName               = "/shoal.v1.Control/DemoteNode"
+	Control_UnlockCluster_FullMethodName            = "/shoal.v1.Control/UnlockCluster"
+	Control_GetUnlockKey_FullMethodName             = "/shoal.v1.Control/GetUnlockKey"
 )
 
 // ControlClient is the client API for Control service.
@@ -54,6 +67,10 @@ type ControlClient interface {
 	GetService(ctx context.Context, in *GetServiceRequest, opts ...grpc.CallOption) (*Service, error)
 	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// RollbackService rolls a service back to its previous spec, as a rollout.
+	RollbackService(ctx context.Context, in *RollbackServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error)
+	// PromoteService lets a rollout waiting in its canary phase go on.
+	PromoteService(ctx context.Context, in *PromoteServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	GetNode(ctx context.Context, in *GetNodeRequest, opts ...grpc.CallOption) (*Node, error)
 	UpdateNode(ctx context.Context, in *UpdateNodeRequest, opts ...grpc.CallOption) (*Node, error)
@@ -66,12 +83,33 @@ type ControlClient interface {
 	JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error)
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// The certificate authority (messages in ca.proto). GetJoinTokens and
+	// RotateJoinToken serve shoalctl cluster join-token;
+	// IssueOperatorCertificate signs a short-lived operator certificate;
+	// RotateRootCA starts a root rotation and GetRootCAStatus shows it.
+	GetJoinTokens(ctx context.Context, in *GetJoinTokensRequest, opts ...grpc.CallOption) (*JoinTokens, error)
+	RotateJoinToken(ctx context.Context, in *RotateJoinTokenRequest, opts ...grpc.CallOption) (*JoinTokens, error)
+	IssueOperatorCertificate(ctx context.Context, in *IssueOperatorCertificateRequest, opts ...grpc.CallOption) (*IssueOperatorCertificateResponse, error)
+	RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RootCAStatus, error)
+	GetRootCAStatus(ctx context.Context, in *GetRootCAStatusRequest, opts ...grpc.CallOption) (*RootCAStatus, error)
+	// Networks (messages in network.proto). RemoveNetwork is refused while
+	// a service is on the network.
+	CreateNetwork(ctx context.Context, in *CreateNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error)
+	ListNetworks(ctx context.Context, in *ListNetworksRequest, opts ...grpc.CallOption) (*ListNetworksResponse, error)
+	GetNetwork(ctx context.Context, in *GetNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error)
+	RemoveNetwork(ctx context.Context, in *RemoveNetworkRequest, opts ...grpc.CallOption) (*RemoveNetworkResponse, error)
 	// PromoteNode makes a standby manager's node a manager: its manager
 	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
 	// its manager leaves the voters (leadership handed over first) and stays
 	// a standby, its tasks where they are.
 	PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
 	DemoteNode(ctx context.Context, in *DemoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error)
 }
 
 type controlClient struct {
@@ -146,6 +184,26 @@ func (c *controlClient) ListTasks(ctx context.Context, in *ListTasksRequest, opt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListTasksResponse)
 	err := c.cc.Invoke(ctx, Control_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RollbackService(ctx context.Context, in *RollbackServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceWriteResponse)
+	err := c.cc.Invoke(ctx, Control_RollbackService_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) PromoteService(ctx context.Context, in *PromoteServiceRequest, opts ...grpc.CallOption) (*ServiceWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServiceWriteResponse)
+	err := c.cc.Invoke(ctx, Control_PromoteService_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +318,96 @@ func (c *controlClient) ServiceLogs(ctx context.Context, in *ServiceLogsRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *controlClient) GetJoinTokens(ctx context.Context, in *GetJoinTokensRequest, opts ...grpc.CallOption) (*JoinTokens, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinTokens)
+	err := c.cc.Invoke(ctx, Control_GetJoinTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RotateJoinToken(ctx context.Context, in *RotateJoinTokenRequest, opts ...grpc.CallOption) (*JoinTokens, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinTokens)
+	err := c.cc.Invoke(ctx, Control_RotateJoinToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) IssueOperatorCertificate(ctx context.Context, in *IssueOperatorCertificateRequest, opts ...grpc.CallOption) (*IssueOperatorCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueOperatorCertificateResponse)
+	err := c.cc.Invoke(ctx, Control_IssueOperatorCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RootCAStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RootCAStatus)
+	err := c.cc.Invoke(ctx, Control_RotateRootCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetRootCAStatus(ctx context.Context, in *GetRootCAStatusRequest, opts ...grpc.CallOption) (*RootCAStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RootCAStatus)
+	err := c.cc.Invoke(ctx, Control_GetRootCAStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) CreateNetwork(ctx context.Context, in *CreateNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NetworkSummary)
+	err := c.cc.Invoke(ctx, Control_CreateNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) ListNetworks(ctx context.Context, in *ListNetworksRequest, opts ...grpc.CallOption) (*ListNetworksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNetworksResponse)
+	err := c.cc.Invoke(ctx, Control_ListNetworks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetNetwork(ctx context.Context, in *GetNetworkRequest, opts ...grpc.CallOption) (*NetworkSummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NetworkSummary)
+	err := c.cc.Invoke(ctx, Control_GetNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) RemoveNetwork(ctx context.Context, in *RemoveNetworkRequest, opts ...grpc.CallOption) (*RemoveNetworkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveNetworkResponse)
+	err := c.cc.Invoke(ctx, Control_RemoveNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlClient) PromoteNode(ctx context.Context, in *PromoteNodeRequest, opts ...grpc.CallOption) (*NodeRoleResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NodeRoleResponse)
@@ -274,6 +422,26 @@ func (c *controlClient) DemoteNode(ctx context.Context, in *DemoteNodeRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NodeRoleResponse)
 	err := c.cc.Invoke(ctx, Control_DemoteNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) UnlockCluster(ctx context.Context, in *UnlockClusterRequest, opts ...grpc.CallOption) (*UnlockClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockClusterResponse)
+	err := c.cc.Invoke(ctx, Control_UnlockCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUnlockKeyResponse)
+	err := c.cc.Invoke(ctx, Control_GetUnlockKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +463,10 @@ type ControlServer interface {
 	GetService(context.Context, *GetServiceRequest) (*Service, error)
 	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// RollbackService rolls a service back to its previous spec, as a rollout.
+	RollbackService(context.Context, *RollbackServiceRequest) (*ServiceWriteResponse, error)
+	// PromoteService lets a rollout waiting in its canary phase go on.
+	PromoteService(context.Context, *PromoteServiceRequest) (*ServiceWriteResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	GetNode(context.Context, *GetNodeRequest) (*Node, error)
 	UpdateNode(context.Context, *UpdateNodeRequest) (*Node, error)
@@ -307,12 +479,33 @@ type ControlServer interface {
 	JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error)
 	Events(*EventsRequest, grpc.ServerStreamingServer[Event]) error
 	ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error
+	// The certificate authority (messages in ca.proto). GetJoinTokens and
+	// RotateJoinToken serve shoalctl cluster join-token;
+	// IssueOperatorCertificate signs a short-lived operator certificate;
+	// RotateRootCA starts a root rotation and GetRootCAStatus shows it.
+	GetJoinTokens(context.Context, *GetJoinTokensRequest) (*JoinTokens, error)
+	RotateJoinToken(context.Context, *RotateJoinTokenRequest) (*JoinTokens, error)
+	IssueOperatorCertificate(context.Context, *IssueOperatorCertificateRequest) (*IssueOperatorCertificateResponse, error)
+	RotateRootCA(context.Context, *RotateRootCARequest) (*RootCAStatus, error)
+	GetRootCAStatus(context.Context, *GetRootCAStatusRequest) (*RootCAStatus, error)
+	// Networks (messages in network.proto). RemoveNetwork is refused while
+	// a service is on the network.
+	CreateNetwork(context.Context, *CreateNetworkRequest) (*NetworkSummary, error)
+	ListNetworks(context.Context, *ListNetworksRequest) (*ListNetworksResponse, error)
+	GetNetwork(context.Context, *GetNetworkRequest) (*NetworkSummary, error)
+	RemoveNetwork(context.Context, *RemoveNetworkRequest) (*RemoveNetworkResponse, error)
 	// PromoteNode makes a standby manager's node a manager: its manager
 	// becomes a Raft voter. DemoteNode makes a manager's node a worker again:
 	// its manager leaves the voters (leadership handed over first) and stays
 	// a standby, its tasks where they are.
 	PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error)
 	DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error)
+	// UnlockCluster gives a locked manager (autolock, after a restart) the
+	// unlock key. Only a manager's unix socket accepts it; a manager that is
+	// not locked refuses it.
+	UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error)
+	// GetUnlockKey shows (or, with rotate, replaces) the cluster's unlock key.
+	GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -344,6 +537,12 @@ func (UnimplementedControlServer) ListServices(context.Context, *ListServicesReq
 func (UnimplementedControlServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
 }
+func (UnimplementedControlServer) RollbackService(context.Context, *RollbackServiceRequest) (*ServiceWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackService not implemented")
+}
+func (UnimplementedControlServer) PromoteService(context.Context, *PromoteServiceRequest) (*ServiceWriteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteService not implemented")
+}
 func (UnimplementedControlServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
 }
@@ -371,11 +570,44 @@ func (UnimplementedControlServer) Events(*EventsRequest, grpc.ServerStreamingSer
 func (UnimplementedControlServer) ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
 }
+func (UnimplementedControlServer) GetJoinTokens(context.Context, *GetJoinTokensRequest) (*JoinTokens, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJoinTokens not implemented")
+}
+func (UnimplementedControlServer) RotateJoinToken(context.Context, *RotateJoinTokenRequest) (*JoinTokens, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateJoinToken not implemented")
+}
+func (UnimplementedControlServer) IssueOperatorCertificate(context.Context, *IssueOperatorCertificateRequest) (*IssueOperatorCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueOperatorCertificate not implemented")
+}
+func (UnimplementedControlServer) RotateRootCA(context.Context, *RotateRootCARequest) (*RootCAStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateRootCA not implemented")
+}
+func (UnimplementedControlServer) GetRootCAStatus(context.Context, *GetRootCAStatusRequest) (*RootCAStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRootCAStatus not implemented")
+}
+func (UnimplementedControlServer) CreateNetwork(context.Context, *CreateNetworkRequest) (*NetworkSummary, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNetwork not implemented")
+}
+func (UnimplementedControlServer) ListNetworks(context.Context, *ListNetworksRequest) (*ListNetworksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNetworks not implemented")
+}
+func (UnimplementedControlServer) GetNetwork(context.Context, *GetNetworkRequest) (*NetworkSummary, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNetwork not implemented")
+}
+func (UnimplementedControlServer) RemoveNetwork(context.Context, *RemoveNetworkRequest) (*RemoveNetworkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveNetwork not implemented")
+}
 func (UnimplementedControlServer) PromoteNode(context.Context, *PromoteNodeRequest) (*NodeRoleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PromoteNode not implemented")
 }
 func (UnimplementedControlServer) DemoteNode(context.Context, *DemoteNodeRequest) (*NodeRoleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DemoteNode not implemented")
+}
+func (UnimplementedControlServer) UnlockCluster(context.Context, *UnlockClusterRequest) (*UnlockClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlockCluster not implemented")
+}
+func (UnimplementedControlServer) GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUnlockKey not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -520,6 +752,42 @@ func _Control_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(i
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ControlServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RollbackService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RollbackService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RollbackService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RollbackService(ctx, req.(*RollbackServiceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_PromoteService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteServiceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).PromoteService(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_PromoteService_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).PromoteService(ctx, req.(*PromoteServiceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -672,6 +940,168 @@ func _Control_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_ServiceLogsServer = grpc.ServerStreamingServer[LogLine]
 
+func _Control_GetJoinTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJoinTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetJoinTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetJoinTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetJoinTokens(ctx, req.(*GetJoinTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RotateJoinToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateJoinTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RotateJoinToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RotateJoinToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RotateJoinToken(ctx, req.(*RotateJoinTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_IssueOperatorCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueOperatorCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).IssueOperatorCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_IssueOperatorCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).IssueOperatorCertificate(ctx, req.(*IssueOperatorCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RotateRootCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateRootCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RotateRootCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RotateRootCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RotateRootCA(ctx, req.(*RotateRootCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetRootCAStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRootCAStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetRootCAStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetRootCAStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetRootCAStatus(ctx, req.(*GetRootCAStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_CreateNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).CreateNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_CreateNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).CreateNetwork(ctx, req.(*CreateNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_ListNetworks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNetworksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).ListNetworks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_ListNetworks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).ListNetworks(ctx, req.(*ListNetworksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetNetwork(ctx, req.(*GetNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_RemoveNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RemoveNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RemoveNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RemoveNetwork(ctx, req.(*RemoveNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Control_PromoteNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PromoteNodeRequest)
 	if err := dec(in); err != nil {
@@ -704,6 +1134,42 @@ func _Control_DemoteNode_Handler(srv interface{}, ctx context.Context, dec func(
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ControlServer).DemoteNode(ctx, req.(*DemoteNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_UnlockCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).UnlockCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_UnlockCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).UnlockCluster(ctx, req.(*UnlockClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_GetUnlockKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUnlockKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetUnlockKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetUnlockKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetUnlockKey(ctx, req.(*GetUnlockKeyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -744,6 +1210,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Control_ListTasks_Handler,
 		},
 		{
+			MethodName: "RollbackService",
+			Handler:    _Control_RollbackService_Handler,
+		},
+		{
+			MethodName: "PromoteService",
+			Handler:    _Control_PromoteService_Handler,
+		},
+		{
 			MethodName: "ListNodes",
 			Handler:    _Control_ListNodes_Handler,
 		},
@@ -772,12 +1246,56 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Control_JoinManager_Handler,
 		},
 		{
+			MethodName: "GetJoinTokens",
+			Handler:    _Control_GetJoinTokens_Handler,
+		},
+		{
+			MethodName: "RotateJoinToken",
+			Handler:    _Control_RotateJoinToken_Handler,
+		},
+		{
+			MethodName: "IssueOperatorCertificate",
+			Handler:    _Control_IssueOperatorCertificate_Handler,
+		},
+		{
+			MethodName: "RotateRootCA",
+			Handler:    _Control_RotateRootCA_Handler,
+		},
+		{
+			MethodName: "GetRootCAStatus",
+			Handler:    _Control_GetRootCAStatus_Handler,
+		},
+		{
+			MethodName: "CreateNetwork",
+			Handler:    _Control_CreateNetwork_Handler,
+		},
+		{
+			MethodName: "ListNetworks",
+			Handler:    _Control_ListNetworks_Handler,
+		},
+		{
+			MethodName: "GetNetwork",
+			Handler:    _Control_GetNetwork_Handler,
+		},
+		{
+			MethodName: "RemoveNetwork",
+			Handler:    _Control_RemoveNetwork_Handler,
+		},
+		{
 			MethodName: "PromoteNode",
 			Handler:    _Control_PromoteNode_Handler,
 		},
 		{
 			MethodName: "DemoteNode",
 			Handler:    _Control_DemoteNode_Handler,
+		},
+		{
+			MethodName: "UnlockCluster",
+			Handler:    _Control_UnlockCluster_Handler,
+		},
+		{
+			MethodName: "GetUnlockKey",
+			Handler:    _Control_GetUnlockKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

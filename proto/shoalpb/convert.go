@@ -83,7 +83,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 	}
 	out := &ServiceSpec{
 		Name: s.Name, Labels: s.Labels, Image: s.Image, Command: s.Command, Args: s.Args,
-		Env: s.Env, Dir: s.Dir, User: s.User,
+		Env: s.Env, Dir: s.Dir, User: s.User, ImageDigest: s.ImageDigest,
 		Reservations:    FromResources(s.Resources.Reservations),
 		Limits:          FromResources(s.Resources.Limits),
 		StopGracePeriod: dur(s.StopGracePeriod),
@@ -96,11 +96,9 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 			Condition: string(s.RestartPolicy.Condition), Delay: dur(s.RestartPolicy.Delay),
 			MaxAttempts: s.RestartPolicy.MaxAttempts, Window: dur(s.RestartPolicy.Window),
 		},
-		UpdateConfig: &UpdateConfig{
-			Parallelism: s.UpdateConfig.Parallelism, Delay: dur(s.UpdateConfig.Delay),
-			FailureAction: s.UpdateConfig.FailureAction, Monitor: dur(s.UpdateConfig.Monitor),
-			Order: s.UpdateConfig.Order,
-		},
+		UpdateConfig:   FromUpdateConfig(s.UpdateConfig),
+		RollbackConfig: FromUpdateConfig(s.RollbackConfig),
+		ForceUpdate:    s.ForceUpdate,
 	}
 	for _, m := range s.Mounts {
 		out.Mounts = append(out.Mounts, &Mount{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
@@ -115,6 +113,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 	for _, d := range s.DependsOn {
 		out.DependsOn = append(out.DependsOn, &Dependency{Service: d.Service, Condition: string(d.Condition)})
 	}
+	out.Networks, out.Endpoint = fromAttachmentSpecs(s.Networks), FromEndpointSpec(s.Endpoint)
 	out.Container = FromContainerOptions(s.Container)
 	return out
 }
@@ -127,7 +126,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 	p, rp, uc := s.GetPlacement(), s.GetRestartPolicy(), s.GetUpdateConfig()
 	out := &api.ServiceSpec{
 		Name: s.GetName(), Labels: s.GetLabels(), Image: s.GetImage(), Command: s.GetCommand(),
-		Args: s.GetArgs(), Env: s.GetEnv(), Dir: s.GetDir(), User: s.GetUser(),
+		Args: s.GetArgs(), Env: s.GetEnv(), Dir: s.GetDir(), User: s.GetUser(), ImageDigest: s.GetImageDigest(),
 		Resources: api.ResourceRequirements{
 			Reservations: ToResources(s.GetReservations()),
 			Limits:       ToResources(s.GetLimits()),
@@ -142,10 +141,9 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 			Condition: api.RestartCondition(rp.GetCondition()), Delay: fromDur(rp.GetDelay()),
 			MaxAttempts: rp.GetMaxAttempts(), Window: fromDur(rp.GetWindow()),
 		},
-		UpdateConfig: api.UpdateConfig{
-			Parallelism: uc.GetParallelism(), Delay: fromDur(uc.GetDelay()),
-			FailureAction: uc.GetFailureAction(), Monitor: fromDur(uc.GetMonitor()), Order: uc.GetOrder(),
-		},
+		UpdateConfig:   ToUpdateConfig(uc),
+		RollbackConfig: ToUpdateConfig(s.GetRollbackConfig()),
+		ForceUpdate:    s.GetForceUpdate(),
 	}
 	for _, m := range s.GetMounts() {
 		out.Mounts = append(out.Mounts, api.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(),
@@ -160,6 +158,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 	for _, d := range s.GetDependsOn() {
 		out.DependsOn = append(out.DependsOn, api.Dependency{Service: d.GetService(), Condition: api.DependencyCondition(d.GetCondition())})
 	}
+	out.Networks, out.Endpoint = toAttachmentSpecs(s.GetNetworks()), ToEndpointSpec(s.GetEndpoint())
 	out.Container = ToContainerOptions(s.GetContainer())
 	return out
 }
@@ -173,6 +172,8 @@ func FromService(s *api.Service) *Service {
 		Id: s.ID, Spec: FromServiceSpec(&s.Spec), SpecVersion: s.SpecVersion,
 		PreviousSpec: FromServiceSpec(s.PreviousSpec),
 		CreatedAt:    ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt),
+		Endpoint:     FromServiceEndpoint(s.Endpoint),
+		UpdateStatus: FromUpdateStatus(s.UpdateStatus),
 	}
 }
 
@@ -184,6 +185,8 @@ func ToService(s *Service) *api.Service {
 	out := &api.Service{
 		ID: s.GetId(), SpecVersion: s.GetSpecVersion(), PreviousSpec: ToServiceSpec(s.GetPreviousSpec()),
 		CreatedAt: fromTS(s.GetCreatedAt()), UpdatedAt: fromTS(s.GetUpdatedAt()),
+		Endpoint:     ToServiceEndpoint(s.GetEndpoint()),
+		UpdateStatus: ToUpdateStatus(s.GetUpdateStatus()),
 	}
 	if spec := ToServiceSpec(s.GetSpec()); spec != nil {
 		out.Spec = *spec
@@ -196,6 +199,7 @@ func FromTaskStatus(st api.TaskStatus) *TaskStatus {
 	return &TaskStatus{
 		State: st.State.String(), Message: st.Message, Err: st.Err, Timestamp: ts(st.Timestamp),
 		PendingReason: st.PendingReason, ContainerId: st.ContainerID, ExitCode: st.ExitCode,
+		Health: string(st.Health), HealthLog: fromProbes(st.HealthLog),
 	}
 }
 
@@ -206,9 +210,14 @@ func ToTaskStatus(st *TaskStatus) (api.TaskStatus, error) {
 	if err != nil {
 		return api.TaskStatus{}, err
 	}
+	health, err := api.ParseHealthState(st.GetHealth())
+	if err != nil {
+		return api.TaskStatus{}, err
+	}
 	return api.TaskStatus{
 		State: state, Message: st.GetMessage(), Err: st.GetErr(), Timestamp: fromTS(st.GetTimestamp()),
 		PendingReason: st.GetPendingReason(), ContainerID: st.GetContainerId(), ExitCode: st.GetExitCode(),
+		Health: health, HealthLog: toProbes(st.GetHealthLog()),
 	}, nil
 }
 
@@ -237,6 +246,8 @@ func FromTaskWithSpec(t *api.Task, spec *api.ServiceSpec) *Task {
 		SpecVersion: t.SpecVersion, Spec: FromServiceSpec(spec), DesiredState: t.DesiredState.String(),
 		Status: FromTaskStatus(t.Status), Attempt: t.Attempt,
 		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+		Networks:  FromAttachments(t.Networks),
+		StartedAt: ts(t.StartedAt),
 	}
 }
 
@@ -254,6 +265,8 @@ func ToTask(t *Task) (*api.Task, error) {
 		ID: t.GetId(), ServiceID: t.GetServiceId(), ServiceName: t.GetServiceName(), Slot: t.GetSlot(),
 		NodeID: t.GetNodeId(), SpecVersion: t.GetSpecVersion(), DesiredState: desired, Status: status,
 		Attempt: t.GetAttempt(), CreatedAt: fromTS(t.GetCreatedAt()), UpdatedAt: fromTS(t.GetUpdatedAt()),
+		Networks:  ToAttachments(t.GetNetworks()),
+		StartedAt: fromTS(t.GetStartedAt()),
 	}
 	if spec := ToServiceSpec(t.GetSpec()); spec != nil {
 		out.Spec = *spec

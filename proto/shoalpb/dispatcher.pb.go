@@ -443,6 +443,8 @@ type ManagerMessage struct {
 	//	*ManagerMessage_Heartbeat
 	//	*ManagerMessage_RestartAck
 	//	*ManagerMessage_StatusRejected
+	//	*ManagerMessage_NetworkView
+	//	*ManagerMessage_GossipKeys
 	Msg           isManagerMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -530,6 +532,24 @@ func (x *ManagerMessage) GetStatusRejected() *StatusRejected {
 	return nil
 }
 
+func (x *ManagerMessage) GetNetworkView() *NetworkView {
+	if x != nil {
+		if x, ok := x.Msg.(*ManagerMessage_NetworkView); ok {
+			return x.NetworkView
+		}
+	}
+	return nil
+}
+
+func (x *ManagerMessage) GetGossipKeys() *GossipKeys {
+	if x != nil {
+		if x, ok := x.Msg.(*ManagerMessage_GossipKeys); ok {
+			return x.GossipKeys
+		}
+	}
+	return nil
+}
+
 type isManagerMessage_Msg interface {
 	isManagerMessage_Msg()
 }
@@ -554,6 +574,17 @@ type ManagerMessage_StatusRejected struct {
 	StatusRejected *StatusRejected `protobuf:"bytes,5,opt,name=status_rejected,json=statusRejected,proto3,oneof"`
 }
 
+type ManagerMessage_NetworkView struct {
+	// network_view is the agent's whole network view: sent after the
+	// first assignment set and whenever it changes (a newer version
+	// replaces the one held).
+	NetworkView *NetworkView `protobuf:"bytes,200,opt,name=network_view,json=networkView,proto3,oneof"`
+}
+
+type ManagerMessage_GossipKeys struct {
+	GossipKeys *GossipKeys `protobuf:"bytes,150,opt,name=gossip_keys,json=gossipKeys,proto3,oneof"`
+}
+
 func (*ManagerMessage_Assignments) isManagerMessage_Msg() {}
 
 func (*ManagerMessage_Redirect) isManagerMessage_Msg() {}
@@ -563,6 +594,67 @@ func (*ManagerMessage_Heartbeat) isManagerMessage_Msg() {}
 func (*ManagerMessage_RestartAck) isManagerMessage_Msg() {}
 
 func (*ManagerMessage_StatusRejected) isManagerMessage_Msg() {}
+
+func (*ManagerMessage_NetworkView) isManagerMessage_Msg() {}
+
+func (*ManagerMessage_GossipKeys) isManagerMessage_Msg() {}
+
+// GossipKeys is the cluster's gossip keyring. The leader sends it right
+// after the first assignment set of every session and again whenever it
+// changes; the agent starts gossip only once it has it. The agent then
+// advertises version in its gossip metadata, which is how the leader knows
+// a rotation step reached it.
+type GossipKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Keys          [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"` // primary first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeys) Reset() {
+	*x = GossipKeys{}
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeys) ProtoMessage() {}
+
+func (x *GossipKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeys.ProtoReflect.Descriptor instead.
+func (*GossipKeys) Descriptor() ([]byte, []int) {
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GossipKeys) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GossipKeys) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
 
 // RestartAck answers Restarting: error is empty when the hold is committed
 // (until deadline), else it says why not (the node is then treated as any
@@ -577,7 +669,7 @@ type RestartAck struct {
 
 func (x *RestartAck) Reset() {
 	*x = RestartAck{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +681,7 @@ func (x *RestartAck) String() string {
 func (*RestartAck) ProtoMessage() {}
 
 func (x *RestartAck) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[8]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +694,7 @@ func (x *RestartAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartAck.ProtoReflect.Descriptor instead.
 func (*RestartAck) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{8}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RestartAck) GetDeadline() *timestamppb.Timestamp {
@@ -630,7 +722,7 @@ type StatusRejected struct {
 
 func (x *StatusRejected) Reset() {
 	*x = StatusRejected{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +734,7 @@ func (x *StatusRejected) String() string {
 func (*StatusRejected) ProtoMessage() {}
 
 func (x *StatusRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[9]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +747,7 @@ func (x *StatusRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRejected.ProtoReflect.Descriptor instead.
 func (*StatusRejected) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{9}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatusRejected) GetUpdates() []*RejectedStatus {
@@ -675,7 +767,7 @@ type RejectedStatus struct {
 
 func (x *RejectedStatus) Reset() {
 	*x = RejectedStatus{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[10]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +779,7 @@ func (x *RejectedStatus) String() string {
 func (*RejectedStatus) ProtoMessage() {}
 
 func (x *RejectedStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[10]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +792,7 @@ func (x *RejectedStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectedStatus.ProtoReflect.Descriptor instead.
 func (*RejectedStatus) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{10}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RejectedStatus) GetTaskId() string {
@@ -731,7 +823,7 @@ type Assignments struct {
 
 func (x *Assignments) Reset() {
 	*x = Assignments{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[11]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +835,7 @@ func (x *Assignments) String() string {
 func (*Assignments) ProtoMessage() {}
 
 func (x *Assignments) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[11]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +848,7 @@ func (x *Assignments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignments.ProtoReflect.Descriptor instead.
 func (*Assignments) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{11}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Assignments) GetFull() bool {
@@ -797,7 +889,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[12]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +901,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[12]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +914,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Redirect) GetLeaderAddr() string {
@@ -843,7 +935,7 @@ type TaskLogsRequest struct {
 
 func (x *TaskLogsRequest) Reset() {
 	*x = TaskLogsRequest{}
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[13]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +947,7 @@ func (x *TaskLogsRequest) String() string {
 func (*TaskLogsRequest) ProtoMessage() {}
 
 func (x *TaskLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_dispatcher_proto_msgTypes[13]
+	mi := &file_shoalpb_dispatcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +960,7 @@ func (x *TaskLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskLogsRequest.ProtoReflect.Descriptor instead.
 func (*TaskLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TaskLogsRequest) GetTaskIds() []string {
@@ -896,7 +988,7 @@ var File_shoalpb_dispatcher_proto protoreflect.FileDescriptor
 
 const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\"\x8f\x02\n" +
+	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\x1a\x15shoalpb/network.proto\"\x8f\x02\n" +
 	"\fAgentMessage\x12'\n" +
 	"\x05hello\x18\x01 \x01(\v2\x0f.shoal.v1.HelloH\x00R\x05hello\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.shoal.v1.StatusBatchH\x00R\x06status\x121\n" +
@@ -920,15 +1012,22 @@ const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\tHeartbeat\";\n" +
 	"\n" +
 	"Restarting\x12-\n" +
-	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xb7\x02\n" +
+	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xae\x03\n" +
 	"\x0eManagerMessage\x129\n" +
 	"\vassignments\x18\x01 \x01(\v2\x15.shoal.v1.AssignmentsH\x00R\vassignments\x120\n" +
 	"\bredirect\x18\x02 \x01(\v2\x12.shoal.v1.RedirectH\x00R\bredirect\x123\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x13.shoal.v1.HeartbeatH\x00R\theartbeat\x127\n" +
 	"\vrestart_ack\x18\x04 \x01(\v2\x14.shoal.v1.RestartAckH\x00R\n" +
 	"restartAck\x12C\n" +
-	"\x0fstatus_rejected\x18\x05 \x01(\v2\x18.shoal.v1.StatusRejectedH\x00R\x0estatusRejectedB\x05\n" +
-	"\x03msg\"Z\n" +
+	"\x0fstatus_rejected\x18\x05 \x01(\v2\x18.shoal.v1.StatusRejectedH\x00R\x0estatusRejected\x12;\n" +
+	"\fnetwork_view\x18\xc8\x01 \x01(\v2\x15.shoal.v1.NetworkViewH\x00R\vnetworkView\x128\n" +
+	"\vgossip_keys\x18\x96\x01 \x01(\v2\x14.shoal.v1.GossipKeysH\x00R\n" +
+	"gossipKeysB\x05\n" +
+	"\x03msg\":\n" +
+	"\n" +
+	"GossipKeys\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\"Z\n" +
 	"\n" +
 	"RestartAck\x126\n" +
 	"\bdeadline\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x14\n" +
@@ -968,7 +1067,7 @@ func file_shoalpb_dispatcher_proto_rawDescGZIP() []byte {
 	return file_shoalpb_dispatcher_proto_rawDescData
 }
 
-var file_shoalpb_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_shoalpb_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_shoalpb_dispatcher_proto_goTypes = []any{
 	(*AgentMessage)(nil),          // 0: shoal.v1.AgentMessage
 	(*Hello)(nil),                 // 1: shoal.v1.Hello
@@ -978,18 +1077,20 @@ var file_shoalpb_dispatcher_proto_goTypes = []any{
 	(*Heartbeat)(nil),             // 5: shoal.v1.Heartbeat
 	(*Restarting)(nil),            // 6: shoal.v1.Restarting
 	(*ManagerMessage)(nil),        // 7: shoal.v1.ManagerMessage
-	(*RestartAck)(nil),            // 8: shoal.v1.RestartAck
-	(*StatusRejected)(nil),        // 9: shoal.v1.StatusRejected
-	(*RejectedStatus)(nil),        // 10: shoal.v1.RejectedStatus
-	(*Assignments)(nil),           // 11: shoal.v1.Assignments
-	(*Redirect)(nil),              // 12: shoal.v1.Redirect
-	(*TaskLogsRequest)(nil),       // 13: shoal.v1.TaskLogsRequest
-	(*Node)(nil),                  // 14: shoal.v1.Node
-	(*TaskStatus)(nil),            // 15: shoal.v1.TaskStatus
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*Task)(nil),                  // 18: shoal.v1.Task
-	(*LogLine)(nil),               // 19: shoal.v1.LogLine
+	(*GossipKeys)(nil),            // 8: shoal.v1.GossipKeys
+	(*RestartAck)(nil),            // 9: shoal.v1.RestartAck
+	(*StatusRejected)(nil),        // 10: shoal.v1.StatusRejected
+	(*RejectedStatus)(nil),        // 11: shoal.v1.RejectedStatus
+	(*Assignments)(nil),           // 12: shoal.v1.Assignments
+	(*Redirect)(nil),              // 13: shoal.v1.Redirect
+	(*TaskLogsRequest)(nil),       // 14: shoal.v1.TaskLogsRequest
+	(*Node)(nil),                  // 15: shoal.v1.Node
+	(*TaskStatus)(nil),            // 16: shoal.v1.TaskStatus
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*NetworkView)(nil),           // 18: shoal.v1.NetworkView
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*Task)(nil),                  // 20: shoal.v1.Task
+	(*LogLine)(nil),               // 21: shoal.v1.LogLine
 }
 var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.AgentMessage.hello:type_name -> shoal.v1.Hello
@@ -997,27 +1098,29 @@ var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	4,  // 2: shoal.v1.AgentMessage.resync:type_name -> shoal.v1.ResyncRequest
 	5,  // 3: shoal.v1.AgentMessage.heartbeat:type_name -> shoal.v1.Heartbeat
 	6,  // 4: shoal.v1.AgentMessage.restarting:type_name -> shoal.v1.Restarting
-	14, // 5: shoal.v1.Hello.node:type_name -> shoal.v1.Node
-	15, // 6: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	15, // 5: shoal.v1.Hello.node:type_name -> shoal.v1.Node
+	16, // 6: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
 	2,  // 7: shoal.v1.StatusBatch.updates:type_name -> shoal.v1.TaskStatusUpdate
-	16, // 8: shoal.v1.Restarting.hold:type_name -> google.protobuf.Duration
-	11, // 9: shoal.v1.ManagerMessage.assignments:type_name -> shoal.v1.Assignments
-	12, // 10: shoal.v1.ManagerMessage.redirect:type_name -> shoal.v1.Redirect
+	17, // 8: shoal.v1.Restarting.hold:type_name -> google.protobuf.Duration
+	12, // 9: shoal.v1.ManagerMessage.assignments:type_name -> shoal.v1.Assignments
+	13, // 10: shoal.v1.ManagerMessage.redirect:type_name -> shoal.v1.Redirect
 	5,  // 11: shoal.v1.ManagerMessage.heartbeat:type_name -> shoal.v1.Heartbeat
-	8,  // 12: shoal.v1.ManagerMessage.restart_ack:type_name -> shoal.v1.RestartAck
-	9,  // 13: shoal.v1.ManagerMessage.status_rejected:type_name -> shoal.v1.StatusRejected
-	17, // 14: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
-	10, // 15: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
-	18, // 16: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
-	0,  // 17: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
-	13, // 18: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
-	7,  // 19: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
-	19, // 20: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
-	19, // [19:21] is the sub-list for method output_type
-	17, // [17:19] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 12: shoal.v1.ManagerMessage.restart_ack:type_name -> shoal.v1.RestartAck
+	10, // 13: shoal.v1.ManagerMessage.status_rejected:type_name -> shoal.v1.StatusRejected
+	18, // 14: shoal.v1.ManagerMessage.network_view:type_name -> shoal.v1.NetworkView
+	8,  // 15: shoal.v1.ManagerMessage.gossip_keys:type_name -> shoal.v1.GossipKeys
+	19, // 16: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
+	11, // 17: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
+	20, // 18: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
+	0,  // 19: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
+	14, // 20: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
+	7,  // 21: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
+	21, // 22: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
+	21, // [21:23] is the sub-list for method output_type
+	19, // [19:21] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_dispatcher_proto_init() }
@@ -1027,6 +1130,7 @@ func file_shoalpb_dispatcher_proto_init() {
 	}
 	file_shoalpb_types_proto_init()
 	file_shoalpb_control_proto_init()
+	file_shoalpb_network_proto_init()
 	file_shoalpb_dispatcher_proto_msgTypes[0].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Status)(nil),
@@ -1040,6 +1144,8 @@ func file_shoalpb_dispatcher_proto_init() {
 		(*ManagerMessage_Heartbeat)(nil),
 		(*ManagerMessage_RestartAck)(nil),
 		(*ManagerMessage_StatusRejected)(nil),
+		(*ManagerMessage_NetworkView)(nil),
+		(*ManagerMessage_GossipKeys)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1047,7 +1153,7 @@ func file_shoalpb_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_dispatcher_proto_rawDesc), len(file_shoalpb_dispatcher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

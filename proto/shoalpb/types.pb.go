@@ -439,14 +439,17 @@ func (x *RestartPolicy) GetWindow() *durationpb.Duration {
 }
 
 type UpdateConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parallelism   uint64                 `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
-	Delay         *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
-	FailureAction string                 `protobuf:"bytes,3,opt,name=failure_action,json=failureAction,proto3" json:"failure_action,omitempty"`
-	Monitor       *durationpb.Duration   `protobuf:"bytes,4,opt,name=monitor,proto3" json:"monitor,omitempty"`
-	Order         string                 `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Parallelism     uint64                 `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Delay           *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	FailureAction   string                 `protobuf:"bytes,3,opt,name=failure_action,json=failureAction,proto3" json:"failure_action,omitempty"`
+	Monitor         *durationpb.Duration   `protobuf:"bytes,4,opt,name=monitor,proto3" json:"monitor,omitempty"`
+	Order           string                 `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
+	MaxFailureRatio float64                `protobuf:"fixed64,350,opt,name=max_failure_ratio,json=maxFailureRatio,proto3" json:"max_failure_ratio,omitempty"`
+	Canary          uint64                 `protobuf:"varint,351,opt,name=canary,proto3" json:"canary,omitempty"`
+	AutoPromote     bool                   `protobuf:"varint,352,opt,name=auto_promote,json=autoPromote,proto3" json:"auto_promote,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateConfig) Reset() {
@@ -512,6 +515,27 @@ func (x *UpdateConfig) GetOrder() string {
 		return x.Order
 	}
 	return ""
+}
+
+func (x *UpdateConfig) GetMaxFailureRatio() float64 {
+	if x != nil {
+		return x.MaxFailureRatio
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetCanary() uint64 {
+	if x != nil {
+		return x.Canary
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetAutoPromote() bool {
+	if x != nil {
+		return x.AutoPromote
+	}
+	return false
 }
 
 type Healthcheck struct {
@@ -643,29 +667,36 @@ func (x *Dependency) GetCondition() string {
 }
 
 type ServiceSpec struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Labels          map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Image           string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
-	Command         []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
-	Args            []string               `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
-	Env             []string               `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty"`
-	Dir             string                 `protobuf:"bytes,7,opt,name=dir,proto3" json:"dir,omitempty"`
-	User            string                 `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
-	Mounts          []*Mount               `protobuf:"bytes,9,rep,name=mounts,proto3" json:"mounts,omitempty"`
-	Reservations    *Resources             `protobuf:"bytes,10,opt,name=reservations,proto3" json:"reservations,omitempty"`
-	Limits          *Resources             `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
-	StopGracePeriod *durationpb.Duration   `protobuf:"bytes,12,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
-	Healthcheck     *Healthcheck           `protobuf:"bytes,13,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
-	Mode            string                 `protobuf:"bytes,14,opt,name=mode,proto3" json:"mode,omitempty"` // replicated | global
-	Replicas        uint64                 `protobuf:"varint,15,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Placement       *Placement             `protobuf:"bytes,16,opt,name=placement,proto3" json:"placement,omitempty"`
-	RestartPolicy   *RestartPolicy         `protobuf:"bytes,17,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
-	UpdateConfig    *UpdateConfig          `protobuf:"bytes,18,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
-	DependsOn       []*Dependency          `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
-	Container       *ContainerOptions      `protobuf:"bytes,400,opt,name=container,proto3" json:"container,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state           protoimpl.MessageState   `protogen:"open.v1"`
+	Name            string                   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Labels          map[string]string        `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Image           string                   `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	Command         []string                 `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	Args            []string                 `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	Env             []string                 `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty"`
+	Dir             string                   `protobuf:"bytes,7,opt,name=dir,proto3" json:"dir,omitempty"`
+	User            string                   `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	Mounts          []*Mount                 `protobuf:"bytes,9,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Reservations    *Resources               `protobuf:"bytes,10,opt,name=reservations,proto3" json:"reservations,omitempty"`
+	Limits          *Resources               `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
+	StopGracePeriod *durationpb.Duration     `protobuf:"bytes,12,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
+	Healthcheck     *Healthcheck             `protobuf:"bytes,13,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	Mode            string                   `protobuf:"bytes,14,opt,name=mode,proto3" json:"mode,omitempty"` // replicated | global
+	Replicas        uint64                   `protobuf:"varint,15,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Placement       *Placement               `protobuf:"bytes,16,opt,name=placement,proto3" json:"placement,omitempty"`
+	RestartPolicy   *RestartPolicy           `protobuf:"bytes,17,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
+	UpdateConfig    *UpdateConfig            `protobuf:"bytes,18,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
+	DependsOn       []*Dependency            `protobuf:"bytes,19,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	Networks        []*NetworkAttachmentSpec `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
+	Endpoint        *EndpointSpec            `protobuf:"bytes,201,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	RollbackConfig  *UpdateConfig            `protobuf:"bytes,350,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
+	ForceUpdate     uint64                   `protobuf:"varint,351,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
+	// image_digest pins image to one manifest ("sha256:..."), resolved by the
+	// managers when the service is created or its image changes.
+	ImageDigest   string            `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	Container     *ContainerOptions `protobuf:"bytes,400,opt,name=container,proto3" json:"container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServiceSpec) Reset() {
@@ -829,6 +860,41 @@ func (x *ServiceSpec) GetDependsOn() []*Dependency {
 		return x.DependsOn
 	}
 	return nil
+}
+
+func (x *ServiceSpec) GetNetworks() []*NetworkAttachmentSpec {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetEndpoint() *EndpointSpec {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetRollbackConfig() *UpdateConfig {
+	if x != nil {
+		return x.RollbackConfig
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetForceUpdate() uint64 {
+	if x != nil {
+		return x.ForceUpdate
+	}
+	return 0
+}
+
+func (x *ServiceSpec) GetImageDigest() string {
+	if x != nil {
+		return x.ImageDigest
+	}
+	return ""
 }
 
 func (x *ServiceSpec) GetContainer() *ContainerOptions {
@@ -1048,6 +1114,8 @@ type Service struct {
 	PreviousSpec  *ServiceSpec           `protobuf:"bytes,4,opt,name=previous_spec,json=previousSpec,proto3" json:"previous_spec,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Endpoint      *ServiceEndpoint       `protobuf:"bytes,200,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	UpdateStatus  *UpdateStatus          `protobuf:"bytes,350,opt,name=update_status,json=updateStatus,proto3" json:"update_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1124,6 +1192,109 @@ func (x *Service) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Service) GetEndpoint() *ServiceEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *Service) GetUpdateStatus() *UpdateStatus {
+	if x != nil {
+		return x.UpdateStatus
+	}
+	return nil
+}
+
+// UpdateStatus is where a service's last rollout stands.
+type UpdateStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// updating | paused | completed | rolling_back | rollback_paused |
+	// rolled_back | canary | awaiting_promotion
+	State       string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	SpecVersion uint64                 `protobuf:"varint,2,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	Message     string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// The version the rollout started at (a later change of replicas or
+	// policies alone continues it at the new version).
+	FirstVersion  uint64 `protobuf:"varint,6,opt,name=first_version,json=firstVersion,proto3" json:"first_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStatus) Reset() {
+	*x = UpdateStatus{}
+	mi := &file_shoalpb_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStatus) ProtoMessage() {}
+
+func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
+func (*UpdateStatus) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *UpdateStatus) GetSpecVersion() uint64 {
+	if x != nil {
+		return x.SpecVersion
+	}
+	return 0
+}
+
+func (x *UpdateStatus) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *UpdateStatus) GetFirstVersion() uint64 {
+	if x != nil {
+		return x.FirstVersion
+	}
+	return 0
+}
+
 type TaskStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
@@ -1133,13 +1304,17 @@ type TaskStatus struct {
 	PendingReason string                 `protobuf:"bytes,5,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
 	ContainerId   string                 `protobuf:"bytes,6,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	ExitCode      int32                  `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// health: "" (no check), starting, healthy, unhealthy.
+	Health string `protobuf:"bytes,300,opt,name=health,proto3" json:"health,omitempty"`
+	// health_log: the last probes, newest last.
+	HealthLog     []*ProbeResult `protobuf:"bytes,301,rep,name=health_log,json=healthLog,proto3" json:"health_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoalpb_types_proto_msgTypes[12]
+	mi := &file_shoalpb_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1326,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[12]
+	mi := &file_shoalpb_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1339,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{12}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TaskStatus) GetState() string {
@@ -1216,6 +1391,89 @@ func (x *TaskStatus) GetExitCode() int32 {
 	return 0
 }
 
+func (x *TaskStatus) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *TaskStatus) GetHealthLog() []*ProbeResult {
+	if x != nil {
+		return x.HealthLog
+	}
+	return nil
+}
+
+// ProbeResult is one run of a task's health command.
+type ProbeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Output        string                 `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResult) Reset() {
+	*x = ProbeResult{}
+	mi := &file_shoalpb_types_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResult) ProtoMessage() {}
+
+func (x *ProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_types_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
+func (*ProbeResult) Descriptor() ([]byte, []int) {
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ProbeResult) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ProbeResult) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
 type Task struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1230,13 +1488,15 @@ type Task struct {
 	Attempt       uint64                 `protobuf:"varint,10,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Networks      []*NetworkAttachment   `protobuf:"bytes,200,rep,name=networks,proto3" json:"networks,omitempty"`
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,350,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoalpb_types_proto_msgTypes[13]
+	mi := &file_shoalpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1508,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_types_proto_msgTypes[13]
+	mi := &file_shoalpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1521,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoalpb_types_proto_rawDescGZIP(), []int{13}
+	return file_shoalpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Task) GetId() string {
@@ -1348,11 +1608,25 @@ func (x *Task) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Task) GetNetworks() []*NetworkAttachment {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *Task) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
 var File_shoalpb_types_proto protoreflect.FileDescriptor
 
 const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
-	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"K\n" +
+	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x15shoalpb/network.proto\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xb6\x04\n" +
@@ -1394,13 +1668,16 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\tcondition\x18\x01 \x01(\tR\tcondition\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12!\n" +
 	"\fmax_attempts\x18\x03 \x01(\x04R\vmaxAttempts\x121\n" +
-	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\xd3\x01\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\xbd\x02\n" +
 	"\fUpdateConfig\x12 \n" +
 	"\vparallelism\x18\x01 \x01(\x04R\vparallelism\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12%\n" +
 	"\x0efailure_action\x18\x03 \x01(\tR\rfailureAction\x123\n" +
 	"\amonitor\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\amonitor\x12\x14\n" +
-	"\x05order\x18\x05 \x01(\tR\x05order\"\xe5\x01\n" +
+	"\x05order\x18\x05 \x01(\tR\x05order\x12+\n" +
+	"\x11max_failure_ratio\x18\xde\x02 \x01(\x01R\x0fmaxFailureRatio\x12\x17\n" +
+	"\x06canary\x18\xdf\x02 \x01(\x04R\x06canary\x12\"\n" +
+	"\fauto_promote\x18\xe0\x02 \x01(\bR\vautoPromote\"\xe5\x01\n" +
 	"\vHealthcheck\x12\x12\n" +
 	"\x04test\x18\x01 \x03(\tR\x04test\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
@@ -1410,7 +1687,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"Dependency\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xf2\x06\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xef\b\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12\x14\n" +
@@ -1432,7 +1709,12 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x0erestart_policy\x18\x11 \x01(\v2\x17.shoal.v1.RestartPolicyR\rrestartPolicy\x12;\n" +
 	"\rupdate_config\x18\x12 \x01(\v2\x16.shoal.v1.UpdateConfigR\fupdateConfig\x123\n" +
 	"\n" +
-	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x129\n" +
+	"depends_on\x18\x13 \x03(\v2\x14.shoal.v1.DependencyR\tdependsOn\x12<\n" +
+	"\bnetworks\x18\xc8\x01 \x03(\v2\x1f.shoal.v1.NetworkAttachmentSpecR\bnetworks\x123\n" +
+	"\bendpoint\x18\xc9\x01 \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x12@\n" +
+	"\x0frollback_config\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x12\"\n" +
+	"\fforce_update\x18\xdf\x02 \x01(\x04R\vforceUpdate\x12\"\n" +
+	"\fimage_digest\x18\xac\x02 \x01(\tR\vimageDigest\x129\n" +
 	"\tcontainer\x18\x90\x03 \x01(\v2\x1a.shoal.v1.ContainerOptionsR\tcontainer\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -1463,7 +1745,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x06Ulimit\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
-	"\x04hard\x18\x03 \x01(\x03R\x04hard\"\x99\x02\n" +
+	"\x04hard\x18\x03 \x01(\x03R\x04hard\"\x8f\x03\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12!\n" +
@@ -1472,7 +1754,17 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xef\x01\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x126\n" +
+	"\bendpoint\x18\xc8\x01 \x01(\v2\x19.shoal.v1.ServiceEndpointR\bendpoint\x12<\n" +
+	"\rupdate_status\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateStatusR\fupdateStatus\"\x80\x02\n" +
+	"\fUpdateStatus\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12!\n" +
+	"\fspec_version\x18\x02 \x01(\x04R\vspecVersion\x129\n" +
+	"\n" +
+	"started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
+	"\fcompleted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12#\n" +
+	"\rfirst_version\x18\x06 \x01(\x04R\ffirstVersion\"\xbf\x02\n" +
 	"\n" +
 	"TaskStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
@@ -1481,7 +1773,15 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\ttimestamp\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12%\n" +
 	"\x0epending_reason\x18\x05 \x01(\tR\rpendingReason\x12!\n" +
 	"\fcontainer_id\x18\x06 \x01(\tR\vcontainerId\x12\x1b\n" +
-	"\texit_code\x18\a \x01(\x05R\bexitCode\"\xb6\x03\n" +
+	"\texit_code\x18\a \x01(\x05R\bexitCode\x12\x17\n" +
+	"\x06health\x18\xac\x02 \x01(\tR\x06health\x125\n" +
+	"\n" +
+	"health_log\x18\xad\x02 \x03(\v2\x15.shoal.v1.ProbeResultR\thealthLog\"\xa2\x01\n" +
+	"\vProbeResult\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\"\xac\x04\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1498,7 +1798,10 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x128\n" +
+	"\bnetworks\x18\xc8\x01 \x03(\v2\x1b.shoal.v1.NetworkAttachmentR\bnetworks\x12:\n" +
+	"\n" +
+	"started_at\x18\xde\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAtB,Z*github.com/shoal-sched/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoalpb_types_proto_rawDescOnce sync.Once
@@ -1512,7 +1815,7 @@ func file_shoalpb_types_proto_rawDescGZIP() []byte {
 	return file_shoalpb_types_proto_rawDescData
 }
 
-var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_shoalpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_shoalpb_types_proto_goTypes = []any{
 	(*Resources)(nil),             // 0: shoal.v1.Resources
 	(*Node)(nil),                  // 1: shoal.v1.Node
@@ -1526,56 +1829,74 @@ var file_shoalpb_types_proto_goTypes = []any{
 	(*ContainerOptions)(nil),      // 9: shoal.v1.ContainerOptions
 	(*Ulimit)(nil),                // 10: shoal.v1.Ulimit
 	(*Service)(nil),               // 11: shoal.v1.Service
-	(*TaskStatus)(nil),            // 12: shoal.v1.TaskStatus
-	(*Task)(nil),                  // 13: shoal.v1.Task
-	nil,                           // 14: shoal.v1.Node.LabelsEntry
-	nil,                           // 15: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 16: shoal.v1.ContainerOptions.SysctlsEntry
-	nil,                           // 17: shoal.v1.ContainerOptions.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
+	(*UpdateStatus)(nil),          // 12: shoal.v1.UpdateStatus
+	(*TaskStatus)(nil),            // 13: shoal.v1.TaskStatus
+	(*ProbeResult)(nil),           // 14: shoal.v1.ProbeResult
+	(*Task)(nil),                  // 15: shoal.v1.Task
+	nil,                           // 16: shoal.v1.Node.LabelsEntry
+	nil,                           // 17: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 18: shoal.v1.ContainerOptions.SysctlsEntry
+	nil,                           // 19: shoal.v1.ContainerOptions.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*NetworkAttachmentSpec)(nil), // 22: shoal.v1.NetworkAttachmentSpec
+	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
+	(*ServiceEndpoint)(nil),       // 24: shoal.v1.ServiceEndpoint
+	(*NetworkAttachment)(nil),     // 25: shoal.v1.NetworkAttachment
 }
 var file_shoalpb_types_proto_depIdxs = []int32{
-	14, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
+	16, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
 	0,  // 1: shoal.v1.Node.resources:type_name -> shoal.v1.Resources
-	18, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
-	18, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
-	19, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	19, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	19, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	19, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	19, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
-	19, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
-	19, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
-	15, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	20, // 2: shoal.v1.Node.created_at:type_name -> google.protobuf.Timestamp
+	20, // 3: shoal.v1.Node.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 4: shoal.v1.Node.restart_deadline:type_name -> google.protobuf.Timestamp
+	21, // 5: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	21, // 6: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	21, // 7: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	21, // 8: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	21, // 9: shoal.v1.Healthcheck.interval:type_name -> google.protobuf.Duration
+	21, // 10: shoal.v1.Healthcheck.timeout:type_name -> google.protobuf.Duration
+	21, // 11: shoal.v1.Healthcheck.start_period:type_name -> google.protobuf.Duration
+	17, // 12: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
 	2,  // 13: shoal.v1.ServiceSpec.mounts:type_name -> shoal.v1.Mount
 	0,  // 14: shoal.v1.ServiceSpec.reservations:type_name -> shoal.v1.Resources
 	0,  // 15: shoal.v1.ServiceSpec.limits:type_name -> shoal.v1.Resources
-	19, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	21, // 16: shoal.v1.ServiceSpec.stop_grace_period:type_name -> google.protobuf.Duration
 	6,  // 17: shoal.v1.ServiceSpec.healthcheck:type_name -> shoal.v1.Healthcheck
 	3,  // 18: shoal.v1.ServiceSpec.placement:type_name -> shoal.v1.Placement
 	4,  // 19: shoal.v1.ServiceSpec.restart_policy:type_name -> shoal.v1.RestartPolicy
 	5,  // 20: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
 	7,  // 21: shoal.v1.ServiceSpec.depends_on:type_name -> shoal.v1.Dependency
-	9,  // 22: shoal.v1.ServiceSpec.container:type_name -> shoal.v1.ContainerOptions
-	16, // 23: shoal.v1.ContainerOptions.sysctls:type_name -> shoal.v1.ContainerOptions.SysctlsEntry
-	10, // 24: shoal.v1.ContainerOptions.ulimits:type_name -> shoal.v1.Ulimit
-	17, // 25: shoal.v1.ContainerOptions.labels:type_name -> shoal.v1.ContainerOptions.LabelsEntry
-	8,  // 26: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	8,  // 27: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	18, // 28: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	18, // 29: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 30: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 31: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	12, // 32: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	18, // 33: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	18, // 34: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	22, // 22: shoal.v1.ServiceSpec.networks:type_name -> shoal.v1.NetworkAttachmentSpec
+	23, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	5,  // 24: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
+	9,  // 25: shoal.v1.ServiceSpec.container:type_name -> shoal.v1.ContainerOptions
+	18, // 26: shoal.v1.ContainerOptions.sysctls:type_name -> shoal.v1.ContainerOptions.SysctlsEntry
+	10, // 27: shoal.v1.ContainerOptions.ulimits:type_name -> shoal.v1.Ulimit
+	19, // 28: shoal.v1.ContainerOptions.labels:type_name -> shoal.v1.ContainerOptions.LabelsEntry
+	8,  // 29: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	8,  // 30: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	20, // 31: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	20, // 32: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 33: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
+	12, // 34: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	20, // 35: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	20, // 36: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	20, // 37: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	14, // 38: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
+	20, // 39: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
+	20, // 40: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
+	8,  // 41: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	13, // 42: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	20, // 43: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	20, // 44: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 45: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
+	20, // 46: shoal.v1.Task.started_at:type_name -> google.protobuf.Timestamp
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }
@@ -1583,13 +1904,14 @@ func file_shoalpb_types_proto_init() {
 	if File_shoalpb_types_proto != nil {
 		return
 	}
+	file_shoalpb_network_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_types_proto_rawDesc), len(file_shoalpb_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

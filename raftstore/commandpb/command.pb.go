@@ -43,26 +43,46 @@ const (
 	CommandType_UPSERT_MANAGER       CommandType = 12
 	CommandType_REMOVE_MANAGER       CommandType = 13
 	CommandType_BATCH                CommandType = 14
+	// The cluster's certificate authority (raftstore.SetCA).
+	CommandType_SET_CA CommandType = 100
+	// Networks (raftstore/networks.go).
+	CommandType_CREATE_NETWORK    CommandType = 200
+	CommandType_REMOVE_NETWORK    CommandType = 201
+	CommandType_ALLOCATE_NETWORKS CommandType = 202
+	CommandType_SET_UPDATE_STATUS CommandType = 350
+	CommandType_ROLLBACK_SERVICE  CommandType = 351
+	// The gossip keyring (raftstore.SetGossipKeys).
+	CommandType_SET_GOSSIP_KEYS CommandType = 150
+	// Autolock and the unlock key (raftstore.SetAutolock).
+	CommandType_SET_AUTOLOCK CommandType = 151
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0:  "COMMAND_TYPE_INVALID",
-		1:  "CREATE_SERVICE",
-		2:  "UPDATE_SERVICE",
-		3:  "REMOVE_SERVICE",
-		4:  "UPSERT_NODE",
-		5:  "UPDATE_NODE",
-		6:  "SET_NODE_STATUS",
-		7:  "REMOVE_NODE",
-		8:  "WRITE_TASKS",
-		9:  "ASSIGN_TASKS",
-		10: "UPDATE_TASK_STATUS",
-		11: "SET_CLUSTER",
-		12: "UPSERT_MANAGER",
-		13: "REMOVE_MANAGER",
-		14: "BATCH",
+		0:   "COMMAND_TYPE_INVALID",
+		1:   "CREATE_SERVICE",
+		2:   "UPDATE_SERVICE",
+		3:   "REMOVE_SERVICE",
+		4:   "UPSERT_NODE",
+		5:   "UPDATE_NODE",
+		6:   "SET_NODE_STATUS",
+		7:   "REMOVE_NODE",
+		8:   "WRITE_TASKS",
+		9:   "ASSIGN_TASKS",
+		10:  "UPDATE_TASK_STATUS",
+		11:  "SET_CLUSTER",
+		12:  "UPSERT_MANAGER",
+		13:  "REMOVE_MANAGER",
+		14:  "BATCH",
+		100: "SET_CA",
+		200: "CREATE_NETWORK",
+		201: "REMOVE_NETWORK",
+		202: "ALLOCATE_NETWORKS",
+		350: "SET_UPDATE_STATUS",
+		351: "ROLLBACK_SERVICE",
+		150: "SET_GOSSIP_KEYS",
+		151: "SET_AUTOLOCK",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_INVALID": 0,
@@ -80,6 +100,14 @@ var (
 		"UPSERT_MANAGER":       12,
 		"REMOVE_MANAGER":       13,
 		"BATCH":                14,
+		"SET_CA":               100,
+		"CREATE_NETWORK":       200,
+		"REMOVE_NETWORK":       201,
+		"ALLOCATE_NETWORKS":    202,
+		"SET_UPDATE_STATUS":    350,
+		"ROLLBACK_SERVICE":     351,
+		"SET_GOSSIP_KEYS":      150,
+		"SET_AUTOLOCK":         151,
 	}
 )
 
@@ -176,31 +204,51 @@ const (
 	// One version of a service's spec (tasks refer to it by service ID and
 	// version).
 	SnapshotRecordType_RECORD_SERVICE_SPEC SnapshotRecordType = 8
+	// A revoked node ID: its certificate is refused on every link.
+	SnapshotRecordType_RECORD_REVOKED SnapshotRecordType = 450
+	// The cluster's certificate authority (api.ClusterCA).
+	SnapshotRecordType_RECORD_CA SnapshotRecordType = 100
+	// One network, with what the leader allocated for it.
+	SnapshotRecordType_RECORD_NETWORK SnapshotRecordType = 200
+	// The gossip keyring (one record, when the cluster has one).
+	SnapshotRecordType_RECORD_GOSSIP_KEYRING SnapshotRecordType = 150
+	// Autolock and the unlock key (one record, once set).
+	SnapshotRecordType_RECORD_AUTOLOCK SnapshotRecordType = 151
 )
 
 // Enum value maps for SnapshotRecordType.
 var (
 	SnapshotRecordType_name = map[int32]string{
-		0: "RECORD_INVALID",
-		1: "RECORD_HEADER",
-		2: "RECORD_CLUSTER",
-		3: "RECORD_MANAGER",
-		4: "RECORD_NODE",
-		5: "RECORD_SERVICE",
-		6: "RECORD_TASK",
-		7: "RECORD_REQUEST",
-		8: "RECORD_SERVICE_SPEC",
+		0:   "RECORD_INVALID",
+		1:   "RECORD_HEADER",
+		2:   "RECORD_CLUSTER",
+		3:   "RECORD_MANAGER",
+		4:   "RECORD_NODE",
+		5:   "RECORD_SERVICE",
+		6:   "RECORD_TASK",
+		7:   "RECORD_REQUEST",
+		8:   "RECORD_SERVICE_SPEC",
+		450: "RECORD_REVOKED",
+		100: "RECORD_CA",
+		200: "RECORD_NETWORK",
+		150: "RECORD_GOSSIP_KEYRING",
+		151: "RECORD_AUTOLOCK",
 	}
 	SnapshotRecordType_value = map[string]int32{
-		"RECORD_INVALID":      0,
-		"RECORD_HEADER":       1,
-		"RECORD_CLUSTER":      2,
-		"RECORD_MANAGER":      3,
-		"RECORD_NODE":         4,
-		"RECORD_SERVICE":      5,
-		"RECORD_TASK":         6,
-		"RECORD_REQUEST":      7,
-		"RECORD_SERVICE_SPEC": 8,
+		"RECORD_INVALID":        0,
+		"RECORD_HEADER":         1,
+		"RECORD_CLUSTER":        2,
+		"RECORD_MANAGER":        3,
+		"RECORD_NODE":           4,
+		"RECORD_SERVICE":        5,
+		"RECORD_TASK":           6,
+		"RECORD_REQUEST":        7,
+		"RECORD_SERVICE_SPEC":   8,
+		"RECORD_REVOKED":        450,
+		"RECORD_CA":             100,
+		"RECORD_NETWORK":        200,
+		"RECORD_GOSSIP_KEYRING": 150,
+		"RECORD_AUTOLOCK":       151,
 	}
 )
 
@@ -387,7 +435,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xaa\x02\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xd0\x03\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -404,10 +452,19 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\vSET_CLUSTER\x10\v\x12\x12\n" +
 	"\x0eUPSERT_MANAGER\x10\f\x12\x12\n" +
 	"\x0eREMOVE_MANAGER\x10\r\x12\t\n" +
-	"\x05BATCH\x10\x0e*3\n" +
+	"\x05BATCH\x10\x0e\x12\n" +
+	"\n" +
+	"\x06SET_CA\x10d\x12\x13\n" +
+	"\x0eCREATE_NETWORK\x10\xc8\x01\x12\x13\n" +
+	"\x0eREMOVE_NETWORK\x10\xc9\x01\x12\x16\n" +
+	"\x11ALLOCATE_NETWORKS\x10\xca\x01\x12\x16\n" +
+	"\x11SET_UPDATE_STATUS\x10\xde\x02\x12\x15\n" +
+	"\x10ROLLBACK_SERVICE\x10\xdf\x02\x12\x14\n" +
+	"\x0fSET_GOSSIP_KEYS\x10\x96\x01\x12\x11\n" +
+	"\fSET_AUTOLOCK\x10\x97\x01*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xc6\x01\n" +
+	"\rENCODING_JSON\x10\x01*\xb1\x02\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -417,7 +474,12 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eRECORD_SERVICE\x10\x05\x12\x0f\n" +
 	"\vRECORD_TASK\x10\x06\x12\x12\n" +
 	"\x0eRECORD_REQUEST\x10\a\x12\x17\n" +
-	"\x13RECORD_SERVICE_SPEC\x10\bB2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
+	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
+	"\x0eRECORD_REVOKED\x10\xc2\x03\x12\r\n" +
+	"\tRECORD_CA\x10d\x12\x13\n" +
+	"\x0eRECORD_NETWORK\x10\xc8\x01\x12\x1a\n" +
+	"\x15RECORD_GOSSIP_KEYRING\x10\x96\x01\x12\x14\n" +
+	"\x0fRECORD_AUTOLOCK\x10\x97\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
 var (
 	file_commandpb_command_proto_rawDescOnce sync.Once

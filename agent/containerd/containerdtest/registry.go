@@ -21,6 +21,11 @@ type Registry struct {
 	Host string
 	// Image is the full reference of the busybox image.
 	Image string
+	// HealthImage is the busybox image with a HEALTHCHECK of its own
+	// (labregistry.ImageHealthcheck).
+	HealthImage string
+
+	reg *labregistry.Registry
 }
 
 var busybox = sync.OnceValues(func() (v1.Image, error) {
@@ -55,6 +60,13 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	if err := reg.Add(t.Context(), labregistry.DefaultRepository, img); err != nil {
 		t.Fatalf("store busybox image: %v", err)
 	}
+	himg, err := labregistry.WithHealthcheck(img, labregistry.ImageHealthcheck)
+	if err == nil {
+		err = reg.Add(t.Context(), labregistry.HealthRepository, himg)
+	}
+	if err != nil {
+		t.Fatalf("store busybox image with a healthcheck: %v", err)
+	}
 	var h http.Handler = reg
 	if cfg.user != "" {
 		h = basicAuth(cfg.user, cfg.password, reg)
@@ -62,7 +74,32 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	return &Registry{Host: host, Image: host + "/" + labregistry.DefaultRepository}
+	return &Registry{
+		Host: host, Image: host + "/" + labregistry.DefaultRepository,
+		HealthImage: host + "/" + labregistry.HealthRepository, reg: reg,
+	}
+}
+
+// Push stores a variant of the busybox image (its own digest) under
+// repoTag ("shoal/busybox:latest" moves that tag) and returns its digest.
+func (r *Registry) Push(t testing.TB, repoTag, variant string) string {
+	t.Helper()
+	base, err := busybox()
+	if err != nil {
+		t.Fatalf("build busybox image: %v", err)
+	}
+	img, err := labregistry.Variant(base, variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reg.Add(t.Context(), repoTag, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
 }
 
 func basicAuth(user, password string, next http.Handler) http.Handler {

@@ -1,4 +1,8 @@
-package containerd
+// Package registry is how shoal reaches image registries, the same way on
+// agents (pulls) and managers (resolving a tag to the digest every task
+// then runs): mirrors tried before each upstream, plain HTTP only for the
+// registries listed as insecure, credentials from a docker-style config.
+package registry
 
 import (
 	"encoding/base64"
@@ -14,10 +18,21 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 )
 
-// registries is how this runtime reaches image registries: mirrors tried
-// before each upstream, plain HTTP for the registries listed as insecure,
-// and credentials from a docker-style config file.
-type registries struct {
+// Options say how to reach registries.
+type Options struct {
+	// Mirrors lists, per registry host ("docker.io", "reg:5000"), mirror
+	// endpoints ("mirror:5000", "https://mirror/v2") tried before it.
+	Mirrors map[string][]string
+	// Insecure are hosts (host or host:port) reached over plain HTTP;
+	// every other registry is reached over HTTPS.
+	Insecure []string
+	// DockerConfig is a docker-style config.json with credentials
+	// ("auths"); empty means none.
+	DockerConfig string
+}
+
+// Registries is how one process reaches image registries.
+type Registries struct {
 	mirrors  map[string][]mirror
 	insecure map[string]bool
 	creds    map[string]credential
@@ -33,13 +48,14 @@ type credential struct {
 	username, secret string
 }
 
-func newRegistries(opts Options) (*registries, error) {
-	r := &registries{
+// New checks opts and returns the registries they describe.
+func New(opts Options) (*Registries, error) {
+	r := &Registries{
 		mirrors:  map[string][]mirror{},
 		insecure: map[string]bool{},
 		client:   &http.Client{Transport: docker.DefaultHTTPTransport(nil)},
 	}
-	for _, h := range opts.InsecureRegistries {
+	for _, h := range opts.Insecure {
 		if h == "" || strings.Contains(h, "/") {
 			return nil, fmt.Errorf("insecure registry %q: want host or host:port", h)
 		}
@@ -69,7 +85,7 @@ func newRegistries(opts Options) (*registries, error) {
 
 // parseMirror reads "host[:port][/path]", optionally with an http:// or
 // https:// scheme. Plain HTTP is only allowed for insecure registries.
-func (r *registries) parseMirror(raw string) (mirror, error) {
+func (r *Registries) parseMirror(raw string) (mirror, error) {
 	s := raw
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
@@ -94,8 +110,8 @@ func (r *registries) parseMirror(raw string) (mirror, error) {
 	return mirror{host: u.Host, path: p}, nil
 }
 
-// resolver returns a fresh resolver; each keeps its own auth tokens.
-func (r *registries) resolver() remotes.Resolver {
+// Resolver returns a fresh resolver; each keeps its own auth tokens.
+func (r *Registries) Resolver() remotes.Resolver {
 	auth := docker.NewDockerAuthorizer(
 		docker.WithAuthClient(r.client),
 		docker.WithAuthCreds(r.credentials),
@@ -107,7 +123,7 @@ func (r *registries) resolver() remotes.Resolver {
 
 // hosts lists where to fetch images named under host: its mirrors first,
 // then the registry itself.
-func (r *registries) hosts(host string, auth docker.Authorizer) []docker.RegistryHost {
+func (r *Registries) hosts(host string, auth docker.Authorizer) []docker.RegistryHost {
 	var out []docker.RegistryHost
 	for _, m := range r.mirrors[host] {
 		out = append(out, r.registryHost(m.host, m.path, docker.HostCapabilityPull|docker.HostCapabilityResolve, auth))
@@ -120,7 +136,7 @@ func (r *registries) hosts(host string, auth docker.Authorizer) []docker.Registr
 	return append(out, r.registryHost(upstream, "/v2", caps, auth))
 }
 
-func (r *registries) registryHost(host, path string, caps docker.HostCapabilities, auth docker.Authorizer) docker.RegistryHost {
+func (r *Registries) registryHost(host, path string, caps docker.HostCapabilities, auth docker.Authorizer) docker.RegistryHost {
 	scheme := "https"
 	if r.insecure[host] {
 		scheme = "http"
@@ -137,7 +153,7 @@ func (r *registries) registryHost(host, path string, caps docker.HostCapabilitie
 
 // credentials answers the authorizer: an empty username with a secret
 // means an identity (refresh) token.
-func (r *registries) credentials(host string) (string, string, error) {
+func (r *Registries) credentials(host string) (string, string, error) {
 	c := r.creds[host]
 	return c.username, c.secret, nil
 }
@@ -197,4 +213,21 @@ func registryKey(key string) string {
 		return "registry-1.docker.io"
 	}
 	return k
+}
+
+// ParseMirrors reads --registry-mirror values, as agents and managers take
+// them: MIRROR (a mirror of Docker Hub) or REGISTRY=MIRROR.
+func ParseMirrors(vals []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range vals {
+		reg, m, ok := strings.Cut(v, "=")
+		if !ok {
+			reg, m = "docker.io", v
+		}
+		if reg == "" || m == "" {
+			return nil, fmt.Errorf("--registry-mirror %q: want MIRROR or REGISTRY=MIRROR", v)
+		}
+		out[reg] = append(out[reg], m)
+	}
+	return out, nil
 }

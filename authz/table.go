@@ -1,0 +1,102 @@
+// Package authz decides who may call what on shoal's gRPC links. One table
+// names, for every method of every service, the roles allowed to call it;
+// interceptors enforce it from the caller's verified certificate (or the
+// root-only unix control socket, which counts as an operator). The same
+// package builds the TLS options every shoal server and client uses, so a
+// link cannot be opened without them by mistake.
+package authz
+
+import (
+	"slices"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// Roles a certificate (its OU) may carry.
+const (
+	RoleManager  = pki.RoleManager
+	RoleWorker   = pki.RoleWorker
+	RoleOperator = pki.RoleOperator
+)
+
+// rule is one method's entry: the roles allowed to call it, or open to any
+// caller, with or without a certificate (the join calls alone).
+type rule struct {
+	roles []string
+	open  bool
+}
+
+func (r rule) allows(role string) bool { return r.open || slices.Contains(r.roles, role) }
+
+var (
+	operators = rule{roles: []string{RoleOperator}}
+	managers  = rule{roles: []string{RoleManager}}
+	agents    = rule{roles: []string{RoleWorker, RoleManager}}
+	open      = rule{open: true}
+	// readers may read cluster status: operators, and agents that look
+	// for the managers' addresses.
+	readers = rule{roles: []string{RoleOperator, RoleWorker, RoleManager}}
+)
+
+// table is the authorisation of every gRPC method shoal serves. A method
+// missing here is refused (and a test over each server's service info
+// fails). Calls a follower forwards are judged by the original caller's
+// role (see forward.go), so the Control writes stay operator-only.
+var table = map[string]rule{
+	shoalpb.Control_CreateService_FullMethodName: operators,
+	shoalpb.Control_UpdateService_FullMethodName: operators,
+	shoalpb.Control_ScaleService_FullMethodName:  operators,
+	shoalpb.Control_RemoveService_FullMethodName: operators,
+	shoalpb.Control_GetService_FullMethodName:    operators,
+	shoalpb.Control_ListServices_FullMethodName:  operators,
+	shoalpb.Control_ListTasks_FullMethodName:     operators,
+	shoalpb.Control_ListNodes_FullMethodName:     operators,
+	shoalpb.Control_GetNode_FullMethodName:       operators,
+	shoalpb.Control_UpdateNode_FullMethodName:    operators,
+	shoalpb.Control_RemoveNode_FullMethodName:    operators,
+	shoalpb.Control_ClusterStatus_FullMethodName: readers,
+	shoalpb.Control_UpdateCluster_FullMethodName: operators,
+	shoalpb.Control_Events_FullMethodName:        operators,
+	shoalpb.Control_ServiceLogs_FullMethodName:   operators,
+	// A manager asks to be added to (or recorded in) the Raft
+	// configuration with the manager certificate it joined with.
+	shoalpb.Control_JoinManager_FullMethodName: managers,
+	// The cluster's CA: tokens, operator certificates and the root are
+	// an operator's business.
+	shoalpb.Control_GetJoinTokens_FullMethodName:            operators,
+	shoalpb.Control_RotateJoinToken_FullMethodName:          operators,
+	shoalpb.Control_IssueOperatorCertificate_FullMethodName: operators,
+	shoalpb.Control_RotateRootCA_FullMethodName:             operators,
+	shoalpb.Control_GetRootCAStatus_FullMethodName:          operators,
+
+	// The join calls are open: a joining node has no certificate yet (it
+	// proves itself with the token's secret), and a node whose
+	// certificate expired asks whether to renew.
+	shoalpb.NodeCA_GetRootCA_FullMethodName:             open,
+	shoalpb.NodeCA_IssueNodeCertificate_FullMethodName:  open,
+	shoalpb.NodeCA_NodeCertificateStatus_FullMethodName: open,
+	// Renewal is for a node's own certificate.
+	shoalpb.NodeCA_RenewNodeCertificate_FullMethodName: agents,
+
+	shoalpb.Dispatcher_Session_FullMethodName: agents,
+	// The leader reads task logs from the agents; nobody else may.
+	shoalpb.Agent_TaskLogs_FullMethodName: managers,
+
+	// Managers probe each other's health to report reachability.
+	healthpb.Health_Check_FullMethodName: managers,
+	healthpb.Health_Watch_FullMethodName: managers,
+	healthpb.Health_List_FullMethodName:  managers,
+}
+
+// Known reports whether method has an entry in the table.
+func Known(method string) bool {
+	_, ok := table[method]
+	return ok
+}
+
+// Allowed lists the roles allowed to call method (nil for an open or
+// unknown method).
+func Allowed(method string) []string { return slices.Clone(table[method].roles) }
