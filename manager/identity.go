@@ -164,13 +164,22 @@ func randomID() string {
 }
 
 // ReadID returns the id of the manager whose data dir is dataDir, without
-// making one: an agent on the manager's host takes it as its node id, so
-// that the host is one node whose role follows the manager's membership.
+// making one: its certificate's node ID (or, for a data dir from before
+// certificates, the id file's). An agent on the manager's host runs as
+// that node, so that the host is one node whose role follows the
+// manager's membership.
 func ReadID(dataDir string) (string, error) {
+	creds, err := pki.LoadCredentials(dataDir)
+	if err == nil {
+		return creds.Identity().NodeID, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read the manager's certificate in %s: %w", dataDir, err)
+	}
 	path := filepath.Join(dataDir, idFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no manager id in %s: start the manager with --data-dir %s first", dataDir, dataDir)
+		return "", fmt.Errorf("no manager certificate or id in %s: start the manager with --data-dir %s first", dataDir, dataDir)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read manager id: %w", err)

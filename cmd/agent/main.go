@@ -74,7 +74,10 @@ Flags:
 type config struct {
 	agent   agent.Config
 	token   string
-	runtime string
+	// managerDir is --manager-data-dir: the agent then runs with the
+	// manager's certificate, so its node is the manager's.
+	managerDir string
+	runtime    string
 	ctrd    containerdConfig
 	net     netConfig
 }
@@ -114,8 +117,14 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
+	// The agent of a manager's host is that manager's node: it presents
+	// the manager's certificate (the managers chose its node ID).
+	dir, role := cfg.agent.DataDir, pki.RoleWorker
+	if cfg.managerDir != "" {
+		dir, role = cfg.managerDir, pki.RoleManager
+	}
 	creds, err := join.Obtain(ctx, join.Options{
-		Dir: cfg.agent.DataDir, Managers: cfg.agent.Join, Token: cfg.token, Role: pki.RoleWorker, Logger: cfg.agent.Logger,
+		Dir: dir, Managers: cfg.agent.Join, Token: cfg.token, Role: role, Logger: cfg.agent.Logger,
 	})
 	if err != nil {
 		return err
@@ -180,7 +189,7 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		return fake.New(), func() error { return nil }, nil
 	case "containerd":
 		rt, err := containerd.New(ctx, containerd.Options{
-			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: cfg.agent.Credentials.Identity().NodeID,
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: credentialsNodeID(cfg.agent),
 			NodeHostname: cfg.agent.Hostname,
 			StateDir:     filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
@@ -288,11 +297,10 @@ func parseFlags(args []string) (config, error) {
 		if a.GossipAddr != "" {
 			return cfg, fmt.Errorf("--gossip-addr %q with --manager-data-dir: the manager gossips for its host; drop --gossip-addr", a.GossipAddr)
 		}
-		id, err := manager.ReadID(*managerDir)
-		if err != nil {
+		if _, err := manager.ReadID(*managerDir); err != nil {
 			return cfg, fmt.Errorf("--manager-data-dir: %w", err)
 		}
-		a.NodeID = id
+		cfg.managerDir = *managerDir
 	}
 	cfg.ctrd.insecureRegistry = insecure
 	m, err := registry.ParseMirrors(mirrors)
@@ -341,4 +349,13 @@ func parseResources(a *agent.Config, cpus, memory string) error {
 		a.Resources.MemoryBytes = n
 	}
 	return nil
+}
+
+// credentialsNodeID is the node ID of the agent's certificate, or the
+// configured one when it runs without credentials (tests).
+func credentialsNodeID(a agent.Config) string {
+	if a.Credentials == nil {
+		return a.NodeID
+	}
+	return a.Credentials.Identity().NodeID
 }
