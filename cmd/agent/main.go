@@ -72,14 +72,14 @@ Flags:
 // config is what the flags say: the agent's config and how to build its
 // runtime.
 type config struct {
-	agent   agent.Config
-	token   string
+	agent agent.Config
+	token string
 	// managerDir is --manager-data-dir: the agent then runs with the
 	// manager's certificate, so its node is the manager's.
 	managerDir string
 	runtime    string
-	ctrd    containerdConfig
-	net     netConfig
+	ctrd       containerdConfig
+	net        netConfig
 }
 
 // netConfig holds the flags of the data plane.
