@@ -64,7 +64,8 @@ type Config struct {
 	DataDir string
 	// NodeID, when set, is the node's ID instead of the one kept in
 	// DataDir: a host that runs a manager is one node, named by the
-	// manager's Raft id (see manager.ReadID).
+	// manager's Raft id (see manager.HostCredentials). With Credentials
+	// it must be theirs.
 	NodeID string
 	// Join lists managers' gRPC addresses (host:port); any one will do.
 	Join []string
@@ -109,6 +110,15 @@ type Config struct {
 	// expires. The session is mutual TLS with them, and the Agent service
 	// serves managers only. Required unless Plaintext.
 	Credentials *pki.Credentials
+	// SharedCredentialsDir, when set, is where Credentials were read from
+	// and are kept by another process: the manager on this host, whose
+	// certificate the agent presents (the host is one node). The agent then
+	// does not renew them (the manager does) and reloads them from this dir
+	// every CertStatusInterval instead.
+	SharedCredentialsDir string
+	// CertStatusInterval is how often the agent asks the CA whether to
+	// renew its certificate early (a root rotation); zero: a minute.
+	CertStatusInterval time.Duration
 	// Plaintext runs without TLS and authorisation, for benchmarks that
 	// measure what TLS costs; no flag sets it.
 	Plaintext bool
@@ -277,7 +287,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
 	}
-	if a.cfg.Credentials != nil {
+	switch {
+	case a.cfg.Credentials != nil && a.cfg.SharedCredentialsDir != "":
+		g.Go(func() error { return a.reloadCredentials(gctx) })
+	case a.cfg.Credentials != nil:
 		g.Go(func() error { return a.renewCertificate(gctx) })
 	}
 	if dp := a.cfg.DataPlane; dp != nil {

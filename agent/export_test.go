@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"google.golang.org/grpc"
 	"log/slog"
 
 	"github.com/shoal-sched/shoal/api"
@@ -70,3 +71,7 @@ func (tw *Worker) Reported() map[string]api.TaskStatus {
 // Flush writes the records now; Wait waits for the runners after ctx ended.
 func (tw *Worker) Flush() error { return tw.w.store.flush() }
 func (tw *Worker) Wait()        { tw.w.wait() }
+
+// ServiceInfo is what the agent's gRPC server serves, for the test that
+// every method has an authorisation entry.
+func ServiceInfo(a *Agent) map[string]grpc.ServiceInfo { return a.grpc.GetServiceInfo() }

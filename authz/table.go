@@ -9,6 +9,7 @@ package authz
 import (
 	"slices"
 
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoal-sched/shoal/pki"
@@ -61,6 +62,20 @@ var table = map[string]rule{
 	shoalpb.Control_UpdateCluster_FullMethodName: operators,
 	shoalpb.Control_Events_FullMethodName:        operators,
 	shoalpb.Control_ServiceLogs_FullMethodName:   operators,
+	// Networks are an operator's, like services.
+	shoalpb.Control_CreateNetwork_FullMethodName: operators,
+	shoalpb.Control_ListNetworks_FullMethodName:  operators,
+	shoalpb.Control_GetNetwork_FullMethodName:    operators,
+	shoalpb.Control_RemoveNetwork_FullMethodName: operators,
+	// Rollouts, manager roles and the autolock key are an operator's too.
+	shoalpb.Control_RollbackService_FullMethodName: operators,
+	shoalpb.Control_PromoteService_FullMethodName:  operators,
+	shoalpb.Control_PromoteNode_FullMethodName:     operators,
+	shoalpb.Control_DemoteNode_FullMethodName:      operators,
+	// UnlockCluster is served only by a locked manager, and only through
+	// its control socket (it checks that itself).
+	shoalpb.Control_UnlockCluster_FullMethodName: operators,
+	shoalpb.Control_GetUnlockKey_FullMethodName:  operators,
 	// A manager asks to be added to (or recorded in) the Raft
 	// configuration with the manager certificate it joined with.
 	shoalpb.Control_JoinManager_FullMethodName: managers,
@@ -100,3 +115,18 @@ func Known(method string) bool {
 // Allowed lists the roles allowed to call method (nil for an open or
 // unknown method).
 func Allowed(method string) []string { return slices.Clone(table[method].roles) }
+
+// Missing lists the methods a gRPC server serves that have no entry in
+// the table, as "/service/method".
+func Missing(info map[string]grpc.ServiceInfo) []string {
+	var out []string
+	for svc, si := range info {
+		for _, m := range si.Methods {
+			if name := "/" + svc + "/" + m.Name; !Known(name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -17,10 +17,12 @@ import (
 )
 
 func newClusterCommand(g *globals) *cobra.Command {
-	cmd := groupCommand("cluster", "Show the managers and their Raft state, change cluster-wide settings",
+	cmd := groupCommand("cluster", "Show the managers and their Raft state, change cluster-wide settings, join tokens and certificates",
 		`  shoalctl cluster status
-  shoalctl cluster update --max-replicas 20000`)
-	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newClusterUnlockCommand(g), newClusterUnlockKeyCommand(g))
+  shoalctl cluster update --max-replicas 20000
+  shoalctl cluster join-token worker`)
+	cmd.AddCommand(newClusterStatusCommand(g), newClusterUpdateCommand(g), newJoinTokenCommand(g), newOperatorCertCommand(g),
+		newClusterCACommand(g), newClusterUnlockCommand(g), newClusterUnlockKeyCommand(g))
 	return cmd
 }
 
@@ -28,6 +30,7 @@ func newClusterUpdateCommand(g *globals) *cobra.Command {
 	var maxReplicas uint64
 	var rotation time.Duration
 	var autolock bool
+	var certExpiry time.Duration
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Change cluster-wide settings",
@@ -40,14 +43,20 @@ See docs/limits.md for every limit a request is checked against.
 encrypts gossip (default %s, at least %s; 0 restores the default). Removing
 a node or a manager rotates it at once as well.
 
+--cert-expiry is the life of the node certificates the CA issues from now
+on (default %s, between %s and %s; 0 restores the default); nodes renew at a
+random point between 50%% and 80%% of their certificate's life.
+
 --autolock=true wraps every manager's data key (which encrypts its Raft log
 and snapshots) with an unlock key, printed once here and shown again by
 shoalctl cluster unlock-key: a manager that restarts then serves nothing
 until shoalctl cluster unlock gives it the key. --autolock=false stores the
 data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxReplicasCeiling,
-			api.DefaultGossipKeyRotation, api.MinGossipKeyRotation),
+			api.DefaultGossipKeyRotation, api.MinGossipKeyRotation,
+			fmtHours(api.DefaultCertExpiry), api.MinCertExpiry, fmtHours(api.MaxCertExpiry)),
 		Example: `  shoalctl cluster update --max-replicas 20000
   shoalctl cluster update --gossip-key-rotation 6h
+  shoalctl cluster update --cert-expiry 720h
   shoalctl cluster update --autolock=true`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -58,14 +67,19 @@ data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxRep
 			if cmd.Flags().Changed("gossip-key-rotation") {
 				req.GossipKeyRotation = durationpb.New(rotation)
 			}
+			if cmd.Flags().Changed("cert-expiry") {
+				req.CertExpiry = durationpb.New(certExpiry)
+			}
 			if cmd.Flags().Changed("autolock") {
 				req.Autolock = &autolock
 			}
-			if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.Autolock == nil {
-				return errors.New("nothing to update: give --max-replicas, --gossip-key-rotation or --autolock")
+			if req.MaxReplicas == nil && req.GossipKeyRotation == nil && req.CertExpiry == nil && req.Autolock == nil {
+				return errors.New("nothing to update: give --max-replicas, --gossip-key-rotation, --cert-expiry or --autolock")
 			}
-			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas, GossipKeyRotation: api.Duration(rotation)}); err != nil {
-				return asFlag(err, map[string]string{"max_replicas": "--max-replicas", "gossip_key_rotation": "--gossip-key-rotation"})
+			if err := api.ValidateClusterSettings(api.ClusterSettings{MaxReplicas: maxReplicas, GossipKeyRotation: api.Duration(rotation),
+				CertExpiry: api.Duration(certExpiry)}); err != nil {
+				return asFlag(err, map[string]string{"max_replicas": "--max-replicas", "gossip_key_rotation": "--gossip-key-rotation",
+					"cert_expiry": "--cert-expiry"})
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateCluster, req)
@@ -82,6 +96,9 @@ data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxRep
 				if req.GossipKeyRotation != nil {
 					fmt.Fprintf(g.app.Out, "gossip-key-rotation is %s\n", resp.GetSettings().GetGossipKeyRotation().AsDuration())
 				}
+				if req.CertExpiry != nil {
+					fmt.Fprintf(g.app.Out, "cert-expiry is %s\n", resp.GetSettings().GetCertExpiry().AsDuration())
+				}
 				if req.Autolock != nil {
 					fmt.Fprintf(g.app.Out, "autolock is %s\n", onOff(resp.GetSettings().GetAutolock()))
 				}
@@ -95,8 +112,11 @@ data keys unwrapped again (file mode 0600).`, api.DefaultMaxReplicas, api.MaxRep
 	cmd.Flags().Uint64Var(&maxReplicas, "max-replicas", 0, "the most replicas one service may have (0: the default)")
 	cmd.Flags().DurationVar(&rotation, "gossip-key-rotation", 0, "how often the gossip key is replaced (0: the default, 12h)")
 	cmd.Flags().BoolVar(&autolock, "autolock", false, "wrap the managers' data keys with an unlock key (--autolock=false unwraps them)")
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", 0, "life of node certificates issued from now on, e.g. 720h (0: the default, 2160h)")
 	return cmd
 }
+
+func fmtHours(d time.Duration) string { return fmt.Sprintf("%dh", int64(d/time.Hour)) }
 
 func newClusterStatusCommand(g *globals) *cobra.Command {
 	var rf readFlags
@@ -141,6 +161,9 @@ func writeClusterStatus(w io.Writer, st *shoalpb.ClusterStatusResponse) error {
 	s.line(0, "Answered by", st.GetAnsweredBy())
 	if set := st.GetSettings(); set != nil {
 		s.line(0, "Max replicas", fmt.Sprint(set.GetMaxReplicas()))
+		if e := set.GetCertExpiry(); e != nil {
+			s.line(0, "Cert expiry", e.AsDuration().String())
+		}
 		if r := set.GetGossipKeyRotation(); r != nil {
 			s.line(0, "Gossip key rotation", r.AsDuration().String())
 		}

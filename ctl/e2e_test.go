@@ -27,6 +27,9 @@ type e2e struct {
 	host     string
 	certDir  string // the operator certificate shoalctl dials with
 	runtimes []*fake.Runtime
+	// certStatus is the agents' certificate status interval (zero: the
+	// default).
+	certStatus time.Duration
 }
 
 func startE2E(t testing.TB, agents int) *e2e {
@@ -68,9 +71,10 @@ func (e *e2e) startAgent(name string) {
 	a, err := agent.New(agent.Config{
 		DataDir: dir, Join: []string{e.host}, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
 		Credentials: creds, Plaintext: creds == nil,
-		Runtime: rt, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+		Runtime: rt, DataPlane: &fakeDataPlane{}, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		CertStatusInterval: e.certStatus,
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatalf("agent %s: %v", name, err)

@@ -126,7 +126,11 @@ func newNetworkLsCommand(g *globals) *cobra.Command {
 				case g.structured(outputTable):
 					return g.writeMsg(resp)
 				}
-				return writeNetworkTable(g.app.Out, resp.GetNetworks(), rf.noTrunc)
+				w, err := rf.out(g.app.Out)
+				if err != nil {
+					return err
+				}
+				return writeNetworkTable(w, resp.GetNetworks(), rf.noTrunc)
 			})
 		},
 	}

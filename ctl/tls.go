@@ -35,7 +35,12 @@ func tlsFor(targets []target, dir string) (*tls.Config, error) {
 	}
 	creds, err := pki.LoadCredentials(dir)
 	if err != nil {
-		return nil, &api.FieldError{Field: "--tls-dir", Value: dir, Err: err}
+		return nil, &api.FieldError{Field: "--tls-dir", Value: dir, Err: fmt.Errorf("%w (make one with shoalctl cluster operator-cert --out DIR on a manager host)", err)}
+	}
+	// An expired operator certificate is named here, not left to a bare
+	// handshake failure.
+	if err := creds.CheckOwn(); err != nil {
+		return nil, &api.FieldError{Field: "--tls-dir", Value: dir, Err: fmt.Errorf("%w; get a new one with shoalctl cluster operator-cert", err)}
 	}
 	return creds.ClientTLS(), nil
 }

@@ -20,21 +20,29 @@ trap cleanup EXIT
 make -s build >/dev/null
 base=$((20000 + RANDOM % 20000))
 m() { echo "127.0.0.1:$((base + $1))"; }
+# The managers are driven through the first one's control socket; TCP takes
+# mutual TLS.
+ctl() { bin/shoalctl --host "unix://$dir/m0.sock" "$@"; }
+token() { # waits until the first manager has recorded the CA
+	for _ in $(seq 1 50); do ctl cluster join-token -q "$1" 2>/dev/null && return; sleep 0.2; done
+	echo "soak: no $1 join token from the first manager" >&2; return 1
+}
 for i in 0 1 2; do
 	join=()
-	[ "$i" -gt 0 ] && join=(--join "$(m 0)")
+	[ "$i" -gt 0 ] && join=(--join "$(m 0)" --token "$(token manager)")
 	bin/shoal-manager --data-dir "$dir/m$i" --socket "$dir/m$i.sock" --addr "$(m $((i * 10)))" \
 		--raft-addr "$(m $((i * 10 + 1)))" --gossip-addr "$(m $((i * 10 + 2)))" "${join[@]}" >"$dir/m$i.log" 2>&1 &
 	pids+=($!)
 	sleep 1
 done
+wtoken=$(token worker)
 for i in $(seq 1 "$agents"); do
-	bin/shoal-agent --runtime fake --data-dir "$dir/a$i" --hostname "a$i" --join "$(m 0),$(m 10),$(m 20)" \
+	bin/shoal-agent --runtime fake --data-dir "$dir/a$i" --hostname "a$i" --join "$(m 0),$(m 10),$(m 20)" --token "$wtoken" \
 		--advertise-addr "$(m $((100 + i * 2)))" --gossip-addr "$(m $((101 + i * 2)))" --cpus 2 --memory 2G >"$dir/a$i.log" 2>&1 &
 	pids+=($!)
 done
 sleep 3
-export SHOAL_HOST="$(m 0),$(m 10),$(m 20)"
+export SHOAL_HOST="unix://$dir/m0.sock,unix://$dir/m1.sock,unix://$dir/m2.sock"
 bin/shoalctl service create --detach --name soak --replicas 40 busybox >/dev/null
 ready=$(bin/shoalctl node ls 2>/dev/null | grep -c Ready || true)
 echo "soak: 3 managers, $agents agents ($ready ready), 40 replicas; both cores busy for ${secs}s"

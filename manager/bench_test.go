@@ -21,24 +21,36 @@ const failoverKills = 10
 // (the survivor retries internally while the election runs). It reports
 // the median and the worst of failoverKills kills per iteration.
 func BenchmarkLeaderFailover(b *testing.B) {
-	c := managertest.StartCluster(b, 3, benchOptions())
-	var took []time.Duration
-	n := 0
-	for b.Loop() {
-		for range failoverKills {
-			n++
-			took = append(took, failover(b, c, n))
-		}
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) {
+			c := managertest.StartCluster(b, 3, benchOptions(tr.plaintext))
+			var took []time.Duration
+			n := 0
+			for b.Loop() {
+				for range failoverKills {
+					n++
+					took = append(took, failover(b, c, n))
+				}
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "worst-ms")
+		})
 	}
-	slices.Sort(took)
-	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
-	b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "worst-ms")
 }
+
+// transports are the two ways the benchmarks run, side by side: mutual
+// TLS on every link (as shoal always runs) and plaintext, the baseline
+// that tells what TLS costs.
+var transports = []struct {
+	name      string
+	plaintext bool
+}{{"tls", false}, {"plaintext", true}}
 
 // benchOptions runs the benchmarks with the Raft timings shoal-manager
 // uses by default (the zero values), not the test harness's.
-func benchOptions() managertest.Options {
-	return managertest.Options{DefaultRaft: true}
+func benchOptions(plaintext bool) managertest.Options {
+	return managertest.Options{DefaultRaft: true, Plaintext: plaintext}
 }
 
 func failover(b *testing.B, c *managertest.Cluster, n int) time.Duration {
@@ -92,18 +104,27 @@ func BenchmarkControlWrites(b *testing.B) {
 	// replicas every new service also sets the orchestrator to work on the
 	// same leader (its tasks stay pending: there are no nodes), whose
 	// passes grow with the number of services.
-	for _, bc := range []struct {
-		name     string
-		via      string
-		replicas uint64
-	}{
-		{"leader", "leader", 0},
-		{"follower", "follower", 0},
-		{"leader-with-tasks", "leader", 2},
+	type benchCase struct {
+		name      string
+		via       string
+		replicas  uint64
+		plaintext bool
+	}
+	var cases []benchCase
+	for _, bc := range []benchCase{
+		{name: "leader", via: "leader"},
+		{name: "follower", via: "follower"},
+		{name: "leader-with-tasks", via: "leader", replicas: 2},
 	} {
+		for _, tr := range transports {
+			bc.plaintext = tr.plaintext
+			cases = append(cases, benchCase{bc.name + "/" + tr.name, bc.via, bc.replicas, tr.plaintext})
+		}
+	}
+	for _, bc := range cases {
 		via := bc.via
 		b.Run(bc.name, func(b *testing.B) {
-			c := managertest.StartCluster(b, 3, benchOptions())
+			c := managertest.StartCluster(b, 3, benchOptions(bc.plaintext))
 			target := c.WaitLeader(waitTimeout)
 			if via == "follower" {
 				target = (target + 1) % c.N()

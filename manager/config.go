@@ -73,6 +73,9 @@ type Config struct {
 	// LeaderTimeout bounds how long a write waits for a leader before it
 	// fails with the no-quorum error (default 7 s).
 	LeaderTimeout time.Duration
+	// CertStatusInterval is how often this manager asks the CA whether to
+	// renew its certificate early (a root rotation); zero: a minute.
+	CertStatusInterval time.Duration
 	// JoinTimeout bounds the first join (default 60 s).
 	JoinTimeout time.Duration
 	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)

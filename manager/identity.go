@@ -163,30 +163,36 @@ func randomID() string {
 	return hex.EncodeToString(b[:])[:25]
 }
 
-// ReadID returns the id of the manager whose data dir is dataDir, without
-// making one: its certificate's node ID (or, for a data dir from before
-// certificates, the id file's). An agent on the manager's host runs as
-// that node, so that the host is one node whose role follows the
-// manager's membership.
-func ReadID(dataDir string) (string, error) {
-	creds, err := pki.LoadCredentials(dataDir)
-	if err == nil {
-		return creds.Identity().NodeID, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read the manager's certificate in %s: %w", dataDir, err)
-	}
-	path := filepath.Join(dataDir, idFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no manager certificate or id in %s: start the manager with --data-dir %s first", dataDir, dataDir)
+// HostCredentials returns the credentials of the manager whose data dir is
+// dataDir, for the agent on the manager's host: the host is one node, named
+// by the manager's node ID, and the dispatcher takes a session's node ID
+// from its certificate only, so the agent presents the manager's. They are
+// read only (pki.ReadCredentials): the manager renews them and the agent
+// reloads the files, never writes them. The certificate's manager role
+// grants the agent nothing more than a worker's: authz lets it hold a
+// session, and its node's role follows the manager's Raft membership in
+// the store, not the certificate.
+func HostCredentials(dataDir string) (*pki.Credentials, error) {
+	creds, err := pki.ReadCredentials(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no manager certificate in %s: start the manager with --data-dir %s first: %w", dataDir, dataDir, err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read manager id: %w", err)
+		return nil, err
 	}
-	id := strings.TrimSpace(string(b))
-	if id == "" {
-		return "", fmt.Errorf("manager id file %s is empty", path)
+	if id := creds.Identity(); id.Role != pki.RoleManager {
+		return nil, fmt.Errorf("%w: the certificate in %s is a %s's (node %s), not a manager's: give the manager's data dir", ErrConfig, dataDir, id.Role, id.NodeID)
 	}
-	return id, nil
+	return creds, nil
+}
+
+// ReadID returns the node ID of the manager whose data dir is dataDir
+// (its certificate's CN), without making one. The lab reads it to name
+// Raft members.
+func ReadID(dataDir string) (string, error) {
+	creds, err := HostCredentials(dataDir)
+	if err != nil {
+		return "", err
+	}
+	return creds.Identity().NodeID, nil
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/internal/seal"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -28,18 +29,7 @@ var errStoppedLocked = errors.New("stopped while locked")
 func (m *Manager) serveLocked(ctx context.Context) (key, unlock []byte, err error) {
 	m.log.Warn("locked: the data key is wrapped with the cluster's unlock key; run shoalctl cluster unlock on this host")
 	srv := &lockedServer{m: m, got: make(chan [2][]byte, 1)}
-	refuse := status.Errorf(codes.FailedPrecondition, "manager %s is %v on its host", m.id, seal.ErrLocked)
-	opts := append(shoalpb.ServerOptions(),
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if info.FullMethod == shoalpb.Control_UnlockCluster_FullMethodName {
-				return h(ctx, req)
-			}
-			return nil, refuse
-		}),
-		grpc.ChainStreamInterceptor(func(any, grpc.ServerStream, *grpc.StreamServerInfo, grpc.StreamHandler) error { return refuse }),
-		grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { return refuse }),
-	)
-	gs := grpc.NewServer(opts...)
+	gs := grpc.NewServer(m.lockedServerOptions()...)
 	shoalpb.RegisterControlServer(gs, srv)
 	var lns []*pausedListener
 	var wg sync.WaitGroup
@@ -69,6 +59,34 @@ func (m *Manager) serveLocked(ctx context.Context) (key, unlock []byte, err erro
 	case <-m.crashed:
 		return nil, nil, errStoppedLocked
 	}
+}
+
+// lockedServerOptions are the real server's transport and authorisation
+// (TLS with the manager's certificate on TCP, plaintext on the socket, the
+// guard's table), then the refusal of every call but UnlockCluster. The
+// certificate and its key are not Raft data: they are read before the
+// unlock, so clients speak to a locked manager as to an unlocked one and
+// read the refusal as a gRPC status. The guard has no revocations to read
+// (they are in Raft): a revoked node with a valid certificate gets the
+// same refusal as everyone, since nothing but the unlock on the socket is
+// served.
+func (m *Manager) lockedServerOptions() []grpc.ServerOption {
+	serverTLS, _, _ := m.tlsFor()
+	var guard *authz.Guard
+	if serverTLS != nil {
+		guard = authz.NewGuard(m.clusterID(), m.cfg.Logger)
+	}
+	refuse := status.Errorf(codes.FailedPrecondition, "manager %s is %v on its host", m.id, seal.ErrLocked)
+	return append(authz.ServerOptions(serverTLS, guard),
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if info.FullMethod == shoalpb.Control_UnlockCluster_FullMethodName {
+				return h(ctx, req)
+			}
+			return nil, refuse
+		}),
+		grpc.ChainStreamInterceptor(func(any, grpc.ServerStream, *grpc.StreamServerInfo, grpc.StreamHandler) error { return refuse }),
+		grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { return refuse }),
+	)
 }
 
 // lockedServer answers UnlockCluster; the interceptors refuse the rest.

@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-sched/shoal/internal/debughttp"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
+	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -66,6 +67,8 @@ type Manager struct {
 	gossipRun *gossipRun
 	// rest is the data key, once Run has it (after an unlock, if locked).
 	rest *atRest
+	gs   *grpc.Server // set while Run runs
+	disp *dispatcher.Dispatcher
 }
 
 // New is Open for callers without a context: a first join is then
@@ -214,15 +217,17 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
+	caSrv := ca.NewServer(ca.Config{State: node.State(), Self: m.creds, Logger: m.cfg.Logger})
 	serverTLS, managerTLS, agentTLS := m.tlsFor()
 	ctl := controlapi.New(controlapi.Config{
 		ID: m.id, Raft: node, LeaderTimeout: m.cfg.LeaderTimeout, Logger: m.cfg.Logger,
-		ManagerTLS: managerTLS, AgentTLS: agentTLS,
+		ManagerTLS: managerTLS, AgentTLS: agentTLS, CAProgress: caSrv.Progress,
 		Images: m.images,
 	})
 	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
+	m.setServer(gs)
 	ctl.Register(gs)
-	ca.NewServer(ca.Config{State: node.State(), Logger: m.cfg.Logger}).Register(gs)
+	caSrv.Register(gs)
 	wg.Go(func() { m.renew(runCtx, node) })
 	parts, err := m.startParts(runCtx, gs, node)
 	if err != nil {
@@ -230,6 +235,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		wg.Wait()
 		return errors.Join(err, node.Close(), ctl.Close())
 	}
+	parts.duties = append(parts.duties, duty{name: "ca rotation", run: func(ctx context.Context) error {
+		return caSrv.RunRotation(ctx, node)
+	}})
 	serveErr := m.serve(gs)
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
 	wg.Go(func() { rest.follow(runCtx, node) })

@@ -3,11 +3,12 @@ package manager
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/pki/join"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -26,49 +27,35 @@ func (m *Manager) bootstrapCA(v *raftstore.View) (raftstore.Command, error) {
 	return raftstore.SetCA{CA: rec, At: time.Now().UTC()}, nil
 }
 
-// renew keeps this manager's certificate fresh. A manager signs its own
-// renewal with the CA in its local state: it holds the key.
+// renew keeps this manager's certificate fresh. It renews at the managers
+// (the leader first) like any node, so that the leader sees it move to a
+// new root during a rotation; every manager signs, itself included.
 func (m *Manager) renew(ctx context.Context, node *raftstore.Node) {
-	r := &pki.Renewer{Creds: m.creds, Issuer: &localIssuer{state: node.State(), creds: m.creds}, Logger: m.cfg.Logger}
+	managers := func() []string {
+		v := node.State().Read()
+		var out []string
+		if id, _ := node.Leader(); id != "" {
+			if rec, ok := v.Manager(id); ok && rec.Addr != "" {
+				out = append(out, rec.Addr)
+			}
+		}
+		for _, rec := range v.Managers() {
+			if rec.Addr != "" && !slices.Contains(out, rec.Addr) {
+				out = append(out, rec.Addr)
+			}
+		}
+		if len(out) == 0 {
+			out = append(out, m.advertise)
+		}
+		return out
+	}
+	r := &pki.Renewer{
+		Creds: m.creds, Issuer: &join.Remote{Creds: m.creds, Managers: managers},
+		StatusInterval: m.cfg.CertStatusInterval, Logger: m.cfg.Logger,
+	}
 	if err := r.Run(ctx); err != nil {
 		m.log.Error("certificate renewal stopped", "err", err)
 	}
-}
-
-// localIssuer is the CA in this manager's state, as a pki.Issuer.
-type localIssuer struct {
-	state *raftstore.State
-	creds *pki.Credentials
-}
-
-func (l *localIssuer) current() (api.ClusterCA, api.ClusterSettings, error) {
-	v := l.state.Read()
-	rec, ok := v.CA()
-	if !ok {
-		return rec, api.ClusterSettings{}, fmt.Errorf("renew: %w", ca.ErrNoCA)
-	}
-	return rec, v.Cluster().Settings, nil
-}
-
-func (l *localIssuer) Status(context.Context) (bool, []byte, error) {
-	rec, _, err := l.current()
-	if err != nil {
-		return false, nil, err
-	}
-	return ca.NeedsRenewal(rec, l.creds.Leaf()), ca.TrustedRoots(rec), nil
-}
-
-func (l *localIssuer) Renew(_ context.Context, csr []byte) ([]byte, []byte, error) {
-	rec, settings, err := l.current()
-	if err != nil {
-		return nil, nil, err
-	}
-	id := l.creds.Identity()
-	cert, err := ca.Issue(rec, settings, csr, pki.Identity{NodeID: id.NodeID, Role: id.Role}, 0, time.Now())
-	if err != nil {
-		return nil, nil, err
-	}
-	return cert, ca.TrustedRoots(rec), nil
 }
 
 // JoinToken returns the cluster's join token for role (pki.RoleWorker or

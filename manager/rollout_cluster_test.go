@@ -25,8 +25,9 @@ func startFakeAgent(t *testing.T, c *managertest.Cluster, name string, rt *fake.
 	for i := range c.N() {
 		join = append(join, c.Addr(i))
 	}
+	dir := t.TempDir()
 	a, err := agent.New(agent.Config{
-		DataDir: t.TempDir(), Join: join, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
+		DataDir: dir, Credentials: c.AgentCredentials(dir), Join: join, AdvertiseAddr: "127.0.0.1:0", Hostname: name,
 		Runtime: rt, Resources: api.Resources{NanoCPUs: 8e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 
 	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/manager/dispatcher"
 	"github.com/shoal-sched/shoal/manager/raftstream"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -154,4 +156,38 @@ func (m *Manager) closeRevoked(ctx context.Context, state *raftstore.State) {
 			}
 		}
 	}
+}
+
+func (m *Manager) setServer(gs *grpc.Server) {
+	m.mu.Lock()
+	m.gs = gs
+	m.mu.Unlock()
+}
+
+// serviceInfo is what the running gRPC server serves (nil before Run).
+func (m *Manager) serviceInfo() map[string]grpc.ServiceInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gs == nil {
+		return nil
+	}
+	return m.gs.GetServiceInfo()
+}
+
+func (m *Manager) setDispatcher(d *dispatcher.Dispatcher) {
+	m.mu.Lock()
+	m.disp = d
+	m.mu.Unlock()
+}
+
+// SessionCount is how many agents hold a session with this manager's
+// dispatcher (0 unless it leads, or before Run).
+func (m *Manager) SessionCount() int {
+	m.mu.Lock()
+	d := m.disp
+	m.mu.Unlock()
+	if d == nil {
+		return 0
+	}
+	return d.SessionCount()
 }

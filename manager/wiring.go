@@ -57,6 +57,7 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	}
 	go m.closeRevoked(ctx, state)
 	disp := dispatcher.New(dcfg)
+	m.setDispatcher(disp)
 	shoalpb.RegisterDispatcherServer(gs, disp)
 	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
 	alloc := allocator.New(state, node, m.cfg.Logger)

@@ -271,3 +271,37 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
 }
+
+// NewRootFor makes the next root of ca's cluster (a new key, same cluster
+// ID) and the new root cross-signed by ca: a certificate over the new
+// root's key and subject that ca issued, so that nodes which still trust
+// only ca can verify what the new key signs. It returns the new root (with
+// its key) and the cross-signed certificate in PEM.
+func (ca *RootCA) NewRootFor(now time.Time) (*RootCA, []byte, error) {
+	if ca.signer == nil {
+		return nil, nil, errors.New("root rotation: the current root's key is not here")
+	}
+	next, err := NewRootCA(ca.ClusterID(), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl, err := rootTemplate(ca.ClusterID(), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.Subject = next.Cert.Subject
+	tmpl.SubjectKeyId = next.Cert.SubjectKeyId
+	tmpl.NotAfter = minTime(next.Cert.NotAfter, ca.Cert.NotAfter)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, next.Cert.PublicKey, ca.signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cross-sign the new root: %w", err)
+	}
+	return next, pemBlock("CERTIFICATE", der), nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

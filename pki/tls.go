@@ -155,7 +155,7 @@ func explainVerify(leaf *x509.Certificate, now time.Time, err error) error {
 // learns why before a manager refuses it with a bare handshake failure.
 func (c *Credentials) CheckOwn() error {
 	_, err := verifyChain(c.cur.Load().cert.Certificate, c.Roots(), c.now(), x509.ExtKeyUsageClientAuth)
-	if errors.Is(err, ErrExpired) {
+	if errors.Is(err, ErrExpired) && c.Identity().Role != RoleOperator {
 		return fmt.Errorf("%w; the node must join again with a token (remove %s, %s, %s from its data dir)", err, CertFile, KeyFile, RootsFile)
 	}
 	return err

@@ -31,6 +31,7 @@ import (
 )
 
 const usageText = `Usage: shoal-agent --token TOKEN --join MANAGER[,MANAGER...] [flags]
+       shoal-agent --manager-data-dir DIR --join MANAGER[,MANAGER...] [flags]
 
 Runs the agent of one worker host: it joins the cluster's gossip, holds a
 session with the leader and runs the tasks assigned to its node.
@@ -42,6 +43,12 @@ Joining:
   node ID. The key, certificate and CA are kept in --data-dir (key.pem 0600,
   cert.pem, ca.pem); later starts use them and need no token. The certificate
   renews itself.
+  On a manager's host, --manager-data-dir makes the agent present the
+  manager's own certificate instead (read from the manager's data dir; no
+  --token): the host is one node with the manager's node ID, and its role
+  follows the manager's Raft membership. The manager renews that
+  certificate; the agent never writes the manager's files, it reloads them.
+  Run it as the manager's user (key.pem is 0600).
 
 Stopping (SIGTERM or SIGINT):
   By default the agent restarts in place. It tells the leader it will be back
@@ -74,8 +81,8 @@ Flags:
 type config struct {
 	agent agent.Config
 	token string
-	// managerDir is --manager-data-dir: the agent then runs with the
-	// manager's certificate, so its node is the manager's.
+	// managerDir is the data dir of the manager on this host, whose
+	// certificate the agent presents ("": the agent joins on its own).
 	managerDir string
 	runtime    string
 	ctrd       containerdConfig
@@ -117,15 +124,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	// The agent of a manager's host is that manager's node: it presents
-	// the manager's certificate (the managers chose its node ID).
-	dir, role := cfg.agent.DataDir, pki.RoleWorker
-	if cfg.managerDir != "" {
-		dir, role = cfg.managerDir, pki.RoleManager
-	}
-	creds, err := join.Obtain(ctx, join.Options{
-		Dir: dir, Managers: cfg.agent.Join, Token: cfg.token, Role: role, Logger: cfg.agent.Logger,
-	})
+	creds, err := credentials(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -149,11 +148,40 @@ func run(ctx context.Context, cfg config) error {
 	return errors.Join(a.Run(ctx), closeRT())
 }
 
+// credentials are the node's: on a manager's host the manager's own (the
+// host is one node, and the dispatcher names a session's node by its
+// certificate), which the manager renews and the agent reloads; otherwise
+// the agent's, traded for the worker join token on its first start.
+func credentials(ctx context.Context, cfg config) (*pki.Credentials, error) {
+	if cfg.managerDir != "" {
+		creds, err := manager.HostCredentials(cfg.managerDir)
+		if err != nil {
+			return nil, fmt.Errorf("--manager-data-dir: %w", err)
+		}
+		return creds, nil
+	}
+	return join.Obtain(ctx, join.Options{
+		Dir: cfg.agent.DataDir, Managers: cfg.agent.Join, Token: cfg.token, Role: pki.RoleWorker, Logger: cfg.agent.Logger,
+	})
+}
+
+// nodeID is the node's ID: its certificate's, else (runtimes built without
+// credentials, in tests) the configured one or the data dir's.
+func nodeID(cfg config) (string, error) {
+	switch {
+	case cfg.agent.Credentials != nil:
+		return cfg.agent.Credentials.Identity().NodeID, nil
+	case cfg.agent.NodeID != "":
+		return cfg.agent.NodeID, nil
+	}
+	return agent.NodeID(cfg.agent.DataDir)
+}
+
 // newDataPlane builds the overlay data plane: namespaces under the data
 // dir, VXLAN from the underlay address (the advertise address's host
 // unless --underlay-addr says otherwise).
 func newDataPlane(cfg config) (*network.Reconciler, error) {
-	nodeID, err := agent.NodeID(cfg.agent.DataDir)
+	id, err := nodeID(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +200,7 @@ func newDataPlane(cfg config) (*network.Reconciler, error) {
 		return nil, fmt.Errorf("--gateway-subnet %q: want a CIDR such as 172.31.0.0/16", cfg.net.gatewaySubnet)
 	}
 	dp, err := network.New(network.Config{
-		Dir: filepath.Join(cfg.agent.DataDir, "netns"), NodeID: nodeID, UnderlayIP: ip,
+		Dir: filepath.Join(cfg.agent.DataDir, "netns"), NodeID: id, UnderlayIP: ip,
 		GatewaySubnet: gw, Resolvers: cfg.net.dnsUpstreams, Logger: cfg.agent.Logger,
 	})
 	if err != nil {
@@ -188,8 +216,12 @@ func newRuntime(ctx context.Context, cfg config) (agent.Runtime, func() error, e
 		// Starts nothing: for simulations and tests of the control plane.
 		return fake.New(), func() error { return nil }, nil
 	case "containerd":
+		id, err := nodeID(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
 		rt, err := containerd.New(ctx, containerd.Options{
-			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: credentialsNodeID(cfg.agent),
+			Address: cfg.ctrd.address, Namespace: cfg.ctrd.namespace, NodeID: id,
 			NodeHostname: cfg.agent.Hostname,
 			StateDir:     filepath.Join(cfg.agent.DataDir, "runtime"), LogDir: cfg.ctrd.logDir,
 			Mirrors: cfg.ctrd.mirrors, InsecureRegistries: cfg.ctrd.insecureRegistry,
@@ -253,8 +285,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
 	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
-	managerDir := fs.String("manager-data-dir", "",
-		"data dir of the shoal-manager on this host: the agent takes the manager's id as its node id, so the host is one node whose role (manager or worker) follows the manager's Raft membership; gossip is then the manager's (no --gossip-addr)")
+	fs.StringVar(&cfg.managerDir, "manager-data-dir", "",
+		"data dir of the shoal-manager on this host: the agent presents the manager's certificate (no --token), so the host is one node, with the manager's id, whose role (manager or worker) follows the manager's Raft membership; the manager renews the certificate and the agent reloads it; gossip is then the manager's (no --gossip-addr)")
 	fs.StringVar(&a.Hostname, "hostname", "", "node name shown to operators (default: the host name)")
 	fs.StringVar(&cfg.runtime, "runtime", "containerd", "container runtime: containerd, or fake (starts nothing)")
 	fs.StringVar(&cfg.ctrd.address, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
@@ -293,14 +325,12 @@ func parseFlags(args []string) (config, error) {
 	}
 	a.Join, a.Labels = joinAddrs, labels
 	cfg.net.dnsUpstreams = upstreams
-	if *managerDir != "" {
-		if a.GossipAddr != "" {
-			return cfg, fmt.Errorf("--gossip-addr %q with --manager-data-dir: the manager gossips for its host; drop --gossip-addr", a.GossipAddr)
+	if cfg.managerDir != "" {
+		if err := checkManagerHost(cfg); err != nil {
+			return cfg, err
 		}
-		if _, err := manager.ReadID(*managerDir); err != nil {
-			return cfg, fmt.Errorf("--manager-data-dir: %w", err)
-		}
-		cfg.managerDir = *managerDir
+		// The manager renews the certificate; the agent reloads it.
+		a.SharedCredentialsDir = cfg.managerDir
 	}
 	cfg.ctrd.insecureRegistry = insecure
 	m, err := registry.ParseMirrors(mirrors)
@@ -326,6 +356,19 @@ func parseFlags(args []string) (config, error) {
 	return cfg, nil
 }
 
+// checkManagerHost refuses flags that contradict --manager-data-dir.
+func checkManagerHost(cfg config) error {
+	switch {
+	case cfg.agent.GossipAddr != "":
+		return fmt.Errorf("--gossip-addr %q with --manager-data-dir: the manager gossips for its host; drop --gossip-addr", cfg.agent.GossipAddr)
+	case cfg.token != "":
+		return errors.New("--token with --manager-data-dir: the agent presents the manager's certificate and joins with no token; drop --token")
+	case filepath.Clean(cfg.managerDir) == filepath.Clean(cfg.agent.DataDir):
+		return fmt.Errorf("--data-dir %q is the --manager-data-dir: give the agent a data dir of its own", cfg.agent.DataDir)
+	}
+	return nil
+}
+
 // parseResources reads --cpus and --memory; empty ones are detected.
 func parseResources(a *agent.Config, cpus, memory string) error {
 	if cpus != "" {
@@ -349,13 +392,4 @@ func parseResources(a *agent.Config, cpus, memory string) error {
 		a.Resources.MemoryBytes = n
 	}
 	return nil
-}
-
-// credentialsNodeID is the node ID of the agent's certificate, or the
-// configured one when it runs without credentials (tests).
-func credentialsNodeID(a agent.Config) string {
-	if a.Credentials == nil {
-		return a.NodeID
-	}
-	return a.Credentials.Identity().NodeID
 }

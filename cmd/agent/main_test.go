@@ -59,6 +59,14 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad key", args: []string{"--join", "a:1", "--gossip-key", "short"}, wantErr: "--gossip-key"},
 		{name: "bad level", args: []string{"--join", "a:1", "--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "stray arg", args: []string{"--join", "a:1", "extra"}, wantErr: `"extra"`},
+		{name: "manager host", args: []string{"--join", "a:1", "--manager-data-dir", "/m", "--data-dir", "/a"}, check: func(t *testing.T, c config) {
+			if c.managerDir != "/m" || c.agent.SharedCredentialsDir != "/m" {
+				t.Errorf("manager dir %q, shared credentials dir %q; want /m", c.managerDir, c.agent.SharedCredentialsDir)
+			}
+		}},
+		{name: "manager host with a token", args: []string{"--join", "a:1", "--manager-data-dir", "/m", "--token", "SWMTKN-x"}, wantErr: "--token with --manager-data-dir"},
+		{name: "manager host with gossip", args: []string{"--join", "a:1", "--manager-data-dir", "/m", "--gossip-addr", "127.0.0.1:7946"}, wantErr: "--gossip-addr"},
+		{name: "manager host in its dir", args: []string{"--join", "a:1", "--manager-data-dir", "/m/", "--data-dir", "/m"}, wantErr: "a data dir of its own"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,10 +116,19 @@ func (p *proc) kill9(t testing.TB) {
 	<-p.done
 }
 
+// sockets maps a manager's gRPC address to its control socket: the
+// tests drive the managers as root on their host does, through the
+// socket, since TCP takes mutual TLS.
+var sockets sync.Map
+
 func control(t testing.TB, addr string) shoalpb.ControlClient {
 	t.Helper()
+	target := addr
+	if sock, ok := sockets.Load(addr); ok {
+		target = "unix://" + sock.(string)
+	}
 	// Listing 10,000 tasks takes more than gRPC's default 4 MiB.
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
@@ -173,8 +183,10 @@ func startManagersWith(t testing.TB, dir, bin string, env []string, argsOf func(
 	var addrs []string
 	for i := range 3 {
 		addr := freeAddr(t)
+		dataDir := filepath.Join(dir, fmt.Sprintf("m%d", i))
+		sockets.Store(addr, filepath.Join(dataDir, "control.sock"))
 		a := append([]string{
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("m%d", i)), "--addr", addr, "--raft-addr", freeAddr(t),
+			"--data-dir", dataDir, "--addr", addr, "--raft-addr", freeAddr(t),
 			// The test's images are names only: no registry to resolve them in.
 			"--resolve-images=false",
 		}, argsOf(i)...)

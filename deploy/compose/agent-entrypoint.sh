@@ -77,7 +77,13 @@ stop() {
 nest_cgroups
 start_containerd
 trap 'stop; exit 143' TERM INT
-shoal-agent "$@" &
+args=("$@")
+# The worker join token, on the first start (a node with a certificate in
+# its data dir ignores it).
+if [ -n "${SHOAL_TOKEN_FILE:-}" ] && [ -s "$SHOAL_TOKEN_FILE" ]; then
+	args+=(--token "$(cat "$SHOAL_TOKEN_FILE")")
+fi
+shoal-agent "${args[@]}" &
 agent_pid=$!
 log "shoal-agent (pid $agent_pid) started"
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -21,13 +22,14 @@ import (
 // its session with (the agent's log), and the processes of the containers
 // (each agent host's containerd).
 
-// ManagerID is the Raft member id a manager host keeps in its data dir.
+// ManagerID is the Raft member id of a manager host: the node ID of the
+// certificate in its data dir.
 func (l *Lab) ManagerID(h *Host) (string, error) {
-	b, err := os.ReadFile(filepath.Join(h.Dir(l), "data", "manager-id"))
+	id, err := manager.ReadID(filepath.Join(h.Dir(l), "data"))
 	if err != nil {
 		return "", fmt.Errorf("manager id of %s: %w", h.Name, err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return id, nil
 }
 
 // Leader returns the manager host that leads now: one of the managers not

@@ -18,9 +18,10 @@ func (l *Lab) TaskHosts() []*Host {
 	return hosts
 }
 
-// managerAgentArgs are the flags of the agent on a manager host: it takes
-// the manager's id (one node per host, whose role follows the manager's
-// Raft membership) and leaves gossip to the manager.
+// managerAgentArgs are the flags of the agent on a manager host: it
+// presents the manager's certificate, so it takes the manager's id (one
+// node per host, whose role follows the manager's Raft membership), joins
+// with no token, and leaves gossip to the manager.
 func (l *Lab) managerAgentArgs(h *Host, joins []string) []string {
 	return []string{
 		l.bin("shoal-agent"),

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 // Up makes the lab: namespaces and links, the registry, the managers (the
@@ -95,6 +98,17 @@ func (l *Lab) startRegistry(ctx context.Context, logf func(string, ...any)) erro
 // its busybox as: the registry is the agents' Docker Hub mirror.
 const HubBusybox = "library/busybox:latest"
 
+// registryArgs are the registry flags of managers and agents alike: the
+// lab registry, over plain HTTP, is also the Docker Hub mirror, so the
+// managers resolve image digests where the agents pull (never the
+// internet).
+func (l *Lab) registryArgs() []string {
+	return []string{
+		"--insecure-registry", l.RegistryAddr(),
+		"--registry-mirror", "http://" + l.RegistryAddr(),
+	}
+}
+
 func (l *Lab) managerArgs(h *Host, join string) []string {
 	args := []string{
 		l.bin("shoal-manager"),
@@ -103,8 +117,8 @@ func (l *Lab) managerArgs(h *Host, join string) []string {
 		"--addr", fmt.Sprintf("%s:%d", h.IP, ManagerPort),
 		"--raft-addr", fmt.Sprintf("%s:%d", h.IP, RaftPort),
 		"--gossip-addr", fmt.Sprintf("%s:%d", h.IP, GossipPort),
-		"--insecure-registry", l.RegistryAddr(),
 	}
+	args = append(args, l.registryArgs()...)
 	if join != "" {
 		args = append(args, "--join", join)
 	}
@@ -120,7 +134,15 @@ func (l *Lab) startManagers(ctx context.Context, logf func(string, ...any)) erro
 			join = ""
 		}
 		logf("%-8s shoal-manager at %s:%d (raft %d, gossip %d)", h.Name, h.IP, ManagerPort, RaftPort, GossipPort)
-		if err := l.start(h, "manager", l.managerArgs(h, join)...); err != nil {
+		args := l.managerArgs(h, join)
+		if join != "" {
+			tok, err := l.tokenIfNew(ctx, filepath.Join(h.Dir(l), "data"), pki.RoleManager)
+			if err != nil {
+				return err
+			}
+			args = append(args, tok...)
+		}
+		if err := l.start(h, "manager", args...); err != nil {
 			return err
 		}
 		// Each manager joins only once the previous one is a voter, so
@@ -175,7 +197,7 @@ func (l *Lab) agentArgs(h *Host) []string {
 	if h.Role == RoleManager {
 		return l.managerAgentArgs(h, joins)
 	}
-	return []string{
+	args := []string{
 		l.bin("shoal-agent"),
 		"--data-dir", filepath.Join(h.Dir(l), "agent"),
 		"--hostname", h.Name,
@@ -185,10 +207,9 @@ func (l *Lab) agentArgs(h *Host) []string {
 		"--runtime", "containerd",
 		"--containerd-address", filepath.Join(h.Dir(l), "containerd", "containerd.sock"),
 		"--containerd-namespace", l.ContainerdNamespace(h),
-		"--insecure-registry", l.RegistryAddr(),
-		"--registry-mirror", "http://" + l.RegistryAddr(),
 		"--log-dir", filepath.Join(h.Dir(l), "logs"),
 	}
+	return append(args, l.registryArgs()...)
 }
 
 // startHost starts an agent host's containerd and agent.
@@ -208,7 +229,47 @@ func (l *Lab) startHost(ctx context.Context, h *Host) error {
 	}); err != nil {
 		return fmt.Errorf("%s: %w (log: %s)", h.Name, err, h.Procs["containerd"].Log)
 	}
-	return l.start(h, "agent", l.agentArgs(h)...)
+	if h.Role == RoleManager {
+		// The agent presents the manager's certificate: no token.
+		return l.start(h, "agent", l.agentArgs(h)...)
+	}
+	tok, err := l.tokenIfNew(ctx, filepath.Join(h.Dir(l), "agent"), pki.RoleWorker)
+	if err != nil {
+		return err
+	}
+	return l.start(h, "agent", append(l.agentArgs(h), tok...)...)
+}
+
+// tokenIfNew returns the --token arguments a node whose data dir is dir
+// needs to join as role: none when it holds a certificate already (a
+// restart), else the current join token, read from the managers.
+func (l *Lab) tokenIfNew(ctx context.Context, dir, role string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, pki.CertFile)); err == nil {
+		return nil, nil
+	}
+	c, err := l.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	var tok string
+	err = waitFor(ctx, 30*time.Second, func() error {
+		return c.each(ctx, func(ctx context.Context, ctl shoalpb.ControlClient) error {
+			t, err := ctl.GetJoinTokens(ctx, &shoalpb.GetJoinTokensRequest{})
+			if err != nil {
+				return err
+			}
+			tok = t.GetWorker()
+			if role == pki.RoleManager {
+				tok = t.GetManager()
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("join token for a %s: %w", role, err)
+	}
+	return []string{"--token", tok}, nil
 }
 
 func (l *Lab) startAgents(ctx context.Context, logf func(string, ...any)) error {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -187,22 +188,35 @@ func (w *Watcher) NodesMarked(status string) []string {
 
 // TaskChanges describes every change to the tasks of service other than a
 // running task staying running: tasks created, and tasks whose state or
-// desired state left running.
+// desired state left running. An ended task that was already told to stop
+// before the watch began (a replaced or removed one, whose record the
+// reaper trims later) changed nothing that runs: it is left out.
 func (w *Watcher) TaskChanges(service string) []string {
 	var out []string
+	live := map[string]bool{} // tasks seen not yet ended, or created
 	for _, ev := range w.Events() {
 		a := ev.GetAttributes()
 		if ev.GetType() != "task" || a["service"] != service {
 			continue
 		}
+		if ev.GetAction() == "create" || !ended(a) {
+			live[ev.GetId()] = true
+		}
 		switch {
 		case ev.GetAction() == "create":
 			out = append(out, fmt.Sprintf("task %s created (%s)", ev.GetId(), ev.GetName()))
+		case ended(a) && !live[ev.GetId()]:
 		case a["state"] != "running" || a["desired_state"] != "running":
-			out = append(out, fmt.Sprintf("task %s (%s) now %s, desired %s", ev.GetId(), ev.GetName(), a["state"], a["desired_state"]))
+			out = append(out, fmt.Sprintf("task %s (%s) %s: now %s, desired %s", ev.GetId(), ev.GetName(), ev.GetAction(), a["state"], a["desired_state"]))
 		}
 	}
 	return out
+}
+
+// ended: the event's task has ended and is not wanted running.
+func ended(a map[string]string) bool {
+	st, err := api.ParseTaskState(a["state"])
+	return err == nil && st.Terminal() && a["desired_state"] != "running"
 }
 
 // Broken lists the streams that ended while watching, and why.

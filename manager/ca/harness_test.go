@@ -82,6 +82,7 @@ type caHarness struct {
 	root    *pki.RootCA
 	mgr     *pki.Credentials // the manager's own credentials
 	addr    string
+	srv     *ca.Server
 	issues  atomic.Int64 // IssueNodeCertificate calls that arrived
 	renews  atomic.Int64
 	clock   func() time.Time
@@ -166,7 +167,8 @@ func (h *caHarness) serve() {
 		return next(ctx, req)
 	}
 	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(h.mgr.ServerTLS())), grpc.UnaryInterceptor(count))
-	ca.NewServer(ca.Config{State: h.state, Clock: h.clock}).Register(gs)
+	h.srv = ca.NewServer(ca.Config{State: h.state, Clock: h.clock, Self: h.mgr})
+	h.srv.Register(gs)
 	go func() { _ = gs.Serve(ln) }()
 	h.t.Cleanup(gs.Stop)
 	h.addr = ln.Addr().String()

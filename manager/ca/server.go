@@ -26,14 +26,19 @@ import (
 type Server struct {
 	shoalpb.UnimplementedNodeCAServer
 
-	state *raftstore.State
-	clock func() time.Time
-	log   *slog.Logger
+	state   *raftstore.State
+	clock   func() time.Time
+	log     *slog.Logger
+	self    *pki.Credentials
+	tracker rotationTracker
 }
 
 // Config configures a Server.
 type Config struct {
 	State *raftstore.State
+	// Self is this manager's credentials, counted in a rotation's
+	// progress (nil: not counted).
+	Self *pki.Credentials
 	// Clock is the time certificates are issued at (default time.Now).
 	Clock  func() time.Time
 	Logger *slog.Logger
@@ -41,7 +46,7 @@ type Config struct {
 
 // NewServer returns a NodeCA server over the local state.
 func NewServer(cfg Config) *Server {
-	s := &Server{state: cfg.State, clock: cfg.Clock, log: cfg.Logger}
+	s := &Server{state: cfg.State, clock: cfg.Clock, log: cfg.Logger, self: cfg.Self}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -106,8 +111,12 @@ func (s *Server) NodeCertificateStatus(ctx context.Context, _ *shoalpb.NodeCerti
 	if err != nil {
 		return nil, err
 	}
+	renew := NeedsRenewal(rec, leaf)
+	if !renew {
+		s.tracker.mark(rec, id.NodeID)
+	}
 	return &shoalpb.NodeCertificateStatusResponse{
-		Renew: NeedsRenewal(rec, leaf), TrustedRoots: TrustedRoots(rec), Role: id.Role,
+		Renew: renew, TrustedRoots: TrustedRoots(rec), Role: id.Role,
 		ServerTime: timestamppb.New(s.clock()),
 	}, nil
 }
@@ -140,6 +149,7 @@ func (s *Server) issue(rec api.ClusterCA, settings api.ClusterSettings, csr []by
 	case err != nil:
 		return nil, status.Errorf(codes.Internal, "sign: %v", err)
 	}
+	s.tracker.mark(rec, id.NodeID)
 	s.log.Info(what, "node_id", id.NodeID, "role", id.Role)
 	return &shoalpb.NodeCertificate{
 		Certificate: cert, TrustedRoots: TrustedRoots(rec), NodeId: id.NodeID, Role: id.Role,

@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -118,4 +119,71 @@ func (s *Server) IssueOperatorCertificate(ctx context.Context, req *shoalpb.Issu
 
 func notNameRune(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+}
+
+// maxPendingShown bounds the pending IDs a rotation status lists.
+const maxPendingShown = 50
+
+// RotateRootCA starts a root rotation: a new root, cross-signed by the
+// current one, signs from now on; nodes are told to renew; the leader
+// drops the old root and makes new join tokens once every node has moved.
+func (s *Server) RotateRootCA(ctx context.Context, req *shoalpb.RotateRootCARequest) (*shoalpb.RootCAStatus, error) {
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RootCAStatus, error) {
+		_, rec, err := s.currentCA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		next, err := ca.StartRotation(rec, now())
+		if errors.Is(err, ca.ErrRotating) {
+			return nil, fmt.Errorf("%w: %w; follow it with shoalctl cluster ca", ErrPrecondition, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.applier.Apply(ctx, raftstore.SetCA{CA: next, ExpectedVersion: rec.Version, At: now()})
+		if err != nil {
+			return nil, err
+		}
+		s.log.Info("root CA rotation started", "index", resp.Index)
+		return s.rootStatus(s.state().Read())
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.RootCAStatus, error) {
+		return c.RotateRootCA(ctx, req)
+	})
+}
+
+// GetRootCAStatus reports the root and a rotation's progress, as the
+// leader has seen the nodes move.
+func (s *Server) GetRootCAStatus(ctx context.Context, req *shoalpb.GetRootCAStatusRequest) (*shoalpb.RootCAStatus, error) {
+	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.RootCAStatus, error) {
+		v, _, err := s.currentCA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.rootStatus(v)
+	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.RootCAStatus, error) {
+		return c.GetRootCAStatus(ctx, req)
+	})
+}
+
+func (s *Server) rootStatus(v *raftstore.View) (*shoalpb.RootCAStatus, error) {
+	rec, _ := v.CA()
+	root, err := pki.ParseRootCA(rec.RootCert, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := &shoalpb.RootCAStatus{RootDigest: root.Digest()}
+	if rec.Rotation == nil {
+		return out, nil
+	}
+	next, err := pki.ParseRootCA(rec.Rotation.NewCert, nil)
+	if err != nil {
+		return nil, err
+	}
+	out.Rotating, out.NewRootDigest, out.StartedAt = true, next.Digest(), timestamppb.New(rec.Rotation.StartedAt)
+	if s.caProgress != nil {
+		p := s.caProgress(v)
+		out.Renewed, out.Total = uint32(p.Renewed), uint32(p.Total)
+		out.Pending = p.Pending[:min(len(p.Pending), maxPendingShown)]
+	}
+	return out, nil
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // startHostAgent runs the agent of manager i's host: a real agent (fake
-// runtime) whose node id is the manager's id, joined to every manager.
+// runtime) that presents the manager's certificate, so its node id is the
+// manager's id, joined to every manager.
 func startHostAgent(t *testing.T, c *managertest.Cluster, i int) {
 	t.Helper()
 	var join []string
@@ -26,6 +27,7 @@ func startHostAgent(t *testing.T, c *managertest.Cluster, i int) {
 	}
 	a, err := agent.New(agent.Config{
 		DataDir: t.TempDir(), NodeID: c.Manager(i).ID(), Join: join, AdvertiseAddr: "127.0.0.1:0",
+		Credentials: c.HostCredentials(i), SharedCredentialsDir: c.DataDir(i),
 		Hostname: fmt.Sprintf("host%d", i), Runtime: fake.New(),
 		Resources:         api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
 		HeartbeatInterval: 200 * time.Millisecond, StatusDelay: 10 * time.Millisecond,

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -64,6 +65,9 @@ type Config struct {
 	// resolution (default 5 s).
 	Images         ImageResolver
 	ResolveTimeout time.Duration
+	// CAProgress reports a root rotation's progress as this manager has
+	// seen it (the leader's answers GetRootCAStatus); nil reports none.
+	CAProgress func(*raftstore.View) ca.Progress
 }
 
 const (
@@ -89,6 +93,7 @@ type Server struct {
 
 	images         ImageResolver
 	resolveTimeout time.Duration
+	caProgress     func(*raftstore.View) ca.Progress
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -104,8 +109,8 @@ func New(cfg Config) *Server {
 		log:           cfg.Logger,
 		leaderTimeout: cfg.LeaderTimeout,
 		probeTimeout:  cfg.ProbeTimeout,
-
-		images: cfg.Images, resolveTimeout: cfg.ResolveTimeout,
+		caProgress:    cfg.CAProgress,
+		images:        cfg.Images, resolveTimeout: cfg.ResolveTimeout,
 	}
 	if s.resolveTimeout <= 0 {
 		s.resolveTimeout = defaultResolveTimeout

@@ -18,7 +18,20 @@ import (
 // The agent is then started again and the cluster settles, off the clock.
 // Run with -benchtime=10x for the median of 10 kills.
 func BenchmarkAgentFailover(b *testing.B) {
-	rc := startRaftCluster(b, 3)
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) { benchAgentFailover(b, tr.opts) })
+	}
+}
+
+// transports are the two ways the benchmarks run, side by side: mutual
+// TLS on every link (as shoal always runs) and the plaintext baseline.
+var transports = []struct {
+	name string
+	opts managertest.Options
+}{{"tls", managertest.Options{}}, {"plaintext", managertest.Options{Plaintext: true}}}
+
+func benchAgentFailover(b *testing.B, opts managertest.Options) {
+	rc := startRaftClusterWith(b, opts, 3)
 	svc := rc.createService("web", 6)
 	rc.waitRunning(svc, 6)
 	var took, seen []time.Duration

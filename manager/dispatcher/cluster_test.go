@@ -28,7 +28,13 @@ type raftCluster struct {
 // adjusts each agent before it starts.
 func startRaftCluster(t testing.TB, agents int, configure ...func(*testAgent)) *raftCluster {
 	t.Helper()
-	c := managertest.StartCluster(t, 3, managertest.Options{})
+	return startRaftClusterWith(t, managertest.Options{}, agents, configure...)
+}
+
+// startRaftClusterWith is startRaftCluster with the managers' options.
+func startRaftClusterWith(t testing.TB, opts managertest.Options, agents int, configure ...func(*testAgent)) *raftCluster {
+	t.Helper()
+	c := managertest.StartCluster(t, 3, opts)
 	rc := &raftCluster{t: t, c: c}
 	join := []string{c.Addr(0), c.Addr(1), c.Addr(2)}
 	for i := range agents {

@@ -164,6 +164,43 @@ func sameView(a, b *api.NetworkView) bool {
 	return reflect.DeepEqual(x, y)
 }
 
+// endpointKey is what of a task a network view shows: an endpoint's node,
+// whether it is listed, and whether it runs.
+type endpointKey struct {
+	node          string
+	listed, alive bool
+}
+
+func endpointOf(t *api.Task) endpointKey {
+	return endpointKey{node: t.NodeID, listed: t.NodeID != "" && inSet(t) && !t.Status.State.Terminal(),
+		alive: t.Status.State == api.TaskRunning && t.DesiredState == api.TaskRunning}
+}
+
+// netEvents tells the network events from the others. It remembers what
+// the views showed of each task on a network, so that the status steps a
+// view does not show (accepted, preparing, starting) wake no session.
+type netEvents struct{ seen map[string]endpointKey }
+
+func newNetEvents() *netEvents { return &netEvents{seen: map[string]endpointKey{}} }
+
+// changes reports whether ev may change some node's network view.
+func (n *netEvents) changes(ev raftstore.Event) bool {
+	if t := ev.Task; t != nil && ev.Network == nil {
+		if len(t.Networks) == 0 {
+			return false
+		}
+		old, had := n.seen[t.ID]
+		if ev.Action == "remove" {
+			delete(n.seen, t.ID)
+			return true
+		}
+		now := endpointOf(t)
+		n.seen[t.ID] = now
+		return !had || old != now
+	}
+	return networkEvent(ev)
+}
+
 // networkEvent reports whether ev may change some node's network view.
 func networkEvent(ev raftstore.Event) bool {
 	switch {

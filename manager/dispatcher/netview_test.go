@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/raftstore"
 )
 
 func netTask(id, svc, node string, st api.TaskState, net, addr string) *api.Task {
@@ -87,5 +88,30 @@ func TestNetworkViewOfNodeWithoutNetworkedTasks(t *testing.T) {
 	view := BuildNetworkView("n9", netInputs())
 	if len(view.Networks) != 1 || !view.Networks[0].Ingress || len(view.Endpoints) != 0 || len(view.Services) != 0 {
 		t.Errorf("view = %+v, want ingress alone", view)
+	}
+}
+
+func TestNetEventsIgnoreStepsViewsDoNotShow(t *testing.T) {
+	n := newNetEvents()
+	task := netTask("t1", "web", "n1", api.TaskAssigned, "nf", "10.10.0.3/24")
+	ev := func(st api.TaskState) raftstore.Event {
+		c := *task
+		c.Status.State = st
+		return raftstore.Event{Action: "update", Task: &c}
+	}
+	steps := []struct {
+		state api.TaskState
+		want  bool
+	}{
+		{api.TaskAssigned, true}, {api.TaskAccepted, false}, {api.TaskPreparing, false}, {api.TaskStarting, false},
+		{api.TaskRunning, true}, {api.TaskRunning, false}, {api.TaskFailed, true},
+	}
+	for _, s := range steps {
+		if got := n.changes(ev(s.state)); got != s.want {
+			t.Errorf("%s: changes = %v, want %v", s.state, got, s.want)
+		}
+	}
+	if n.changes(raftstore.Event{Action: "update", Task: &api.Task{ID: "host", Status: api.TaskStatus{State: api.TaskRunning}}}) {
+		t.Error("a host-network task woke the sessions")
 	}
 }

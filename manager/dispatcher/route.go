@@ -39,13 +39,13 @@ func (d *Dispatcher) routeChanges(ctx context.Context) error {
 		for _, s := range d.sessions.all() {
 			d.endRevoked(s.nodeID)
 		}
-		d.route(ctx, events, known)
+		d.route(ctx, events, known, newNetEvents())
 		cancel()
 	}
 	return nil
 }
 
-func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event, known map[string]seenTask) {
+func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event, known map[string]seenTask, nets *netEvents) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -63,7 +63,7 @@ func (d *Dispatcher) route(ctx context.Context, events <-chan []raftstore.Event,
 				case ev.Node != nil && ev.Action == "remove":
 					d.endRevoked(ev.Node.ID)
 				}
-				net = net || networkEvent(ev)
+				net = nets.changes(ev) || net
 			}
 			if net {
 				// Endpoints are cluster-wide: every session recomputes

@@ -381,11 +381,14 @@ func (c *Cluster) GossipAddr(i int) string { return c.members[i].cfg.GossipAddr 
 // Client returns a Control client for manager i over TCP. It stays valid
 // across restarts of the manager.
 func (c *Cluster) Client(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.conn == nil {
-		mb.conn = c.dial(mb.cfg.Addr)
+		mb.conn = c.dial(mb.cfg.Addr, op)
 	}
 	return shoalpb.NewControlClient(mb.conn)
 }
@@ -393,27 +396,33 @@ func (c *Cluster) Client(i int) shoalpb.ControlClient {
 // NewClient returns a Control client for manager i over a connection of
 // its own (for benchmarks that want one connection per client).
 func (c *Cluster) NewClient(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	conn := c.dial(mb.cfg.Addr)
+	conn := c.dial(mb.cfg.Addr, op)
 	mb.extra = append(mb.extra, conn)
 	return shoalpb.NewControlClient(conn)
 }
 
 // SocketClient returns a Control client for manager i over its unix socket.
 func (c *Cluster) SocketClient(i int) shoalpb.ControlClient {
+	// The operator certificate is made before the member lock is
+	// taken: making it reads the managers, which takes their locks.
+	op := c.operatorCredentials()
 	mb := c.members[i]
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.sockConn == nil {
-		mb.sockConn = c.dial("unix://" + filepath.Join(mb.dataDir, "control.sock"))
+		mb.sockConn = c.dial("unix://"+filepath.Join(mb.dataDir, "control.sock"), op)
 	}
 	return shoalpb.NewControlClient(mb.sockConn)
 }
 
-func (c *Cluster) dial(target string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(target, append(c.DialOptions(c.operatorCredentials()),
+func (c *Cluster) dial(target string, op *pki.Credentials) *grpc.ClientConn {
+	conn, err := grpc.NewClient(target, append(c.DialOptions(op),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: time.Second,

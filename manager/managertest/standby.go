@@ -2,6 +2,8 @@ package managertest
 
 import (
 	"fmt"
+
+	"github.com/shoal-sched/shoal/pki"
 )
 
 // AddStandby starts one more manager that joins through manager via as a
@@ -12,6 +14,7 @@ func (c *Cluster) AddStandby(via int) int {
 	i := len(c.members)
 	c.members = append(c.members, c.newMember(i))
 	c.members[i].cfg.Join = c.AdvertiseAddr(via)
+	c.members[i].cfg.Token = c.JoinToken(pki.RoleManager)
 	c.members[i].cfg.Standby = true
 	c.start(i, nil)
 	id := c.Manager(i).ID()

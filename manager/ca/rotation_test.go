@@ -1,0 +1,125 @@
+package ca_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/poll"
+	"github.com/shoal-sched/shoal/manager/ca"
+	"github.com/shoal-sched/shoal/pki"
+	"github.com/shoal-sched/shoal/pki/join"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+// TestRootRotation: a new root cross-signed by the old one signs from the
+// start of the rotation; the manager and every node that is not down renew
+// when told to; the leader then drops the old root and makes new tokens.
+// Connections open before stay up; old tokens and certificates of the old
+// root stop working.
+func TestRootRotation(t *testing.T) {
+	h := newCAHarness(t, nil, api.ClusterSettings{})
+	h.apply(raftstore.UpsertManager{Manager: api.Manager{ID: "m1", Addr: h.addr, RaftAddr: "127.0.0.1:1"}})
+	worker, _ := h.tokens()
+	var nodes []*pki.Credentials
+	for i := range 2 {
+		c, err := join.Obtain(t.Context(), joinOpts(h, worker, pki.RoleWorker))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, c)
+		h.apply(raftstore.UpsertNode{Node: &api.Node{ID: c.Identity().NodeID, Hostname: fmt.Sprint("n", i), Status: api.NodeReady, Role: api.RoleWorker}})
+	}
+	// A node that is down during the rotation is not waited for.
+	down := h.issueCreds(pki.Identity{NodeID: "gone", Role: pki.RoleWorker}, time.Now(), time.Hour)
+	h.apply(raftstore.UpsertNode{Node: &api.Node{ID: "gone", Hostname: "gone", Status: api.NodeDown, Role: api.RoleWorker}})
+
+	echo := echoServer(t, h.mgr)
+	open, err := tls.Dial("tcp", echo, nodes[0].ClientTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	openSerial := ask(t, open)
+
+	old := h.record()
+	next, err := ca.StartRotation(old, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(raftstore.SetCA{CA: next, ExpectedVersion: old.Version})
+	if _, err := ca.StartRotation(h.record(), time.Now()); !errors.Is(err, ca.ErrRotating) {
+		t.Fatalf("a second rotation: %v", err)
+	}
+	if p := h.srv.Progress(h.state.Read()); !p.Rotating || p.Total != 3 || p.Renewed != 0 {
+		t.Fatalf("progress before any renewal: %+v, want 0 of 3 (manager and two ready nodes)", p)
+	}
+	// A node joining during the rotation gets a certificate of the new key
+	// that the old root still verifies.
+	during, err := join.Obtain(t.Context(), joinOpts(h, worker, pki.RoleWorker))
+	if err != nil {
+		t.Fatalf("join during the rotation: %v", err)
+	}
+	if ca.NeedsRenewal(h.record(), during.Leaf()) {
+		t.Fatal("a certificate issued during the rotation is of the old key")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{}, 4)
+	for _, c := range append([]*pki.Credentials{h.mgr}, nodes...) {
+		r := &pki.Renewer{Creds: c, Issuer: &join.Remote{Creds: c, Managers: func() []string { return []string{h.addr} }},
+			StatusInterval: 20 * time.Millisecond, RetryInterval: 20 * time.Millisecond}
+		go func() { _ = r.Run(ctx); done <- struct{}{} }()
+	}
+	go func() { _ = h.srv.RunRotation(ctx, h.applier); done <- struct{}{} }()
+	defer func() {
+		cancel()
+		for range 4 {
+			<-done
+		}
+	}()
+
+	newRoot := next.Rotation.NewCert
+	poll.Until(t, 20*time.Second, func() error {
+		rec := h.record()
+		if rec.Rotation != nil {
+			return fmt.Errorf("still rotating: %+v", h.srv.Progress(h.state.Read()))
+		}
+		if !bytes.Equal(rec.RootCert, newRoot) {
+			return errors.New("the rotation ended on another root")
+		}
+		for i, c := range append([]*pki.Credentials{h.mgr}, nodes...) {
+			if !bytes.Equal(c.RootsPEM(), newRoot) {
+				return fmt.Errorf("credentials %d do not trust the new root alone yet", i)
+			}
+		}
+		return nil
+	})
+	for i, c := range append([]*pki.Credentials{h.mgr}, nodes...) {
+		if err := c.CheckOwn(); err != nil {
+			t.Errorf("credentials %d after the rotation: %v", i, err)
+		}
+	}
+	if got := ask(t, open); got != openSerial {
+		t.Fatalf("the connection open through the rotation answers %s", got)
+	}
+	// Old tokens name the old root: refused; the new ones work.
+	if _, err := join.Obtain(t.Context(), joinOpts(h, worker, pki.RoleWorker)); !errors.Is(err, pki.ErrWrongDigest) {
+		t.Fatalf("join with a token of the old root: %v", err)
+	}
+	newWorker, _ := h.tokens()
+	if _, err := join.Obtain(t.Context(), joinOpts(h, newWorker, pki.RoleWorker)); err != nil {
+		t.Fatalf("join with the new token: %v", err)
+	}
+	// The node that was down holds a certificate of the old root only.
+	r := &pki.Renewer{Creds: down, Issuer: &join.Remote{Creds: down, Managers: func() []string { return []string{h.addr} }}}
+	if err := r.RenewNow(t.Context()); err == nil {
+		t.Fatal("a certificate of the dropped root was renewed")
+	}
+}
