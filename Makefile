@@ -65,8 +65,8 @@ bench-leader-failover: deps build ## on the lab: 10 leader link cuts, then 10 le
 	$(BIN)/shoal-lab bench-failover --leader-cut
 	$(BIN)/shoal-lab bench-failover --leader-kill
 
-lab-up: deps build ## start the lab (3 managers, 3 agent hosts, a registry) and leave it running
-	$(BIN)/shoal-lab up
+lab-up: deps build ## start the lab (3 managers, 3 agent hosts, a registry) and leave it running; LAB_UP_FLAGS=--managers-run-tasks makes the managers run tasks too
+	$(BIN)/shoal-lab up $(LAB_UP_FLAGS)
 
 lab-down: ## stop the lab and remove everything it made
 	@if [ -x $(BIN)/shoal-lab ]; then $(BIN)/shoal-lab down; else $(GO) run ./cmd/lab down; fi

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
@@ -23,12 +24,13 @@ type logsFlags struct {
 	noTaskIDs  bool
 	noTrunc    bool
 	raw        bool
+	since      string
 }
 
 func newServiceLogsCommand(g *globals) *cobra.Command {
 	f := &logsFlags{}
 	cmd := &cobra.Command{
-		Use:   "logs [OPTIONS] SERVICE",
+		Use:   "logs [OPTIONS] SERVICE|TASK",
 		Short: "Print the logs of a service's tasks",
 		Long: `Print what the service's tasks wrote to stdout and stderr, fetched by the
 manager from the agents of the nodes the tasks ran on. Each line starts with
@@ -40,8 +42,10 @@ takes in tasks that start meanwhile.`,
 		Example: `  shoalctl service logs web
   shoalctl service logs --tail 20 --timestamps web
   shoalctl service logs -f --tail 0 web
-  shoalctl service logs --raw web | grep ERROR`,
-		Args:              exactlyOne("SERVICE"),
+  shoalctl service logs --raw web | grep ERROR
+  shoalctl service logs --since 10m web
+  shoalctl service logs 4fqvq2y5s3kk   # one task, by id or id prefix`,
+		Args:              exactlyOne("SERVICE|TASK"),
 		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tail, err := parseTail(f.tail)
@@ -66,6 +70,7 @@ takes in tasks that start meanwhile.`,
 	fl.BoolVar(&f.noTaskIDs, "no-task-ids", false, "leave task IDs out of the line prefix")
 	fl.BoolVar(&f.noTrunc, "no-trunc", false, "print whole IDs in the line prefix")
 	fl.BoolVar(&f.raw, "raw", false, "print the bare lines, without the task prefix")
+	fl.StringVar(&f.since, "since", "", "only lines written since a time: a duration back from now (10m, 1h30m) or an RFC 3339 time (2026-01-02T15:04:05Z)")
 	return cmd
 }
 
@@ -87,7 +92,14 @@ func (g *globals) serviceLogs(ctx context.Context, c *client, ref string, tail i
 	if err != nil {
 		return err
 	}
-	req := &shoalpb.ServiceLogsRequest{Service: p.serviceID, Follow: f.follow, Tail: tail}
+	req := &shoalpb.ServiceLogsRequest{Service: p.target, Follow: f.follow, Tail: tail}
+	if f.since != "" {
+		at, err := parseSince(f.since, g.app.Now())
+		if err != nil {
+			return err
+		}
+		req.Since = timestamppb.New(at)
+	}
 	var missing []string
 	err = c.call(ctx, func(ctx context.Context, cc shoalpb.ControlClient) error {
 		stream, err := cc.ServiceLogs(ctx, req)
@@ -152,19 +164,22 @@ func (g *globals) printLogLine(p *logPrefixer, l *shoalpb.LogLine, f *logsFlags)
 // to the longest name of the service's tasks so the lines stay aligned.
 type logPrefixer struct {
 	serviceID, service string
-	hostnames          map[string]string
-	noTaskIDs          bool
-	noTrunc            bool
-	width              int
+	// target is what ServiceLogs is asked for: the service's id, or the
+	// task's when one task's logs are asked for.
+	target    string
+	hostnames map[string]string
+	noTaskIDs bool
+	noTrunc   bool
+	width     int
 }
 
 func newLogPrefixer(ctx context.Context, c *client, ref string, f *logsFlags) (*logPrefixer, error) {
-	svc, err := invoke(ctx, c, shoalpb.ControlClient.GetService, &shoalpb.GetServiceRequest{Service: ref})
+	svc, target, err := logService(ctx, c, ref)
 	if err != nil {
-		return nil, rpcError(serviceSubject(ref), err)
+		return nil, err
 	}
 	p := &logPrefixer{
-		serviceID: svc.GetId(), service: svc.GetSpec().GetName(), hostnames: map[string]string{},
+		serviceID: svc.GetId(), service: svc.GetSpec().GetName(), target: target, hostnames: map[string]string{},
 		noTaskIDs: f.noTaskIDs, noTrunc: f.noTrunc,
 	}
 	if f.raw {

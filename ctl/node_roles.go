@@ -78,7 +78,7 @@ func (g *globals) roleCommand(rc roleChange) *cobra.Command {
 					fmt.Fprintf(g.app.Out, format+"\n", name)
 				}
 				if g.structured(outputTable) {
-					if err := g.writeValue(out); err != nil {
+					if err := writeMsgList(g, out); err != nil {
 						return err
 					}
 				}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -146,5 +147,23 @@ func TestQuietWait(t *testing.T) {
 	r := runCLI(t, serveTCP(t, f), "service", "create", "-q", "--name", "api", "busybox")
 	if r.code != 0 || r.stderr != "" || strings.TrimSpace(r.stdout) == "" || strings.Contains(r.stdout, "\n\n") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want the ID only", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"10m":                  now.Add(-10 * time.Minute),
+		"2026-01-02T14:00:00Z": time.Date(2026, 1, 2, 14, 0, 0, 0, time.UTC),
+		"2026-01-01":           time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-5m"} {
+		if _, err := parseSince(bad, now); err == nil || !strings.Contains(err.Error(), "--since") {
+			t.Errorf("parseSince(%q) = %v, want an error naming --since", bad, err)
+		}
 	}
 }

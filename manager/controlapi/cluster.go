@@ -97,8 +97,10 @@ func (s *Server) JoinManager(ctx context.Context, req *shoalpb.JoinManagerReques
 		return nil, toStatus(err)
 	}
 	return onLeader(ctx, s, func(ctx context.Context) (*shoalpb.JoinManagerResponse, error) {
+		// A member keeps its vote or its lack of one (node demote) when
+		// it asks again, say from a new address.
 		add := s.raft.AddVoter
-		if req.GetNonVoter() {
+		if req.GetNonVoter() || !s.isVoter(req.GetId()) {
 			add = s.raft.AddNonvoter
 		}
 		if err := add(ctx, req.GetId(), req.GetRaftAddr()); err != nil {

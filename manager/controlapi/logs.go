@@ -46,12 +46,12 @@ func (s *Server) ServiceLogs(req *shoalpb.ServiceLogsRequest, stream grpc.Server
 	// read and the wait below goes unseen.
 	changed := s.state().Changed()
 	v := s.state().Read()
-	svc, err := findService(v, req.GetService())
+	serviceID, onlyTask, err := logTarget(v, req.GetService())
 	if err != nil {
 		return toStatus(err)
 	}
 	ls := &logSession{
-		s: s, req: req, serviceID: svc.ID, stream: stream,
+		s: s, req: req, serviceID: serviceID, onlyTask: onlyTask, stream: stream,
 		started: map[string]bool{}, nodes: map[string]*agentLink{},
 	}
 	defer ls.close()
@@ -79,7 +79,9 @@ type logSession struct {
 	s         *Server
 	req       *shoalpb.ServiceLogsRequest
 	serviceID string
-	wg        sync.WaitGroup
+	// onlyTask, when set, is the one task whose logs are asked for.
+	onlyTask string
+	wg       sync.WaitGroup
 
 	// started and nodes belong to the call's own goroutine.
 	started map[string]bool // task ids whose logs are being fetched
@@ -94,7 +96,7 @@ type logSession struct {
 // have reached a node and were not started yet, in slot order.
 func (ls *logSession) startTasks(ctx context.Context, v *raftstore.View) {
 	tasks := slices.DeleteFunc(v.TasksByService(ls.serviceID), func(t *api.Task) bool {
-		return ls.started[t.ID] || !mayHaveContainer(t)
+		return ls.started[t.ID] || !mayHaveContainer(t) || (ls.onlyTask != "" && t.ID != ls.onlyTask)
 	})
 	slices.SortFunc(tasks, func(a, b *api.Task) int {
 		return cmp.Or(cmp.Compare(a.Slot, b.Slot), cmp.Compare(a.NodeID, b.NodeID), a.CreatedAt.Compare(b.CreatedAt))
@@ -196,6 +198,9 @@ func (ls *logSession) relay(ctx context.Context, l *agentLink, t *api.Task) erro
 		if line, err = stream.Recv(); err == nil {
 			// The manager's record names the task, whatever the agent knew.
 			line.TaskId, line.NodeId, line.Slot = t.ID, t.NodeID, t.Slot
+			if ls.tooOld(line) {
+				continue
+			}
 			err = ls.send(line)
 		}
 	}

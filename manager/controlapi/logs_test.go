@@ -186,6 +186,7 @@ func TestServiceLogs(t *testing.T) {
 	})
 
 	t.Run("read", func(t *testing.T) { testLogsRead(t, cl, tasks) })
+	t.Run("one task and since", func(t *testing.T) { testLogsTaskAndSince(t, cl, tasks) })
 	t.Run("bad requests", func(t *testing.T) { testLogsBadRequests(t, cl) })
 	t.Run("follow", func(t *testing.T) { testLogsFollow(t, c, cl, rts, tasks) })
 	t.Run("unreachable node", func(t *testing.T) { testLogsUnreachable(t, cl, agents) })

@@ -140,8 +140,9 @@ func TestManagersAreNodes(t *testing.T) {
 	if _, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: mon}); err != nil {
 		t.Fatal(err)
 	}
+	// A global service: a task on every node, the demoted one's included.
 	web := spec("web")
-	web.Replicas = 8
+	web.Mode, web.Replicas = "global", 0
 	if _, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: web}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestManagersAreNodes(t *testing.T) {
 	}
 	waitVoters(t, c, 4)
 	waitRoles(t, c, map[string][2]string{id(sb): {"manager", "reachable"}})
-	if _, err := cl.ScaleService(ctx, &shoalpb.ScaleServiceRequest{Service: "web", Replicas: 9}); err != nil {
+	if _, err := cl.CreateService(ctx, &shoalpb.CreateServiceRequest{Spec: spec("after-promotion")}); err != nil {
 		t.Fatalf("a write after the promotion: %v", err)
 	}
 	again, err := cl.PromoteNode(ctx, &shoalpb.PromoteNodeRequest{Node: id(sb)})
@@ -195,8 +196,8 @@ func TestManagersAreNodes(t *testing.T) {
 
 	// Demote the leader: leadership is handed over first; its tasks stay.
 	c.WaitFor(waitTimeout, func() error {
-		if n := len(tasksOn(t, cl, "web")[id(leader)]); n == 0 {
-			return fmt.Errorf("no web task on the leader's node yet")
+		if n := len(tasksOn(t, cl, "web")[id(leader)]); n != 1 {
+			return fmt.Errorf("%d web tasks on the leader's node, want 1", n)
 		}
 		return nil
 	})
@@ -214,6 +215,20 @@ func TestManagersAreNodes(t *testing.T) {
 	if fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("tasks on the demoted node changed: %v, then %v", before, after)
 	}
+
+	// The demoted manager, restarted on a new address, asks to be recorded
+	// again and stays a standby.
+	c.Stop(leader)
+	c.RestartOnNewAddr(leader)
+	c.WaitFor(waitTimeout, func() error {
+		l := c.WaitLeader(waitTimeout)
+		rec, ok := c.Manager(l).Raft().State().Read().Manager(id(leader))
+		if !ok || rec.Addr != c.AdvertiseAddr(leader) || !rec.NonVoter {
+			return fmt.Errorf("record of the restarted standby: %+v, want addr %s, non-voter", rec, c.AdvertiseAddr(leader))
+		}
+		return nil
+	})
+	waitVoters(t, c, 3)
 
 	// Kill one of the three voters: demoting another would leave one
 	// reachable voter of two, below the quorum.

@@ -2257,10 +2257,12 @@ func (x *Event) GetAttributes() map[string]string {
 // are sent; with follow it runs until the client leaves, and takes in the
 // tasks that start meanwhile.
 type ServiceLogsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name, id or id prefix
-	Follow        bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
-	Tail          int64                  `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"` // lines per task; -1 for all
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name, id or id prefix
+	Follow  bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	Tail    int64                  `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"` // lines per task; -1 for all
+	// since leaves out the lines written before it (tail counts first).
+	Since         *timestamppb.Timestamp `protobuf:"bytes,400,opt,name=since,proto3" json:"since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2314,6 +2316,13 @@ func (x *ServiceLogsRequest) GetTail() int64 {
 		return x.Tail
 	}
 	return 0
+}
+
+func (x *ServiceLogsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
 }
 
 type LogLine struct {
@@ -2720,11 +2729,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x01\n" +
 	"\x12ServiceLogsRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
-	"\x04tail\x18\x03 \x01(\x03R\x04tail\"\xab\x01\n" +
+	"\x04tail\x18\x03 \x01(\x03R\x04tail\x121\n" +
+	"\x05since\x18\x90\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xab\x01\n" +
 	"\aLogLine\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -2885,75 +2895,76 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	31, // 20: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
 	52, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
 	44, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	52, // 23: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	49, // 24: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 25: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 26: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 27: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 28: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 29: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 30: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 31: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 32: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 33: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 34: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 35: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 36: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 37: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 38: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 39: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 40: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 41: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 42: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	53, // 43: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	54, // 44: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	55, // 45: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	56, // 46: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	57, // 47: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	58, // 48: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	59, // 49: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	60, // 50: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	61, // 51: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	40, // 52: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	41, // 53: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 54: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 55: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 56: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 57: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 58: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 59: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	47, // 60: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 61: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 62: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 63: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 64: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 65: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	49, // 66: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	49, // 67: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 68: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 69: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 70: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 71: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 72: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	39, // 73: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	62, // 74: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	62, // 75: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	63, // 76: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	64, // 77: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	64, // 78: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	65, // 79: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	66, // 80: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	65, // 81: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	67, // 82: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	42, // 83: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	42, // 84: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 85: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 86: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	56, // [56:87] is the sub-list for method output_type
-	25, // [25:56] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	52, // 23: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	52, // 24: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	49, // 25: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 26: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 27: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 28: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 29: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 30: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 31: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 32: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 33: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 34: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 35: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 36: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 37: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 38: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 39: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 40: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 41: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 42: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 43: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	53, // 44: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	54, // 45: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	55, // 46: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	56, // 47: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	57, // 48: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	58, // 49: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	59, // 50: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	60, // 51: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	61, // 52: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	40, // 53: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	41, // 54: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 55: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 56: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 57: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 58: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 59: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 60: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	47, // 61: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 62: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 63: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 64: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 65: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 66: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	49, // 67: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	49, // 68: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 69: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 70: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 71: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 72: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 73: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	39, // 74: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	62, // 75: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	62, // 76: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	63, // 77: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	64, // 78: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	64, // 79: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	65, // 80: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	66, // 81: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	65, // 82: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	67, // 83: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	42, // 84: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	42, // 85: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 86: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 87: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	57, // [57:88] is the sub-list for method output_type
+	26, // [26:57] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
