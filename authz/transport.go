@@ -58,8 +58,10 @@ func (l *linkCreds) Clone() credentials.TransportCredentials {
 	return &linkCreds{tls: l.tls.Clone()}
 }
 
+// OverrideServerName is part of the TransportCredentials interface.
 func (l *linkCreds) OverrideServerName(name string) error {
-	return l.tls.OverrideServerName(name) //nolint:staticcheck // part of the interface
+	//lint:ignore SA1019 the interface still has the method; it passes it on
+	return l.tls.OverrideServerName(name)
 }
 
 // ServerOptions are the options of every shoal gRPC server: the message

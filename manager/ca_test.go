@@ -109,7 +109,7 @@ func TestCertExpirySetting(t *testing.T) {
 		t.Fatalf("720h: %v, %v", resp, err)
 	}
 	added := c.AddManager(0)
-	life := c.Manager(added).Credentials().Leaf().NotAfter.Sub(time.Now())
+	life := time.Until(c.Manager(added).Credentials().Leaf().NotAfter)
 	if life < 719*time.Hour || life > 720*time.Hour {
 		t.Fatalf("a manager joined after the change got a certificate for %s, want 720h", life)
 	}

@@ -35,7 +35,7 @@ func TestJoinWorkerAndManager(t *testing.T) {
 			if id.Role != tc.role || id.ClusterID != "cluster-test" || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id.NodeID) {
 				t.Fatalf("identity %v", id)
 			}
-			if life := creds.Leaf().NotAfter.Sub(time.Now()); life < api.DefaultCertExpiry-time.Minute || life > api.DefaultCertExpiry {
+			if life := time.Until(creds.Leaf().NotAfter); life < api.DefaultCertExpiry-time.Minute || life > api.DefaultCertExpiry {
 				t.Errorf("certificate life %s, want the default %s", life, api.DefaultCertExpiry)
 			}
 			st, err := os.Stat(filepath.Join(o.Dir, pki.KeyFile))
