@@ -59,10 +59,17 @@ func TestDockerInDockerLab(t *testing.T) {
 		t.Fatalf("the demo did not report the replicas running again:\n%s", out)
 	}
 	t.Logf("demo:\n%s", out)
+	// The cleanup check below means something only if the lab's cgroups
+	// are where it looks.
+	for _, want := range []string{name + "-docker", name + "-a*"} {
+		if m, _ := filepath.Glob("/sys/fs/cgroup/memory/" + want); len(m) == 0 {
+			t.Errorf("no cgroup /sys/fs/cgroup/memory/%s while the lab runs: the engine or the agents put their cgroups elsewhere", want)
+		}
+	}
 }
 
 // assertNothingLeft checks that down removed the namespace, the mounts, the
-// engine and the agents' task cgroups.
+// engine and the cgroups of its containers and of the agents' tasks.
 func assertNothingLeft(t *testing.T, dir, name string) {
 	t.Helper()
 	if out, _ := exec.Command("ip", "netns", "list").Output(); bytes.Contains(out, []byte(name)) {
@@ -74,7 +81,7 @@ func assertNothingLeft(t *testing.T, dir, name string) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s is left (%v)", dir, err)
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/" + name + "-a*")
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/" + name + "-*")
 	if len(cgroups) > 0 {
 		t.Errorf("cgroups of the agents' tasks are left: %v", cgroups)
 	}

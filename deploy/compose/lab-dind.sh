@@ -15,7 +15,8 @@
 # Environment: SHOAL_DIND_DIR (state; default /var/lib/shoal-dind),
 # SHOAL_DIND_NETNS (default shoal-dind), SHOAL_DIND_PROJECT (compose
 # project, default shoal), SHOAL_DIND_NS (prefix of the agents' containerd
-# namespaces and so of their tasks' cgroups, default dind).
+# namespaces and so of their tasks' cgroups, and of the engine's cgroup
+# parent; default dind).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${SHOAL_DIND_DIR:-/var/lib/shoal-dind}
@@ -53,6 +54,7 @@ start_engine() {
 	nsenter --net="/run/netns/$netns" dockerd \
 		--data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
 		-H "unix://$dir/docker.sock" --iptables=false --ip6tables=false --ip-masq=false --bridge=none \
+		--cgroup-parent "/$SHOAL_DIND_NS-docker" \
 		>"$dir/dockerd.log" 2>&1 &
 	local tries=0
 	until "$docker" info >/dev/null 2>&1; do
@@ -130,8 +132,9 @@ down() {
 	# Mounts dockerd left under the state dir (overlays, namespaces), deepest first.
 	awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
 	ip netns list | grep -qw "^$netns" && ip netns delete "$netns"
-	# The agents' tasks made cgroups under their containerd namespaces.
-	for cg in /sys/fs/cgroup/*/"$SHOAL_DIND_NS"-a*; do
+	# The engine's containers have their cgroups under $SHOAL_DIND_NS-docker,
+	# the agents' tasks under their containerd namespaces.
+	for cg in /sys/fs/cgroup/*/"$SHOAL_DIND_NS"-docker /sys/fs/cgroup/*/"$SHOAL_DIND_NS"-a*; do
 		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	done
 	rm -rf "$dir"
