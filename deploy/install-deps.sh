@@ -2,7 +2,8 @@
 # Installs what shoal's tests, lab and demo need on a Debian machine, and only
 # what is missing: containerd, runc, busybox-static, tini, iproute2, the
 # protobuf compiler, and Debian's Docker engine and Compose (for the
-# Docker-in-Docker lab and its test) from apt. Go modules come from the
+# Docker-in-Docker lab and its test), and ruby (the test of the Vagrantfile's
+# hand-off) from apt. Go modules come from the
 # module proxy on first build.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 # docker.io and docker-compose: the engine is started only by the
 # Docker-in-Docker lab, in a network namespace of its own. tini: its
 # tini-static is the init that --init bind-mounts into containers.
-for pkg in containerd runc busybox-static tini iproute2 protobuf-compiler libprotobuf-dev docker.io docker-compose; do
+for pkg in containerd runc busybox-static tini iproute2 protobuf-compiler libprotobuf-dev docker.io docker-compose ruby; do
 	installed "$pkg" || need+=("$pkg")
 done
 
