@@ -104,6 +104,9 @@ type RaftTiming struct {
 	ApplyTimeout       time.Duration
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
+	// MaxProposalBatch: how many concurrent writes one Raft entry may
+	// carry (raftstore.Config); 1 gives each write an entry of its own.
+	MaxProposalBatch int
 }
 
 // GossipTiming holds the memberlist failure-detection settings; zero

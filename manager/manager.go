@@ -268,7 +268,8 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
 		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
-		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger, DataKey: m.rest.key,
+		SnapshotInterval: r.SnapshotInterval, MaxProposalBatch: r.MaxProposalBatch,
+		Logger: m.cfg.Logger, DataKey: m.rest.key,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
