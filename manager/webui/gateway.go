@@ -107,14 +107,14 @@ var reads = map[string]rpc{
 	"ServiceLogs":   streamCall(shoalpb.Control_ServiceLogs_FullMethodName, shoalpb.ControlClient.ServiceLogs),
 }
 
-// Methods lists the gateway's methods by gRPC full name.
-func Methods() []string {
+// methodNames lists the gateway's methods.
+func methodNames() string {
 	var out []string
-	for _, r := range reads {
-		out = append(out, r.fullName)
+	for name := range reads {
+		out = append(out, name)
 	}
 	slices.Sort(out)
-	return out
+	return strings.Join(out, ", ")
 }
 
 // maxQueryValues bounds the values of one query, so a request cannot make
@@ -232,16 +232,16 @@ func httpStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is the JSON of an error: the message and the gRPC code name.
+// errorBody is the JSON of an error: the message and, for an error of the
+// gRPC call, its code's name.
 func errorBody(err error) []byte {
-	msg := err.Error()
-	code := "InvalidArgument"
+	msg, code := err.Error(), ""
 	if s, ok := status.FromError(err); ok && !errors.Is(err, ErrRequest) {
 		msg, code = s.Message(), s.Code().String()
 	}
 	b, _ := json.Marshal(struct {
 		Error string `json:"error"`
-		Code  string `json:"code"`
+		Code  string `json:"code,omitempty"`
 	}{msg, code})
 	return append(b, '\n')
 }

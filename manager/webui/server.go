@@ -158,7 +158,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("method")
 	m, ok := reads[name]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no method %q: the gateway serves the reads %s", ErrRequest, name, strings.Join(Methods(), ", ")))
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no method %q: the gateway serves the Control API's reads %s", ErrRequest, name, methodNames()))
 		return
 	}
 	req := m.request()
