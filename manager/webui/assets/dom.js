@@ -17,10 +17,16 @@ export function h(tag, attrs = {}, ...children) {
 
 // bar is a usage bar: used of total, with a label.
 export function bar(label, used, total, fmt) {
+  used = Number(used || 0);
+  total = Number(total || 0);
   const pct = total > 0 ? Math.min(100, Math.round((used / total) * 100)) : 0;
+  // The width is set through the DOM: the page's policy allows no
+  // inline style attributes.
+  const fill = h('span', {class: 'bar-fill'});
+  fill.style.width = `${pct}%`;
   return h('div', {class: 'bar', title: `${label}: ${fmt(used)} of ${fmt(total)} reserved`},
     h('span', {class: 'bar-label'}, `${label} ${fmt(used)} / ${fmt(total)}`),
-    h('span', {class: 'bar-track'}, h('span', {class: 'bar-fill', style: `width:${pct}%`})));
+    h('span', {class: 'bar-track'}, fill));
 }
 
 export const cpus = (nano) => `${(Number(nano || 0) / 1e9).toFixed(1)}`;
