@@ -140,6 +140,21 @@ func TestBrowserShowsFailover(t *testing.T) {
 			saveScreenshot(t, ctx, "failover.png")
 		}
 	})
+	killed := time.Now()
+	// Whose delay it was, if the page is late: what the API said of the
+	// node at the deadline (the cluster stops once the test fails).
+	atDeadline := make(chan string, 1)
+	timer := time.AfterFunc(failoverDeadline, func() { atDeadline <- u.nodeStatus(victim) })
+	t.Cleanup(func() {
+		if timer.Stop() || !t.Failed() {
+			return
+		}
+		select {
+		case s := <-atDeadline:
+			t.Logf("at the deadline, the API had %s", s)
+		case <-time.After(10 * time.Second):
+		}
+	})
 	u.agents[victim].stop()
 	pollPage(t, ctx, failoverDeadline, "failover of "+victim+" on the cluster page", fmt.Sprintf(`(() => {
 		if (!window.shoalNoReload) return "the page was reloaded";
@@ -148,6 +163,7 @@ func TestBrowserShowsFailover(t *testing.T) {
 		const running = [...document.querySelectorAll('[data-node]:not([data-node=%q]) .chip[data-state=running]')]
 			.filter(c => c.textContent.startsWith("web.")).length;
 		return running === 6 ? "" : running + " of 6 web tasks running on the other nodes"; })()`, victim, victim, victim))
+	t.Logf("the page showed the failover %v after the kill", time.Since(killed).Round(time.Millisecond))
 	saved = saveScreenshot(t, ctx, "failover.png")
 	timeline, err := page[string](ctx, `document.getElementById("timeline").innerText`)
 	if err != nil || !strings.Contains(timeline, victim) {
@@ -163,6 +179,22 @@ func listed(sel, expr string, want []string) string {
 		const got = [...document.querySelectorAll(%q)].map(r => %s).sort().join(" ");
 		return got === %q ? "" : "page lists [" + got + "], the API [" + %q + "]"; })()`,
 		sel, expr, strings.Join(want, " "), strings.Join(want, " "))
+}
+
+// nodeStatus is the status and message of node name, as ListNodes has it.
+func (u *uiCluster) nodeStatus(name string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.t.Context()), 5*time.Second)
+	defer cancel()
+	resp, err := u.c.Client(0).ListNodes(ctx, &shoalpb.ListNodesRequest{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, n := range resp.GetNodes() {
+		if n.GetNode().GetHostname() == name {
+			return fmt.Sprintf("%s %s (%s)", name, n.GetNode().GetStatus(), n.GetNode().GetStatusMessage())
+		}
+	}
+	return "no node " + name
 }
 
 // victim is an agent running tasks of svc.
