@@ -81,7 +81,14 @@ type Config struct {
 	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
 	// for diagnosis.
 	DebugAddr string
-	Logger    *slog.Logger
+	// UIAddr, when set, serves the web UI and its JSON gateway there
+	// (read-only; plain HTTP unless UITLS).
+	UIAddr string
+	// UITLS serves the web UI over HTTPS with the manager's certificate;
+	// a browser that shows a certificate of the cluster's CA is the caller
+	// the authorisation table judges (without one: the read-only viewer).
+	UITLS  bool
+	Logger *slog.Logger
 	// Plaintext runs every link without TLS and without authorisation
 	// (a joining manager then makes its own certificate instead of
 	// trading a token). It exists for benchmarks that measure what TLS

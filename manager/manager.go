@@ -53,6 +53,7 @@ type Manager struct {
 	log    *slog.Logger
 	tcp    net.Listener
 	unix   net.Listener // nil when the socket is disabled
+	ui     net.Listener // the web UI's (nil when it is off)
 
 	crashOnce sync.Once
 	crashed   chan struct{}
@@ -131,8 +132,17 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		raftLn.Close()
 		return nil, err
 	}
+	ui, err := listenUI(cfg.UIAddr)
+	if err != nil {
+		tcp.Close()
+		raftLn.Close()
+		if unix != nil {
+			unix.Close()
+		}
+		return nil, err
+	}
 	return &Manager{
-		cfg: cfg, id: id, creds: creds, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
+		cfg: cfg, id: id, creds: creds, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix, ui: ui,
 		advertise:     cmp.Or(cfg.AdvertiseAddr, tcp.Addr().String()),
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
@@ -239,6 +249,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		return caSrv.RunRotation(ctx, node)
 	}})
 	serveErr := m.serve(gs)
+	if m.ui != nil {
+		wg.Go(func() {
+			if err := m.serveUI(runCtx, gs, managerTLS); err != nil {
+				m.log.Error("web UI stopped", "error", err)
+			}
+		})
+	}
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
 	wg.Go(func() { rest.follow(runCtx, node) })
 	err = m.joinIfNew(runCtx, node)
@@ -350,6 +367,9 @@ func (m *Manager) closeListeners() {
 	m.raftLn.Close()
 	if m.unix != nil {
 		m.unix.Close()
+	}
+	if m.ui != nil {
+		m.ui.Close()
 	}
 }
 
