@@ -70,6 +70,12 @@ type Watch struct {
 	View *View
 	// Backlog are the held changes after the index asked for (WatchFrom).
 	Backlog []Event
+	// Floor is the history's floor at the subscription: every change
+	// after it was held.
+	Floor uint64
+	// Index is the state's index at the subscription: Events carries the
+	// changes after it.
+	Index uint64
 	// Events, Cancel: as Subscribe's. Batches may repeat nothing of the
 	// backlog or view: the subscription starts exactly after them.
 	Events <-chan []Event
@@ -81,12 +87,15 @@ type Watch struct {
 func (s *State) WatchCurrent(buf int) Watch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := Watch{View: &View{txn: s.db.Txn(false), index: s.index}}
+	w := Watch{View: &View{txn: s.db.Txn(false), index: s.index}, Index: s.index, Floor: s.hist.floor}
 	w.Events, w.Cancel = s.subscribeLocked(buf)
 	return w
 }
 
-// WatchFrom subscribes from index from: Backlog holds the held changes
+// WatchOldest, given to WatchFrom, starts from the oldest change held.
+const WatchOldest = ^uint64(0)
+
+// WatchFrom subscribes from index from (or WatchOldest): Backlog holds the held changes
 // after it, Events the later ones. It fails with ErrCompacted when some
 // change after from is no longer held. from may lie ahead of this state
 // (a watcher that saw more on another manager): the caller then skips the
@@ -94,10 +103,13 @@ func (s *State) WatchCurrent(buf int) Watch {
 func (s *State) WatchFrom(from uint64, buf int) (Watch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if from == WatchOldest {
+		from = s.hist.floor
+	}
 	if from < s.hist.floor {
 		return Watch{}, fmt.Errorf("index %d: %w (the oldest change held follows index %d)", from, ErrCompacted, s.hist.floor)
 	}
-	w := Watch{Backlog: s.hist.after(from)}
+	w := Watch{Backlog: s.hist.after(from), Index: s.index, Floor: s.hist.floor}
 	w.Events, w.Cancel = s.subscribeLocked(buf)
 	return w, nil
 }
