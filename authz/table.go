@@ -69,6 +69,7 @@ var table = map[string]rule{
 	shoalpb.Control_ClusterStatus_FullMethodName: readers,
 	shoalpb.Control_UpdateCluster_FullMethodName: operators,
 	shoalpb.Control_Events_FullMethodName:        viewers,
+	shoalpb.Control_Watch_FullMethodName:         viewers,
 	shoalpb.Control_ServiceLogs_FullMethodName:   viewers,
 	// Networks are an operator's, like services.
 	shoalpb.Control_CreateNetwork_FullMethodName: operators,

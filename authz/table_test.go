@@ -56,7 +56,7 @@ func TestViewerReadsOnly(t *testing.T) {
 		shoalpb.Control_GetService_FullMethodName, shoalpb.Control_ListServices_FullMethodName,
 		shoalpb.Control_ListTasks_FullMethodName, shoalpb.Control_ListNodes_FullMethodName,
 		shoalpb.Control_GetNode_FullMethodName, shoalpb.Control_ClusterStatus_FullMethodName,
-		shoalpb.Control_Events_FullMethodName, shoalpb.Control_ServiceLogs_FullMethodName,
+		shoalpb.Control_Events_FullMethodName, shoalpb.Control_ServiceLogs_FullMethodName, shoalpb.Control_Watch_FullMethodName,
 		shoalpb.Control_ListNetworks_FullMethodName, shoalpb.Control_GetNetwork_FullMethodName,
 	}
 	for method, r := range table {

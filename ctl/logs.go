@@ -192,7 +192,7 @@ func newLogPrefixer(ctx context.Context, c *client, ref string, f *logsFlags) (*
 	for _, n := range nodes.GetNodes() {
 		p.hostnames[n.GetNode().GetId()] = n.GetNode().GetHostname()
 	}
-	tasks, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Service: p.serviceID})
+	tasks, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{Service: p.serviceID})
 	if err != nil {
 		return nil, rpcError(serviceSubject(ref), err)
 	}

@@ -23,7 +23,7 @@ func logService(ctx context.Context, c *client, ref string) (*shoalpb.Service, s
 	if status.Code(err) != codes.NotFound {
 		return nil, "", rpcError(serviceSubject(ref), err)
 	}
-	tasks, terr := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{})
+	tasks, terr := listTasks(ctx, c, &shoalpb.ListTasksRequest{})
 	if terr != nil {
 		return nil, "", rpcError(serviceSubject(ref), err)
 	}

@@ -41,7 +41,7 @@ Without a NODE it lists the tasks of the node whose hostname is this host's;
 				}
 				var tasks []*shoalpb.Task
 				for _, n := range nodes {
-					resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Node: n, Stale: rf.stale})
+					resp, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{Node: n, Stale: rf.stale})
 					if err != nil {
 						return rpcError(nodeSubject(n), err)
 					}

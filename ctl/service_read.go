@@ -209,7 +209,7 @@ ERROR shows why a task failed, or why the scheduler could not place it.`,
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				var tasks []*shoalpb.Task
 				for _, name := range args {
-					resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Service: name, Stale: rf.stale})
+					resp, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{Service: name, Stale: rf.stale})
 					if err != nil {
 						return rpcError(serviceSubject(name), err)
 					}

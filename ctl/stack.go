@@ -163,7 +163,7 @@ func newStackPsCommand(g *globals) *cobra.Command {
 				for _, s := range svcs {
 					ids[s.GetService().GetId()] = true
 				}
-				resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Stale: rf.stale})
+				resp, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{Stale: rf.stale})
 				if err != nil {
 					return rpcError(stackSubject(args[0]), err)
 				}

@@ -383,7 +383,7 @@ func (g *globals) dryRunDeploy(ctx context.Context, c *client, res *deployResult
 
 // removalPlan lists the tasks a removal stops: those meant to run.
 func removalPlan(ctx context.Context, c *client, s *deployStep) (*shoalpb.Plan, error) {
-	resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{Service: s.ID})
+	resp, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{Service: s.ID})
 	if err != nil {
 		return nil, rpcError(serviceSubject(s.Service), err)
 	}

@@ -59,7 +59,7 @@ func readCluster(ctx context.Context, c *client) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, &shoalpb.ListTasksRequest{})
+	tasks, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{})
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,11 @@ func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, v
 		want[id] = v
 	}
 	var old map[string]bool
-	return g.wait(ctx, c, hint, func(cl *cluster) []view {
+	sel := []*shoalpb.WatchSelector{{Kind: "node"}}
+	for _, id := range ids {
+		sel = append(sel, &shoalpb.WatchSelector{Kind: "service", Service: id}, &shoalpb.WatchSelector{Kind: "task", Service: id})
+	}
+	return g.wait(ctx, c, hint, sel, func(cl *cluster) []view {
 		if old == nil {
 			old = map[string]bool{}
 			for _, t := range cl.tasks {
@@ -120,7 +124,9 @@ func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, v
 // waitDrain waits until no task holds resources on the node any more.
 func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error {
 	var watch map[string]bool
-	return g.wait(ctx, c, "see shoalctl service ps", func(cl *cluster) []view {
+	// The drain looks at the replacements on other nodes too: all tasks.
+	sel := []*shoalpb.WatchSelector{{Kind: "node"}, {Kind: "task"}}
+	return g.wait(ctx, c, "see shoalctl service ps", sel, func(cl *cluster) []view {
 		var node *shoalpb.Node
 		for _, n := range cl.nodes {
 			if n.GetNode().GetId() == nodeID {
@@ -142,15 +148,90 @@ func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error
 	})
 }
 
-// wait polls until look says every view converged, one failed, or
-// --timeout passes. hint tells the user where to look on failure.
-func (g *globals) wait(ctx context.Context, c *client, hint string, look func(*cluster) []view) error {
+// wait follows a watch of what sel passes until look says every view
+// converged, one failed, or --timeout passes. hint tells the user where to
+// look on failure. A manager without Watch is polled instead.
+func (g *globals) wait(ctx context.Context, c *client, hint string, sel []*shoalpb.WatchSelector, look func(*cluster) []view) error {
 	app := g.app
 	deadline := app.Now().Add(g.timeout)
-	prog := newProgress(app.Err, app.terminal(app.Err))
-	if g.quiet {
-		prog = silentProgress{}
+	prog := g.waitProgress()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, ticks, errc := make(chan *cluster, 1), make(chan struct{}, 1), make(chan error, 1)
+	go func() {
+		m := newMirror()
+		errc <- watchMirror(wctx, c, sel, m, func() {
+			cl := m.cluster()
+			select { // keep only the newest
+			case <-updates:
+			default:
+			}
+			updates <- cl
+		})
+	}()
+	started := make(chan struct{})
+	go func() {
+		// Settling and the deadline move with time, not only with
+		// changes; the clock starts with the first state seen.
+		select {
+		case <-started:
+		case <-wctx.Done():
+			return
+		}
+		for app.sleep(wctx, pollInterval) == nil {
+			select {
+			case ticks <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	var cl *cluster
+	var views []view
+	stable := map[string]settling{}
+	for {
+		select {
+		case next := <-updates:
+			if cl == nil {
+				close(started)
+			}
+			cl = next
+		case <-ticks:
+		case err := <-errc:
+			if errors.Is(err, errNoWatch) {
+				cancel()
+				return g.pollWait(ctx, c, hint, deadline, look)
+			}
+			return g.waitEnded(ctx, views, rpcError("", err), hint)
+		}
+		if cl != nil {
+			views = look(cl)
+			settle(views, stable, app.Now())
+			prog.show(views)
+			if err := failed(views); err != nil {
+				return fmt.Errorf("%w; %s", err, hint)
+			}
+			if converged(views) {
+				return nil
+			}
+		}
+		if ctx.Err() != nil || !app.Now().Before(deadline) {
+			return g.waitEnded(ctx, views, nil, hint)
+		}
 	}
+}
+
+func (g *globals) waitProgress() progress {
+	if g.quiet {
+		return silentProgress{}
+	}
+	return newProgress(g.app.Err, g.app.terminal(g.app.Err))
+}
+
+// pollWait is wait for a manager without Watch: it reads the services,
+// tasks and nodes every pollInterval.
+func (g *globals) pollWait(ctx context.Context, c *client, hint string, deadline time.Time, look func(*cluster) []view) error {
+	app := g.app
+	prog := g.waitProgress()
 	var views []view
 	var readErr error
 	stable := map[string]settling{}

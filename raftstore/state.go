@@ -22,6 +22,7 @@ type State struct {
 	changed chan struct{}
 	subs    map[uint64]chan []Event
 	nextSub uint64
+	hist    history
 }
 
 // NewState returns an empty state.
@@ -30,6 +31,7 @@ func NewState() *State {
 		db:      newDB(),
 		changed: make(chan struct{}),
 		subs:    make(map[uint64]chan []Event),
+		hist:    history{max: HistoryEvents},
 	}
 }
 
@@ -57,12 +59,20 @@ func (s *State) Subscribe(buf int) (events <-chan []Event, cancel func()) {
 	if buf < 1 {
 		buf = 1
 	}
-	ch := make(chan []Event, buf)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subscribeLocked(buf)
+}
+
+// subscribeLocked registers a subscriber; s.mu must be held for writing.
+func (s *State) subscribeLocked(buf int) (events <-chan []Event, cancel func()) {
+	if buf < 1 {
+		buf = 1
+	}
+	ch := make(chan []Event, buf)
 	id := s.nextSub
 	s.nextSub++
 	s.subs[id] = ch
-	s.mu.Unlock()
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
@@ -88,6 +98,7 @@ func (s *State) commitLocked(index uint64, changed bool, events []Event) {
 	if len(events) == 0 {
 		return
 	}
+	s.hist.add(events)
 	for id, ch := range s.subs {
 		select {
 		case ch <- events:
@@ -178,6 +189,7 @@ func (s *State) replace(db *memdb.MemDB, index uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.db = db
+	s.hist.reset(index)
 	for id, ch := range s.subs {
 		delete(s.subs, id)
 		close(ch)

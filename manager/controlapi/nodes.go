@@ -21,7 +21,11 @@ func (s *Server) ListTasks(ctx context.Context, req *shoalpb.ListTasksRequest) (
 		if err != nil {
 			return nil, err
 		}
-		out := &shoalpb.ListTasksResponse{Tasks: make([]*shoalpb.Task, 0, len(tasks))}
+		tasks, next, err := pageTasks(tasks, req.GetPageSize(), req.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		out := &shoalpb.ListTasksResponse{Tasks: make([]*shoalpb.Task, 0, len(tasks)), NextPageToken: next}
 		for _, t := range tasks {
 			out.Tasks = append(out.Tasks, shoalpb.FromTaskWithSpec(t, v.ServiceSpec(t.ServiceID, t.SpecVersion)))
 		}

@@ -1065,6 +1065,8 @@ type ListTasksRequest struct {
 	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id; empty for all
 	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`       // node id or hostname; empty for all
 	Stale         bool                   `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	PageSize      uint32                 `protobuf:"varint,580,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,581,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1120,9 +1122,24 @@ func (x *ListTasksRequest) GetStale() bool {
 	return false
 }
 
+func (x *ListTasksRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTasksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListTasksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tasks         []*Task                `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,580,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"` // empty: the last page
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1162,6 +1179,13 @@ func (x *ListTasksResponse) GetTasks() []*Task {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *ListTasksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ListNodesRequest struct {
@@ -2251,6 +2275,365 @@ func (x *Event) GetAttributes() map[string]string {
 	return nil
 }
 
+// WatchRequest starts a watch. Without since_index or history the stream
+// begins with the objects current at one index (messages with snapshot
+// set, the last with snapshot_done), then every change after it. With
+// since_index it begins with the changes after that index when the
+// manager still holds them (a reconnect without gaps), and otherwise
+// sends one message with resync_required and ends (OutOfRange): the
+// client watches again without since_index. A manager streams the
+// changes it has applied itself; a follower may be a little behind the
+// leader, never out of order. min_index makes it wait until it has applied
+// that index (a write's index) before it answers.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// selectors: a change passes when any selector matches it; none: all.
+	Selectors  []*WatchSelector `protobuf:"bytes,1,rep,name=selectors,proto3" json:"selectors,omitempty"`
+	SinceIndex uint64           `protobuf:"varint,2,opt,name=since_index,json=sinceIndex,proto3" json:"since_index,omitempty"`
+	// history: begin with the oldest change held (since_index ignored).
+	History  bool   `protobuf:"varint,3,opt,name=history,proto3" json:"history,omitempty"`
+	MinIndex uint64 `protobuf:"varint,4,opt,name=min_index,json=minIndex,proto3" json:"min_index,omitempty"`
+	// summaries: changes carry the Event record (as the Events call sends)
+	// instead of the objects: lighter for timelines.
+	Summaries     bool `protobuf:"varint,5,opt,name=summaries,proto3" json:"summaries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_shoalpb_control_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *WatchRequest) GetSelectors() []*WatchSelector {
+	if x != nil {
+		return x.Selectors
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetSinceIndex() uint64 {
+	if x != nil {
+		return x.SinceIndex
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetHistory() bool {
+	if x != nil {
+		return x.History
+	}
+	return false
+}
+
+func (x *WatchRequest) GetMinIndex() uint64 {
+	if x != nil {
+		return x.MinIndex
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetSummaries() bool {
+	if x != nil {
+		return x.Summaries
+	}
+	return false
+}
+
+// WatchSelector: every field set must match.
+type WatchSelector struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`       // service | task | node | network; empty: any
+	Service string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"` // a service's name or id prefix (services and tasks)
+	Node    string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`       // a node's hostname or id prefix (nodes and tasks)
+	// labels: key=value (or key alone) the service's or node's labels must
+	// have; a task matches by its service's labels.
+	Labels        []string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSelector) Reset() {
+	*x = WatchSelector{}
+	mi := &file_shoalpb_control_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSelector) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSelector) ProtoMessage() {}
+
+func (x *WatchSelector) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSelector.ProtoReflect.Descriptor instead.
+func (*WatchSelector) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *WatchSelector) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WatchSelector) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *WatchSelector) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *WatchSelector) GetLabels() []string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// WatchMessage brings the client to index: it has seen every change up to
+// it that its selectors pass (watch again with since_index = index).
+type WatchMessage struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Index        uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Changes      []*WatchChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	Snapshot     bool                   `protobuf:"varint,3,opt,name=snapshot,proto3" json:"snapshot,omitempty"`                             // changes are current objects (action "current")
+	SnapshotDone bool                   `protobuf:"varint,4,opt,name=snapshot_done,json=snapshotDone,proto3" json:"snapshot_done,omitempty"` // the objects current at index are all sent
+	// resync_required: the stream cannot go on from the client's index (too
+	// old, or the client read too slowly and was dropped); the stream ends
+	// after this message. resync_reason says which.
+	ResyncRequired bool   `protobuf:"varint,5,opt,name=resync_required,json=resyncRequired,proto3" json:"resync_required,omitempty"`
+	ResyncReason   string `protobuf:"bytes,6,opt,name=resync_reason,json=resyncReason,proto3" json:"resync_reason,omitempty"`
+	// history_floor: every change after this index is held (first message).
+	HistoryFloor  uint64 `protobuf:"varint,7,opt,name=history_floor,json=historyFloor,proto3" json:"history_floor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchMessage) Reset() {
+	*x = WatchMessage{}
+	mi := &file_shoalpb_control_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchMessage) ProtoMessage() {}
+
+func (x *WatchMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchMessage.ProtoReflect.Descriptor instead.
+func (*WatchMessage) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *WatchMessage) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *WatchMessage) GetChanges() []*WatchChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *WatchMessage) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *WatchMessage) GetSnapshotDone() bool {
+	if x != nil {
+		return x.SnapshotDone
+	}
+	return false
+}
+
+func (x *WatchMessage) GetResyncRequired() bool {
+	if x != nil {
+		return x.ResyncRequired
+	}
+	return false
+}
+
+func (x *WatchMessage) GetResyncReason() string {
+	if x != nil {
+		return x.ResyncReason
+	}
+	return ""
+}
+
+func (x *WatchMessage) GetHistoryFloor() uint64 {
+	if x != nil {
+		return x.HistoryFloor
+	}
+	return 0
+}
+
+type WatchChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`     // service | task | node | network
+	Action        string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"` // create | update | remove | current
+	Service       *Service               `protobuf:"bytes,4,opt,name=service,proto3" json:"service,omitempty"`
+	Task          *Task                  `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
+	Node          *Node                  `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
+	Network       *Network               `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`
+	Event         *Event                 `protobuf:"bytes,8,opt,name=event,proto3" json:"event,omitempty"` // with summaries, instead of the object
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchChange) Reset() {
+	*x = WatchChange{}
+	mi := &file_shoalpb_control_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchChange) ProtoMessage() {}
+
+func (x *WatchChange) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchChange.ProtoReflect.Descriptor instead.
+func (*WatchChange) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *WatchChange) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *WatchChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WatchChange) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *WatchChange) GetService() *Service {
+	if x != nil {
+		return x.Service
+	}
+	return nil
+}
+
+func (x *WatchChange) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+func (x *WatchChange) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *WatchChange) GetNetwork() *Network {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+func (x *WatchChange) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 // ServiceLogsRequest asks for the logs of a service's tasks that reached a
 // node. Any manager answers it from its own state and fetches the lines
 // from the agents. Without follow the stream ends when every task's lines
@@ -2269,7 +2652,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[38]
+	mi := &file_shoalpb_control_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2664,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[38]
+	mi := &file_shoalpb_control_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2677,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{38}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -2341,7 +2724,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[39]
+	mi := &file_shoalpb_control_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2736,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[39]
+	mi := &file_shoalpb_control_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2749,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{39}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2420,7 +2803,7 @@ type PromoteNodeRequest struct {
 
 func (x *PromoteNodeRequest) Reset() {
 	*x = PromoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[40]
+	mi := &file_shoalpb_control_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2815,7 @@ func (x *PromoteNodeRequest) String() string {
 func (*PromoteNodeRequest) ProtoMessage() {}
 
 func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[40]
+	mi := &file_shoalpb_control_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2828,7 @@ func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*PromoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{40}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PromoteNodeRequest) GetNode() string {
@@ -2464,7 +2847,7 @@ type DemoteNodeRequest struct {
 
 func (x *DemoteNodeRequest) Reset() {
 	*x = DemoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[41]
+	mi := &file_shoalpb_control_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2859,7 @@ func (x *DemoteNodeRequest) String() string {
 func (*DemoteNodeRequest) ProtoMessage() {}
 
 func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[41]
+	mi := &file_shoalpb_control_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2872,7 @@ func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*DemoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{41}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DemoteNodeRequest) GetNode() string {
@@ -2511,7 +2894,7 @@ type NodeRoleResponse struct {
 
 func (x *NodeRoleResponse) Reset() {
 	*x = NodeRoleResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[42]
+	mi := &file_shoalpb_control_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2906,7 @@ func (x *NodeRoleResponse) String() string {
 func (*NodeRoleResponse) ProtoMessage() {}
 
 func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[42]
+	mi := &file_shoalpb_control_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2919,7 @@ func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRoleResponse.ProtoReflect.Descriptor instead.
 func (*NodeRoleResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{42}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *NodeRoleResponse) GetNode() *Node {
@@ -2628,13 +3011,17 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\arunning\x18\x02 \x01(\x04R\arunning\x12\x18\n" +
 	"\adesired\x18\x03 \x01(\x04R\adesired\"L\n" +
 	"\x14ListServicesResponse\x124\n" +
-	"\bservices\x18\x01 \x03(\v2\x18.shoal.v1.ServiceSummaryR\bservices\"V\n" +
+	"\bservices\x18\x01 \x03(\v2\x18.shoal.v1.ServiceSummaryR\bservices\"\x94\x01\n" +
 	"\x10ListTasksRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
-	"\x05stale\x18\x03 \x01(\bR\x05stale\"9\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\x12\x1c\n" +
+	"\tpage_size\x18\xc4\x04 \x01(\rR\bpageSize\x12\x1e\n" +
+	"\n" +
+	"page_token\x18\xc5\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListTasksResponse\x12$\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x0e.shoal.v1.TaskR\x05tasks\"(\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x0e.shoal.v1.TaskR\x05tasks\x12'\n" +
+	"\x0fnext_page_token\x18\xc4\x04 \x01(\tR\rnextPageToken\"(\n" +
 	"\x10ListNodesRequest\x12\x14\n" +
 	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xa0\x01\n" +
 	"\vNodeSummary\x12\"\n" +
@@ -2729,7 +3116,36 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x01\n" +
+	"\fWatchRequest\x125\n" +
+	"\tselectors\x18\x01 \x03(\v2\x17.shoal.v1.WatchSelectorR\tselectors\x12\x1f\n" +
+	"\vsince_index\x18\x02 \x01(\x04R\n" +
+	"sinceIndex\x12\x18\n" +
+	"\ahistory\x18\x03 \x01(\bR\ahistory\x12\x1b\n" +
+	"\tmin_index\x18\x04 \x01(\x04R\bminIndex\x12\x1c\n" +
+	"\tsummaries\x18\x05 \x01(\bR\tsummaries\"i\n" +
+	"\rWatchSelector\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
+	"\x06labels\x18\x04 \x03(\tR\x06labels\"\x89\x02\n" +
+	"\fWatchMessage\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12/\n" +
+	"\achanges\x18\x02 \x03(\v2\x15.shoal.v1.WatchChangeR\achanges\x12\x1a\n" +
+	"\bsnapshot\x18\x03 \x01(\bR\bsnapshot\x12#\n" +
+	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12'\n" +
+	"\x0fresync_required\x18\x05 \x01(\bR\x0eresyncRequired\x12#\n" +
+	"\rresync_reason\x18\x06 \x01(\tR\fresyncReason\x12#\n" +
+	"\rhistory_floor\x18\a \x01(\x04R\fhistoryFloor\"\x98\x02\n" +
+	"\vWatchChange\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12+\n" +
+	"\aservice\x18\x04 \x01(\v2\x11.shoal.v1.ServiceR\aservice\x12\"\n" +
+	"\x04task\x18\x05 \x01(\v2\x0e.shoal.v1.TaskR\x04task\x12\"\n" +
+	"\x04node\x18\x06 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12+\n" +
+	"\anetwork\x18\a \x01(\v2\x11.shoal.v1.NetworkR\anetwork\x12%\n" +
+	"\x05event\x18\b \x01(\v2\x0f.shoal.v1.EventR\x05event\"\x8d\x01\n" +
 	"\x12ServiceLogsRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
@@ -2749,7 +3165,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x10NodeRoleResponse\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged2\xa9\x12\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\xe4\x12\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2770,7 +3186,8 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rClusterStatus\x12\x1e.shoal.v1.ClusterStatusRequest\x1a\x1f.shoal.v1.ClusterStatusResponse\x12P\n" +
 	"\rUpdateCluster\x12\x1e.shoal.v1.UpdateClusterRequest\x1a\x1f.shoal.v1.UpdateClusterResponse\x12J\n" +
 	"\vJoinManager\x12\x1c.shoal.v1.JoinManagerRequest\x1a\x1d.shoal.v1.JoinManagerResponse\x124\n" +
-	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x12@\n" +
+	"\x06Events\x12\x17.shoal.v1.EventsRequest\x1a\x0f.shoal.v1.Event0\x01\x129\n" +
+	"\x05Watch\x12\x16.shoal.v1.WatchRequest\x1a\x16.shoal.v1.WatchMessage0\x01\x12@\n" +
 	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12E\n" +
 	"\rGetJoinTokens\x12\x1e.shoal.v1.GetJoinTokensRequest\x1a\x14.shoal.v1.JoinTokens\x12I\n" +
 	"\x0fRotateJoinToken\x12 .shoal.v1.RotateJoinTokenRequest\x1a\x14.shoal.v1.JoinTokens\x12q\n" +
@@ -2800,7 +3217,7 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_shoalpb_control_proto_goTypes = []any{
 	(*UnlockClusterRequest)(nil),             // 0: shoal.v1.UnlockClusterRequest
 	(*UnlockClusterResponse)(nil),            // 1: shoal.v1.UnlockClusterResponse
@@ -2840,131 +3257,145 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*JoinManagerResponse)(nil),              // 35: shoal.v1.JoinManagerResponse
 	(*EventsRequest)(nil),                    // 36: shoal.v1.EventsRequest
 	(*Event)(nil),                            // 37: shoal.v1.Event
-	(*ServiceLogsRequest)(nil),               // 38: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),                          // 39: shoal.v1.LogLine
-	(*PromoteNodeRequest)(nil),               // 40: shoal.v1.PromoteNodeRequest
-	(*DemoteNodeRequest)(nil),                // 41: shoal.v1.DemoteNodeRequest
-	(*NodeRoleResponse)(nil),                 // 42: shoal.v1.NodeRoleResponse
-	nil,                                      // 43: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                                      // 44: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),                      // 45: shoal.v1.ServiceSpec
-	(*UpdateConfig)(nil),                     // 46: shoal.v1.UpdateConfig
-	(*Service)(nil),                          // 47: shoal.v1.Service
-	(*Task)(nil),                             // 48: shoal.v1.Task
-	(*Node)(nil),                             // 49: shoal.v1.Node
-	(*Resources)(nil),                        // 50: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 51: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 52: google.protobuf.Timestamp
-	(*GetJoinTokensRequest)(nil),             // 53: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 54: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 55: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 56: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 57: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 58: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 59: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 60: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 61: shoal.v1.RemoveNetworkRequest
-	(*JoinTokens)(nil),                       // 62: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 63: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 64: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 65: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 66: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 67: shoal.v1.RemoveNetworkResponse
+	(*WatchRequest)(nil),                     // 38: shoal.v1.WatchRequest
+	(*WatchSelector)(nil),                    // 39: shoal.v1.WatchSelector
+	(*WatchMessage)(nil),                     // 40: shoal.v1.WatchMessage
+	(*WatchChange)(nil),                      // 41: shoal.v1.WatchChange
+	(*ServiceLogsRequest)(nil),               // 42: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                          // 43: shoal.v1.LogLine
+	(*PromoteNodeRequest)(nil),               // 44: shoal.v1.PromoteNodeRequest
+	(*DemoteNodeRequest)(nil),                // 45: shoal.v1.DemoteNodeRequest
+	(*NodeRoleResponse)(nil),                 // 46: shoal.v1.NodeRoleResponse
+	nil,                                      // 47: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 48: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 49: shoal.v1.ServiceSpec
+	(*UpdateConfig)(nil),                     // 50: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 51: shoal.v1.Service
+	(*Task)(nil),                             // 52: shoal.v1.Task
+	(*Node)(nil),                             // 53: shoal.v1.Node
+	(*Resources)(nil),                        // 54: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 55: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 56: google.protobuf.Timestamp
+	(*Network)(nil),                          // 57: shoal.v1.Network
+	(*GetJoinTokensRequest)(nil),             // 58: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 59: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 60: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 61: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 62: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 63: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 64: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 65: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 66: shoal.v1.RemoveNetworkRequest
+	(*JoinTokens)(nil),                       // 67: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 68: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 69: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 70: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 71: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 72: shoal.v1.RemoveNetworkResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	45, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	45, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	46, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
-	47, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	49, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	49, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	50, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	51, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
 	10, // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
 	11, // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
 	12, // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	47, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	51, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
 	17, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	48, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	49, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	50, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	52, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	53, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	54, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
 	22, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	43, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	47, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	29, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
 	31, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	51, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	51, // 17: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
-	51, // 18: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
-	51, // 19: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	55, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	55, // 17: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	55, // 18: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	55, // 19: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
 	31, // 20: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	52, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	44, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	52, // 23: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	52, // 24: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	49, // 25: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 26: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 27: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 28: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 29: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 30: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 31: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 32: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 33: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 34: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 35: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 36: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 37: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 38: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 39: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 40: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 41: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 42: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 43: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	53, // 44: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	54, // 45: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	55, // 46: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	56, // 47: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	57, // 48: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	58, // 49: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	59, // 50: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	60, // 51: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	61, // 52: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	40, // 53: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	41, // 54: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 55: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 56: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 57: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 58: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 59: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 60: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	47, // 61: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 62: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 63: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 64: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 65: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 66: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	49, // 67: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	49, // 68: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 69: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 70: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 71: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 72: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 73: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	39, // 74: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	62, // 75: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	62, // 76: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	63, // 77: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	64, // 78: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	64, // 79: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	65, // 80: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	66, // 81: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	65, // 82: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	67, // 83: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	42, // 84: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	42, // 85: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 86: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 87: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	57, // [57:88] is the sub-list for method output_type
-	26, // [26:57] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	56, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	48, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	39, // 23: shoal.v1.WatchRequest.selectors:type_name -> shoal.v1.WatchSelector
+	41, // 24: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
+	51, // 25: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
+	52, // 26: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
+	53, // 27: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
+	57, // 28: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
+	37, // 29: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
+	56, // 30: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	56, // 31: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	53, // 32: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 33: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 34: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 35: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 36: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 37: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 38: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 39: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 40: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 41: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 42: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 43: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 44: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 45: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 46: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 47: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 48: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 49: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 50: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
+	42, // 51: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	58, // 52: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	59, // 53: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	60, // 54: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	61, // 55: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	62, // 56: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	63, // 57: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	64, // 58: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	65, // 59: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	66, // 60: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	44, // 61: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	45, // 62: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 63: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 64: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 65: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 66: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 67: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 68: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	51, // 69: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 70: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 71: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 72: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 73: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 74: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	53, // 75: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	53, // 76: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 77: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 78: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 79: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 80: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 81: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	40, // 82: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
+	43, // 83: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	67, // 84: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	67, // 85: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	68, // 86: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	69, // 87: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	69, // 88: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	70, // 89: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	71, // 90: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	70, // 91: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	72, // 92: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // 93: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	46, // 94: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 95: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 96: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	65, // [65:97] is the sub-list for method output_type
+	33, // [33:65] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2982,7 +3413,7 @@ func file_shoalpb_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

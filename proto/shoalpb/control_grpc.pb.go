@@ -36,6 +36,7 @@ const (
 	Control_UpdateCluster_FullMethodName            = "/shoal.v1.Control/UpdateCluster"
 	Control_JoinManager_FullMethodName              = "/shoal.v1.Control/JoinManager"
 	Control_Events_FullMethodName                   = "/shoal.v1.Control/Events"
+	Control_Watch_FullMethodName                    = "/shoal.v1.Control/Watch"
 	Control_ServiceLogs_FullMethodName              = "/shoal.v1.Control/ServiceLogs"
 	Control_GetJoinTokens_FullMethodName            = "/shoal.v1.Control/GetJoinTokens"
 	Control_RotateJoinToken_FullMethodName          = "/shoal.v1.Control/RotateJoinToken"
@@ -82,6 +83,9 @@ type ControlClient interface {
 	// started with --join; followers forward it to the leader).
 	JoinManager(ctx context.Context, in *JoinManagerRequest, opts ...grpc.CallOption) (*JoinManagerResponse, error)
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// Watch streams the objects of the state and then every change to them
+	// as this manager applies it (any manager serves it; see WatchRequest).
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchMessage], error)
 	ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
 	// The certificate authority (messages in ca.proto). GetJoinTokens and
 	// RotateJoinToken serve shoalctl cluster join-token;
@@ -299,9 +303,28 @@ func (c *controlClient) Events(ctx context.Context, in *EventsRequest, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_EventsClient = grpc.ServerStreamingClient[Event]
 
+func (c *controlClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchMessage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Control_ServiceDesc.Streams[1], Control_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchMessage]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Control_WatchClient = grpc.ServerStreamingClient[WatchMessage]
+
 func (c *controlClient) ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Control_ServiceDesc.Streams[1], Control_ServiceLogs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Control_ServiceDesc.Streams[2], Control_ServiceLogs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -478,6 +501,9 @@ type ControlServer interface {
 	// started with --join; followers forward it to the leader).
 	JoinManager(context.Context, *JoinManagerRequest) (*JoinManagerResponse, error)
 	Events(*EventsRequest, grpc.ServerStreamingServer[Event]) error
+	// Watch streams the objects of the state and then every change to them
+	// as this manager applies it (any manager serves it; see WatchRequest).
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchMessage]) error
 	ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error
 	// The certificate authority (messages in ca.proto). GetJoinTokens and
 	// RotateJoinToken serve shoalctl cluster join-token;
@@ -566,6 +592,9 @@ func (UnimplementedControlServer) JoinManager(context.Context, *JoinManagerReque
 }
 func (UnimplementedControlServer) Events(*EventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedControlServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchMessage]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedControlServer) ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
@@ -928,6 +957,17 @@ func _Control_Events_Handler(srv interface{}, stream grpc.ServerStream) error {
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_EventsServer = grpc.ServerStreamingServer[Event]
+
+func _Control_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControlServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchMessage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Control_WatchServer = grpc.ServerStreamingServer[WatchMessage]
 
 func _Control_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ServiceLogsRequest)
@@ -1302,6 +1342,11 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Events",
 			Handler:       _Control_Events_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _Control_Watch_Handler,
 			ServerStreams: true,
 		},
 		{

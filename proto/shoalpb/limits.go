@@ -8,9 +8,10 @@ import (
 )
 
 // MaxMessageBytes bounds one message of shoal's gRPC API. gRPC's default of
-// 4 MiB is too small for a large cluster: the task list of 10,000 replicas
-// is about 7 MB.
-const MaxMessageBytes = 256 << 20
+// 4 MiB is too small for one unpaged list of a large cluster (10,000 tasks
+// are about 7 MB); larger state moves in pages (ListTasks' page_size) and
+// as a stream of changes (Watch), so no message needs more than this.
+const MaxMessageBytes = 16 << 20
 
 // Keepalive of every shoal connection, both ends. Without it a connection
 // whose peer vanished (a cut link, a host powered off) never fails: no

@@ -1,0 +1,147 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// errNoWatch: the manager has no Watch call (an older version); the
+// caller polls instead.
+var errNoWatch = errors.New("the manager does not serve Watch")
+
+// mirror is a local copy of the objects a watch passes, kept up to date
+// by its messages.
+type mirror struct {
+	services map[string]*shoalpb.Service
+	tasks    map[string]*shoalpb.Task
+	nodes    map[string]*shoalpb.Node
+	index    uint64 // the watch has brought the copy to this index
+	ready    bool   // the first snapshot (or resumed backlog) is in
+	// snapshotting: a snapshot is arriving, and replaces what was held.
+	snapshotting bool
+}
+
+func newMirror() *mirror {
+	return &mirror{services: map[string]*shoalpb.Service{}, tasks: map[string]*shoalpb.Task{}, nodes: map[string]*shoalpb.Node{}}
+}
+
+// apply takes in one message.
+func (m *mirror) apply(msg *shoalpb.WatchMessage) {
+	if msg.GetSnapshot() && !m.snapshotting {
+		*m = *newMirror()
+		m.snapshotting = true
+	}
+	for _, c := range msg.GetChanges() {
+		remove := c.GetAction() == "remove"
+		switch {
+		case c.GetTask() != nil:
+			setOrDelete(m.tasks, c.GetTask().GetId(), c.GetTask(), remove)
+		case c.GetService() != nil:
+			setOrDelete(m.services, c.GetService().GetId(), c.GetService(), remove)
+		case c.GetNode() != nil:
+			setOrDelete(m.nodes, c.GetNode().GetId(), c.GetNode(), remove)
+		}
+	}
+	m.index = max(m.index, msg.GetIndex())
+	if !msg.GetSnapshot() || msg.GetSnapshotDone() {
+		m.snapshotting, m.ready = false, true
+	}
+}
+
+func setOrDelete[T any](m map[string]T, id string, v T, remove bool) {
+	if remove {
+		delete(m, id)
+		return
+	}
+	m[id] = v
+}
+
+// cluster is the copy in the shape the waits read.
+func (m *mirror) cluster() *cluster {
+	cl := &cluster{services: map[string]*shoalpb.Service{}, hosts: map[string]string{}}
+	for id, s := range m.services {
+		cl.services[id] = s
+	}
+	for _, n := range m.nodes {
+		cl.nodes = append(cl.nodes, &shoalpb.NodeSummary{Node: n})
+		cl.hosts[n.GetId()] = n.GetHostname()
+	}
+	for _, t := range m.tasks {
+		cl.tasks = append(cl.tasks, t)
+	}
+	cl.tasks = sortTasks(cl.tasks)
+	return cl
+}
+
+// watchMirror keeps m up to date from a watch with these selectors until
+// ctx ends, calling each after every message once m is ready. A stream
+// that breaks (a manager stopped, a leader change) is resumed on the next
+// manager from the last index seen, so no change is missed; a resync
+// signal starts again from the current objects. It returns errNoWatch at
+// once when the manager has no Watch.
+func watchMirror(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, m *mirror, each func()) error {
+	for {
+		err := c.call(ctx, func(ctx context.Context, cc shoalpb.ControlClient) error {
+			stream, err := cc.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: m.index})
+			if err != nil {
+				return err
+			}
+			for {
+				msg, err := stream.Recv()
+				if err != nil {
+					return err
+				}
+				if msg.GetResyncRequired() {
+					m.index, m.ready = 0, false
+					return nil // watch again from the current objects
+				}
+				m.apply(msg)
+				if m.ready {
+					each()
+				}
+			}
+		})
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case status.Code(err) == codes.Unimplemented:
+			return errNoWatch
+		case err == nil, errors.Is(err, io.EOF), status.Code(err) == codes.ResourceExhausted, status.Code(err) == codes.OutOfRange:
+		default:
+			var un *unavailableError
+			if !errors.As(err, &un) {
+				return err
+			}
+			// No manager answers now: try again after a pause.
+		}
+		if err := sleep(ctx, pollInterval); err != nil {
+			return err
+		}
+	}
+}
+
+// taskPageSize is how many tasks shoalctl asks for in one ListTasks call.
+const taskPageSize = 5000
+
+// listTasks lists every task req selects, page by page.
+func listTasks(ctx context.Context, c *client, req *shoalpb.ListTasksRequest) (*shoalpb.ListTasksResponse, error) {
+	out := &shoalpb.ListTasksResponse{}
+	page := &shoalpb.ListTasksRequest{Service: req.GetService(), Node: req.GetNode(), Stale: req.GetStale(), PageSize: taskPageSize}
+	for {
+		resp, err := invoke(ctx, c, shoalpb.ControlClient.ListTasks, page)
+		if err != nil {
+			return nil, err
+		}
+		out.Tasks = append(out.Tasks, resp.GetTasks()...)
+		if resp.GetNextPageToken() == "" {
+			return out, nil
+		}
+		page.PageToken = resp.GetNextPageToken()
+	}
+}

@@ -1,0 +1,228 @@
+package controlapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+	"github.com/shoal-sched/shoal/raftstore"
+)
+
+const (
+	// watchBuffer is how many batches of changes (one per applied group
+	// of log entries) a watcher may fall behind before the state drops
+	// it. The FSM never waits for a watcher.
+	watchBuffer = 256
+	// watchChunk bounds the changes of one message (about 1 KiB a task),
+	// far below the message limit.
+	watchChunk = 512
+	// minIndexPoll is how often a wait for min_index looks again when no
+	// change wakes it (Raft's own entries advance the index silently).
+	minIndexPoll = 50 * time.Millisecond
+)
+
+// Watch serves a WatchRequest from this manager's own state (see the
+// proto for the contract).
+func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingServer[shoalpb.WatchMessage]) error {
+	f, err := parseSelectors(req.GetSelectors())
+	if err != nil {
+		return toStatus(err)
+	}
+	ctx := stream.Context()
+	st := s.state()
+	if err := waitApplied(ctx, st, req.GetMinIndex()); err != nil {
+		return err
+	}
+	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries()}
+	var w raftstore.Watch
+	switch {
+	case req.GetHistory():
+		w, err = st.WatchFrom(raftstore.WatchOldest, watchBuffer)
+	case req.GetSinceIndex() > 0:
+		w, err = st.WatchFrom(req.GetSinceIndex(), watchBuffer)
+	default:
+		w = st.WatchCurrent(watchBuffer)
+	}
+	if errors.Is(err, raftstore.ErrCompacted) {
+		ws.floor = st.HistoryFloor()
+		return ws.resync(codes.OutOfRange, req.GetSinceIndex(),
+			err.Error()+"; watch again without since_index to read the current objects")
+	}
+	if err != nil {
+		return toStatus(err)
+	}
+	defer w.Cancel()
+	ws.floor, ws.skip = w.Floor, req.GetSinceIndex()
+	if req.GetHistory() {
+		ws.skip = 0
+	}
+	if w.View != nil {
+		err = ws.sendSnapshot(w.View)
+	} else {
+		err = ws.sendChanges(st.Read(), w.Backlog, max(w.Index, ws.skip), true)
+	}
+	if err != nil {
+		return err
+	}
+	return ws.follow(ctx, st, w.Events)
+}
+
+// waitApplied waits until the state has applied index.
+func waitApplied(ctx context.Context, st *raftstore.State, index uint64) error {
+	for {
+		ch := st.Changed()
+		if st.Read().Index() >= index {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-ch:
+		case <-time.After(minIndexPoll):
+		}
+	}
+}
+
+// watchStream is one Watch call being served.
+type watchStream struct {
+	stream    grpc.ServerStreamingServer[shoalpb.WatchMessage]
+	filter    watchFilter
+	summaries bool
+	floor     uint64
+	skip      uint64 // the client has seen the changes up to this index
+	last      uint64 // the index the client has been brought to
+	sent      bool   // a message went out (the first carries the floor)
+}
+
+// follow sends the changes of each batch until the client leaves or the
+// state drops the subscription.
+func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <-chan []raftstore.Event) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case batch, ok := <-events:
+			if !ok {
+				return ws.resync(codes.ResourceExhausted, ws.last, fmt.Sprintf(
+					"the watch fell more than %d batches of changes behind (the client read too slowly) or this manager installed a snapshot; watch again with since_index %d",
+					watchBuffer, max(ws.last, ws.skip)))
+			}
+			if len(batch) == 0 {
+				continue
+			}
+			if err := ws.sendChanges(st.Read(), batch, batch[len(batch)-1].Index, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// sendChanges sends the events that pass the filter and are newer than
+// what the client has, in chunks; the last chunk brings it to upTo.
+// always sends a message even when nothing passes (the stream's start).
+func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, upTo uint64, always bool) error {
+	var chunk []*shoalpb.WatchChange
+	for _, ev := range events {
+		if ev.Index <= ws.skip || !ws.filter.match(ev, v) {
+			continue
+		}
+		chunk = append(chunk, ws.change(v, ev))
+		if len(chunk) == watchChunk {
+			if err := ws.send(&shoalpb.WatchMessage{Index: ev.Index, Changes: chunk}); err != nil {
+				return err
+			}
+			chunk = nil
+		}
+	}
+	if len(chunk) == 0 && !always {
+		ws.last = max(ws.last, upTo)
+		return nil
+	}
+	return ws.send(&shoalpb.WatchMessage{Index: max(upTo, ws.last), Changes: chunk})
+}
+
+// sendSnapshot sends the objects of v that pass the filter.
+func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
+	var chunk []*shoalpb.WatchChange
+	flush := func(done bool) error {
+		err := ws.send(&shoalpb.WatchMessage{Index: v.Index(), Changes: chunk, Snapshot: true, SnapshotDone: done})
+		chunk = nil
+		return err
+	}
+	add := func(ev raftstore.Event) error {
+		ev.Index, ev.Action = v.Index(), "current"
+		if !ws.filter.match(ev, v) {
+			return nil
+		}
+		chunk = append(chunk, ws.change(v, ev))
+		if len(chunk) < watchChunk {
+			return nil
+		}
+		return flush(false)
+	}
+	var err error
+	for _, x := range v.Services() {
+		err = errors.Join(err, add(raftstore.Event{Kind: "service", Service: x}))
+	}
+	for _, x := range v.Nodes() {
+		err = errors.Join(err, add(raftstore.Event{Kind: "node", Node: x}))
+	}
+	for _, x := range v.Networks() {
+		err = errors.Join(err, add(raftstore.Event{Kind: "network", Network: x}))
+	}
+	for _, x := range v.Tasks() {
+		if err != nil {
+			return err
+		}
+		err = add(raftstore.Event{Kind: "task", Task: x})
+	}
+	if err != nil {
+		return err
+	}
+	return flush(true)
+}
+
+func (ws *watchStream) send(m *shoalpb.WatchMessage) error {
+	if !ws.sent {
+		m.HistoryFloor = ws.floor
+	}
+	ws.sent = true
+	ws.last = max(ws.last, m.GetIndex())
+	return ws.stream.Send(m)
+}
+
+// resync sends the message that ends a watch which cannot go on, and
+// returns the status the call ends with.
+func (ws *watchStream) resync(code codes.Code, index uint64, reason string) error {
+	err := ws.send(&shoalpb.WatchMessage{Index: index, ResyncRequired: true, ResyncReason: reason})
+	if err != nil {
+		return err
+	}
+	return status.Error(code, reason)
+}
+
+// change converts one event; a task carries the spec it runs.
+func (ws *watchStream) change(v *raftstore.View, ev raftstore.Event) *shoalpb.WatchChange {
+	c := &shoalpb.WatchChange{Index: ev.Index, Kind: ev.Kind, Action: ev.Action}
+	if ws.summaries {
+		c.Event = toEvent(ev)
+		return c
+	}
+	switch {
+	case ev.Service != nil:
+		c.Service = shoalpb.FromService(ev.Service)
+	case ev.Task != nil:
+		c.Task = shoalpb.FromTaskWithSpec(ev.Task, v.ServiceSpec(ev.Task.ServiceID, ev.Task.SpecVersion))
+	case ev.Node != nil:
+		c.Node = shoalpb.FromNode(ev.Node)
+	case ev.Network != nil:
+		c.Network = shoalpb.FromNetwork(ev.Network)
+	}
+	return c
+}
