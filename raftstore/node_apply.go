@@ -33,10 +33,12 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 			return Response{}, err
 		}
 		deadline, _ := ctx.Deadline()
+		start := time.Now()
 		f := n.raft.Apply(data, time.Until(deadline))
 		err := wait(ctx, f)
 		switch {
 		case err == nil:
+			n.metrics.observeCommit(time.Since(start))
 			res := f.Response().(result)
 			index := f.Index()
 			if res.firstIndex != 0 {
