@@ -81,7 +81,10 @@ type Config struct {
 	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
 	// for diagnosis.
 	DebugAddr string
-	Logger    *slog.Logger
+	// MetricsAddr, when set, serves the manager's Prometheus metrics as
+	// text on /metrics (host:port; port 0 picks one). Empty: not served.
+	MetricsAddr string
+	Logger      *slog.Logger
 	// Plaintext runs every link without TLS and without authorisation
 	// (a joining manager then makes its own certificate instead of
 	// trading a token). It exists for benchmarks that measure what TLS
