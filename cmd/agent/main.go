@@ -20,11 +20,11 @@ import (
 	"syscall"
 
 	"github.com/shoal-sched/shoal/agent"
-	"github.com/shoal-sched/shoal/internal/metricshttp"
 	"github.com/shoal-sched/shoal/agent/containerd"
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/metricshttp"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/pki"
