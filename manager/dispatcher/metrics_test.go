@@ -92,8 +92,7 @@ func TestNodeDownMetricsByCause(t *testing.T) {
 	id := gossipDead.nodeID()
 	meta := memberOf(gossipDead)
 	gossipDead.kill()
-	s.d.ObserveMember(membership.Event{Type: membership.EventFail, Meta: meta})
-	waitNode(t, s, id, api.NodeDown)
+	observeUntilDown(t, s, id, membership.Event{Type: membership.EventFail, Meta: meta})
 	want[dispatcher.CauseGossip] = 1
 	check("gossip declared a node without a session dead")
 
@@ -105,12 +104,26 @@ func TestNodeDownMetricsByCause(t *testing.T) {
 
 	lmeta := memberOf(leaver)
 	lmeta.Leaving = true
-	s.d.ObserveMember(membership.Event{Type: membership.EventLeave, Meta: lmeta})
-	waitNode(t, s, leaver.nodeID(), api.NodeDown)
+	observeUntilDown(t, s, leaver.nodeID(), membership.Event{Type: membership.EventLeave, Meta: lmeta})
 	want[dispatcher.CauseLeave] = 1
 	check("a node left")
 
 	if got := gauge(t, reg, "shoal_dispatcher_heartbeats_total"); got == 0 {
 		t.Error("shoal_dispatcher_heartbeats_total is 0 after agents held sessions")
 	}
+}
+
+// observeUntilDown feeds ev to the dispatcher until node id is down. A
+// dispatcher drops gossip events until its liveness check has taken over
+// as the leader, which on a loaded machine may come after the agents
+// registered; an event about a node already down changes nothing.
+func observeUntilDown(t *testing.T, s *single, id string, ev membership.Event) {
+	t.Helper()
+	managertest.WaitFor(t, 10*time.Second, func() error {
+		if n := s.state.Read().Node(id); n != nil && n.Status == api.NodeDown {
+			return nil
+		}
+		s.d.ObserveMember(ev)
+		return fmt.Errorf("node %s not down yet", id)
+	})
 }
