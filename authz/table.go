@@ -21,6 +21,11 @@ const (
 	RoleManager  = pki.RoleManager
 	RoleWorker   = pki.RoleWorker
 	RoleOperator = pki.RoleOperator
+	// RoleViewer is the web UI's caller when the browser shows no
+	// operator certificate: no certificate carries it (the CA issues the
+	// three roles above only); the manager's own UI gateway forwards it,
+	// and the table lets it read and nothing else.
+	RoleViewer = "viewer"
 )
 
 // rule is one method's entry: the roles allowed to call it, or open to any
@@ -39,7 +44,10 @@ var (
 	open      = rule{open: true}
 	// readers may read cluster status: operators, and agents that look
 	// for the managers' addresses.
-	readers = rule{roles: []string{RoleOperator, RoleWorker, RoleManager}}
+	readers = rule{roles: []string{RoleOperator, RoleWorker, RoleManager, RoleViewer}}
+	// viewers may read the cluster's objects: operators, and the web UI's
+	// read-only caller.
+	viewers = rule{roles: []string{RoleOperator, RoleViewer}}
 )
 
 // table is the authorisation of every gRPC method shoal serves. A method
@@ -51,21 +59,21 @@ var table = map[string]rule{
 	shoalpb.Control_UpdateService_FullMethodName: operators,
 	shoalpb.Control_ScaleService_FullMethodName:  operators,
 	shoalpb.Control_RemoveService_FullMethodName: operators,
-	shoalpb.Control_GetService_FullMethodName:    operators,
-	shoalpb.Control_ListServices_FullMethodName:  operators,
-	shoalpb.Control_ListTasks_FullMethodName:     operators,
-	shoalpb.Control_ListNodes_FullMethodName:     operators,
-	shoalpb.Control_GetNode_FullMethodName:       operators,
+	shoalpb.Control_GetService_FullMethodName:    viewers,
+	shoalpb.Control_ListServices_FullMethodName:  viewers,
+	shoalpb.Control_ListTasks_FullMethodName:     viewers,
+	shoalpb.Control_ListNodes_FullMethodName:     viewers,
+	shoalpb.Control_GetNode_FullMethodName:       viewers,
 	shoalpb.Control_UpdateNode_FullMethodName:    operators,
 	shoalpb.Control_RemoveNode_FullMethodName:    operators,
 	shoalpb.Control_ClusterStatus_FullMethodName: readers,
 	shoalpb.Control_UpdateCluster_FullMethodName: operators,
-	shoalpb.Control_Events_FullMethodName:        operators,
-	shoalpb.Control_ServiceLogs_FullMethodName:   operators,
+	shoalpb.Control_Events_FullMethodName:        viewers,
+	shoalpb.Control_ServiceLogs_FullMethodName:   viewers,
 	// Networks are an operator's, like services.
 	shoalpb.Control_CreateNetwork_FullMethodName: operators,
-	shoalpb.Control_ListNetworks_FullMethodName:  operators,
-	shoalpb.Control_GetNetwork_FullMethodName:    operators,
+	shoalpb.Control_ListNetworks_FullMethodName:  viewers,
+	shoalpb.Control_GetNetwork_FullMethodName:    viewers,
 	shoalpb.Control_RemoveNetwork_FullMethodName: operators,
 	// Rollouts, manager roles and the autolock key are an operator's too.
 	shoalpb.Control_RollbackService_FullMethodName: operators,
@@ -110,6 +118,13 @@ var table = map[string]rule{
 func Known(method string) bool {
 	_, ok := table[method]
 	return ok
+}
+
+// Allows reports whether a caller of role may call method (false for an
+// unknown method).
+func Allows(method, role string) bool {
+	r, ok := table[method]
+	return ok && r.allows(role)
 }
 
 // Allowed lists the roles allowed to call method (nil for an open or

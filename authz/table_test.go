@@ -48,3 +48,28 @@ func TestAutolockCallsAreOperatorOnly(t *testing.T) {
 		}
 	}
 }
+
+// The web UI's read-only caller reads the cluster's objects and nothing
+// else: every other method but the open join calls refuses it.
+func TestViewerReadsOnly(t *testing.T) {
+	reads := []string{
+		shoalpb.Control_GetService_FullMethodName, shoalpb.Control_ListServices_FullMethodName,
+		shoalpb.Control_ListTasks_FullMethodName, shoalpb.Control_ListNodes_FullMethodName,
+		shoalpb.Control_GetNode_FullMethodName, shoalpb.Control_ClusterStatus_FullMethodName,
+		shoalpb.Control_Events_FullMethodName, shoalpb.Control_ServiceLogs_FullMethodName,
+		shoalpb.Control_ListNetworks_FullMethodName, shoalpb.Control_GetNetwork_FullMethodName,
+	}
+	for method, r := range table {
+		if r.open {
+			continue // the join calls are anyone's
+		}
+		if got, want := Allows(method, RoleViewer), slices.Contains(reads, method); got != want {
+			t.Errorf("%s: viewer allowed %v, want %v", method, got, want)
+		}
+	}
+	for _, method := range reads {
+		if !Allows(method, RoleOperator) {
+			t.Errorf("%s refuses the operator", method)
+		}
+	}
+}

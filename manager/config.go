@@ -84,7 +84,14 @@ type Config struct {
 	// MetricsAddr, when set, serves the manager's Prometheus metrics as
 	// text on /metrics (host:port; port 0 picks one). Empty: not served.
 	MetricsAddr string
-	Logger      *slog.Logger
+	// UIAddr, when set, serves the web UI and its JSON gateway there
+	// (read-only; plain HTTP unless UITLS).
+	UIAddr string
+	// UITLS serves the web UI over HTTPS with the manager's certificate;
+	// a browser that shows a certificate of the cluster's CA is the caller
+	// the authorisation table judges (without one: the read-only viewer).
+	UITLS  bool
+	Logger *slog.Logger
 	// Plaintext runs every link without TLS and without authorisation
 	// (a joining manager then makes its own certificate instead of
 	// trading a token). It exists for benchmarks that measure what TLS
@@ -107,6 +114,9 @@ type RaftTiming struct {
 	ApplyTimeout       time.Duration
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
+	// MaxProposalBatch: how many concurrent writes one Raft entry may
+	// carry (raftstore.Config); 1 gives each write an entry of its own.
+	MaxProposalBatch int
 }
 
 // GossipTiming holds the memberlist failure-detection settings; zero

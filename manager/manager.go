@@ -54,6 +54,7 @@ type Manager struct {
 	log    *slog.Logger
 	tcp    net.Listener
 	unix   net.Listener // nil when the socket is disabled
+	ui     net.Listener // the web UI's (nil when it is off)
 
 	crashOnce sync.Once
 	crashed   chan struct{}
@@ -135,6 +136,15 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		raftLn.Close()
 		return nil, err
 	}
+	ui, err := listenUI(cfg.UIAddr)
+	if err != nil {
+		tcp.Close()
+		raftLn.Close()
+		if unix != nil {
+			unix.Close()
+		}
+		return nil, err
+	}
 	var metricsLn net.Listener
 	if cfg.MetricsAddr != "" {
 		if metricsLn, err = metricshttp.Listen(cfg.MetricsAddr); err != nil {
@@ -143,11 +153,14 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 			if unix != nil {
 				unix.Close()
 			}
+			if ui != nil {
+				ui.Close()
+			}
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 	m := &Manager{
-		cfg: cfg, id: id, creds: creds, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix,
+		cfg: cfg, id: id, creds: creds, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix, ui: ui,
 		advertise:     cmp.Or(cfg.AdvertiseAddr, tcp.Addr().String()),
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
@@ -260,6 +273,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		return caSrv.RunRotation(ctx, node)
 	}})
 	serveErr := m.serve(gs)
+	if m.ui != nil {
+		wg.Go(func() {
+			if err := m.serveUI(runCtx, gs, managerTLS); err != nil {
+				m.log.Error("web UI stopped", "error", err)
+			}
+		})
+	}
 	wg.Go(func() { m.lead(runCtx, node, parts.duties) })
 	wg.Go(func() { rest.follow(runCtx, node) })
 	err = m.joinIfNew(runCtx, node)
@@ -289,8 +309,8 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 		HeartbeatTimeout: r.HeartbeatTimeout, ElectionTimeout: r.ElectionTimeout,
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
 		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
-		SnapshotInterval: r.SnapshotInterval, Logger: m.cfg.Logger, DataKey: m.rest.key,
-		Metrics: m.metrics.raft,
+		SnapshotInterval: r.SnapshotInterval, MaxProposalBatch: r.MaxProposalBatch,
+		Logger: m.cfg.Logger, DataKey: m.rest.key, Metrics: m.metrics.raft,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
@@ -371,6 +391,9 @@ func (m *Manager) closeListeners() {
 	m.raftLn.Close()
 	if m.unix != nil {
 		m.unix.Close()
+	}
+	if m.ui != nil {
+		m.ui.Close()
 	}
 	if m.metrics.ln != nil {
 		m.metrics.ln.Close()

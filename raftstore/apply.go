@@ -13,6 +13,9 @@ import (
 type BatchResult struct {
 	Value any
 	Err   error
+	// FirstIndex is set when the command repeated a Request: the index of
+	// the entry that applied it first.
+	FirstIndex uint64
 }
 
 // WriteTasksResult is the response value of WriteTasks.
@@ -99,7 +102,8 @@ func (t *tx) apply(cmd Command) (any, error) {
 	case Batch:
 		out := make([]BatchResult, len(c.Commands))
 		for i, sub := range c.Commands {
-			out[i].Value, out[i].Err = t.apply(sub)
+			r := t.applyEntry(sub)
+			out[i] = BatchResult{Value: r.value, Err: r.err, FirstIndex: r.firstIndex}
 		}
 		return out, nil
 	case nil:

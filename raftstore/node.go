@@ -70,6 +70,10 @@ type Config struct {
 	// Logger receives raft's logs (routine events at debug level); nil
 	// discards them.
 	Logger *slog.Logger
+	// MaxProposalBatch is how many concurrent Apply calls one log entry
+	// may carry (proposals.go); zero: DefaultMaxProposalBatch. One sends
+	// every command in an entry of its own.
+	MaxProposalBatch int
 	// DataKey, when set (seal.KeySize bytes), encrypts the log entries and
 	// snapshots written from now on (AES-256-GCM); what was written
 	// without it is still read.
@@ -84,6 +88,7 @@ func (c *Config) setDefaults() {
 	c.LeaderLeaseTimeout = cmp.Or(c.LeaderLeaseTimeout, min(DefaultLeaderLeaseTimeout, c.HeartbeatTimeout))
 	c.CommitTimeout = cmp.Or(c.CommitTimeout, DefaultCommitTimeout)
 	c.ApplyTimeout = cmp.Or(c.ApplyTimeout, DefaultApplyTimeout)
+	c.MaxProposalBatch = cmp.Or(c.MaxProposalBatch, DefaultMaxProposalBatch)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,6 +104,8 @@ type Node struct {
 	trans  *raft.NetworkTransport
 	logs   *raftboltdb.BoltStore
 	leader *leaderFanout
+	// proposer batches concurrent Applies; nil: one entry per Apply.
+	proposer *proposer
 
 	// logStore is logs as Raft's log store (sealed when there is a data key).
 	logStore raft.LogStore
@@ -117,6 +124,10 @@ func Open(cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("raft data dir: empty: %w", ErrInvalid)
+	}
+	if cfg.MaxProposalBatch < 0 {
+		return nil, fmt.Errorf("max proposal batch %d: below 0 (0 takes the default of %d, 1 turns batching off): %w",
+			cfg.MaxProposalBatch, DefaultMaxProposalBatch, ErrInvalid)
 	}
 	id, err := memberID(cfg.DataDir, cfg.ID)
 	if err != nil {
@@ -200,6 +211,9 @@ func (n *Node) open() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.leader = newLeaderFanout(notify)
+	if n.cfg.MaxProposalBatch > 1 {
+		n.proposer = newProposer(n.raft.Apply, n.cfg.ApplyTimeout, n.cfg.MaxProposalBatch)
+	}
 	return nil
 }
 

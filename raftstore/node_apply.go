@@ -32,15 +32,11 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 		if err := n.awaitLeadership(ctx); err != nil {
 			return Response{}, err
 		}
-		deadline, _ := ctx.Deadline()
 		start := time.Now()
-		f := n.raft.Apply(data, time.Until(deadline))
-		err := wait(ctx, f)
+		res, index, err := n.propose(ctx, cmd, data)
 		switch {
 		case err == nil:
 			n.metrics.observeCommit(time.Since(start))
-			res := f.Response().(result)
-			index := f.Index()
 			if res.firstIndex != 0 {
 				index = res.firstIndex
 			}
@@ -48,7 +44,7 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 		case errors.Is(err, raft.ErrNotLeader):
 			// Not dispatched: safe to try again once there is a leader.
 			continue
-		case errors.Is(err, raft.ErrEnqueueTimeout):
+		case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, errWithdrawn):
 			// Not dispatched either: the leader did not take it in time.
 			return Response{}, n.noLeader(ctx, err)
 		case errors.Is(err, raft.ErrLeadershipLost):
@@ -61,6 +57,35 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 		default:
 			return Response{}, fmt.Errorf("%w: apply: %w", ErrCommitUncertain, err)
 		}
+	}
+}
+
+// errWithdrawn: the caller's wait ended while its command was still
+// queued in the proposer; it was never proposed.
+var errWithdrawn = errors.New("withdrawn before it was proposed")
+
+// propose hands the encoded cmd to Raft, through the proposer when
+// batching is on, and waits for its entry. A Batch goes alone: wrapping
+// it in another would nest it one level deeper than its sender checked.
+func (n *Node) propose(ctx context.Context, cmd Command, data []byte) (result, uint64, error) {
+	if _, isBatch := deref(cmd).(Batch); n.proposer == nil || isBatch {
+		deadline, _ := ctx.Deadline()
+		f := n.raft.Apply(data, time.Until(deadline))
+		if err := wait(ctx, f); err != nil {
+			return result{}, 0, err
+		}
+		res, _ := f.Response().(result)
+		return res, f.Index(), nil
+	}
+	pr := n.proposer.submit(data)
+	select {
+	case o := <-pr.done:
+		return o.res, o.index, o.err
+	case <-ctx.Done():
+		if n.proposer.withdraw(pr) {
+			return result{}, 0, fmt.Errorf("%w: %w", errWithdrawn, ctx.Err())
+		}
+		return result{}, 0, ctx.Err()
 	}
 }
 

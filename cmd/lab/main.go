@@ -34,6 +34,9 @@ commands:
   status                  hosts, links and processes
   ctl ARGS...             run shoalctl against the lab's managers (unix sockets)
   sh HOST [CMD...]        a shell, or a command, inside a lab host (m1, a2, registry, ...)
+  ui [--listen ADDR] [HOST]
+                          forward a manager's web UI (default m1) to ADDR on this machine's
+                          loopback (default 127.0.0.1:8080) until ctrl-c
   kill HOST [DAEMON]      SIGKILL every process of a host (daemons, containerd, shims, containers),
                           or only its DAEMON (manager, agent, containerd, registry)
   cut HOST                take a host's link down
@@ -122,6 +125,8 @@ func run(ctx context.Context, cfg lab.Config, cmd string, args []string) error {
 		return l.Ctl(ctx, os.Stdout, args...)
 	case "sh":
 		return hostShell(l, args)
+	case "ui":
+		return forwardUI(ctx, l, args, logf)
 	case "kill":
 		return kill(ctx, l, args)
 	case "start-agent", "restart-agent":
@@ -219,4 +224,22 @@ func hostShell(l *lab.Lab, args []string) error {
 	// Inside a host, shoalctl reaches the managers over the lab network.
 	c.Env = append(os.Environ(), "PS1=["+h.Name+"] \\w# ", "SHOAL_HOST="+strings.Join(l.ManagerAddrs(), ","))
 	return c.Run()
+}
+
+// forwardUI serves a manager host's web UI on a loopback address here.
+func forwardUI(ctx context.Context, l *lab.Lab, args []string, logf func(string, ...any)) error {
+	fs := flag.NewFlagSet("ui", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "loopback address to serve the UI on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	host := "m1"
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		host = fs.Arg(0)
+	default:
+		return fmt.Errorf("ui takes at most one host name, not %q", fs.Args())
+	}
+	return l.ForwardUI(ctx, host, *listen, logf)
 }

@@ -31,6 +31,9 @@ const (
 	GossipPort   = 7946
 	AgentPort    = 7010
 	RegistryPort = 5000
+	// UIPort is the managers' web UI, on each manager host's own
+	// loopback (never its lab address): shoal-lab ui forwards it.
+	UIPort = 8080
 )
 
 // Config is the shape of a lab.

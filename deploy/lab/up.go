@@ -117,6 +117,7 @@ func (l *Lab) managerArgs(h *Host, join string) []string {
 		"--addr", fmt.Sprintf("%s:%d", h.IP, ManagerPort),
 		"--raft-addr", fmt.Sprintf("%s:%d", h.IP, RaftPort),
 		"--gossip-addr", fmt.Sprintf("%s:%d", h.IP, GossipPort),
+		"--ui-addr", fmt.Sprintf("127.0.0.1:%d", UIPort),
 	}
 	args = append(args, l.registryArgs()...)
 	if join != "" {

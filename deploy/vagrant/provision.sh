@@ -10,6 +10,9 @@ set -euo pipefail
 : "${SHOAL_ROLE:?manager or worker}" "${SHOAL_NAME:?}" "${SHOAL_IP:?}" "${SHOAL_MANAGERS:?}"
 : "${SHOAL_MANAGER_PORT:=7000}" "${SHOAL_RAFT_PORT:=7001}" "${SHOAL_GOSSIP_PORT:=7946}" "${SHOAL_AGENT_PORT:=7010}"
 : "${SHOAL_JOIN:=}" "${SHOAL_REGISTRY:=}" "${SHOAL_RUN_REGISTRY:=no}" "${SHOAL_SRC:=/shoal}"
+# What the host fetched from the bootstrap manager (see Handoff in the
+# Vagrantfile): manager-token, worker-token, operator/{ca,cert,key}.pem.
+: "${SHOAL_HANDOFF:=$SHOAL_SRC/deploy/vagrant/.cluster}"
 
 log() { printf '%s: %s\n' "$SHOAL_NAME" "$*"; }
 die() { printf '%s: %s\n' "$SHOAL_NAME" "$*" >&2; exit 1; }
@@ -45,16 +48,21 @@ for b in "${binaries[@]}"; do
 	install -m 0755 "$SHOAL_SRC/bin/$b" /usr/local/bin/
 done
 
-# Every user of every VM reaches the managers over TCP: /etc/environment is
-# read by ssh sessions, also by `vagrant ssh VM -c 'shoalctl ...'`.
-other=$(grep -v '^SHOAL_HOST=' /etc/environment || true)
-{
-	if [ -n "$other" ]; then
-		printf '%s\n' "$other"
-	fi
-	echo "SHOAL_HOST=$SHOAL_MANAGERS"
-} >/etc/environment
-export SHOAL_HOST="$SHOAL_MANAGERS"
+# handoff NAME: prints a file the bootstrap manager handed out, or stops with
+# what to do when the host did not fetch it.
+handoff() {
+	local f="$SHOAL_HANDOFF/$1"
+	[ -s "$f" ] || die "$f is missing: the host fetches it from m1 after 'vagrant up m1' (the Vagrantfile's Handoff); run 'vagrant up m1' (or 'vagrant provision m1'), then 'vagrant rsync $SHOAL_NAME' and 'vagrant provision $SHOAL_NAME'"
+	tr -d '[:space:]' <"$f"
+}
+
+# Over TCP every call is mutual TLS: on a worker, shoalctl (as root) uses the
+# operator certificate the host fetched; on a manager, root's shoalctl uses
+# the control socket, its default, and needs neither.
+if [ "$SHOAL_ROLE" = worker ]; then
+	handoff operator/cert.pem >/dev/null
+	export SHOAL_HOST="$SHOAL_MANAGERS" SHOAL_CERT_PATH="$SHOAL_HANDOFF/operator"
+fi
 
 # wait_for SECONDS COMMAND...: polls COMMAND every second, SECONDS times.
 wait_for() {
@@ -84,20 +92,23 @@ provision_manager() {
 	id -u shoal >/dev/null 2>&1 ||
 		useradd --system --no-create-home --home-dir /var/lib/shoal --shell /usr/sbin/nologin shoal
 	install -m 0644 "$SHOAL_SRC/deploy/systemd/shoal-manager.service" /etc/systemd/system/
-	local opts=""
+	local opts="" token
 	if [ -n "$SHOAL_JOIN" ]; then
-		opts="--join $SHOAL_JOIN"
+		token=$(handoff manager-token)
+		opts="--join $SHOAL_JOIN --token $token"
 	fi
 	if [ -n "$SHOAL_REGISTRY" ]; then
 		opts="$opts --insecure-registry $SHOAL_REGISTRY"
 	fi
-	cat >/etc/default/shoal-manager <<-EOF
+	# The file holds a join token: root only.
+	(umask 077 && cat >/etc/default/shoal-manager) <<-EOF
 		# Written by deploy/vagrant/provision.sh for $SHOAL_NAME.
 		SHOAL_ADDR=$SHOAL_IP:$SHOAL_MANAGER_PORT
 		SHOAL_RAFT_ADDR=$SHOAL_IP:$SHOAL_RAFT_PORT
 		SHOAL_GOSSIP_ADDR=$SHOAL_IP:$SHOAL_GOSSIP_PORT
 		SHOAL_MANAGER_OPTS="$opts"
 	EOF
+	chmod 0600 /etc/default/shoal-manager
 	systemctl daemon-reload
 	systemctl enable shoal-manager.service
 	systemctl restart shoal-manager.service
@@ -149,13 +160,18 @@ provision_worker() {
 	if [ -n "$SHOAL_REGISTRY" ]; then
 		opts="$opts --insecure-registry $SHOAL_REGISTRY"
 	fi
-	cat >/etc/default/shoal-agent <<-EOF
+	local token
+	token=$(handoff worker-token)
+	# The file holds the worker join token: root only.
+	(umask 077 && cat >/etc/default/shoal-agent) <<-EOF
 		# Written by deploy/vagrant/provision.sh for $SHOAL_NAME.
 		SHOAL_JOIN=$SHOAL_MANAGERS
+		SHOAL_TOKEN=$token
 		SHOAL_ADVERTISE_ADDR=$SHOAL_IP:$SHOAL_AGENT_PORT
 		SHOAL_GOSSIP_ADDR=$SHOAL_IP:$SHOAL_GOSSIP_PORT
 		SHOAL_AGENT_OPTS="$opts"
 	EOF
+	chmod 0600 /etc/default/shoal-agent
 	systemctl daemon-reload
 	systemctl enable shoal-agent.service
 	systemctl restart shoal-agent.service
@@ -175,4 +191,8 @@ if [ "$SHOAL_RUN_REGISTRY" = yes ]; then
 	log "registry serving $SHOAL_IP:5000/shoal/busybox:latest"
 fi
 log "ready"
-shoalctl cluster status
+if [ "$SHOAL_ROLE" = manager ]; then
+	shoalctl cluster status
+else
+	shoalctl node ls
+fi

@@ -204,10 +204,15 @@ func checkNetworking(v *raftstore.View, spec *api.ServiceSpec) error {
 			errs = append(errs, &api.FieldError{Field: fmt.Sprintf("spec.networks[%d].target", i), Value: a.Target, Err: err})
 		}
 	}
-	services := v.Services()
+	// Listing every service is the costly part: only a published port
+	// needs it.
+	var services []*api.Service
 	for i, p := range spec.Endpoint.Ports {
 		if p.PublishedPort == 0 {
 			continue
+		}
+		if services == nil {
+			services = v.Services()
 		}
 		if owner := allocator.PortOwner(services, spec.Name, p); owner != "" {
 			errs = append(errs, &api.FieldError{Field: fmt.Sprintf("spec.endpoint.ports[%d].published_port", i), Value: fmt.Sprint(p.PublishedPort),

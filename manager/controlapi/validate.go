@@ -49,18 +49,36 @@ func checkInCluster(v *raftstore.View, spec *api.ServiceSpec, prev []api.Depende
 	if err := checkNetworking(v, spec); err != nil {
 		return err
 	}
-	return api.ValidateDependencyGraph(spec, prev, dependencyGraph(v))
+	return api.ValidateDependencyGraph(spec, prev, dependencyGraph(v, spec))
 }
 
-// dependencyGraph maps each service's name to the names it depends on.
-func dependencyGraph(v *raftstore.View) map[string][]string {
+// dependencyGraph maps the name of each service spec's depends_on can reach
+// to the names it depends on: the part of the graph a cycle through spec
+// would use, and the services its own entries name. It walks from spec
+// instead of listing every service, so a write's check costs what its
+// depends_on reaches, not the size of the cluster.
+func dependencyGraph(v *raftstore.View, spec *api.ServiceSpec) map[string][]string {
 	out := map[string][]string{}
-	for _, svc := range v.Services() {
+	var queue []string
+	for _, d := range spec.DependsOn {
+		queue = append(queue, d.Service)
+	}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if _, seen := out[name]; seen {
+			continue
+		}
+		svc := v.ServiceByName(name)
+		if svc == nil {
+			continue
+		}
 		deps := make([]string, len(svc.Spec.DependsOn))
 		for i, d := range svc.Spec.DependsOn {
 			deps[i] = d.Service
 		}
-		out[svc.Spec.Name] = deps
+		out[name] = deps
+		queue = append(queue, deps...)
 	}
 	return out
 }
