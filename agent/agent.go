@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -122,6 +123,8 @@ type Config struct {
 	// Plaintext runs without TLS and authorisation, for benchmarks that
 	// measure what TLS costs; no flag sets it.
 	Plaintext bool
+	// Metrics receives the agent's figures (nil: none are kept).
+	Metrics *Metrics
 }
 
 // Agent is one worker node's agent.
@@ -148,6 +151,9 @@ type Agent struct {
 	sessionsDone chan struct{}
 	// keys is the gossip keyring the leader sent.
 	keys *keyBox
+	// established counts the sessions established (for the reconnects
+	// metric).
+	established atomic.Int64
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent
@@ -191,6 +197,8 @@ func New(cfg Config) (*Agent, error) {
 		store: store, w: newWorker(cfg.Runtime, cfg.DataPlane, store, log), rejoin: make(chan struct{}, 1),
 		sessionsDone: make(chan struct{}), keys: newKeyBox(),
 	}
+	a.w.metrics = cfg.Metrics
+	cfg.Metrics.follow(a)
 	a.grpc = grpc.NewServer(authz.ServerOptions(a.serverTLS(), a.guard())...)
 	shoalpb.RegisterAgentServer(a.grpc, &logServer{a: a})
 	return a, nil

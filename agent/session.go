@@ -63,6 +63,9 @@ func (a *Agent) runSessions(ctx context.Context) error {
 	for ctx.Err() == nil {
 		addr := f.pick(time.Now())
 		res, err := a.session(ctx, conns, addr)
+		if res.established {
+			a.cfg.Metrics.sessionDown()
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -227,6 +230,7 @@ func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, 
 	set := newAssignmentSet()
 	a.applyAssignments(set, full)
 	res.established = true
+	a.cfg.Metrics.sessionUp(a.established.Add(1) == 1)
 	a.setLeader(addr)
 	a.log.Info("session established", "manager", addr, "tasks", len(full.GetUpsert()))
 	return stream, set, nil

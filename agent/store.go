@@ -161,3 +161,14 @@ func (s *taskStore) flush() error {
 	}
 	return nil
 }
+
+// counts returns how many records are in each reported state.
+func (s *taskStore) counts() map[api.TaskState]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[api.TaskState]int)
+	for _, r := range s.records {
+		out[r.Status.State]++
+	}
+	return out
+}

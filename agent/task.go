@@ -332,6 +332,7 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 	r.mu.Lock()
 	exists, running := r.f.exists, r.f.running
 	r.mu.Unlock()
+	var began time.Time // zero: the container existed already
 	if !exists {
 		n, err := r.network(ctx, t)
 		if err != nil {
@@ -340,6 +341,9 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 			}
 			return
 		}
+		// The start time counts from the create: a pull and the network
+		// setup have their own causes of delay.
+		began = time.Now()
 		if err := r.w.rt.Create(ctx, t, WithNetwork(n)); err != nil {
 			if ctx.Err() == nil {
 				r.set(api.TaskRejected, "create failed", err)
@@ -357,6 +361,9 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 			}
 			return
 		}
+	}
+	if !began.IsZero() && !running {
+		r.w.metrics.observeStart(time.Since(began))
 	}
 	check := r.checkFor(ctx, t)
 	r.mu.Lock()

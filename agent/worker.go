@@ -24,6 +24,8 @@ type worker struct {
 	log   *slog.Logger
 	now   func() time.Time
 	store *taskStore
+	// metrics receives the container start times (nil: not kept).
+	metrics *Metrics
 
 	mu      sync.Mutex
 	ctx     context.Context

@@ -70,7 +70,16 @@ func (l *linkCreds) OverrideServerName(name string) error {
 // plaintext without authorisation: only benchmarks that measure what TLS
 // costs ask for it.
 func ServerOptions(cfg *tls.Config, g *Guard) []grpc.ServerOption {
+	return MeteredServerOptions(cfg, g, nil)
+}
+
+// MeteredServerOptions are ServerOptions with every call timed by m (nil:
+// not timed). The timing wraps the guard, so that refusals are counted.
+func MeteredServerOptions(cfg *tls.Config, g *Guard, m *RequestMetrics) []grpc.ServerOption {
 	opts := shoalpb.ServerOptions()
+	if m != nil {
+		opts = append(opts, grpc.ChainUnaryInterceptor(m.Unary), grpc.ChainStreamInterceptor(m.Stream))
+	}
 	if cfg == nil {
 		return opts
 	}

@@ -81,6 +81,9 @@ type Config struct {
 	// DebugAddr, when set, serves Go's runtime profiles (/debug/pprof/)
 	// for diagnosis.
 	DebugAddr string
+	// MetricsAddr, when set, serves the manager's Prometheus metrics as
+	// text on /metrics (host:port; port 0 picks one). Empty: not served.
+	MetricsAddr string
 	// UIAddr, when set, serves the web UI and its JSON gateway there
 	// (read-only; plain HTTP unless UITLS).
 	UIAddr string

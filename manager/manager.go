@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/internal/debughttp"
+	"github.com/shoal-sched/shoal/internal/metricshttp"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/manager/controlapi"
 	"github.com/shoal-sched/shoal/manager/dispatcher"
@@ -70,6 +71,9 @@ type Manager struct {
 	rest *atRest
 	gs   *grpc.Server // set while Run runs
 	disp *dispatcher.Dispatcher
+
+	// metrics is the manager's registry and its parts' figures.
+	metrics *metrics
 }
 
 // New is Open for callers without a context: a first join is then
@@ -141,14 +145,31 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 		return nil, err
 	}
-	return &Manager{
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = metricshttp.Listen(cfg.MetricsAddr); err != nil {
+			tcp.Close()
+			raftLn.Close()
+			if unix != nil {
+				unix.Close()
+			}
+			if ui != nil {
+				ui.Close()
+			}
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	m := &Manager{
 		cfg: cfg, id: id, creds: creds, raftAddr: raftAddr, raftLn: raftLn, gossip: gossipAddr, gossipKey: key, tcp: tcp, unix: unix, ui: ui,
 		advertise:     cmp.Or(cfg.AdvertiseAddr, tcp.Addr().String()),
 		raftAdvertise: cmp.Or(cfg.RaftAdvertiseAddr, raftAddr),
 		log:           cfg.Logger.With("component", "manager", "manager_id", id),
 		crashed:       make(chan struct{}),
 		images:        images,
-	}, nil
+	}
+	m.metrics = newMetrics(m)
+	m.metrics.ln = metricsLn
+	return m, nil
 }
 
 // ID is the manager's Raft member id.
@@ -200,6 +221,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.serveDebug(ctx); err != nil {
 		return err
 	}
+	m.serveMetrics(ctx)
 	// A locked manager waits here, serving only the unlock, until it has
 	// its data key: Raft cannot read its log without it.
 	rest, err := m.openDataKey(ctx)
@@ -234,7 +256,9 @@ func (m *Manager) Run(ctx context.Context) error {
 		ManagerTLS: managerTLS, AgentTLS: agentTLS, CAProgress: caSrv.Progress,
 		Images: m.images,
 	})
-	gs := grpc.NewServer(authz.ServerOptions(serverTLS, m.newGuard(node.State()))...)
+	// Calls are timed around the guard, so that refusals show in the
+	// request metrics with their codes.
+	gs := grpc.NewServer(authz.MeteredServerOptions(serverTLS, m.newGuard(node.State()), m.metrics.reqs)...)
 	m.setServer(gs)
 	ctl.Register(gs)
 	caSrv.Register(gs)
@@ -286,7 +310,7 @@ func (m *Manager) openRaft() (*raftstore.Node, error) {
 		LeaderLeaseTimeout: r.LeaderLeaseTimeout, CommitTimeout: r.CommitTimeout,
 		ApplyTimeout: r.ApplyTimeout, SnapshotThreshold: r.SnapshotThreshold,
 		SnapshotInterval: r.SnapshotInterval, MaxProposalBatch: r.MaxProposalBatch,
-		Logger: m.cfg.Logger, DataKey: m.rest.key,
+		Logger: m.cfg.Logger, DataKey: m.rest.key, Metrics: m.metrics.raft,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft in %s: %w", m.cfg.DataDir, err)
@@ -370,6 +394,9 @@ func (m *Manager) closeListeners() {
 	}
 	if m.ui != nil {
 		m.ui.Close()
+	}
+	if m.metrics.ln != nil {
+		m.metrics.ln.Close()
 	}
 }
 

@@ -45,6 +45,7 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 			return rec.Addr
 		},
 		GracePeriod: m.cfg.NodeGracePeriod, ReconnectWindow: m.cfg.NodeReconnectWindow, Logger: m.cfg.Logger,
+		Metrics: m.metrics.disp,
 	}
 	// The gossip member starts later (it needs the keys in the state):
 	// the dispatcher reads its view through g.
@@ -59,7 +60,7 @@ func (m *Manager) startParts(ctx context.Context, gs *grpc.Server, node *raftsto
 	disp := dispatcher.New(dcfg)
 	m.setDispatcher(disp)
 	shoalpb.RegisterDispatcherServer(gs, disp)
-	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger})
+	orch := orchestrator.New(state, node, orchestrator.Options{Logger: m.cfg.Logger, Metrics: m.metrics.orch})
 	alloc := allocator.New(state, node, m.cfg.Logger)
 	keys := &keyDuty{m: m, node: node}
 	p.duties = []duty{{name: "dispatcher", run: disp.Run}, {name: "orchestrator", run: orch.Run}, {name: "gossip keys", run: keys.run},

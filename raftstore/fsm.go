@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -12,7 +13,8 @@ import (
 // raft.BatchingFSM: consecutive committed entries are applied in one
 // memdb transaction, which makes bursts of small writes cheaper.
 type fsm struct {
-	state *State
+	state   *State
+	metrics *Metrics // nil: none kept
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -27,6 +29,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 // decoded panics: every member would fail on it the same way, and going on
 // would let the state drift from the log.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	start := time.Now()
 	entries := make([]entry, len(logs))
 	for i, l := range logs {
 		entries[i].index = l.Index
@@ -45,35 +48,45 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	for i := range res {
 		out[i] = res[i]
 	}
+	f.metrics.observeApply(len(logs), time.Since(start))
 	return out
 }
 
 // Snapshot captures the state at this point; Persist writes it later while
 // the FSM goes on applying.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{view: f.state.Read()}, nil
+	return &fsmSnapshot{view: f.state.Read(), metrics: f.metrics}, nil
 }
 
 // Restore replaces the state with the snapshot's.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	start := time.Now()
 	db, index, err := readSnapshot(rc)
 	if err != nil {
 		return err
 	}
 	f.state.replace(db, index)
+	f.metrics.observeRestore(time.Since(start))
 	return nil
 }
 
 type fsmSnapshot struct {
-	view *View
+	view    *View
+	metrics *Metrics
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.view.WriteSnapshot(sink); err != nil {
+	start := time.Now()
+	w := &countingWriter{w: sink}
+	if err := s.view.WriteSnapshot(w); err != nil {
 		return errors.Join(err, sink.Cancel())
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.metrics.observeSnapshot(w.n, time.Since(start))
+	return nil
 }
 
 func (s *fsmSnapshot) Release() {}

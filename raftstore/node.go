@@ -78,6 +78,8 @@ type Config struct {
 	// snapshots written from now on (AES-256-GCM); what was written
 	// without it is still read.
 	DataKey []byte
+	// Metrics receives the member's figures (nil: none are kept).
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -107,6 +109,11 @@ type Node struct {
 
 	// logStore is logs as Raft's log store (sealed when there is a data key).
 	logStore raft.LogStore
+	metrics  *Metrics
+	// stopWatch ends the leader-change counter; watchDone is closed once it
+	// has.
+	stopWatch chan struct{}
+	watchDone <-chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -126,11 +133,14 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("component", "raft"), state: NewState()}
+	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("component", "raft"), state: NewState(), metrics: cfg.Metrics}
 	if err := n.open(); err != nil {
 		n.closeStores()
 		return nil, err
 	}
+	n.stopWatch = make(chan struct{})
+	n.watchDone = n.watchLeaders(n.stopWatch)
+	n.metrics.setNode(n)
 	return n, nil
 }
 
@@ -196,7 +206,7 @@ func (n *Node) open() error {
 	}
 	notify := make(chan bool, 1)
 	rc.NotifyCh = notify
-	n.raft, err = raft.NewRaft(rc, &fsm{state: n.state}, n.logCache(), n.logs, snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, &fsm{state: n.state, metrics: n.metrics}, n.logCache(), n.logs, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -347,6 +357,9 @@ func (n *Node) VerifyLeader(ctx context.Context) error {
 // not hand leadership over: to the others it is as if the member died.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.metrics.clearNode(n)
+		close(n.stopWatch)
+		<-n.watchDone
 		err := n.raft.Shutdown().Error()
 		n.leader.close()
 		n.closeErr = errors.Join(err, n.trans.Close(), n.logs.Close())

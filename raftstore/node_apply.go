@@ -32,9 +32,11 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Response, error) {
 		if err := n.awaitLeadership(ctx); err != nil {
 			return Response{}, err
 		}
+		start := time.Now()
 		res, index, err := n.propose(ctx, cmd, data)
 		switch {
 		case err == nil:
+			n.metrics.observeCommit(time.Since(start))
 			if res.firstIndex != 0 {
 				index = res.firstIndex
 			}

@@ -157,3 +157,14 @@ func compareTasks(a, b *api.Task) int {
 		cmp.Compare(a.ID, b.ID),
 	)
 }
+
+// TaskCounts returns how many tasks are in each observed state, without
+// copying or sorting them (for metrics scraped while the store is large).
+func (v *View) TaskCounts() map[api.TaskState]int {
+	out := map[api.TaskState]int{}
+	it := v.get(tableTasks, "id")
+	for o := it.Next(); o != nil; o = it.Next() {
+		out[o.(*api.Task).Status.State]++
+	}
+	return out
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-sched/shoal/agent/fake"
 	"github.com/shoal-sched/shoal/agent/network"
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/metricshttp"
 	"github.com/shoal-sched/shoal/manager"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/pki"
@@ -87,6 +88,8 @@ type config struct {
 	runtime    string
 	ctrd       containerdConfig
 	net        netConfig
+	// metricsAddr serves Prometheus metrics on /metrics ("": off).
+	metricsAddr string
 }
 
 // netConfig holds the flags of the data plane.
@@ -124,6 +127,9 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
+	if err := serveMetrics(ctx, &cfg); err != nil {
+		return err
+	}
 	creds, err := credentials(ctx, cfg)
 	if err != nil {
 		return err
@@ -146,6 +152,26 @@ func run(ctx context.Context, cfg config) error {
 		return errors.Join(err, closeRT())
 	}
 	return errors.Join(a.Run(ctx), closeRT())
+}
+
+// serveMetrics binds --metrics-addr (a bad address fails the start) and
+// serves the agent's registry there until ctx ends.
+func serveMetrics(ctx context.Context, cfg *config) error {
+	if cfg.metricsAddr == "" {
+		return nil
+	}
+	l, err := metricshttp.Listen(cfg.metricsAddr)
+	if err != nil {
+		return err
+	}
+	reg := metricshttp.NewRegistry()
+	cfg.agent.Metrics = agent.NewMetrics(reg)
+	go func() {
+		if err := metricshttp.Serve(ctx, l, reg); err != nil {
+			cfg.agent.Logger.Error("metrics server stopped", "component", "agent", "err", err)
+		}
+	}()
+	return nil
 }
 
 // credentials are the node's: on a manager's host the manager's own (the
@@ -284,6 +310,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.token, "token", "", "worker join token, from shoalctl cluster join-token worker (first start only)")
 	fs.StringVar(&a.AdvertiseAddr, "advertise-addr", "127.0.0.1:4244", "address HOST:PORT of this agent's service (task logs), as managers reach it")
 	fs.StringVar(&a.GossipAddr, "gossip-addr", "", "gossip (memberlist) bind address HOST:PORT; empty disables gossip")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics as text on http://ADDR/metrics (e.g. 127.0.0.1:9465); empty: off")
 	gossipKey := fs.String("gossip-key", "", "gossip key to gossip with before the first session (base64 of 16, 24 or 32 bytes; the --gossip-key the managers bootstrapped with); without it the agent gossips once the leader sent it the cluster's keys")
 	fs.StringVar(&cfg.managerDir, "manager-data-dir", "",
 		"data dir of the shoal-manager on this host: the agent presents the manager's certificate (no --token), so the host is one node, with the manager's id, whose role (manager or worker) follows the manager's Raft membership; the manager renews the certificate and the agent reloads it; gossip is then the manager's (no --gossip-addr)")

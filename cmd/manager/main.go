@@ -70,6 +70,7 @@ func parseFlags(args []string) (manager.Config, error) {
 	fs.IntVar(&cfg.Gossip.SuspicionMult, "gossip-suspicion-mult", 0, "memberlist suspicion multiplier (0: LAN default)")
 	fs.DurationVar(&cfg.Gossip.GossipInterval, "gossip-interval", 0, "memberlist gossip interval (0: LAN default)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go's runtime profiles (/debug/pprof/) on this address, for diagnosis; keep it on loopback")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics as text on http://ADDR/metrics (e.g. 127.0.0.1:9464); empty: off")
 	fs.StringVar(&cfg.UIAddr, "ui-addr", "", "serve the web UI (read-only) and its JSON gateway on this address; plain HTTP is unauthenticated: bind it to loopback, or add --ui-tls")
 	fs.BoolVar(&cfg.UITLS, "ui-tls", false, "serve the web UI over HTTPS with the manager's certificate; a browser certificate of the cluster's CA names the caller")
 	resolve := fs.Bool("resolve-images", true, "resolve each service's image tag to a digest on create and update, so every task runs the same image")

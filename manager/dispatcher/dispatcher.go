@@ -102,6 +102,8 @@ type Config struct {
 	// tests that run the dispatcher without TLS leave it nil.
 	Identify func(ctx context.Context) (nodeID string, err error)
 	Logger   *slog.Logger
+	// Metrics receives the dispatcher's figures (nil: none are kept).
+	Metrics *Metrics
 }
 
 // Dispatcher implements shoalpb.DispatcherServer.
@@ -129,6 +131,7 @@ func New(cfg Config) *Dispatcher {
 	}
 	log := cfg.Logger.With("component", "dispatcher")
 	d := &Dispatcher{cfg: cfg, log: log, now: time.Now, sessions: newSessionTable()}
+	cfg.Metrics.follow(d.sessions)
 	d.live = newLiveness(cfg, d.sessions, log, d.now)
 	d.statuses = newStatusBatcher(cfg, log, d.now)
 	return d

@@ -83,8 +83,7 @@ func (l *liveness) held(n *api.Node, why string) bool {
 func (l *liveness) expireHolds(ctx context.Context) {
 	now := l.now()
 	v := l.state.Read()
-	var nodes []*api.Node
-	var cmds []raftstore.Command
+	var downs nodeDowns
 	l.mu.Lock()
 	for id := range l.holds {
 		n := v.Node(id)
@@ -96,8 +95,8 @@ func (l *liveness) expireHolds(ctx context.Context) {
 			continue
 		}
 		msg := fmt.Sprintf("its agent did not come back within its restart hold (deadline %s)", n.RestartDeadline.UTC().Format(time.RFC3339))
-		nodes, cmds = append(nodes, n), append(cmds, l.downCmd(n, msg))
+		downs.add(n, l.downCmd(n, msg), CauseRestartHold)
 	}
 	l.mu.Unlock()
-	l.commitDowns(ctx, nodes, cmds, "nodes down: restart hold passed")
+	l.commitDowns(ctx, downs, "nodes down: restart hold passed")
 }

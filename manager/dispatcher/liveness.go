@@ -22,6 +22,7 @@ import (
 type liveness struct {
 	state    *raftstore.State
 	applier  raftstore.Applier
+	metrics  *Metrics
 	isLeader func() bool
 	gossip   func() membership.View
 	sessions *sessionTable
@@ -48,13 +49,14 @@ type dueDown struct {
 	since time.Time // the session's last word, or when this manager took over
 	wait  time.Duration
 	why   string // what wait is, for the node's status message
+	cause string // what the node is down of, once wait has passed
 }
 
 func (d dueDown) at() time.Time { return d.since.Add(d.wait) }
 
 func newLiveness(cfg Config, sessions *sessionTable, log *slog.Logger, now func() time.Time) *liveness {
 	return &liveness{
-		state: cfg.State, applier: cfg.Applier, isLeader: cfg.IsLeader, gossip: cfg.Gossip, sessions: sessions,
+		state: cfg.State, applier: cfg.Applier, metrics: cfg.Metrics, isLeader: cfg.IsLeader, gossip: cfg.Gossip, sessions: sessions,
 		grace: cfg.GracePeriod, window: cfg.ReconnectWindow, log: log, now: now, kick: make(chan struct{}, 1),
 		due: map[string]dueDown{}, suspects: map[string]time.Time{}, holds: map[string]time.Time{},
 	}
@@ -175,11 +177,11 @@ func (l *liveness) takeOver() {
 			l.holds[n.ID] = n.RestartDeadline
 		case api.NodeReady, api.NodeUnknown:
 			if g, ok := gone[n.ID]; ok {
-				l.due[n.ID] = dueDown{since: now, wait: l.grace, why: "grace period; gossip saw it " + departed(g)}
+				l.due[n.ID] = dueDown{since: now, wait: l.grace, why: "grace period; gossip saw it " + departed(g), cause: departedCause(g)}
 				confirmed++
 				continue
 			}
-			l.due[n.ID] = dueDown{since: now, wait: l.window, why: "reconnect window after a leader change"}
+			l.due[n.ID] = dueDown{since: now, wait: l.window, why: "reconnect window after a leader change", cause: CauseReconnectWindow}
 			waiting++
 		}
 	}
@@ -194,12 +196,19 @@ func departed(g membership.Departure) string {
 	return "fail"
 }
 
+func departedCause(g membership.Departure) string {
+	if g.Left {
+		return CauseLeave
+	}
+	return CauseGossip
+}
+
 // sessionEnded starts the grace period of a node whose session ended.
 func (l *liveness) sessionEnded(nodeID string, lastSeen time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.leading {
-		l.due[nodeID] = dueDown{since: lastSeen, wait: l.grace, why: "grace period"}
+		l.due[nodeID] = dueDown{since: lastSeen, wait: l.grace, why: "grace period", cause: CauseSession}
 	}
 }
 
@@ -225,7 +234,7 @@ func (l *liveness) handle(ctx context.Context, ev membership.Event) {
 		}
 	case ev.Type == membership.EventLeave || ev.Meta.Leaving:
 		if !l.earlierIncarnation(ev) {
-			l.down(ctx, n, "the node left the cluster")
+			l.down(ctx, n, CauseLeave, "the node left the cluster")
 		}
 	case ev.Type == membership.EventJoin || ev.Type == membership.EventUpdate:
 		l.mu.Lock()
@@ -249,10 +258,10 @@ func (l *liveness) earlierIncarnation(ev membership.Event) bool {
 	return true
 }
 
-// down commits node n down (unless it is down already, or changed since it
-// was read) and ends its session: an agent that is in fact alive
+// down commits node n down of cause (unless it is down already, or changed
+// since it was read) and ends its session: an agent that is in fact alive
 // reconnects and is ready again.
-func (l *liveness) down(ctx context.Context, n *api.Node, msg string) {
+func (l *liveness) down(ctx context.Context, n *api.Node, cause, msg string) {
 	if n.Status != api.NodeDown {
 		err := commitOne(ctx, l.applier, l.downCmd(n, msg))
 		if errors.Is(err, raftstore.ErrConflict) || errors.Is(err, raftstore.ErrNotFound) {
@@ -263,7 +272,8 @@ func (l *liveness) down(ctx context.Context, n *api.Node, msg string) {
 			l.log.Error("could not mark node down", "node_id", n.ID, "reason", msg, "err", err)
 			return
 		}
-		l.log.Warn("node down", "node_id", n.ID, "hostname", n.Hostname, "reason", msg)
+		l.metrics.nodeDowned(cause)
+		l.log.Warn("node down", "node_id", n.ID, "hostname", n.Hostname, "cause", cause, "reason", msg)
 	}
 	l.sessions.endNode(n.ID, fmt.Errorf("%w: %s", ErrNodeDown, msg))
 	l.forget(n.ID)
@@ -303,7 +313,7 @@ func (l *liveness) suspect(ctx context.Context, n *api.Node) {
 		l.log.Info("gossip says the node is dead but its session is alive: waiting for the session to confirm", "node_id", n.ID)
 		return
 	}
-	l.down(ctx, n, gossipDead)
+	l.down(ctx, n, CauseGossip, gossipDead)
 }
 
 // confirmSuspects takes down the suspected nodes whose session has ended or
@@ -325,7 +335,7 @@ func (l *liveness) confirmSuspects(ctx context.Context) {
 		delete(l.suspects, id)
 		l.mu.Unlock()
 		if n := v.Node(id); n != nil && !l.held(n, "gossip declared the node dead") {
-			l.down(ctx, n, gossipDead+" and its session went silent")
+			l.down(ctx, n, CauseGossip, gossipDead+" and its session went silent")
 		}
 	}
 }
@@ -335,8 +345,7 @@ func (l *liveness) confirmSuspects(ctx context.Context) {
 func (l *liveness) downDue(ctx context.Context) {
 	now := l.now()
 	v := l.state.Read()
-	var nodes []*api.Node
-	var cmds []raftstore.Command
+	var downs nodeDowns
 	l.mu.Lock()
 	for id, due := range l.due {
 		n := v.Node(id)
@@ -348,19 +357,20 @@ func (l *liveness) downDue(ctx context.Context) {
 			continue
 		}
 		msg := fmt.Sprintf("no session with its agent for %s (%s %s)", now.Sub(due.since).Round(time.Millisecond), due.why, due.wait)
-		nodes, cmds = append(nodes, n), append(cmds, l.downCmd(n, msg))
+		downs.add(n, l.downCmd(n, msg), due.cause)
 	}
 	l.mu.Unlock()
-	l.commitDowns(ctx, nodes, cmds, "nodes down: no session")
+	l.commitDowns(ctx, downs, "nodes down: no session")
 }
 
-// commitDowns commits cmds (each marking nodes[i] down) in one entry and
-// forgets the nodes that are down or changed since.
-func (l *liveness) commitDowns(ctx context.Context, nodes []*api.Node, cmds []raftstore.Command, what string) {
+// commitDowns commits the downs in one entry and forgets the nodes that
+// are down or changed since.
+func (l *liveness) commitDowns(ctx context.Context, d nodeDowns, what string) {
+	nodes, cmds := d.nodes, d.cmds
 	if len(cmds) == 0 {
 		return
 	}
-	sort.Sort(byNode{nodes, cmds})
+	sort.Sort(d)
 	errs, err := commit(ctx, l.applier, cmds)
 	if err != nil {
 		l.log.Error("could not mark nodes down", "nodes", nodeIDs(nodes), "err", err)
@@ -370,6 +380,7 @@ func (l *liveness) commitDowns(ctx context.Context, nodes []*api.Node, cmds []ra
 	for i, n := range nodes {
 		if errs[i] == nil {
 			down = append(down, n.ID)
+			l.metrics.nodeDowned(d.causes[i])
 			l.sessions.endNode(n.ID, fmt.Errorf("%w: %s", ErrNodeDown, cmds[i].(raftstore.SetNodeStatus).Message))
 		}
 		l.forget(n.ID) // down, or it changed (came back): a new session restarts its clock
@@ -379,17 +390,24 @@ func (l *liveness) commitDowns(ctx context.Context, nodes []*api.Node, cmds []ra
 	}
 }
 
-// byNode sorts nodes and their commands together, by node ID.
-type byNode struct {
-	nodes []*api.Node
-	cmds  []raftstore.Command
+// nodeDowns are nodes to mark down with their commands and causes; it
+// sorts them together, by node ID.
+type nodeDowns struct {
+	nodes  []*api.Node
+	cmds   []raftstore.Command
+	causes []string
 }
 
-func (b byNode) Len() int           { return len(b.nodes) }
-func (b byNode) Less(i, j int) bool { return b.nodes[i].ID < b.nodes[j].ID }
-func (b byNode) Swap(i, j int) {
+func (b *nodeDowns) add(n *api.Node, cmd raftstore.Command, cause string) {
+	b.nodes, b.cmds, b.causes = append(b.nodes, n), append(b.cmds, cmd), append(b.causes, cause)
+}
+
+func (b nodeDowns) Len() int           { return len(b.nodes) }
+func (b nodeDowns) Less(i, j int) bool { return b.nodes[i].ID < b.nodes[j].ID }
+func (b nodeDowns) Swap(i, j int) {
 	b.nodes[i], b.nodes[j] = b.nodes[j], b.nodes[i]
 	b.cmds[i], b.cmds[j] = b.cmds[j], b.cmds[i]
+	b.causes[i], b.causes[j] = b.causes[j], b.causes[i]
 }
 
 func nodeIDs(nodes []*api.Node) []string {

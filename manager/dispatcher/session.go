@@ -92,6 +92,7 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	if old := d.sessions.attach(s); old != nil {
 		old.end(ErrSuperseded)
 	}
+	d.cfg.Metrics.sessionOpened()
 	defer d.detach(s)
 
 	if err := d.register(ctx, node); err != nil {
@@ -217,6 +218,7 @@ func (s *session) receive(ctx context.Context) {
 		s.touch()
 		switch msg := m.GetMsg().(type) {
 		case *shoalpb.AgentMessage_Heartbeat:
+			s.d.cfg.Metrics.heartbeat()
 			s.tell(heartbeat)
 		case *shoalpb.AgentMessage_Status:
 			s.report(msg.Status)

@@ -53,6 +53,9 @@ type unit struct {
 	updates []*api.Task
 	deletes []string
 	assigns []raftstore.Assignment
+	// created is when the task of each of assigns was created (for the
+	// scheduling delay).
+	created []time.Time
 	pending []raftstore.PendingReason
 	tasks   int // the tasks it writes
 	bytes   int // estimated size in a command
@@ -138,6 +141,7 @@ func (p *plan) units(unitOf func(*api.Task) unitKey) []*unit {
 	for _, a := range p.assigns {
 		u := of(a.TaskID, false, len(a.TaskID)+len(a.NodeID)+32)
 		u.assigns = append(u.assigns, a)
+		u.created = append(u.created, p.touched[a.TaskID].CreatedAt)
 	}
 	for _, r := range p.pending {
 		u := of(r.TaskID, false, len(r.TaskID)+jsonBytes(r.Reason)+32)

@@ -85,6 +85,8 @@ type harness struct {
 	clock *fakeClock
 	stop  func()
 	seq   int
+	// metrics, if set, receives the next orchestrator's figures.
+	metrics *Metrics
 }
 
 func newHarness(t *testing.T) *harness {
@@ -118,7 +120,7 @@ func (h *harness) startOrchestrator() {
 func (h *harness) startOrchestratorWith(applier raftstore.Applier) {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(h.t.Context())
-	o := New(h.state, applier, Options{Logger: testLogger(h.t), Clock: h.clock})
+	o := New(h.state, applier, Options{Logger: testLogger(h.t), Clock: h.clock, Metrics: h.metrics})
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
 	var once sync.Once

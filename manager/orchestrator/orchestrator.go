@@ -35,6 +35,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock defaults to the real clock.
 	Clock Clock
+	// Metrics receives the passes' figures (nil: none are kept).
+	Metrics *Metrics
 }
 
 // Orchestrator is the leader's reconciliation loop.
@@ -43,6 +45,7 @@ type Orchestrator struct {
 	applier raftstore.Applier
 	log     *slog.Logger
 	clock   Clock
+	metrics *Metrics
 	// refused maps a task the last commits refused to assign to the index
 	// of that commit: the task is not offered again until the state moves
 	// past it (so a disagreement with the FSM cannot spin the loop).
@@ -67,6 +70,7 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 		applier: applier,
 		log:     log.With("component", "orchestrator"),
 		clock:   clock,
+		metrics: opts.Metrics,
 		refused: make(map[string]uint64),
 		warned:  make(map[string]uint64),
 	}
@@ -98,7 +102,9 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 			synced = err == nil
 		}
 		if err == nil {
+			start := time.Now()
 			wake, err = o.pass(ctx)
+			o.metrics.observePass(time.Since(start), err)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -178,6 +184,7 @@ func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 	}
 	p.reap()
 	p.schedule(o.refused)
+	o.metrics.setPending(p.pending)
 	for id, at := range o.refused {
 		if p.index > at {
 			delete(o.refused, id)
@@ -233,6 +240,7 @@ func (o *Orchestrator) record(resp raftstore.Response, e entry) {
 				o.refused[ref.TaskID] = resp.Index
 			}
 			refusedAssign += len(v.Refused)
+			o.metrics.observeAssigned(e, v.Refused, o.clock.Now())
 		case raftstore.WriteTasksResult:
 			refusedUpdate += len(v.Refused)
 		}

@@ -16,6 +16,7 @@ import (
 // moved past the refusal (refused maps task id → the index of the entry
 // that refused it).
 func (p *pass) schedule(refused map[string]uint64) {
+	p.pending = make(map[string]int)
 	var candidates []*api.Task
 	onNode := make(map[string][]*api.Task)
 	visit := func(t *api.Task) {
@@ -34,9 +35,11 @@ func (p *pass) schedule(refused map[string]uint64) {
 			return
 		}
 		if at, ok := refused[t.ID]; ok && p.index <= at {
+			p.pending[pendingRefused]++
 			return
 		}
-		if why := p.holdBack(svc, t); why != "" {
+		if class, why := p.holdBack(svc, t); why != "" {
+			p.pending[class]++
 			p.plan.setPending(t, why)
 			return
 		}
@@ -64,29 +67,31 @@ func (p *pass) schedule(refused map[string]uint64) {
 		p.plan.assign(byID[d.TaskID], d.NodeID)
 	}
 	for _, u := range res.Unplaced {
+		p.pending[pendingNoNode]++
 		p.plan.setPending(byID[u.TaskID], u.Reason)
 	}
 }
 
 // holdBack says why a task that waits for a node may not be placed yet
-// ("" if it may): its restart delay, the stop of the task it replaces
-// (stop-first), or its service's depends_on.
-func (p *pass) holdBack(svc *api.Service, t *api.Task) string {
+// ("" if it may), and the class of that reason (for the pending gauge):
+// its restart delay, the stop of the task it replaces (stop-first), its
+// addresses, or its service's depends_on.
+func (p *pass) holdBack(svc *api.Service, t *api.Task) (class, why string) {
 	if t.NotBefore.After(p.now) {
 		p.wakeAt(t.NotBefore)
-		return restartReason(t)
+		return pendingRestartDelay, restartReason(t)
 	}
 	if g := p.bySvc[svc.ID].groups[keyOf(svc, t)]; g != nil {
 		for _, o := range g.past {
 			if o.Status.State.Active() {
-				return fmt.Sprintf("waiting for task %s to stop before its replacement starts", o.ID)
+				return pendingStopFirst, fmt.Sprintf("waiting for task %s to stop before its replacement starts", o.ID)
 			}
 		}
 	}
 	if why := p.networkWait(t); why != "" {
-		return why
+		return pendingNetwork, why
 	}
-	return p.dependencyWait(svc)
+	return pendingDependsOn, p.dependencyWait(svc)
 }
 
 // networkWait holds back a task whose addresses the allocator has not

@@ -161,6 +161,9 @@ type pass struct {
 	// task entries (update_status.go).
 	statuses []raftstore.SetUpdateStatus
 	rollback []raftstore.RollbackService
+	// pending counts the tasks the scheduling step left waiting, by
+	// reason class.
+	pending map[string]int
 }
 
 // specKey names one version of a service's spec.
