@@ -293,7 +293,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 }
 
 func (r *runner) pull(ctx context.Context, t *api.Task) {
-	err := r.w.rt.Pull(ctx, t.Spec.ImageRef())
+	err := r.w.rt.Pull(ctx, t.Spec.ImageRef(), WithPullAuth(r.w.vault.auth(t.ServiceID)))
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -340,7 +340,12 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 			}
 			return
 		}
-		if err := r.w.rt.Create(ctx, t, WithNetwork(n)); err != nil {
+		files, err := r.w.vault.files(t)
+		if err != nil {
+			r.set(api.TaskRejected, "secrets missing", err)
+			return
+		}
+		if err := r.w.rt.Create(ctx, t, WithNetwork(n), WithSecrets(files)); err != nil {
 			if ctx.Err() == nil {
 				r.set(api.TaskRejected, "create failed", err)
 			}

@@ -24,6 +24,9 @@ type worker struct {
 	log   *slog.Logger
 	now   func() time.Time
 	store *taskStore
+	// vault holds the secrets, configs and registry credentials of the
+	// assigned tasks, in memory only.
+	vault *vault
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -41,7 +44,7 @@ type worker struct {
 
 func newWorker(rt Runtime, dp DataPlane, store *taskStore, log *slog.Logger) *worker {
 	return &worker{
-		rt: rt, dp: dp, log: log, now: time.Now, store: store,
+		rt: rt, dp: dp, log: log, now: time.Now, store: store, vault: newVault(),
 		runners: make(map[string]*runner),
 		outbox:  make(map[string]api.TaskStatus), outKick: make(chan struct{}, 1),
 	}
