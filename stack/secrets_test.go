@@ -25,7 +25,7 @@ func TestSecretsAndConfigs(t *testing.T) {
 	}
 	db := byName["shop_db"]
 	wantSecrets := []api.SecretReference{
-		{SecretName: "shop_db_password", Target: "db_password"},
+		{SecretName: "shop_db_password", Target: "/run/secrets/db_password"},
 		{SecretName: "shop_db_user", Target: "pg_user", UID: 70, GID: 70, Mode: 0o400},
 	}
 	if !reflect.DeepEqual(db.Secrets, wantSecrets) {
@@ -42,7 +42,7 @@ func TestSecretsAndConfigs(t *testing.T) {
 		t.Errorf("db configs %+v, want %+v", db.Configs, want)
 	}
 	app := byName["shop_app"]
-	if want := []api.SecretReference{{SecretName: "api_key", Target: "api_key"}}; !reflect.DeepEqual(app.Secrets, want) {
+	if want := []api.SecretReference{{SecretName: "api_key", Target: "/run/secrets/api_key"}}; !reflect.DeepEqual(app.Secrets, want) {
 		t.Errorf("app secrets %+v, want the external api_key", app.Secrets)
 	}
 	if got := app.Configs[0].FilePath(api.KindConfig); got != "/banner" {

@@ -206,8 +206,11 @@ type CreateServiceRequest struct {
 	// no_resolve_image keeps the image tag as given instead of pinning the
 	// digest the registry has for it.
 	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// registry_auth (--with-registry-auth) is kept with the service and sent
+	// only to the agents that run its tasks; never shown.
+	RegistryAuth  *RegistryAuth `protobuf:"bytes,530,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -261,6 +264,13 @@ func (x *CreateServiceRequest) GetNoResolveImage() bool {
 	return false
 }
 
+func (x *CreateServiceRequest) GetRegistryAuth() *RegistryAuth {
+	if x != nil {
+		return x.RegistryAuth
+	}
+	return nil
+}
+
 type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
@@ -270,8 +280,10 @@ type UpdateServiceRequest struct {
 	DryRun          bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// no_resolve_image: as in CreateServiceRequest.
 	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// registry_auth replaces the service's credential when set (unset keeps it).
+	RegistryAuth  *RegistryAuth `protobuf:"bytes,530,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateServiceRequest) Reset() {
@@ -337,6 +349,13 @@ func (x *UpdateServiceRequest) GetNoResolveImage() bool {
 		return x.NoResolveImage
 	}
 	return false
+}
+
+func (x *UpdateServiceRequest) GetRegistryAuth() *RegistryAuth {
+	if x != nil {
+		return x.RegistryAuth
+	}
+	return nil
 }
 
 type RollbackServiceRequest struct {
@@ -2564,7 +2583,7 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"5\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\x1a\x14shoalpb/secret.proto\"5\n" +
 	"\x14UnlockClusterRequest\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
@@ -2574,17 +2593,19 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x14GetUnlockKeyResponse\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\x01 \x01(\tR\tunlockKey\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"\x85\x01\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\xc3\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
-	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\xca\x01\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\x12<\n" +
+	"\rregistry_auth\x18\x92\x04 \x01(\v2\x16.shoal.v1.RegistryAuthR\fregistryAuth\"\x88\x02\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
-	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\x9e\x01\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\x12<\n" +
+	"\rregistry_auth\x18\x92\x04 \x01(\v2\x16.shoal.v1.RegistryAuthR\fregistryAuth\"\x9e\x01\n" +
 	"\x16RollbackServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12?\n" +
@@ -2749,7 +2770,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x10NodeRoleResponse\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged2\xa9\x12\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\x9b\x15\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -2781,7 +2802,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
 	"\n" +
 	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12P\n" +
-	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12G\n" +
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12L\n" +
+	"\fCreateSecret\x12\x1d.shoal.v1.CreateSecretRequest\x1a\x1d.shoal.v1.SecretWriteResponse\x12J\n" +
+	"\vListSecrets\x12\x1c.shoal.v1.ListSecretsRequest\x1a\x1d.shoal.v1.ListSecretsResponse\x129\n" +
+	"\tGetSecret\x12\x1a.shoal.v1.GetSecretRequest\x1a\x10.shoal.v1.Secret\x12L\n" +
+	"\fUpdateSecret\x12\x1d.shoal.v1.UpdateSecretRequest\x1a\x1d.shoal.v1.SecretWriteResponse\x12M\n" +
+	"\fRemoveSecret\x12\x1d.shoal.v1.RemoveSecretRequest\x1a\x1e.shoal.v1.RemoveSecretResponse\x12G\n" +
 	"\vPromoteNode\x12\x1c.shoal.v1.PromoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12E\n" +
 	"\n" +
 	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12P\n" +
@@ -2848,123 +2874,145 @@ var file_shoalpb_control_proto_goTypes = []any{
 	nil,                                      // 43: shoal.v1.UpdateNodeRequest.LabelAddEntry
 	nil,                                      // 44: shoal.v1.Event.AttributesEntry
 	(*ServiceSpec)(nil),                      // 45: shoal.v1.ServiceSpec
-	(*UpdateConfig)(nil),                     // 46: shoal.v1.UpdateConfig
-	(*Service)(nil),                          // 47: shoal.v1.Service
-	(*Task)(nil),                             // 48: shoal.v1.Task
-	(*Node)(nil),                             // 49: shoal.v1.Node
-	(*Resources)(nil),                        // 50: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 51: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 52: google.protobuf.Timestamp
-	(*GetJoinTokensRequest)(nil),             // 53: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 54: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 55: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 56: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 57: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 58: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 59: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 60: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 61: shoal.v1.RemoveNetworkRequest
-	(*JoinTokens)(nil),                       // 62: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 63: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 64: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 65: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 66: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 67: shoal.v1.RemoveNetworkResponse
+	(*RegistryAuth)(nil),                     // 46: shoal.v1.RegistryAuth
+	(*UpdateConfig)(nil),                     // 47: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 48: shoal.v1.Service
+	(*Task)(nil),                             // 49: shoal.v1.Task
+	(*Node)(nil),                             // 50: shoal.v1.Node
+	(*Resources)(nil),                        // 51: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 52: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
+	(*GetJoinTokensRequest)(nil),             // 54: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 55: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 56: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 57: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 58: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 59: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 60: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 61: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 62: shoal.v1.RemoveNetworkRequest
+	(*CreateSecretRequest)(nil),              // 63: shoal.v1.CreateSecretRequest
+	(*ListSecretsRequest)(nil),               // 64: shoal.v1.ListSecretsRequest
+	(*GetSecretRequest)(nil),                 // 65: shoal.v1.GetSecretRequest
+	(*UpdateSecretRequest)(nil),              // 66: shoal.v1.UpdateSecretRequest
+	(*RemoveSecretRequest)(nil),              // 67: shoal.v1.RemoveSecretRequest
+	(*JoinTokens)(nil),                       // 68: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 69: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 70: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 71: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 72: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 73: shoal.v1.RemoveNetworkResponse
+	(*SecretWriteResponse)(nil),              // 74: shoal.v1.SecretWriteResponse
+	(*ListSecretsResponse)(nil),              // 75: shoal.v1.ListSecretsResponse
+	(*Secret)(nil),                           // 76: shoal.v1.Secret
+	(*RemoveSecretResponse)(nil),             // 77: shoal.v1.RemoveSecretResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
 	45, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	45, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	46, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
-	47, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	10, // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	11, // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	12, // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	47, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	17, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	48, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	49, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	50, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	22, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	43, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	29, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	31, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	51, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	51, // 17: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
-	51, // 18: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
-	51, // 19: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
-	31, // 20: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	52, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	44, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	52, // 23: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	52, // 24: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	49, // 25: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 26: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 27: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 28: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 29: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 30: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 31: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 32: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 33: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 34: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 35: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 36: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 37: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 38: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 39: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 40: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 41: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 42: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 43: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	53, // 44: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	54, // 45: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	55, // 46: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	56, // 47: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	57, // 48: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	58, // 49: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	59, // 50: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	60, // 51: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	61, // 52: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	40, // 53: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	41, // 54: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 55: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 56: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 57: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 58: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 59: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 60: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	47, // 61: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 62: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 63: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 64: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 65: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 66: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	49, // 67: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	49, // 68: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 69: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 70: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 71: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 72: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 73: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	39, // 74: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	62, // 75: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	62, // 76: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	63, // 77: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	64, // 78: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	64, // 79: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	65, // 80: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	66, // 81: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	65, // 82: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	67, // 83: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	42, // 84: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	42, // 85: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 86: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 87: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	57, // [57:88] is the sub-list for method output_type
-	26, // [26:57] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	46, // 1: shoal.v1.CreateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
+	45, // 2: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	46, // 3: shoal.v1.UpdateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
+	47, // 4: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	48, // 5: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	10, // 6: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	11, // 7: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	12, // 8: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	48, // 9: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	17, // 10: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	49, // 11: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	50, // 12: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	51, // 13: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	22, // 14: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	43, // 15: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	29, // 16: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	31, // 17: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	52, // 18: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	52, // 19: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	52, // 20: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	52, // 21: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	31, // 22: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	53, // 23: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	44, // 24: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	53, // 25: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	53, // 26: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	50, // 27: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 28: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 29: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 30: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 31: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 32: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 33: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 34: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 35: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 36: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 37: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 38: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 39: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 40: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 41: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 42: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 43: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 44: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 45: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	54, // 46: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	55, // 47: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	56, // 48: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	57, // 49: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	58, // 50: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	59, // 51: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	60, // 52: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	61, // 53: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	62, // 54: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	63, // 55: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	64, // 56: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	65, // 57: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	66, // 58: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
+	67, // 59: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	40, // 60: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	41, // 61: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 62: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 63: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 64: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 65: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 66: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 67: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	48, // 68: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 69: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 70: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 71: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 72: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 73: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	50, // 74: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	50, // 75: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 76: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 77: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 78: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 79: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 80: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	39, // 81: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	68, // 82: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	68, // 83: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	69, // 84: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	70, // 85: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	70, // 86: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	71, // 87: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	72, // 88: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	71, // 89: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	73, // 90: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	74, // 91: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
+	75, // 92: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	76, // 93: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
+	74, // 94: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
+	77, // 95: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	42, // 96: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	42, // 97: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 98: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 99: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	64, // [64:100] is the sub-list for method output_type
+	28, // [28:64] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -2975,6 +3023,7 @@ func file_shoalpb_control_proto_init() {
 	file_shoalpb_types_proto_init()
 	file_shoalpb_ca_proto_init()
 	file_shoalpb_network_proto_init()
+	file_shoalpb_secret_proto_init()
 	file_shoalpb_control_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
