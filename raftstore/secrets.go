@@ -83,7 +83,7 @@ func (t *tx) createSecret(c CreateSecret) (any, error) {
 		return nil, fmt.Errorf("%s %q: id: empty: %w", s.Kind, s.Spec.Name, ErrInvalid)
 	}
 	if err := api.ValidateSecretSpec(s.Kind, &s.Spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Kind, err)
+		return nil, fmt.Errorf("%s: %w: %w", s.Kind, err, ErrInvalid)
 	}
 	if t.secret(s.Kind, s.ID) != nil {
 		return nil, fmt.Errorf("%s id %q: %w", s.Kind, s.ID, ErrAlreadyExists)
@@ -107,7 +107,7 @@ func (t *tx) updateSecret(c UpdateSecret) (any, error) {
 		return nil, fmt.Errorf("%s %q: at version %d, expected %d: %w", c.Kind, cur.Spec.Name, cur.Version, c.ExpectedVersion, ErrConflict)
 	}
 	if errs := api.ValidateSecretSpec(c.Kind, &api.SecretSpec{Name: cur.Spec.Name, Labels: c.Labels, Data: cur.Spec.Data}); errs != nil {
-		return nil, fmt.Errorf("%s %q: %w", c.Kind, cur.Spec.Name, errs)
+		return nil, fmt.Errorf("%s %q: %w: %w", c.Kind, cur.Spec.Name, errs, ErrInvalid)
 	}
 	ns := cur.Clone()
 	ns.Spec.Labels = maps.Clone(c.Labels)

@@ -84,7 +84,11 @@ func TestSecretCommandsRefuseAndChangeNothing(t *testing.T) {
 	if string(got.Spec.Data) != "s3cret" || got.Spec.Labels["env"] != "prod" || got.Version != 2 {
 		t.Errorf("after a label update: %+v", got)
 	}
-	ev := <-events
+	batch := <-events
+	if len(batch) != 1 {
+		t.Fatalf("events = %+v, want one", batch)
+	}
+	ev := batch[0]
 	if ev.Secret == nil || ev.Secret.Spec.Data != nil || ev.Kind != api.KindSecret {
 		t.Errorf("event = %+v, want a secret event without data", ev)
 	}
