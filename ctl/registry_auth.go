@@ -1,7 +1,9 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/distribution/reference"
@@ -29,6 +31,9 @@ func (a *App) registryAuthFor(image string) (*shoalpb.RegistryAuth, error) {
 	host := reference.Domain(named)
 	path := a.dockerConfigPath()
 	user, pass, ok, err := registry.DockerConfigCredential(path, host)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no docker login on this machine: no credential
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--with-registry-auth: %w", err)
 	}
