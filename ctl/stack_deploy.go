@@ -91,7 +91,7 @@ type deployStep struct {
 	Plan    *planJSON `json:"plan,omitempty"`
 	spec    *api.ServiceSpec
 	current *shoalpb.Service
-	version uint64               // the spec version the step wrote
+	version uint64                // the spec version the step wrote
 	auth    *shoalpb.RegistryAuth // --with-registry-auth: the credential of the image's registry
 }
 

@@ -65,10 +65,10 @@ func TestSecretsAndConfigs(t *testing.T) {
 
 func TestBadSecretValues(t *testing.T) {
 	for want, yaml := range map[string]string{
-		`secrets.token "st_token": file:`:              "services: {web: {image: busybox, secrets: [token]}}\nsecrets: {token: {file: ./nope.txt}}\n",
-		`secrets.token "st_token": environment:`:       "services: {web: {image: busybox, secrets: [token]}}\nsecrets: {token: {environment: NOT_SET_ANYWHERE}}\n",
-		`services.web.secrets[0].uid "root"`:           "services: {web: {image: busybox, secrets: [{source: token, uid: root}]}}\nsecrets: {token: {file: ./t}}\n",
-		`services.web.configs[0].mode "01000"`:         "services: {web: {image: busybox, configs: [{source: c, mode: 01000}]}}\nconfigs: {c: {file: ./t}}\n",
+		`secrets.token "st_token": file:`:                "services: {web: {image: busybox, secrets: [token]}}\nsecrets: {token: {file: ./nope.txt}}\n",
+		`secrets.token "st_token": environment:`:         "services: {web: {image: busybox, secrets: [token]}}\nsecrets: {token: {environment: NOT_SET_ANYWHERE}}\n",
+		`services.web.secrets[0].uid "root"`:             "services: {web: {image: busybox, secrets: [{source: token, uid: root}]}}\nsecrets: {token: {file: ./t}}\n",
+		`services.web.configs[0].mode "01000"`:           "services: {web: {image: busybox, configs: [{source: c, mode: 01000}]}}\nconfigs: {c: {file: ./t}}\n",
 		`secrets.big "st_big": spec.data "512001 bytes"`: "services: {web: {image: busybox, secrets: [big]}}\nsecrets: {big: {file: ./big}}\n",
 	} {
 		dir := t.TempDir()

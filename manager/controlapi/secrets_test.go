@@ -26,7 +26,9 @@ func secretReq(kind, name string, data []byte) func(context.Context, shoalpb.Con
 func secretCases() []netCase {
 	inv := codes.InvalidArgument
 	big := []byte(strings.Repeat("x", api.MaxSecretBytes+1))
-	withRef := func(mod func(*shoalpb.ServiceSpec)) func(context.Context, shoalpb.ControlClient) error { return createSvc(mod) }
+	withRef := func(mod func(*shoalpb.ServiceSpec)) func(context.Context, shoalpb.ControlClient) error {
+		return createSvc(mod)
+	}
 	return []netCase{
 		{"over 500 KiB", secretReq(api.KindSecret, "big", big), inv, []string{"spec.data", "512001 bytes", "at most 512000 bytes"}},
 		{"empty data", secretReq(api.KindConfig, "empty", nil), inv, []string{"spec.data", "0 bytes", "needs data"}},
