@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"errors"
 	"fmt"
@@ -55,14 +56,14 @@ func TestSecretFiles(t *testing.T) {
 	opts.SecretsRoot = t.TempDir()
 	rt := (&env{opts: opts}).newRuntime(t)
 	const value = "pg-pass-4b9e1d"
-	task := e.task(t, "sh", "-c", `stat -c '%u %g %a' /run/secrets/db_password /etc/app.conf; md5sum /run/secrets/db_password; cat /etc/app.conf
+	task := e.task(t, "sh", "-c", `stat -c '%u %g %a' /run/secrets/db_password /etc/app.conf; md5sum /run/secrets/db_password; cat /etc/app.conf; echo
 if echo x > /run/secrets/db_password; then echo writable; else echo read-only; fi`)
 	files := []api.SecretFile{
 		{Path: "/run/secrets/db_password", UID: 999, GID: 998, Mode: 0o440, Data: []byte(value)},
 		{Path: "/etc/app.conf", Mode: 0o444, Data: []byte("level=debug")},
 	}
 	t.Cleanup(func() {
-		if err := rt.Remove(t.Context(), task.ID); err != nil {
+		if err := rt.Remove(context.WithoutCancel(t.Context()), task.ID); err != nil {
 			t.Errorf("remove: %v", err)
 		}
 	})
