@@ -248,7 +248,7 @@ func TestStackDeploySecrets(t *testing.T) {
 	f := newFakeControl()
 	runAll(f)
 	host := serveTCP(t, f)
-	app, out, errOut := testApp(host, "PG_USER=app")
+	app, _, errOut := testApp(host, "PG_USER=app")
 	args := []string{"stack", "deploy", "-d", "-c", "../stack/testdata/secrets/compose.yaml", "shop"}
 	// api_key is external: refused until it exists.
 	if code := Execute(t.Context(), app, args); code != 1 || !strings.Contains(errOut.String(), `secret "api_key" is external`) {
@@ -258,7 +258,7 @@ func TestStackDeploySecrets(t *testing.T) {
 		t.Fatalf("a refused deploy wrote %d objects", n)
 	}
 	f.secrets = append(f.secrets, &shoalpb.Secret{Id: "ext1", Kind: api.KindSecret, Spec: &shoalpb.SecretSpec{Name: "api_key"}})
-	app, out, errOut = testApp(host, "PG_USER=app")
+	app, out, errOut := testApp(host, "PG_USER=app")
 	if code := Execute(t.Context(), app, args); code != 0 {
 		t.Fatalf("deploy: exit %d: %s", code, errOut)
 	}
