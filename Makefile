@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin
-PROTO_FILES := shoalpb/network.proto shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.proto shoalpb/ca.proto
+PROTO_FILES := shoalpb/secret.proto shoalpb/network.proto shoalpb/types.proto shoalpb/control.proto shoalpb/dispatcher.proto shoalpb/ca.proto
 # Tests run with the race detector; the whole suite stays well inside 15 min on 2 cores.
 TEST_FLAGS ?= -race -timeout 14m
 

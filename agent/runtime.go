@@ -15,8 +15,9 @@ import (
 // api.LabelService and api.LabelNode, and its ID is the task ID, so that a
 // restarted agent can List what it left running and adopt it.
 type Runtime interface {
-	// Pull fetches the image if it is not present.
-	Pull(ctx context.Context, image string) error
+	// Pull fetches the image if it is not present (with the credential of
+	// WithPullAuth, if given, for the image's registry).
+	Pull(ctx context.Context, image string, opts ...PullOption) error
 	// Create makes (but does not start) the container of task t.
 	Create(ctx context.Context, t *api.Task, opts ...CreateOption) error
 	// Start starts the created container of the task.
@@ -52,6 +53,39 @@ type ContainerNetwork struct {
 // CreateOptions are the extras of a Create beyond the task.
 type CreateOptions struct {
 	Network ContainerNetwork
+	// Secrets are the task's secret and config files, with their data: the
+	// runtime mounts them read-only from memory (a tmpfs) and never writes
+	// them to disk; Remove takes them away.
+	Secrets []api.SecretFile
+}
+
+// WithSecrets gives the container its secret and config files.
+func WithSecrets(files []api.SecretFile) CreateOption {
+	return func(o *CreateOptions) { o.Secrets = files }
+}
+
+// PullOptions are the extras of a Pull.
+type PullOptions struct {
+	// Auth is the service's registry credential (--with-registry-auth),
+	// used for the image's registry when it names that registry.
+	Auth *api.RegistryAuth
+}
+
+// PullOption sets a PullOptions field.
+type PullOption func(*PullOptions)
+
+// WithPullAuth pulls with a registry credential (nil: none).
+func WithPullAuth(a *api.RegistryAuth) PullOption {
+	return func(o *PullOptions) { o.Auth = a }
+}
+
+// PullOptionsOf applies opts to the zero options.
+func PullOptionsOf(opts []PullOption) PullOptions {
+	var o PullOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
 }
 
 // CreateOption sets a CreateOptions field.

@@ -299,7 +299,10 @@ type inbound struct {
 // applyAssignments applies one Assignments message to the set and the
 // worker, and reports whether the set needs a resync.
 func (a *Agent) applyAssignments(set *assignmentSet, m *shoalpb.Assignments) (resync bool) {
+	// The secrets come first: a runner may start as soon as it is told.
+	a.w.vault.put(m)
 	ch, err := set.apply(m)
+	defer a.w.vault.keep(set.tasks)
 	if errors.Is(err, errResync) {
 		a.log.Warn("assignments out of order, asking for a full set", "err", err)
 		return true

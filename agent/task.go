@@ -293,7 +293,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 }
 
 func (r *runner) pull(ctx context.Context, t *api.Task) {
-	err := r.w.rt.Pull(ctx, t.Spec.ImageRef())
+	err := r.w.rt.Pull(ctx, t.Spec.ImageRef(), WithPullAuth(r.w.vault.auth(t.ServiceID)))
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -341,10 +341,15 @@ func (r *runner) start(ctx context.Context, t *api.Task) {
 			}
 			return
 		}
+		files, err := r.w.vault.files(t)
+		if err != nil {
+			r.set(api.TaskRejected, "secrets missing", err)
+			return
+		}
 		// The start time counts from the create: a pull and the network
 		// setup have their own causes of delay.
 		began = time.Now()
-		if err := r.w.rt.Create(ctx, t, WithNetwork(n)); err != nil {
+		if err := r.w.rt.Create(ctx, t, WithNetwork(n), WithSecrets(files)); err != nil {
 			if ctx.Err() == nil {
 				r.set(api.TaskRejected, "create failed", err)
 			}

@@ -26,6 +26,9 @@ type worker struct {
 	store *taskStore
 	// metrics receives the container start times (nil: not kept).
 	metrics *Metrics
+	// vault holds the secrets, configs and registry credentials of the
+	// assigned tasks, in memory only.
+	vault *vault
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -43,7 +46,7 @@ type worker struct {
 
 func newWorker(rt Runtime, dp DataPlane, store *taskStore, log *slog.Logger) *worker {
 	return &worker{
-		rt: rt, dp: dp, log: log, now: time.Now, store: store,
+		rt: rt, dp: dp, log: log, now: time.Now, store: store, vault: newVault(),
 		runners: make(map[string]*runner),
 		outbox:  make(map[string]api.TaskStatus), outKick: make(chan struct{}, 1),
 	}

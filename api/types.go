@@ -274,6 +274,10 @@ type ServiceSpec struct {
 	// Container holds docker's container options (hostname, init, caps,
 	// sysctls, ...); nil when none is set.
 	Container *ContainerOptions `json:"container,omitempty"`
+	// Secrets and Configs are the stored data the tasks get as files
+	// (references only: the data stays in the store until dispatch).
+	Secrets []SecretReference `json:"secrets,omitempty"`
+	Configs []ConfigReference `json:"configs,omitempty"`
 }
 
 // IsZero reports whether s is the empty spec (every field unset), as in a
@@ -294,6 +298,8 @@ func (s *ServiceSpec) Clone() *ServiceSpec {
 	c.Networks = cloneAttachmentSpecs(s.Networks)
 	c.Endpoint.Ports = append([]PortConfig(nil), s.Endpoint.Ports...)
 	c.Container = s.Container.Clone()
+	c.Secrets = append([]SecretReference(nil), s.Secrets...)
+	c.Configs = append([]ConfigReference(nil), s.Configs...)
 	if s.Healthcheck != nil {
 		h := *s.Healthcheck
 		h.Test = append([]string(nil), s.Healthcheck.Test...)
@@ -317,6 +323,9 @@ type Service struct {
 	// UpdateStatus is the state of the service's last rollout (nil: none
 	// since it was created).
 	UpdateStatus *UpdateStatus `json:"update_status,omitempty"`
+	// RegistryAuth is the credential the service's image is pulled with
+	// (see RegistryAuth); nil: the agents' own configuration.
+	RegistryAuth *RegistryAuth `json:"registry_auth,omitempty"`
 }
 
 // Clone returns a deep copy of s.
@@ -328,6 +337,10 @@ func (s *Service) Clone() *Service {
 		c.PreviousSpec = s.PreviousSpec.Clone()
 	}
 	c.UpdateStatus = s.UpdateStatus.Clone()
+	if s.RegistryAuth != nil {
+		a := *s.RegistryAuth
+		c.RegistryAuth = &a
+	}
 	return &c
 }
 

@@ -171,6 +171,8 @@ func ValidateServiceSpec(s *ServiceSpec) error {
 	add(validateHealthcheck(s.Healthcheck)...)
 	add(validateNetworking(s)...)
 	add(validateImageDigest(s.ImageDigest))
+	add(validateSecretRefs(KindSecret, s.Secrets)...)
+	add(validateSecretRefs(KindConfig, s.Configs)...)
 	add(checkDuration("spec.stop_grace_period", s.StopGracePeriod, MaxDuration))
 	add(validatePath("spec.dir", s.Dir, "the working directory must be an absolute path"))
 	add(checkString("spec.user", s.User, MaxUserLen))

@@ -76,6 +76,13 @@ var table = map[string]rule{
 	shoalpb.Control_ListNetworks_FullMethodName:  viewers,
 	shoalpb.Control_GetNetwork_FullMethodName:    viewers,
 	shoalpb.Control_RemoveNetwork_FullMethodName: operators,
+	// Secrets and configs are an operator's; agents get theirs only on
+	// their dispatcher session, never through these.
+	shoalpb.Control_CreateSecret_FullMethodName: operators,
+	shoalpb.Control_ListSecrets_FullMethodName:  operators,
+	shoalpb.Control_GetSecret_FullMethodName:    operators,
+	shoalpb.Control_UpdateSecret_FullMethodName: operators,
+	shoalpb.Control_RemoveSecret_FullMethodName: operators,
 	// Rollouts, manager roles and the autolock key are an operator's too.
 	shoalpb.Control_RollbackService_FullMethodName: operators,
 	shoalpb.Control_PromoteService_FullMethodName:  operators,

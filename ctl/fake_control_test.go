@@ -60,6 +60,8 @@ type fakeControl struct {
 	onListTasks func(f *fakeControl)
 	// networks are served by the network calls (fake_network_test.go).
 	networks []*shoalpb.NetworkSummary
+	// secrets are served by the secret calls (fake_secret_test.go).
+	secrets []*shoalpb.Secret
 }
 
 // fixtureSpec, fixtureNode and fixtureTask build the fake's cluster.

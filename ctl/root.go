@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -161,6 +162,7 @@ shoalctl tries the next one when a manager cannot be reached or has no leader.`,
 	root.AddCommand(newServiceCommand(g), newNodeCommand(g), newClusterCommand(g), newStackCommand(g),
 		newEventsCommand(g), newCompletionCommand(root))
 	root.AddCommand(newNetworkCommand(g))
+	root.AddCommand(newSecretCommand(g, api.KindSecret), newSecretCommand(g, api.KindConfig))
 	return root
 }
 
@@ -234,6 +236,16 @@ func exactlyOne(what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%s needs exactly one %s, got %d arguments; see '%s --help'", cmd.CommandPath(), what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// exactlyN checks for exactly the named arguments, naming them.
+func exactlyN(n int, what ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s needs %s, got %d arguments; see '%s --help'", cmd.CommandPath(), strings.Join(what, " "), len(args), cmd.CommandPath())
 		}
 		return nil
 	}

@@ -77,6 +77,11 @@ is sent, and again by the manager.`,
 			}
 			g.prepareWait(cmd, f.waits())
 			req := &shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(spec), DryRun: f.dryRun, NoResolveImage: f.health.noResolve}
+			if f.secrets.withRegistryAuth {
+				if req.RegistryAuth, err = g.app.requiredRegistryAuth(spec.Image); err != nil {
+					return err
+				}
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				resp, err := invoke(ctx, c, shoalpb.ControlClient.CreateService, req)
 				if err != nil {
@@ -186,6 +191,11 @@ func (g *globals) updateService(ctx context.Context, c *client, cmd *cobra.Comma
 	req := &shoalpb.UpdateServiceRequest{
 		Service: cur.GetId(), Spec: shoalpb.FromServiceSpec(spec),
 		ExpectedVersion: cur.GetSpecVersion(), DryRun: f.dryRun, NoResolveImage: f.health.noResolve,
+	}
+	if f.secrets.withRegistryAuth {
+		if req.RegistryAuth, err = g.app.requiredRegistryAuth(spec.Image); err != nil {
+			return err
+		}
 	}
 	resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateService, req)
 	if status.Code(err) == codes.FailedPrecondition {

@@ -45,7 +45,8 @@ type serviceFlags struct {
 	detach bool
 	health healthFlags
 
-	net netFlags
+	net     netFlags
+	secrets secretFlags
 }
 
 // register adds the flags to fs: the replace-all list flags for create,
@@ -93,6 +94,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, update bool) {
 	f.rollout.register(fs, update)
 	f.container.register(fs, update)
 	f.net.register(fs, update)
+	f.secrets.register(fs, update)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print what the change would do; change nothing")
 	fs.BoolVarP(&f.detach, "detach", "d", false,
 		"return once the change is committed instead of waiting for the tasks (waiting is bounded by --timeout, default 3m)")
@@ -145,6 +147,7 @@ func (f *serviceFlags) createSpec(changed func(string) bool, args []string) (*ap
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
 	errs = append(errs, f.net.applyCreate(changed, s)...)
+	errs = append(errs, f.secrets.applyCreate(s)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -195,6 +198,7 @@ func (f *serviceFlags) updateSpec(changed func(string) bool, s *api.ServiceSpec)
 	}
 	errs = append(errs, f.applyScalars(changed, s)...)
 	errs = append(errs, f.net.applyUpdate(changed, s)...)
+	errs = append(errs, f.secrets.applyUpdate(s)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -322,6 +326,8 @@ func flagOfField(field string) string {
 		{"spec.container.labels", "--container-label"},
 		{"spec.container.log_", "--log-opt"},
 		{"spec.networks", "--network"},
+		{"spec.secrets", "--secret"},
+		{"spec.configs", "--config"},
 		{"spec.endpoint.ports", "--publish"},
 		{"spec.endpoint.mode", "--endpoint-mode"},
 	}

@@ -233,6 +233,9 @@ func (g *globals) removeStack(ctx context.Context, c *client, name string) ([]re
 		nets, err := g.removeStackNetworks(ctx, c, name)
 		done = append(done, nets...)
 		errs = append(errs, err)
+		secrets, err := g.removeStackSecrets(ctx, c, name)
+		done = append(done, secrets...)
+		errs = append(errs, err)
 	}
 	return done, errors.Join(errs...)
 }

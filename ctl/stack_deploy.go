@@ -28,7 +28,10 @@ type deployFlags struct {
 	prune    bool
 	dryRun   bool
 	strict   bool
-	wait     waitFlags
+	// withRegistryAuth sends the caller's registry credential of each
+	// service's image along with its spec.
+	withRegistryAuth bool
+	wait             waitFlags
 }
 
 func newStackDeployCommand(g *globals) *cobra.Command {
@@ -61,6 +64,8 @@ Compose keys shoal does not support yet are named in a warning each
 	fl.BoolVar(&f.prune, "prune", false, "remove the stack's services that are no longer in the files")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what the deploy would change and where tasks would go; change nothing")
 	fl.BoolVar(&f.strict, "strict", false, "refuse files that use compose keys shoal does not support")
+	fl.BoolVar(&f.withRegistryAuth, "with-registry-auth", false,
+		"send this machine's docker registry credentials (~/.docker/config.json) for each service's image to the agents that run it")
 	f.wait.register(cmd)
 	g.registerQuiet(cmd)
 	return cmd
@@ -86,7 +91,8 @@ type deployStep struct {
 	Plan    *planJSON `json:"plan,omitempty"`
 	spec    *api.ServiceSpec
 	current *shoalpb.Service
-	version uint64 // the spec version the step wrote
+	version uint64                // the spec version the step wrote
+	auth    *shoalpb.RegistryAuth // --with-registry-auth: the credential of the image's registry
 }
 
 // planJSON carries a dry run's Plan in the stack deploy JSON, in the same
@@ -130,7 +136,15 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return err
 		}
 		res.Services = steps
+		if f.withRegistryAuth {
+			if err := g.addRegistryAuth(steps); err != nil {
+				return err
+			}
+		}
 		if err := g.ensureStackNetworks(ctx, c, st, f.dryRun); err != nil {
+			return err
+		}
+		if err := g.ensureStackSecrets(ctx, c, st, f.dryRun); err != nil {
 			return err
 		}
 		if f.dryRun {
@@ -319,7 +333,7 @@ func (g *globals) say(out bool, format string, args ...any) {
 
 func (g *globals) createStep(ctx context.Context, c *client, s *deployStep) error {
 	resp, err := invoke(ctx, c, shoalpb.ControlClient.CreateService,
-		&shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(s.spec)})
+		&shoalpb.CreateServiceRequest{Spec: shoalpb.FromServiceSpec(s.spec), RegistryAuth: s.auth})
 	if err != nil {
 		return rpcError(serviceSubject(s.Service), err)
 	}
@@ -330,7 +344,7 @@ func (g *globals) createStep(ctx context.Context, c *client, s *deployStep) erro
 
 func (g *globals) updateStep(ctx context.Context, c *client, s *deployStep) error {
 	resp, err := invoke(ctx, c, shoalpb.ControlClient.UpdateService, &shoalpb.UpdateServiceRequest{
-		Service: s.ID, Spec: shoalpb.FromServiceSpec(s.spec), ExpectedVersion: s.current.GetSpecVersion(),
+		Service: s.ID, Spec: shoalpb.FromServiceSpec(s.spec), ExpectedVersion: s.current.GetSpecVersion(), RegistryAuth: s.auth,
 	})
 	if status.Code(err) == codes.FailedPrecondition {
 		return fmt.Errorf("service %q changed while the stack was being deployed (read at version %d): %s; deploy again",

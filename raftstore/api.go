@@ -66,6 +66,9 @@ type UpdateService struct {
 	Spec            api.ServiceSpec
 	ExpectedVersion uint64
 	At              time.Time
+	// RegistryAuth replaces the service's registry credential when set;
+	// nil keeps the one it has.
+	RegistryAuth *api.RegistryAuth `json:",omitempty"`
 }
 
 // RemoveService deletes the service and sets DesiredState=remove on its tasks.
@@ -247,4 +250,7 @@ type Event struct {
 	Task    *api.Task
 	Node    *api.Node
 	Network *api.Network
+	// Secret is a secret or config (Kind says which), always without its
+	// data: subscribers (events, watchers) never see it.
+	Secret *api.Secret
 }

@@ -82,6 +82,12 @@ func (t *tx) apply(cmd Command) (any, error) {
 		return t.removeManager(c)
 	case SetCA:
 		return t.setCA(c)
+	case CreateSecret:
+		return t.createSecret(c)
+	case UpdateSecret:
+		return t.updateSecret(c)
+	case RemoveSecret:
+		return t.removeSecret(c)
 	case CreateNetwork:
 		return t.createNetwork(c)
 	case RemoveNetwork:

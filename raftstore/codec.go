@@ -160,6 +160,12 @@ func decodePayload(typ CommandType, p []byte) (Command, error) {
 		return decodeJSON[RemoveManager](p)
 	case CmdSetCA:
 		return decodeJSON[SetCA](p)
+	case CmdCreateSecret:
+		return decodeJSON[CreateSecret](p)
+	case CmdUpdateSecret:
+		return decodeJSON[UpdateSecret](p)
+	case CmdRemoveSecret:
+		return decodeJSON[RemoveSecret](p)
 	case CmdCreateNetwork:
 		return decodeJSON[CreateNetwork](p)
 	case CmdRemoveNetwork:

@@ -85,6 +85,8 @@ func dump(t testing.TB, v *View) string {
 		"tasks":    v.Tasks(),
 		"requests": v.requests(),
 		"specs":    v.serviceSpecs(),
+		"secrets":  v.Secrets(api.KindSecret),
+		"configs":  v.Secrets(api.KindConfig),
 	}, "", " ")
 	if err != nil {
 		t.Fatalf("dump: %v", err)

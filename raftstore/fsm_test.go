@@ -62,7 +62,10 @@ func manyCommands(services, tasksPer int) []Command {
 	}
 	cmds = append(cmds, UpdateNode{ID: "n3", Availability: api.AvailabilityDrain, LabelAdd: map[string]string{"x": "y"}},
 		SetNodeStatus{ID: "n4", Status: api.NodeDown}, RemoveNode{ID: "n5"}, RemoveManager{ID: "m2"},
-		SetNodeStatus{ID: "n6", Status: api.NodeRestarting, RestartDeadline: t0.Add(time.Minute), At: t0})
+		SetNodeStatus{ID: "n6", Status: api.NodeRestarting, RestartDeadline: t0.Add(time.Minute), At: t0},
+		CreateSecret{Secret: testSecret(api.KindSecret, "sec-1", "db_password", "s3cret")},
+		CreateSecret{Secret: testSecret(api.KindConfig, "cfg-1", "app_conf", "k=v")},
+		UpdateSecret{Kind: api.KindConfig, ID: "cfg-1", Labels: map[string]string{"a": "b"}, At: t0})
 	return cmds
 }
 

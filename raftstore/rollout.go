@@ -131,6 +131,10 @@ func (t *tx) rollbackService(c RollbackService) (any, error) {
 	if err := checkReplicas(&s.Spec); err != nil {
 		return nil, err
 	}
+	// An older version may name a secret removed since.
+	if err := t.checkSecretRefs(&s.Spec); err != nil {
+		return nil, err
+	}
 	s.SpecVersion++
 	s.UpdatedAt = c.At
 	s.UpdateStatus = &api.UpdateStatus{

@@ -108,6 +108,8 @@ func schema() *memdb.DBSchema {
 			"name": {Name: "name", Unique: true,
 				Indexer: strIndex(func(o any) string { return o.(*api.Network).Spec.Name })},
 		}},
+		tableSecrets: secretsTable(tableSecrets),
+		tableConfigs: secretsTable(tableConfigs),
 		tableGossipKeys: {Name: tableGossipKeys, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(any) string { return gossipKeysKey }),
 		}},
@@ -119,6 +121,16 @@ func schema() *memdb.DBSchema {
 			"service_id": {Name: "service_id",
 				Indexer: strIndex(func(o any) string { return o.(*specRecord).ServiceID })},
 		}},
+	}}
+}
+
+// secretsTable is the schema of the secrets or the configs table. Names
+// are unique as given (Docker's secret names are case-sensitive).
+func secretsTable(name string) *memdb.TableSchema {
+	return &memdb.TableSchema{Name: name, Indexes: map[string]*memdb.IndexSchema{
+		"id": idIndex(func(o any) string { return o.(*api.Secret).ID }),
+		"name": {Name: "name", Unique: true,
+			Indexer: strIndex(func(o any) string { return o.(*api.Secret).Spec.Name })},
 	}}
 }
 
@@ -144,6 +156,8 @@ func objectID(obj any) string {
 	case *Revocation:
 		return o.NodeID
 	case *api.Network:
+		return o.ID
+	case *api.Secret:
 		return o.ID
 	case *api.GossipKeyring:
 		return gossipKeysKey

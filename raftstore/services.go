@@ -32,6 +32,9 @@ func (t *tx) createService(c CreateService) (any, error) {
 	if t.first(tableServices, "name", c.Service.Spec.Name) != nil {
 		return nil, fmt.Errorf("service %q: %w", c.Service.Spec.Name, ErrAlreadyExists)
 	}
+	if err := t.checkSecretRefs(&c.Service.Spec); err != nil {
+		return nil, err
+	}
 	s := c.Service.Clone()
 	if s.SpecVersion == 0 {
 		s.SpecVersion = 1
@@ -63,12 +66,20 @@ func (t *tx) updateService(c UpdateService) (any, error) {
 	if err := checkReplicas(&c.Spec); err != nil {
 		return nil, err
 	}
+	c.Spec.Name = cur.Spec.Name
+	if err := t.checkSecretRefs(&c.Spec); err != nil {
+		return nil, err
+	}
 	s := cur.Clone()
 	s.PreviousSpec = cur.Spec.Clone()
 	s.Spec = *c.Spec.Clone()
 	s.Spec.Name = cur.Spec.Name
 	s.SpecVersion++
 	s.UpdatedAt = c.At
+	if c.RegistryAuth != nil {
+		a := *c.RegistryAuth
+		s.RegistryAuth = &a
+	}
 	t.insert(tableServices, s)
 	t.putSpec(s.ID, s.SpecVersion, &s.Spec)
 	t.collectSpecs(s.ID)

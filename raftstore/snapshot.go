@@ -37,6 +37,8 @@ type snapshotHeader struct {
 	Revoked int `json:"revoked,omitempty"`
 	// Networks counts the network records.
 	Networks int `json:"networks,omitempty"`
+	// Secrets counts the secret and config records.
+	Secrets int `json:"secrets,omitempty"`
 }
 
 // WriteSnapshot writes the view as a stream of typed records: a header,
@@ -50,6 +52,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	requests := v.requests()
 	revoked := v.Revocations()
 	networks := v.Networks()
+	secrets := append(v.Secrets(api.KindSecret), v.Secrets(api.KindConfig)...)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	rw := recordWriter{w: bw}
 	rw.write(commandpb.SnapshotRecordType_RECORD_HEADER, snapshotHeader{
@@ -59,6 +62,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Specs:    len(specs),
 		Revoked:  len(revoked),
 		Networks: len(networks),
+		Secrets:  len(secrets),
 	})
 	if c, ok := v.first(tableCluster, "id", clusterKey).(*api.ClusterInfo); ok {
 		rw.write(commandpb.SnapshotRecordType_RECORD_CLUSTER, c)
@@ -86,6 +90,9 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, n := range networks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_NETWORK, n)
+	}
+	for _, s := range secrets {
+		rw.write(commandpb.SnapshotRecordType_RECORD_SECRET, s)
 	}
 	for _, t := range tasks {
 		rw.write(commandpb.SnapshotRecordType_RECORD_TASK, t)
@@ -177,6 +184,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		commandpb.SnapshotRecordType_RECORD_SERVICE_SPEC: hdr.Specs,
 		commandpb.SnapshotRecordType_RECORD_REVOKED:      hdr.Revoked,
 		commandpb.SnapshotRecordType_RECORD_NETWORK:      hdr.Networks,
+		commandpb.SnapshotRecordType_RECORD_SECRET:       hdr.Secrets,
 	}
 	for typ, n := range want {
 		if counts[typ] != n {
@@ -265,6 +273,14 @@ func insertRecord(txn *memdb.Txn, rec *commandpb.SnapshotRecord) error {
 	case commandpb.SnapshotRecordType_RECORD_NETWORK:
 		table = tableNetworks
 		obj, id, err = decodeRecord(rec.Payload, func(n *api.Network) string { return n.ID })
+	case commandpb.SnapshotRecordType_RECORD_SECRET:
+		var s *api.Secret
+		obj, id, err = decodeRecord(rec.Payload, func(x *api.Secret) string { s = x; return x.ID })
+		if err == nil {
+			if table = secretTable(s.Kind); table == "" {
+				return fmt.Errorf("%s %q: kind %q: unknown", rec.Type, id, s.Kind)
+			}
+		}
 	case commandpb.SnapshotRecordType_RECORD_GOSSIP_KEYRING:
 		table = tableGossipKeys
 		obj, id, err = decodeRecord(rec.Payload, func(*api.GossipKeyring) string { return gossipKeysKey })

@@ -60,6 +60,7 @@ func (c *converter) service(s types.ServiceConfig) (*api.ServiceSpec, error) {
 	errs = append(errs, c.container(s, spec)...)
 	spec.DependsOn = c.dependsOn(s)
 	errs = append(errs, c.serviceNetworks(s, spec)...)
+	errs = append(errs, c.serviceSecrets(s, spec)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

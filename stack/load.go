@@ -66,6 +66,10 @@ type Stack struct {
 	// ExternalNetworks must exist already.
 	Networks         []api.NetworkSpec
 	ExternalNetworks []string
+	// Secrets are the secrets and configs the stack creates (with their
+	// data, labelled with the stack); ExternalSecrets must exist already.
+	Secrets         []StackSecret
+	ExternalSecrets []ExternalSecret
 }
 
 // Warning is one thing in the files that shoal does not do as written.
@@ -201,6 +205,9 @@ func build(opts Options, p *types.Project, found []loader.UnsupportedAttribute, 
 	nets, external, nerrs := c.stackNetworks(specs)
 	errs = append(errs, nerrs...)
 	st.Networks, st.ExternalNetworks = nets, external
+	secrets, extSecrets, serrs := c.stackSecrets(p.Environment)
+	errs = append(errs, serrs...)
+	st.Secrets, st.ExternalSecrets = secrets, extSecrets
 	st.Warnings = append(st.Warnings, c.warnings...)
 	sortWarnings(st.Warnings)
 	if err := errors.Join(errs...); err != nil {

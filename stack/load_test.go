@@ -184,11 +184,8 @@ func TestUnsupportedWarns(t *testing.T) {
 	opts := Options{Files: []string{"testdata/unsupported/compose.yaml"}}
 	st := mustLoad(t, opts)
 	want := []string{
-		`configs: not supported by shoal yet; ignored`,
-		`secrets: not supported by shoal yet; ignored`,
 		`volumes.data.driver: not supported by shoal yet; ignored`,
 		`service "web": build: not supported by shoal yet; ignored`,
-		`service "web": configs: not supported by shoal yet; ignored`,
 		`service "web": container_name: not supported by shoal yet; ignored`,
 		`service "web": depends_on.db: condition service_healthy: "db" has no healthcheck here, so it turns healthy only if its image has a HEALTHCHECK`,
 		`service "web": depends_on.db.restart: not supported by shoal yet; ignored`,
@@ -197,7 +194,6 @@ func TestUnsupportedWarns(t *testing.T) {
 		`service "web": healthcheck.start_interval: not supported by shoal yet; ignored`,
 		`service "web": privileged: not supported by shoal yet; ignored`,
 		`service "web": restart: not supported by shoal yet; ignored`,
-		`service "web": secrets: not supported by shoal yet; ignored`,
 		`service "web": volumes[1]: anonymous volume at /anon is not supported by shoal yet (give it a name); left out`,
 		`service "web": volumes[].volume.nocopy: not supported by shoal yet; ignored`,
 	}

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoal-sched/shoal/agent"
 	"github.com/shoal-sched/shoal/agent/containerd/containerdtest"
+	"github.com/shoal-sched/shoal/api"
 )
 
 func writeDockerConfig(t *testing.T, content string) string {
@@ -66,6 +68,38 @@ func TestPullWithCredentials(t *testing.T) {
 			}
 			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), reg.Image)) {
 				t.Fatalf("pull error = %v, want one naming %s and containing %q", err, reg.Image, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestPullWithServiceCredential pulls from a registry that wants basic auth
+// with the credential a service carries (--with-registry-auth) and no
+// docker config on the agent: the right one pulls, a wrong one or one for
+// another registry does not.
+func TestPullWithServiceCredential(t *testing.T) {
+	d := containerdtest.StartDaemon(t)
+	reg := containerdtest.StartRegistry(t, containerdtest.WithBasicAuth("deploy", "s3rvice"))
+	cases := []struct {
+		name    string
+		auth    *api.RegistryAuth
+		wantErr bool
+	}{
+		{"another registry's", &api.RegistryAuth{Registry: "elsewhere:5000", Username: "deploy", Password: "s3rvice"}, true},
+		{"wrong password", &api.RegistryAuth{Registry: reg.Host, Username: "deploy", Password: "nope"}, true},
+		{"right", &api.RegistryAuth{Registry: reg.Host, Username: "deploy", Password: "s3rvice"}, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{Address: d.Address, StateDir: t.TempDir(), InsecureRegistries: []string{reg.Host},
+				Logger: testLogger(t), Namespace: fmt.Sprintf("auth-%d", i)}
+			rt := (&env{opts: opts}).newRuntime(t)
+			err := rt.Pull(t.Context(), reg.Image, agent.WithPullAuth(tc.auth))
+			if tc.wantErr != (err != nil) {
+				t.Fatalf("pull with %+v: err = %v, want error: %v", tc.auth, err, tc.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "authoriz") {
+				t.Fatalf("pull error = %v, want an authorization failure", err)
 			}
 		})
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 
@@ -69,6 +70,10 @@ type Options struct {
 	InitPath string
 	// StateDir holds the logs, the named volumes and the output FIFOs.
 	StateDir string
+	// SecretsRoot is where each task's tmpfs of secrets and configs is
+	// mounted (DefaultSecretsRoot if empty). Keep it off the data dir: the
+	// files live in memory only.
+	SecretsRoot string
 	// LogDir and VolumeDir override StateDir/logs and StateDir/volumes.
 	LogDir    string
 	VolumeDir string
@@ -113,6 +118,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Snapshotter == "" {
 		o.Snapshotter = DefaultSnapshotter
+	}
+	if o.SecretsRoot == "" {
+		o.SecretsRoot = DefaultSecretsRoot
 	}
 	if o.StopGrace < 0 {
 		return fmt.Errorf("stop grace %s: must not be negative", o.StopGrace)
@@ -225,7 +233,7 @@ func ref(image string) (string, error) {
 }
 
 // Pull fetches and unpacks the image unless it is already unpacked.
-func (r *Runtime) Pull(ctx context.Context, image string) error {
+func (r *Runtime) Pull(ctx context.Context, image string, opts ...agent.PullOption) error {
 	ctx = r.nsCtx(ctx)
 	name, err := ref(image)
 	if err != nil {
@@ -237,10 +245,14 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 		}
 	}
 	start := time.Now()
+	resolver := r.regs.Resolver()
+	if a := agent.PullOptionsOf(opts).Auth; a != nil {
+		resolver = r.regs.ResolverWith(a.Registry, a.Username, a.Password)
+	}
 	_, err = r.client.Pull(ctx, name,
 		client.WithPullUnpack,
 		client.WithPullSnapshotter(r.opts.Snapshotter),
-		client.WithResolver(r.regs.Resolver()),
+		client.WithResolver(resolver),
 	)
 	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("pull image %q: %w: %w", name, ErrImageNotFound, err)
@@ -266,14 +278,22 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 	if err != nil {
 		return fmt.Errorf("task %s: image %q (pull it first): %w", t.ID, name, err)
 	}
-	specOpts, err := r.specOpts(ctx, img, t, agent.CreateOptionsOf(opts).Network)
+	co := agent.CreateOptionsOf(opts)
+	specOpts, err := r.specOpts(ctx, img, t, co.Network)
 	if err != nil {
 		return err
 	}
 	// Checked first because the cleanup below must never remove the
-	// snapshot of an existing container.
+	// snapshot (or the secrets) of an existing container.
 	if _, err := r.client.LoadContainer(ctx, t.ID); err == nil {
 		return fmt.Errorf("create container %s: %w", t.ID, errdefs.ErrAlreadyExists)
+	}
+	secretMounts, err := r.mountSecrets(t.ID, co.Secrets)
+	if err != nil {
+		return err
+	}
+	if len(secretMounts) > 0 {
+		specOpts = append(specOpts, oci.WithMounts(secretMounts))
 	}
 	labels := r.containerLabels(t)
 	optionLabels(t.Spec.Container, labels)
@@ -300,7 +320,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 		if rerr := r.client.SnapshotService(r.opts.Snapshotter).Remove(ctx, t.ID); rerr != nil && !errdefs.IsNotFound(rerr) {
 			err = errors.Join(err, fmt.Errorf("remove snapshot %s: %w", t.ID, rerr))
 		}
-		return err
+		return errors.Join(err, r.unmountSecrets(t.ID))
 	}
 	return nil
 }

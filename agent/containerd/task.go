@@ -342,6 +342,9 @@ func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 	if err := os.RemoveAll(r.fifoDir(taskID)); err != nil {
 		errs = append(errs, err)
 	}
+	if err := r.unmountSecrets(taskID); err != nil {
+		errs = append(errs, err)
+	}
 	// A shim killed with its host leaves its socket behind.
 	if err := r.removeShimSocket(taskID); err != nil {
 		errs = append(errs, err)

@@ -73,6 +73,7 @@ const (
 type container struct {
 	task    *api.Task
 	net     agent.ContainerNetwork
+	secrets []api.SecretFile
 	state   state
 	exit    agent.ExitStatus
 	exitCh  chan struct{} // closed when the container exits
@@ -91,6 +92,7 @@ type Runtime struct {
 	tasks      map[string]Script
 	containers map[string]*container
 	pulled     map[string]bool
+	pullAuth   map[string]*api.RegistryAuth // image → credential of its last pull
 	calls      []Call
 	starts     map[string]int // task ID → Start calls that succeeded, kept after Remove
 }
@@ -105,6 +107,7 @@ func New() *Runtime {
 		tasks:      make(map[string]Script),
 		containers: make(map[string]*container),
 		pulled:     make(map[string]bool),
+		pullAuth:   make(map[string]*api.RegistryAuth),
 		starts:     make(map[string]int),
 	}
 }
@@ -152,7 +155,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // Pull "fetches" image, after the scripted delay and failing as scripted.
-func (r *Runtime) Pull(ctx context.Context, image string) error {
+func (r *Runtime) Pull(ctx context.Context, image string, opts ...agent.PullOption) error {
 	if image == "" {
 		return errors.New("fake runtime: pull: image is empty")
 	}
@@ -168,6 +171,7 @@ func (r *Runtime) Pull(ctx context.Context, image string) error {
 	r.record("pull", image, err)
 	if err == nil {
 		r.pulled[image] = true
+		r.pullAuth[image] = agent.PullOptionsOf(opts).Auth
 	}
 	return err
 }
@@ -193,8 +197,9 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 	if err != nil {
 		return err
 	}
+	o := agent.CreateOptionsOf(opts)
 	r.containers[t.ID] = &container{
-		task: t.Clone(), net: agent.CreateOptionsOf(opts).Network, state: created, exitCh: make(chan struct{}),
+		task: t.Clone(), net: o.Network, secrets: cloneFiles(o.Secrets), state: created, exitCh: make(chan struct{}),
 		stopped: make(chan struct{}), logs: append([]string(nil), s.Logs...),
 		logged: make(chan struct{}),
 	}
@@ -473,6 +478,41 @@ func (r *Runtime) Network(taskID string) agent.ContainerNetwork {
 		return c.net
 	}
 	return agent.ContainerNetwork{}
+}
+
+// Secrets returns the secret and config files the container of taskID was
+// created with (nil: none, or no such container).
+func (r *Runtime) Secrets(taskID string) []api.SecretFile {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.containers[taskID]; c != nil {
+		return cloneFiles(c.secrets)
+	}
+	return nil
+}
+
+// PullAuth returns the registry credential the last pull of image used
+// (nil: none, or never pulled).
+func (r *Runtime) PullAuth(image string) *api.RegistryAuth {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a := r.pullAuth[image]; a != nil {
+		c := *a
+		return &c
+	}
+	return nil
+}
+
+func cloneFiles(fs []api.SecretFile) []api.SecretFile {
+	if fs == nil {
+		return nil
+	}
+	out := make([]api.SecretFile, len(fs))
+	for i, f := range fs {
+		f.Data = append([]byte(nil), f.Data...)
+		out[i] = f
+	}
+	return out
 }
 
 // Slot names a task's service and slot, for "one running per slot" checks.

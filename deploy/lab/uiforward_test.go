@@ -84,7 +84,9 @@ func TestForwardUIDialsInsideTheNamespace(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- forward(ctx, outer, func() (net.Conn, error) { return dialIn(ns, inner.Addr().String()) }) }()
+	go func() {
+		done <- forward(ctx, outer, func() (net.Conn, error) { return dialIn(ns, inner.Addr().String()) })
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

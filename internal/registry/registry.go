@@ -111,10 +111,26 @@ func (r *Registries) parseMirror(raw string) (mirror, error) {
 }
 
 // Resolver returns a fresh resolver; each keeps its own auth tokens.
-func (r *Registries) Resolver() remotes.Resolver {
+func (r *Registries) Resolver() remotes.Resolver { return r.resolver(r.credentials) }
+
+// ResolverWith is a Resolver that answers registry (host[:port], as an
+// image reference names it) with the given credential, and every other
+// registry as Resolver does: a service's --with-registry-auth credential
+// goes to its image's registry only.
+func (r *Registries) ResolverWith(registry, username, password string) remotes.Resolver {
+	want := registryKey(registry)
+	return r.resolver(func(host string) (string, string, error) {
+		if host == want {
+			return username, password, nil
+		}
+		return r.credentials(host)
+	})
+}
+
+func (r *Registries) resolver(creds func(string) (string, string, error)) remotes.Resolver {
 	auth := docker.NewDockerAuthorizer(
 		docker.WithAuthClient(r.client),
-		docker.WithAuthCreds(r.credentials),
+		docker.WithAuthCreds(creds),
 	)
 	return docker.NewResolver(docker.ResolverOptions{
 		Hosts: func(host string) ([]docker.RegistryHost, error) { return r.hosts(host, auth), nil },
@@ -198,6 +214,20 @@ func loadDockerConfig(path string) (map[string]credential, error) {
 		creds[registryKey(key)] = c
 	}
 	return creds, nil
+}
+
+// DockerConfigCredential reads the credential a docker-style config.json
+// holds for registry (host[:port]); ok is false when it holds none.
+func DockerConfigCredential(path, registry string) (username, password string, ok bool, err error) {
+	creds, err := loadDockerConfig(path)
+	if err != nil {
+		return "", "", false, err
+	}
+	c, ok := creds[registryKey(registry)]
+	if !ok || c.username == "" {
+		return "", "", false, nil
+	}
+	return c.username, c.secret, true, nil
 }
 
 // registryKey turns a config.json key ("https://index.docker.io/v1/",

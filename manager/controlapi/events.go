@@ -76,8 +76,10 @@ func parseFilters(in []string) (eventFilter, error) {
 		}
 		switch key {
 		case "type":
-			if val != "service" && val != "task" && val != "node" && val != "network" {
-				return f, invalidf("filter %q: type is service, task, node or network", raw)
+			switch val {
+			case "service", "task", "node", "network", "secret", "config":
+			default:
+				return f, invalidf("filter %q: type is service, task, node, network, secret or config", raw)
 			}
 			f.kind = val
 		case "service":
@@ -169,6 +171,9 @@ func toEvent(ev raftstore.Event) *shoalpb.Event {
 	case ev.Network != nil:
 		out.Id, out.Name = ev.Network.ID, ev.Network.Spec.Name
 		out.Attributes["subnet"] = ev.Network.Subnet
+	case ev.Secret != nil:
+		// Only the name: an event never carries a secret's data.
+		out.Id, out.Name, at = ev.Secret.ID, ev.Secret.Spec.Name, ev.Secret.UpdatedAt
 	}
 	if !at.IsZero() {
 		out.Time = timestamppb.New(at)

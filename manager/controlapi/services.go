@@ -41,6 +41,9 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 	if err == nil {
 		err = prepareSpec(spec)
 	}
+	if err == nil {
+		err = api.ValidateRegistryAuth(shoalpb.ToRegistryAuth(req.GetRegistryAuth()))
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -73,16 +76,16 @@ func (s *Server) CreateService(ctx context.Context, req *shoalpb.CreateServiceRe
 				return nil, err
 			}
 		}
-		return s.createService(ctx, rid, spec)
+		return s.createService(ctx, rid, spec, shoalpb.ToRegistryAuth(req.GetRegistryAuth()))
 	}, remote)
 }
 
 // createService needs no fresh read: if an earlier attempt of the request
 // committed, the FSM answers this one with that attempt's service (its id,
 // not the one picked here).
-func (s *Server) createService(ctx context.Context, rid string, spec *api.ServiceSpec) (*shoalpb.ServiceWriteResponse, error) {
+func (s *Server) createService(ctx context.Context, rid string, spec *api.ServiceSpec, auth *api.RegistryAuth) (*shoalpb.ServiceWriteResponse, error) {
 	t := now()
-	svc := &api.Service{ID: newID(), Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t}
+	svc := &api.Service{ID: newID(), Spec: *spec, SpecVersion: 1, CreatedAt: t, UpdatedAt: t, RegistryAuth: auth}
 	resp, err := s.commit(ctx, rid, raftstore.CreateService{Service: svc})
 	if err != nil {
 		return nil, err
@@ -97,6 +100,9 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 		return nil, toStatus(err)
 	}
 	if _, err := readSpec(req.GetSpec()); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := api.ValidateRegistryAuth(shoalpb.ToRegistryAuth(req.GetRegistryAuth())); err != nil {
 		return nil, toStatus(err)
 	}
 	ctx, rid, err := requestID(ctx)
@@ -125,7 +131,8 @@ func (s *Server) UpdateService(ctx context.Context, req *shoalpb.UpdateServiceRe
 		if err := s.pinImage(ctx, spec, &svc.Spec, req.GetNoResolveImage()); err != nil {
 			return nil, err
 		}
-		return s.updateService(ctx, rid, svc.ID, spec, req.GetExpectedVersion())
+		return s.updateService(ctx, rid, raftstore.UpdateService{ID: svc.ID, Spec: *spec, ExpectedVersion: req.GetExpectedVersion(),
+			RegistryAuth: shoalpb.ToRegistryAuth(req.GetRegistryAuth())})
 	}, func(ctx context.Context, c shoalpb.ControlClient) (*shoalpb.ServiceWriteResponse, error) {
 		return c.UpdateService(ctx, req)
 	})
@@ -163,8 +170,10 @@ func checkUpdate(v *raftstore.View, svc *api.Service, spec *api.ServiceSpec) err
 	return checkInCluster(v, spec, svc.Spec.DependsOn)
 }
 
-func (s *Server) updateService(ctx context.Context, rid, id string, spec *api.ServiceSpec, expected uint64) (*shoalpb.ServiceWriteResponse, error) {
-	resp, err := s.commit(ctx, rid, raftstore.UpdateService{ID: id, Spec: *spec, ExpectedVersion: expected, At: now()})
+func (s *Server) updateService(ctx context.Context, rid string, c raftstore.UpdateService) (*shoalpb.ServiceWriteResponse, error) {
+	c.At = now()
+	id := c.ID
+	resp, err := s.commit(ctx, rid, c)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +239,7 @@ func (s *Server) scaleOnce(ctx context.Context, rid string, req *shoalpb.ScaleSe
 	if spec.Replicas == svc.Spec.Replicas {
 		return &shoalpb.ServiceWriteResponse{Service: shoalpb.FromService(svc), Index: v.Index()}, nil
 	}
-	return s.updateService(ctx, rid, svc.ID, spec, svc.SpecVersion)
+	return s.updateService(ctx, rid, raftstore.UpdateService{ID: svc.ID, Spec: *spec, ExpectedVersion: svc.SpecVersion})
 }
 
 // RemoveService deletes a service; its tasks are stopped and removed.

@@ -49,6 +49,9 @@ func checkInCluster(v *raftstore.View, spec *api.ServiceSpec, prev []api.Depende
 	if err := checkNetworking(v, spec); err != nil {
 		return err
 	}
+	if err := resolveSecretRefs(v, spec); err != nil {
+		return err
+	}
 	return api.ValidateDependencyGraph(spec, prev, dependencyGraph(v, spec))
 }
 

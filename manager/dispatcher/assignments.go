@@ -90,6 +90,7 @@ func (s *session) diff(sent map[string]fingerprint, full bool, running []string)
 	tasks := v.TasksByNode(s.nodeID)
 	msg := &shoalpb.Assignments{Full: full}
 	cur := make(map[string]bool, len(tasks))
+	var extras taskExtras
 	for _, t := range tasks {
 		if !inSet(t) {
 			continue
@@ -97,10 +98,13 @@ func (s *session) diff(sent map[string]fingerprint, full bool, running []string)
 		cur[t.ID] = true
 		fp := fingerprint{desired: t.DesiredState, specVersion: t.SpecVersion}
 		if old, ok := sent[t.ID]; full || !ok || old != fp {
-			msg.Upsert = append(msg.Upsert, shoalpb.FromTaskWithSpec(t, v.ServiceSpec(t.ServiceID, t.SpecVersion)))
+			spec := v.ServiceSpec(t.ServiceID, t.SpecVersion)
+			msg.Upsert = append(msg.Upsert, shoalpb.FromTaskWithSpec(t, spec))
+			extras.add(v, t, spec)
 			sent[t.ID] = fp
 		}
 	}
+	msg.Secrets, msg.RegistryAuths = extras.secrets, extras.auths
 	for id := range sent {
 		if !cur[id] {
 			delete(sent, id)

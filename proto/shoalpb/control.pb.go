@@ -206,8 +206,11 @@ type CreateServiceRequest struct {
 	// no_resolve_image keeps the image tag as given instead of pinning the
 	// digest the registry has for it.
 	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// registry_auth (--with-registry-auth) is kept with the service and sent
+	// only to the agents that run its tasks; never shown.
+	RegistryAuth  *RegistryAuth `protobuf:"bytes,530,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -261,6 +264,13 @@ func (x *CreateServiceRequest) GetNoResolveImage() bool {
 	return false
 }
 
+func (x *CreateServiceRequest) GetRegistryAuth() *RegistryAuth {
+	if x != nil {
+		return x.RegistryAuth
+	}
+	return nil
+}
+
 type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // name or id
@@ -270,8 +280,10 @@ type UpdateServiceRequest struct {
 	DryRun          bool   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// no_resolve_image: as in CreateServiceRequest.
 	NoResolveImage bool `protobuf:"varint,300,opt,name=no_resolve_image,json=noResolveImage,proto3" json:"no_resolve_image,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// registry_auth replaces the service's credential when set (unset keeps it).
+	RegistryAuth  *RegistryAuth `protobuf:"bytes,530,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateServiceRequest) Reset() {
@@ -337,6 +349,13 @@ func (x *UpdateServiceRequest) GetNoResolveImage() bool {
 		return x.NoResolveImage
 	}
 	return false
+}
+
+func (x *UpdateServiceRequest) GetRegistryAuth() *RegistryAuth {
+	if x != nil {
+		return x.RegistryAuth
+	}
+	return nil
 }
 
 type RollbackServiceRequest struct {
@@ -2947,7 +2966,7 @@ var File_shoalpb_control_proto protoreflect.FileDescriptor
 
 const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
-	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\"5\n" +
+	"\x15shoalpb/control.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x10shoalpb/ca.proto\x1a\x15shoalpb/network.proto\x1a\x14shoalpb/secret.proto\"5\n" +
 	"\x14UnlockClusterRequest\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
@@ -2957,17 +2976,19 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x14GetUnlockKeyResponse\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\x01 \x01(\tR\tunlockKey\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"\x85\x01\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\xc3\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12)\n" +
-	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\xca\x01\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\x12<\n" +
+	"\rregistry_auth\x18\x92\x04 \x01(\v2\x16.shoal.v1.RegistryAuthR\fregistryAuth\"\x88\x02\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12)\n" +
-	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\"\x9e\x01\n" +
+	"\x10no_resolve_image\x18\xac\x02 \x01(\bR\x0enoResolveImage\x12<\n" +
+	"\rregistry_auth\x18\x92\x04 \x01(\v2\x16.shoal.v1.RegistryAuthR\fregistryAuth\"\x9e\x01\n" +
 	"\x16RollbackServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12?\n" +
@@ -3165,7 +3186,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x10NodeRoleResponse\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x18\n" +
-	"\achanged\x18\x03 \x01(\bR\achanged2\xe4\x12\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged2\xd6\x15\n" +
 	"\aControl\x12O\n" +
 	"\rCreateService\x12\x1e.shoal.v1.CreateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12O\n" +
 	"\rUpdateService\x12\x1e.shoal.v1.UpdateServiceRequest\x1a\x1e.shoal.v1.ServiceWriteResponse\x12M\n" +
@@ -3198,7 +3219,12 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12C\n" +
 	"\n" +
 	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x18.shoal.v1.NetworkSummary\x12P\n" +
-	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12G\n" +
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12L\n" +
+	"\fCreateSecret\x12\x1d.shoal.v1.CreateSecretRequest\x1a\x1d.shoal.v1.SecretWriteResponse\x12J\n" +
+	"\vListSecrets\x12\x1c.shoal.v1.ListSecretsRequest\x1a\x1d.shoal.v1.ListSecretsResponse\x129\n" +
+	"\tGetSecret\x12\x1a.shoal.v1.GetSecretRequest\x1a\x10.shoal.v1.Secret\x12L\n" +
+	"\fUpdateSecret\x12\x1d.shoal.v1.UpdateSecretRequest\x1a\x1d.shoal.v1.SecretWriteResponse\x12M\n" +
+	"\fRemoveSecret\x12\x1d.shoal.v1.RemoveSecretRequest\x1a\x1e.shoal.v1.RemoveSecretResponse\x12G\n" +
 	"\vPromoteNode\x12\x1c.shoal.v1.PromoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12E\n" +
 	"\n" +
 	"DemoteNode\x12\x1b.shoal.v1.DemoteNodeRequest\x1a\x1a.shoal.v1.NodeRoleResponse\x12P\n" +
@@ -3269,133 +3295,155 @@ var file_shoalpb_control_proto_goTypes = []any{
 	nil,                                      // 47: shoal.v1.UpdateNodeRequest.LabelAddEntry
 	nil,                                      // 48: shoal.v1.Event.AttributesEntry
 	(*ServiceSpec)(nil),                      // 49: shoal.v1.ServiceSpec
-	(*UpdateConfig)(nil),                     // 50: shoal.v1.UpdateConfig
-	(*Service)(nil),                          // 51: shoal.v1.Service
-	(*Task)(nil),                             // 52: shoal.v1.Task
-	(*Node)(nil),                             // 53: shoal.v1.Node
-	(*Resources)(nil),                        // 54: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 55: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 56: google.protobuf.Timestamp
-	(*Network)(nil),                          // 57: shoal.v1.Network
-	(*GetJoinTokensRequest)(nil),             // 58: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 59: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 60: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 61: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 62: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 63: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 64: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 65: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 66: shoal.v1.RemoveNetworkRequest
-	(*JoinTokens)(nil),                       // 67: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 68: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 69: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 70: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 71: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 72: shoal.v1.RemoveNetworkResponse
+	(*RegistryAuth)(nil),                     // 50: shoal.v1.RegistryAuth
+	(*UpdateConfig)(nil),                     // 51: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 52: shoal.v1.Service
+	(*Task)(nil),                             // 53: shoal.v1.Task
+	(*Node)(nil),                             // 54: shoal.v1.Node
+	(*Resources)(nil),                        // 55: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 56: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 57: google.protobuf.Timestamp
+	(*Network)(nil),                          // 58: shoal.v1.Network
+	(*GetJoinTokensRequest)(nil),             // 59: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 60: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 61: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 62: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 63: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 64: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 65: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 66: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 67: shoal.v1.RemoveNetworkRequest
+	(*CreateSecretRequest)(nil),              // 68: shoal.v1.CreateSecretRequest
+	(*ListSecretsRequest)(nil),               // 69: shoal.v1.ListSecretsRequest
+	(*GetSecretRequest)(nil),                 // 70: shoal.v1.GetSecretRequest
+	(*UpdateSecretRequest)(nil),              // 71: shoal.v1.UpdateSecretRequest
+	(*RemoveSecretRequest)(nil),              // 72: shoal.v1.RemoveSecretRequest
+	(*JoinTokens)(nil),                       // 73: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 74: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 75: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 76: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 77: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 78: shoal.v1.RemoveNetworkResponse
+	(*SecretWriteResponse)(nil),              // 79: shoal.v1.SecretWriteResponse
+	(*ListSecretsResponse)(nil),              // 80: shoal.v1.ListSecretsResponse
+	(*Secret)(nil),                           // 81: shoal.v1.Secret
+	(*RemoveSecretResponse)(nil),             // 82: shoal.v1.RemoveSecretResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
 	49, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	49, // 1: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	50, // 2: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
-	51, // 3: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
-	10, // 4: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
-	11, // 5: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
-	12, // 6: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	51, // 7: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
-	17, // 8: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	52, // 9: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	53, // 10: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	54, // 11: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
-	22, // 12: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	47, // 13: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	29, // 14: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
-	31, // 15: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	55, // 16: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	55, // 17: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
-	55, // 18: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
-	55, // 19: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
-	31, // 20: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	56, // 21: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	48, // 22: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
-	39, // 23: shoal.v1.WatchRequest.selectors:type_name -> shoal.v1.WatchSelector
-	41, // 24: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
-	51, // 25: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
-	52, // 26: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
-	53, // 27: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
-	57, // 28: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
-	37, // 29: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
-	56, // 30: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	56, // 31: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	53, // 32: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 33: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 34: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 35: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 36: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 37: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 38: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 39: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 40: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 41: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 42: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 43: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 44: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 45: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 46: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 47: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 48: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 49: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 50: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
-	42, // 51: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	58, // 52: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	59, // 53: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	60, // 54: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	61, // 55: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	62, // 56: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	63, // 57: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	64, // 58: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	65, // 59: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	66, // 60: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	44, // 61: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	45, // 62: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 63: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 64: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 65: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 66: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 67: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 68: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	51, // 69: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 70: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 71: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 72: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 73: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 74: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	53, // 75: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	53, // 76: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 77: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 78: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 79: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 80: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 81: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	40, // 82: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
-	43, // 83: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	67, // 84: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	67, // 85: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	68, // 86: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	69, // 87: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	69, // 88: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	70, // 89: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	71, // 90: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	70, // 91: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	72, // 92: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46, // 93: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	46, // 94: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 95: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 96: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	65, // [65:97] is the sub-list for method output_type
-	33, // [33:65] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	50, // 1: shoal.v1.CreateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
+	49, // 2: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	50, // 3: shoal.v1.UpdateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
+	51, // 4: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	52, // 5: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	10, // 6: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
+	11, // 7: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
+	12, // 8: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
+	52, // 9: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	17, // 10: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
+	53, // 11: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	54, // 12: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	55, // 13: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	22, // 14: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
+	47, // 15: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	29, // 16: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
+	31, // 17: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
+	56, // 18: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	56, // 19: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	56, // 20: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	56, // 21: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	31, // 22: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
+	57, // 23: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	48, // 24: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	39, // 25: shoal.v1.WatchRequest.selectors:type_name -> shoal.v1.WatchSelector
+	41, // 26: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
+	52, // 27: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
+	53, // 28: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
+	54, // 29: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
+	58, // 30: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
+	37, // 31: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
+	57, // 32: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	57, // 33: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	54, // 34: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 35: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 36: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 37: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 38: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 39: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 40: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 41: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 42: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 43: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 44: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 45: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 46: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 47: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 48: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 49: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 50: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 51: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 52: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
+	42, // 53: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	59, // 54: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	60, // 55: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	61, // 56: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	62, // 57: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	63, // 58: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	64, // 59: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	65, // 60: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	66, // 61: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	67, // 62: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	68, // 63: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	69, // 64: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	70, // 65: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	71, // 66: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
+	72, // 67: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	44, // 68: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	45, // 69: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 70: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 71: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 72: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 73: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 74: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 75: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	52, // 76: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 77: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 78: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 79: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 80: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 81: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	54, // 82: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	54, // 83: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 84: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 85: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 86: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 87: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 88: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	40, // 89: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
+	43, // 90: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	73, // 91: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	73, // 92: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	74, // 93: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	75, // 94: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	75, // 95: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	76, // 96: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	77, // 97: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	76, // 98: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	78, // 99: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	79, // 100: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
+	80, // 101: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	81, // 102: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
+	79, // 103: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
+	82, // 104: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	46, // 105: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	46, // 106: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 107: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 108: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	72, // [72:109] is the sub-list for method output_type
+	35, // [35:72] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -3406,6 +3454,7 @@ func file_shoalpb_control_proto_init() {
 	file_shoalpb_types_proto_init()
 	file_shoalpb_ca_proto_init()
 	file_shoalpb_network_proto_init()
+	file_shoalpb_secret_proto_init()
 	file_shoalpb_control_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -115,6 +115,7 @@ func FromServiceSpec(s *api.ServiceSpec) *ServiceSpec {
 	}
 	out.Networks, out.Endpoint = fromAttachmentSpecs(s.Networks), FromEndpointSpec(s.Endpoint)
 	out.Container = FromContainerOptions(s.Container)
+	out.Secrets, out.Configs = FromSecretRefs(s.Secrets), FromSecretRefs(s.Configs)
 	return out
 }
 
@@ -160,6 +161,7 @@ func ToServiceSpec(s *ServiceSpec) *api.ServiceSpec {
 	}
 	out.Networks, out.Endpoint = toAttachmentSpecs(s.GetNetworks()), ToEndpointSpec(s.GetEndpoint())
 	out.Container = ToContainerOptions(s.GetContainer())
+	out.Secrets, out.Configs = ToSecretRefs(s.GetSecrets()), ToSecretRefs(s.GetConfigs())
 	return out
 }
 

@@ -812,11 +812,16 @@ func (x *RejectedStatus) GetReason() string {
 // Assignments is the full set (full = true) or a change to the last one.
 // sequence grows by one per message in a session; a gap means resync.
 type Assignments struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Full          bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
-	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Upsert        []*Task                `protobuf:"bytes,3,rep,name=upsert,proto3" json:"upsert,omitempty"`
-	Remove        []string               `protobuf:"bytes,4,rep,name=remove,proto3" json:"remove,omitempty"` // task ids no longer assigned: stop and remove
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Full     bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
+	Sequence uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Upsert   []*Task                `protobuf:"bytes,3,rep,name=upsert,proto3" json:"upsert,omitempty"`
+	Remove   []string               `protobuf:"bytes,4,rep,name=remove,proto3" json:"remove,omitempty"` // task ids no longer assigned: stop and remove
+	// The secrets and configs the upserted tasks use (a full set: all the
+	// node's tasks use), and the registry credentials of their services.
+	// Only this node's tasks decide what is here.
+	Secrets       []*SecretData          `protobuf:"bytes,530,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	RegistryAuths []*ServiceRegistryAuth `protobuf:"bytes,531,rep,name=registry_auths,json=registryAuths,proto3" json:"registry_auths,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -875,6 +880,20 @@ func (x *Assignments) GetUpsert() []*Task {
 func (x *Assignments) GetRemove() []string {
 	if x != nil {
 		return x.Remove
+	}
+	return nil
+}
+
+func (x *Assignments) GetSecrets() []*SecretData {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *Assignments) GetRegistryAuths() []*ServiceRegistryAuth {
+	if x != nil {
+		return x.RegistryAuths
 	}
 	return nil
 }
@@ -988,7 +1007,7 @@ var File_shoalpb_dispatcher_proto protoreflect.FileDescriptor
 
 const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\x1a\x15shoalpb/network.proto\"\x8f\x02\n" +
+	"\x18shoalpb/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13shoalpb/types.proto\x1a\x15shoalpb/control.proto\x1a\x15shoalpb/network.proto\x1a\x14shoalpb/secret.proto\"\x8f\x02\n" +
 	"\fAgentMessage\x12'\n" +
 	"\x05hello\x18\x01 \x01(\v2\x0f.shoal.v1.HelloH\x00R\x05hello\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.shoal.v1.StatusBatchH\x00R\x06status\x121\n" +
@@ -1036,12 +1055,14 @@ const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\aupdates\x18\x01 \x03(\v2\x18.shoal.v1.RejectedStatusR\aupdates\"A\n" +
 	"\x0eRejectedStatus\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"}\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xf5\x01\n" +
 	"\vAssignments\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12&\n" +
 	"\x06upsert\x18\x03 \x03(\v2\x0e.shoal.v1.TaskR\x06upsert\x12\x16\n" +
-	"\x06remove\x18\x04 \x03(\tR\x06remove\"+\n" +
+	"\x06remove\x18\x04 \x03(\tR\x06remove\x12/\n" +
+	"\asecrets\x18\x92\x04 \x03(\v2\x14.shoal.v1.SecretDataR\asecrets\x12E\n" +
+	"\x0eregistry_auths\x18\x93\x04 \x03(\v2\x1d.shoal.v1.ServiceRegistryAuthR\rregistryAuths\"+\n" +
 	"\bRedirect\x12\x1f\n" +
 	"\vleader_addr\x18\x01 \x01(\tR\n" +
 	"leaderAddr\"X\n" +
@@ -1090,7 +1111,9 @@ var file_shoalpb_dispatcher_proto_goTypes = []any{
 	(*NetworkView)(nil),           // 18: shoal.v1.NetworkView
 	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 	(*Task)(nil),                  // 20: shoal.v1.Task
-	(*LogLine)(nil),               // 21: shoal.v1.LogLine
+	(*SecretData)(nil),            // 21: shoal.v1.SecretData
+	(*ServiceRegistryAuth)(nil),   // 22: shoal.v1.ServiceRegistryAuth
+	(*LogLine)(nil),               // 23: shoal.v1.LogLine
 }
 var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.AgentMessage.hello:type_name -> shoal.v1.Hello
@@ -1112,15 +1135,17 @@ var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	19, // 16: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
 	11, // 17: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
 	20, // 18: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
-	0,  // 19: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
-	14, // 20: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
-	7,  // 21: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
-	21, // 22: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
-	21, // [21:23] is the sub-list for method output_type
-	19, // [19:21] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	21, // 19: shoal.v1.Assignments.secrets:type_name -> shoal.v1.SecretData
+	22, // 20: shoal.v1.Assignments.registry_auths:type_name -> shoal.v1.ServiceRegistryAuth
+	0,  // 21: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
+	14, // 22: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
+	7,  // 23: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
+	23, // 24: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
+	23, // [23:25] is the sub-list for method output_type
+	21, // [21:23] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_dispatcher_proto_init() }
@@ -1131,6 +1156,7 @@ func file_shoalpb_dispatcher_proto_init() {
 	file_shoalpb_types_proto_init()
 	file_shoalpb_control_proto_init()
 	file_shoalpb_network_proto_init()
+	file_shoalpb_secret_proto_init()
 	file_shoalpb_dispatcher_proto_msgTypes[0].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Status)(nil),

@@ -693,8 +693,10 @@ type ServiceSpec struct {
 	ForceUpdate     uint64                   `protobuf:"varint,351,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
 	// image_digest pins image to one manifest ("sha256:..."), resolved by the
 	// managers when the service is created or its image changes.
-	ImageDigest   string            `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
-	Container     *ContainerOptions `protobuf:"bytes,400,opt,name=container,proto3" json:"container,omitempty"`
+	ImageDigest   string             `protobuf:"bytes,300,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	Container     *ContainerOptions  `protobuf:"bytes,400,opt,name=container,proto3" json:"container,omitempty"`
+	Secrets       []*SecretReference `protobuf:"bytes,530,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*SecretReference `protobuf:"bytes,531,rep,name=configs,proto3" json:"configs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,6 +902,20 @@ func (x *ServiceSpec) GetImageDigest() string {
 func (x *ServiceSpec) GetContainer() *ContainerOptions {
 	if x != nil {
 		return x.Container
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetSecrets() []*SecretReference {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetConfigs() []*SecretReference {
+	if x != nil {
+		return x.Configs
 	}
 	return nil
 }
@@ -1626,7 +1642,7 @@ var File_shoalpb_types_proto protoreflect.FileDescriptor
 
 const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
-	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x15shoalpb/network.proto\"K\n" +
+	"\x13shoalpb/types.proto\x12\bshoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x15shoalpb/network.proto\x1a\x14shoalpb/secret.proto\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xb6\x04\n" +
@@ -1687,7 +1703,7 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\n" +
 	"Dependency\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xef\b\n" +
+	"\tcondition\x18\x02 \x01(\tR\tcondition\"\xdb\t\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12\x14\n" +
@@ -1715,7 +1731,9 @@ const file_shoalpb_types_proto_rawDesc = "" +
 	"\x0frollback_config\x18\xde\x02 \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x12\"\n" +
 	"\fforce_update\x18\xdf\x02 \x01(\x04R\vforceUpdate\x12\"\n" +
 	"\fimage_digest\x18\xac\x02 \x01(\tR\vimageDigest\x129\n" +
-	"\tcontainer\x18\x90\x03 \x01(\v2\x1a.shoal.v1.ContainerOptionsR\tcontainer\x1a9\n" +
+	"\tcontainer\x18\x90\x03 \x01(\v2\x1a.shoal.v1.ContainerOptionsR\tcontainer\x124\n" +
+	"\asecrets\x18\x92\x04 \x03(\v2\x19.shoal.v1.SecretReferenceR\asecrets\x124\n" +
+	"\aconfigs\x18\x93\x04 \x03(\v2\x19.shoal.v1.SecretReferenceR\aconfigs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xca\x04\n" +
@@ -1841,8 +1859,9 @@ var file_shoalpb_types_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
 	(*NetworkAttachmentSpec)(nil), // 22: shoal.v1.NetworkAttachmentSpec
 	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
-	(*ServiceEndpoint)(nil),       // 24: shoal.v1.ServiceEndpoint
-	(*NetworkAttachment)(nil),     // 25: shoal.v1.NetworkAttachment
+	(*SecretReference)(nil),       // 24: shoal.v1.SecretReference
+	(*ServiceEndpoint)(nil),       // 25: shoal.v1.ServiceEndpoint
+	(*NetworkAttachment)(nil),     // 26: shoal.v1.NetworkAttachment
 }
 var file_shoalpb_types_proto_depIdxs = []int32{
 	16, // 0: shoal.v1.Node.labels:type_name -> shoal.v1.Node.LabelsEntry
@@ -1871,32 +1890,34 @@ var file_shoalpb_types_proto_depIdxs = []int32{
 	23, // 23: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
 	5,  // 24: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
 	9,  // 25: shoal.v1.ServiceSpec.container:type_name -> shoal.v1.ContainerOptions
-	18, // 26: shoal.v1.ContainerOptions.sysctls:type_name -> shoal.v1.ContainerOptions.SysctlsEntry
-	10, // 27: shoal.v1.ContainerOptions.ulimits:type_name -> shoal.v1.Ulimit
-	19, // 28: shoal.v1.ContainerOptions.labels:type_name -> shoal.v1.ContainerOptions.LabelsEntry
-	8,  // 29: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	8,  // 30: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	20, // 31: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
-	20, // 32: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
-	24, // 33: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
-	12, // 34: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
-	20, // 35: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	20, // 36: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	20, // 37: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	14, // 38: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
-	20, // 39: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
-	20, // 40: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
-	8,  // 41: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
-	13, // 42: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	20, // 43: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	20, // 44: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	25, // 45: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
-	20, // 46: shoal.v1.Task.started_at:type_name -> google.protobuf.Timestamp
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	24, // 26: shoal.v1.ServiceSpec.secrets:type_name -> shoal.v1.SecretReference
+	24, // 27: shoal.v1.ServiceSpec.configs:type_name -> shoal.v1.SecretReference
+	18, // 28: shoal.v1.ContainerOptions.sysctls:type_name -> shoal.v1.ContainerOptions.SysctlsEntry
+	10, // 29: shoal.v1.ContainerOptions.ulimits:type_name -> shoal.v1.Ulimit
+	19, // 30: shoal.v1.ContainerOptions.labels:type_name -> shoal.v1.ContainerOptions.LabelsEntry
+	8,  // 31: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	8,  // 32: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	20, // 33: shoal.v1.Service.created_at:type_name -> google.protobuf.Timestamp
+	20, // 34: shoal.v1.Service.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 35: shoal.v1.Service.endpoint:type_name -> shoal.v1.ServiceEndpoint
+	12, // 36: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	20, // 37: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	20, // 38: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	20, // 39: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	14, // 40: shoal.v1.TaskStatus.health_log:type_name -> shoal.v1.ProbeResult
+	20, // 41: shoal.v1.ProbeResult.start:type_name -> google.protobuf.Timestamp
+	20, // 42: shoal.v1.ProbeResult.end:type_name -> google.protobuf.Timestamp
+	8,  // 43: shoal.v1.Task.spec:type_name -> shoal.v1.ServiceSpec
+	13, // 44: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	20, // 45: shoal.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	20, // 46: shoal.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 47: shoal.v1.Task.networks:type_name -> shoal.v1.NetworkAttachment
+	20, // 48: shoal.v1.Task.started_at:type_name -> google.protobuf.Timestamp
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_types_proto_init() }
@@ -1905,6 +1926,7 @@ func file_shoalpb_types_proto_init() {
 		return
 	}
 	file_shoalpb_network_proto_init()
+	file_shoalpb_secret_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

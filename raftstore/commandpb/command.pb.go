@@ -49,6 +49,10 @@ const (
 	CommandType_CREATE_NETWORK    CommandType = 200
 	CommandType_REMOVE_NETWORK    CommandType = 201
 	CommandType_ALLOCATE_NETWORKS CommandType = 202
+	// Secrets and configs (raftstore/secrets.go).
+	CommandType_CREATE_SECRET     CommandType = 530
+	CommandType_UPDATE_SECRET     CommandType = 531
+	CommandType_REMOVE_SECRET     CommandType = 532
 	CommandType_SET_UPDATE_STATUS CommandType = 350
 	CommandType_ROLLBACK_SERVICE  CommandType = 351
 	// The gossip keyring (raftstore.SetGossipKeys).
@@ -79,6 +83,9 @@ var (
 		200: "CREATE_NETWORK",
 		201: "REMOVE_NETWORK",
 		202: "ALLOCATE_NETWORKS",
+		530: "CREATE_SECRET",
+		531: "UPDATE_SECRET",
+		532: "REMOVE_SECRET",
 		350: "SET_UPDATE_STATUS",
 		351: "ROLLBACK_SERVICE",
 		150: "SET_GOSSIP_KEYS",
@@ -104,6 +111,9 @@ var (
 		"CREATE_NETWORK":       200,
 		"REMOVE_NETWORK":       201,
 		"ALLOCATE_NETWORKS":    202,
+		"CREATE_SECRET":        530,
+		"UPDATE_SECRET":        531,
+		"REMOVE_SECRET":        532,
 		"SET_UPDATE_STATUS":    350,
 		"ROLLBACK_SERVICE":     351,
 		"SET_GOSSIP_KEYS":      150,
@@ -210,6 +220,8 @@ const (
 	SnapshotRecordType_RECORD_CA SnapshotRecordType = 100
 	// One network, with what the leader allocated for it.
 	SnapshotRecordType_RECORD_NETWORK SnapshotRecordType = 200
+	// One secret or config (api.Secret, its kind inside), with its data.
+	SnapshotRecordType_RECORD_SECRET SnapshotRecordType = 530
 	// The gossip keyring (one record, when the cluster has one).
 	SnapshotRecordType_RECORD_GOSSIP_KEYRING SnapshotRecordType = 150
 	// Autolock and the unlock key (one record, once set).
@@ -231,6 +243,7 @@ var (
 		450: "RECORD_REVOKED",
 		100: "RECORD_CA",
 		200: "RECORD_NETWORK",
+		530: "RECORD_SECRET",
 		150: "RECORD_GOSSIP_KEYRING",
 		151: "RECORD_AUTOLOCK",
 	}
@@ -247,6 +260,7 @@ var (
 		"RECORD_REVOKED":        450,
 		"RECORD_CA":             100,
 		"RECORD_NETWORK":        200,
+		"RECORD_SECRET":         530,
 		"RECORD_GOSSIP_KEYRING": 150,
 		"RECORD_AUTOLOCK":       151,
 	}
@@ -435,7 +449,7 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x0eSnapshotRecord\x12:\n" +
 	"\x04type\x18\x01 \x01(\x0e2&.shoal.raftstore.v1.SnapshotRecordTypeR\x04type\x128\n" +
 	"\bencoding\x18\x02 \x01(\x0e2\x1c.shoal.raftstore.v1.EncodingR\bencoding\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload*\xd0\x03\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\x8c\x04\n" +
 	"\vCommandType\x12\x18\n" +
 	"\x14COMMAND_TYPE_INVALID\x10\x00\x12\x12\n" +
 	"\x0eCREATE_SERVICE\x10\x01\x12\x12\n" +
@@ -457,14 +471,17 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x06SET_CA\x10d\x12\x13\n" +
 	"\x0eCREATE_NETWORK\x10\xc8\x01\x12\x13\n" +
 	"\x0eREMOVE_NETWORK\x10\xc9\x01\x12\x16\n" +
-	"\x11ALLOCATE_NETWORKS\x10\xca\x01\x12\x16\n" +
+	"\x11ALLOCATE_NETWORKS\x10\xca\x01\x12\x12\n" +
+	"\rCREATE_SECRET\x10\x92\x04\x12\x12\n" +
+	"\rUPDATE_SECRET\x10\x93\x04\x12\x12\n" +
+	"\rREMOVE_SECRET\x10\x94\x04\x12\x16\n" +
 	"\x11SET_UPDATE_STATUS\x10\xde\x02\x12\x15\n" +
 	"\x10ROLLBACK_SERVICE\x10\xdf\x02\x12\x14\n" +
 	"\x0fSET_GOSSIP_KEYS\x10\x96\x01\x12\x11\n" +
 	"\fSET_AUTOLOCK\x10\x97\x01*3\n" +
 	"\bEncoding\x12\x14\n" +
 	"\x10ENCODING_INVALID\x10\x00\x12\x11\n" +
-	"\rENCODING_JSON\x10\x01*\xb1\x02\n" +
+	"\rENCODING_JSON\x10\x01*\xc5\x02\n" +
 	"\x12SnapshotRecordType\x12\x12\n" +
 	"\x0eRECORD_INVALID\x10\x00\x12\x11\n" +
 	"\rRECORD_HEADER\x10\x01\x12\x12\n" +
@@ -477,7 +494,8 @@ const file_commandpb_command_proto_rawDesc = "" +
 	"\x13RECORD_SERVICE_SPEC\x10\b\x12\x13\n" +
 	"\x0eRECORD_REVOKED\x10\xc2\x03\x12\r\n" +
 	"\tRECORD_CA\x10d\x12\x13\n" +
-	"\x0eRECORD_NETWORK\x10\xc8\x01\x12\x1a\n" +
+	"\x0eRECORD_NETWORK\x10\xc8\x01\x12\x12\n" +
+	"\rRECORD_SECRET\x10\x92\x04\x12\x1a\n" +
 	"\x15RECORD_GOSSIP_KEYRING\x10\x96\x01\x12\x14\n" +
 	"\x0fRECORD_AUTOLOCK\x10\x97\x01B2Z0github.com/shoal-sched/shoal/raftstore/commandpbb\x06proto3"
 
