@@ -125,7 +125,7 @@ func BenchmarkManyAgents(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		managertest.WaitFor(b, 120*time.Second, func() error {
+		managertest.WaitFor(b, 300*time.Second, func() error {
 			if err := containersRunning(rts, replicas); err != nil {
 				return err
 			}
