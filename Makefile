@@ -7,7 +7,7 @@ PROTO_FILES := shoalpb/secret.proto shoalpb/network.proto shoalpb/types.proto sh
 TEST_FLAGS ?= -race -timeout 14m
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover bench-leader-failover demo lab-up lab-down lab-status lab-dind lab-dind-down clean
+.PHONY: help deps build test unit lint proto proto-check bench soak bench-failover bench-leader-failover bench-scale demo lab-up lab-down lab-status lab-dind lab-dind-down clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ proto-check: proto ## fail when the committed generated code differs from `make 
 
 bench: ## the figures: scheduler, Raft, failover, agents, containerd benchmarks beside their baselines (report in bench.txt)
 	@bash deploy/bench.sh
+
+bench-scale: ## 1,000 simulated agents x 10,000 replicas, 5 runs: median and worst time to all running, sessions lost, tasks orphaned
+	go test -run '^$$' -bench 'BenchmarkManyAgents$$' -benchtime 5x -timeout 30m ./cmd/agent/
 
 soak: build ## 3 managers + 20 agents on loopback, both cores busy, 5 minutes: no node may be declared down
 	@bash deploy/soak.sh

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/authz"
@@ -20,19 +21,34 @@ import (
 )
 
 const (
-	// Reconnect delays: short enough that a session comes back well within
-	// the dispatcher's grace period after a leader change.
+	// Reconnect delays: the first retries are short enough that a session
+	// comes back well within the dispatcher's grace period after a leader
+	// change; the delay doubles with each attempt that fails, so that a
+	// thousand agents failing together do not retry in lockstep every
+	// 200 ms against a manager that is already behind.
 	reconnectMin = 20 * time.Millisecond
-	reconnectMax = 200 * time.Millisecond
+	reconnectMax = 2 * time.Second
 	// establishTimeout bounds opening a session: the stream, the hello and
 	// the manager's first answer (which follows a Raft commit). A manager
-	// on a cut link never answers; the agent must move on.
-	establishTimeout = 2 * time.Second
+	// on a cut link never answers; the agent must move on. It doubles with
+	// each attempt in a row that timed out, up to maxEstablishTimeout: a
+	// fixed bound shorter than what a loaded manager needs makes every
+	// agent give up (and throw its TLS handshake away) just before it would
+	// have been served, and then queue up again.
+	establishTimeout    = 2 * time.Second
+	maxEstablishTimeout = 16 * time.Second
 	// silentBeats is how many heartbeat intervals may pass without a word
 	// from the manager before the agent gives up on the session: the
 	// leader answers every heartbeat, so with the default interval (300 ms)
-	// a dead or cut-off leader is noticed within 900 ms.
+	// a dead or cut-off leader is noticed within 900 ms. The count is of
+	// heartbeats the agent sent, not of wall time alone: an agent that was
+	// itself starved of CPU (and so sent nothing, or could not read what
+	// arrived) does not blame the manager for its own stall.
 	silentBeats = 3
+	// silentBackstop is how many receive deadlines of wall time end a
+	// session whatever was sent: a send stuck on a dead connection stops
+	// the heartbeats that the count above needs.
+	silentBackstop = 4
 )
 
 var (
@@ -62,7 +78,7 @@ func (a *Agent) runSessions(ctx context.Context) error {
 	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin}
 	for ctx.Err() == nil {
 		addr := f.pick(time.Now())
-		res, err := a.session(ctx, conns, addr)
+		res, err := a.session(ctx, conns, addr, f.establishTimeout())
 		if res.established {
 			a.cfg.Metrics.sessionDown()
 		}
@@ -74,9 +90,12 @@ func (a *Agent) runSessions(ctx context.Context) error {
 		} else {
 			a.log.Info("session ended", "manager", addr, "err", err)
 		}
-		if unreachable(err) {
+		if unreachable(err) && !conns.connecting(addr) {
 			// A connection to a vanished manager may look healthy for a
-			// long time: open a new one next time.
+			// long time: open a new one next time. One that is still
+			// connecting is kept: gRPC retries it on its own, and
+			// dropping it would throw away a TLS handshake in progress
+			// (under load, the one that was about to succeed).
 			conns.drop(addr)
 		}
 		if !sleepCtx(ctx, f.after(addr, res, err, time.Now())) {
@@ -96,6 +115,14 @@ type leaderFinder struct {
 	failed    map[string]time.Time
 	delay     time.Duration
 	redirects int
+	// timeouts counts the attempts in a row that timed out while opening a
+	// session; it sets the next attempt's establish timeout.
+	timeouts int
+}
+
+// establishTimeout is the bound of the next attempt to open a session.
+func (f *leaderFinder) establishTimeout() time.Duration {
+	return min(establishTimeout<<min(f.timeouts, 8), maxEstablishTimeout)
 }
 
 // failedFor is how long a manager that did not answer is passed over
@@ -132,7 +159,10 @@ func (f *leaderFinder) pick(now time.Time) string {
 // session was established.
 func (f *leaderFinder) after(addr string, res sessionResult, err error, now time.Time) time.Duration {
 	if res.established {
-		f.delay, f.redirects = reconnectMin, 0
+		f.delay, f.redirects, f.timeouts = reconnectMin, 0, 0
+	}
+	if !res.established && status.Code(err) == codes.DeadlineExceeded {
+		f.timeouts++
 	}
 	switch {
 	case res.redirected:
@@ -169,7 +199,7 @@ func unreachable(err error) bool {
 func (a *Agent) receiveDeadline() time.Duration { return silentBeats * a.cfg.HeartbeatInterval }
 
 // session runs one session with the manager at addr until it ends.
-func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (sessionResult, error) {
+func (a *Agent) session(ctx context.Context, conns *connCache, addr string, timeout time.Duration) (sessionResult, error) {
 	var res sessionResult
 	conn, err := conns.get(addr)
 	if err != nil {
@@ -186,7 +216,7 @@ func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (ses
 		}
 	})
 	defer stopWatch()
-	stream, set, err := a.establish(sctx, cancel, conn, addr, &res)
+	stream, set, err := a.establish(sctx, cancel, conn, addr, timeout, &res)
 	if err != nil {
 		return res, err
 	}
@@ -195,11 +225,11 @@ func (a *Agent) session(ctx context.Context, conns *connCache, addr string) (ses
 }
 
 // establish opens the stream, says hello and takes the full assignment
-// set, all within establishTimeout.
+// set, all within timeout.
 func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, conn *grpc.ClientConn, addr string,
-	res *sessionResult) (shoalpb.Dispatcher_SessionClient, *assignmentSet, error) {
-	timer := time.AfterFunc(establishTimeout, func() {
-		cancel(status.Errorf(codes.DeadlineExceeded, "%s did not open the session within %s", addr, establishTimeout))
+	timeout time.Duration, res *sessionResult) (shoalpb.Dispatcher_SessionClient, *assignmentSet, error) {
+	timer := time.AfterFunc(timeout, func() {
+		cancel(status.Errorf(codes.DeadlineExceeded, "%s did not open the session within %s", addr, timeout))
 	})
 	defer timer.Stop()
 	stream, err := shoalpb.NewDispatcherClient(conn).Session(sctx)
@@ -259,14 +289,14 @@ func (a *Agent) converse(ctx, sctx context.Context, cancel context.CancelCauseFu
 	if err := sendStatuses(stream, a.w.statuses()); err != nil {
 		return fmt.Errorf("session with %s: %w", addr, err)
 	}
-	deadline := a.receiveDeadline()
-	watchdog := time.AfterFunc(deadline, func() {
-		cancel(fmt.Errorf("%w: nothing from %s for %s (%d heartbeat intervals)", errSilent, addr, deadline, silentBeats))
+	watchdog := newSilence(a.receiveDeadline(), func(silentFor time.Duration) {
+		cancel(fmt.Errorf("%w: nothing from %s for %s (%d heartbeat intervals)", errSilent, addr,
+			silentFor.Round(time.Millisecond), silentBeats))
 	})
-	defer watchdog.Stop()
+	defer watchdog.stop()
 	in := &inbound{
 		set: set, resync: make(chan struct{}, 1), acks: make(chan *shoalpb.RestartAck, 1), res: res,
-		heard: func() { watchdog.Reset(deadline) },
+		silence: watchdog,
 	}
 	var recvErr error
 	recvDone := make(chan struct{})
@@ -293,7 +323,8 @@ type inbound struct {
 	resync chan struct{}
 	acks   chan *shoalpb.RestartAck
 	res    *sessionResult
-	heard  func() // the manager said something: push the receive deadline back
+	// silence hears the manager's messages and counts the heartbeats.
+	silence *silence
 }
 
 // applyAssignments applies one Assignments message to the set and the
@@ -321,7 +352,7 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 		if err != nil {
 			return err
 		}
-		in.heard()
+		in.silence.heard()
 		switch msg := m.GetMsg().(type) {
 		case *shoalpb.ManagerMessage_Redirect:
 			in.res.redirected, in.res.redirect = true, msg.Redirect.GetLeaderAddr()
@@ -370,6 +401,7 @@ func (a *Agent) pump(ctx, sctx context.Context, stream shoalpb.Dispatcher_Sessio
 		case <-in.resync:
 			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Resync{Resync: &shoalpb.ResyncRequest{}}}
 		case <-hb.C:
+			in.silence.sent()
 			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
 		case <-a.w.outKick:
 			if !sleepCtx(sctx, a.cfg.StatusDelay) {
@@ -441,6 +473,22 @@ func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
 	}
 	c.conns[addr] = cc
 	return cc, nil
+}
+
+// connecting reports whether the connection to addr is still being set up
+// (dialling, in the TLS handshake, or waiting to retry one).
+func (c *connCache) connecting(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := c.conns[addr]
+	if cc == nil {
+		return false
+	}
+	switch cc.GetState() {
+	case connectivity.Connecting, connectivity.TransientFailure:
+		return true
+	}
+	return false
 }
 
 // drop closes and forgets the connection to addr.

@@ -9,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,8 +67,11 @@ func rssMiB(pid int) (float64, error) {
 // loopback) and 1,000 agents in this process (fake runtimes, real
 // sessions, no gossip). One op creates a service of 10,000 replicas and
 // waits until all run; the service is removed and its containers gone
-// before the next op, off the clock. It reports the leader's live heap
-// (from its GC trace) and resident size after the op.
+// before the next op, off the clock. It reports the median and the worst
+// op (run it with -benchtime 5x: `make bench-scale`), how many sessions
+// the agents lost and how many tasks were orphaned on the way (both 0 in
+// a healthy run), and the leader's live heap (from its GC trace) and
+// resident size after the last op.
 func BenchmarkManyAgents(b *testing.B) {
 	const agents, replicas = 1000, 10000
 	dir := b.TempDir()
@@ -88,13 +94,18 @@ func BenchmarkManyAgents(b *testing.B) {
 		return append(args, "--debug-addr", debugAddrs[i])
 	})
 	startedAgents := time.Now()
-	rts := startAgents(b, dir, agents, addrs)
+	var ends atomic.Int64
+	rts := startAgents(b, dir, agents, addrs, &ends)
 	c := control(b, addrs[0])
 	waitNodesReady(b, c, agents)
 	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
+	stopCPU := profileSelf(b, profDir)
+	var took []float64
+	var lost, orphaned int64
 	b.ResetTimer()
 	for i := range b.N {
 		name := fmt.Sprintf("web%d", i)
+		ends0 := ends.Load()
 		t0 := time.Now()
 		var profiled sync.WaitGroup
 		if profDir != "" {
@@ -114,14 +125,18 @@ func BenchmarkManyAgents(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		managertest.WaitFor(b, 120*time.Second, func() error {
+		managertest.WaitFor(b, 300*time.Second, func() error {
 			if err := containersRunning(rts, replicas); err != nil {
 				return err
 			}
 			return countRunningVia(b, c, name, replicas)
 		})
+		took = append(took, time.Since(t0).Seconds())
 		b.StopTimer()
+		lost += ends.Load() - ends0
 		profiled.Wait()
+		stopCPU()
+		orphaned += int64(countState(b, c, name, "orphaned"))
 		reportTimeline(b, c, name, t0)
 		leader := leaderProc(b, c, procs, addrs)
 		if mb, err := liveHeapMiB(leader.log); err == nil {
@@ -136,6 +151,91 @@ func BenchmarkManyAgents(b *testing.B) {
 		managertest.WaitFor(b, 120*time.Second, func() error { return containersRunning(rts, 0) })
 		b.StartTimer()
 	}
+	b.StopTimer()
+	med, worst := medianWorst(took)
+	b.ReportMetric(med, "median_s")
+	b.ReportMetric(worst, "worst_s")
+	b.ReportMetric(worst/med, "worst/median")
+	b.ReportMetric(float64(lost)/float64(b.N), "sessions_lost/op")
+	b.ReportMetric(float64(orphaned)/float64(b.N), "orphaned/op")
+}
+
+// medianWorst returns the median and the largest of v.
+func medianWorst(v []float64) (median, worst float64) {
+	s := slices.Sorted(slices.Values(v))
+	n := len(s)
+	median = s[n/2]
+	if n%2 == 0 {
+		median = (s[n/2-1] + s[n/2]) / 2
+	}
+	return median, s[n-1]
+}
+
+// sessionEnds counts the agents' "session ended" log records into n:
+// every one is a session lost (none ends on purpose while the benchmark
+// runs). It passes the records on to inner.
+type sessionEnds struct {
+	n     *atomic.Int64
+	inner slog.Handler
+}
+
+func (h sessionEnds) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.inner.Enabled(ctx, l)
+}
+
+func (h sessionEnds) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "session ended" {
+		h.n.Add(1)
+	}
+	if h.inner.Enabled(ctx, r.Level) {
+		return h.inner.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h sessionEnds) WithAttrs(as []slog.Attr) slog.Handler {
+	return sessionEnds{n: h.n, inner: h.inner.WithAttrs(as)}
+}
+
+func (h sessionEnds) WithGroup(g string) slog.Handler {
+	return sessionEnds{n: h.n, inner: h.inner.WithGroup(g)}
+}
+
+// profileSelf writes this process's CPU profile (the agents' side) into
+// dir until the returned func is called, when dir is set.
+func profileSelf(b *testing.B, dir string) (stop func()) {
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, "agents-cpu.pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
+}
+
+// countState counts a service's tasks in one state.
+func countState(b *testing.B, c shoalpb.ControlClient, svc, state string) int {
+	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, tk := range resp.GetTasks() {
+		if tk.GetStatus().GetState() == state {
+			n++
+		}
+	}
+	return n
 }
 
 func waitNodesReady(b *testing.B, c shoalpb.ControlClient, want int) {
@@ -222,7 +322,7 @@ func leaderProc(b *testing.B, c shoalpb.ControlClient, procs []*proc, addrs []st
 
 // startAgents runs n agents in this process, each with its own fake
 // runtime and data dir, until the benchmark ends.
-func startAgents(b *testing.B, dir string, n int, joinAddrs []string) []*fake.Runtime {
+func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atomic.Int64) []*fake.Runtime {
 	ctx, cancel := context.WithCancel(b.Context())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() })
@@ -238,6 +338,7 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string) []*fake.Ru
 		b.Cleanup(func() { f.Close() })
 		logger = slog.New(slog.NewTextHandler(f, nil))
 	}
+	logger = slog.New(sessionEnds{n: ends, inner: logger.Handler()})
 	for i := range n {
 		rts[i] = fake.New()
 		dataDir := filepath.Join(dir, "agents", strconv.Itoa(i))

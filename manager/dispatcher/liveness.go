@@ -95,16 +95,22 @@ func (l *liveness) tick() time.Duration {
 // manager stops leading it forgets everything and ends every session; when
 // it starts leading it takes over from the state and the gossip view.
 func (l *liveness) run(ctx context.Context) error {
-	t := time.NewTicker(l.tick())
+	t := time.NewTimer(l.tick())
 	defer t.Stop()
 	defer l.setFollowing()
 	for {
+		armed := time.Now()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			l.forgive(time.Since(armed) - l.tick())
 		case <-l.kick:
+			if !t.Stop() {
+				<-t.C
+			}
 		}
+		t.Reset(l.tick())
 		if !l.isLeader() {
 			if l.setFollowing() {
 				l.log.Info("no longer the leader: ending sessions")
@@ -117,6 +123,38 @@ func (l *liveness) run(ctx context.Context) error {
 		}
 		l.check(ctx)
 	}
+}
+
+// stallSlack is how late the liveness timer may fire before this manager
+// counts itself stalled. Go timers run a few milliseconds late on a busy
+// machine; being later than that means this process got no CPU.
+const stallSlack = 100 * time.Millisecond
+
+// forgive moves every deadline liveness counts (the waits of nodes without
+// a session, the suspects, the sessions' silence) back by late, the time
+// this manager could not run: a leader that was itself stalled (starved
+// of CPU, paused for a long GC, its host frozen) has not heard its agents
+// for that time through no fault of theirs. Without this, a stall of the
+// leader's process downed every node whose grace ran out meanwhile, and
+// the orphaned tasks and reconnects that followed loaded it further.
+func (l *liveness) forgive(late time.Duration) {
+	if late <= stallSlack {
+		return
+	}
+	l.mu.Lock()
+	for id, due := range l.due {
+		due.since = due.since.Add(late)
+		l.due[id] = due
+	}
+	for id, at := range l.suspects {
+		l.suspects[id] = at.Add(late)
+	}
+	l.mu.Unlock()
+	now := l.now()
+	for _, s := range l.sessions.all() {
+		s.excuse(late, now)
+	}
+	l.log.Warn("this manager was stalled; liveness deadlines moved back", "stalled", late.Round(time.Millisecond))
 }
 
 func (l *liveness) isLeading() bool {

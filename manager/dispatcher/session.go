@@ -57,6 +57,18 @@ func (s *session) tell(m *shoalpb.ManagerMessage) {
 	}
 }
 
+// excuse moves the session's last word forward by d (never past now):
+// this manager could not listen for that long.
+func (s *session) excuse(d time.Duration, now time.Time) {
+	for {
+		old := s.seen.Load()
+		moved := min(old+int64(d), now.UnixNano())
+		if moved <= old || s.seen.CompareAndSwap(old, moved) {
+			return
+		}
+	}
+}
+
 func (s *session) end(cause error)          { s.cancel(cause) }
 func (s *session) touch()                   { s.seen.Store(s.d.now().UnixNano()) }
 func (s *session) lastSeen() time.Time      { return time.Unix(0, s.seen.Load()) }
