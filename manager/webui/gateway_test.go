@@ -34,7 +34,7 @@ func TestFillRequest(t *testing.T) {
 	}{
 		{"empty", "", &shoalpb.ListTasksRequest{}, ""},
 		{"proto names", "service=web&node=n1&stale=true", &shoalpb.ListTasksRequest{Service: "web", Node: "n1", Stale: true}, ""},
-		{"unknown field", "servce=web", nil, `ListTasksRequest has no field "servce" (fields: service, node, stale)`},
+		{"unknown field", "servce=web", nil, `ListTasksRequest has no field "servce" (fields: service, node, stale, page_size, page_token)`},
 		{"bad bool", "stale=maybe", nil, `field stale: "maybe" is not true or false`},
 		{"twice", "service=a&service=b", nil, "field service: given 2 times; it takes one value"},
 	}
