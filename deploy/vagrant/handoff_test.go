@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-sched/shoal/internal/poll"
 )
 
 func TestHandoffFetchesTokensAndOperatorCertificate(t *testing.T) {
@@ -24,7 +26,7 @@ func TestHandoffFetchesTokensAndOperatorCertificate(t *testing.T) {
 	addr, raftAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	startManager(t, filepath.Join(bin, "shoal-manager"), dataDir, addr, raftAddr)
 	socket := filepath.Join(dataDir, "control.sock")
-	waitFor(t, 30*time.Second, func() bool { _, err := os.Stat(socket); return err == nil })
+	poll.Until(t, 30*time.Second, func() error { _, err := os.Stat(socket); return err })
 
 	out := filepath.Join(t.TempDir(), "cluster")
 	ruby := exec.Command("ruby", "testdata/handoff.rb")
@@ -115,15 +117,4 @@ func freeLoopbackAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
