@@ -188,7 +188,10 @@ to other nodes, and shoalctl waits until none is left on it (or --detach).`,
 				if err != nil || !waits {
 					return err
 				}
-				return g.waitDrain(ctx, c, n.GetId())
+				// UpdateNode gives no index; the drain's wait reads
+				// the tasks on the node, which a manager behind still
+				// shows as running, so it cannot end early.
+				return g.waitDrain(ctx, c, n.GetId(), 0)
 			})
 		},
 	}

@@ -121,7 +121,7 @@ func (g *globals) waitWritten(ctx context.Context, c *client, waits bool, resp *
 		return nil
 	}
 	name, id := resp.GetService().GetSpec().GetName(), resp.GetService().GetId()
-	return g.waitServicesAt(ctx, c, []string{id}, map[string]uint64{id: resp.GetService().GetSpecVersion()},
+	return g.waitServicesAt(ctx, c, []string{id}, map[string]uint64{id: resp.GetService().GetSpecVersion()}, resp.GetIndex(),
 		fmt.Sprintf("see shoalctl service ps %s and shoalctl service inspect %s", name, name))
 }
 
@@ -264,11 +264,13 @@ func (g *globals) scale(ctx context.Context, c *client, reqs []*shoalpb.ScaleSer
 	}
 	if waits && len(resps) > 0 {
 		var ids, names []string
+		var index uint64
 		for _, r := range resps {
 			ids = append(ids, r.GetService().GetId())
 			names = append(names, r.GetService().GetSpec().GetName())
+			index = max(index, r.GetIndex())
 		}
-		errs = append(errs, g.waitServices(ctx, c, ids, "see shoalctl service ps "+strings.Join(names, " ")))
+		errs = append(errs, g.waitServices(ctx, c, ids, index, "see shoalctl service ps "+strings.Join(names, " ")))
 	}
 	return errors.Join(errs...)
 }

@@ -92,6 +92,7 @@ type deployStep struct {
 	spec    *api.ServiceSpec
 	current *shoalpb.Service
 	version uint64                // the spec version the step wrote
+	index   uint64                // the Raft index of that write
 	auth    *shoalpb.RegistryAuth // --with-registry-auth: the credential of the image's registry
 }
 
@@ -157,17 +158,19 @@ func (g *globals) deployStack(cmd *cobra.Command, f *deployFlags, name string) e
 			return nil
 		}
 		var ids []string
+		var index uint64
 		versions := map[string]uint64{}
 		for _, s := range steps {
 			if s.Action == stepCreate || s.Action == stepUpdate {
 				ids = append(ids, s.ID)
 				versions[s.ID] = s.version
+				index = max(index, s.index)
 			}
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		return g.waitServicesAt(ctx, c, ids, versions, "see shoalctl stack ps "+name)
+		return g.waitServicesAt(ctx, c, ids, versions, index, "see shoalctl stack ps "+name)
 	})
 }
 
@@ -337,7 +340,7 @@ func (g *globals) createStep(ctx context.Context, c *client, s *deployStep) erro
 	if err != nil {
 		return rpcError(serviceSubject(s.Service), err)
 	}
-	s.ID, s.Index = resp.GetService().GetId(), strconv.FormatUint(resp.GetIndex(), 10)
+	s.ID, s.Index, s.index = resp.GetService().GetId(), strconv.FormatUint(resp.GetIndex(), 10), resp.GetIndex()
 	s.version = resp.GetService().GetSpecVersion()
 	return nil
 }
@@ -353,7 +356,7 @@ func (g *globals) updateStep(ctx context.Context, c *client, s *deployStep) erro
 	if err != nil {
 		return rpcError(serviceSubject(s.Service), err)
 	}
-	s.Index = strconv.FormatUint(resp.GetIndex(), 10)
+	s.Index, s.index = strconv.FormatUint(resp.GetIndex(), 10), resp.GetIndex()
 	s.version = resp.GetService().GetSpecVersion()
 	return nil
 }

@@ -75,26 +75,29 @@ func readCluster(ctx context.Context, c *client) (*cluster, error) {
 }
 
 // waitServices waits until the services with these IDs converge, showing
-// their progress on stderr.
-func (g *globals) waitServices(ctx context.Context, c *client, ids []string, hint string) error {
-	return g.waitServicesAt(ctx, c, ids, nil, hint)
+// their progress on stderr. minIndex is the Raft index of the write waited
+// for: a manager's watch starts only once it has applied it, so a
+// follower a little behind never shows the state from before the write.
+func (g *globals) waitServices(ctx context.Context, c *client, ids []string, minIndex uint64, hint string) error {
+	return g.waitServicesAt(ctx, c, ids, nil, minIndex, hint)
 }
 
 // waitServicesAt waits as waitServices does for the spec versions a write
 // committed (versions by ID; a service not in it: the version first seen),
 // so that a rollout of that version that pauses or is rolled back ends the
 // wait with its reason.
-func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, versions map[string]uint64, hint string) error {
+func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, versions map[string]uint64, minIndex uint64, hint string) error {
 	want := map[string]uint64{}
 	for id, v := range versions {
 		want[id] = v
 	}
 	var old map[string]bool
+	seen := map[string]bool{}
 	sel := []*shoalpb.WatchSelector{{Kind: "node"}}
 	for _, id := range ids {
 		sel = append(sel, &shoalpb.WatchSelector{Kind: "service", Service: id}, &shoalpb.WatchSelector{Kind: "task", Service: id})
 	}
-	return g.wait(ctx, c, hint, sel, func(cl *cluster) []view {
+	return g.wait(ctx, c, hint, minIndex, sel, func(cl *cluster) []view {
 		if old == nil {
 			old = map[string]bool{}
 			for _, t := range cl.tasks {
@@ -106,10 +109,17 @@ func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, v
 		var views []view
 		for _, id := range ids {
 			svc, ok := cl.services[id]
-			if !ok {
+			switch {
+			case !ok && seen[id]:
 				views = append(views, view{name: id, failure: "the service was removed while shoalctl waited"})
 				continue
+			case !ok:
+				// Not on this manager yet (the write's index was not
+				// known): only a service seen and then gone was removed.
+				views = append(views, view{name: id, summary: "waiting for the service to show on this manager"})
+				continue
 			}
+			seen[id] = true
 			if want[id] == 0 {
 				want[id] = svc.GetSpecVersion()
 			}
@@ -122,11 +132,11 @@ func (g *globals) waitServicesAt(ctx context.Context, c *client, ids []string, v
 }
 
 // waitDrain waits until no task holds resources on the node any more.
-func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error {
+func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string, minIndex uint64) error {
 	var watch map[string]bool
 	// The drain looks at the replacements on other nodes too: all tasks.
 	sel := []*shoalpb.WatchSelector{{Kind: "node"}, {Kind: "task"}}
-	return g.wait(ctx, c, "see shoalctl service ps", sel, func(cl *cluster) []view {
+	return g.wait(ctx, c, "see shoalctl service ps", minIndex, sel, func(cl *cluster) []view {
 		var node *shoalpb.Node
 		for _, n := range cl.nodes {
 			if n.GetNode().GetId() == nodeID {
@@ -148,10 +158,11 @@ func (g *globals) waitDrain(ctx context.Context, c *client, nodeID string) error
 	})
 }
 
-// wait follows a watch of what sel passes until look says every view
-// converged, one failed, or --timeout passes. hint tells the user where to
-// look on failure. A manager without Watch is polled instead.
-func (g *globals) wait(ctx context.Context, c *client, hint string, sel []*shoalpb.WatchSelector, look func(*cluster) []view) error {
+// wait follows a watch of what sel passes, from a state that holds index
+// minIndex at least, until look says every view converged, one failed, or
+// --timeout passes. hint tells the user where to look on failure. A
+// manager without Watch is polled instead.
+func (g *globals) wait(ctx context.Context, c *client, hint string, minIndex uint64, sel []*shoalpb.WatchSelector, look func(*cluster) []view) error {
 	app := g.app
 	deadline := app.Now().Add(g.timeout)
 	prog := g.waitProgress()
@@ -160,6 +171,7 @@ func (g *globals) wait(ctx context.Context, c *client, hint string, sel []*shoal
 	updates, ticks, errc := make(chan *cluster, 1), make(chan struct{}, 1), make(chan error, 1)
 	go func() {
 		m := newMirror()
+		m.minIndex = minIndex
 		errc <- watchMirror(wctx, c, sel, m, func() {
 			cl := m.cluster()
 			select { // keep only the newest

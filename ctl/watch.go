@@ -22,7 +22,10 @@ type mirror struct {
 	tasks    map[string]*shoalpb.Task
 	nodes    map[string]*shoalpb.Node
 	index    uint64 // the watch has brought the copy to this index
-	ready    bool   // the first snapshot (or resumed backlog) is in
+	// minIndex: a manager answers the watch only once it has applied
+	// this index (the write waited for) and index.
+	minIndex uint64
+	ready    bool // the first snapshot (or resumed backlog) is in
 	// snapshotting: a snapshot is arriving, and replaces what was held.
 	snapshotting bool
 }
@@ -34,7 +37,9 @@ func newMirror() *mirror {
 // apply takes in one message.
 func (m *mirror) apply(msg *shoalpb.WatchMessage) {
 	if msg.GetSnapshot() && !m.snapshotting {
+		floor := m.minIndex
 		*m = *newMirror()
+		m.minIndex = floor
 		m.snapshotting = true
 	}
 	for _, c := range msg.GetChanges() {
@@ -88,7 +93,7 @@ func (m *mirror) cluster() *cluster {
 func watchMirror(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, m *mirror, each func()) error {
 	for {
 		err := c.call(ctx, func(ctx context.Context, cc shoalpb.ControlClient) error {
-			stream, err := cc.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: m.index})
+			stream, err := cc.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: m.index, MinIndex: max(m.minIndex, m.index)})
 			if err != nil {
 				return err
 			}

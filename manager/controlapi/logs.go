@@ -133,7 +133,7 @@ func (ls *logSession) link(ctx context.Context, v *raftstore.View, nodeID string
 	go func() {
 		defer ls.wg.Done()
 		defer close(l.ready)
-		if l.err = l.connect(ctx, n, ls.s.agentTLS); l.err != nil && ctx.Err() == nil {
+		if l.err = l.connect(ctx, n, ls.s.agentTLS); l.err != nil && !callOver(ctx) {
 			ls.s.log.Debug("agent unreachable for logs", "node_id", nodeID, "err", l.err)
 			ls.sendError(nodeID, "", 0, fmt.Sprintf("node %s: %v; the logs of its tasks are missing", l.name(), l.err))
 		}
@@ -156,7 +156,7 @@ func (ls *logSession) streamTask(ctx context.Context, l *agentLink, t *api.Task)
 	for {
 		changed := ls.s.state().Changed()
 		err := ls.relay(ctx, l, t)
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+		if errors.Is(err, io.EOF) || callOver(ctx) {
 			return
 		}
 		if status.Code(err) != codes.NotFound {
@@ -185,6 +185,18 @@ func (ls *logSession) streamTask(ctx context.Context, l *agentLink, t *api.Task)
 		case <-time.After(retryInterval):
 		}
 	}
+}
+
+// callOver reports whether the client's call is over: cancelled, or past
+// its deadline even if ctx's timer has not fired yet. The agent's stream
+// carries the same deadline and can be reset by it a moment before ours
+// fires; that reset is the end of a followed stream, not missing logs.
+func callOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // relay copies the task's lines from its agent to the client until the
