@@ -37,6 +37,14 @@ const (
 	// have been served, and then queue up again.
 	establishTimeout    = 2 * time.Second
 	maxEstablishTimeout = 16 * time.Second
+	// handshakeTimeout bounds one connection attempt (TCP and the TLS
+	// handshake) below gRPC. It is longer than an establish timeout on
+	// purpose: a session attempt that gives up leaves its connection
+	// connecting, and the next attempt finds it done. A bound as short
+	// as the first establish timeout made every handshake that a loaded
+	// manager needed more than 2 s for fail and start again from nothing,
+	// so that under load no handshake ever finished.
+	handshakeTimeout = 20 * time.Second
 	// silentBeats is how many heartbeat intervals may pass without a word
 	// from the manager before the agent gives up on the session: the
 	// leader answers every heartbeat, so with the default interval (300 ms)
@@ -90,12 +98,17 @@ func (a *Agent) runSessions(ctx context.Context) error {
 		} else {
 			a.log.Info("session ended", "manager", addr, "err", err)
 		}
-		if unreachable(err) && !conns.connecting(addr) {
+		if unreachable(err) && !errors.Is(err, errSilent) && !conns.connecting(addr) {
 			// A connection to a vanished manager may look healthy for a
 			// long time: open a new one next time. One that is still
 			// connecting is kept: gRPC retries it on its own, and
 			// dropping it would throw away a TLS handshake in progress
-			// (under load, the one that was about to succeed).
+			// (under load, the one that was about to succeed). So is one
+			// whose manager merely went silent: most often it is a
+			// loaded leader that answers again, and a thousand agents
+			// each opening a new connection (a new TLS handshake) to it
+			// load it further. If the connection is dead, the next
+			// attempt over it times out and it is dropped then.
 			conns.drop(addr)
 		}
 		if !sleepCtx(ctx, f.after(addr, res, err, time.Now())) {
@@ -296,7 +309,7 @@ func (a *Agent) converse(ctx, sctx context.Context, cancel context.CancelCauseFu
 	defer watchdog.stop()
 	in := &inbound{
 		set: set, resync: make(chan struct{}, 1), acks: make(chan *shoalpb.RestartAck, 1), res: res,
-		silence: watchdog,
+		silence: watchdog, periods: make(chan time.Duration, 1),
 	}
 	var recvErr error
 	recvDone := make(chan struct{})
@@ -325,6 +338,35 @@ type inbound struct {
 	res    *sessionResult
 	// silence hears the manager's messages and counts the heartbeats.
 	silence *silence
+	// periods carries the heartbeat period the leader asks for to the
+	// sender (the latest one only).
+	periods chan time.Duration
+}
+
+// pace passes a new heartbeat period to the sender, replacing one it has
+// not taken yet.
+func (in *inbound) pace(p time.Duration) {
+	for {
+		select {
+		case in.periods <- p:
+			return
+		default:
+		}
+		select {
+		case <-in.periods:
+		default:
+		}
+	}
+}
+
+// maxHeartbeatPeriod bounds the period the agent follows: a leader that
+// asked for more would have the agent notice its death that much later.
+const maxHeartbeatPeriod = 5 * time.Second
+
+// heartbeatPeriod is the interval the agent keeps when the leader asks for
+// period: the longer of the two, within maxHeartbeatPeriod.
+func (a *Agent) heartbeatPeriod(period time.Duration) time.Duration {
+	return min(max(period, a.cfg.HeartbeatInterval), maxHeartbeatPeriod)
 }
 
 // applyAssignments applies one Assignments message to the set and the
@@ -366,6 +408,10 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 			}
 		case *shoalpb.ManagerMessage_NetworkView:
 			a.setNetworkView(msg.NetworkView)
+		case *shoalpb.ManagerMessage_Heartbeat:
+			if p := msg.Heartbeat.GetPeriod(); p != nil {
+				in.pace(a.heartbeatPeriod(p.AsDuration()))
+			}
 		case *shoalpb.ManagerMessage_RestartAck:
 			select {
 			case in.acks <- msg.RestartAck:
@@ -386,11 +432,20 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 // pump sends statuses (batched), resync requests and heartbeats until the
 // session ends, and the restart notice if ctx ends first.
 func (a *Agent) pump(ctx, sctx context.Context, stream shoalpb.Dispatcher_SessionClient, in *inbound, recvDone <-chan struct{}) error {
-	hb := time.NewTicker(a.cfg.HeartbeatInterval)
+	period := a.cfg.HeartbeatInterval
+	hb := time.NewTicker(period)
 	defer hb.Stop()
 	for {
 		var msg *shoalpb.AgentMessage
 		select {
+		case p := <-in.periods:
+			if p != period {
+				period = p
+				hb.Reset(p)
+				in.silence.setDeadline(silentBeats * p)
+				a.log.Debug("heartbeat period set by the leader", "period", p)
+			}
+			continue
 		case <-sctx.Done():
 			return nil
 		case <-recvDone:
@@ -516,7 +571,7 @@ func dial(addr string, cfg *tls.Config) (*grpc.ClientConn, error) {
 	cc, err := grpc.NewClient(addr, append(authz.DialOptions(cfg),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: establishTimeout,
+			MinConnectTimeout: handshakeTimeout,
 		}))...)
 	if err != nil {
 		return nil, fmt.Errorf("manager address %s: %w", addr, err)

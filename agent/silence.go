@@ -56,6 +56,18 @@ func (s *silence) sent() {
 	s.mu.Unlock()
 }
 
+// setDeadline changes the receive deadline (the heartbeat period changed);
+// the check that is due is moved to match.
+func (s *silence) setDeadline(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || d == s.deadline {
+		return
+	}
+	s.deadline = d
+	s.timer.Reset(max(d-time.Since(s.heardAt), 0))
+}
+
 func (s *silence) stop() {
 	s.mu.Lock()
 	s.stopped = true

@@ -63,3 +63,30 @@ func TestSilenceFires(t *testing.T) {
 		t.Fatalf("onSilent called %d times, want once", n)
 	}
 }
+
+// TestSilenceSetDeadline: a longer deadline (the leader asked for a longer
+// heartbeat period) holds back a verdict the old one would have given; a
+// shorter one brings the check forward.
+func TestSilenceSetDeadline(t *testing.T) {
+	var fired atomic.Int64
+	s := newSilence(20*time.Millisecond, func(time.Duration) { fired.Add(1) })
+	defer s.stop()
+	s.setDeadline(time.Hour)
+	for range unansweredBeats {
+		s.sent()
+	}
+	s.mu.Lock()
+	silentFor := time.Since(s.heardAt)
+	verdict := s.next(silentFor + 100*time.Millisecond)
+	s.mu.Unlock()
+	if verdict == 0 {
+		t.Fatal("declared silent within the new one-hour deadline")
+	}
+	s.setDeadline(10 * time.Millisecond)
+	poll.Until(t, 5*time.Second, func() error {
+		if fired.Load() == 0 {
+			return errors.New("not declared silent after the deadline was shortened")
+		}
+		return nil
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sort"
 	"strconv"
@@ -110,7 +111,16 @@ func BenchmarkManyAgents(b *testing.B) {
 		var profiled sync.WaitGroup
 		if profDir != "" {
 			profiled.Go(func() {
+				// An execution trace of the first seconds on both sides
+				// (where goroutines wait, not only where CPU goes).
+				var traced sync.WaitGroup
+				traced.Go(func() { traceSelf(b, filepath.Join(profDir, fmt.Sprintf("agents-%d.trace", i)), 4*time.Second) })
+				profileLeader(b, c, addrs, debugAddrs, "trace?seconds=4", filepath.Join(profDir, fmt.Sprintf("leader-%d.trace", i)))
+				traced.Wait()
 				profileLeader(b, c, addrs, debugAddrs, "profile?seconds=10", filepath.Join(profDir, fmt.Sprintf("leader-cpu-%d.pprof", i)))
+				// The agents' side of the same 10 s, also when the op fails.
+				stopCPU()
+				dumpGoroutines(b, filepath.Join(profDir, fmt.Sprintf("agents-goroutines-%d.txt", i)))
 				b.Logf("after 10 s: %s", taskStates(b, c, name))
 				profileLeader(b, c, addrs, debugAddrs, "goroutine?debug=1", filepath.Join(profDir, fmt.Sprintf("leader-goroutines-%d.txt", i)))
 				for _, a := range debugAddrs {
@@ -220,6 +230,35 @@ func profileSelf(b *testing.B, dir string) (stop func()) {
 			pprof.StopCPUProfile()
 			f.Close()
 		})
+	}
+}
+
+// traceSelf writes an execution trace of this process (the agents) for d.
+func traceSelf(b *testing.B, out string, d time.Duration) {
+	f, err := os.Create(out)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := trace.Start(f); err != nil {
+		b.Error(err)
+		return
+	}
+	time.Sleep(d) // the length of the trace, not a wait for a condition
+	trace.Stop()
+}
+
+// dumpGoroutines writes this process's goroutines (the agents') to out.
+func dumpGoroutines(b *testing.B, out string) {
+	f, err := os.Create(out)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 1); err != nil {
+		b.Error(err)
 	}
 }
 

@@ -53,7 +53,8 @@ const (
 	// send a heartbeat at least every 500 ms (300 ms by default), so only a
 	// connection that died without closing, or an agent stalled for
 	// seconds, is this silent; the ended session's node then gets the
-	// grace period like any other.
+	// grace period like any other. It is set for the shortest heartbeat
+	// period and grows with the period (pacing.go), as failConfirm does.
 	sessionTTL = 2 * time.Second
 	// failConfirm is how long a session must have been silent for a
 	// gossip "dead" to take its node down at once. A live agent's session
@@ -114,6 +115,7 @@ type Dispatcher struct {
 	now      func() time.Time
 	sessions *sessionTable
 	live     *liveness
+	pace     *pacer
 	statuses *statusBatcher
 }
 
@@ -133,6 +135,7 @@ func New(cfg Config) *Dispatcher {
 	d := &Dispatcher{cfg: cfg, log: log, now: time.Now, sessions: newSessionTable()}
 	cfg.Metrics.follow(d.sessions)
 	d.live = newLiveness(cfg, d.sessions, log, d.now)
+	d.pace = &pacer{sessions: d.sessions}
 	d.statuses = newStatusBatcher(cfg, log, d.now)
 	return d
 }

@@ -181,7 +181,7 @@ func (l *liveness) check(ctx context.Context) {
 		l.handle(ctx, ev)
 	}
 	l.confirmSuspects(ctx)
-	l.sessions.endSilent(sessionTTL)
+	l.sessions.endSilent(inPeriods(sessionTTL, heartbeatPeriod(l.sessions.count())))
 	l.downDue(ctx)
 	l.expireHolds(ctx)
 }
@@ -241,13 +241,50 @@ func departedCause(g membership.Departure) string {
 	return CauseGossip
 }
 
-// sessionEnded starts the grace period of a node whose session ended.
+// Mass loss: when at least massLossMin nodes, and at least one in
+// massLossShare of the nodes this leader knows sessions of, are without a
+// session at once, the cause is on this side (the leader starved of CPU,
+// its own link cut, a flood of reconnects), not in every one of those
+// nodes. Their sessions then get the reconnect window instead of the
+// grace period. Downing them would orphan their tasks and start their
+// replacements, loading the leader further: on a loaded two-core machine
+// a thousand agents lost their sessions in waves and each wave downed
+// hundreds of live nodes. A death gossip confirms is not held back.
+const (
+	massLossMin   = 3
+	massLossShare = 10
+)
+
+// sessionEnded starts the grace period of a node whose session ended, or
+// the reconnect window when many nodes lost their session together.
 func (l *liveness) sessionEnded(nodeID string, lastSeen time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.leading {
-		l.due[nodeID] = dueDown{since: lastSeen, wait: l.grace, why: "grace period", cause: CauseSession}
+	if !l.leading {
+		return
 	}
+	l.due[nodeID] = dueDown{since: lastSeen, wait: l.grace, why: "grace period", cause: CauseSession}
+	lost := 0
+	for _, due := range l.due {
+		if due.cause == CauseSession {
+			lost++
+		}
+	}
+	if lost < massLossMin || lost*massLossShare < lost+l.sessions.count() {
+		return
+	}
+	for id, due := range l.due {
+		if due.cause == CauseSession && due.wait < l.window {
+			due.wait, due.why = l.window, fmt.Sprintf("reconnect window: %d nodes lost their session together", lost)
+			l.due[id] = due
+		}
+	}
+}
+
+// failConfirm is how long a session must have been silent for a gossip
+// "dead" to take its node down, at the current heartbeat period.
+func (l *liveness) failConfirm() time.Duration {
+	return inPeriods(failConfirm, heartbeatPeriod(l.sessions.count()))
 }
 
 // forget drops what liveness tracks of a node that is down (or back).
@@ -344,7 +381,7 @@ const gossipDead = "gossip declared the node dead: it stopped answering probes"
 // session has spoken within failConfirm, in which case the node is down
 // only if the session falls silent too (confirmSuspects).
 func (l *liveness) suspect(ctx context.Context, n *api.Node) {
-	if s := l.sessions.get(n.ID); s != nil && s.silentFor() < failConfirm {
+	if s := l.sessions.get(n.ID); s != nil && s.silentFor() < l.failConfirm() {
 		l.mu.Lock()
 		l.suspects[n.ID] = l.now()
 		l.mu.Unlock()
@@ -366,7 +403,7 @@ func (l *liveness) confirmSuspects(ctx context.Context) {
 	sort.Strings(ids)
 	v := l.state.Read()
 	for _, id := range ids {
-		if s := l.sessions.get(id); s != nil && s.silentFor() < failConfirm {
+		if s := l.sessions.get(id); s != nil && s.silentFor() < l.failConfirm() {
 			continue
 		}
 		l.mu.Lock()

@@ -194,8 +194,13 @@ func checkResyncAndRefusal(t *testing.T, s *single, stream shoalpb.Dispatcher_Se
 	if err := stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := stream.Recv(); err != nil || m.GetHeartbeat() == nil {
+	m, err = stream.Recv()
+	if err != nil || m.GetHeartbeat() == nil {
 		t.Fatalf("heartbeat answered with %v, %v; want a heartbeat", m, err)
+	}
+	// A small cluster keeps the agents' default period.
+	if p := m.GetHeartbeat().GetPeriod().AsDuration(); p != 300*time.Millisecond {
+		t.Fatalf("the answer asks for a heartbeat period of %s, want 300ms for one session", p)
 	}
 }
 

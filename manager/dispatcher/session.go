@@ -216,9 +216,6 @@ func (d *Dispatcher) register(ctx context.Context, n *api.Node) error {
 	return commitOne(ctx, d.cfg.Applier, raftstore.UpsertNode{Node: n})
 }
 
-// heartbeat is the answer to an agent's heartbeat.
-var heartbeat = &shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
-
 // receive takes the agent's messages until the stream ends.
 func (s *session) receive(ctx context.Context) {
 	for {
@@ -231,7 +228,7 @@ func (s *session) receive(ctx context.Context) {
 		switch msg := m.GetMsg().(type) {
 		case *shoalpb.AgentMessage_Heartbeat:
 			s.d.cfg.Metrics.heartbeat()
-			s.tell(heartbeat)
+			s.tell(s.d.pace.heartbeat())
 		case *shoalpb.AgentMessage_Status:
 			s.report(msg.Status)
 		case *shoalpb.AgentMessage_Resync:

@@ -351,7 +351,13 @@ func (*ResyncRequest) Descriptor() ([]byte, []int) {
 
 // Heartbeat keeps an idle session talking; the leader answers each one.
 type Heartbeat struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// period, in the leader's answers only, is how often the agent is to
+	// send heartbeats from now on (its own interval when that is longer):
+	// the leader lengthens it as the cluster grows, so that its heartbeat
+	// load stays bounded and the silence both sides allow (a few periods)
+	// outlasts the stalls a loaded leader has. Unset: keep the interval.
+	Period        *durationpb.Duration `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +390,13 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
 	return file_shoalpb_dispatcher_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Heartbeat) GetPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.Period
+	}
+	return nil
 }
 
 // Restarting says the agent stops now, on purpose, leaving its containers
@@ -1027,8 +1040,9 @@ const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\v2\x14.shoal.v1.TaskStatusR\x06status\"C\n" +
 	"\vStatusBatch\x124\n" +
 	"\aupdates\x18\x01 \x03(\v2\x1a.shoal.v1.TaskStatusUpdateR\aupdates\"\x0f\n" +
-	"\rResyncRequest\"\v\n" +
-	"\tHeartbeat\";\n" +
+	"\rResyncRequest\">\n" +
+	"\tHeartbeat\x121\n" +
+	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\";\n" +
 	"\n" +
 	"Restarting\x12-\n" +
 	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xae\x03\n" +
@@ -1124,28 +1138,29 @@ var file_shoalpb_dispatcher_proto_depIdxs = []int32{
 	15, // 5: shoal.v1.Hello.node:type_name -> shoal.v1.Node
 	16, // 6: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
 	2,  // 7: shoal.v1.StatusBatch.updates:type_name -> shoal.v1.TaskStatusUpdate
-	17, // 8: shoal.v1.Restarting.hold:type_name -> google.protobuf.Duration
-	12, // 9: shoal.v1.ManagerMessage.assignments:type_name -> shoal.v1.Assignments
-	13, // 10: shoal.v1.ManagerMessage.redirect:type_name -> shoal.v1.Redirect
-	5,  // 11: shoal.v1.ManagerMessage.heartbeat:type_name -> shoal.v1.Heartbeat
-	9,  // 12: shoal.v1.ManagerMessage.restart_ack:type_name -> shoal.v1.RestartAck
-	10, // 13: shoal.v1.ManagerMessage.status_rejected:type_name -> shoal.v1.StatusRejected
-	18, // 14: shoal.v1.ManagerMessage.network_view:type_name -> shoal.v1.NetworkView
-	8,  // 15: shoal.v1.ManagerMessage.gossip_keys:type_name -> shoal.v1.GossipKeys
-	19, // 16: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
-	11, // 17: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
-	20, // 18: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
-	21, // 19: shoal.v1.Assignments.secrets:type_name -> shoal.v1.SecretData
-	22, // 20: shoal.v1.Assignments.registry_auths:type_name -> shoal.v1.ServiceRegistryAuth
-	0,  // 21: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
-	14, // 22: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
-	7,  // 23: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
-	23, // 24: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
-	23, // [23:25] is the sub-list for method output_type
-	21, // [21:23] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	17, // 8: shoal.v1.Heartbeat.period:type_name -> google.protobuf.Duration
+	17, // 9: shoal.v1.Restarting.hold:type_name -> google.protobuf.Duration
+	12, // 10: shoal.v1.ManagerMessage.assignments:type_name -> shoal.v1.Assignments
+	13, // 11: shoal.v1.ManagerMessage.redirect:type_name -> shoal.v1.Redirect
+	5,  // 12: shoal.v1.ManagerMessage.heartbeat:type_name -> shoal.v1.Heartbeat
+	9,  // 13: shoal.v1.ManagerMessage.restart_ack:type_name -> shoal.v1.RestartAck
+	10, // 14: shoal.v1.ManagerMessage.status_rejected:type_name -> shoal.v1.StatusRejected
+	18, // 15: shoal.v1.ManagerMessage.network_view:type_name -> shoal.v1.NetworkView
+	8,  // 16: shoal.v1.ManagerMessage.gossip_keys:type_name -> shoal.v1.GossipKeys
+	19, // 17: shoal.v1.RestartAck.deadline:type_name -> google.protobuf.Timestamp
+	11, // 18: shoal.v1.StatusRejected.updates:type_name -> shoal.v1.RejectedStatus
+	20, // 19: shoal.v1.Assignments.upsert:type_name -> shoal.v1.Task
+	21, // 20: shoal.v1.Assignments.secrets:type_name -> shoal.v1.SecretData
+	22, // 21: shoal.v1.Assignments.registry_auths:type_name -> shoal.v1.ServiceRegistryAuth
+	0,  // 22: shoal.v1.Dispatcher.Session:input_type -> shoal.v1.AgentMessage
+	14, // 23: shoal.v1.Agent.TaskLogs:input_type -> shoal.v1.TaskLogsRequest
+	7,  // 24: shoal.v1.Dispatcher.Session:output_type -> shoal.v1.ManagerMessage
+	23, // 25: shoal.v1.Agent.TaskLogs:output_type -> shoal.v1.LogLine
+	24, // [24:26] is the sub-list for method output_type
+	22, // [22:24] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_dispatcher_proto_init() }

@@ -1,0 +1,74 @@
+package dispatcher
+
+import (
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
+)
+
+// Heartbeat pacing. Every agent's heartbeat costs the leader a message in
+// and an answer out, and both sides end a session that is silent for a few
+// heartbeats. With a fixed 300 ms interval, a thousand agents sent the
+// leader 3,300 heartbeats a second, and any stall of the leader longer
+// than 900 ms (a burst of 10,000 new tasks on a loaded two-core machine)
+// ended hundreds of sessions at once; their reconnects (a TLS handshake,
+// a hello, a full assignment set each) loaded it further, and the sessions
+// kept dropping in waves for minutes. So the leader sets the period from
+// the number of sessions it holds, as Nomad scales its heartbeat TTLs: its
+// heartbeat load stays near heartbeatsPerSecond, and the silence every
+// side allows grows with the period. A small cluster keeps the agents'
+// own 300 ms, and its sub-second detection.
+const (
+	heartbeatsPerSecond = 1000
+	// minHeartbeatPeriod is the agents' default interval: the deadlines
+	// below (sessionTTL, failConfirm) are set for it.
+	minHeartbeatPeriod = 300 * time.Millisecond
+	maxHeartbeatPeriod = 5 * time.Second
+	// periodStep rounds the period, so that agents are not told a new one
+	// for every session that comes or goes.
+	periodStep = 100 * time.Millisecond
+)
+
+// heartbeatPeriod is the period the leader asks of its agents while it
+// holds n sessions.
+func heartbeatPeriod(n int) time.Duration {
+	p := time.Duration(n) * time.Second / heartbeatsPerSecond
+	p = (p + periodStep - 1) / periodStep * periodStep
+	return min(max(p, minHeartbeatPeriod), maxHeartbeatPeriod)
+}
+
+// inPeriods scales a deadline set for minHeartbeatPeriod to period.
+func inPeriods(d, period time.Duration) time.Duration {
+	return time.Duration(int64(d) * int64(period) / int64(minHeartbeatPeriod))
+}
+
+// pacer answers heartbeats with the current period; the answer is built
+// once per period and shared by every session (a message that is only
+// read).
+type pacer struct {
+	sessions *sessionTable
+	answer   atomic.Pointer[pacedAnswer]
+}
+
+type pacedAnswer struct {
+	period time.Duration
+	msg    *shoalpb.ManagerMessage
+}
+
+func (p *pacer) period() time.Duration { return heartbeatPeriod(p.sessions.count()) }
+
+// heartbeat is the answer to an agent's heartbeat.
+func (p *pacer) heartbeat() *shoalpb.ManagerMessage {
+	period := p.period()
+	if a := p.answer.Load(); a != nil && a.period == period {
+		return a.msg
+	}
+	a := &pacedAnswer{period: period, msg: &shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{
+		Heartbeat: &shoalpb.Heartbeat{Period: durationpb.New(period)},
+	}}}
+	p.answer.Store(a)
+	return a.msg
+}
