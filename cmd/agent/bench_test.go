@@ -96,7 +96,7 @@ func BenchmarkManyAgents(b *testing.B) {
 	})
 	startedAgents := time.Now()
 	var ends atomic.Int64
-	rts := startAgents(b, dir, agents, addrs, &ends)
+	rts := startAgents(b, dir, agents, addrs, &ends, nil)
 	c := control(b, addrs[0])
 	waitNodesReady(b, c, agents)
 	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
@@ -185,8 +185,11 @@ func medianWorst(v []float64) (median, worst float64) {
 // every one is a session lost (none ends on purpose while the benchmark
 // runs). It passes the records on to inner.
 type sessionEnds struct {
-	n     *atomic.Int64
-	inner slog.Handler
+	n *atomic.Int64
+	// opened, when set, notes each session established, by node.
+	opened *sessionsOpened
+	node   string // the node_id attribute of the logger, once given
+	inner  slog.Handler
 }
 
 func (h sessionEnds) Enabled(ctx context.Context, l slog.Level) bool {
@@ -197,6 +200,15 @@ func (h sessionEnds) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message == "session ended" {
 		h.n.Add(1)
 	}
+	if r.Message == "session established" && h.opened != nil {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "manager" {
+				h.opened.note(h.node, a.Value.String(), r.Time)
+				return false
+			}
+			return true
+		})
+	}
 	if h.inner.Enabled(ctx, r.Level) {
 		return h.inner.Handle(ctx, r)
 	}
@@ -204,11 +216,20 @@ func (h sessionEnds) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h sessionEnds) WithAttrs(as []slog.Attr) slog.Handler {
-	return sessionEnds{n: h.n, inner: h.inner.WithAttrs(as)}
+	c := h
+	for _, a := range as {
+		if a.Key == "node_id" {
+			c.node = a.Value.String()
+		}
+	}
+	c.inner = h.inner.WithAttrs(as)
+	return c
 }
 
 func (h sessionEnds) WithGroup(g string) slog.Handler {
-	return sessionEnds{n: h.n, inner: h.inner.WithGroup(g)}
+	c := h
+	c.inner = h.inner.WithGroup(g)
+	return c
 }
 
 // profileSelf writes this process's CPU profile (the agents' side) into
@@ -361,7 +382,7 @@ func leaderProc(b *testing.B, c shoalpb.ControlClient, procs []*proc, addrs []st
 
 // startAgents runs n agents in this process, each with its own fake
 // runtime and data dir, until the benchmark ends.
-func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atomic.Int64) []*fake.Runtime {
+func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atomic.Int64, opened *sessionsOpened) []*fake.Runtime {
 	ctx, cancel := context.WithCancel(b.Context())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() })
@@ -377,7 +398,7 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atom
 		b.Cleanup(func() { f.Close() })
 		logger = slog.New(slog.NewTextHandler(f, nil))
 	}
-	logger = slog.New(sessionEnds{n: ends, inner: logger.Handler()})
+	logger = slog.New(sessionEnds{n: ends, opened: opened, inner: logger.Handler()})
 	for i := range n {
 		rts[i] = fake.New()
 		dataDir := filepath.Join(dir, "agents", strconv.Itoa(i))

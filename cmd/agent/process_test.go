@@ -24,7 +24,10 @@ import (
 // proc is one process the test started; it is ended by PID.
 type proc struct {
 	name string
-	cmd  *exec.Cmd
+	// dir, env, bin and args are how it was started (restart uses them).
+	dir, bin  string
+	env, args []string
+	cmd       *exec.Cmd
 	log  string
 	done chan struct{} // closed when the process has exited
 	err  error         // how it exited, once done is closed
@@ -76,7 +79,7 @@ func startProc(t testing.TB, dir, name string, env []string, bin string, args ..
 		f.Close()
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &proc{name: name, dir: dir, bin: bin, env: env, args: args, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -105,6 +108,14 @@ func (p *proc) stop(t testing.TB) {
 		lines := strings.Split(string(b), "\n")
 		t.Logf("last lines of %s:\n%s", p.name, strings.Join(lines[max(0, len(lines)-30):], "\n"))
 	}
+}
+
+// restart starts an exited process again, as it was started, under the
+// same name (its log starts over).
+func (p *proc) restart(t testing.TB) *proc {
+	t.Helper()
+	<-p.done
+	return startProc(t, p.dir, p.name, p.env, p.bin, p.args...)
 }
 
 // kill9 ends the process with SIGKILL and waits for it.

@@ -134,8 +134,9 @@ func New(cfg Config) *Dispatcher {
 	log := cfg.Logger.With("component", "dispatcher")
 	d := &Dispatcher{cfg: cfg, log: log, now: time.Now, sessions: newSessionTable()}
 	cfg.Metrics.follow(d.sessions)
+	d.pace = newPacer(d.sessions, d.now)
 	d.live = newLiveness(cfg, d.sessions, log, d.now)
-	d.pace = &pacer{sessions: d.sessions}
+	d.live.pace = d.pace
 	d.statuses = newStatusBatcher(cfg, log, d.now)
 	return d
 }

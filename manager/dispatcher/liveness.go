@@ -26,6 +26,7 @@ type liveness struct {
 	isLeader func() bool
 	gossip   func() membership.View
 	sessions *sessionTable
+	pace     *pacer // nil: the shortest period (tests)
 	grace    time.Duration
 	window   time.Duration
 	log      *slog.Logger
@@ -181,7 +182,7 @@ func (l *liveness) check(ctx context.Context) {
 		l.handle(ctx, ev)
 	}
 	l.confirmSuspects(ctx)
-	l.sessions.endSilent(inPeriods(sessionTTL, heartbeatPeriod(l.sessions.count())))
+	l.sessions.endSilent(inPeriods(sessionTTL, l.period()))
 	l.downDue(ctx)
 	l.expireHolds(ctx)
 }
@@ -284,7 +285,15 @@ func (l *liveness) sessionEnded(nodeID string, lastSeen time.Time) {
 // failConfirm is how long a session must have been silent for a gossip
 // "dead" to take its node down, at the current heartbeat period.
 func (l *liveness) failConfirm() time.Duration {
-	return inPeriods(failConfirm, heartbeatPeriod(l.sessions.count()))
+	return inPeriods(failConfirm, l.period())
+}
+
+// period is the heartbeat period the agents are asked for.
+func (l *liveness) period() time.Duration {
+	if l.pace == nil {
+		return minHeartbeatPeriod
+	}
+	return l.pace.period()
 }
 
 // forget drops what liveness tracks of a node that is down (or back).

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,10 +48,25 @@ func inPeriods(d, period time.Duration) time.Duration {
 
 // pacer answers heartbeats with the current period; the answer is built
 // once per period and shared by every session (a message that is only
-// read).
+// read). The period follows the most sessions held within peakHold: when
+// sessions drop in numbers, a period that shrank with them would shorten
+// the deadlines of the agents still beating at the longer one, and end
+// more sessions.
 type pacer struct {
 	sessions *sessionTable
+	now      func() time.Time
 	answer   atomic.Pointer[pacedAnswer]
+
+	mu     sync.Mutex
+	peak   int
+	peakAt time.Time
+}
+
+// peakHold is how long the pacer remembers the most sessions it saw.
+const peakHold = time.Minute
+
+func newPacer(sessions *sessionTable, now func() time.Time) *pacer {
+	return &pacer{sessions: sessions, now: now}
 }
 
 type pacedAnswer struct {
@@ -58,7 +74,16 @@ type pacedAnswer struct {
 	msg    *shoalpb.ManagerMessage
 }
 
-func (p *pacer) period() time.Duration { return heartbeatPeriod(p.sessions.count()) }
+// period is the heartbeat period at the most sessions held lately.
+func (p *pacer) period() time.Duration {
+	n, now := p.sessions.count(), p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n >= p.peak || now.Sub(p.peakAt) > peakHold {
+		p.peak, p.peakAt = n, now
+	}
+	return heartbeatPeriod(p.peak)
+}
 
 // heartbeat is the answer to an agent's heartbeat.
 func (p *pacer) heartbeat() *shoalpb.ManagerMessage {

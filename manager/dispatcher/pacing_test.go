@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -31,12 +32,33 @@ func TestHeartbeatPeriod(t *testing.T) {
 	if got, want := inPeriods(failConfirm, 3*minHeartbeatPeriod), 3*failConfirm; got != want {
 		t.Errorf("failConfirm at three times the period = %s, want %s", got, want)
 	}
-	p := &pacer{sessions: newSessionTable()}
+	now := time.Unix(1000, 0)
+	sessions := newSessionTable()
+	p := newPacer(sessions, func() time.Time { return now })
 	a, b := p.heartbeat(), p.heartbeat()
 	if a != b {
 		t.Error("the answer was built again for an unchanged period")
 	}
 	if got := a.GetHeartbeat().GetPeriod().AsDuration(); got != minHeartbeatPeriod {
 		t.Errorf("the answer asks for %s, want %s", got, minHeartbeatPeriod)
+	}
+
+	// Sessions lost in numbers do not shorten the period at once.
+	d := &Dispatcher{now: time.Now}
+	for i := range 1000 {
+		sessions.attach(&session{d: d, nodeID: fmt.Sprint(i)})
+	}
+	if got := p.period(); got != time.Second {
+		t.Fatalf("period at 1,000 sessions = %s, want 1s", got)
+	}
+	for i := range 900 {
+		sessions.detach(sessions.get(fmt.Sprint(i)))
+	}
+	if got := p.period(); got != time.Second {
+		t.Fatalf("period just after 900 of 1,000 sessions ended = %s, want still 1s", got)
+	}
+	now = now.Add(peakHold + time.Second)
+	if got := p.period(); got != minHeartbeatPeriod {
+		t.Fatalf("period a while after = %s, want %s", got, minHeartbeatPeriod)
 	}
 }
