@@ -80,9 +80,11 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	defer release()
-	ctx, cancel := context.WithCancel(ctx)
+	// The gRPC stream ends when the client goes (ctx) or falls behind
+	// (cancel); the relay writes until the client goes.
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	recv, err := m.open(ctx, s.cfg.Control, req)
+	recv, err := m.open(sctx, s.cfg.Control, req)
 	if err != nil {
 		writeError(w, httpStatus(err), err)
 		return
