@@ -62,7 +62,7 @@ type Server struct {
 	log     *slog.Logger
 	streams chan struct{}
 	handler http.Handler
-	csrf    string // the token every write carries (write.go)
+	csrfKey []byte // signs the token every write carries (write.go)
 	clients clientStreams
 }
 
@@ -73,7 +73,7 @@ func New(cfg Config) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "webui"), streams: make(chan struct{}, maxStreams),
-		csrf: newCSRFToken(), clients: clientStreams{open: map[string]int{}}}
+		csrfKey: newCSRFKey(), clients: clientStreams{open: map[string]int{}}}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time

@@ -1,7 +1,9 @@
 package webui
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -41,10 +43,19 @@ const (
 // another site.
 var ErrCSRF = errors.New("cross-site write refused")
 
-func newCSRFToken() string {
+func newCSRFKey() []byte {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails (crypto/rand panics instead)
-	return hex.EncodeToString(b)
+	return b
+}
+
+// csrfToken is the token of caller c: bound to its identity, so a token
+// read by one browser is no use with another's certificate, and to this
+// server's key, so it ends with the process.
+func (s *Server) csrfToken(c authz.Caller) string {
+	mac := hmac.New(sha256.New, s.csrfKey)
+	fmt.Fprintf(mac, "%s\x00%s\x00%s", c.ClusterID, c.Role, c.NodeID)
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // session is what the page learns of its caller: the role the table
@@ -63,7 +74,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, err)
 		return
 	}
-	out := session{Role: c.Role, Caller: c.String(), Writes: []string{}, CSRFToken: s.csrf}
+	out := session{Role: c.Role, Caller: c.String(), Writes: []string{}, CSRFToken: s.csrfToken(c)}
 	for name, m := range writes {
 		if authz.Allows(m.fullName, c.Role) {
 			out.Writes = append(out.Writes, name)
@@ -83,10 +94,6 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no write %q: the gateway makes the Control API's writes %s", ErrRequest, name, names(writes)))
 		return
 	}
-	if err := s.sameOrigin(r); err != nil {
-		writeError(w, http.StatusForbidden, err)
-		return
-	}
 	c, err := caller(r)
 	if err != nil {
 		writeError(w, http.StatusForbidden, err)
@@ -96,6 +103,10 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Errorf(
 			"%w: %s needs role %s; this browser is %s: open the UI served with --ui-tls with an operator certificate (shoalctl cluster operator-cert)",
 			authz.ErrRole, name, strings.Join(authz.Allowed(m.fullName), " or "), c))
+		return
+	}
+	if err := s.sameOrigin(r, c); err != nil {
+		writeError(w, http.StatusForbidden, err)
 		return
 	}
 	req := m.request()
@@ -113,7 +124,7 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 
 // sameOrigin refuses a write a browser sends from another site: its
 // Sec-Fetch-Site or Origin says so, or it lacks the session's token.
-func (s *Server) sameOrigin(r *http.Request) error {
+func (s *Server) sameOrigin(r *http.Request, c authz.Caller) error {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		return fmt.Errorf("%w: Sec-Fetch-Site is %q; a write must come from the UI's own page (same-origin)", ErrCSRF, site)
 	}
@@ -128,8 +139,8 @@ func (s *Server) sameOrigin(r *http.Request) error {
 		}
 	}
 	got := r.Header.Get(CSRFHeader)
-	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
-		return fmt.Errorf("%w: header %s is missing or not this UI's token (GET /api/session has it)", ErrCSRF, CSRFHeader)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrfToken(c))) != 1 {
+		return fmt.Errorf("%w: header %s is missing or not this UI's token (GET /api/session has this browser's)", ErrCSRF, CSRFHeader)
 	}
 	return nil
 }

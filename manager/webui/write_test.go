@@ -106,8 +106,9 @@ func TestUIWritesNeedAnOperatorCertificate(t *testing.T) {
 	if role != pki.RoleOperator || token == "" {
 		t.Fatalf("operator session: role %q token %q", role, token)
 	}
-	if role, _ := u.session(viewer); role != "viewer" {
-		t.Fatalf("no certificate: role %q, want viewer", role)
+	role, viewerToken := u.session(viewer)
+	if role != "viewer" || viewerToken == token {
+		t.Fatalf("no certificate: role %q, want viewer with a token of its own", role)
 	}
 	hdr := func(kv ...string) http.Header {
 		h := http.Header{"Content-Type": {"application/json"}, http.CanonicalHeaderKey(webui.CSRFHeader): {token}}
@@ -134,6 +135,7 @@ func TestUIWritesNeedAnOperatorCertificate(t *testing.T) {
 		{"cross-site", op, hdr("Sec-Fetch-Site", "cross-site"), scale, http.StatusForbidden, []string{"cross-site write refused", `"cross-site"`}},
 		{"other origin", op, hdr("Origin", "https://evil.example"), scale, http.StatusForbidden, []string{"Origin is", "evil.example"}},
 		{"no token", op, hdr(webui.CSRFHeader, ""), scale, http.StatusForbidden, []string{webui.CSRFHeader, "missing"}},
+		{"another browser's token", op, hdr(webui.CSRFHeader, viewerToken), scale, http.StatusForbidden, []string{webui.CSRFHeader}},
 		{"wrong token", op, hdr(webui.CSRFHeader, "x"), scale, http.StatusForbidden, []string{webui.CSRFHeader}},
 		{"form post", op, hdr("Content-Type", "application/x-www-form-urlencoded"), "service=web&replicas=3", http.StatusBadRequest, []string{"application/json"}},
 		{"replicas -1", op, hdr(), `{"service":"web","replicas":-1}`, http.StatusBadRequest, []string{"replicas", `"-1"`, "0 to 18446744073709551615"}},
