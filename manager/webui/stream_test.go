@@ -3,6 +3,7 @@ package webui
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +24,8 @@ type fakeWatch struct {
 	shoalpb.ControlClient
 	cancelled atomic.Bool
 	sent      atomic.Int64
+	// resync: the first message ends the watch (the manager dropped it).
+	resync bool
 }
 
 func (f *fakeWatch) Watch(ctx context.Context, _ *shoalpb.WatchRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[shoalpb.WatchMessage], error) {
@@ -43,6 +46,13 @@ func (s *fakeWatchStream) Recv() (*shoalpb.WatchMessage, error) {
 		return nil, err
 	}
 	n := s.f.sent.Add(1)
+	if s.f.resync {
+		if n > 1 {
+			<-s.ctx.Done()
+			return nil, s.ctx.Err()
+		}
+		return &shoalpb.WatchMessage{Index: 7, ResyncRequired: true, ResyncReason: "the watch fell behind"}, nil
+	}
 	return &shoalpb.WatchMessage{Index: uint64(n), Changes: []*shoalpb.WatchChange{{
 		Kind: "service", Action: "update", Service: &shoalpb.Service{Id: strings.Repeat("x", 16<<10)},
 	}}}, nil
@@ -91,3 +101,36 @@ var errNotYet = &notYet{}
 type notYet struct{}
 
 func (*notYet) Error() string { return "the gateway still reads the watch" }
+
+// A Watch message that requires a resync becomes the "resync" event,
+// with the manager's reason, and ends the stream.
+func TestWatchResyncIsAnEvent(t *testing.T) {
+	f := &fakeWatch{resync: true}
+	srv := httptest.NewServer(New(Config{Control: f}).Handler())
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/Watch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "event: resync\ndata: {\"index\":\"7\",\"reason\":\"the watch fell behind\"}\n\n"
+	if !strings.HasSuffix(string(b), want) {
+		t.Fatalf("stream %q, want it to end with %q", b, want)
+	}
+	poll.Until(t, 10*time.Second, func() error {
+		if !f.cancelled.Load() {
+			return errNotYet
+		}
+		return nil
+	})
+}

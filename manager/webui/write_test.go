@@ -164,6 +164,34 @@ func TestUIWritesNeedAnOperatorCertificate(t *testing.T) {
 	if err != nil || got.GetSpec().GetReplicas() != 3 {
 		t.Fatalf("after the UI's scale: %v, %v; want 3 replicas", got, err)
 	}
+
+	// Drain and activate a node, roll the scale back: the server's
+	// answer, refusal included, reaches the page.
+	agents := &uiCluster{t: t, c: u.c, agents: map[string]*testAgent{}}
+	agents.startAgent("worker-1")
+	id := agents.agents["worker-1"].id
+	poll.Until(t, 30*time.Second, func() error {
+		_, err := u.c.Client(0).GetNode(t.Context(), &shoalpb.GetNodeRequest{Node: id})
+		return err
+	})
+	for _, tc := range []struct {
+		method, body string
+		code         int
+		part         string
+	}{
+		{"UpdateNode", `{"node":"` + id + `","availability":"drain"}`, http.StatusOK, `"availability":"drain"`},
+		{"UpdateNode", `{"node":"` + id + `","availability":"active"}`, http.StatusOK, `"availability":"active"`},
+		{"UpdateNode", `{"node":"` + id + `","availability":"nap"}`, http.StatusBadRequest, "nap"},
+		// The UI's scale left a previous spec (1 replica) to go back to.
+		{"RollbackService", `{"service":"web"}`, http.StatusOK, `"state":"rolling_back"`},
+		{"RollbackService", `{"service":"nope"}`, http.StatusNotFound, "nope"},
+		{"RemoveService", `{"service":"web"}`, http.StatusNotFound, "the gateway makes the Control API's writes RollbackService, ScaleService, UpdateNode"},
+	} {
+		code, body := u.do(op, http.MethodPost, "/api/v1/"+tc.method, hdr(), tc.body)
+		if code != tc.code || !strings.Contains(body, tc.part) {
+			t.Errorf("%s %s: %d %s; want %d with %q", tc.method, tc.body, code, body, tc.code, tc.part)
+		}
+	}
 }
 
 // The Watch stream over SSE: a write's change arrives on it, and closing
