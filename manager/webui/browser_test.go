@@ -110,6 +110,14 @@ func TestBrowserShowsFailover(t *testing.T) {
 	slices.Sort(want)
 	pollPage(t, ctx, 10*time.Second, "services page",
 		listed(`tr[data-service]`, `r.dataset.service + "=" + r.dataset.running + "/" + r.dataset.desired`, want))
+	// The plain-HTTP UI takes every browser for the viewer: no write
+	// controls, on the service page either.
+	pollPage(t, ctx, 10*time.Second, "viewer role", `(() => {
+		location.hash = "#/service/web";
+		const role = document.getElementById("role").textContent;
+		if (role !== "viewer") return "role shows " + role;
+		if (!document.querySelector("[data-service-page]")) return "no service page yet";
+		return document.querySelector("[data-scale],[data-rollback],[data-availability]") ? "a viewer sees write controls" : ""; })()`)
 
 	// The cluster map, reached without a reload: a marker set now must
 	// survive to the end.

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -90,10 +90,9 @@ func streamCall[Req any, PReq interface {
 	}
 }
 
-// reads are the methods the gateway serves: the Control API's reads, one
-// to one, under their gRPC names. A write is not here, so the UI cannot
-// make one; the authorisation table refuses them to its viewer caller
-// as well.
+// reads are the methods the gateway serves on GET: the Control API's
+// reads, one to one, under their gRPC names. The writes the UI makes are
+// in write.go, on POST.
 var reads = map[string]rpc{
 	"ClusterStatus": unaryCall(shoalpb.Control_ClusterStatus_FullMethodName, shoalpb.ControlClient.ClusterStatus),
 	"ListNodes":     unaryCall(shoalpb.Control_ListNodes_FullMethodName, shoalpb.ControlClient.ListNodes),
@@ -104,17 +103,8 @@ var reads = map[string]rpc{
 	"ListNetworks":  unaryCall(shoalpb.Control_ListNetworks_FullMethodName, shoalpb.ControlClient.ListNetworks),
 	"GetNetwork":    unaryCall(shoalpb.Control_GetNetwork_FullMethodName, shoalpb.ControlClient.GetNetwork),
 	"Events":        streamCall(shoalpb.Control_Events_FullMethodName, shoalpb.ControlClient.Events),
+	"Watch":         streamCall(shoalpb.Control_Watch_FullMethodName, shoalpb.ControlClient.Watch),
 	"ServiceLogs":   streamCall(shoalpb.Control_ServiceLogs_FullMethodName, shoalpb.ControlClient.ServiceLogs),
-}
-
-// methodNames lists the gateway's methods.
-func methodNames() string {
-	var out []string
-	for name := range reads {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ", ")
 }
 
 // maxQueryValues bounds the values of one query, so a request cannot make
@@ -197,9 +187,15 @@ func scalar(fd protoreflect.FieldDescriptor, s string) (protoreflect.Value, erro
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
 		u, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return protoreflect.Value{}, fmt.Errorf("%q is not a non-negative integer", s)
+			return protoreflect.Value{}, fmt.Errorf("value %q is not an integer from 0 to %d", s, uint64(math.MaxUint64))
 		}
 		return protoreflect.ValueOfUint64(u), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		u, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return protoreflect.Value{}, fmt.Errorf("value %q is not an integer from 0 to %d", s, uint32(math.MaxUint32))
+		}
+		return protoreflect.ValueOfUint32(uint32(u)), nil
 	}
 	return protoreflect.Value{}, fmt.Errorf("a %s cannot be given in a query", fd.Kind())
 }

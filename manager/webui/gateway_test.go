@@ -75,3 +75,22 @@ func TestFillRequest(t *testing.T) {
 		t.Fatalf("a message field from a query: err %v", err)
 	}
 }
+
+// Every write the gateway makes is one the authorisation table gives the
+// operator and refuses the viewer: the table, not the gateway, decides.
+func TestGatewayWritesFollowTheTable(t *testing.T) {
+	for name, m := range writes {
+		if !strings.HasSuffix(m.fullName, "/"+name) {
+			t.Errorf("gateway write %s calls %s", name, m.fullName)
+		}
+		if authz.Allows(m.fullName, authz.RoleViewer) || !authz.Allows(m.fullName, authz.RoleOperator) {
+			t.Errorf("the table lets the viewer make %s, or not the operator", m.fullName)
+		}
+		if m.unary == nil {
+			t.Errorf("write %s must be unary", name)
+		}
+		if _, ok := reads[name]; ok {
+			t.Errorf("%s is both a read and a write", name)
+		}
+	}
+}

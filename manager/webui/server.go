@@ -13,7 +13,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -63,6 +62,8 @@ type Server struct {
 	log     *slog.Logger
 	streams chan struct{}
 	handler http.Handler
+	csrfKey []byte // signs the token every write carries (write.go)
+	clients clientStreams
 }
 
 // New returns a UI server for cfg.
@@ -71,7 +72,8 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "webui"), streams: make(chan struct{}, maxStreams)}
+	s := &Server{cfg: cfg, log: log.With("component", "webui"), streams: make(chan struct{}, maxStreams),
+		csrfKey: newCSRFKey(), clients: clientStreams{open: map[string]int{}}}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -79,6 +81,8 @@ func New(cfg Config) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(static))
 	mux.HandleFunc("GET /api/v1/{method}", s.serveAPI)
+	mux.HandleFunc("POST /api/v1/{method}", s.serveWrite)
+	mux.HandleFunc("GET /api/session", s.serveSession)
 	s.handler = securityHeaders(mux)
 	if cfg.TLS == nil {
 		s.handler = literalHostOnly(s.handler)
@@ -158,7 +162,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("method")
 	m, ok := reads[name]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no method %q: the gateway serves the Control API's reads %s", ErrRequest, name, methodNames()))
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w: no method %q: the gateway serves the Control API's reads %s", ErrRequest, name, names(reads)))
 		return
 	}
 	req := m.request()
@@ -176,7 +180,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.unary(ctx, w, m, req)
 		return
 	}
-	s.stream(ctx, w, m, req)
+	s.stream(ctx, w, r, m, req)
 }
 
 func (s *Server) unary(ctx context.Context, w http.ResponseWriter, m rpc, req proto.Message) {
@@ -195,87 +199,6 @@ func (s *Server) unary(ctx context.Context, w http.ResponseWriter, m rpc, req pr
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(append(b, '\n'))
-}
-
-// stream relays a server stream as Server-Sent Events: one "message"
-// event per gRPC message (its JSON), then "end" when the stream ends, or
-// "error" with the error's JSON when it fails.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, m rpc, req proto.Message) {
-	select {
-	case s.streams <- struct{}{}:
-		defer func() { <-s.streams }()
-	default:
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d streams are open, the most this UI serves", ErrRequest, maxStreams))
-		return
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	recv, err := m.open(ctx, s.cfg.Control, req)
-	if err != nil {
-		writeError(w, httpStatus(err), err)
-		return
-	}
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	// A broken stream is retried by the browser after a second.
-	fmt.Fprint(w, "retry: 1000\n\n")
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	msgs := make(chan proto.Message)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			msg, err := recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- msg:
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
-			}
-		}
-	}()
-	s.relay(ctx, w, rc, msgs, errc)
-}
-
-func (s *Server) relay(ctx context.Context, w io.Writer, rc *http.ResponseController, msgs <-chan proto.Message, errc <-chan error) {
-	tick := time.NewTicker(keepAlive)
-	defer tick.Stop()
-	for {
-		var err error
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			_, err = fmt.Fprint(w, ": keep-alive\n\n")
-		case msg := <-msgs:
-			var b []byte
-			if b, err = marshal.Marshal(msg); err == nil {
-				_, err = fmt.Fprintf(w, "data: %s\n\n", b)
-			}
-		case err := <-errc:
-			if errors.Is(err, io.EOF) {
-				fmt.Fprint(w, "event: end\ndata: {}\n\n")
-			} else if ctx.Err() == nil {
-				s.log.Debug("stream ended", "error", err)
-				fmt.Fprintf(w, "event: error\ndata: %s\n", errorBody(err))
-			}
-			rc.Flush()
-			return
-		}
-		if err == nil {
-			err = rc.Flush()
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {

@@ -1,6 +1,8 @@
 // The single-page app: routes on the URL's hash, renders the current view
 // from the data source's state, and keeps the live event timeline.
 import {start, state} from './source.js';
+import {session} from './api.js';
+import {onResult} from './actions.js';
 import {clusterView, servicesView, serviceView, taskView, eventsView} from './views.js';
 
 const maxEvents = 500;
@@ -41,6 +43,15 @@ function setLive(s, msg) {
 }
 
 window.addEventListener('hashchange', render);
+onResult(showError);
+// The role decides which write controls show; a page without a session
+// stays read-only.
+session().then((s) => {
+  const el = document.getElementById('role');
+  el.textContent = s.role;
+  el.title = s.caller;
+  render();
+}, (err) => showError(err.message));
 start({
   onChange: render,
   onEvent: (ev) => {

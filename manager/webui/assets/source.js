@@ -1,10 +1,12 @@
 // The page's data source: the cluster's objects, kept fresh. Views read
 // `state` and are told by onChange when it changed.
 //
-// Today it reads the list methods and refreshes them when the Events
-// stream reports a change. A Watch stream (objects plus changes) can
-// replace it behind the same three things: state, onChange and the
-// timeline events it passes to onEvent.
+// It follows the Watch stream (with summaries: each change carries its
+// Event record, for the timeline) and reads the list methods, which add
+// what the objects alone lack (a node's reservations, a service's
+// running count), when the stream opens and when a change arrives. A
+// resync (the browser fell behind, or the manager dropped the watch)
+// reads everything again and watches afresh.
 import {call, stream} from './api.js';
 
 export const state = {cluster: null, nodes: [], services: [], tasks: [], loadedAt: null};
@@ -50,13 +52,21 @@ export function start({onChange, onEvent, onLive, onError}) {
       onError(err.message);
     }
   }
-  stream('Events', {}, {
-    // Subscribed: every change from here on arrives as an event, so one
-    // full read now leaves no gap (also after a reconnect).
-    onOpen: () => { onLive('live'); refresh(); },
-    onMessage: (ev) => { onEvent(ev); schedule(); },
-    onError: (msg, closed) => onLive(closed ? 'closed' : 'reconnecting', msg),
-  });
+  function watch() {
+    stream('Watch', {summaries: 'true'}, {
+      // Subscribed: every change from here on arrives, so one full read
+      // now leaves no gap (also after a reconnect).
+      onOpen: () => { onLive('live'); refresh(); },
+      onMessage: (m) => {
+        if (m.snapshot || !m.changes) return;
+        for (const c of m.changes) if (c.event) onEvent(c.event);
+        schedule();
+      },
+      onResync: (r) => { onLive('resync', r.reason); refresh(); watch(); },
+      onError: (msg, closed) => onLive(closed ? 'closed' : 'reconnecting', msg),
+    });
+  }
+  watch();
   setInterval(status, statusEvery);
   refresh();
 }

@@ -3,6 +3,7 @@
 // the state changes.
 import {h, bar, cpus, bytes, ago, short} from './dom.js';
 import {stream} from './api.js';
+import {serviceActions, nodeActions} from './actions.js';
 
 const terminal = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
 const isActive = (t) => t.desired_state === 'running' && !terminal.has(t.status?.state);
@@ -43,6 +44,7 @@ function nodeCard(state, s) {
       h('span', {class: `badge status-${n.status}`}, n.status),
       h('span', {class: 'meta'}, `${n.role}${s.manager_status ? ' (' + s.manager_status + ')' : ''} · ${n.availability}`)),
     n.status_message ? h('p', {class: 'meta'}, n.status_message) : null,
+    nodeActions(n),
     bar('CPU', rsv.nano_cpus, res.nano_cpus, cpus),
     bar('memory', rsv.memory_bytes, res.memory_bytes, bytes),
     h('div', {class: 'chips'}, tasks.length ? tasks.map(taskChip) : h('span', {class: 'meta'}, 'no tasks')));
@@ -126,6 +128,7 @@ export function serviceView(state, name) {
       h('dt', {}, 'replicas'), h('dd', {}, `${s.running || 0} running of ${s.desired || 0}`),
       h('dt', {}, 'version'), h('dd', {}, svc.spec_version || ''),
       h('dt', {}, 'update'), h('dd', {}, updateState(svc) || 'none')),
+    serviceActions(svc),
     h('h3', {}, 'Tasks and their history'), taskTable(state, tasks));
 }
 
