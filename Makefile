@@ -52,8 +52,9 @@ proto-check: proto ## fail when the committed generated code differs from `make 
 bench: ## the figures: scheduler, Raft, failover, agents, containerd benchmarks beside their baselines (report in bench.txt)
 	@bash deploy/bench.sh
 
-bench-scale: ## 1,000 simulated agents x 10,000 replicas, 5 runs: median and worst time to all running, sessions lost, tasks orphaned
+bench-scale: ## 1,000 simulated agents x 10,000 replicas, 5 runs: time to all running, sessions lost, tasks orphaned; then 3 leader kills: time until all 1,000 sessions are back
 	go test -run '^$$' -bench 'BenchmarkManyAgents$$' -benchtime 5x -timeout 30m ./cmd/agent/
+	go test -run '^$$' -bench 'BenchmarkManyAgentsReconnect$$' -benchtime 3x -timeout 30m ./cmd/agent/
 
 soak: build ## 3 managers + 20 agents on loopback, both cores busy, 5 minutes: no node may be declared down
 	@bash deploy/soak.sh

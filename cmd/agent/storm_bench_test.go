@@ -125,13 +125,15 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 		b.StopTimer()
 		last, _ := opened.with(addrs[next], killed, agents)
 		took = append(took, last.Sub(killed).Seconds())
+		b.Logf("leader %s killed: all %d sessions back on %s after %s, %d sessions ended so far",
+			procs[old].name, agents, procs[next].name, last.Sub(killed).Round(time.Millisecond), ends.Load())
 		if spent, err := procCPU(procs[next].cmd.Process.Pid); err == nil {
 			// The new leader's CPU over its whole life, so far: the storm
 			// is most of it, since it was idle before.
 			cpu = append(cpu, spent.Seconds())
 		}
 		procs[old] = procs[old].restart(b)
-		managertest.WaitFor(b, 60*time.Second, func() error { return containersRunning(rts, replicas) })
+		managertest.WaitFor(b, 300*time.Second, func() error { return containersRunning(rts, replicas) })
 		b.StartTimer()
 	}
 	b.StopTimer()
