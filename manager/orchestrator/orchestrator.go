@@ -67,7 +67,7 @@ type Orchestrator struct {
 	// drop and onPass are test hooks: drop loses the events it says yes
 	// to; onPass sees the services each pass reconciled (all: every one).
 	drop   func(raftstore.Event) bool
-	onPass func(services []string, all bool)
+	onPass func(index uint64, services []string, all bool)
 }
 
 // New returns an orchestrator over state that commits through applier (on
@@ -282,7 +282,7 @@ func (o *Orchestrator) reconcile(p *pass, sc *scope) {
 		o.timers[id] = at
 	}
 	if o.onPass != nil {
-		o.onPass(visited, all)
+		o.onPass(p.index, visited, all)
 	}
 }
 
