@@ -87,6 +87,8 @@ type harness struct {
 	seq   int
 	// metrics, if set, receives the next orchestrator's figures.
 	metrics *Metrics
+	// configure, if set, sets the next orchestrator's test hooks.
+	configure func(o *Orchestrator)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -121,6 +123,9 @@ func (h *harness) startOrchestratorWith(applier raftstore.Applier) {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(h.t.Context())
 	o := New(h.state, applier, Options{Logger: testLogger(h.t), Clock: h.clock, Metrics: h.metrics})
+	if h.configure != nil {
+		h.configure(o)
+	}
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
 	var once sync.Once

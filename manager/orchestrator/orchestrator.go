@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,10 @@ type Options struct {
 	Clock Clock
 	// Metrics receives the passes' figures (nil: none are kept).
 	Metrics *Metrics
+	// FullEvery is how often a pass reconciles every service, not only
+	// those the store's events named (default DefaultFullEvery). It is
+	// the Clock's time.
+	FullEvery time.Duration
 }
 
 // Orchestrator is the leader's reconciliation loop.
@@ -52,6 +57,17 @@ type Orchestrator struct {
 	refused map[string]uint64
 	// warned remembers services already reported as over max-replicas.
 	warned map[string]uint64
+	// timers maps a service to the time its rules asked for a pass at
+	// (a rollout's delay or monitor window): it is reconciled then.
+	timers    map[string]time.Time
+	fullEvery time.Duration
+	// maxReplicas is the cluster's limit at the last pass: a change
+	// reaches every service, and it comes with no event.
+	maxReplicas uint64
+	// drop and onPass are test hooks: drop loses the events it says yes
+	// to; onPass sees the services each pass reconciled (all: every one).
+	drop   func(raftstore.Event) bool
+	onPass func(index uint64, services []string, all bool)
 }
 
 // New returns an orchestrator over state that commits through applier (on
@@ -66,20 +82,25 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 		clock = realClock{}
 	}
 	return &Orchestrator{
-		state:   state,
-		applier: applier,
-		log:     log.With("component", "orchestrator"),
-		clock:   clock,
-		metrics: opts.Metrics,
-		refused: make(map[string]uint64),
-		warned:  make(map[string]uint64),
+		state:     state,
+		applier:   applier,
+		log:       log.With("component", "orchestrator"),
+		clock:     clock,
+		metrics:   opts.Metrics,
+		refused:   make(map[string]uint64),
+		warned:    make(map[string]uint64),
+		timers:    make(map[string]time.Time),
+		fullEvery: cmp.Or(opts.FullEvery, DefaultFullEvery),
 	}
 }
 
 // Run reconciles until ctx ends (nil) or this manager stops being the
-// leader (an error wrapping raftstore.ErrNotLeader). It runs a pass at
-// start, at every change of the state — changes that arrive during a pass
-// are folded into the next one — and at the next restart or update delay.
+// leader (an error wrapping raftstore.ErrNotLeader). Its first pass
+// reconciles every service; later ones only the services the store's
+// events named since (changes that arrive during a pass are folded into
+// the next one), those whose restart or update delay is due, and every
+// service again each FullEvery, when the watch fell behind its history,
+// or after a pass that failed to commit.
 //
 // Run is called once per term: its first pass waits for the barrier, so
 // that a manager that leads again does not act on a state that lacks
@@ -87,14 +108,22 @@ func New(state *raftstore.State, applier raftstore.Applier, opts Options) *Orche
 func (o *Orchestrator) Run(ctx context.Context) error {
 	o.log.Info("orchestrator started")
 	defer o.log.Info("orchestrator stopped")
+	w := newWatcher(o.state)
+	w.drop = o.drop
+	defer w.cancel()
+	sc := newScope(true)
 	var last time.Time
+	nextFull := o.clock.Now().Add(o.fullEvery)
 	synced := false
 	for {
 		if !pause(ctx, minPassInterval-time.Since(last)) {
 			return nil
 		}
 		last = time.Now()
-		changed := o.state.Changed()
+		w.drain(sc)
+		if now := o.clock.Now(); !now.Before(nextFull) || sc.all {
+			sc.all, nextFull = true, now.Add(o.fullEvery)
+		}
 		var wake time.Time
 		var err error
 		if !synced {
@@ -103,7 +132,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 		if err == nil {
 			start := time.Now()
-			wake, err = o.pass(ctx)
+			wake, err = o.passOver(ctx, sc)
 			o.metrics.observePass(time.Since(start), err)
 		}
 		switch {
@@ -117,8 +146,12 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 			// The pass may still commit: the next one must see it, or it
 			// would make the same tasks again.
 			synced = synced && !errors.Is(err, raftstore.ErrCommitUncertain)
+			// Part of it may have committed: the next pass looks at all.
+			sc = newScope(true)
+		default:
+			sc = newScope(false)
 		}
-		if !o.wait(ctx, changed, wake) {
+		if !o.wait(ctx, w, sc, wake, nextFull) {
 			return nil
 		}
 	}
@@ -152,36 +185,39 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// wait blocks until the state changes, wake comes (if set) or ctx ends
-// (false).
-func (o *Orchestrator) wait(ctx context.Context, changed <-chan struct{}, wake time.Time) bool {
-	var fire <-chan time.Time
-	if !wake.IsZero() {
-		t := o.clock.NewTimer(wake.Sub(o.clock.Now()))
-		defer t.Stop()
-		fire = t.C()
+// wait blocks until the store changes (the change folded into sc), wake
+// or the next full pass comes, or ctx ends (false).
+func (o *Orchestrator) wait(ctx context.Context, w *watcher, sc *scope, wake, nextFull time.Time) bool {
+	if wake.IsZero() || nextFull.Before(wake) {
+		wake = nextFull
 	}
+	t := o.clock.NewTimer(wake.Sub(o.clock.Now()))
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-changed:
-	case <-fire:
+	case b, ok := <-w.w.Events:
+		w.fold(sc, b, ok)
+	case <-t.C():
 	}
 	return true
 }
 
-// pass runs one reconciliation and commits it. It returns when the next
-// pass is due even if the state does not change (zero: no such time).
+// pass runs one reconciliation of every service and commits it.
 func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
+	return o.passOver(ctx, nil)
+}
+
+// passOver runs one reconciliation of the services in sc (nil: all) and
+// commits it. It returns when the next pass is due even if the state does
+// not change (zero: no such time).
+func (o *Orchestrator) passOver(ctx context.Context, sc *scope) (time.Time, error) {
 	p := newPass(o.state.Read(), o.clock.Now(), o.log)
 	p.warned = o.warned
-	for _, svc := range p.services {
-		if svc.Spec.Mode == api.ModeGlobal {
-			p.reconcileGlobal(svc, p.bySvc[svc.ID])
-		} else {
-			p.reconcileReplicated(svc, p.bySvc[svc.ID])
-		}
+	if p.maxReplicas != o.maxReplicas {
+		sc, o.maxReplicas = nil, p.maxReplicas
 	}
+	o.reconcile(p, sc)
 	p.reap()
 	p.schedule(o.refused)
 	o.metrics.setPending(p.pending)
@@ -202,7 +238,64 @@ func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 	if err := o.commitRollouts(ctx, p); err != nil {
 		return time.Time{}, fmt.Errorf("commit rollout status over index %d: %w", p.index, err)
 	}
-	return p.wake, nil
+	return o.nextWake(p), nil
+}
+
+// reconcile runs the per-service rules over the services in sc (nil: all)
+// and those whose timer is due, and keeps the timers they ask for.
+func (o *Orchestrator) reconcile(p *pass, sc *scope) {
+	p.widen(sc)
+	due := make(map[string]bool)
+	for id, at := range o.timers {
+		if !at.After(p.now) {
+			due[id] = true
+		}
+	}
+	all := sc == nil || sc.all
+	if !all {
+		p.reconciled = make(map[string]bool)
+	}
+	var visited []string
+	for _, svc := range p.services {
+		if !all && !p.inScope(sc, due, svc) {
+			continue
+		}
+		if p.reconciled != nil {
+			p.reconciled[svc.ID] = true
+		}
+		visited = append(visited, svc.ID)
+		delete(o.timers, svc.ID)
+		p.cur = svc.ID
+		if svc.Spec.Mode == api.ModeGlobal {
+			p.reconcileGlobal(svc, p.bySvc[svc.ID])
+		} else {
+			p.reconcileReplicated(svc, p.bySvc[svc.ID])
+		}
+		p.cur = ""
+	}
+	for id := range o.timers {
+		if p.svcByID[id] == nil {
+			delete(o.timers, id)
+		}
+	}
+	for id, at := range p.wakes {
+		o.timers[id] = at
+	}
+	if o.onPass != nil {
+		o.onPass(p.index, visited, all)
+	}
+}
+
+// nextWake is the earliest of the pass's own wake (the scheduling step's,
+// which runs whole in every pass) and the services' timers.
+func (o *Orchestrator) nextWake(p *pass) time.Time {
+	wake := p.wake
+	for _, at := range o.timers {
+		if wake.IsZero() || at.Before(wake) {
+			wake = at
+		}
+	}
+	return wake
 }
 
 // commit writes one entry of a pass. An entry that the store refuses as too

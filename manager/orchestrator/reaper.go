@@ -20,6 +20,9 @@ func (p *pass) reap() {
 		}
 	}
 	for _, svc := range p.services {
+		if p.reconciled != nil && !p.reconciled[svc.ID] {
+			continue // its groups did not change since its last pass
+		}
 		limit := historyLimit(svc)
 		for _, g := range p.bySvc[svc.ID].sorted() {
 			keep := limit

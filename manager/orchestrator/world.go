@@ -147,8 +147,18 @@ type pass struct {
 	removed   []*api.Task // tasks of removed services
 	plan      plan
 	wake      time.Time // earliest time a later pass has work
-	dirty     map[specKey]bool
-	waits     map[string]string // depends_on verdicts by service id
+	// cur is the service being reconciled ("" outside that step); wakes
+	// is, by service, the time its own rules asked for a pass, so that a
+	// narrowed pass at that time includes it.
+	cur   string
+	wakes map[string]time.Time
+	// orphaned names the services this pass orphaned a task of: their
+	// replacements are made in the same pass, whatever its scope.
+	orphaned map[string]bool
+	// reconciled is the services this pass reconciles (nil: all).
+	reconciled map[string]bool
+	dirty      map[specKey]bool
+	waits      map[string]string // depends_on verdicts by service id
 	// maxReplicas is the cluster's max-replicas: no service gets more
 	// slots, whatever its spec says.
 	maxReplicas uint64
@@ -187,6 +197,8 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 		plan:      newPlan(now),
 		dirty:     make(map[specKey]bool),
 		waits:     make(map[string]string),
+		wakes:     make(map[string]time.Time),
+		orphaned:  make(map[string]bool),
 
 		maxReplicas: v.Cluster().Settings.ReplicaLimit(),
 		view:        v,
@@ -233,6 +245,9 @@ func (p *pass) orphanIfNodeLost(t *api.Task) *api.Task {
 		return t
 	}
 	n := p.nodeByID[t.NodeID]
+	if n == nil || n.Status == api.NodeDown {
+		p.orphaned[t.ServiceID] = true
+	}
 	switch {
 	case n == nil:
 		return p.plan.orphan(t, fmt.Sprintf("node %s was removed", t.NodeID))
@@ -256,8 +271,16 @@ func (p *pass) create(svc *api.Service, g *group, notBefore time.Time) *api.Task
 
 // wakeAt asks for a pass at time at (the earliest request wins).
 func (p *pass) wakeAt(at time.Time) {
-	if at.After(p.now) && (p.wake.IsZero() || at.Before(p.wake)) {
+	if !at.After(p.now) {
+		return
+	}
+	if p.wake.IsZero() || at.Before(p.wake) {
 		p.wake = at
+	}
+	if p.cur != "" {
+		if w, ok := p.wakes[p.cur]; !ok || at.Before(w) {
+			p.wakes[p.cur] = at
+		}
 	}
 }
 
