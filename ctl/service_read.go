@@ -104,7 +104,7 @@ func newServiceLsCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				resp, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, &shoalpb.ListServicesRequest{Stale: rf.stale})
+				resp, err := listServicePages(ctx, c, rf.stale)
 				if err != nil {
 					return rpcError("", err)
 				}
@@ -225,7 +225,7 @@ ERROR shows why a task failed, or why the scheduler could not place it.`,
 
 // printTasks prints the tasks that pass f (service ps, stack ps).
 func (g *globals) printTasks(ctx context.Context, c *client, tasks []*shoalpb.Task, f filters, rf readFlags) error {
-	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: rf.stale})
+	nodes, err := listNodes(ctx, c, rf.stale)
 	if err != nil {
 		return rpcError("", err)
 	}
