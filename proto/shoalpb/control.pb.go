@@ -2539,9 +2539,13 @@ type WatchMessage struct {
 	ResyncRequired bool   `protobuf:"varint,5,opt,name=resync_required,json=resyncRequired,proto3" json:"resync_required,omitempty"`
 	ResyncReason   string `protobuf:"bytes,6,opt,name=resync_reason,json=resyncReason,proto3" json:"resync_reason,omitempty"`
 	// history_floor: every change after this index is held (first message).
-	HistoryFloor  uint64 `protobuf:"varint,7,opt,name=history_floor,json=historyFloor,proto3" json:"history_floor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HistoryFloor uint64 `protobuf:"varint,7,opt,name=history_floor,json=historyFloor,proto3" json:"history_floor,omitempty"`
+	// history_oldest_time: the time of the oldest change held (first
+	// message of a watch with history), so a client asking for changes
+	// since an earlier time can say that the ones before it are gone.
+	HistoryOldestTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=history_oldest_time,json=historyOldestTime,proto3" json:"history_oldest_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WatchMessage) Reset() {
@@ -2621,6 +2625,13 @@ func (x *WatchMessage) GetHistoryFloor() uint64 {
 		return x.HistoryFloor
 	}
 	return 0
+}
+
+func (x *WatchMessage) GetHistoryOldestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HistoryOldestTime
+	}
+	return nil
 }
 
 type WatchChange struct {
@@ -3231,7 +3242,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06labels\x18\x04 \x03(\tR\x06labels\"\x89\x02\n" +
+	"\x06labels\x18\x04 \x03(\tR\x06labels\"\xd5\x02\n" +
 	"\fWatchMessage\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12/\n" +
 	"\achanges\x18\x02 \x03(\v2\x15.shoal.v1.WatchChangeR\achanges\x12\x1a\n" +
@@ -3239,7 +3250,8 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12'\n" +
 	"\x0fresync_required\x18\x05 \x01(\bR\x0eresyncRequired\x12#\n" +
 	"\rresync_reason\x18\x06 \x01(\tR\fresyncReason\x12#\n" +
-	"\rhistory_floor\x18\a \x01(\x04R\fhistoryFloor\"\x98\x02\n" +
+	"\rhistory_floor\x18\a \x01(\x04R\fhistoryFloor\x12J\n" +
+	"\x13history_oldest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11historyOldestTime\"\x98\x02\n" +
 	"\vWatchChange\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
@@ -3441,93 +3453,94 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	57, // 26: shoal.v1.WatchRequest.since_time:type_name -> google.protobuf.Timestamp
 	57, // 27: shoal.v1.WatchRequest.until_time:type_name -> google.protobuf.Timestamp
 	41, // 28: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
-	52, // 29: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
-	53, // 30: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
-	54, // 31: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
-	58, // 32: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
-	37, // 33: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
-	57, // 34: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	57, // 35: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	54, // 36: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 37: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 38: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 39: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 40: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 41: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 42: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 43: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 44: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 45: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 46: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 47: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 48: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 49: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 50: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 51: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 52: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 53: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 54: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
-	42, // 55: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	59, // 56: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	60, // 57: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	61, // 58: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	62, // 59: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	63, // 60: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	64, // 61: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	65, // 62: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	66, // 63: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	67, // 64: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	68, // 65: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
-	69, // 66: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
-	70, // 67: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
-	71, // 68: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
-	72, // 69: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
-	44, // 70: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	45, // 71: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 72: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 73: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 74: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 75: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 76: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 77: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	52, // 78: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 79: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 80: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 81: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 82: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 83: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	54, // 84: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	54, // 85: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 86: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 87: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 88: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 89: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 90: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	40, // 91: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
-	43, // 92: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	73, // 93: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	73, // 94: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	74, // 95: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	75, // 96: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	75, // 97: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	76, // 98: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	77, // 99: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	76, // 100: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	78, // 101: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	79, // 102: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
-	80, // 103: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
-	81, // 104: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
-	79, // 105: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
-	82, // 106: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
-	46, // 107: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	46, // 108: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 109: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 110: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	74, // [74:111] is the sub-list for method output_type
-	37, // [37:74] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	57, // 29: shoal.v1.WatchMessage.history_oldest_time:type_name -> google.protobuf.Timestamp
+	52, // 30: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
+	53, // 31: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
+	54, // 32: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
+	58, // 33: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
+	37, // 34: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
+	57, // 35: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	57, // 36: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	54, // 37: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 38: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 39: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 40: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 41: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 42: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 43: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 44: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 45: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 46: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 47: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 48: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 49: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 50: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 51: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 52: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 53: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 54: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 55: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
+	42, // 56: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	59, // 57: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	60, // 58: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	61, // 59: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	62, // 60: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	63, // 61: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	64, // 62: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	65, // 63: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	66, // 64: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	67, // 65: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	68, // 66: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	69, // 67: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	70, // 68: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	71, // 69: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
+	72, // 70: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	44, // 71: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	45, // 72: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 73: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 74: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 75: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 76: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 77: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 78: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	52, // 79: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 80: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 81: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 82: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 83: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 84: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	54, // 85: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	54, // 86: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 87: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 88: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 89: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 90: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 91: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	40, // 92: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
+	43, // 93: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	73, // 94: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	73, // 95: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	74, // 96: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	75, // 97: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	75, // 98: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	76, // 99: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	77, // 100: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	76, // 101: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	78, // 102: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	79, // 103: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
+	80, // 104: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	81, // 105: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
+	79, // 106: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
+	82, // 107: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	46, // 108: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	46, // 109: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 110: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 111: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	75, // [75:112] is the sub-list for method output_type
+	38, // [38:75] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
