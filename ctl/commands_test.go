@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,24 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if out := mustRun(t, host, "node"); !strings.Contains(out, "Available Commands:") {
 		t.Errorf("shoalctl node printed %q, want its help", out)
+	}
+}
+
+// TestNodeLsPages: node ls follows the manager's pages, so a list larger
+// than one page comes out whole.
+func TestNodeLsPages(t *testing.T) {
+	f := newFakeControl()
+	for i := range 2*listPageSize + 17 {
+		f.nodes = append(f.nodes, &shoalpb.NodeSummary{Node: &shoalpb.Node{Id: fmt.Sprintf("paged%019d", i),
+			Hostname: fmt.Sprintf("paged-%05d", i), Status: "ready", Availability: "active"}})
+	}
+	host := serveTCP(t, f)
+	out := mustRun(t, host, "node", "ls", "-q")
+	if got, want := strings.Count(out, "\n"), len(f.nodes); got != want {
+		t.Fatalf("node ls -q printed %d lines, want %d", got, want)
+	}
+	reqs := sent[*shoalpb.ListNodesRequest](f)
+	if len(reqs) != 3 || reqs[0].GetPageSize() != listPageSize || reqs[2].GetPageToken() == "" {
+		t.Fatalf("requests %v, want 3 pages of %d", reqs, listPageSize)
 	}
 }

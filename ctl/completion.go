@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-sched/shoal/api"
-	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 func newCompletionCommand(root *cobra.Command) *cobra.Command {
@@ -100,7 +99,7 @@ func stackNames(ctx context.Context, c *client) ([]string, error) {
 }
 
 func nodeNames(ctx context.Context, c *client) ([]string, error) {
-	resp, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: true})
+	resp, err := listNodes(ctx, c, true)
 	var names []string
 	for _, n := range resp.GetNodes() {
 		names = append(names, n.GetNode().GetHostname())

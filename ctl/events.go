@@ -23,15 +23,24 @@ var eventFilterKeys = []string{"type", "service", "node"}
 
 func newEventsCommand(g *globals) *cobra.Command {
 	var raw []string
+	var sinceArg, untilArg string
 	cmd := &cobra.Command{
-		Use:   "events [--filter KEY=VALUE...]",
+		Use:   "events [--since TIME] [--until TIME] [--filter KEY=VALUE...]",
 		Short: "Stream the changes of services, tasks and nodes as they happen",
 		Long: `Print one line per change committed from now on, as docker events does:
 time, type (service, task, node or network), action, ID, and attributes. It runs until
 interrupted (Ctrl-C), or until --timeout if that is given. Filters: type=,
 service= (name or ID prefix) and node= (hostname or ID prefix); the same key
-twice matches either value.`,
+twice matches either value.
+
+--since prints the changes committed since a time first, from the managers'
+history of recent changes; --until stops at a time (the command ends then).
+A time is an RFC 3339 time, Unix seconds, or a duration back from now (10m).
+The history is bounded: when --since reaches further back than it holds,
+a warning on stderr names the oldest change held.`,
 		Example: `  shoalctl events
+  shoalctl events --since 10m --until 1m
+  shoalctl events --since 2026-01-02T15:04:05Z --filter type=node
   shoalctl events --filter type=task --filter service=shop_web
   shoalctl events --filter node=worker-2 --output json`,
 		Args: cobra.NoArgs,
@@ -45,16 +54,43 @@ twice matches either value.`,
 					return fieldErr("--filter", "type="+t, "want type=service, type=task, type=node or type=network")
 				}
 			}
+			w, err := g.parseWindow(sinceArg, untilArg)
+			if err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("timeout") {
-				g.timeout = 0 // a stream runs until interrupted
+				g.timeout = 0 // a stream runs until interrupted (or --until)
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				return g.streamEvents(ctx, c, f)
+				if sinceArg == "" && untilArg == "" {
+					return g.streamEvents(ctx, c, f)
+				}
+				return g.streamWindow(ctx, c, f, w)
 			})
 		},
 	}
 	filterFlag(cmd, &raw, eventFilterKeys...)
+	cmd.Flags().StringVar(&sinceArg, "since", "", "show the changes since a time first: RFC 3339, Unix seconds, or a duration back from now (10m)")
+	cmd.Flags().StringVar(&untilArg, "until", "", "stop at a time (same forms as --since)")
 	return cmd
+}
+
+// parseWindow reads --since and --until; either may be empty.
+func (g *globals) parseWindow(sinceArg, untilArg string) (eventWindow, error) {
+	now := g.app.Now()
+	w := eventWindow{since: now, sinceGiven: sinceArg != ""}
+	var err error
+	if sinceArg != "" {
+		if w.since, err = parseEventTime("--since", sinceArg, now); err != nil {
+			return w, err
+		}
+	}
+	if untilArg != "" {
+		if w.until, err = parseEventTime("--until", untilArg, now); err != nil {
+			return w, err
+		}
+	}
+	return w, nil
 }
 
 // streamEvents prints events until the stream or ctx ends. The manager

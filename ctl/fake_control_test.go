@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -350,7 +351,13 @@ func (f *fakeControl) ListTasks(_ context.Context, req *shoalpb.ListTasksRequest
 
 func (f *fakeControl) ListNodes(_ context.Context, req *shoalpb.ListNodesRequest) (*shoalpb.ListNodesResponse, error) {
 	return handle(f, req, func() (*shoalpb.ListNodesResponse, error) {
-		return &shoalpb.ListNodesResponse{Nodes: f.nodes}, nil
+		// Pages as the manager's do (its token is opaque; the fake's is an offset).
+		from, _ := strconv.Atoi(req.GetPageToken())
+		nodes := f.nodes[min(from, len(f.nodes)):]
+		if size := int(req.GetPageSize()); size > 0 && len(nodes) > size {
+			return &shoalpb.ListNodesResponse{Nodes: nodes[:size], NextPageToken: strconv.Itoa(from + size)}, nil
+		}
+		return &shoalpb.ListNodesResponse{Nodes: nodes}, nil
 	})
 }
 

@@ -185,7 +185,7 @@ func newLogPrefixer(ctx context.Context, c *client, ref string, f *logsFlags) (*
 	if f.raw {
 		return p, nil
 	}
-	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{})
+	nodes, err := listNodes(ctx, c, false)
 	if err != nil {
 		return nil, rpcError("nodes", err)
 	}

@@ -45,7 +45,7 @@ left after the reservations of its active tasks; TASKS counts those tasks.`,
 				return err
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				resp, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: rf.stale})
+				resp, err := listNodes(ctx, c, rf.stale)
 				if err != nil {
 					return rpcError("", err)
 				}

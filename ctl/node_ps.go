@@ -62,7 +62,7 @@ func (g *globals) psNodes(ctx context.Context, c *client, args []string, all, st
 	if len(args) > 0 {
 		return args, nil
 	}
-	resp, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: stale})
+	resp, err := listNodes(ctx, c, stale)
 	if err != nil {
 		return nil, rpcError("", err)
 	}

@@ -104,7 +104,7 @@ func newServiceLsCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
-				resp, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, &shoalpb.ListServicesRequest{Stale: rf.stale})
+				resp, err := listServicePages(ctx, c, rf.stale)
 				if err != nil {
 					return rpcError("", err)
 				}
@@ -190,15 +190,19 @@ func newServiceInspectCommand(g *globals) *cobra.Command {
 
 func newServicePsCommand(g *globals) *cobra.Command {
 	var rf readFlags
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "ps SERVICE [SERVICE...]",
 		Short: "List the tasks of services, newest first in each slot",
 		Long: `List the tasks of services. Each slot (or node, for a global service) shows
 its current task first and the tasks it replaced below it, marked \_.
-ERROR shows why a task failed, or why the scheduler could not place it.`,
+ERROR shows why a task failed, or why the scheduler could not place it.
+With --watch the table is printed again each time its tasks change, until
+interrupted (Ctrl-C).`,
 		Example: `  shoalctl service ps web
   shoalctl service ps --filter desired-state=running --filter node=worker-1 web
-  shoalctl service ps --no-trunc --output json web`,
+  shoalctl service ps --no-trunc --output json web
+  shoalctl service ps --watch web`,
 		Args:              atLeastOne("SERVICE"),
 		ValidArgsFunction: g.completeNames(serviceNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -206,7 +210,17 @@ ERROR shows why a task failed, or why the scheduler could not place it.`,
 			if err != nil {
 				return err
 			}
+			if watch && !cmd.Flags().Changed("timeout") {
+				g.timeout = 0 // a watch runs until interrupted
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
+				if watch {
+					var sel []*shoalpb.WatchSelector
+					for _, name := range args {
+						sel = append(sel, &shoalpb.WatchSelector{Kind: "task", Service: name})
+					}
+					return g.watchTasks(ctx, c, sel, f, rf)
+				}
 				var tasks []*shoalpb.Task
 				for _, name := range args {
 					resp, err := listTasks(ctx, c, &shoalpb.ListTasksRequest{Service: name, Stale: rf.stale})
@@ -220,12 +234,13 @@ ERROR shows why a task failed, or why the scheduler could not place it.`,
 		},
 	}
 	rf.registerList(cmd, taskFilterKeys...)
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the table again each time its tasks change, until interrupted")
 	return cmd
 }
 
 // printTasks prints the tasks that pass f (service ps, stack ps).
 func (g *globals) printTasks(ctx context.Context, c *client, tasks []*shoalpb.Task, f filters, rf readFlags) error {
-	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{Stale: rf.stale})
+	nodes, err := listNodes(ctx, c, rf.stale)
 	if err != nil {
 		return rpcError("", err)
 	}

@@ -28,7 +28,7 @@ func stackSubject(name string) string { return fmt.Sprintf("stack %q", name) }
 
 // listServices reads every service with its task counts.
 func listServices(ctx context.Context, c *client, stale bool) ([]*shoalpb.ServiceSummary, error) {
-	resp, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, &shoalpb.ListServicesRequest{Stale: stale})
+	resp, err := listServicePages(ctx, c, stale)
 	if err != nil {
 		return nil, rpcError("", err)
 	}

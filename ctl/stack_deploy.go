@@ -404,7 +404,7 @@ func removalPlan(ctx context.Context, c *client, s *deployStep) (*shoalpb.Plan, 
 	if err != nil {
 		return nil, rpcError(serviceSubject(s.Service), err)
 	}
-	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{})
+	nodes, err := listNodes(ctx, c, false)
 	if err != nil {
 		return nil, rpcError("", err)
 	}

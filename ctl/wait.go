@@ -55,7 +55,7 @@ func (g *globals) prepareWait(cmd *cobra.Command, waits bool) {
 
 // readCluster reads what a wait looks at, in three requests.
 func readCluster(ctx context.Context, c *client) (*cluster, error) {
-	svcs, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, &shoalpb.ListServicesRequest{})
+	svcs, err := listServicePages(ctx, c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func readCluster(ctx context.Context, c *client) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, &shoalpb.ListNodesRequest{})
+	nodes, err := listNodes(ctx, c, false)
 	if err != nil {
 		return nil, err
 	}

@@ -150,3 +150,41 @@ func listTasks(ctx context.Context, c *client, req *shoalpb.ListTasksRequest) (*
 		page.PageToken = resp.GetNextPageToken()
 	}
 }
+
+// listPageSize is how many services or nodes shoalctl asks for in one
+// ListServices or ListNodes call.
+const listPageSize = 5000
+
+// listServicePages lists every service, page by page.
+func listServicePages(ctx context.Context, c *client, stale bool) (*shoalpb.ListServicesResponse, error) {
+	out := &shoalpb.ListServicesResponse{}
+	page := &shoalpb.ListServicesRequest{Stale: stale, PageSize: listPageSize}
+	for {
+		resp, err := invoke(ctx, c, shoalpb.ControlClient.ListServices, page)
+		if err != nil {
+			return nil, err
+		}
+		out.Services = append(out.Services, resp.GetServices()...)
+		if resp.GetNextPageToken() == "" {
+			return out, nil
+		}
+		page.PageToken = resp.GetNextPageToken()
+	}
+}
+
+// listNodes lists every node, page by page.
+func listNodes(ctx context.Context, c *client, stale bool) (*shoalpb.ListNodesResponse, error) {
+	out := &shoalpb.ListNodesResponse{}
+	page := &shoalpb.ListNodesRequest{Stale: stale, PageSize: listPageSize}
+	for {
+		resp, err := invoke(ctx, c, shoalpb.ControlClient.ListNodes, page)
+		if err != nil {
+			return nil, err
+		}
+		out.Nodes = append(out.Nodes, resp.GetNodes()...)
+		if resp.GetNextPageToken() == "" {
+			return out, nil
+		}
+		page.PageToken = resp.GetNextPageToken()
+	}
+}

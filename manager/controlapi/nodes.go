@@ -70,9 +70,13 @@ func filterTasks(v *raftstore.View, serviceRef, nodeRef string) ([]*api.Task, er
 // ListNodes returns every node with the resources its active tasks reserve.
 func (s *Server) ListNodes(ctx context.Context, req *shoalpb.ListNodesRequest) (*shoalpb.ListNodesResponse, error) {
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListNodesResponse, error) {
-		out := &shoalpb.ListNodesResponse{}
+		nodes, next, err := pageByName(v.Nodes(), nodeKey, req.GetPageSize(), req.GetPageToken(), "ListNodes")
+		if err != nil {
+			return nil, err
+		}
+		out := &shoalpb.ListNodesResponse{NextPageToken: next}
 		leaderID, reach := s.managerReach(ctx, v)
-		for _, n := range v.Nodes() {
+		for _, n := range nodes {
 			reserved, count := nodeLoad(v, v.TasksByNode(n.ID))
 			out.Nodes = append(out.Nodes, &shoalpb.NodeSummary{
 				Node: shoalpb.FromNode(n), Reserved: shoalpb.FromResources(reserved), Tasks: count,

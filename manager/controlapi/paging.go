@@ -65,3 +65,50 @@ func pageTasks(tasks []*api.Task, size uint32, token string) ([]*api.Task, strin
 	}
 	return page, base64.RawURLEncoding.EncodeToString(raw), nil
 }
+
+// nameCursor is the page token of ListServices and ListNodes: the name
+// (service name, node hostname) and id of the last object listed. Both
+// lists are sorted by name, then id.
+type nameCursor struct {
+	Name string `json:"n"`
+	ID   string `json:"i"`
+}
+
+func (c nameCursor) compare(name, id string) int {
+	return cmp.Or(cmp.Compare(c.Name, name), cmp.Compare(c.ID, id))
+}
+
+// pageByName cuts one page out of items (sorted by key) as pageTasks does;
+// method names the call in the error of a bad token.
+func pageByName[T any](items []T, key func(T) (name, id string), size uint32, token, method string) ([]T, string, error) {
+	if size > maxPageSize {
+		return nil, "", invalidf("page_size %d: at most %d", size, maxPageSize)
+	}
+	if token != "" {
+		var c nameCursor
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err == nil {
+			err = json.Unmarshal(raw, &c)
+		}
+		if err != nil || len(token) > 1024 {
+			return nil, "", invalidf("page_token %.40q: not a token from %s", token, method)
+		}
+		at, _ := slices.BinarySearchFunc(items, c, func(x T, c nameCursor) int { return -c.compare(key(x)) })
+		for at < len(items) && c.compare(key(items[at])) >= 0 {
+			at++
+		}
+		items = items[at:]
+	}
+	if size == 0 || len(items) <= int(size) {
+		return items, "", nil
+	}
+	name, id := key(items[size-1])
+	raw, err := json.Marshal(nameCursor{Name: name, ID: id})
+	if err != nil {
+		return nil, "", err
+	}
+	return items[:size], base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+func serviceKey(s *api.Service) (string, string) { return s.Spec.Name, s.ID }
+func nodeKey(n *api.Node) (string, string)       { return n.Hostname, n.ID }

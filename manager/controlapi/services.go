@@ -293,8 +293,12 @@ func (s *Server) GetService(ctx context.Context, req *shoalpb.GetServiceRequest)
 // ListServices returns every service with its running and desired counts.
 func (s *Server) ListServices(ctx context.Context, req *shoalpb.ListServicesRequest) (*shoalpb.ListServicesResponse, error) {
 	return read(ctx, s, req.GetStale(), func(v *raftstore.View) (*shoalpb.ListServicesResponse, error) {
-		out := &shoalpb.ListServicesResponse{}
-		for _, svc := range v.Services() {
+		svcs, next, err := pageByName(v.Services(), serviceKey, req.GetPageSize(), req.GetPageToken(), "ListServices")
+		if err != nil {
+			return nil, err
+		}
+		out := &shoalpb.ListServicesResponse{NextPageToken: next}
+		for _, svc := range svcs {
 			running, desired := taskCounts(svc, v.TasksByService(svc.ID))
 			out.Services = append(out.Services, &shoalpb.ServiceSummary{
 				Service: shoalpb.FromService(svc), Running: running, Desired: desired,

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
@@ -31,6 +33,10 @@ const (
 // proto for the contract).
 func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingServer[shoalpb.WatchMessage]) error {
 	f, err := parseSelectors(req.GetSelectors())
+	var win timeWindow
+	if err == nil {
+		win, err = parseWindow(req)
+	}
 	if err != nil {
 		return toStatus(err)
 	}
@@ -39,7 +45,7 @@ func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingSer
 	if err := waitApplied(ctx, st, req.GetMinIndex()); err != nil {
 		return err
 	}
-	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries()}
+	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries(), window: win}
 	var w raftstore.Watch
 	switch {
 	case req.GetHistory():
@@ -60,7 +66,7 @@ func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingSer
 	defer w.Cancel()
 	ws.floor, ws.skip = w.Floor, req.GetSinceIndex()
 	if req.GetHistory() {
-		ws.skip = 0
+		ws.skip, ws.oldest = 0, oldestTime(w.Backlog)
 	}
 	if w.View != nil {
 		err = ws.sendSnapshot(w.View)
@@ -94,18 +100,24 @@ type watchStream struct {
 	stream    grpc.ServerStreamingServer[shoalpb.WatchMessage]
 	filter    watchFilter
 	summaries bool
+	window    timeWindow
 	floor     uint64
-	skip      uint64 // the client has seen the changes up to this index
-	last      uint64 // the index the client has been brought to
-	sent      bool   // a message went out (the first carries the floor)
+	oldest    *timestamppb.Timestamp // the oldest change held (history)
+	skip      uint64                 // the client has seen the changes up to this index
+	last      uint64                 // the index the client has been brought to
+	sent      bool                   // a message went out (the first carries the floor)
 }
 
-// follow sends the changes of each batch until the client leaves or the
-// state drops the subscription.
+// follow sends the changes of each batch until the client leaves, the
+// until_time passes or the state drops the subscription.
 func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <-chan []raftstore.Event) error {
+	until, stop := ws.window.timer()
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-until:
 			return nil
 		case batch, ok := <-events:
 			if !ok {
@@ -129,7 +141,7 @@ func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <
 func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, upTo uint64, always bool) error {
 	var chunk []*shoalpb.WatchChange
 	for _, ev := range events {
-		if ev.Index <= ws.skip || !ws.filter.match(ev, v) {
+		if ev.Index <= ws.skip || !ws.filter.match(ev, v) || !ws.window.pass(ev, !always) {
 			continue
 		}
 		chunk = append(chunk, ws.change(v, ev))
@@ -157,7 +169,7 @@ func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
 	}
 	add := func(ev raftstore.Event) error {
 		ev.Index, ev.Action = v.Index(), "current"
-		if !ws.filter.match(ev, v) {
+		if !ws.filter.match(ev, v) || !ws.window.pass(ev, false) {
 			return nil
 		}
 		chunk = append(chunk, ws.change(v, ev))
@@ -190,7 +202,7 @@ func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
 
 func (ws *watchStream) send(m *shoalpb.WatchMessage) error {
 	if !ws.sent {
-		m.HistoryFloor = ws.floor
+		m.HistoryFloor, m.HistoryOldestTime = ws.floor, ws.oldest
 	}
 	ws.sent = true
 	ws.last = max(ws.last, m.GetIndex())

@@ -930,9 +930,14 @@ func (x *GetServiceRequest) GetStale() bool {
 	return false
 }
 
+// Paging of ListServices and ListNodes works as ListTasks' (below): page_size
+// 0 returns everything, otherwise at most page_size (up to 10,000) and
+// next_page_token when more follow, in the list's order (by name, then id).
 type ListServicesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stale         bool                   `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
+	PageSize      uint32                 `protobuf:"varint,580,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,581,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -972,6 +977,20 @@ func (x *ListServicesRequest) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *ListServicesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListServicesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 // ServiceSummary is a service with its task counts, for `service ls`.
@@ -1038,6 +1057,7 @@ func (x *ServiceSummary) GetDesired() uint64 {
 type ListServicesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Services      []*ServiceSummary      `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,580,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"` // empty: the last page
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1077,6 +1097,13 @@ func (x *ListServicesResponse) GetServices() []*ServiceSummary {
 		return x.Services
 	}
 	return nil
+}
+
+func (x *ListServicesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ListTasksRequest struct {
@@ -1210,6 +1237,8 @@ func (x *ListTasksResponse) GetNextPageToken() string {
 type ListNodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stale         bool                   `protobuf:"varint,1,opt,name=stale,proto3" json:"stale,omitempty"`
+	PageSize      uint32                 `protobuf:"varint,580,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,581,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1249,6 +1278,20 @@ func (x *ListNodesRequest) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *ListNodesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNodesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 // NodeSummary adds what `node ls` shows besides the node itself.
@@ -1325,6 +1368,7 @@ func (x *NodeSummary) GetManagerStatus() string {
 type ListNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []*NodeSummary         `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,580,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"` // empty: the last page
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1364,6 +1408,13 @@ func (x *ListNodesResponse) GetNodes() []*NodeSummary {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *ListNodesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetNodeRequest struct {
@@ -2314,7 +2365,12 @@ type WatchRequest struct {
 	MinIndex uint64 `protobuf:"varint,4,opt,name=min_index,json=minIndex,proto3" json:"min_index,omitempty"`
 	// summaries: changes carry the Event record (as the Events call sends)
 	// instead of the objects: lighter for timelines.
-	Summaries     bool `protobuf:"varint,5,opt,name=summaries,proto3" json:"summaries,omitempty"`
+	Summaries bool `protobuf:"varint,5,opt,name=summaries,proto3" json:"summaries,omitempty"`
+	// since_time, until_time (with summaries): only the changes whose event
+	// time lies between them pass; once until_time has passed the stream
+	// ends. since_time after until_time is an InvalidArgument.
+	SinceTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2382,6 +2438,20 @@ func (x *WatchRequest) GetSummaries() bool {
 		return x.Summaries
 	}
 	return false
+}
+
+func (x *WatchRequest) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetUntilTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UntilTime
+	}
+	return nil
 }
 
 // WatchSelector: every field set must match.
@@ -2469,9 +2539,13 @@ type WatchMessage struct {
 	ResyncRequired bool   `protobuf:"varint,5,opt,name=resync_required,json=resyncRequired,proto3" json:"resync_required,omitempty"`
 	ResyncReason   string `protobuf:"bytes,6,opt,name=resync_reason,json=resyncReason,proto3" json:"resync_reason,omitempty"`
 	// history_floor: every change after this index is held (first message).
-	HistoryFloor  uint64 `protobuf:"varint,7,opt,name=history_floor,json=historyFloor,proto3" json:"history_floor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HistoryFloor uint64 `protobuf:"varint,7,opt,name=history_floor,json=historyFloor,proto3" json:"history_floor,omitempty"`
+	// history_oldest_time: the time of the oldest change held (first
+	// message of a watch with history), so a client asking for changes
+	// since an earlier time can say that the ones before it are gone.
+	HistoryOldestTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=history_oldest_time,json=historyOldestTime,proto3" json:"history_oldest_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WatchMessage) Reset() {
@@ -2551,6 +2625,13 @@ func (x *WatchMessage) GetHistoryFloor() uint64 {
 		return x.HistoryFloor
 	}
 	return 0
+}
+
+func (x *WatchMessage) GetHistoryOldestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HistoryOldestTime
+	}
+	return nil
 }
 
 type WatchChange struct {
@@ -3024,15 +3105,19 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"C\n" +
 	"\x11GetServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
-	"\x05stale\x18\x02 \x01(\bR\x05stale\"+\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"i\n" +
 	"\x13ListServicesRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"q\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\x12\x1c\n" +
+	"\tpage_size\x18\xc4\x04 \x01(\rR\bpageSize\x12\x1e\n" +
+	"\n" +
+	"page_token\x18\xc5\x04 \x01(\tR\tpageToken\"q\n" +
 	"\x0eServiceSummary\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.shoal.v1.ServiceR\aservice\x12\x18\n" +
 	"\arunning\x18\x02 \x01(\x04R\arunning\x12\x18\n" +
-	"\adesired\x18\x03 \x01(\x04R\adesired\"L\n" +
+	"\adesired\x18\x03 \x01(\x04R\adesired\"u\n" +
 	"\x14ListServicesResponse\x124\n" +
-	"\bservices\x18\x01 \x03(\v2\x18.shoal.v1.ServiceSummaryR\bservices\"\x94\x01\n" +
+	"\bservices\x18\x01 \x03(\v2\x18.shoal.v1.ServiceSummaryR\bservices\x12'\n" +
+	"\x0fnext_page_token\x18\xc4\x04 \x01(\tR\rnextPageToken\"\x94\x01\n" +
 	"\x10ListTasksRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -3042,16 +3127,20 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"page_token\x18\xc5\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.shoal.v1.TaskR\x05tasks\x12'\n" +
-	"\x0fnext_page_token\x18\xc4\x04 \x01(\tR\rnextPageToken\"(\n" +
+	"\x0fnext_page_token\x18\xc4\x04 \x01(\tR\rnextPageToken\"f\n" +
 	"\x10ListNodesRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xa0\x01\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\x12\x1c\n" +
+	"\tpage_size\x18\xc4\x04 \x01(\rR\bpageSize\x12\x1e\n" +
+	"\n" +
+	"page_token\x18\xc5\x04 \x01(\tR\tpageToken\"\xa0\x01\n" +
 	"\vNodeSummary\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12/\n" +
 	"\breserved\x18\x02 \x01(\v2\x13.shoal.v1.ResourcesR\breserved\x12\x14\n" +
 	"\x05tasks\x18\x03 \x01(\x04R\x05tasks\x12&\n" +
-	"\x0emanager_status\x18\x90\x03 \x01(\tR\rmanagerStatus\"@\n" +
+	"\x0emanager_status\x18\x90\x03 \x01(\tR\rmanagerStatus\"i\n" +
 	"\x11ListNodesResponse\x12+\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x15.shoal.v1.NodeSummaryR\x05nodes\":\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x15.shoal.v1.NodeSummaryR\x05nodes\x12'\n" +
+	"\x0fnext_page_token\x18\xc4\x04 \x01(\tR\rnextPageToken\":\n" +
 	"\x0eGetNodeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05stale\x18\x02 \x01(\bR\x05stale\"\xeb\x01\n" +
@@ -3137,19 +3226,23 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x02\n" +
 	"\fWatchRequest\x125\n" +
 	"\tselectors\x18\x01 \x03(\v2\x17.shoal.v1.WatchSelectorR\tselectors\x12\x1f\n" +
 	"\vsince_index\x18\x02 \x01(\x04R\n" +
 	"sinceIndex\x12\x18\n" +
 	"\ahistory\x18\x03 \x01(\bR\ahistory\x12\x1b\n" +
 	"\tmin_index\x18\x04 \x01(\x04R\bminIndex\x12\x1c\n" +
-	"\tsummaries\x18\x05 \x01(\bR\tsummaries\"i\n" +
+	"\tsummaries\x18\x05 \x01(\bR\tsummaries\x129\n" +
+	"\n" +
+	"since_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
+	"\n" +
+	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\"i\n" +
 	"\rWatchSelector\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x16\n" +
-	"\x06labels\x18\x04 \x03(\tR\x06labels\"\x89\x02\n" +
+	"\x06labels\x18\x04 \x03(\tR\x06labels\"\xd5\x02\n" +
 	"\fWatchMessage\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12/\n" +
 	"\achanges\x18\x02 \x03(\v2\x15.shoal.v1.WatchChangeR\achanges\x12\x1a\n" +
@@ -3157,7 +3250,8 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12'\n" +
 	"\x0fresync_required\x18\x05 \x01(\bR\x0eresyncRequired\x12#\n" +
 	"\rresync_reason\x18\x06 \x01(\tR\fresyncReason\x12#\n" +
-	"\rhistory_floor\x18\a \x01(\x04R\fhistoryFloor\"\x98\x02\n" +
+	"\rhistory_floor\x18\a \x01(\x04R\fhistoryFloor\x12J\n" +
+	"\x13history_oldest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11historyOldestTime\"\x98\x02\n" +
 	"\vWatchChange\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
@@ -3356,94 +3450,97 @@ var file_shoalpb_control_proto_depIdxs = []int32{
 	57, // 23: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
 	48, // 24: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
 	39, // 25: shoal.v1.WatchRequest.selectors:type_name -> shoal.v1.WatchSelector
-	41, // 26: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
-	52, // 27: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
-	53, // 28: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
-	54, // 29: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
-	58, // 30: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
-	37, // 31: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
-	57, // 32: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	57, // 33: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	54, // 34: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 35: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 36: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 37: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 38: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 39: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 40: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 41: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 42: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 43: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 44: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 45: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 46: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 47: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 48: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 49: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 50: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 51: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 52: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
-	42, // 53: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	59, // 54: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	60, // 55: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	61, // 56: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	62, // 57: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	63, // 58: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	64, // 59: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	65, // 60: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	66, // 61: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	67, // 62: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	68, // 63: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
-	69, // 64: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
-	70, // 65: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
-	71, // 66: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
-	72, // 67: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
-	44, // 68: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	45, // 69: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 70: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 71: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 72: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 73: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 74: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 75: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	52, // 76: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 77: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 78: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 79: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 80: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 81: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	54, // 82: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	54, // 83: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 84: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 85: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 86: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 87: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 88: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	40, // 89: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
-	43, // 90: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	73, // 91: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	73, // 92: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	74, // 93: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	75, // 94: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	75, // 95: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	76, // 96: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	77, // 97: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	76, // 98: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	78, // 99: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	79, // 100: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
-	80, // 101: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
-	81, // 102: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
-	79, // 103: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
-	82, // 104: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
-	46, // 105: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	46, // 106: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 107: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 108: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	72, // [72:109] is the sub-list for method output_type
-	35, // [35:72] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	57, // 26: shoal.v1.WatchRequest.since_time:type_name -> google.protobuf.Timestamp
+	57, // 27: shoal.v1.WatchRequest.until_time:type_name -> google.protobuf.Timestamp
+	41, // 28: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
+	57, // 29: shoal.v1.WatchMessage.history_oldest_time:type_name -> google.protobuf.Timestamp
+	52, // 30: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
+	53, // 31: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
+	54, // 32: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
+	58, // 33: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
+	37, // 34: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
+	57, // 35: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	57, // 36: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	54, // 37: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 38: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 39: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 40: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 41: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 42: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 43: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 44: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 45: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 46: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 47: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 48: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 49: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 50: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 51: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 52: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 53: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 54: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 55: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
+	42, // 56: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	59, // 57: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	60, // 58: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	61, // 59: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	62, // 60: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	63, // 61: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	64, // 62: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	65, // 63: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	66, // 64: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	67, // 65: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	68, // 66: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	69, // 67: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	70, // 68: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	71, // 69: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
+	72, // 70: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	44, // 71: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	45, // 72: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 73: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 74: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 75: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 76: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 77: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 78: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	52, // 79: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 80: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 81: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 82: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 83: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 84: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	54, // 85: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	54, // 86: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 87: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 88: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 89: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 90: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 91: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	40, // 92: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
+	43, // 93: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	73, // 94: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	73, // 95: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	74, // 96: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	75, // 97: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	75, // 98: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	76, // 99: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	77, // 100: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	76, // 101: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	78, // 102: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	79, // 103: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
+	80, // 104: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	81, // 105: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
+	79, // 106: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
+	82, // 107: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	46, // 108: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	46, // 109: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 110: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 111: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	75, // [75:112] is the sub-list for method output_type
+	38, // [38:75] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
