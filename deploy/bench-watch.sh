@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bench-watch.txt}
 cmd=(go test -run '^$' -bench '^BenchmarkWatch$' -benchtime "${BENCH_TIME:-1x}" -timeout 20m ./cmd/agent/)
 echo "== ${cmd[*]}" | tee "$out"
-"${cmd[@]}" 2>&1 | grep -E '^(Benchmark|ok|FAIL|---|\s+\S+_test\.go)' | tee -a "$out"
+"${cmd[@]}" 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)|_test\.go:' | tee -a "$out"
 awk '
 /wait_cpu/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "watch_cpu_ms") w = $i; if ($(i+1) == "poll_cpu_ms") p = $i; if ($(i+1) == "idle_cpu_ms") d = $i; if ($(i+1) == "watch/poll_net") r = $i } }
 /fanout/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "max_ms") m = $i; if ($(i+1) == "p99_ms") q = $i } }

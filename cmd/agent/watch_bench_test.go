@@ -69,6 +69,7 @@ func BenchmarkWatch(b *testing.B) {
 		b.ReportMetric(idle/n, "idle_cpu_ms")
 		b.ReportMetric(watch/n, "watch_cpu_ms")
 		b.ReportMetric(poll/n, "poll_cpu_ms")
+		b.ReportMetric(float64(pollErrors.Load()), "poll_errors")
 		b.ReportMetric(max(watch-idle, 1)/max(poll-idle, 1), "watch/poll_net")
 	})
 	b.Run("fanout", func(b *testing.B) {
@@ -135,15 +136,23 @@ func watchClient(ctx context.Context, c shoalpb.ControlClient, sel []*shoalpb.Wa
 	}
 }
 
+// pollErrors counts the failed reads of pollClient (0 in a sound run).
+var pollErrors atomic.Int64
+
 // pollClient reads as shoalctl's wait did before Watch until ctx ends.
 func pollClient(ctx context.Context, c shoalpb.ControlClient) {
 	t := time.NewTicker(waitPollInterval)
 	defer t.Stop()
 	for {
-		_, _ = c.ListServices(ctx, &shoalpb.ListServicesRequest{})
+		if _, err := c.ListServices(ctx, &shoalpb.ListServicesRequest{}); err != nil && ctx.Err() == nil {
+			pollErrors.Add(1)
+		}
 		page := &shoalpb.ListTasksRequest{PageSize: waitTaskPage}
 		for {
 			resp, err := c.ListTasks(ctx, page)
+			if err != nil && ctx.Err() == nil {
+				pollErrors.Add(1)
+			}
 			if err != nil || resp.GetNextPageToken() == "" {
 				break
 			}
