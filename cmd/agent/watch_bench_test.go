@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +20,6 @@ const (
 	waitPollInterval = 200 * time.Millisecond
 	waitTaskPage     = 5000
 	cpuWindow        = 10 * time.Second
-	clkTck           = 100 // USER_HZ on Linux: /proc/PID/stat counts in 1/100 s
 )
 
 // BenchmarkWatch: three shoal-manager processes, 50 agents in this
@@ -41,7 +37,7 @@ func BenchmarkWatch(b *testing.B) {
 	managerBin, _ := buildBinaries(b, dir)
 	procs, addrs := startManagers(b, dir, managerBin, nil, "--log-level", "warn")
 	var ends atomic.Int64
-	startAgents(b, dir, agents, addrs, &ends)
+	startAgents(b, dir, agents, addrs, &ends, nil)
 	c0 := control(b, addrs[0])
 	waitNodesReady(b, c0, agents)
 	leader := leaderProc(b, c0, procs, addrs)
@@ -91,31 +87,23 @@ func cpuDuring(b *testing.B, leader *proc, n int, client func(context.Context)) 
 	for range n {
 		wg.Go(func() { client(ctx) })
 	}
-	before := procCPU(b, leader.cmd.Process.Pid)
+	before := leaderCPU(b, leader)
 	select {
 	case <-time.After(cpuWindow):
 	case <-ctx.Done():
 	}
-	after := procCPU(b, leader.cmd.Process.Pid)
+	after := leaderCPU(b, leader)
 	cancel()
 	wg.Wait()
-	return float64(after-before) * 1000 / clkTck
+	return float64((after - before).Milliseconds())
 }
 
-// procCPU returns utime+stime of a process, in clock ticks.
-func procCPU(b *testing.B, pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+func leaderCPU(b *testing.B, leader *proc) time.Duration {
+	d, err := procCPU(leader.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The command name may hold spaces: fields count from after its ')'.
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("/proc/%d/stat: %q", pid, raw)
-	}
-	return u + s
+	return d
 }
 
 // watchClient follows a watch as shoalctl's wait does until ctx ends;
