@@ -28,9 +28,9 @@ type proc struct {
 	dir, bin  string
 	env, args []string
 	cmd       *exec.Cmd
-	log  string
-	done chan struct{} // closed when the process has exited
-	err  error         // how it exited, once done is closed
+	log       string
+	done      chan struct{} // closed when the process has exited
+	err       error         // how it exited, once done is closed
 }
 
 // buildBinaries builds shoal-manager and shoal-agent into dir.

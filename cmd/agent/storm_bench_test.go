@@ -88,7 +88,9 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 	const agents, replicas = 1000, 10000
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
-	procs, addrs := startManagersWith(b, dir, managerBin, nil, func(int) []string { return []string{"--log-level", cmp.Or(os.Getenv("SHOAL_BENCH_MANAGER_LOG"), "warn")} })
+	procs, addrs := startManagersWith(b, dir, managerBin, nil, func(int) []string {
+		return []string{"--log-level", cmp.Or(os.Getenv("SHOAL_BENCH_MANAGER_LOG"), "warn")}
+	})
 	var ends atomic.Int64
 	opened := newSessionsOpened()
 	rts := startAgents(b, dir, agents, addrs, &ends, opened)
