@@ -119,6 +119,7 @@ func TestLab(t *testing.T) {
 		{"bad input", testBadInput},
 		{"seed compose example", testSeedExample},
 		{"container options", testContainerOptions},
+		{"secrets", testSecrets},
 		{"health and digest", testHealthAndDigest},
 	} {
 		t.Run(sub.name, func(t *testing.T) {
