@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"fmt"
 	"io"
 	"io/fs"
@@ -37,8 +38,12 @@ func testSecrets(ctx context.Context, t *testing.T, l *Lab) {
 	t.Cleanup(func() { _ = l.Ctl(ctx, io.Discard, "secret", "rm", "db_password") })
 	// The container prints the file's owner and mode and a digest of its
 	// content, never the content, so that logs stay clean.
-	script := "stat -c '%u:%g:%a' /run/secrets/db_password; md5sum /run/secrets/db_password; sleep 3600"
+	// It also reads the value the way images of the *_FILE pattern do
+	// (POSTGRES_PASSWORD_FILE and the like): through a variable naming
+	// the file.
+	script := "stat -c '%u:%g:%a' /run/secrets/db_password; echo \"via-env $(md5sum < \"$DB_PASSWORD_FILE\")\"; sleep 3600"
 	if err := l.Ctl(ctx, &out, "service", "create", "--name", "sec", "--reserve-memory", "16M",
+		"--env", "DB_PASSWORD_FILE=/run/secrets/db_password",
 		"--secret", "source=db_password,uid=70,gid=71,mode=0440", l.Image(), "sh", "-c", script); err != nil {
 		t.Fatalf("service create: %v\n%s", err, out.String())
 	}
@@ -51,6 +56,9 @@ func testSecrets(ctx context.Context, t *testing.T, l *Lab) {
 		}
 		if !strings.Contains(logs.String(), "70:71:440") {
 			return &missingLine{want: "70:71:440", logs: logs.String()}
+		}
+		if viaEnv := fmt.Sprintf("via-env %x", md5.Sum([]byte(value))); !strings.Contains(logs.String(), viaEnv) {
+			return &missingLine{want: viaEnv, logs: logs.String()}
 		}
 		return nil
 	})
