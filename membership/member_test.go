@@ -21,19 +21,29 @@ func TestClusterJoinSharesMeta(t *testing.T) {
 		if err != nil || host != "127.0.0.1" || port == "0" {
 			t.Fatalf("Addr() = %q, want 127.0.0.1 and the bound port", nd.Addr())
 		}
-		members := nd.Members()
-		var ids []string
-		for i, m := range members {
-			ids = append(ids, m.NodeID)
-			want := testMeta(fmt.Sprintf("n%d", i))
-			want.Version = MetaVersion
-			if !reflect.DeepEqual(m, want) {
-				t.Errorf("%s sees member %d as %+v, want %+v", nd.LocalMeta().NodeID, i, m, want)
+		// Polled, not read once: on a loaded machine a member may be
+		// suspected for a moment after the cluster first converged.
+		var diff string
+		waitFor(t, nd.LocalMeta().NodeID+" sees every member's metadata, sorted by node id", func() bool {
+			diff = ""
+			members := nd.Members()
+			var ids []string
+			for i, m := range members {
+				ids = append(ids, m.NodeID)
+				want := testMeta(fmt.Sprintf("n%d", i))
+				want.Version = MetaVersion
+				if !reflect.DeepEqual(m, want) {
+					diff += fmt.Sprintf("member %d is %+v, want %+v; ", i, m, want)
+				}
 			}
-		}
-		if !slices.IsSorted(ids) {
-			t.Errorf("Members() not sorted by node id: %v", ids)
-		}
+			if len(members) != len(nodes) {
+				diff += fmt.Sprintf("%d members, want %d; ", len(members), len(nodes))
+			}
+			if !slices.IsSorted(ids) {
+				diff += fmt.Sprintf("Members() not sorted by node id: %v", ids)
+			}
+			return diff == ""
+		}, func() string { return diff })
 	}
 	// Each node got a Join event for every member, itself included.
 	for _, nd := range nodes {
