@@ -154,6 +154,10 @@ type Agent struct {
 	// established counts the sessions established (for the reconnects
 	// metric).
 	established atomic.Int64
+	// pacedPeriod is the heartbeat period a leader asked for last (0: none
+	// yet). A new session starts at it: a cluster that was paced to a
+	// slower period stays paced while its agents move to a new leader.
+	pacedPeriod atomic.Int64
 }
 
 // New checks cfg, loads (or makes) the node's identity and binds the Agent

@@ -98,7 +98,7 @@ func (a *Agent) runSessions(ctx context.Context) error {
 		} else {
 			a.log.Info("session ended", "manager", addr, "err", err)
 		}
-		if unreachable(err) && !errors.Is(err, errSilent) && !conns.connecting(addr) {
+		if unreachable(err) && !errors.Is(err, errSilent) && !conns.connecting(addr) && !f.firstTimeout(addr, res, err) {
 			// A connection to a vanished manager may look healthy for a
 			// long time: open a new one next time. One that is still
 			// connecting is kept: gRPC retries it on its own, and
@@ -108,7 +108,8 @@ func (a *Agent) runSessions(ctx context.Context) error {
 			// loaded leader that answers again, and a thousand agents
 			// each opening a new connection (a new TLS handshake) to it
 			// load it further. If the connection is dead, the next
-			// attempt over it times out and it is dropped then.
+			// attempt over it times out and it is dropped then. So is
+			// one whose manager was only slow to open a session once.
 			conns.drop(addr)
 		}
 		if !sleepCtx(ctx, f.after(addr, res, err, time.Now())) {
@@ -131,6 +132,21 @@ type leaderFinder struct {
 	// timeouts counts the attempts in a row that timed out while opening a
 	// session; it sets the next attempt's establish timeout.
 	timeouts int
+	// timedOut is the manager whose last attempt timed out while opening
+	// a session ("" after one was established).
+	timedOut string
+}
+
+// firstTimeout reports whether an attempt at addr that ended with err
+// timed out while opening the session, and the one before at addr did not.
+// A manager that is slow once is most often a new leader that a thousand
+// agents reached at the same moment: the agent asks another manager for
+// the leader (without passing addr over, so that a redirect back to it is
+// followed) and keeps its connection, and comes back with a longer
+// timeout. Only a second timeout in a row passes addr over, as a manager
+// behind a cut link must be.
+func (f *leaderFinder) firstTimeout(addr string, res sessionResult, err error) bool {
+	return !res.established && status.Code(err) == codes.DeadlineExceeded && f.timedOut != addr
 }
 
 // establishTimeout is the bound of the next attempt to open a session.
@@ -171,11 +187,13 @@ func (f *leaderFinder) pick(now time.Time) string {
 // backoff that grows from reconnectMin to reconnectMax and restarts after a
 // session was established.
 func (f *leaderFinder) after(addr string, res sessionResult, err error, now time.Time) time.Duration {
+	first := f.firstTimeout(addr, res, err)
 	if res.established {
-		f.delay, f.redirects, f.timeouts = reconnectMin, 0, 0
+		f.delay, f.redirects, f.timeouts, f.timedOut = reconnectMin, 0, 0, ""
 	}
 	if !res.established && status.Code(err) == codes.DeadlineExceeded {
 		f.timeouts++
+		f.timedOut = addr
 	}
 	switch {
 	case res.redirected:
@@ -185,7 +203,7 @@ func (f *leaderFinder) after(addr string, res sessionResult, err error, now time
 			f.a.setLeader(hint)
 			return 0
 		}
-	case unreachable(err):
+	case unreachable(err) && !first:
 		f.failed[addr] = now
 	}
 	f.a.setLeader("")
@@ -207,9 +225,11 @@ func unreachable(err error) bool {
 	return false
 }
 
-// receiveDeadline is how long the agent waits for any word from the
-// manager before it gives up on the session.
-func (a *Agent) receiveDeadline() time.Duration { return silentBeats * a.cfg.HeartbeatInterval }
+// sessionPeriod is the heartbeat period a new session starts at: the one a
+// leader asked for last.
+func (a *Agent) sessionPeriod() time.Duration {
+	return a.heartbeatPeriod(time.Duration(a.pacedPeriod.Load()))
+}
 
 // session runs one session with the manager at addr until it ends.
 func (a *Agent) session(ctx context.Context, conns *connCache, addr string, timeout time.Duration) (sessionResult, error) {
@@ -253,10 +273,20 @@ func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, 
 	if err := stream.Send(&shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Hello{Hello: hello}}); err != nil {
 		return nil, nil, fmt.Errorf("hello to %s: %w", addr, causeOr(sctx, err))
 	}
+	// The leader may first answer with a heartbeat (it has the hello and
+	// is working on it), and the network view of the same wake-up comes
+	// before the assignments. Each word restarts the timeout: a manager
+	// that a thousand agents reach at once (a new leader) is slow, not
+	// gone, and an agent that gave up on it would only queue again.
 	first, err := stream.Recv()
-	// The network view of the same wake-up comes before the assignments.
-	for err == nil && first.GetNetworkView() != nil {
-		a.setNetworkView(first.GetNetworkView())
+	for err == nil && (first.GetNetworkView() != nil || first.GetHeartbeat() != nil) {
+		timer.Reset(timeout)
+		if v := first.GetNetworkView(); v != nil {
+			a.setNetworkView(v)
+		}
+		if p := first.GetHeartbeat().GetPeriod(); p != nil {
+			a.pacedPeriod.Store(int64(p.AsDuration()))
+		}
 		first, err = stream.Recv()
 	}
 	if err != nil {
@@ -302,14 +332,15 @@ func (a *Agent) converse(ctx, sctx context.Context, cancel context.CancelCauseFu
 	if err := sendStatuses(stream, a.w.statuses()); err != nil {
 		return fmt.Errorf("session with %s: %w", addr, err)
 	}
-	watchdog := newSilence(a.receiveDeadline(), func(silentFor time.Duration) {
+	period := a.sessionPeriod()
+	watchdog := newSilence(silentBeats*period, func(silentFor time.Duration) {
 		cancel(fmt.Errorf("%w: nothing from %s for %s (%d heartbeat intervals)", errSilent, addr,
 			silentFor.Round(time.Millisecond), silentBeats))
 	})
 	defer watchdog.stop()
 	in := &inbound{
 		set: set, resync: make(chan struct{}, 1), acks: make(chan *shoalpb.RestartAck, 1), res: res,
-		silence: watchdog, periods: make(chan time.Duration, 1),
+		silence: watchdog, periods: make(chan time.Duration, 1), period: period,
 	}
 	var recvErr error
 	recvDone := make(chan struct{})
@@ -341,6 +372,8 @@ type inbound struct {
 	// periods carries the heartbeat period the leader asks for to the
 	// sender (the latest one only).
 	periods chan time.Duration
+	// period is the one the session started at.
+	period time.Duration
 }
 
 // pace passes a new heartbeat period to the sender, replacing one it has
@@ -410,6 +443,7 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 			a.setNetworkView(msg.NetworkView)
 		case *shoalpb.ManagerMessage_Heartbeat:
 			if p := msg.Heartbeat.GetPeriod(); p != nil {
+				a.pacedPeriod.Store(int64(p.AsDuration()))
 				in.pace(a.heartbeatPeriod(p.AsDuration()))
 			}
 		case *shoalpb.ManagerMessage_RestartAck:
@@ -432,7 +466,7 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 // pump sends statuses (batched), resync requests and heartbeats until the
 // session ends, and the restart notice if ctx ends first.
 func (a *Agent) pump(ctx, sctx context.Context, stream shoalpb.Dispatcher_SessionClient, in *inbound, recvDone <-chan struct{}) error {
-	period := a.cfg.HeartbeatInterval
+	period := in.period
 	hb := time.NewTicker(period)
 	defer hb.Stop()
 	for {

@@ -263,6 +263,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	ctl.Register(gs)
 	caSrv.Register(gs)
 	wg.Go(func() { m.renew(runCtx, node) })
+	wg.Go(func() { m.keepTicketKeys(runCtx, node.State()) })
 	parts, err := m.startParts(runCtx, gs, node)
 	if err != nil {
 		cancel()

@@ -191,3 +191,31 @@ func (m *Manager) SessionCount() int {
 	}
 	return d.SessionCount()
 }
+
+// ticketKeysEvery is how often the manager derives its session ticket keys
+// again: a new ticket epoch or a rotated root applies within this.
+const ticketKeysEvery = 10 * time.Second
+
+// keepTicketKeys keeps this manager's TLS servers sealing session tickets
+// with the cluster's keys (pki/tickets.go), so that an agent resumes here
+// the TLS session it had with another manager. Until the state holds the
+// CA (a joining manager), crypto/tls's own keys are used.
+func (m *Manager) keepTicketKeys(ctx context.Context, state *raftstore.State) {
+	if m.cfg.Plaintext {
+		return
+	}
+	t := time.NewTicker(ticketKeysEvery)
+	defer t.Stop()
+	for {
+		if ca, ok := state.Read().CA(); ok {
+			if err := m.creds.SetTicketSecret(ca.RootKey); err != nil {
+				m.log.Warn("session ticket keys not set", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

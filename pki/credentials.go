@@ -35,6 +35,10 @@ type Credentials struct {
 
 	subsMu sync.Mutex
 	subs   []chan struct{}
+
+	// tickets seal this server's TLS session tickets (nil: crypto/tls's
+	// own keys); see tickets.go.
+	tickets atomic.Pointer[ticketKeys]
 }
 
 // bundle is one consistent set: a certificate and the roots it was checked

@@ -19,7 +19,7 @@ func (c *Credentials) ServerTLS() *tls.Config {
 		MinVersion: tls.VersionTLS13,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			b := c.cur.Load()
-			return &tls.Config{
+			cfg := &tls.Config{
 				MinVersion:   tls.VersionTLS13,
 				Certificates: []tls.Certificate{b.cert},
 				ClientAuth:   tls.VerifyClientCertIfGiven,
@@ -35,7 +35,9 @@ func (c *Credentials) ServerTLS() *tls.Config {
 					_, err := c.checkCluster(cs.PeerCertificates[0], "")
 					return err
 				},
-			}, nil
+			}
+			c.setTicketKeys(cfg)
+			return cfg, nil
 		},
 	}
 }
@@ -49,6 +51,10 @@ func (c *Credentials) ClientTLS() *tls.Config {
 		MinVersion: tls.VersionTLS13,
 		RootCAs:    c.Roots(),
 		ServerName: RoleManager,
+		// Every manager names itself "manager", so the one cached session
+		// is offered to whichever manager is dialled next (see
+		// tickets.go).
+		ClientSessionCache: tls.NewLRUClientSessionCache(4),
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			cert := c.cur.Load().cert
 			return &cert, nil

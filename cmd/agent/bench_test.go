@@ -407,7 +407,7 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atom
 		rts[i] = fake.New()
 		dataDir := filepath.Join(dir, "agents", strconv.Itoa(i))
 		// Each agent joins with the worker token, as shoal-agent does.
-		creds, err := join.Obtain(b.Context(), join.Options{Dir: dataDir, Managers: joinAddrs, Token: token, Role: pki.RoleWorker})
+		creds, err := join.Obtain(b.Context(), join.Options{Dir: dataDir, Managers: joinAddrs, Token: token, Role: pki.RoleWorker, Logger: logger})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,8 +90,21 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 	const agents, replicas = 1000, 10000
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
-	procs, addrs := startManagersWith(b, dir, managerBin, nil, func(int) []string {
-		return []string{"--log-level", cmp.Or(os.Getenv("SHOAL_BENCH_MANAGER_LOG"), "warn")}
+	// With SHOAL_BENCH_PROFILE_DIR set, the surviving managers' CPU
+	// profiles of the storm are saved, beside the agents' log.
+	profDir := os.Getenv("SHOAL_BENCH_PROFILE_DIR")
+	var debugAddrs []string
+	if profDir != "" {
+		for range 3 {
+			debugAddrs = append(debugAddrs, freeAddr(b))
+		}
+	}
+	procs, addrs := startManagersWith(b, dir, managerBin, nil, func(i int) []string {
+		args := []string{"--log-level", cmp.Or(os.Getenv("SHOAL_BENCH_MANAGER_LOG"), "warn")}
+		if profDir != "" {
+			args = append(args, "--debug-addr", debugAddrs[i])
+		}
+		return args
 	})
 	var ends atomic.Int64
 	opened := newSessionsOpened()
@@ -105,7 +120,7 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 	managertest.WaitFor(b, 300*time.Second, func() error { return containersRunning(rts, replicas) })
 	var took, cpu []float64
 	b.ResetTimer()
-	for range b.N {
+	for op := range b.N {
 		b.StopTimer()
 		old := leaderIndex(b, procs, addrs, cs)
 		managertest.WaitFor(b, 120*time.Second, func() error {
@@ -115,6 +130,19 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 		b.StartTimer()
 		killed := time.Now()
 		procs[old].kill9(b)
+		var profiled sync.WaitGroup
+		if profDir != "" {
+			profiled.Go(func() {
+				profileSelfFor(b, filepath.Join(profDir, fmt.Sprintf("storm-%d-agents.pprof", op)), 6*time.Second)
+			})
+			for i, a := range debugAddrs {
+				if i != old {
+					profiled.Go(func() {
+						fetchDebug(b, a, "profile?seconds=6", filepath.Join(profDir, fmt.Sprintf("storm-%d-%s.pprof", op, procs[i].name)))
+					})
+				}
+			}
+		}
 		var next int
 		managertest.WaitFor(b, 120*time.Second, func() error {
 			next = leaderIndex(b, procs, addrs, cs)
@@ -134,6 +162,7 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 			// is most of it, since it was idle before.
 			cpu = append(cpu, spent.Seconds())
 		}
+		profiled.Wait()
 		procs[old] = procs[old].restart(b)
 		managertest.WaitFor(b, 300*time.Second, func() error { return containersRunning(rts, replicas) })
 		b.StartTimer()
@@ -170,4 +199,25 @@ func leaderIndex(b *testing.B, procs []*proc, addrs []string, cs []shoalpb.Contr
 		}
 	}
 	return -1
+}
+
+// profileSelfFor writes a CPU profile of this process (the agents) for d.
+func profileSelfFor(b *testing.B, out string, d time.Duration) {
+	f, err := os.Create(out)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Error(err)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.Context().Done():
+	}
+	pprof.StopCPUProfile()
 }

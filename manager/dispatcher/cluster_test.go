@@ -126,7 +126,8 @@ func (rc *raftCluster) waitRunningOff(svc string, replicas uint64, off string) [
 }
 
 // createService creates a replicated service through the control API of
-// any manager (a follower forwards it).
+// a running manager other than the leader when there is one (a follower
+// forwards it).
 func (rc *raftCluster) createService(name string, replicas uint64) string {
 	rc.t.Helper()
 	spec := &shoalpb.ServiceSpec{
@@ -136,7 +137,16 @@ func (rc *raftCluster) createService(name string, replicas uint64) string {
 	var resp *shoalpb.ServiceWriteResponse
 	managertest.WaitFor(rc.t, 20*time.Second, func() error {
 		var err error
-		resp, err = rc.c.Client(1).CreateService(rc.t.Context(), &shoalpb.CreateServiceRequest{Spec: spec})
+		via := -1
+		for i := range rc.c.N() {
+			if rc.c.Running(i) && (via < 0 || i != rc.c.Leader()) {
+				via = i
+			}
+		}
+		if via < 0 {
+			return fmt.Errorf("no manager runs")
+		}
+		resp, err = rc.c.Client(via).CreateService(rc.t.Context(), &shoalpb.CreateServiceRequest{Spec: spec})
 		return err
 	})
 	return resp.GetService().GetId()

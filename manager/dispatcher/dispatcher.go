@@ -117,6 +117,7 @@ type Dispatcher struct {
 	live     *liveness
 	pace     *pacer
 	statuses *statusBatcher
+	leaders  *leaderWait
 }
 
 // New returns a dispatcher; Run does the leader's duties.
@@ -138,6 +139,7 @@ func New(cfg Config) *Dispatcher {
 	d.live = newLiveness(cfg, d.sessions, log, d.now)
 	d.live.pace = d.pace
 	d.statuses = newStatusBatcher(cfg, log, d.now)
+	d.leaders = newLeaderWait(func() bool { return cfg.IsLeader() || cfg.LeaderAddr() != "" })
 	return d
 }
 

@@ -207,6 +207,21 @@ func (l *liveness) takeOver() {
 		}
 	}
 	nodes := l.state.Read().Nodes()
+	// The nodes that were ready will open their sessions here within
+	// moments: pace the heartbeats for them from the start, and give them
+	// the reconnect window at that pace (a thousand agents need longer to
+	// come back than ten).
+	expected := 0
+	for _, n := range nodes {
+		if n.Status == api.NodeReady || n.Status == api.NodeUnknown || n.Status == api.NodeRestarting {
+			expected++
+		}
+	}
+	window := l.window
+	if l.pace != nil {
+		l.pace.expect(expected)
+		window = inPeriods(l.window, l.pace.period())
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	waiting, confirmed := 0, 0
@@ -220,11 +235,11 @@ func (l *liveness) takeOver() {
 				confirmed++
 				continue
 			}
-			l.due[n.ID] = dueDown{since: now, wait: l.window, why: "reconnect window after a leader change", cause: CauseReconnectWindow}
+			l.due[n.ID] = dueDown{since: now, wait: window, why: "reconnect window after a leader change", cause: CauseReconnectWindow}
 			waiting++
 		}
 	}
-	l.log.Info("leading: checking node liveness", "grace_period", l.grace, "reconnect_window", l.window,
+	l.log.Info("leading: checking node liveness", "grace_period", l.grace, "reconnect_window", window,
 		"nodes_waited_for", waiting, "nodes_gone_in_gossip", confirmed, "restart_holds", len(l.holds))
 }
 
@@ -274,9 +289,10 @@ func (l *liveness) sessionEnded(nodeID string, lastSeen time.Time) {
 	if lost < massLossMin || lost*massLossShare < lost+l.sessions.count() {
 		return
 	}
+	window := inPeriods(l.window, l.period())
 	for id, due := range l.due {
-		if due.cause == CauseSession && due.wait < l.window {
-			due.wait, due.why = l.window, fmt.Sprintf("reconnect window: %d nodes lost their session together", lost)
+		if due.cause == CauseSession && due.wait < window {
+			due.wait, due.why = window, fmt.Sprintf("reconnect window: %d nodes lost their session together", lost)
 			l.due[id] = due
 		}
 	}

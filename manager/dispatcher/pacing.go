@@ -85,6 +85,19 @@ func (p *pacer) period() time.Duration {
 	return heartbeatPeriod(p.peak)
 }
 
+// expect raises the count the period follows to n sessions that are about
+// to open: a new leader holds none yet, and agents told the shortest
+// period while a thousand of them reconnect would end their sessions at
+// the first stall of that storm, and reconnect again.
+func (p *pacer) expect(n int) {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n >= p.peak || now.Sub(p.peakAt) > peakHold {
+		p.peak, p.peakAt = n, now
+	}
+}
+
 // heartbeat is the answer to an agent's heartbeat.
 func (p *pacer) heartbeat() *shoalpb.ManagerMessage {
 	period := p.period()

@@ -83,9 +83,14 @@ func TestHelloRefused(t *testing.T) {
 	}
 }
 
+// recvAssignments returns the next assignments message, passing over
+// heartbeat answers (the first of which opens every session).
 func recvAssignments(t *testing.T, stream shoalpb.Dispatcher_SessionClient) *shoalpb.Assignments {
 	t.Helper()
 	m, err := stream.Recv()
+	for err == nil && m.GetHeartbeat() != nil {
+		m, err = stream.Recv()
+	}
 	if err != nil {
 		t.Fatalf("recv: %v", err)
 	}
@@ -113,6 +118,11 @@ func TestSessionProtocol(t *testing.T) {
 	stream := sessionClient(t, s.addr)
 	if err := stream.Send(helloMsg("n1")); err != nil {
 		t.Fatal(err)
+	}
+	// The hello is answered at once with a heartbeat that sets the period,
+	// before the registration commits.
+	if m, err := stream.Recv(); err != nil || m.GetHeartbeat().GetPeriod() == nil {
+		t.Fatalf("first message = %v (%v), want a heartbeat with a period", m, err)
 	}
 	first := recvAssignments(t, stream)
 	if !first.GetFull() || first.GetSequence() != 1 || len(first.GetUpsert()) != 0 {

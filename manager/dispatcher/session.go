@@ -77,7 +77,10 @@ func (s *session) silentFor() time.Duration { return s.d.now().Sub(s.lastSeen())
 // Session serves one agent: hello, then assignments out and statuses in.
 func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	if !d.cfg.IsLeader() {
-		return d.redirect(stream)
+		d.leaders.wait(stream.Context())
+		if !d.cfg.IsLeader() {
+			return d.redirect(stream)
+		}
 	}
 	hello, err := recvHello(stream)
 	if err != nil {
@@ -92,6 +95,12 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	}
 	if err := d.identify(stream.Context(), node.ID); err != nil {
 		d.log.Warn("session refused", "hello_node_id", node.ID, "err", err)
+		return err
+	}
+	// A heartbeat answer first: the agent knows this manager has its hello
+	// (and the period to beat at) while the registration commits, which
+	// takes long when a thousand agents arrive at a new leader together.
+	if err := stream.Send(d.pace.heartbeat()); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
