@@ -19,8 +19,11 @@ type nodeLoads struct {
 	index  uint64
 	valid  bool
 	byNode map[string]*scheduler.Load
-	// held is, by task, what the load counts for it and on which node.
-	held map[string]held
+	// held is, by task, what the load counts for it and on which node;
+	// holders counts them by node (a task may hold nothing measurable,
+	// so the load alone cannot say when a node's entry may go).
+	held    map[string]held
+	holders map[string]int
 }
 
 type held struct {
@@ -48,9 +51,11 @@ func (l *nodeLoads) rebuild(index uint64, tasks []*api.Task, specOf scheduler.Sp
 	if l.byNode == nil {
 		l.byNode = make(map[string]*scheduler.Load)
 		l.held = make(map[string]held, len(tasks))
+		l.holders = make(map[string]int)
 	}
 	clear(l.byNode)
 	clear(l.held)
+	clear(l.holders)
 	for _, t := range tasks {
 		l.set(t, specOf)
 	}
@@ -105,6 +110,7 @@ func (l *nodeLoads) set(t *api.Task, specOf scheduler.SpecOf) {
 	}
 	load.Add(hd.h)
 	l.held[t.ID] = hd
+	l.holders[hd.node]++
 }
 
 // drop stops counting task id.
@@ -114,10 +120,10 @@ func (l *nodeLoads) drop(id string) {
 		return
 	}
 	delete(l.held, id)
-	load := l.byNode[hd.node]
-	load.Remove(hd.h)
-	if load.Tasks == 0 && len(load.Ports) == 0 && load.Free(api.Resources{}) == (api.Resources{}) {
+	l.byNode[hd.node].Remove(hd.h)
+	if l.holders[hd.node]--; l.holders[hd.node] == 0 {
 		delete(l.byNode, hd.node)
+		delete(l.holders, hd.node)
 	}
 }
 

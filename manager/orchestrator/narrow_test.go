@@ -218,3 +218,30 @@ func loadsText(l *nodeLoads) string {
 	fmt.Fprintf(&b, "%d tasks held at index %d\n", len(l.held), l.index)
 	return b.String()
 }
+
+// TestNodeLoadsHoldNothingMeasurable: a task that holds no resources and
+// does not count toward spread (told to stop, reserving nothing) still
+// keeps its node's entry until it goes, and the loads brought forward
+// task by task match those rebuilt.
+func TestNodeLoadsHoldNothingMeasurable(t *testing.T) {
+	free := &api.ServiceSpec{}
+	reserving := &api.ServiceSpec{Resources: api.ResourceRequirements{Reservations: api.Resources{NanoCPUs: 1e9}}}
+	specs := map[string]*api.ServiceSpec{"free": free, "reserving": reserving}
+	specOf := func(t *api.Task) *api.ServiceSpec { return specs[t.ServiceID] }
+	stopping := &api.Task{ID: "a", ServiceID: "free", NodeID: "n1", DesiredState: api.TaskShutdown,
+		Status: api.TaskStatus{State: api.TaskRunning}}
+	running := &api.Task{ID: "b", ServiceID: "reserving", NodeID: "n1", DesiredState: api.TaskRunning,
+		Status: api.TaskStatus{State: api.TaskRunning}}
+	var l, want nodeLoads
+	l.rebuild(1, []*api.Task{stopping, running}, specOf)
+	l.drop(running.ID)
+	want.rebuild(2, []*api.Task{stopping}, specOf)
+	want.index = 1
+	if got, w := loadsText(&l), loadsText(&want); got != w {
+		t.Errorf("after the reserving task left:\n%s\nwant\n%s", got, w)
+	}
+	l.drop(stopping.ID)
+	if len(l.byNode) != 0 || len(l.held) != 0 || len(l.holders) != 0 {
+		t.Errorf("after every task left: %d nodes, %d tasks, %d holders; want none", len(l.byNode), len(l.held), len(l.holders))
+	}
+}
