@@ -219,7 +219,7 @@ interrupted (Ctrl-C).`,
 					for _, name := range args {
 						sel = append(sel, &shoalpb.WatchSelector{Kind: "task", Service: name})
 					}
-					return g.watchTasks(ctx, c, sel, f, rf)
+					return g.watchTasks(ctx, c, sel, f, nil, rf)
 				}
 				var tasks []*shoalpb.Task
 				for _, name := range args {
