@@ -397,6 +397,13 @@ type Task struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
+// AwaitsNode reports whether t waits to be placed: it should run and has
+// not been assigned to a node yet (a global task names its node from
+// creation, and waits like any other until it is assigned there).
+func (t *Task) AwaitsNode() bool {
+	return t.DesiredState == TaskRunning && t.Status.State <= TaskPending
+}
+
 // Clone returns a deep copy of t.
 func (t *Task) Clone() *Task {
 	c := *t

@@ -99,14 +99,15 @@ func TestJSONOutput(t *testing.T) {
 		args []string
 		keys []string // dotted paths that must exist; [0] indexes arrays
 	}{
-		{[]string{"service", "ls"}, []string{"services.[0].service.spec.name", "services.[0].running", "services.[0].desired"}},
+		{[]string{"service", "ls"}, []string{"[0].service.spec.name", "[0].running", "[0].desired"}},
 		{[]string{"service", "inspect", "web"}, []string{"[0].id", "[0].spec.reservations.memory_bytes", "[0].spec_version", "[0].spec.restart_policy.delay"}},
-		{[]string{"service", "ps", "web"}, []string{"tasks.[0].id", "tasks.[0].status.state", "tasks.[0].desired_state", "tasks.[0].node_id"}},
+		{[]string{"service", "ps", "web"}, []string{"[0].id", "[0].status.state", "[0].desired_state", "[0].node_id"}},
 		{[]string{"service", "create", "-d", "--name", "api", "busybox"}, []string{"service.id", "index", "plan"}},
 		{[]string{"service", "update", "-d", "--replicas", "4", "web"}, []string{"service.spec.replicas", "index"}},
 		{[]string{"service", "scale", "-d", "web=2"}, []string{"[0].service.spec.replicas", "[0].index"}},
 		{[]string{"service", "rm", "web"}, []string{"[0].name", "[0].index"}},
-		{[]string{"node", "ls"}, []string{"nodes.[0].node.hostname", "nodes.[0].reserved.nano_cpus", "nodes.[0].tasks"}},
+		{[]string{"node", "ls"}, []string{"[0].node.hostname", "[0].reserved.nano_cpus", "[0].tasks"}},
+		{[]string{"node", "ps", "worker-1"}, []string{"[0].id", "[0].node_id"}},
 		{[]string{"node", "inspect", "worker-1"}, []string{"[0].hostname", "[0].resources.memory_bytes", "[0].availability"}},
 		{[]string{"node", "update", "--label-add", "x=1", "worker-1"}, []string{"id", "labels.x"}},
 		{[]string{"node", "rm", "worker-2"}, []string{"[0].name", "[0].index"}},
@@ -147,4 +148,56 @@ func hasPath(v any, path []string) bool {
 	}
 	next, ok := m[path[0]]
 	return ok && hasPath(next, path[1:])
+}
+
+// TestListJSONIsTheObjects: every list command prints its objects as one
+// JSON array (YAML: one sequence), as docker does, never the response
+// they were paged in (next_page_token).
+func TestListJSONIsTheObjects(t *testing.T) {
+	stack := newFakeControl()
+	runAll(stack)
+	stackHost := serveTCP(t, stack)
+	mustRun(t, stackHost, "stack", "deploy", "-c", abcFile, "st")
+	stack.onListTasks = nil
+	hosts := map[string]string{
+		"control": serveTCP(t, newFakeControl()),
+		"network": serveTCP(t, newFakeNetControl()),
+		"secret":  serveTCP(t, newFakeSecretControl()),
+		"stack":   stackHost,
+	}
+	for _, tt := range []struct {
+		fake string
+		args []string
+	}{
+		{"control", []string{"service", "ls"}},
+		{"control", []string{"service", "ps", "web"}},
+		{"control", []string{"node", "ls"}},
+		{"control", []string{"node", "ps", "worker-1"}},
+		{"control", []string{"node", "ps", "--all"}},
+		{"network", []string{"network", "ls"}},
+		{"secret", []string{"secret", "ls"}},
+		{"secret", []string{"config", "ls"}},
+		{"stack", []string{"stack", "ls"}},
+		{"stack", []string{"stack", "services", "st"}},
+		{"stack", []string{"stack", "ps", "st"}},
+	} {
+		for _, format := range []string{"json", "yaml"} {
+			t.Run(strings.Join(tt.args, "_")+"_"+format, func(t *testing.T) {
+				out := mustRun(t, hosts[tt.fake], append(tt.args, "-o", format)...)
+				if strings.Contains(out, "next_page_token") {
+					t.Errorf("the output holds the paged response:\n%s", out)
+				}
+				if format == "yaml" {
+					if !strings.HasPrefix(out, "- ") {
+						t.Errorf("the YAML is not a sequence:\n%s", out)
+					}
+					return
+				}
+				var list []map[string]any
+				if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) == 0 {
+					t.Errorf("the JSON is not a non-empty array of objects (%v):\n%s", err, out)
+				}
+			})
+		}
+	}
 }

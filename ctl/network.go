@@ -124,7 +124,7 @@ func newNetworkLsCommand(g *globals) *cobra.Command {
 					}
 					return printIDs(g.app.Out, ids, rf.noTrunc)
 				case g.structured(outputTable):
-					return g.writeMsg(resp)
+					return writeMsgList(g, resp.GetNetworks())
 				}
 				w, err := rf.out(g.app.Out)
 				if err != nil {

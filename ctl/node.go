@@ -63,7 +63,7 @@ left after the reservations of its active tasks; TASKS counts those tasks.`,
 					}
 					return printIDs(g.app.Out, ids, rf.noTrunc)
 				case g.structured(outputTable):
-					return g.writeMsg(out)
+					return writeMsgList(g, out.GetNodes())
 				}
 				w, err := rf.out(g.app.Out)
 				if err != nil {

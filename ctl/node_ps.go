@@ -15,16 +15,18 @@ import (
 // shows them.
 func newNodePsCommand(g *globals) *cobra.Command {
 	var rf readFlags
-	var all bool
+	var all, watch bool
 	cmd := &cobra.Command{
 		Use:   "ps [NODE...]",
 		Short: "List the tasks of nodes (default: the node shoalctl runs on)",
 		Long: `List the tasks on nodes, grouped by service and slot as service ps does.
 Without a NODE it lists the tasks of the node whose hostname is this host's;
---all lists those of every node.`,
+--all lists those of every node. With --watch the table is printed again
+each time its tasks change, until interrupted (Ctrl-C).`,
 		Example: `  shoalctl node ps
   shoalctl node ps worker-1 worker-2
-  shoalctl node ps --all --filter desired-state=running`,
+  shoalctl node ps --all --filter desired-state=running
+  shoalctl node ps --watch worker-1`,
 		ValidArgsFunction: g.completeNames(nodeNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilters(rf.filter, taskFilterKeys...)
@@ -34,10 +36,16 @@ Without a NODE it lists the tasks of the node whose hostname is this host's;
 			if all && len(args) > 0 {
 				return errors.New("--all lists every node's tasks: give either --all or NODE names")
 			}
+			if watch && !cmd.Flags().Changed("timeout") {
+				g.timeout = 0 // a watch runs until interrupted
+			}
 			return g.withClient(cmd, func(ctx context.Context, c *client) error {
 				nodes, err := g.psNodes(ctx, c, args, all, rf.stale)
 				if err != nil {
 					return err
+				}
+				if watch {
+					return g.watchNodeTasks(ctx, c, nodes, all, f, rf)
 				}
 				var tasks []*shoalpb.Task
 				for _, n := range nodes {
@@ -53,7 +61,33 @@ Without a NODE it lists the tasks of the node whose hostname is this host's;
 	}
 	rf.registerList(cmd, taskFilterKeys...)
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "list the tasks of every node")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the table again each time its tasks change, until interrupted")
 	return cmd
+}
+
+// watchNodeTasks is node ps --watch: the tasks bound to the nodes (every
+// node's with all), through the same watch as service ps. A task names
+// its node by id, so each NODE given is resolved to its id first, by the
+// manager's rule (id, unique id prefix or hostname).
+func (g *globals) watchNodeTasks(ctx context.Context, c *client, nodes []string, all bool, f filters, rf readFlags) error {
+	if all {
+		sel := []*shoalpb.WatchSelector{{Kind: "task"}}
+		return g.watchTasks(ctx, c, sel, f, func(t *shoalpb.Task) bool { return t.GetNodeId() != "" }, rf)
+	}
+	ids := make(map[string]bool, len(nodes))
+	var sel []*shoalpb.WatchSelector
+	for _, ref := range nodes {
+		n, err := invoke(ctx, c, shoalpb.ControlClient.GetNode, &shoalpb.GetNodeRequest{Node: ref, Stale: rf.stale})
+		if err != nil {
+			return rpcError(nodeSubject(ref), err)
+		}
+		if !ids[n.GetId()] {
+			ids[n.GetId()] = true
+			sel = append(sel, &shoalpb.WatchSelector{Kind: "task", Node: n.GetId()})
+		}
+	}
+	// The selector matches by id prefix: keep only the nodes' own tasks.
+	return g.watchTasks(ctx, c, sel, f, func(t *shoalpb.Task) bool { return ids[t.GetNodeId()] }, rf)
 }
 
 // psNodes are the nodes node ps lists: those named, every node (--all),

@@ -29,7 +29,10 @@ func (g *globals) writeMsg(m proto.Message) error {
 	return g.writeEncoded(b)
 }
 
-// writeMsgList prints messages as one array, as docker's inspect does.
+// writeMsgList prints messages as one array, as docker's inspect does. A
+// list command prints its objects this way, not the response they came in:
+// the envelope's paging fields (next_page_token) are the client's business,
+// and every list reads the same to a script.
 func writeMsgList[M proto.Message](g *globals, ms []M) error {
 	var buf bytes.Buffer
 	buf.WriteByte('[')

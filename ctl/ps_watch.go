@@ -13,12 +13,13 @@ import (
 // table is redrawn in place.
 const clearScreen = "\x1b[H\x1b[2J"
 
-// watchTasks prints the table of the tasks sel passes (and f), then
-// prints it again each time a change from Watch alters it, until ctx ends
-// (Ctrl-C). The nodes are watched too, for the NODE column. A broken
+// watchTasks prints the table of the tasks sel passes (and f, and keep
+// unless it is nil), then prints it again each time a change from Watch
+// alters it, until ctx ends (Ctrl-C). service ps and node ps both watch
+// through it. The nodes are watched too, for the NODE column. A broken
 // stream resumes from the last index seen; a resync reads every object
 // again (see watchMirror).
-func (g *globals) watchTasks(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, f filters, rf readFlags) error {
+func (g *globals) watchTasks(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, f filters, keep func(*shoalpb.Task) bool, rf readFlags) error {
 	if rf.quiet || g.structured(outputTable) {
 		return fieldErr("--watch", "true", "prints a table: leave out --quiet and --output json|yaml")
 	}
@@ -36,7 +37,7 @@ func (g *globals) watchTasks(ctx context.Context, c *client, sel []*shoalpb.Watc
 		cl := m.cluster()
 		var tasks []*shoalpb.Task
 		for _, t := range cl.tasks {
-			if f.task(t, cl.hosts) {
+			if f.task(t, cl.hosts) && (keep == nil || keep(t)) {
 				tasks = append(tasks, t)
 			}
 		}

@@ -126,7 +126,7 @@ func newSecretLsCommand(g *globals, kind string) *cobra.Command {
 					}
 					return printIDs(g.app.Out, ids, rf.noTrunc)
 				case g.structured(outputTable):
-					return g.writeMsg(resp)
+					return writeMsgList(g, resp.GetSecrets())
 				}
 				w, err := rf.out(g.app.Out)
 				if err != nil {

@@ -133,7 +133,7 @@ func (g *globals) printServices(all []*shoalpb.ServiceSummary, f filters, rf rea
 		}
 		return printIDs(g.app.Out, ids, rf.noTrunc)
 	case g.structured(outputTable):
-		return g.writeMsg(resp)
+		return writeMsgList(g, resp.GetServices())
 	}
 	w, err := rf.out(g.app.Out)
 	if err != nil {
@@ -219,7 +219,7 @@ interrupted (Ctrl-C).`,
 					for _, name := range args {
 						sel = append(sel, &shoalpb.WatchSelector{Kind: "task", Service: name})
 					}
-					return g.watchTasks(ctx, c, sel, f, rf)
+					return g.watchTasks(ctx, c, sel, f, nil, rf)
 				}
 				var tasks []*shoalpb.Task
 				for _, name := range args {
@@ -259,7 +259,7 @@ func (g *globals) printTasks(ctx context.Context, c *client, tasks []*shoalpb.Ta
 		}
 		return printIDs(g.app.Out, ids, rf.noTrunc)
 	case g.structured(outputTable):
-		return g.writeMsg(all)
+		return writeMsgList(g, all.GetTasks())
 	}
 	w, err := rf.out(g.app.Out)
 	if err != nil {

@@ -1,8 +1,10 @@
 package raftstore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // HistoryEvents is how many events the state keeps of its recent changes,
@@ -47,14 +49,23 @@ func (h *history) reset(index uint64) {
 }
 
 // after returns the held events with an index above from, in order.
-func (h *history) after(from uint64) []Event {
+func (h *history) after(from uint64) []Event { return h.between(from, ^uint64(0)) }
+
+// between returns the held events with an index in (from, to], in order.
+// Batches are held in index order: the first one past from is found by a
+// binary search, as a caller that follows the state closely asks for the
+// last few of thousands.
+func (h *history) between(from, to uint64) []Event {
 	var out []Event
-	for _, b := range h.batches {
-		if b[len(b)-1].Index <= from {
-			continue
+	i, _ := slices.BinarySearchFunc(h.batches, from, func(b []Event, from uint64) int {
+		return cmp.Compare(b[len(b)-1].Index, from+1)
+	})
+	for _, b := range h.batches[i:] {
+		if b[0].Index > to {
+			break
 		}
 		for _, e := range b {
-			if e.Index > from {
+			if e.Index > from && e.Index <= to {
 				out = append(out, e)
 			}
 		}
@@ -112,6 +123,19 @@ func (s *State) WatchFrom(from uint64, buf int) (Watch, error) {
 	w := Watch{Backlog: s.hist.after(from), Index: s.index, Floor: s.hist.floor}
 	w.Events, w.Cancel = s.subscribeLocked(buf)
 	return w, nil
+}
+
+// Changes returns the changes with an index in (from, to], in order: what
+// brings a copy of some objects made at index from up to a view at index
+// to. It fails with ErrCompacted when some of them are no longer held (or
+// the state was replaced since from).
+func (s *State) Changes(from, to uint64) ([]Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if from < s.hist.floor {
+		return nil, fmt.Errorf("index %d: %w (the oldest change held follows index %d)", from, ErrCompacted, s.hist.floor)
+	}
+	return s.hist.between(from, to), nil
 }
 
 // HistoryFloor is the index after which every change is held.

@@ -111,3 +111,23 @@ func TestRestoreResetsHistory(t *testing.T) {
 		t.Fatalf("floor %d, want 100", got)
 	}
 }
+
+// TestChangesBetween: Changes gives exactly the changes in (from, to],
+// and says so when some of them are forgotten.
+func TestChangesBetween(t *testing.T) {
+	s := NewState()
+	s.SetHistoryLimit(6)
+	idx := createServices(t, s, 0, 10)
+	for _, tc := range []struct{ from, to int }{{4, 4}, {4, 5}, {4, 9}, {5, 7}} {
+		got, err := s.Changes(idx[tc.from], idx[tc.to])
+		if err != nil {
+			t.Fatalf("changes (%d, %d]: %v", idx[tc.from], idx[tc.to], err)
+		}
+		if want := idx[tc.from+1 : tc.to+1]; fmt.Sprint(eventIndexes(got)) != fmt.Sprint(want) {
+			t.Errorf("changes (%d, %d] = %v, want %v", idx[tc.from], idx[tc.to], eventIndexes(got), want)
+		}
+	}
+	if _, err := s.Changes(idx[1], idx[9]); !errors.Is(err, ErrCompacted) {
+		t.Errorf("changes after %d, forgotten: %v, want ErrCompacted", idx[1], err)
+	}
+}

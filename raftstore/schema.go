@@ -88,6 +88,11 @@ func schema() *memdb.DBSchema {
 			// index write on every status change and assignment.
 			"desired_state": {Name: "desired_state", AllowMissing: true,
 				Indexer: strIndex(func(o any) string { return desiredKey(o.(*api.Task).DesiredState) })},
+			// The tasks waiting for a node, so that a scheduling pass
+			// reads those and not every task; a task leaves the index when
+			// it is assigned or told to stop.
+			"awaiting_node": {Name: "awaiting_node", AllowMissing: true,
+				Indexer: strIndex(func(o any) string { return awaitingKey(o.(*api.Task)) })},
 		}},
 		tableNodes: {Name: tableNodes, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*api.Node).ID }),
@@ -174,6 +179,18 @@ func desiredKey(s api.TaskState) string {
 		return ""
 	}
 	return strconv.Itoa(int(s))
+}
+
+// awaitingIndexKey is the one key of the awaiting_node index.
+const awaitingIndexKey = "1"
+
+// awaitingKey is the awaiting_node index key: "" (not indexed) for a task
+// that does not wait for a node.
+func awaitingKey(t *api.Task) string {
+	if t.AwaitsNode() {
+		return awaitingIndexKey
+	}
+	return ""
 }
 
 func newDB() *memdb.MemDB {

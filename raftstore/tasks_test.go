@@ -3,6 +3,7 @@ package raftstore
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/shoal-sched/shoal/api"
@@ -223,4 +224,46 @@ func TestApplyBatch(t *testing.T) {
 	if len(before.Services()) != 1 {
 		t.Errorf("older view sees %d services, want 1", len(before.Services()))
 	}
+}
+
+// TestTasksAwaitingNode: the index holds exactly the tasks that wait for a
+// node, as they are created, assigned, stopped and removed.
+func TestTasksAwaitingNode(t *testing.T) {
+	s := fixture(t) // t1, t2 new; t3 running on n1
+	awaiting := func() []string {
+		var out []string
+		for _, task := range s.Read().TasksAwaitingNode() {
+			if !task.AwaitsNode() {
+				t.Errorf("task %s (%s, desired %s) listed as awaiting a node", task.ID, task.Status.State, task.DesiredState)
+			}
+			out = append(out, task.ID)
+		}
+		return out
+	}
+	check := func(step string, want ...string) {
+		t.Helper()
+		if got := awaiting(); !slices.Equal(got, want) {
+			t.Errorf("%s: awaiting a node %v, want %v", step, got, want)
+		}
+	}
+	check("fixture", "t1", "t2")
+	if _, _, err := s.apply(0, AssignTasks{Assignments: []Assignment{{TaskID: "t1", NodeID: "n1"}}, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	check("t1 assigned", "t2")
+	stop := s.Read().Task("t2").Clone()
+	stop.DesiredState = api.TaskShutdown
+	if _, _, err := s.apply(0, WriteTasks{Update: []*api.Task{stop}, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	check("t2 told to stop")
+	web := s.Read().Service("svc-web")
+	if _, _, err := s.apply(0, WriteTasks{Create: []*api.Task{testTask("t4", web, 4)}, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	check("t4 created", "t4")
+	if _, _, err := s.apply(0, RemoveService{ID: "svc-web", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	check("service removed")
 }

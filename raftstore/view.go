@@ -85,6 +85,12 @@ func (v *View) TasksByDesiredState(s api.TaskState) []*api.Task {
 	return sortTasks(out)
 }
 
+// TasksAwaitingNode returns the tasks that wait to be placed
+// (api.Task.AwaitsNode).
+func (v *View) TasksAwaitingNode() []*api.Task {
+	return sortTasks(collect[*api.Task](v.get(tableTasks, "awaiting_node", awaitingIndexKey)))
+}
+
 // Node returns the node with id, or nil.
 func (v *View) Node(id string) *api.Node {
 	n, _ := v.first(tableNodes, "id", id).(*api.Node)

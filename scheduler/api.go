@@ -8,8 +8,16 @@ import "github.com/shoal-sched/shoal/api"
 // NodeInfo is a node with the tasks already on it (non-terminal tasks that
 // hold its resources), as the caller read them from the state.
 type NodeInfo struct {
-	Node  *api.Node
+	Node *api.Node
+	// Tasks are the tasks on the node. With Load nil, they are all of
+	// them and Schedule sums their holdings itself.
 	Tasks []*api.Task
+	// Load, when set, is the sum of the holdings of every task on the
+	// node (see Holds), kept by the caller; Tasks then need only list the
+	// tasks of the services being placed, which Schedule counts per
+	// service (spread, max per node) and not again in the load. It must
+	// not count a task being placed. Schedule does not change it.
+	Load *Load
 }
 
 // SpecOf returns the spec a task runs: its service's spec at the task's

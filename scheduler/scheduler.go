@@ -97,19 +97,35 @@ func newState(infos []NodeInfo, placing []*api.Task, specOf SpecOf) *state {
 	for i, ni := range sorted {
 		ns := &s.nodes[i]
 		ns.node = ni.Node
-		ns.free = ni.Node.Resources
 		s.byID[ni.Node.ID] = int32(i)
+		var own Load
 		for _, t := range ni.Tasks {
-			if t == nil || t.Status.State.Terminal() || named[t.ID] {
+			if t == nil || named[t.ID] {
 				continue
 			}
-			// Every non-terminal task holds its reservation until it stops,
-			// even one told to shut down.
-			ns.free = ns.free.Sub(reservation(specOf(t)))
-			ns.holdPorts(hostPorts(specOf(t)))
-			if t.DesiredState <= api.TaskRunning {
-				ns.tasks++
+			// Every task that has not ended holds its reservation until
+			// it stops, even one told to shut down.
+			h, ok := Holds(t, specOf(t))
+			if !ok {
+				continue
+			}
+			if ni.Load == nil {
+				own.Add(h)
+			}
+			if h.Counts {
 				s.services[t.ServiceID] = append(s.services[t.ServiceID], int32(i))
+			}
+		}
+		load := ni.Load
+		if load == nil {
+			load = &own
+		}
+		ns.free = load.Free(ni.Node.Resources)
+		ns.tasks = load.Tasks
+		if len(load.Ports) > 0 {
+			ns.hostPorts = make(map[string]bool, len(load.Ports))
+			for p := range load.Ports {
+				ns.hostPorts[p] = true
 			}
 		}
 	}

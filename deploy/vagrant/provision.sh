@@ -85,7 +85,7 @@ manager_joined() {
 
 node_ready() {
 	shoalctl node ls -o json |
-		jq -e --arg h "$SHOAL_NAME" 'any(.nodes[]; .node.hostname == $h and .node.status == "ready")'
+		jq -e --arg h "$SHOAL_NAME" 'any(.[]; .node.hostname == $h and .node.status == "ready")'
 }
 
 provision_manager() {

@@ -76,7 +76,9 @@ func TestPassOverOutOfBoundsState(t *testing.T) {
 		p.reconcileReplicated(svc, p.bySvc[svc.ID])
 	}
 	p.reap()
-	p.schedule(map[string]uint64{})
+	var loads nodeLoads
+	loads.rebuild(p.index, p.all, p.specOf)
+	p.schedule(map[string]uint64{}, loads.planned(p))
 	created := 0
 	for _, task := range p.plan.creates {
 		if task.ServiceID == odd.ID {

@@ -37,7 +37,7 @@ func (p *pass) unmet(d api.Dependency) string {
 	if dep == nil {
 		return label + ": no such service"
 	}
-	groups := p.bySvc[dep.ID].sorted()
+	groups := p.tasksOf(dep.ID).sorted()
 	want := p.desiredReplicas(dep, groups)
 	switch cond {
 	case api.DependStarted:

@@ -4,15 +4,19 @@
 // one level-triggered loop that runs on the Raft leader (New, then Run on
 // gaining leadership; cancel on losing it).
 //
-// Every pass reads the whole state, works out what to change — tasks to
-// create, to stop, to delete, to place — and commits it through the
-// Applier as log entries of WriteTasks, AssignTasks, or a Batch of both:
-// one entry for a small pass, several of at most 1,000 tasks and about
-// 1 MiB each for a large one (entries.go), so that no entry nears
-// raftstore.MaxEntryBytes. Nothing is kept between passes but a hint about
-// refused assignments: what a pass does follows from the store alone, so a
-// new leader takes over where the old one stopped, and a pass cut short
-// after some of its entries is finished by the next. All changes of one
+// Every pass reads the state it needs — all of it in a full pass; in a
+// pass narrowed to the services the store's events named, their tasks,
+// the tasks waiting for a node and the services those need (watch.go,
+// world.go) — works out what to change — tasks to create, to stop, to
+// delete, to place — and commits it through the Applier as log entries of
+// WriteTasks, AssignTasks, or a Batch of both: one entry for a small pass,
+// several of at most 1,000 tasks and about 1 MiB each for a large one
+// (entries.go), so that no entry nears raftstore.MaxEntryBytes. Nothing is
+// kept between passes but hints (refused assignments, timers) and a cache
+// of what each node's tasks hold, brought forward by the store's changes
+// and rebuilt by every full pass (loads.go): what a pass does follows from
+// the store alone, so a new leader takes over where the old one stopped,
+// and a pass cut short after some of its entries is finished by the next. All changes of one
 // slot (or one node of a global service) go in the same entry — a stop
 // and its replacement always together — so nothing is lost or done twice
 // across a leader change. Tasks name their spec by version and carry no

@@ -21,7 +21,7 @@ func (p *pass) reconcileGlobal(svc *api.Service, st *serviceTasks) {
 	}
 	eligible := make(map[groupKey]bool)
 	var kept []*group
-	for _, n := range p.nodes {
+	for _, n := range p.allNodes() {
 		g := st.group(groupKey{node: n.ID})
 		switch {
 		case n.Availability == api.AvailabilityDrain:
@@ -42,7 +42,7 @@ func (p *pass) reconcileGlobal(svc *api.Service, st *serviceTasks) {
 		}
 	}
 	for _, g := range st.sorted() {
-		if p.nodeByID[g.key.node] == nil {
+		if p.node(g.key.node) == nil {
 			p.stopAll(g, "node was removed")
 		}
 	}

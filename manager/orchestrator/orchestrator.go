@@ -64,6 +64,9 @@ type Orchestrator struct {
 	// maxReplicas is the cluster's limit at the last pass: a change
 	// reaches every service, and it comes with no event.
 	maxReplicas uint64
+	// loads is what the tasks on each node hold, carried from pass to
+	// pass (loads.go).
+	loads nodeLoads
 	// drop and onPass are test hooks: drop loses the events it says yes
 	// to; onPass sees the services each pass reconciled (all: every one).
 	drop   func(raftstore.Event) bool
@@ -212,19 +215,9 @@ func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
 // commits it. It returns when the next pass is due even if the state does
 // not change (zero: no such time).
 func (o *Orchestrator) passOver(ctx context.Context, sc *scope) (time.Time, error) {
-	p := newPass(o.state.Read(), o.clock.Now(), o.log)
-	p.warned = o.warned
-	if p.maxReplicas != o.maxReplicas {
-		sc, o.maxReplicas = nil, p.maxReplicas
-	}
-	o.reconcile(p, sc)
-	p.reap()
-	p.schedule(o.refused)
-	o.metrics.setPending(p.pending)
-	for id, at := range o.refused {
-		if p.index > at {
-			delete(o.refused, id)
-		}
+	p, err := o.prepare(sc)
+	if err != nil {
+		return time.Time{}, err
 	}
 	// Entries go one after the other, in order: one that fails leaves the
 	// rest to the next pass, which starts from what did commit.
@@ -241,16 +234,46 @@ func (o *Orchestrator) passOver(ctx context.Context, sc *scope) (time.Time, erro
 	return o.nextWake(p), nil
 }
 
-// reconcile runs the per-service rules over the services in sc (nil: all)
-// and those whose timer is due, and keeps the timers they ask for.
-func (o *Orchestrator) reconcile(p *pass, sc *scope) {
-	p.widen(sc)
+// prepare reads the state and works out one pass over the services in sc
+// (nil: all) without committing it. A narrowed pass reads the tasks of the
+// services it reconciles and of those it schedules; a full one reads all.
+func (o *Orchestrator) prepare(sc *scope) (*pass, error) {
+	p := openPass(o.state.Read(), o.clock.Now(), o.log)
+	p.warned = o.warned
+	if p.maxReplicas != o.maxReplicas {
+		sc, o.maxReplicas = nil, p.maxReplicas
+	}
 	due := make(map[string]bool)
 	for id, at := range o.timers {
 		if !at.After(p.now) {
 			due[id] = true
 		}
 	}
+	if sc == nil || sc.all {
+		sc = nil
+		p.loadAll()
+	} else {
+		p.widen(sc)
+		p.loadServices(p.needs(sc, due))
+	}
+	if err := o.loads.advance(o.state, p); err != nil {
+		return nil, fmt.Errorf("node loads at index %d: %w", p.index, err)
+	}
+	o.reconcile(p, sc, due)
+	p.reap()
+	p.schedule(o.refused, o.loads.planned(p))
+	o.metrics.setPending(p.pending)
+	for id, at := range o.refused {
+		if p.index > at {
+			delete(o.refused, id)
+		}
+	}
+	return p, nil
+}
+
+// reconcile runs the per-service rules over the services in sc (nil: all)
+// and those whose timer is due, and keeps the timers they ask for.
+func (o *Orchestrator) reconcile(p *pass, sc *scope, due map[string]bool) {
 	all := sc == nil || sc.all
 	if !all {
 		p.reconciled = make(map[string]bool)
@@ -267,9 +290,9 @@ func (o *Orchestrator) reconcile(p *pass, sc *scope) {
 		delete(o.timers, svc.ID)
 		p.cur = svc.ID
 		if svc.Spec.Mode == api.ModeGlobal {
-			p.reconcileGlobal(svc, p.bySvc[svc.ID])
+			p.reconcileGlobal(svc, p.tasksOf(svc.ID))
 		} else {
-			p.reconcileReplicated(svc, p.bySvc[svc.ID])
+			p.reconcileReplicated(svc, p.tasksOf(svc.ID))
 		}
 		p.cur = ""
 	}

@@ -24,9 +24,9 @@ func (p *pass) reap() {
 			continue // its groups did not change since its last pass
 		}
 		limit := historyLimit(svc)
-		for _, g := range p.bySvc[svc.ID].sorted() {
+		for _, g := range p.tasksOf(svc.ID).sorted() {
 			keep := limit
-			if g.key.node != "" && p.nodeByID[g.key.node] == nil {
+			if g.key.node != "" && p.node(g.key.node) == nil {
 				// A global service's history on a removed node is of
 				// no more use.
 				keep = 0

@@ -146,7 +146,7 @@ func (p *pass) settleLive(svc *api.Service, g *group) {
 
 // staysPut reports whether t is not on a draining node.
 func (p *pass) staysPut(t *api.Task) bool {
-	n := p.nodeByID[t.NodeID]
+	n := p.node(t.NodeID)
 	return n == nil || n.Availability != api.AvailabilityDrain
 }
 

@@ -15,23 +15,27 @@ import (
 // refusal as its reason; refused tasks are retried once the state has
 // moved past the refusal (refused maps task id → the index of the entry
 // that refused it).
-func (p *pass) schedule(refused map[string]uint64) {
+//
+// Every pass, narrowed or not, offers every waiting task (the store's
+// awaiting_node index, and those the pass created): room freed anywhere is
+// used at once. What the other tasks hold comes from loads, the nodes'
+// sums as the plan leaves them; only the tasks of the services being
+// placed are listed, for spread and max per node.
+func (p *pass) schedule(refused map[string]uint64, loads func(node string) *scheduler.Load) {
 	p.pending = make(map[string]int)
 	var candidates []*api.Task
-	onNode := make(map[string][]*api.Task)
+	placing := make(map[string]bool)
 	visit := func(t *api.Task) {
 		if p.plan.deleted[t.ID] {
 			return
 		}
-		t = p.plan.effective(t)
-		if t.NodeID != "" && t.Status.State.Active() {
-			onNode[t.NodeID] = append(onNode[t.NodeID], t)
-		}
-		if t.DesiredState != api.TaskRunning || t.Status.State > api.TaskPending {
-			return
-		}
 		svc := p.svcByID[t.ServiceID]
 		if svc == nil {
+			return
+		}
+		p.tasksOf(svc.ID) // files (and may orphan) the task first
+		t = p.plan.effective(t)
+		if !t.AwaitsNode() {
 			return
 		}
 		if at, ok := refused[t.ID]; ok && p.index <= at {
@@ -44,8 +48,9 @@ func (p *pass) schedule(refused map[string]uint64) {
 			return
 		}
 		candidates = append(candidates, t)
+		placing[svc.ID] = true
 	}
-	for _, t := range p.tasks {
+	for _, t := range p.awaiting {
 		visit(t)
 	}
 	for _, t := range p.plan.creates {
@@ -54,9 +59,25 @@ func (p *pass) schedule(refused map[string]uint64) {
 	if len(candidates) == 0 {
 		return
 	}
-	infos := make([]scheduler.NodeInfo, len(p.nodes))
-	for i, n := range p.nodes {
-		infos[i] = scheduler.NodeInfo{Node: n, Tasks: onNode[n.ID]}
+	onNode := make(map[string][]*api.Task)
+	for _, svc := range p.services {
+		if !placing[svc.ID] {
+			continue
+		}
+		for _, g := range p.tasksOf(svc.ID).sorted() {
+			for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
+				for _, t := range ts {
+					if _, ok := boundHolding(t, p.specOf(t)); ok && !p.plan.deleted[t.ID] {
+						onNode[t.NodeID] = append(onNode[t.NodeID], t)
+					}
+				}
+			}
+		}
+	}
+	nodes := p.allNodes()
+	infos := make([]scheduler.NodeInfo, len(nodes))
+	for i, n := range nodes {
+		infos[i] = scheduler.NodeInfo{Node: n, Tasks: onNode[n.ID], Load: loads(n.ID)}
 	}
 	byID := make(map[string]*api.Task, len(candidates))
 	for _, t := range candidates {
@@ -81,7 +102,7 @@ func (p *pass) holdBack(svc *api.Service, t *api.Task) (class, why string) {
 		p.wakeAt(t.NotBefore)
 		return pendingRestartDelay, restartReason(t)
 	}
-	if g := p.bySvc[svc.ID].groups[keyOf(svc, t)]; g != nil {
+	if g := p.tasksOf(svc.ID).groups[keyOf(svc, t)]; g != nil {
 		for _, o := range g.past {
 			if o.Status.State.Active() {
 				return pendingStopFirst, fmt.Sprintf("waiting for task %s to stop before its replacement starts", o.ID)

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"maps"
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
@@ -18,9 +19,9 @@ const (
 )
 
 // scope is what a pass reconciles: the services named by the events since
-// the last pass, or all of them. The scheduling step and the reading of
-// the store stay whole in every pass; only the per-service rules (replicas,
-// restarts, global placement, rollouts, history) are narrowed.
+// the last pass, or all of them. A narrowed pass reads only the tasks of
+// those services and of the services it schedules (world.go), and the
+// scheduling step offers every waiting task whatever the scope.
 type scope struct {
 	all      bool
 	services map[string]bool
@@ -108,6 +109,25 @@ func (w *watcher) drain(sc *scope) {
 			return
 		}
 	}
+}
+
+// needs is the services a narrowed pass reconciles, as far as the scope
+// and the timers say (those it orphans a task of are added as their tasks
+// are filed): those the events named, those due, and every global service
+// when a node changed.
+func (p *pass) needs(sc *scope, due map[string]bool) map[string]bool {
+	out := maps.Clone(sc.services)
+	for id := range due {
+		out[id] = true
+	}
+	if len(sc.nodes) > 0 {
+		for _, svc := range p.services {
+			if svc.Spec.Mode == api.ModeGlobal {
+				out[svc.ID] = true
+			}
+		}
+	}
+	return out
 }
 
 // inScope reports whether this pass reconciles svc.

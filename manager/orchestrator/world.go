@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -133,6 +134,13 @@ func (st *serviceTasks) sorted() []*group {
 // pass is one reconciliation: the store as read, indexed, and the plan of
 // what to write. Reconcilers change tasks only through the pass, which
 // keeps the groups in step with the plan.
+//
+// A full pass reads every task; a narrowed one reads only the tasks of the
+// services it needs (loadServices) and those waiting for a node, and the
+// nodes one by one until the scheduling step or a global service needs
+// them all, so that its cost follows what changed, not the cluster's size.
+// Either way the rules below see the same groups for the services they
+// look at.
 type pass struct {
 	log       *slog.Logger
 	now       time.Time
@@ -140,13 +148,18 @@ type pass struct {
 	services  []*api.Service
 	svcByID   map[string]*api.Service
 	svcByName map[string]*api.Service
-	nodes     []*api.Node
-	nodeByID  map[string]*api.Node
-	tasks     []*api.Task // every task as read
-	bySvc     map[string]*serviceTasks
-	removed   []*api.Task // tasks of removed services
-	plan      plan
-	wake      time.Time // earliest time a later pass has work
+	// nodes is every node, once allNodes has read them; nodeByID holds
+	// those read so far (nil for an id that names no node).
+	nodes    []*api.Node
+	nodeByID map[string]*api.Node
+	// all is every task as read by a full pass (nil in a narrowed one).
+	all     []*api.Task
+	bySvc   map[string]*serviceTasks // the services loaded so far
+	removed []*api.Task              // tasks of removed services
+	// awaiting is the tasks that waited for a node in the store.
+	awaiting []*api.Task
+	plan     plan
+	wake     time.Time // earliest time a later pass has work
 	// cur is the service being reconciled ("" outside that step); wakes
 	// is, by service, the time its own rules asked for a pass, so that a
 	// narrowed pass at that time includes it.
@@ -182,7 +195,16 @@ type specKey struct {
 	version uint64
 }
 
+// newPass reads the whole state for a full pass.
 func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
+	p := openPass(v, now, log)
+	p.loadAll()
+	return p
+}
+
+// openPass reads the services and what waits for a node; the caller loads
+// the tasks it needs (loadAll or loadServices) before the rules run.
+func openPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 	p := &pass{
 		log:       log,
 		now:       now,
@@ -190,10 +212,9 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 		services:  v.Services(),
 		svcByID:   make(map[string]*api.Service),
 		svcByName: make(map[string]*api.Service),
-		nodes:     v.Nodes(),
 		nodeByID:  make(map[string]*api.Node),
-		tasks:     v.Tasks(),
 		bySvc:     make(map[string]*serviceTasks),
+		awaiting:  v.TasksAwaitingNode(),
 		plan:      newPlan(now),
 		dirty:     make(map[specKey]bool),
 		waits:     make(map[string]string),
@@ -206,28 +227,116 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 	}
 	for _, s := range p.services {
 		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
+	}
+	return p
+}
+
+// loadAll files every task of the store: a full pass.
+func (p *pass) loadAll() {
+	p.allNodes()
+	p.all = p.view.Tasks()
+	for _, s := range p.services {
 		p.bySvc[s.ID] = newServiceTasks()
 	}
-	for _, n := range p.nodes {
-		p.nodeByID[n.ID] = n
-	}
-	for _, t := range p.tasks {
-		t = p.orphanIfNodeLost(t)
-		svc := p.svcByID[t.ServiceID]
-		if svc == nil || t.DesiredState == api.TaskRemove {
-			p.removed = append(p.removed, t)
-			continue
-		}
-		p.bySvc[svc.ID].group(keyOf(svc, t)).add(t)
+	for _, t := range p.all {
+		p.file(t)
 	}
 	for _, st := range p.bySvc {
-		for _, g := range st.groups {
-			for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
-				slices.SortFunc(ts, olderTask)
+		st.sortGroups()
+	}
+}
+
+// loadServices files the tasks of the services ids name (those that
+// exist), of the services whose tasks wait for a node, and of the
+// services those depend on (their verdicts hold the waiting tasks back),
+// and the tasks of removed services (the reaper's): a narrowed pass.
+// Tasks are orphaned as they are filed, so every service loaded here that
+// lost a task to a node is reconciled.
+func (p *pass) loadServices(ids map[string]bool) {
+	want := maps.Clone(ids)
+	for _, t := range p.awaiting {
+		want[t.ServiceID] = true
+	}
+	for id := range maps.Clone(want) {
+		if svc := p.svcByID[id]; svc != nil {
+			for _, d := range svc.Spec.DependsOn {
+				if dep := p.svcByName[d.Service]; dep != nil {
+					want[dep.ID] = true
+				}
 			}
 		}
 	}
-	return p
+	for _, svc := range p.services { // in name order: a stable plan
+		if want[svc.ID] {
+			p.tasksOf(svc.ID)
+		}
+	}
+	for _, t := range p.view.TasksByDesiredState(api.TaskRemove) {
+		p.file(t)
+	}
+}
+
+// tasksOf returns the tasks of service id by group, reading them from the
+// store on first use.
+func (p *pass) tasksOf(id string) *serviceTasks {
+	if st, ok := p.bySvc[id]; ok {
+		return st
+	}
+	st := newServiceTasks()
+	p.bySvc[id] = st
+	if p.svcByID[id] == nil {
+		return st
+	}
+	for _, t := range p.view.TasksByService(id) {
+		if t.DesiredState != api.TaskRemove { // loadServices files those
+			p.file(t)
+		}
+	}
+	st.sortGroups()
+	return st
+}
+
+// file puts one task as read where the rules look for it: its group, or
+// the reaper's list when its service is gone.
+func (p *pass) file(t *api.Task) {
+	t = p.orphanIfNodeLost(t)
+	svc := p.svcByID[t.ServiceID]
+	if svc == nil || t.DesiredState == api.TaskRemove {
+		p.removed = append(p.removed, t)
+		return
+	}
+	p.bySvc[svc.ID].group(keyOf(svc, t)).add(t)
+}
+
+// sortGroups orders each group's lists, oldest first.
+func (st *serviceTasks) sortGroups() {
+	for _, g := range st.groups {
+		for _, ts := range [][]*api.Task{g.live, g.dead, g.past} {
+			slices.SortFunc(ts, olderTask)
+		}
+	}
+}
+
+// node returns the node with id, or nil.
+func (p *pass) node(id string) *api.Node {
+	n, ok := p.nodeByID[id]
+	if !ok && p.nodes == nil {
+		n = p.view.Node(id)
+		p.nodeByID[id] = n
+	}
+	return n
+}
+
+// allNodes returns every node, sorted by hostname then id.
+func (p *pass) allNodes() []*api.Node {
+	if p.nodes == nil {
+		p.nodes = p.view.Nodes()
+		clear(p.nodeByID)
+		for _, n := range p.nodes {
+			p.nodeByID[n.ID] = n
+		}
+	}
+	return p.nodes
 }
 
 func keyOf(svc *api.Service, t *api.Task) groupKey {
@@ -244,7 +353,7 @@ func (p *pass) orphanIfNodeLost(t *api.Task) *api.Task {
 	if t.NodeID == "" || t.Status.State.Terminal() {
 		return t
 	}
-	n := p.nodeByID[t.NodeID]
+	n := p.node(t.NodeID)
 	if n == nil || n.Status == api.NodeDown {
 		p.orphaned[t.ServiceID] = true
 	}
