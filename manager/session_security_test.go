@@ -20,8 +20,8 @@ import (
 )
 
 // openSession opens a dispatcher session with hello naming nodeID and
-// returns the stream and the first message's answer (or the error that
-// ended it).
+// returns the stream and the first answer other than a heartbeat (or the
+// error that ended it).
 func openSession(t *testing.T, addr string, opts []grpc.DialOption, nodeID string) (shoalpb.Dispatcher_SessionClient, *shoalpb.ManagerMessage, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -38,7 +38,12 @@ func openSession(t *testing.T, addr string, opts []grpc.DialOption, nodeID strin
 		_, err = stream.Recv()
 		return stream, nil, err
 	}
+	// Heartbeat answers (the first opens every session, before the hello
+	// is checked) carry nothing of a node.
 	m, err := stream.Recv()
+	for err == nil && m.GetHeartbeat() != nil {
+		m, err = stream.Recv()
+	}
 	return stream, m, err
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
@@ -135,7 +136,7 @@ func New(cfg Config) *Dispatcher {
 	log := cfg.Logger.With("component", "dispatcher")
 	d := &Dispatcher{cfg: cfg, log: log, now: time.Now, sessions: newSessionTable()}
 	cfg.Metrics.follow(d.sessions)
-	d.pace = newPacer(d.sessions, d.now)
+	d.pace = newPacer(d.sessions, d.now, func() int { return sessionNodes(cfg.State) })
 	d.live = newLiveness(cfg, d.sessions, log, d.now)
 	d.live.pace = d.pace
 	d.statuses = newStatusBatcher(cfg, log, d.now)
@@ -159,6 +160,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// sessionNodes counts the nodes that should hold a session: those not
+// down (nor drained away by an operator: a drained node's agent still
+// holds one).
+func sessionNodes(state *raftstore.State) int {
+	if state == nil {
+		return 0
+	}
+	n := 0
+	for _, node := range state.Read().Nodes() {
+		if node.Status != api.NodeDown {
+			n++
+		}
+	}
+	return n
 }
 
 // ObserveMember feeds one gossip event to the liveness check. It never

@@ -207,21 +207,9 @@ func (l *liveness) takeOver() {
 		}
 	}
 	nodes := l.state.Read().Nodes()
-	// The nodes that were ready will open their sessions here within
-	// moments: pace the heartbeats for them from the start, and give them
-	// the reconnect window at that pace (a thousand agents need longer to
-	// come back than ten).
-	expected := 0
-	for _, n := range nodes {
-		if n.Status == api.NodeReady || n.Status == api.NodeUnknown || n.Status == api.NodeRestarting {
-			expected++
-		}
-	}
-	window := l.window
-	if l.pace != nil {
-		l.pace.expect(expected)
-		window = inPeriods(l.window, l.pace.period())
-	}
+	// The window is at the pace of the nodes that will open their
+	// sessions here (a thousand agents need longer to come back than ten).
+	window := inPeriods(l.window, l.period())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	waiting, confirmed := 0, 0

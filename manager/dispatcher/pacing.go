@@ -52,21 +52,33 @@ func inPeriods(d, period time.Duration) time.Duration {
 // sessions drop in numbers, a period that shrank with them would shorten
 // the deadlines of the agents still beating at the longer one, and end
 // more sessions.
+//
+// It also counts the nodes that should hold a session (from the state):
+// a new leader holds no session yet, and the agents it told the shortest
+// period while a thousand of them reconnect would end their sessions at
+// the first stall of that storm, and reconnect again.
 type pacer struct {
 	sessions *sessionTable
 	now      func() time.Time
 	answer   atomic.Pointer[pacedAnswer]
+	// nodes counts the nodes that should hold a session (nil: none).
+	nodes func() int
 
-	mu     sync.Mutex
-	peak   int
-	peakAt time.Time
+	mu        sync.Mutex
+	peak      int
+	peakAt    time.Time
+	counted   int // nodes() as of countedAt
+	countedAt time.Time
 }
+
+// nodeRecount is how often the pacer counts the nodes in the state again.
+const nodeRecount = time.Second
 
 // peakHold is how long the pacer remembers the most sessions it saw.
 const peakHold = time.Minute
 
-func newPacer(sessions *sessionTable, now func() time.Time) *pacer {
-	return &pacer{sessions: sessions, now: now}
+func newPacer(sessions *sessionTable, now func() time.Time, nodes func() int) *pacer {
+	return &pacer{sessions: sessions, now: now, nodes: nodes}
 }
 
 type pacedAnswer struct {
@@ -79,23 +91,14 @@ func (p *pacer) period() time.Duration {
 	n, now := p.sessions.count(), p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.nodes != nil && (p.countedAt.IsZero() || now.Sub(p.countedAt) >= nodeRecount) {
+		p.counted, p.countedAt = p.nodes(), now
+	}
+	n = max(n, p.counted)
 	if n >= p.peak || now.Sub(p.peakAt) > peakHold {
 		p.peak, p.peakAt = n, now
 	}
 	return heartbeatPeriod(p.peak)
-}
-
-// expect raises the count the period follows to n sessions that are about
-// to open: a new leader holds none yet, and agents told the shortest
-// period while a thousand of them reconnect would end their sessions at
-// the first stall of that storm, and reconnect again.
-func (p *pacer) expect(n int) {
-	now := p.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n >= p.peak || now.Sub(p.peakAt) > peakHold {
-		p.peak, p.peakAt = n, now
-	}
 }
 
 // heartbeat is the answer to an agent's heartbeat.

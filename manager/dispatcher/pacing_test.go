@@ -34,7 +34,7 @@ func TestHeartbeatPeriod(t *testing.T) {
 	}
 	now := time.Unix(1000, 0)
 	sessions := newSessionTable()
-	p := newPacer(sessions, func() time.Time { return now })
+	p := newPacer(sessions, func() time.Time { return now }, nil)
 	a, b := p.heartbeat(), p.heartbeat()
 	if a != b {
 		t.Error("the answer was built again for an unchanged period")
@@ -60,5 +60,20 @@ func TestHeartbeatPeriod(t *testing.T) {
 	now = now.Add(peakHold + time.Second)
 	if got := p.period(); got != minHeartbeatPeriod {
 		t.Fatalf("period a while after = %s, want %s", got, minHeartbeatPeriod)
+	}
+
+	// A new leader paces for the nodes the state says will open sessions.
+	nodes := 2000
+	q := newPacer(newSessionTable(), func() time.Time { return now }, func() int { return nodes })
+	if got := q.period(); got != 2*time.Second {
+		t.Fatalf("period with no session and 2,000 nodes expected = %s, want 2s", got)
+	}
+	nodes = 0
+	if got := q.period(); got != 2*time.Second {
+		t.Fatalf("period right after the nodes went = %s, want still 2s (counted again after %s)", got, nodeRecount)
+	}
+	now = now.Add(peakHold + nodeRecount)
+	if got := q.period(); got != minHeartbeatPeriod {
+		t.Fatalf("period once the nodes are gone = %s, want %s", got, minHeartbeatPeriod)
 	}
 }

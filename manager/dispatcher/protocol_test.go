@@ -72,7 +72,10 @@ func TestHelloRefused(t *testing.T) {
 			if err := stream.Send(tc.first); err != nil {
 				t.Fatal(err)
 			}
-			_, err := stream.Recv()
+			m, err := stream.Recv()
+			for err == nil && m.GetHeartbeat() != nil {
+				m, err = stream.Recv()
+			}
 			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Fatalf("err = %v, want InvalidArgument naming %q", err, tc.wantMsg)
 			}

@@ -82,6 +82,13 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 			return d.redirect(stream)
 		}
 	}
+	// A heartbeat answer first, with the period to beat at: the agent
+	// waits for a manager that answers, and a new leader that a thousand
+	// agents reached together (many of them held above until it was
+	// elected) needs long to read every hello and register every node.
+	if err := stream.Send(d.pace.heartbeat()); err != nil {
+		return err
+	}
 	hello, err := recvHello(stream)
 	if err != nil {
 		return err
@@ -97,12 +104,7 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 		d.log.Warn("session refused", "hello_node_id", node.ID, "err", err)
 		return err
 	}
-	// A heartbeat answer first: the agent knows this manager has its hello
-	// (and the period to beat at) while the registration commits, which
-	// takes long when a thousand agents arrive at a new leader together.
-	if err := stream.Send(d.pace.heartbeat()); err != nil {
-		return err
-	}
+
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	s := &session{
