@@ -13,12 +13,16 @@ import (
 // most of them were sleeping out a backoff of a second or more. So a
 // manager that knows no leader holds the agent's session request until it
 // learns one (or becomes it), within leaderHold, and then answers: the
-// agents arrive at the new leader as soon as there is one.
+// agents arrive at the new leader as soon as there is one. While it holds
+// a request, the manager sends the agent a heartbeat answer every
+// holdBeat, so that the agent does not give up on it.
 const (
-	// leaderHold bounds the wait; it is shorter than the agent's first
-	// establish timeout (2 s), so the answer arrives before the agent
-	// gives up on this manager.
-	leaderHold = 1500 * time.Millisecond
+	// leaderHold bounds the wait: longer than an election on a loaded
+	// machine, short enough that an agent tries again (and its manager
+	// list) when there is no quorum at all.
+	leaderHold = 5 * time.Second
+	// holdBeat is well within the agent's establish timeout (2 s).
+	holdBeat = 700 * time.Millisecond
 	// leaderPoll is how often one poller, shared by every held request,
 	// asks Raft whether a leader is known.
 	leaderPoll = 20 * time.Millisecond
@@ -33,17 +37,34 @@ type leaderWait struct {
 
 func newLeaderWait(known func() bool) *leaderWait { return &leaderWait{known: known} }
 
-// wait returns when a leader is known, ctx ends or leaderHold passed.
-func (w *leaderWait) wait(ctx context.Context) {
+// wait returns when a leader is known, ctx ends, leaderHold passed or
+// beat failed; it calls beat every holdBeat meanwhile.
+func (w *leaderWait) wait(ctx context.Context, beat func() error) {
 	if w.known() {
 		return
 	}
 	t := time.NewTimer(leaderHold)
 	defer t.Stop()
-	select {
-	case <-w.poll():
-	case <-ctx.Done():
-	case <-t.C:
+	b := time.NewTicker(holdBeat)
+	defer b.Stop()
+	known := w.poll()
+	for {
+		select {
+		case <-known:
+			if w.known() {
+				return
+			}
+			// The poller, started for an earlier request, gave up.
+			known = w.poll()
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-b.C:
+			if beat() != nil {
+				return
+			}
+		}
 	}
 }
 

@@ -77,7 +77,7 @@ func (s *session) silentFor() time.Duration { return s.d.now().Sub(s.lastSeen())
 // Session serves one agent: hello, then assignments out and statuses in.
 func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 	if !d.cfg.IsLeader() {
-		d.leaders.wait(stream.Context())
+		d.leaders.wait(stream.Context(), func() error { return stream.Send(d.pace.heartbeat()) })
 		if !d.cfg.IsLeader() {
 			return d.redirect(stream)
 		}
