@@ -86,6 +86,7 @@ func (a *Agent) runSessions(ctx context.Context) error {
 	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin}
 	for ctx.Err() == nil {
 		addr := f.pick(time.Now())
+		a.log.Debug("opening a session", "manager", addr, "timeout", f.establishTimeout())
 		res, err := a.session(ctx, conns, addr, f.establishTimeout())
 		if res.established {
 			a.cfg.Metrics.sessionDown()

@@ -400,7 +400,7 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atom
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { f.Close() })
-		logger = slog.New(slog.NewTextHandler(f, nil))
+		logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	logger = slog.New(sessionEnds{n: ends, opened: opened, inner: logger.Handler()})
 	for i := range n {

@@ -106,6 +106,15 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 		}
 		return args
 	})
+	if profDir != "" {
+		b.Cleanup(func() {
+			for _, p := range procs {
+				if data, err := os.ReadFile(p.log); err == nil {
+					_ = os.WriteFile(filepath.Join(profDir, filepath.Base(p.log)), data, 0o644)
+				}
+			}
+		})
+	}
 	var ends atomic.Int64
 	opened := newSessionsOpened()
 	rts := startAgents(b, dir, agents, addrs, &ends, opened)
@@ -127,6 +136,7 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 			_, err := opened.with(addrs[old], time.Time{}, agents)
 			return err
 		})
+		before, _ := cs[old].ClusterStatus(b.Context(), &shoalpb.ClusterStatusRequest{})
 		b.StartTimer()
 		killed := time.Now()
 		procs[old].kill9(b)
@@ -155,8 +165,10 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 		b.StopTimer()
 		last, _ := opened.with(addrs[next], killed, agents)
 		took = append(took, last.Sub(killed).Seconds())
-		b.Logf("leader %s killed: all %d sessions back on %s after %s, %d sessions ended so far",
-			procs[old].name, agents, procs[next].name, last.Sub(killed).Round(time.Millisecond), ends.Load())
+		after, _ := cs[next].ClusterStatus(b.Context(), &shoalpb.ClusterStatusRequest{})
+		b.Logf("leader %s killed: all %d sessions back on %s after %s, %d sessions ended so far, %d Raft entries meanwhile",
+			procs[old].name, agents, procs[next].name, last.Sub(killed).Round(time.Millisecond), ends.Load(),
+			int64(after.GetCommitIndex())-int64(before.GetCommitIndex()))
 		if spent, err := procCPU(procs[next].cmd.Process.Pid); err == nil {
 			// The new leader's CPU over its whole life, so far: the storm
 			// is most of it, since it was idle before.

@@ -340,3 +340,31 @@ func TestTaskLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionHeldDuringElection: a manager that knows no leader holds a
+// session request, answering it with heartbeats, and serves it once it
+// is elected itself: the agent is neither sent away nor left to time out.
+func TestSessionHeldDuringElection(t *testing.T) {
+	s := newSingle(t, testGrace)
+	var elected atomic.Bool
+	s.setLeadership(elected.Load, func() string {
+		if elected.Load() {
+			return s.addr
+		}
+		return ""
+	})
+	stream := sessionClient(t, s.addr)
+	if err := stream.Send(helloMsg("n1")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		m, err := stream.Recv()
+		if err != nil || m.GetHeartbeat() == nil {
+			t.Fatalf("while no leader is known: %v (%v), want a heartbeat", m, err)
+		}
+	}
+	elected.Store(true)
+	if a := recvAssignments(t, stream); !a.GetFull() {
+		t.Fatalf("first assignments after the election: %v, want a full set", a)
+	}
+}
