@@ -83,7 +83,11 @@ func (a *Agent) runSessions(ctx context.Context) error {
 	defer close(a.sessionsDone)
 	conns := newConnCache(a.clientTLS())
 	defer conns.close()
-	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin}
+	// Each agent starts at its own place in the manager list: a thousand
+	// agents that lost their leader together then spread over the
+	// survivors (one of which will lead) instead of all opening a
+	// connection to the same one.
+	f := &leaderFinder{a: a, failed: make(map[string]time.Time), delay: reconnectMin, next: rand.IntN(1 << 16)}
 	for ctx.Err() == nil {
 		addr := f.pick(time.Now())
 		a.log.Debug("opening a session", "manager", addr, "timeout", f.establishTimeout())
