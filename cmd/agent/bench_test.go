@@ -73,8 +73,14 @@ func rssMiB(pid int) (float64, error) {
 // the agents lost and how many tasks were orphaned on the way (both 0 in
 // a healthy run), and the leader's live heap (from its GC trace) and
 // resident size after the last op.
-func BenchmarkManyAgents(b *testing.B) {
-	const agents, replicas = 1000, 10000
+func BenchmarkManyAgents(b *testing.B) { benchManyAgents(b, 1000, 10000) }
+
+// BenchmarkManyAgents100k is BenchmarkManyAgents at 5,000 agents and
+// 100,000 replicas (the cluster's replica limit raised to its ceiling).
+// It needs about 8 GiB and several minutes: `make bench-scale-100k`.
+func BenchmarkManyAgents100k(b *testing.B) { benchManyAgents(b, 5000, 100000) }
+
+func benchManyAgents(b *testing.B, agents, replicas int) {
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
 	// GC tracing gives the leader's live heap; the default Raft timings
@@ -100,6 +106,12 @@ func BenchmarkManyAgents(b *testing.B) {
 	c := control(b, addrs[0])
 	waitNodesReady(b, c, agents)
 	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
+	if replicas > 10000 {
+		limit := uint64(replicas)
+		if _, err := c.UpdateCluster(b.Context(), &shoalpb.UpdateClusterRequest{MaxReplicas: &limit}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	stopCPU := profileSelf(b, profDir)
 	var took []float64
 	var lost, orphaned int64
@@ -129,7 +141,7 @@ func BenchmarkManyAgents(b *testing.B) {
 			})
 		}
 		_, err := c.CreateService(b.Context(), &shoalpb.CreateServiceRequest{Spec: &shoalpb.ServiceSpec{
-			Name: name, Image: "img", Mode: "replicated", Replicas: replicas,
+			Name: name, Image: "img", Mode: "replicated", Replicas: uint64(replicas),
 			StopGracePeriod: durationpb.New(time.Second),
 		}})
 		if err != nil {
@@ -155,6 +167,10 @@ func BenchmarkManyAgents(b *testing.B) {
 		if mb, err := rssMiB(leader.cmd.Process.Pid); err == nil {
 			b.ReportMetric(mb, "leader_rss_MiB")
 		}
+		// The leader's CPU while the cluster idles at this size.
+		if share, err := cpuShare(b, leader.cmd.Process.Pid, 5*time.Second); err == nil {
+			b.ReportMetric(100*share, "idle_leader_cpu_%")
+		}
 		if _, err := c.RemoveService(b.Context(), &shoalpb.RemoveServiceRequest{Service: name}); err != nil {
 			b.Fatal(err)
 		}
@@ -168,6 +184,26 @@ func BenchmarkManyAgents(b *testing.B) {
 	b.ReportMetric(worst/med, "worst/median")
 	b.ReportMetric(float64(lost)/float64(b.N), "sessions_lost/op")
 	b.ReportMetric(float64(orphaned)/float64(b.N), "orphaned/op")
+}
+
+// cpuShare is the share of one core a process used over the next d.
+func cpuShare(b *testing.B, pid int, d time.Duration) (float64, error) {
+	before, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.Context().Done():
+		return 0, b.Context().Err()
+	}
+	after, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / float64(d), nil
 }
 
 // medianWorst returns the median and the largest of v.
@@ -287,14 +323,30 @@ func dumpGoroutines(b *testing.B, out string) {
 	}
 }
 
+// listTasks lists a service's tasks page by page (100,000 tasks do not
+// fit one message).
+func listTasks(b *testing.B, c shoalpb.ControlClient, svc string) ([]*shoalpb.Task, error) {
+	var out []*shoalpb.Task
+	for token := ""; ; {
+		resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc, PageSize: 10000, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.GetTasks()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out, nil
+		}
+	}
+}
+
 // countState counts a service's tasks in one state.
 func countState(b *testing.B, c shoalpb.ControlClient, svc, state string) int {
-	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	tasks, err := listTasks(b, c, svc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	n := 0
-	for _, tk := range resp.GetTasks() {
+	for _, tk := range tasks {
 		if tk.GetStatus().GetState() == state {
 			n++
 		}
@@ -337,12 +389,12 @@ func containersRunning(rts []*fake.Runtime, want int) error {
 // the last replica ran (as their agents saw it) and when the last report
 // was committed, counted from the create request.
 func reportTimeline(b *testing.B, c shoalpb.ControlClient, svc string, t0 time.Time) {
-	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	tasks, err := listTasks(b, c, svc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var ran, committed []float64
-	for _, tk := range resp.GetTasks() {
+	for _, tk := range tasks {
 		ran = append(ran, tk.GetStatus().GetTimestamp().AsTime().Sub(t0).Seconds())
 		committed = append(committed, tk.GetUpdatedAt().AsTime().Sub(t0).Seconds())
 	}
@@ -354,12 +406,12 @@ func reportTimeline(b *testing.B, c shoalpb.ControlClient, svc string, t0 time.T
 }
 
 func countRunningVia(b *testing.B, c shoalpb.ControlClient, svc string, want int) error {
-	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	tasks, err := listTasks(b, c, svc)
 	if err != nil {
 		return err
 	}
 	n := 0
-	for _, tk := range resp.GetTasks() {
+	for _, tk := range tasks {
 		if tk.GetStatus().GetState() == "running" {
 			n++
 		}
@@ -430,12 +482,12 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atom
 
 // taskStates counts a service's tasks by state.
 func taskStates(b *testing.B, c shoalpb.ControlClient, svc string) string {
-	resp, err := c.ListTasks(b.Context(), &shoalpb.ListTasksRequest{Service: svc})
+	tasks, err := listTasks(b, c, svc)
 	if err != nil {
 		return err.Error()
 	}
 	n := map[string]int{}
-	for _, tk := range resp.GetTasks() {
+	for _, tk := range tasks {
 		n[tk.GetStatus().GetState()]++
 	}
 	return fmt.Sprint(n)
