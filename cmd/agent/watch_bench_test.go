@@ -234,9 +234,11 @@ func fanout(b *testing.B, c shoalpb.ControlClient, sel []*shoalpb.WatchSelector,
 	const watchers, extra = 100, 1000
 	b.StopTimer()
 	ctx, cancel := context.WithCancel(b.Context())
-	defer cancel()
 	var wg sync.WaitGroup
+	// The watchers stop before they are waited for, also when a wait
+	// below fails the benchmark (deferred calls run last first).
 	defer wg.Wait()
+	defer cancel()
 	ws := make([]*watcher, watchers)
 	for i := range ws {
 		w := &watcher{arrived: map[string]time.Time{}}
