@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-sched/shoal/manager/managertest"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
@@ -63,6 +64,10 @@ func BenchmarkWatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	managertest.WaitFor(b, 300*time.Second, func() error { return countRunningVia(b, c, "web", replicas) })
+	// fanout scales past the default limit of replicas per service.
+	if _, err := c.UpdateCluster(b.Context(), &shoalpb.UpdateClusterRequest{MaxReplicas: proto.Uint64(2 * replicas)}); err != nil {
+		b.Fatal(err)
+	}
 	svc, err := c.GetService(b.Context(), &shoalpb.GetServiceRequest{Service: "web"})
 	if err != nil {
 		b.Fatal(err)
