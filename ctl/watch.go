@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -59,6 +60,18 @@ func (m *mirror) apply(msg *shoalpb.WatchMessage) {
 	}
 }
 
+// resync takes in the end of a watch that cannot go on. A watcher that
+// read too slowly (ResourceExhausted) resumes from its index: the
+// manager's history usually still holds the changes since, and reading
+// them costs far less than every object of a large cluster again. When
+// the history does not (OutOfRange), it reads the current objects.
+func (m *mirror) resync(stream grpc.ServerStreamingClient[shoalpb.WatchMessage]) {
+	_, err := stream.Recv() // the status the stream ends with says which
+	if status.Code(err) != codes.ResourceExhausted {
+		m.index, m.ready = 0, false
+	}
+}
+
 func setOrDelete[T any](m map[string]T, id string, v T, remove bool) {
 	if remove {
 		delete(m, id)
@@ -92,6 +105,11 @@ func (m *mirror) cluster() *cluster {
 // once when the manager has no Watch.
 func watchMirror(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, m *mirror, each func()) error {
 	for {
+		if !m.ready {
+			// A snapshot cut off half way is no base to resume from:
+			// read the current objects again, from the start.
+			m.index, m.snapshotting = 0, false
+		}
 		err := c.call(ctx, func(ctx context.Context, cc shoalpb.ControlClient) error {
 			stream, err := cc.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: m.index, MinIndex: max(m.minIndex, m.index)})
 			if err != nil {
@@ -103,8 +121,8 @@ func watchMirror(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, m
 					return err
 				}
 				if msg.GetResyncRequired() {
-					m.index, m.ready = 0, false
-					return nil // watch again from the current objects
+					m.resync(stream)
+					return nil
 				}
 				m.apply(msg)
 				if m.ready {

@@ -103,6 +103,16 @@ func (s *State) WatchCurrent(buf int) Watch {
 	return w
 }
 
+// ReadFloor is Read together with the history's floor at that view: a
+// watcher that reads the view and then calls WatchFrom(view.Index()) sees
+// every change after it, or ErrCompacted when it read too slowly for the
+// history to hold them.
+func (s *State) ReadFloor() (*View, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &View{txn: s.db.Txn(false), index: s.index}, s.hist.floor
+}
+
 // WatchOldest, given to WatchFrom, starts from the oldest change held.
 const WatchOldest = ^uint64(0)
 

@@ -45,37 +45,34 @@ func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingSer
 	if err := waitApplied(ctx, st, req.GetMinIndex()); err != nil {
 		return err
 	}
-	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries(), window: win}
-	var w raftstore.Watch
+	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries(), window: win,
+		history: req.GetHistory(), skip: req.GetSinceIndex()}
+	var from uint64
 	switch {
 	case req.GetHistory():
-		w, err = st.WatchFrom(raftstore.WatchOldest, watchBuffer)
+		from, ws.skip = raftstore.WatchOldest, 0
 	case req.GetSinceIndex() > 0:
-		w, err = st.WatchFrom(req.GetSinceIndex(), watchBuffer)
+		from = req.GetSinceIndex()
 	default:
-		w = st.WatchCurrent(watchBuffer)
+		// The current objects go out before the subscription opens: a
+		// client may take many seconds to read a large cluster's, and
+		// the changes meanwhile are in the state's history, not in its
+		// own bounded buffer (which would drop it before it had begun).
+		v, floor := st.ReadFloor()
+		ws.floor = floor
+		if err := ws.sendSnapshot(v); err != nil {
+			return err
+		}
+		from = v.Index()
 	}
+	w, err := ws.catchUp(st, from)
 	if errors.Is(err, raftstore.ErrCompacted) {
-		ws.floor = st.HistoryFloor()
-		return ws.resync(codes.OutOfRange, req.GetSinceIndex(),
-			err.Error()+"; watch again without since_index to read the current objects")
-	}
-	if err != nil {
-		return toStatus(err)
-	}
-	defer w.Cancel()
-	ws.floor, ws.skip = w.Floor, req.GetSinceIndex()
-	if req.GetHistory() {
-		ws.skip, ws.oldest = 0, oldestTime(w.Backlog)
-	}
-	if w.View != nil {
-		err = ws.sendSnapshot(w.View)
-	} else {
-		err = ws.sendChanges(st.Read(), w.Backlog, max(w.Index, ws.skip), true)
+		return ws.compacted(st, err)
 	}
 	if err != nil {
 		return err
 	}
+	defer w.Cancel()
 	return ws.follow(ctx, st, w.Events)
 }
 
@@ -101,6 +98,7 @@ type watchStream struct {
 	filter    watchFilter
 	summaries bool
 	window    timeWindow
+	history   bool // the watch began with the oldest change held
 	floor     uint64
 	oldest    *timestamppb.Timestamp // the oldest change held (history)
 	skip      uint64                 // the client has seen the changes up to this index
