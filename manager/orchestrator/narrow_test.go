@@ -177,9 +177,7 @@ func planText(p *pass) string {
 		u := p.plan.updates[id]
 		updates = append(updates, fmt.Sprintf("%s desired %s %s %q", id, u.DesiredState, u.Status.State, u.Status.Message))
 	}
-	for _, id := range p.plan.deletes {
-		deletes = append(deletes, id)
-	}
+	deletes = append(deletes, p.plan.deletes...)
 	for _, a := range p.plan.assigns {
 		assigns = append(assigns, name(a.TaskID)+" → "+a.NodeID)
 	}
