@@ -41,9 +41,12 @@ func heartbeatPeriod(n int) time.Duration {
 	return min(max(p, minHeartbeatPeriod), maxHeartbeatPeriod)
 }
 
-// inPeriods scales a deadline set for minHeartbeatPeriod to period.
+// inPeriods scales a deadline set for minHeartbeatPeriod to period. It
+// divides first: a reconnect window of a minute times a period in
+// nanoseconds does not fit an int64 (it wrapped to a negative window that
+// downed every node at once).
 func inPeriods(d, period time.Duration) time.Duration {
-	return time.Duration(int64(d) * int64(period) / int64(minHeartbeatPeriod))
+	return d/minHeartbeatPeriod*period + d%minHeartbeatPeriod*period/minHeartbeatPeriod
 }
 
 // pacer answers heartbeats with the current period; the answer is built

@@ -29,6 +29,9 @@ func TestHeartbeatPeriod(t *testing.T) {
 	if got := inPeriods(sessionTTL, minHeartbeatPeriod); got != sessionTTL {
 		t.Errorf("session TTL at the shortest period = %s, want %s", got, sessionTTL)
 	}
+	if got, want := inPeriods(time.Hour, time.Second), time.Hour*10/3; got != want {
+		t.Errorf("an hour's window at a 1 s period = %s, want %s", got, want)
+	}
 	if got, want := inPeriods(failConfirm, 3*minHeartbeatPeriod), 3*failConfirm; got != want {
 		t.Errorf("failConfirm at three times the period = %s, want %s", got, want)
 	}
