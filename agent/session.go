@@ -230,6 +230,10 @@ func unreachable(err error) bool {
 	return false
 }
 
+// notePeriod keeps the heartbeat period a leader asked for, for the
+// sessions to come.
+func (a *Agent) notePeriod(p time.Duration) { a.pacedPeriod.Store(int64(p)) }
+
 // sessionPeriod is the heartbeat period a new session starts at: the one a
 // leader asked for last.
 func (a *Agent) sessionPeriod() time.Duration {
@@ -290,7 +294,7 @@ func (a *Agent) establish(sctx context.Context, cancel context.CancelCauseFunc, 
 			a.setNetworkView(v)
 		}
 		if p := first.GetHeartbeat().GetPeriod(); p != nil {
-			a.pacedPeriod.Store(int64(p.AsDuration()))
+			a.notePeriod(p.AsDuration())
 		}
 		first, err = stream.Recv()
 	}
@@ -448,7 +452,7 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 			a.setNetworkView(msg.NetworkView)
 		case *shoalpb.ManagerMessage_Heartbeat:
 			if p := msg.Heartbeat.GetPeriod(); p != nil {
-				a.pacedPeriod.Store(int64(p.AsDuration()))
+				a.notePeriod(p.AsDuration())
 				in.pace(a.heartbeatPeriod(p.AsDuration()))
 			}
 		case *shoalpb.ManagerMessage_RestartAck:

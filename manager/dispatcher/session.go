@@ -104,7 +104,6 @@ func (d *Dispatcher) Session(stream shoalpb.Dispatcher_SessionServer) error {
 		d.log.Warn("session refused", "hello_node_id", node.ID, "err", err)
 		return err
 	}
-
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	s := &session{
