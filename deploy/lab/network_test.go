@@ -124,8 +124,8 @@ func measureCreateOnOverlay(ctx context.Context, t *testing.T, l *Lab, c *client
 				return errors.New("not all 6 running")
 			}
 			if overlay {
-				if ips := lookupIn(ctx, t, l, hosts[client.GetNodeId()], client.GetId(), "tasks.six"); len(ips) != 6 {
-					return fmt.Errorf("tasks.six resolves to %d addresses", len(ips))
+				if ips, err := lookupErr(ctx, l, hosts[client.GetNodeId()], client.GetId(), "tasks.six"); err != nil || len(ips) != 6 {
+					return fmt.Errorf("tasks.six resolves to %d addresses (%v)", len(ips), err)
 				}
 			}
 			return nil
@@ -194,6 +194,23 @@ func checkNamesAndVIP(ctx context.Context, t *testing.T, l *Lab, hosts map[strin
 	for _, b := range back {
 		backNames[b.GetId()[:12]] = true
 	}
+
+	// A task is running once its process starts; the client's host learns
+	// of it a moment later (and httpd listens a moment after it starts), so
+	// the first answer is awaited, and that wait is logged.
+	t0 := time.Now()
+	if err := waitFor(ctx, 15*time.Second, func() error {
+		if _, err := wgetErr(ctx, l, hosts[client.GetNodeId()], client.GetId(), "http://back/"); err != nil {
+			return err
+		}
+		if ips, err := lookupErr(ctx, l, hosts[client.GetNodeId()], client.GetId(), "tasks.back"); err != nil || len(ips) != 2 {
+			return fmt.Errorf("tasks.back resolves to %v (%v), want 2 addresses", ips, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("back through the VIP from %s: %v", hosts[client.GetNodeId()].Name, err)
+	}
+	t.Logf("back-end replicas running → first answer through the VIP: %s", time.Since(t0).Round(time.Millisecond))
 
 	// By name, across hosts, through the VIP: both replicas over 50 requests.
 	seen := map[string]int{}
@@ -406,9 +423,17 @@ func wget(ctx context.Context, t *testing.T, l *Lab, h *Host, taskID, url string
 // lookupIn resolves name with the container's nslookup (its embedded DNS).
 func lookupIn(ctx context.Context, t *testing.T, l *Lab, h *Host, taskID, name string) []string {
 	t.Helper()
-	out, err := inContainer(ctx, l, h, taskID, "busybox", "nslookup", name)
+	ips, err := lookupErr(ctx, l, h, taskID, name)
 	if err != nil {
 		t.Fatalf("nslookup %s: %v", name, err)
+	}
+	return ips
+}
+
+func lookupErr(ctx context.Context, l *Lab, h *Host, taskID, name string) ([]string, error) {
+	out, err := inContainer(ctx, l, h, taskID, "busybox", "nslookup", name)
+	if err != nil {
+		return nil, err
 	}
 	var ips []string
 	answers := false
@@ -422,7 +447,7 @@ func lookupIn(ctx context.Context, t *testing.T, l *Lab, h *Host, taskID, name s
 			}
 		}
 	}
-	return ips
+	return ips, nil
 }
 
 // httpGetFrom sends GET / to addr from inside the lab namespace ns.
