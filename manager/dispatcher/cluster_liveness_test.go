@@ -188,8 +188,8 @@ func TestClusterPlannedRestart(t *testing.T) {
 		if n := v.Node(id); n.Status != api.NodeRestarting {
 			return fmt.Errorf("node is %s (%s) during its hold", n.Status, n.StatusMessage)
 		}
-		if n := len(v.TasksByService(svc)); n != 6 {
-			return fmt.Errorf("service has %d tasks during the hold, want the same 6", n)
+		if ts := v.TasksByService(svc); len(ts) != 6 {
+			return fmt.Errorf("service has %d tasks during the hold, want the same 6:%s", len(ts), describeTasks(ts))
 		}
 		return nil
 	})
@@ -207,6 +207,17 @@ func TestClusterPlannedRestart(t *testing.T) {
 	if d := watch.downs(id); len(d) > 0 {
 		t.Errorf("the restarting node went down: %v", d)
 	}
+}
+
+// describeTasks lists tasks one per line with what a failure needs to
+// tell who made them and why they ended.
+func describeTasks(ts []*api.Task) string {
+	var b strings.Builder
+	for _, t := range ts {
+		fmt.Fprintf(&b, "\n  %s slot %d attempt %d on %s created %s: desired %s, %s %q (at %s)", t.ID, t.Slot, t.Attempt,
+			t.NodeID, t.CreatedAt.Format("15:04:05.000"), t.DesiredState, t.Status.State, t.Status.Message, t.Status.Timestamp.Format("15:04:05.000"))
+	}
+	return b.String()
 }
 
 // dispatcherWindow is the reconnect window the managers of these tests run
