@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -88,12 +89,32 @@ func (s *taskStore) list() []taskRecord {
 	return out
 }
 
+// put records t and its local status. A record that only repeats what the
+// file holds is not written again: every reconnect sends each assignment
+// anew, and a host should not rewrite its task file for nothing.
 func (s *taskStore) put(t *api.Task, st api.TaskStatus) {
 	s.mu.Lock()
+	if old, ok := s.records[t.ID]; ok && sameRecord(old, t, st) {
+		s.mu.Unlock()
+		return
+	}
 	s.records[t.ID] = taskRecord{Task: t, Status: st}
 	s.dirty = true
 	s.mu.Unlock()
 	s.signal()
+}
+
+// sameRecord reports whether r already holds t and st, leaving aside the
+// leader's copy of the status and its commit time: they change with every
+// report, and the file's own status is st.
+func sameRecord(r taskRecord, t *api.Task, st api.TaskStatus) bool {
+	if r.Task == t {
+		return reflect.DeepEqual(r.Status, st)
+	}
+	a, b := *r.Task, *t
+	a.Status, b.Status = api.TaskStatus{}, api.TaskStatus{}
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(r.Status, st) && reflect.DeepEqual(a, b)
 }
 
 func (s *taskStore) delete(id string) {
