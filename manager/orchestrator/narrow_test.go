@@ -141,7 +141,7 @@ func TestNarrowPassMatchesFullPass(t *testing.T) {
 		if pf.plan.empty() && len(pf.statuses) == 0 {
 			t.Errorf("%s: the full pass plans nothing: the round checks nothing", r.name)
 		}
-		if _, err := full.passOver(t.Context(), nil); err != nil {
+		if _, err := full.pass(t.Context()); err != nil {
 			t.Fatalf("%s: commit: %v", r.name, err)
 		}
 	}

@@ -23,6 +23,7 @@ const (
 	minPassInterval = 10 * time.Millisecond
 )
 
+
 // barrier is what a Raft member offers to make its state fresh: it returns
 // once everything committed before the call is applied. A new leader may
 // not yet have applied its predecessor's last entries; a pass over that
@@ -118,8 +119,15 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	var last time.Time
 	nextFull := o.clock.Now().Add(o.fullEvery)
 	synced := false
+	// After a pass, the loop rests as long as its rules took to work out
+	// (its commit aside), so that a stream of reports on a big service
+	// (each pass reads all its tasks) costs at most half a core and leaves
+	// the rest to the sessions and Raft. A pass over a small cluster takes
+	// a millisecond or two: its reactions wait no longer.
+	var rest time.Duration
+	var ended time.Time
 	for {
-		if !pause(ctx, minPassInterval-time.Since(last)) {
+		if !pause(ctx, max(minPassInterval-time.Since(last), rest-time.Since(ended))) {
 			return nil
 		}
 		last = time.Now()
@@ -135,8 +143,11 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 		if err == nil {
 			start := time.Now()
-			wake, err = o.passOver(ctx, sc)
-			o.metrics.observePass(time.Since(start), err)
+			var prepared time.Duration
+			wake, prepared, err = o.passOver(ctx, sc)
+			ended = time.Now()
+			rest = prepared
+			o.metrics.observePass(ended.Sub(start), err)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -208,30 +219,34 @@ func (o *Orchestrator) wait(ctx context.Context, w *watcher, sc *scope, wake, ne
 
 // pass runs one reconciliation of every service and commits it.
 func (o *Orchestrator) pass(ctx context.Context) (time.Time, error) {
-	return o.passOver(ctx, nil)
+	wake, _, err := o.passOver(ctx, nil)
+	return wake, err
 }
 
 // passOver runs one reconciliation of the services in sc (nil: all) and
 // commits it. It returns when the next pass is due even if the state does
-// not change (zero: no such time).
-func (o *Orchestrator) passOver(ctx context.Context, sc *scope) (time.Time, error) {
+// not change (zero: no such time), and how long working the pass out took
+// (its commit aside).
+func (o *Orchestrator) passOver(ctx context.Context, sc *scope) (time.Time, time.Duration, error) {
+	start := time.Now()
 	p, err := o.prepare(sc)
+	prepared := time.Since(start)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, prepared, err
 	}
 	// Entries go one after the other, in order: one that fails leaves the
 	// rest to the next pass, which starts from what did commit.
 	if !p.plan.empty() {
 		for _, e := range p.plan.entries(p.unitOf) {
 			if err := o.commit(ctx, e); err != nil {
-				return time.Time{}, fmt.Errorf("commit pass over index %d: %w", p.index, err)
+				return time.Time{}, prepared, fmt.Errorf("commit pass over index %d: %w", p.index, err)
 			}
 		}
 	}
 	if err := o.commitRollouts(ctx, p); err != nil {
-		return time.Time{}, fmt.Errorf("commit rollout status over index %d: %w", p.index, err)
+		return time.Time{}, prepared, fmt.Errorf("commit rollout status over index %d: %w", p.index, err)
 	}
-	return o.nextWake(p), nil
+	return o.nextWake(p), prepared, nil
 }
 
 // prepare reads the state and works out one pass over the services in sc

@@ -287,7 +287,7 @@ func (p *pass) tasksOf(id string) *serviceTasks {
 	if p.svcByID[id] == nil {
 		return st
 	}
-	for _, t := range p.view.TasksByService(id) {
+	for t := range p.view.EachTaskOfService(id) { // sortGroups orders them
 		if t.DesiredState != api.TaskRemove { // loadServices files those
 			p.file(t)
 		}
