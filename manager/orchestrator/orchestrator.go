@@ -23,7 +23,6 @@ const (
 	minPassInterval = 10 * time.Millisecond
 )
 
-
 // barrier is what a Raft member offers to make its state fresh: it returns
 // once everything committed before the call is applied. A new leader may
 // not yet have applied its predecessor's last entries; a pass over that
