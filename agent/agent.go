@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -382,6 +383,11 @@ func (a *Agent) addManagers(addrs ...string) {
 			a.managers = append(a.managers, m)
 		}
 	}
+}
+
+// otherManagers is every manager address the agent knows but addr.
+func (a *Agent) otherManagers(addr string) []string {
+	return slices.DeleteFunc(a.candidates(), func(m string) bool { return m == addr })
 }
 
 // candidates lists where to look for the leader: the last known leader,

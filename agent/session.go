@@ -2,21 +2,16 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
-	"github.com/shoal-sched/shoal/authz"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
@@ -263,6 +258,7 @@ func (a *Agent) session(ctx context.Context, conns *connCache, addr string, time
 		return res, err
 	}
 	established.Store(true)
+	conns.warm(ctx, a.otherManagers(addr), warmSpread, warmPrune, a.log)
 	return res, a.converse(ctx, sctx, cancel, stream, addr, set, &res)
 }
 
@@ -546,78 +542,4 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d/2 + rand.N(d/2)
-}
-
-// connCache keeps one client connection per manager address.
-type connCache struct {
-	tls   *tls.Config // nil: plaintext (tests)
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func newConnCache(cfg *tls.Config) *connCache {
-	return &connCache{tls: cfg, conns: make(map[string]*grpc.ClientConn)}
-}
-
-func (c *connCache) get(addr string) (*grpc.ClientConn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cc := c.conns[addr]; cc != nil {
-		return cc, nil
-	}
-	cc, err := dial(addr, c.tls)
-	if err != nil {
-		return nil, err
-	}
-	c.conns[addr] = cc
-	return cc, nil
-}
-
-// connecting reports whether the connection to addr is still being set up
-// (dialling, in the TLS handshake, or waiting to retry one).
-func (c *connCache) connecting(addr string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cc := c.conns[addr]
-	if cc == nil {
-		return false
-	}
-	switch cc.GetState() {
-	case connectivity.Connecting, connectivity.TransientFailure:
-		return true
-	}
-	return false
-}
-
-// drop closes and forgets the connection to addr.
-func (c *connCache) drop(addr string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cc := c.conns[addr]; cc != nil {
-		cc.Close()
-		delete(c.conns, addr)
-	}
-}
-
-func (c *connCache) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, cc := range c.conns {
-		cc.Close()
-	}
-	c.conns = nil
-}
-
-// dial makes a client connection that retries a lost manager quickly
-// (gRPC's default backoff would wait up to two minutes).
-func dial(addr string, cfg *tls.Config) (*grpc.ClientConn, error) {
-	cc, err := grpc.NewClient(addr, append(authz.DialOptions(cfg),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: handshakeTimeout,
-		}))...)
-	if err != nil {
-		return nil, fmt.Errorf("manager address %s: %w", addr, err)
-	}
-	return cc, nil
 }

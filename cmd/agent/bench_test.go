@@ -236,6 +236,9 @@ func (h sessionEnds) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message == "session ended" {
 		h.n.Add(1)
 	}
+	if r.Message == "connected ahead to the other managers" && h.opened != nil {
+		h.opened.noteWarm(h.node, r.Time)
+	}
 	if r.Message == "session established" && h.opened != nil {
 		r.Attrs(func(a slog.Attr) bool {
 			if a.Key == "manager" {

@@ -19,10 +19,12 @@ import (
 )
 
 // sessionsOpened is, for each node, the manager and the time of the last
-// session its agent established (from the agents' own log).
+// session its agent established, and when it last connected ahead to the
+// other managers (from the agents' own log).
 type sessionsOpened struct {
-	mu   sync.Mutex
-	last map[string]opened
+	mu     sync.Mutex
+	last   map[string]opened
+	warmed map[string]time.Time
 }
 
 type opened struct {
@@ -30,7 +32,33 @@ type opened struct {
 	at      time.Time
 }
 
-func newSessionsOpened() *sessionsOpened { return &sessionsOpened{last: map[string]opened{}} }
+func newSessionsOpened() *sessionsOpened {
+	return &sessionsOpened{last: map[string]opened{}, warmed: map[string]time.Time{}}
+}
+
+func (s *sessionsOpened) noteWarm(node string, at time.Time) {
+	s.mu.Lock()
+	s.warmed[node] = at
+	s.mu.Unlock()
+}
+
+// connectedAhead checks that want agents connected to the other managers
+// after their last session was established: the steady state a leader
+// change meets in a cluster that has run for more than a few seconds.
+func (s *sessionsOpened) connectedAhead(want int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for node, o := range s.last {
+		if w, ok := s.warmed[node]; ok && !w.Before(o.at) {
+			n++
+		}
+	}
+	if n != want {
+		return fmt.Errorf("%d of %d agents connected ahead to the other managers", n, want)
+	}
+	return nil
+}
 
 func (s *sessionsOpened) note(node, manager string, at time.Time) {
 	s.mu.Lock()
@@ -133,8 +161,10 @@ func BenchmarkManyAgentsReconnect(b *testing.B) {
 		b.StopTimer()
 		old := leaderIndex(b, procs, addrs, cs)
 		managertest.WaitFor(b, 120*time.Second, func() error {
-			_, err := opened.with(addrs[old], time.Time{}, agents)
-			return err
+			if _, err := opened.with(addrs[old], time.Time{}, agents); err != nil {
+				return err
+			}
+			return opened.connectedAhead(agents)
 		})
 		before, _ := cs[old].ClusterStatus(b.Context(), &shoalpb.ClusterStatusRequest{})
 		b.StartTimer()
