@@ -462,7 +462,10 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atom
 		rts[i] = fake.New()
 		dataDir := filepath.Join(dir, "agents", strconv.Itoa(i))
 		// Each agent joins with the worker token, as shoal-agent does.
-		creds, err := join.Obtain(b.Context(), join.Options{Dir: dataDir, Managers: joinAddrs, Token: token, Role: pki.RoleWorker, Logger: logger})
+		creds, err := join.Obtain(b.Context(), join.Options{Dir: dataDir, Managers: joinAddrs, Token: token, Role: pki.RoleWorker, Logger: logger,
+			// Thousands of hosts joining in the same second queue for their
+			// handshakes and signatures: more than the 1 min default.
+			Timeout: 5 * time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}

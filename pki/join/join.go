@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"google.golang.org/grpc"
@@ -84,6 +85,9 @@ func Join(ctx context.Context, o Options) (*pki.Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(o.Managers) == 0 {
+		return nil, fmt.Errorf("%w: give --join with a manager's address", ErrNoToken)
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -97,9 +101,14 @@ func Join(ctx context.Context, o Options) (*pki.Credentials, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	log := o.Logger.With("component", "join")
+	// Each node starts at its own place in the list: a thousand hosts
+	// that boot together spread their handshakes and signing requests
+	// over the managers instead of all queueing at the first.
+	start := rand.IntN(len(o.Managers))
 	for {
 		var errs []error
-		for _, addr := range o.Managers {
+		for i := range o.Managers {
+			addr := o.Managers[(start+i)%len(o.Managers)]
 			creds, err := joinVia(ctx, addr, tok, o)
 			if err == nil {
 				log.Info("joined the cluster", "via", addr, "node_id", creds.Identity().NodeID, "role", creds.Identity().Role)
