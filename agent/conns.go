@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -33,10 +32,13 @@ var errConnsClosed = errors.New("agent: connections closed")
 
 // connCache keeps one client connection per manager address.
 type connCache struct {
-	tls     *tls.Config // nil: plaintext (tests)
-	mu      sync.Mutex
-	conns   map[string]*grpc.ClientConn // nil once closed
-	warming atomic.Bool
+	tls   *tls.Config // nil: plaintext (tests)
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // nil once closed
+	// warming says a warm runs; next is what the one asked for while it
+	// ran (nil: nothing) wants warmed after it.
+	warming bool
+	next    []string
 }
 
 func newConnCache(cfg *tls.Config) *connCache {
@@ -115,46 +117,65 @@ func dial(addr string, cfg *tls.Config) (*grpc.ClientConn, error) {
 
 // warm connects, in the background, to each of addrs, after a random
 // delay of up to spread, and closes the connections it opened that are not
-// connected within prune (a manager that is gone: gRPC would
-// retry it every second for as long as the agent runs). A leader change
-// then finds the agent connected to the survivors: the thousand agents
-// that open sessions on the new leader, and first ask the follower, need
-// no TLS handshake with either at the moment both are busiest. One warm
-// runs at a time.
+// connected within prune (a manager that is gone: gRPC would retry it
+// every second for as long as the agent runs). A leader change then finds
+// the agent connected to the survivors: the thousand agents that open
+// sessions on the new leader, and first ask the follower, need no TLS
+// handshake with either at the moment both are busiest. One warm runs at
+// a time; a call while it runs is done after it.
 func (c *connCache) warm(ctx context.Context, addrs []string, spread, prune time.Duration, log *slog.Logger) {
-	if !c.warming.CompareAndSwap(false, true) {
+	c.mu.Lock()
+	c.next = append([]string{}, addrs...)
+	if c.warming {
+		c.mu.Unlock()
 		return
 	}
+	c.warming = true
+	c.mu.Unlock()
 	go func() {
-		defer c.warming.Store(false)
-		if spread > 0 && !sleepCtx(ctx, rand.N(spread)) {
-			return
-		}
-		conns := map[string]*grpc.ClientConn{}
-		opened := map[string]bool{}
-		for _, addr := range addrs {
-			opened[addr] = !c.has(addr)
-			cc, err := c.get(addr)
-			if err != nil {
+		for {
+			c.mu.Lock()
+			addrs := c.next
+			c.next = nil
+			if addrs == nil || ctx.Err() != nil {
+				c.warming = false
+				c.mu.Unlock()
 				return
 			}
-			cc.Connect()
-			conns[addr] = cc
-		}
-		pctx, cancel := context.WithTimeout(ctx, prune)
-		defer cancel()
-		var ready, dropped []string
-		for addr, cc := range conns {
-			if waitReady(pctx, cc) {
-				ready = append(ready, addr)
-			} else if ctx.Err() == nil && opened[addr] && c.dropIf(addr, cc) {
-				dropped = append(dropped, addr)
-			}
-		}
-		if ctx.Err() == nil {
-			log.Info("connected ahead to the other managers", "ready", ready, "closed", dropped)
+			c.mu.Unlock()
+			c.warmOnce(ctx, addrs, spread, prune, log)
 		}
 	}()
+}
+
+func (c *connCache) warmOnce(ctx context.Context, addrs []string, spread, prune time.Duration, log *slog.Logger) {
+	if spread > 0 && !sleepCtx(ctx, rand.N(spread)) {
+		return
+	}
+	conns := map[string]*grpc.ClientConn{}
+	opened := map[string]bool{}
+	for _, addr := range addrs {
+		opened[addr] = !c.has(addr)
+		cc, err := c.get(addr)
+		if err != nil {
+			return
+		}
+		cc.Connect()
+		conns[addr] = cc
+	}
+	pctx, cancel := context.WithTimeout(ctx, prune)
+	defer cancel()
+	var ready, dropped []string
+	for addr, cc := range conns {
+		if waitReady(pctx, cc) {
+			ready = append(ready, addr)
+		} else if ctx.Err() == nil && opened[addr] && c.dropIf(addr, cc) {
+			dropped = append(dropped, addr)
+		}
+	}
+	if ctx.Err() == nil {
+		log.Info("connected ahead to the other managers", "ready", ready, "closed", dropped)
+	}
 }
 
 // waitReady waits until cc is connected (true) or ctx ends.
