@@ -102,10 +102,14 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 	})
 	startedAgents := time.Now()
 	var ends atomic.Int64
-	rts := startAgents(b, dir, agents, addrs, &ends, nil)
+	opened := newSessionsOpened()
+	rts := startAgents(b, dir, agents, addrs, &ends, opened)
 	c := control(b, addrs[0])
 	waitNodesReady(b, c, agents)
 	b.Logf("%d agents ready %s after they started", agents, time.Since(startedAgents).Round(time.Millisecond))
+	// As in a cluster that has run for more than a few seconds, every
+	// agent is connected to every manager before the create.
+	managertest.WaitFor(b, 300*time.Second, func() error { return opened.connectedAhead(agents) })
 	if replicas > 10000 {
 		limit := uint64(replicas)
 		if _, err := c.UpdateCluster(b.Context(), &shoalpb.UpdateClusterRequest{MaxReplicas: &limit}); err != nil {
