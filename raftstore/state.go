@@ -219,6 +219,9 @@ type tx struct {
 	index     uint64
 	events    []Event
 	dirty     bool
+	// seqs: the requests table by seq, for remember (nil until its first
+	// use).
+	seqs *requestSeqs
 }
 
 func newTx(db *memdb.MemDB) *tx {
