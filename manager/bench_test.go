@@ -100,7 +100,7 @@ func failover(b *testing.B, c *managertest.Cluster, n int) time.Duration {
 // and reports committed writes per second. Each case runs twice in the
 // same run: with the leader's proposal batching (batched) and with one
 // Raft entry per write (unbatched, the path before batching), 16 and 64
-// clients, with TLS on.
+// clients, with TLS on; through a follower at 16 and 64 clients too.
 func BenchmarkControlWrites(b *testing.B) {
 	// Without replicas the figure is the control path and Raft alone; with
 	// replicas every new service also sets the orchestrator to work on the
@@ -131,7 +131,8 @@ func BenchmarkControlWrites(b *testing.B) {
 	}
 	cases = append(cases,
 		benchCase{name: "leader/plaintext/clients=16/batched", via: "leader", plaintext: true, clients: 16},
-		benchCase{name: "follower/tls/clients=16/batched", via: "follower", clients: 16})
+		benchCase{name: "follower/tls/clients=16/batched", via: "follower", clients: 16},
+		benchCase{name: "follower/tls/clients=64/batched", via: "follower", clients: 64})
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := benchOptions(bc.plaintext)

@@ -240,3 +240,46 @@ func TestApplyClusterAndManagers(t *testing.T) {
 		{name: "nil command", cmd: nil, wantErr: ErrInvalid, errText: "nil"},
 	})
 }
+
+// Service names are unique (in any case) within one transaction too:
+// commands applied together see the names the ones before them wrote or
+// freed.
+func TestServiceNamesInOneTransaction(t *testing.T) {
+	tests := []struct {
+		name string
+		cmds []Command
+		want []error // per command: nil, or the error it wraps
+	}{
+		{"same name twice", []Command{
+			CreateService{Service: testService("s1", "web", 1)},
+			CreateService{Service: testService("s2", "WEB", 1)},
+		}, []error{nil, ErrAlreadyExists}},
+		{"name freed by a removal", []Command{
+			CreateService{Service: testService("s1", "web", 1)},
+			RemoveService{ID: "s1"},
+			CreateService{Service: testService("s2", "Web", 1)},
+		}, []error{nil, nil, nil}},
+		{"name of a stored service freed here", []Command{
+			RemoveService{ID: "s0"},
+			CreateService{Service: testService("s2", "db", 1)},
+			CreateService{Service: testService("s3", "DB", 1)},
+		}, []error{nil, nil, ErrAlreadyExists}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewState()
+			if _, _, err := s.apply(1, CreateService{Service: testService("s0", "db", 1)}); err != nil {
+				t.Fatal(err)
+			}
+			entries := make([]entry, len(tt.cmds))
+			for i, cmd := range tt.cmds {
+				entries[i] = entry{index: uint64(i + 2), cmd: cmd}
+			}
+			for i, r := range s.applyEntries(entries) {
+				if !errors.Is(r.err, tt.want[i]) || (tt.want[i] == nil && r.err != nil) {
+					t.Errorf("command %d (%T): %v, want %v", i, tt.cmds[i], r.err, tt.want[i])
+				}
+			}
+		})
+	}
+}

@@ -76,6 +76,47 @@ func BenchmarkApplyCreateService(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyRequestBatch: the FSM applying Batch entries of 32
+// CreateService requests, as the proposer writes a control API burst,
+// with the request memory full (every request forgets the oldest one).
+// It reports per command.
+func BenchmarkApplyRequestBatch(b *testing.B) {
+	const perEntry = 32
+	f := &fsm{state: NewState()}
+	index := uint64(0)
+	entry := func(round int) *raft.Log {
+		cmds := make([]Command, perEntry)
+		for i := range cmds {
+			id := fmt.Sprintf("%d-%d", round, i)
+			cmds[i] = Request{ID: "req-" + id, Command: CreateService{Service: testService("id-"+id, "svc-"+id, 0)}}
+		}
+		data, err := EncodeCommand(Batch{Commands: cmds})
+		if err != nil {
+			b.Fatal(err)
+		}
+		index++
+		return &raft.Log{Index: index, Type: raft.LogCommand, Data: data}
+	}
+	round := 0
+	for ; round*perEntry < RequestMemory+requestValues; round++ {
+		f.Apply(entry(round))
+	}
+	logs := make([]*raft.Log, (b.N+perEntry-1)/perEntry)
+	for i := range logs {
+		logs[i] = entry(round + i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, l := range logs {
+		r := f.Apply(l).(result)
+		for _, sub := range r.value.([]BatchResult) {
+			if sub.Err != nil {
+				b.Fatal(sub.Err)
+			}
+		}
+	}
+}
+
 // BenchmarkSnapshot10k: writing a snapshot of 10,000 tasks and reading it back.
 func BenchmarkSnapshot10k(b *testing.B) {
 	f, more := assignFixture(b, 10000)

@@ -142,45 +142,125 @@ func (t *tx) applyRequest(r Request) (value any, firstIndex uint64, err error) {
 // remember stores rec as the newest request, drops the value of the one
 // that leaves the newest requestValues and forgets the oldest ones beyond
 // RequestMemory. It depends only on the log: the sequence numbers come
-// from the state itself.
+// from the state itself. It finds records by seq through t.seqs, never
+// through the write transaction (see tx): three reads of the modified seq
+// index per request made every request of a batch copy its paths again.
 func (t *tx) remember(rec *appliedRequest) {
-	if last, ok := t.lastRequest(); ok {
-		rec.Seq = last.Seq + 1
-	} else {
-		rec.Seq = 1
-	}
-	t.insert(tableRequests, rec)
+	c := t.requestSeqs()
+	rec.Seq = c.newest + 1
+	t.putRequest(rec)
 	if rec.Seq > requestValues {
-		old, err := t.txn.First(tableRequests, "seq", rec.Seq-requestValues)
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: read %s.seq: %v", tableRequests, err))
-		}
-		if o, ok := old.(*appliedRequest); ok && o.Value != nil {
+		if o := t.requestBySeq(rec.Seq - requestValues); o != nil && o.Value != nil {
 			bare := *o
 			bare.Value = nil
-			t.insert(tableRequests, &bare)
+			t.putRequest(&bare)
 		}
 	}
 	for {
-		oldest, err := t.txn.First(tableRequests, "seq")
-		if err != nil {
-			panic(fmt.Sprintf("raftstore: read %s.seq: %v", tableRequests, err))
-		}
-		o, ok := oldest.(*appliedRequest)
-		if !ok || rec.Seq-o.Seq < RequestMemory {
+		o := t.oldestRequest()
+		if o == nil || rec.Seq-o.Seq < RequestMemory {
 			return
 		}
 		t.remove(tableRequests, o)
+		c.oldest = o.Seq + 1
 	}
 }
 
-func (t *tx) lastRequest() (*appliedRequest, bool) {
-	obj, err := t.txn.Last(tableRequests, "seq")
-	if err != nil {
-		panic(fmt.Sprintf("raftstore: read %s.seq: %v", tableRequests, err))
+// requestSeqs is what a transaction knows of the remembered requests by
+// seq: the seqs below oldest are forgotten (or were never used), those up
+// to newest are remembered, and here holds the records this transaction
+// wrote. Records it did not write are read from before it (tx.base).
+type requestSeqs struct {
+	oldest, newest uint64
+	// baseNewest is the newest seq before the transaction: a seq above it
+	// is one this transaction added.
+	baseNewest uint64
+	here       map[uint64]*appliedRequest
+}
+
+// requestSeqs loads t.seqs from the state before the transaction at its
+// first use.
+func (t *tx) requestSeqs() *requestSeqs {
+	if t.seqs != nil {
+		return t.seqs
 	}
-	rec, ok := obj.(*appliedRequest)
-	return rec, ok
+	c := &requestSeqs{here: make(map[uint64]*appliedRequest)}
+	if o, ok := t.baseFirst(tableRequests, "seq").(*appliedRequest); ok {
+		c.oldest = o.Seq
+	}
+	if o, ok := lastOf(t.base, tableRequests, "seq").(*appliedRequest); ok {
+		c.newest, c.baseNewest = o.Seq, o.Seq
+	}
+	t.seqs = c
+	return c
+}
+
+// putRequest writes rec, new or replacing the record of its seq.
+func (t *tx) putRequest(rec *appliedRequest) {
+	c := t.requestSeqs()
+	t.insert(tableRequests, rec)
+	c.here[rec.Seq] = rec
+	if rec.Seq > c.newest {
+		c.newest = rec.Seq
+	}
+	if c.oldest == 0 {
+		c.oldest = rec.Seq
+	}
+}
+
+// requestBySeq returns the remembered request with seq, or nil.
+func (t *tx) requestBySeq(seq uint64) *appliedRequest {
+	c := t.requestSeqs()
+	if seq < c.oldest || seq > c.newest {
+		return nil
+	}
+	if rec, ok := c.here[seq]; ok {
+		return rec
+	}
+	rec, _ := t.baseFirst(tableRequests, "seq", seq).(*appliedRequest)
+	return rec
+}
+
+// oldestRequest returns the remembered request with the lowest seq, or
+// nil. Seqs are handed out one after the other and forgotten from the
+// oldest, so there is no gap; should a state have one, the lowest seq at
+// or above c.oldest is found all the same.
+func (t *tx) oldestRequest() *appliedRequest {
+	c := t.requestSeqs()
+	if c.oldest == 0 || c.oldest > c.newest {
+		return nil
+	}
+	if rec := t.requestBySeq(c.oldest); rec != nil {
+		return rec
+	}
+	if c.oldest <= c.baseNewest {
+		it, err := t.base.LowerBound(tableRequests, "seq", c.oldest)
+		if err != nil {
+			panic(fmt.Sprintf("raftstore: read %s.seq: %v", tableRequests, err))
+		}
+		if rec, ok := it.Next().(*appliedRequest); ok {
+			return t.requestBySeq(rec.Seq)
+		}
+	}
+	// Every seq this transaction added is in c.here, from baseNewest+1 on.
+	return c.here[c.baseNewest+1]
+}
+
+// baseFirst reads the state as it was before the transaction.
+func (t *tx) baseFirst(table, index string, args ...any) any {
+	obj, err := t.base.First(table, index, args...)
+	if err != nil {
+		panic(fmt.Sprintf("raftstore: read %s.%s: %v", table, index, err))
+	}
+	return obj
+}
+
+func lastOf(txn *memdb.Txn, table, index string) any {
+	obj, err := txn.Last(table, index)
+	if err != nil {
+		panic(fmt.Sprintf("raftstore: read %s.%s: %v", table, index, err))
+	}
+	return obj
 }
 
 // Request returns the first answer to the request with id if the state

@@ -2,12 +2,35 @@ package raftstore
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/shoal-sched/shoal/api"
 )
 
 func (t *tx) service(id string) *api.Service {
 	s, _ := t.first(tableServices, "id", id).(*api.Service)
+	return s
+}
+
+// serviceNamed returns the service named name (in any case, as the name
+// index folds it), or nil. Like a lookup by id it reads the state before
+// the transaction under what the transaction wrote (see tx): a read of the
+// name index through the write transaction made the next create of a
+// batch copy that index's path again.
+func (t *tx) serviceNamed(name string) *api.Service {
+	key := strings.ToLower(name)
+	if s, ok := t.namesHere[key]; ok {
+		return s // nil: removed in this transaction
+	}
+	s, _ := t.baseFirst(tableServices, "name", name).(*api.Service)
+	if s == nil {
+		return nil
+	}
+	// A name does not change, but should the service under it have been
+	// written here, what counts is what was written.
+	if s = t.service(s.ID); s == nil || strings.ToLower(s.Spec.Name) != key {
+		return nil
+	}
 	return s
 }
 
@@ -29,7 +52,7 @@ func (t *tx) createService(c CreateService) (any, error) {
 	if t.service(c.Service.ID) != nil {
 		return nil, fmt.Errorf("service id %q: %w", c.Service.ID, ErrAlreadyExists)
 	}
-	if t.first(tableServices, "name", c.Service.Spec.Name) != nil {
+	if t.serviceNamed(c.Service.Spec.Name) != nil {
 		return nil, fmt.Errorf("service %q: %w", c.Service.Spec.Name, ErrAlreadyExists)
 	}
 	if err := t.checkSecretRefs(&c.Service.Spec); err != nil {

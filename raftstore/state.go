@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-memdb"
@@ -219,6 +220,12 @@ type tx struct {
 	index     uint64
 	events    []Event
 	dirty     bool
+	// seqs: the requests table by seq, for remember (nil until its first
+	// use).
+	seqs *requestSeqs
+	// namesHere maps the folded names of the services this transaction
+	// wrote to them (nil: removed), for serviceNamed.
+	namesHere map[string]*api.Service
 }
 
 func newTx(db *memdb.MemDB) *tx {
@@ -248,6 +255,13 @@ func (t *tx) record(table string, obj, now any) {
 		t.written[table] = m
 	}
 	id := objectID(obj)
+	if svc, ok := obj.(*api.Service); ok && table == tableServices {
+		if t.namesHere == nil {
+			t.namesHere = make(map[string]*api.Service)
+		}
+		now, _ := now.(*api.Service)
+		t.namesHere[strings.ToLower(svc.Spec.Name)] = now
+	}
 	if task, ok := now.(*api.Task); ok && task.NodeID != "" {
 		// A task's node is set once: note the task under it at its first
 		// write with a node.

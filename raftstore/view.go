@@ -49,6 +49,19 @@ func (v *View) Services() []*api.Service {
 	return collect[*api.Service](v.get(tableServices, "name"))
 }
 
+// AnyService reports whether any service satisfies pred, in name order,
+// without listing them all: a check that runs after every write costs no
+// copy of the service list.
+func (v *View) AnyService(pred func(*api.Service) bool) bool {
+	it := v.get(tableServices, "name")
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		if pred(obj.(*api.Service)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Task returns the task with id, or nil.
 func (v *View) Task(id string) *api.Task {
 	t, _ := v.first(tableTasks, "id", id).(*api.Task)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
@@ -87,13 +86,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // the ingress network first).
 func (a *Allocator) Pass(ctx context.Context) error {
 	v := a.state.Read()
-	nets, services := v.Networks(), v.Services()
-	if len(nets) == 0 && !slices.ContainsFunc(services, func(s *api.Service) bool { return len(s.Spec.Endpoint.Ports) > 0 }) {
+	nets := v.Networks()
+	if len(nets) == 0 && !v.AnyService(func(s *api.Service) bool { return len(s.Spec.Endpoint.Ports) > 0 }) {
 		// No network and no published port: nothing to allocate, and no
 		// need to read every task (the common case of a cluster without
-		// networks).
+		// networks). The pass runs after every write: it lists nothing.
 		return nil
 	}
+	services := v.Services()
 	plan := Compute(Inputs{
 		Networks: nets, Services: services, Tasks: v.Tasks(),
 		SpecOf: func(t *api.Task) *api.ServiceSpec { return v.ServiceSpec(t.ServiceID, t.SpecVersion) },

@@ -33,7 +33,7 @@ func (p *pass) unmet(d api.Dependency) string {
 		cond = api.DependStarted
 	}
 	label := fmt.Sprintf("waiting for service %q (%s)", d.Service, cond)
-	dep := p.svcByName[d.Service]
+	dep := p.serviceNamed(d.Service)
 	if dep == nil {
 		return label + ": no such service"
 	}

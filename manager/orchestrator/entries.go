@@ -40,7 +40,7 @@ func compareUnits(a, b unitKey) int {
 // unitOf is the unit of a task: its group in its service as this pass
 // groups it, or for a task of a removed service its slot and node.
 func (p *pass) unitOf(t *api.Task) unitKey {
-	if svc := p.svcByID[t.ServiceID]; svc != nil {
+	if svc := p.service(t.ServiceID); svc != nil {
 		return unitKey{t.ServiceID, keyOf(svc, t)}
 	}
 	return unitKey{t.ServiceID, groupKey{slot: t.Slot, node: t.NodeID}}

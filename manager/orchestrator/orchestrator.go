@@ -311,7 +311,7 @@ func (o *Orchestrator) reconcile(p *pass, sc *scope, due map[string]bool) {
 		p.cur = ""
 	}
 	for id := range o.timers {
-		if p.svcByID[id] == nil {
+		if p.service(id) == nil {
 			delete(o.timers, id)
 		}
 	}

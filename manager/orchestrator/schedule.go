@@ -29,7 +29,7 @@ func (p *pass) schedule(refused map[string]uint64, loads func(node string) *sche
 		if p.plan.deleted[t.ID] {
 			return
 		}
-		svc := p.svcByID[t.ServiceID]
+		svc := p.service(t.ServiceID)
 		if svc == nil {
 			return
 		}

@@ -142,10 +142,13 @@ func (st *serviceTasks) sorted() []*group {
 // Either way the rules below see the same groups for the services they
 // look at.
 type pass struct {
-	log       *slog.Logger
-	now       time.Time
-	index     uint64
-	services  []*api.Service
+	log      *slog.Logger
+	now      time.Time
+	index    uint64
+	services []*api.Service
+	// svcByID and svcByName index services in a full pass; a narrowed one
+	// looks services up in the view (service, serviceNamed), so that its
+	// cost does not grow with the number of services.
 	svcByID   map[string]*api.Service
 	svcByName map[string]*api.Service
 	// nodes is every node, once allNodes has read them; nodeByID holds
@@ -206,33 +209,49 @@ func newPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 // the tasks it needs (loadAll or loadServices) before the rules run.
 func openPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 	p := &pass{
-		log:       log,
-		now:       now,
-		index:     v.Index(),
-		services:  v.Services(),
-		svcByID:   make(map[string]*api.Service),
-		svcByName: make(map[string]*api.Service),
-		nodeByID:  make(map[string]*api.Node),
-		bySvc:     make(map[string]*serviceTasks),
-		awaiting:  v.TasksAwaitingNode(),
-		plan:      newPlan(now),
-		dirty:     make(map[specKey]bool),
-		waits:     make(map[string]string),
-		wakes:     make(map[string]time.Time),
-		orphaned:  make(map[string]bool),
+		log:      log,
+		now:      now,
+		index:    v.Index(),
+		services: v.Services(),
+		nodeByID: make(map[string]*api.Node),
+		bySvc:    make(map[string]*serviceTasks),
+		awaiting: v.TasksAwaitingNode(),
+		plan:     newPlan(now),
+		dirty:    make(map[specKey]bool),
+		waits:    make(map[string]string),
+		wakes:    make(map[string]time.Time),
+		orphaned: make(map[string]bool),
 
 		maxReplicas: v.Cluster().Settings.ReplicaLimit(),
 		view:        v,
 		specs:       make(map[specKey]*api.ServiceSpec),
 	}
-	for _, s := range p.services {
-		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
-	}
 	return p
+}
+
+// service returns the service with id in this pass's view, or nil.
+func (p *pass) service(id string) *api.Service {
+	if p.svcByID != nil {
+		return p.svcByID[id]
+	}
+	return p.view.Service(id)
+}
+
+// serviceNamed returns the service named name in this pass's view, or nil.
+func (p *pass) serviceNamed(name string) *api.Service {
+	if p.svcByName != nil {
+		return p.svcByName[name]
+	}
+	return p.view.ServiceByName(name)
 }
 
 // loadAll files every task of the store: a full pass.
 func (p *pass) loadAll() {
+	p.svcByID = make(map[string]*api.Service, len(p.services))
+	p.svcByName = make(map[string]*api.Service, len(p.services))
+	for _, s := range p.services {
+		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
+	}
 	p.allNodes()
 	p.all = p.view.Tasks()
 	for _, s := range p.services {
@@ -258,9 +277,9 @@ func (p *pass) loadServices(ids map[string]bool) {
 		want[t.ServiceID] = true
 	}
 	for id := range maps.Clone(want) {
-		if svc := p.svcByID[id]; svc != nil {
+		if svc := p.service(id); svc != nil {
 			for _, d := range svc.Spec.DependsOn {
-				if dep := p.svcByName[d.Service]; dep != nil {
+				if dep := p.serviceNamed(d.Service); dep != nil {
 					want[dep.ID] = true
 				}
 			}
@@ -284,7 +303,7 @@ func (p *pass) tasksOf(id string) *serviceTasks {
 	}
 	st := newServiceTasks()
 	p.bySvc[id] = st
-	if p.svcByID[id] == nil {
+	if p.service(id) == nil {
 		return st
 	}
 	for t := range p.view.EachTaskOfService(id) { // sortGroups orders them
@@ -300,7 +319,7 @@ func (p *pass) tasksOf(id string) *serviceTasks {
 // the reaper's list when its service is gone.
 func (p *pass) file(t *api.Task) {
 	t = p.orphanIfNodeLost(t)
-	svc := p.svcByID[t.ServiceID]
+	svc := p.service(t.ServiceID)
 	if svc == nil || t.DesiredState == api.TaskRemove {
 		p.removed = append(p.removed, t)
 		return
