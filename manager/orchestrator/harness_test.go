@@ -218,6 +218,10 @@ func (h *harness) waitFor(what string, cond func(v *raftstore.View) string) *raf
 	h.t.Helper()
 	deadline := time.NewTimer(waitTimeout)
 	defer deadline.Stop()
+	// Conditions on more than the state (metrics, which move once a commit
+	// has returned) are also checked again every little while.
+	recheck := time.NewTicker(20 * time.Millisecond)
+	defer recheck.Stop()
 	for {
 		changed := h.state.Changed()
 		v := h.state.Read()
@@ -227,6 +231,7 @@ func (h *harness) waitFor(what string, cond func(v *raftstore.View) string) *raf
 		}
 		select {
 		case <-changed:
+		case <-recheck.C:
 		case <-deadline.C:
 			h.t.Fatalf("waiting for %s: still %s\n%s", what, why, dump(v))
 		}
