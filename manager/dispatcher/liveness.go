@@ -437,6 +437,12 @@ func (l *liveness) downDue(ctx context.Context) {
 	l.mu.Lock()
 	for id, due := range l.due {
 		n := v.Node(id)
+		if n != nil && n.Status == api.NodeRestarting {
+			// Its hold counts now. A new leader that read its state before
+			// applying the hold's entry took the node for ready: the hold
+			// is kept here, so that it still expires.
+			l.holds[id] = n.RestartDeadline
+		}
 		if n == nil || n.Status == api.NodeDown || n.Status == api.NodeRestarting || l.sessions.get(id) != nil {
 			delete(l.due, id) // removed, down, held or back: nothing to wait for
 			continue
