@@ -163,13 +163,13 @@ func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, 
 }
 
 // sendSnapshot sends the objects of v that pass the filter. They are
-// encoded for this watcher alone: watchers start at different indexes,
+// converted for this watcher alone: watchers start at different indexes,
 // and a large cluster's objects would push every live change out of the
 // cache.
 func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
-	var chunk [][]byte
+	var chunk []*shoalpb.WatchChange
 	flush := func(done bool) error {
-		err := ws.send(withChanges(&shoalpb.WatchMessage{Index: v.Index(), Snapshot: true, SnapshotDone: done}, chunk))
+		err := ws.send(&shoalpb.WatchMessage{Index: v.Index(), Changes: chunk, Snapshot: true, SnapshotDone: done})
 		chunk = nil
 		return err
 	}
@@ -178,11 +178,7 @@ func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
 		if !ws.filter.match(ev, v) || !ws.window.pass(ev, false) {
 			return nil
 		}
-		b, err := encodeChange(ws.change(v, ev))
-		if err != nil {
-			return err
-		}
-		chunk = append(chunk, b)
+		chunk = append(chunk, ws.change(v, ev))
 		if len(chunk) < watchChunk {
 			return nil
 		}
