@@ -36,7 +36,7 @@ func cluster(t *testing.T) (*managertest.Cluster, int) {
 
 // apply commits a command on the leader, as the dispatcher or an
 // orchestrator would, to set up nodes and tasks.
-func apply(t *testing.T, c *managertest.Cluster, cmd raftstore.Command) raftstore.Response {
+func apply(t testing.TB, c *managertest.Cluster, cmd raftstore.Command) raftstore.Response {
 	t.Helper()
 	resp, err := c.Manager(c.WaitLeader(waitTimeout)).Raft().Apply(t.Context(), cmd)
 	if err != nil {

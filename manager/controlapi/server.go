@@ -94,6 +94,8 @@ type Server struct {
 	images         ImageResolver
 	resolveTimeout time.Duration
 	caProgress     func(*raftstore.View) ca.Progress
+	// changes holds the changes Watch sends, encoded once for every watcher.
+	changes *changeCache
 }
 
 // New returns a Server. Close it to release its connections to the other
@@ -111,6 +113,7 @@ func New(cfg Config) *Server {
 		probeTimeout:  cfg.ProbeTimeout,
 		caProgress:    cfg.CAProgress,
 		images:        cfg.Images, resolveTimeout: cfg.ResolveTimeout,
+		changes: newChangeCache(),
 	}
 	if s.resolveTimeout <= 0 {
 		s.resolveTimeout = defaultResolveTimeout

@@ -46,7 +46,7 @@ func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingSer
 		return err
 	}
 	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries(), window: win,
-		history: req.GetHistory(), skip: req.GetSinceIndex()}
+		history: req.GetHistory(), skip: req.GetSinceIndex(), cache: s.changes}
 	var from uint64
 	switch {
 	case req.GetHistory():
@@ -98,7 +98,8 @@ type watchStream struct {
 	filter    watchFilter
 	summaries bool
 	window    timeWindow
-	history   bool // the watch began with the oldest change held
+	cache     *changeCache // the changes encoded once for all watchers
+	history   bool         // the watch began with the oldest change held
 	floor     uint64
 	oldest    *timestamppb.Timestamp // the oldest change held (history)
 	skip      uint64                 // the client has seen the changes up to this index
@@ -137,14 +138,18 @@ func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <
 // what the client has, in chunks; the last chunk brings it to upTo.
 // always sends a message even when nothing passes (the stream's start).
 func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, upTo uint64, always bool) error {
-	var chunk []*shoalpb.WatchChange
+	var chunk [][]byte
 	for _, ev := range events {
 		if ev.Index <= ws.skip || !ws.filter.match(ev, v) || !ws.window.pass(ev, !always) {
 			continue
 		}
-		chunk = append(chunk, ws.change(v, ev))
+		b, err := ws.cache.get(ev, ws.summaries, func() *shoalpb.WatchChange { return ws.change(v, ev) })
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, b)
 		if len(chunk) == watchChunk {
-			if err := ws.send(&shoalpb.WatchMessage{Index: ev.Index, Changes: chunk}); err != nil {
+			if err := ws.send(withChanges(&shoalpb.WatchMessage{Index: ev.Index}, chunk)); err != nil {
 				return err
 			}
 			chunk = nil
@@ -154,10 +159,13 @@ func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, 
 		ws.last = max(ws.last, upTo)
 		return nil
 	}
-	return ws.send(&shoalpb.WatchMessage{Index: max(upTo, ws.last), Changes: chunk})
+	return ws.send(withChanges(&shoalpb.WatchMessage{Index: max(upTo, ws.last)}, chunk))
 }
 
-// sendSnapshot sends the objects of v that pass the filter.
+// sendSnapshot sends the objects of v that pass the filter. They are
+// converted for this watcher alone: watchers start at different indexes,
+// and a large cluster's objects would push every live change out of the
+// cache.
 func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
 	var chunk []*shoalpb.WatchChange
 	flush := func(done bool) error {

@@ -21,7 +21,7 @@ import (
 
 // bigCluster starts one manager holding a service of n tasks, committed
 // 1,000 to an entry as the orchestrator writes them.
-func bigCluster(t *testing.T, n int) *managertest.Cluster {
+func bigCluster(t testing.TB, n int) *managertest.Cluster {
 	c := managertest.StartCluster(t, 1, managertest.Options{})
 	cl := c.Client(c.WaitLeader(waitTimeout))
 	idle := spec("web")
