@@ -294,7 +294,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		"tasks", len(a.store.list()), "containers", len(containers))
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.store.run(gctx) })
+	g.Go(func() error { return a.store.run(gctx, a.log) })
 	g.Go(func() error { return a.serve(gctx) })
 	g.Go(func() error { return a.runSessions(gctx) })
 	if a.cfg.GossipAddr != "" {

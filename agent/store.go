@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -133,16 +134,27 @@ func (s *taskStore) signal() {
 }
 
 // run writes the file when it changed, at most every storeFlushEvery, and
-// once more when ctx ends.
-func (s *taskStore) run(ctx context.Context) error {
+// once more when ctx ends. A write that fails (a full disk, no file
+// descriptor left) is tried again at the next turn: the records are in
+// memory and the tasks run on; only a restart in between would miss them.
+func (s *taskStore) run(ctx context.Context, log *slog.Logger) error {
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return s.flush()
 		case <-s.kick:
 		}
-		if err := s.flush(); err != nil {
-			return err
+		switch err := s.flush(); {
+		case err != nil:
+			if !failing {
+				log.Warn("could not write the task file; retrying", "err", err)
+			}
+			failing = true
+			s.signal()
+		case failing:
+			log.Info("task file written again")
+			failing = false
 		}
 		t := time.NewTimer(storeFlushEvery)
 		select {
@@ -168,6 +180,16 @@ func (s *taskStore) flush() error {
 	}
 	s.dirty = false
 	s.mu.Unlock()
+	if err := s.write(f); err != nil {
+		s.mu.Lock()
+		s.dirty = true // still to be written
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (s *taskStore) write(f taskFile) error {
 	sort.Slice(f.Tasks, func(i, j int) bool { return f.Tasks[i].Task.ID < f.Tasks[j].Task.ID })
 	b, err := json.Marshal(f)
 	if err != nil {

@@ -1,12 +1,19 @@
 package agent
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-sched/shoal/api"
+	"github.com/shoal-sched/shoal/internal/poll"
 )
 
 // TestTaskStoreSkipsRepeats: a record that repeats the file (the same
@@ -62,4 +69,64 @@ func TestTaskStoreSkipsRepeats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestTaskStoreOutlivesAFailedWrite: a task file that cannot be written (a
+// full disk, no file descriptor left: here, a directory in the way) does
+// not stop the store; the write is tried again until it succeeds.
+func TestTaskStoreOutlivesAFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openTaskStore(dir, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := filepath.Join(dir, tasksFile+".tmp")
+	if err := os.Mkdir(block, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var logged lockedBuffer
+	go func() { done <- s.run(ctx, slog.New(slog.NewTextHandler(&logged, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	running := api.TaskStatus{State: api.TaskRunning, Timestamp: time.Unix(100, 0)}
+	s.put(&api.Task{ID: "t1", ServiceID: "s1", Slot: 1, DesiredState: api.TaskRunning}, running)
+	poll.Until(t, 5*time.Second, func() error {
+		if !strings.Contains(logged.String(), "could not write the task file") {
+			return errors.New("no failed write logged yet")
+		}
+		return nil
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("the store stopped on a failed write: %v", err)
+	default:
+	}
+	if err := os.Remove(block); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(dir, tasksFile))
+		return err
+	})
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

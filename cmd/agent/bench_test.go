@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ func BenchmarkManyAgents(b *testing.B) { benchManyAgents(b, 1000, 10000) }
 func BenchmarkManyAgents100k(b *testing.B) { benchManyAgents(b, 5000, 100000) }
 
 func benchManyAgents(b *testing.B, agents, replicas int) {
+	raiseFileLimit(b, agents)
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
 	// GC tracing gives the leader's live heap; the default Raft timings
@@ -542,4 +544,24 @@ func fetchDebug(b *testing.B, addr, what, out string) {
 		b.Error(err)
 	}
 	b.Logf("profile: %s", out)
+}
+
+// raiseFileLimit lets this process, and the managers it starts, hold the
+// sockets of agents simulated hosts: each agent's session, its
+// connections ahead to the other managers and its own listener, about
+// five descriptors, where one host would hold them on its own.
+func raiseFileLimit(b *testing.B, agents int) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatalf("read the open-file limit: %v", err)
+	}
+	want := uint64(8*agents + 4096)
+	if lim.Cur >= want {
+		return
+	}
+	had := lim.Cur
+	lim.Cur, lim.Max = want, max(lim.Max, want)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatalf("%d simulated agents need %d open files (limit %d): %v; run as root or raise `ulimit -n`", agents, want, had, err)
+	}
 }
