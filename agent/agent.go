@@ -64,6 +64,10 @@ type GossipTimings struct {
 type Config struct {
 	// DataDir keeps the node ID and the assignment set.
 	DataDir string
+	// NoConnectAhead leaves out the connections ahead to the managers the
+	// agent holds no session with (see connCache.warm): for a process
+	// that simulates thousands of hosts under one open-file limit.
+	NoConnectAhead bool
 	// NodeID, when set, is the node's ID instead of the one kept in
 	// DataDir: a host that runs a manager is one node, named by the
 	// manager's Raft id (see manager.HostCredentials). With Credentials

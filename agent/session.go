@@ -258,7 +258,9 @@ func (a *Agent) session(ctx context.Context, conns *connCache, addr string, time
 		return res, err
 	}
 	established.Store(true)
-	conns.warm(ctx, a.otherManagers(addr), warmSpread, warmPrune, a.log)
+	if !a.cfg.NoConnectAhead {
+		conns.warm(ctx, a.otherManagers(addr), warmSpread, warmPrune, a.log)
+	}
 	return res, a.converse(ctx, sctx, cancel, stream, addr, set, &res)
 }
 

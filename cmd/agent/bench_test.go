@@ -82,7 +82,7 @@ func BenchmarkManyAgents(b *testing.B) { benchManyAgents(b, 1000, 10000) }
 func BenchmarkManyAgents100k(b *testing.B) { benchManyAgents(b, 5000, 100000) }
 
 func benchManyAgents(b *testing.B, agents, replicas int) {
-	raiseFileLimit(b, agents)
+	ahead := raiseFileLimit(b, agents)
 	dir := b.TempDir()
 	managerBin, _ := buildBinaries(b, dir)
 	// GC tracing gives the leader's live heap; the default Raft timings
@@ -105,6 +105,7 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 	startedAgents := time.Now()
 	var ends atomic.Int64
 	opened := newSessionsOpened()
+	opened.noAhead = !ahead
 	rts := startAgents(b, dir, agents, addrs, &ends, opened)
 	c := control(b, addrs[0])
 	waitNodesReady(b, c, agents)
@@ -479,6 +480,7 @@ func startAgents(b *testing.B, dir string, n int, joinAddrs []string, ends *atom
 			DataDir: dataDir, Join: joinAddrs, AdvertiseAddr: "127.0.0.1:0",
 			Hostname: fmt.Sprintf("agent-%04d", i), Runtime: rts[i],
 			Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}, Credentials: creds, Logger: logger,
+			NoConnectAhead: opened != nil && opened.noAhead,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -549,19 +551,27 @@ func fetchDebug(b *testing.B, addr, what, out string) {
 // raiseFileLimit lets this process, and the managers it starts, hold the
 // sockets of agents simulated hosts: each agent's session, its
 // connections ahead to the other managers and its own listener, about
-// five descriptors, where one host would hold them on its own.
-func raiseFileLimit(b *testing.B, agents int) {
+// five descriptors, where one host would hold them on its own. It reports
+// whether there is room for the connections ahead; without it, the agents
+// do without (a real host holds its own three).
+func raiseFileLimit(b *testing.B, agents int) bool {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		b.Fatalf("read the open-file limit: %v", err)
 	}
-	want := uint64(8*agents + 4096)
-	if lim.Cur >= want {
-		return
+	want := uint64(5*agents + 4096)
+	if lim.Cur < want {
+		raised := lim
+		raised.Cur, raised.Max = want, max(lim.Max, want)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err == nil {
+			return true
+		}
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	had := lim.Cur
-	lim.Cur, lim.Max = want, max(lim.Max, want)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		b.Fatalf("%d simulated agents need %d open files (limit %d): %v; run as root or raise `ulimit -n`", agents, want, had, err)
+	if lim.Cur < want {
+		b.Logf("%d agents would need %d open files to connect ahead to every manager; the limit is %d, so they do not", agents, want, lim.Cur)
+		return false
 	}
+	return true
 }

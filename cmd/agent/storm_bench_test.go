@@ -25,6 +25,9 @@ type sessionsOpened struct {
 	mu     sync.Mutex
 	last   map[string]opened
 	warmed map[string]time.Time
+	// noAhead: the agents do not connect ahead (too many for this
+	// process's open-file limit).
+	noAhead bool
 }
 
 type opened struct {
@@ -48,6 +51,9 @@ func (s *sessionsOpened) noteWarm(node string, at time.Time) {
 func (s *sessionsOpened) connectedAhead(want int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.noAhead {
+		return nil
+	}
 	n := 0
 	for node, o := range s.last {
 		if w, ok := s.warmed[node]; ok && !w.Before(o.at) {
