@@ -250,7 +250,18 @@ func (d *Daemon) stop(t testing.TB) {
 	shims := d.shimPIDs()
 	tasks, err := d.removeAll(t)
 	if err != nil {
-		t.Errorf("containerd teardown: %v", err)
+		// A loaded machine can leave runc stuck on one task (its state
+		// call times out). Its processes are killed, and the daemon asked
+		// once more, before anything is said to be left behind.
+		t.Logf("containerd teardown, first try: %v", err)
+		for _, p := range tasks {
+			killIfAlive(p)
+		}
+		more, err := d.removeAll(t)
+		tasks = append(tasks, more...)
+		if err != nil {
+			t.Errorf("containerd teardown: %v", err)
+		}
 	}
 	d.terminate(t)
 	for _, p := range append(shims, tasks...) {
