@@ -264,7 +264,16 @@ func (d *Daemon) stop(t testing.TB) {
 		}
 	}
 	d.terminate(t)
-	for _, p := range append(shims, tasks...) {
+	// The shims are found twice: from the state dir before the teardown,
+	// and by their command line after it (a delete that failed half-way
+	// can take a shim's state files and leave the shim running). What the
+	// shims started goes first: a container's processes outlive a killed
+	// shim.
+	shims = append(shims, shimsServing(d.Address)...)
+	for _, p := range append(childrenOf(shims), tasks...) {
+		killIfAlive(p)
+	}
+	for _, p := range shims {
 		killIfAlive(p)
 	}
 	if err := unmountUnder(d.Dir); err != nil {
@@ -288,6 +297,71 @@ func (d *Daemon) shimPIDs() []proc {
 		}
 	}
 	return procs
+}
+
+// shimsServing lists the running shims whose daemon is the one at
+// address, from their command lines.
+func shimsServing(address string) []proc {
+	var out []proc
+	for _, pid := range allPIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
+			continue
+		}
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-address" && args[i+1] == address {
+				if p, ok := procOf(pid); ok {
+					out = append(out, p)
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// childrenOf lists the processes whose parent is one of parents.
+func childrenOf(parents []proc) []proc {
+	want := map[int]bool{}
+	for _, p := range parents {
+		want[p.pid] = true
+	}
+	var out []proc
+	for _, pid := range allPIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil && want[ppid] {
+			if p, ok := procOf(pid); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func allPIDs() []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 func readPID(path string) int {
