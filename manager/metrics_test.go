@@ -247,11 +247,16 @@ func TestMetricsEndpoint(t *testing.T) {
 	case strings.Contains(msg, "left"):
 		cause = "leave"
 	}
-	fams = scrape(t, addr)
-	if got, _ := value(fams, "shoal_dispatcher_node_down_total", map[string]string{"cause": cause}); got-before[cause] != 1 {
-		t.Errorf("node down with message %q: shoal_dispatcher_node_down_total{cause=%q} went from %v to %v, want one more",
-			msg, cause, before[cause], got)
-	}
+	// The counter moves once the commit that downed the node has returned,
+	// which may be after the state shows it down.
+	c.WaitFor(waitTimeout, func() error {
+		fams = scrape(t, addr)
+		if got, _ := value(fams, "shoal_dispatcher_node_down_total", map[string]string{"cause": cause}); got-before[cause] != 1 {
+			return fmt.Errorf("node down with message %q: shoal_dispatcher_node_down_total{cause=%q} went from %v to %v, want one more",
+				msg, cause, before[cause], got)
+		}
+		return nil
+	})
 	checkDashboard(t, fams, agentFams)
 }
 
