@@ -151,6 +151,9 @@ type pass struct {
 	// cost does not grow with the number of services.
 	svcByID   map[string]*api.Service
 	svcByName map[string]*api.Service
+	// looked keeps a narrowed pass's lookups by id: filing a service's
+	// 10,000 tasks asks for it 10,000 times.
+	looked map[string]*api.Service
 	// nodes is every node, once allNodes has read them; nodeByID holds
 	// those read so far (nil for an id that names no node).
 	nodes    []*api.Node
@@ -234,7 +237,15 @@ func (p *pass) service(id string) *api.Service {
 	if p.svcByID != nil {
 		return p.svcByID[id]
 	}
-	return p.view.Service(id)
+	if s, ok := p.looked[id]; ok {
+		return s
+	}
+	if p.looked == nil {
+		p.looked = make(map[string]*api.Service)
+	}
+	s := p.view.Service(id)
+	p.looked[id] = s
+	return s
 }
 
 // serviceNamed returns the service named name in this pass's view, or nil.
