@@ -109,13 +109,18 @@ func (s *taskStore) put(t *api.Task, st api.TaskStatus) {
 // leader's copy of the status and its commit time: they change with every
 // report, and the file's own status is st.
 func sameRecord(r taskRecord, t *api.Task, st api.TaskStatus) bool {
+	// Most puts are a new status (a report): that is settled before the
+	// task, spec included, is compared.
+	if !reflect.DeepEqual(r.Status, st) {
+		return false
+	}
 	if r.Task == t {
-		return reflect.DeepEqual(r.Status, st)
+		return true
 	}
 	a, b := *r.Task, *t
 	a.Status, b.Status = api.TaskStatus{}, api.TaskStatus{}
 	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
-	return reflect.DeepEqual(r.Status, st) && reflect.DeepEqual(a, b)
+	return reflect.DeepEqual(a, b)
 }
 
 func (s *taskStore) delete(id string) {
