@@ -23,12 +23,24 @@ const (
 	// ClientPingInterval: a client pings a connection that has been idle
 	// this long. gRPC will not let a client ping more often than every 10 s.
 	ClientPingInterval = 10 * time.Second
-	// ServerPingInterval: a server pings an idle client this often (gRPC's
-	// floor for servers is 1 s). A manager thus drops the connection of an
-	// agent or a peer manager that vanished within about 4 s.
-	ServerPingInterval = 2 * time.Second
-	// PingTimeout: a ping not answered within this closes the connection.
-	PingTimeout = 2 * time.Second
+	// ServerPingInterval: a server pings a client whose connection has been
+	// idle this long. A leader holds a connection per agent (and a
+	// follower one per agent that connected ahead): at 5,000 agents, every
+	// 2 s was 2,500 pings a second each way on an idle cluster.
+	ServerPingInterval = 20 * time.Second
+	// ServerPingTimeout: a server closes a connection whose client has not
+	// answered its ping within this. It only frees what a vanished client
+	// held (the dispatcher notices a silent agent from its heartbeats), so
+	// it is long: a timer counts a moment this process was not scheduled
+	// as the client's silence, and with 2 s a leader starved for a moment
+	// closed 2,000 healthy agent connections at once, whose handshakes
+	// again then starved it further.
+	ServerPingTimeout = 20 * time.Second
+	// PingTimeout: a client closes a connection whose server has not
+	// answered its ping within this, and dials another manager. It is what
+	// notices a manager whose link was cut under a stream that waits (a
+	// watch): ClientPingInterval plus this.
+	PingTimeout = 5 * time.Second
 	// minClientPing is the most often a server lets a client ping; a
 	// client that pings more often is sent GOAWAY. It is below
 	// ClientPingInterval with room for timer skew.
@@ -47,13 +59,21 @@ func ClientKeepalive() grpc.DialOption {
 	})
 }
 
+// serverReadBuffer is each connection's read buffer: one TLS record, the
+// most one read of a TLS connection returns (gRPC's default is 32 KiB).
+const serverReadBuffer = 16 << 10
+
 // ServerOptions are the options every shoal gRPC server is built with: the
-// message size limits and keepalive (pinging idle clients, and permitting
-// the clients' own pings at ClientKeepalive's interval).
+// message size limits, keepalive (pinging idle clients, and permitting
+// the clients' own pings at ClientKeepalive's interval), and buffers sized
+// for a leader that holds a connection per agent: a write buffer is taken
+// from a shared pool for each flush instead of 32 KiB held by every
+// connection, most of which are idle between heartbeats.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ServerPingInterval, Timeout: PingTimeout}),
+		grpc.SharedWriteBuffer(true), grpc.ReadBufferSize(serverReadBuffer),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ServerPingInterval, Timeout: ServerPingTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPing, PermitWithoutStream: true}),
 	}
 }
