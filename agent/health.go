@@ -151,13 +151,13 @@ func (r *runner) checkFor(ctx context.Context, t *api.Task) *probeCheck {
 	if !ok {
 		return nil
 	}
-	spec := t.Spec.Healthcheck
-	if api.HealthcheckDisabled(spec) || api.HealthcheckEnabled(&t.Spec) {
+	spec := t.RunSpec().Healthcheck
+	if api.HealthcheckDisabled(spec) || api.HealthcheckEnabled(t.RunSpec()) {
 		return effectiveCheck(spec, nil)
 	}
-	img, err := p.ImageHealthcheck(ctx, t.Spec.ImageRef())
+	img, err := p.ImageHealthcheck(ctx, t.RunSpec().ImageRef())
 	if err != nil {
-		r.log.Warn("reading the image's health check failed; running the task without one", "image", t.Spec.ImageRef(), "err", err)
+		r.log.Warn("reading the image's health check failed; running the task without one", "image", t.RunSpec().ImageRef(), "err", err)
 		return effectiveCheck(spec, nil)
 	}
 	return effectiveCheck(spec, img)

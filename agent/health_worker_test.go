@@ -40,7 +40,7 @@ func TestHealthySpecCheck(t *testing.T) {
 	if st.State != api.TaskRunning || len(st.HealthLog) == 0 || st.HealthLog[len(st.HealthLog)-1].Output != "ok" {
 		t.Fatalf("status %+v, want running with the probe's output", st)
 	}
-	if !api.TaskUp(&api.Task{Status: st}, &task.Spec) {
+	if !api.TaskUp(&api.Task{Status: st}, task.Spec) {
 		t.Fatal("a healthy running task is not up")
 	}
 }
@@ -89,7 +89,7 @@ func TestImageHealthcheckHonoured(t *testing.T) {
 		}
 		return nil
 	})
-	if !api.TaskUp(&api.Task{Status: st}, &off.Spec) {
+	if !api.TaskUp(&api.Task{Status: st}, off.Spec) {
 		t.Fatal("a running task without a check is not up")
 	}
 }

@@ -38,9 +38,9 @@ const attachTimeout = 30 * time.Second
 // sandboxOf is what a task asks of the data plane; ok is false for a task
 // on the host network (no namespace of its own).
 func sandboxOf(t *api.Task) (sb network.Sandbox, ok bool) {
-	sb = network.Sandbox{TaskID: t.ID, Stack: t.Spec.Labels[api.LabelStack]}
+	sb = network.Sandbox{TaskID: t.ID, Stack: t.RunSpec().Labels[api.LabelStack]}
 	switch {
-	case api.NoNetwork(&t.Spec):
+	case api.NoNetwork(t.RunSpec()):
 		sb.None = true
 	case len(t.Networks) > 0:
 		sb.Attachments = api.CloneAttachments(t.Networks)

@@ -274,7 +274,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 	case stepAccept:
 		r.set(api.TaskAccepted, "accepted", nil)
 	case stepPrepare:
-		r.set(api.TaskPreparing, "pulling "+t.Spec.ImageRef(), nil)
+		r.set(api.TaskPreparing, "pulling "+t.RunSpec().ImageRef(), nil)
 	case stepPull:
 		r.pull(sctx, t)
 	case stepStart:
@@ -293,7 +293,7 @@ func (r *runner) do(ctx context.Context, s step, t *api.Task) {
 }
 
 func (r *runner) pull(ctx context.Context, t *api.Task) {
-	err := r.w.rt.Pull(ctx, t.Spec.ImageRef(), WithPullAuth(r.w.vault.auth(t.ServiceID)))
+	err := r.w.rt.Pull(ctx, t.RunSpec().ImageRef(), WithPullAuth(r.w.vault.auth(t.ServiceID)))
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -431,7 +431,7 @@ func (r *runner) exited() {
 }
 
 func stopGrace(t *api.Task) time.Duration {
-	if g := t.Spec.StopGracePeriod.Std(); g > 0 {
+	if g := t.RunSpec().StopGracePeriod.Std(); g > 0 {
 		return g
 	}
 	return defaultStopGrace

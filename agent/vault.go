@@ -47,7 +47,7 @@ func (v *vault) keep(tasks map[string]*api.Task) {
 	for _, t := range tasks {
 		services[t.ServiceID] = true
 		for _, kind := range []string{api.KindSecret, api.KindConfig} {
-			for _, id := range api.SecretIDs(&t.Spec, kind) {
+			for _, id := range api.SecretIDs(t.RunSpec(), kind) {
 				used[vaultKey(kind, id)] = true
 			}
 		}
@@ -73,9 +73,9 @@ func (v *vault) files(t *api.Task) ([]api.SecretFile, error) {
 	defer v.mu.Unlock()
 	var out []api.SecretFile
 	for _, kind := range []string{api.KindSecret, api.KindConfig} {
-		refs := t.Spec.Secrets
+		refs := t.RunSpec().Secrets
 		if kind == api.KindConfig {
-			refs = t.Spec.Configs
+			refs = t.RunSpec().Configs
 		}
 		for _, r := range refs {
 			data, ok := v.secrets[vaultKey(kind, r.SecretID)]

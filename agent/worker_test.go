@@ -17,7 +17,7 @@ import (
 func newTask(id, image string, desired api.TaskState) *api.Task {
 	return &api.Task{
 		ID: id, ServiceID: "svc", ServiceName: "web", Slot: 1, DesiredState: desired,
-		Spec:   api.ServiceSpec{Name: "web", Image: image, StopGracePeriod: api.Duration(50 * time.Millisecond)},
+		Spec:   &api.ServiceSpec{Name: "web", Image: image, StopGracePeriod: api.Duration(50 * time.Millisecond)},
 		Status: api.TaskStatus{State: api.TaskAssigned},
 	}
 }

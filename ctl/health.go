@@ -18,7 +18,7 @@ func taskUp(t *shoalpb.Task) bool {
 	}
 	var spec *api.ServiceSpec
 	if t.GetSpec() != nil {
-		spec = &at.Spec
+		spec = at.Spec
 	}
 	return api.TaskUp(at, spec)
 }

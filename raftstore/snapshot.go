@@ -341,14 +341,13 @@ func upgradeSpecs(txn *memdb.Txn) error {
 		return err
 	}
 	for _, t := range collect[*api.Task](it) {
-		if t.Spec.IsZero() {
+		if !t.HasSpec() {
 			continue
 		}
-		spec := t.Spec
-		if err := put(t.ServiceID, t.SpecVersion, &spec); err != nil {
+		if err := put(t.ServiceID, t.SpecVersion, t.Spec); err != nil {
 			return fmt.Errorf("task %q: %w", t.ID, err)
 		}
-		t.Spec = api.ServiceSpec{} // decoded for this restore: not shared yet
+		t.Spec = nil // decoded for this restore: not shared yet
 		if err := txn.Insert(tableTasks, t); err != nil {
 			return fmt.Errorf("task %q: %w", t.ID, err)
 		}

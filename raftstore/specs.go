@@ -57,13 +57,13 @@ func (t *tx) putServiceSpecs(s *api.Service) {
 // tasks referred to versions: it becomes the stored version unless that
 // version is stored already. It returns the task without its copy.
 func (t *tx) adoptSpec(task *api.Task) *api.Task {
-	if task.Spec.IsZero() {
+	if !task.HasSpec() {
 		return task
 	}
 	if t.spec(task.ServiceID, task.SpecVersion) == nil {
 		t.putSpec(task.ServiceID, task.SpecVersion, task.Spec.Clone())
 	}
-	task.Spec = api.ServiceSpec{}
+	task.Spec = nil
 	return task
 }
 

@@ -53,7 +53,7 @@ func TestSpecVersionLifecycle(t *testing.T) {
 	if got := v.ServiceSpec(web.ID, 1); got == nil || got.Image != "busybox" || got.Env[0] != "A=1" {
 		t.Fatalf("version 1 = %+v", got)
 	}
-	if task := v.Task("t1"); !task.Spec.IsZero() {
+	if task := v.Task("t1"); task.HasSpec() {
 		t.Fatalf("task stored with a copy of its spec: %+v", task.Spec)
 	}
 
@@ -151,9 +151,9 @@ func TestLegacyTaskSpecAdopted(t *testing.T) {
 		t.Fatalf("versions %v, want [2 3]", got)
 	}
 	gone := testTask("legacy-1", web, 1)
-	gone.Spec = withImage(web, "busybox:legacy")
+	gone.Spec = new(withImage(web, "busybox:legacy"))
 	kept := versioned(testTask("legacy-3", web, 2), 3)
-	kept.Spec = withImage(web, "busybox:differs")
+	kept.Spec = new(withImage(web, "busybox:differs"))
 	mustApply(t, s, WriteTasks{Create: []*api.Task{gone, kept}, At: t0})
 	v := s.Read()
 	if got := v.ServiceSpec(web.ID, 1); got == nil || got.Image != "busybox:legacy" {
@@ -163,7 +163,7 @@ func TestLegacyTaskSpecAdopted(t *testing.T) {
 		t.Errorf("version 3 = %q, want the stored busybox:3", got.Image)
 	}
 	for _, id := range []string{"legacy-1", "legacy-3"} {
-		if task := v.Task(id); !task.Spec.IsZero() {
+		if task := v.Task(id); task.HasSpec() {
 			t.Errorf("%s stored with its copy", id)
 		}
 	}
@@ -259,11 +259,11 @@ func TestRestoreUpgradesOldSnapshot(t *testing.T) {
 	web.PreviousSpec = &api.ServiceSpec{Name: "web", Image: "busybox:1"}
 	web.Spec.Image = "busybox:2"
 	old := testTask("old", web, 1) // v1: the previous spec
-	old.Spec = *web.PreviousSpec
+	old.Spec = new(*web.PreviousSpec)
 	cur := versioned(testTask("cur", web, 2), 2)
-	cur.Spec = web.Spec
+	cur.Spec = new(web.Spec)
 	orphan := &api.Task{ID: "orphan", ServiceID: "svc-gone", ServiceName: "gone", SpecVersion: 4,
-		Spec: api.ServiceSpec{Name: "gone", Image: "busybox:gone"}, DesiredState: api.TaskRemove}
+		Spec: &api.ServiceSpec{Name: "gone", Image: "busybox:gone"}, DesiredState: api.TaskRemove}
 
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)
@@ -296,7 +296,7 @@ func TestRestoreUpgradesOldSnapshot(t *testing.T) {
 		}
 	}
 	for _, task := range v.Tasks() {
-		if !task.Spec.IsZero() {
+		if task.HasSpec() {
 			t.Errorf("task %s restored with its copy", task.ID)
 		}
 	}

@@ -102,7 +102,7 @@ func (t *tx) checkCreates(create []*api.Task) ([]*api.Service, error) {
 		}
 		// A task carries a spec only in entries written before tasks
 		// referred to versions; adoptSpec stores it.
-		if task.Spec.IsZero() && t.spec(task.ServiceID, task.SpecVersion) == nil {
+		if !task.HasSpec() && t.spec(task.ServiceID, task.SpecVersion) == nil {
 			return nil, fmt.Errorf("task %q: service %q spec version %d (the service is at %d): %w",
 				task.ID, services[i].Spec.Name, task.SpecVersion, services[i].SpecVersion, ErrNotFound)
 		}

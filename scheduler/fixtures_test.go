@@ -41,14 +41,14 @@ func avail(a api.NodeAvailability) func(*api.Node) { return func(n *api.Node) { 
 // embedded is the SpecOf of these tests: a task's spec is the copy it
 // carries, set by mkTask and its options (so one test can also give tasks
 // of one service and version different placements).
-func embedded(t *api.Task) *api.ServiceSpec { return &t.Spec }
+func embedded(t *api.Task) *api.ServiceSpec { return t.Spec }
 
 // mkTask is a new task of service svc reserving cpus and mem.
 func mkTask(id, svc string, cpus, mem int64, mods ...func(*api.Task)) *api.Task {
 	t := &api.Task{
 		ID: id, ServiceID: svc, ServiceName: svc, SpecVersion: 1,
 		DesiredState: api.TaskRunning,
-		Status:       api.TaskStatus{State: api.TaskPending},
+		Status:       api.TaskStatus{State: api.TaskPending}, Spec: &api.ServiceSpec{},
 	}
 	t.Spec.Resources.Reservations = api.Resources{NanoCPUs: cpus, MemoryBytes: mem}
 	for _, m := range mods {

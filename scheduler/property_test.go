@@ -90,7 +90,7 @@ func randomCluster(r *rand.Rand) ([]NodeInfo, []*api.Task) {
 		for k := range 1 + r.IntN(20) {
 			t := mkTask(fmt.Sprintf("t%d-%d", g, k), svc, 0, 0, slot(uint64(k+1)))
 			t.SpecVersion = uint64(1 + g%2)
-			t.Spec = spec
+			t.Spec = new(spec)
 			if global {
 				t.Slot = 0
 				t.NodeID = fmt.Sprintf("n%02d", r.IntN(len(nodes)+2))
@@ -242,7 +242,7 @@ func TestSpreadBalance(t *testing.T) {
 		}
 		tasks := tasks("web", 1+r.IntN(60), 0, 0)
 		for _, t := range tasks {
-			t.Spec = spec
+			t.Spec = new(spec)
 		}
 		res := Schedule(nodes, tasks, embedded)
 		if err := checkInvariants(nodes, tasks, res); err != nil {

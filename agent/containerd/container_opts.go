@@ -34,7 +34,7 @@ const (
 // containerOpts turns the task's container options into OCI spec options;
 // they come after the process, user and mounts are set.
 func (r *Runtime) containerOpts(t *api.Task) ([]oci.SpecOpts, error) {
-	o := t.Spec.Container
+	o := t.RunSpec().Container
 	if o == nil {
 		return nil, nil
 	}
@@ -42,7 +42,7 @@ func (r *Runtime) containerOpts(t *api.Task) ([]oci.SpecOpts, error) {
 	if o.Hostname != "" {
 		svc := t.ServiceName
 		if svc == "" {
-			svc = t.Spec.Name
+			svc = t.RunSpec().Name
 		}
 		name, err := api.RenderHostname(o.Hostname, api.NewHostnameContext(t, svc, r.opts.NodeID, r.opts.NodeHostname))
 		if err != nil {

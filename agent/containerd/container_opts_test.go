@@ -61,7 +61,7 @@ func TestContainerOptions(t *testing.T) {
 			task := e.task(t, "sh", "-c", tc.cmd)
 			task.Spec.Container = &tc.opts
 			if tc.edit != nil {
-				tc.edit(&task.Spec)
+				tc.edit(task.Spec)
 			}
 			e.run(t, task)
 			if st := e.wait(t, task.ID); st.Code != 0 {

@@ -69,7 +69,7 @@ func (e *env) task(t testing.TB, cmd ...string) *api.Task {
 		ID:        "task-" + randomID(t),
 		ServiceID: "svc-1",
 		Slot:      1,
-		Spec:      api.ServiceSpec{Name: "web", Image: e.registry.Image, Command: cmd},
+		Spec:      &api.ServiceSpec{Name: "web", Image: e.registry.Image, Command: cmd},
 	}
 }
 

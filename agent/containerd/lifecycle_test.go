@@ -88,7 +88,7 @@ func TestRunProcess(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			task := e.task(t)
-			tc.spec(&task.Spec)
+			tc.spec(task.Spec)
 			e.run(t, task)
 			st := e.wait(t, task.ID)
 			if st.Code != tc.wantCode || st.OOMKilled || st.At.IsZero() {

@@ -270,7 +270,7 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 	if err := validateTask(t); err != nil {
 		return err
 	}
-	name, err := ref(t.Spec.ImageRef())
+	name, err := ref(t.RunSpec().ImageRef())
 	if err != nil {
 		return fmt.Errorf("task %s: %w", t.ID, err)
 	}
@@ -296,9 +296,9 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 		specOpts = append(specOpts, oci.WithMounts(secretMounts))
 	}
 	labels := r.containerLabels(t)
-	optionLabels(t.Spec.Container, labels)
+	optionLabels(t.RunSpec().Container, labels)
 	stopSignal := client.WithImageStopSignal(img, "SIGTERM")
-	if sig, err := stopSignalLabel(t.Spec.Container); err != nil {
+	if sig, err := stopSignalLabel(t.RunSpec().Container); err != nil {
 		return fmt.Errorf("task %s: %w", t.ID, err)
 	} else if sig != "" {
 		labels[client.StopSignalLabel] = sig

@@ -43,7 +43,7 @@ func validateTask(t *api.Task) error {
 	if err := identifiers.Validate(t.ID); err != nil {
 		return fmt.Errorf("task id %q: %w", t.ID, err)
 	}
-	s := &t.Spec
+	s := t.RunSpec()
 	if s.Image == "" {
 		return fmt.Errorf("task %s: spec.image is empty", t.ID)
 	}
@@ -119,7 +119,7 @@ func (r *Runtime) containerLabels(t *api.Task) map[string]string {
 // specOpts turns the task's spec into OCI spec options on top of the
 // image's config.
 func (r *Runtime) specOpts(ctx context.Context, img client.Image, t *api.Task, n agent.ContainerNetwork) ([]oci.SpecOpts, error) {
-	s := &t.Spec
+	s := t.RunSpec()
 	args, err := processArgs(ctx, img, s)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)

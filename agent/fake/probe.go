@@ -39,7 +39,7 @@ func (r *Runtime) Exec(ctx context.Context, taskID string, cmd []string) (int, s
 	if c.probe != nil {
 		return c.probe.exit, c.probe.output, nil
 	}
-	s := r.scriptFor(taskID, c.task.Spec.Image)
+	s := r.scriptFor(taskID, c.task.RunSpec().Image)
 	return s.ProbeExit, s.ProbeOutput, nil
 }
 

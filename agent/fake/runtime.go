@@ -183,13 +183,13 @@ func (r *Runtime) Create(ctx context.Context, t *api.Task, opts ...agent.CreateO
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.scriptFor(t.ID, t.Spec.Image)
+	s := r.scriptFor(t.ID, t.RunSpec().Image)
 	var err error
 	switch {
 	case r.containers[t.ID] != nil:
 		err = fmt.Errorf("create %s: %w", t.ID, ErrExists)
-	case !r.pulled[t.Spec.ImageRef()]:
-		err = fmt.Errorf("create %s: image %q was not pulled", t.ID, t.Spec.ImageRef())
+	case !r.pulled[t.RunSpec().ImageRef()]:
+		err = fmt.Errorf("create %s: image %q was not pulled", t.ID, t.RunSpec().ImageRef())
 	case s.CreateErr != nil:
 		err = fmt.Errorf("create %s: %w", t.ID, s.CreateErr)
 	}
@@ -212,7 +212,7 @@ func (r *Runtime) Start(ctx context.Context, taskID string) error {
 	c := r.containers[taskID]
 	var s Script
 	if c != nil {
-		s = r.scriptFor(taskID, c.task.Spec.Image)
+		s = r.scriptFor(taskID, c.task.RunSpec().Image)
 	}
 	r.mu.Unlock()
 	if c == nil {
@@ -295,7 +295,7 @@ func (r *Runtime) Stop(ctx context.Context, taskID string, grace time.Duration) 
 	c := r.containers[taskID]
 	var s Script
 	if c != nil {
-		s = r.scriptFor(taskID, c.task.Spec.Image)
+		s = r.scriptFor(taskID, c.task.RunSpec().Image)
 	}
 	if c == nil {
 		err := fmt.Errorf("stop %s: %w", taskID, agent.ErrNotFound)

@@ -12,7 +12,7 @@ import (
 )
 
 func task(id, image string) *api.Task {
-	return &api.Task{ID: id, ServiceID: "svc", Slot: 1, Spec: api.ServiceSpec{Image: image}}
+	return &api.Task{ID: id, ServiceID: "svc", Slot: 1, Spec: &api.ServiceSpec{Image: image}}
 }
 
 // run pulls, creates and starts the task's container and returns the first

@@ -182,7 +182,7 @@ func describeTasks(t *testing.T, v *raftstore.View, serviceID string) string {
 		if spec == nil {
 			t.Fatalf("task %s: spec version %d not stored", task.ID, task.SpecVersion)
 		}
-		if !task.Spec.IsZero() {
+		if task.HasSpec() {
 			t.Fatalf("task %s stored with a copy of its spec", task.ID)
 		}
 		fmt.Fprintf(&b, "%s slot=%d node=%s v%d %s env=%d/%d\n", task.ID, task.Slot, task.NodeID,

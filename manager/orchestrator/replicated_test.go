@@ -26,7 +26,7 @@ func TestScaleUpCreatesSlots(t *testing.T) {
 			task.ServiceName != "web" || task.NodeID != "n1" {
 			t.Errorf("task %+v (spec %+v): want spec version %d, image busybox:1, desired running, on n1", task, spec, svc.SpecVersion)
 		}
-		if !task.Spec.IsZero() {
+		if task.HasSpec() {
 			t.Errorf("task of slot %d is stored with a copy of its spec", task.Slot)
 		}
 	}

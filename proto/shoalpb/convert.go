@@ -230,8 +230,8 @@ func FromTask(t *api.Task) *Task {
 		return nil
 	}
 	var spec *api.ServiceSpec
-	if !t.Spec.IsZero() {
-		spec = &t.Spec
+	if t.HasSpec() {
+		spec = t.Spec
 	}
 	return FromTaskWithSpec(t, spec)
 }
@@ -270,8 +270,6 @@ func ToTask(t *Task) (*api.Task, error) {
 		Networks:  ToAttachments(t.GetNetworks()),
 		StartedAt: fromTS(t.GetStartedAt()),
 	}
-	if spec := ToServiceSpec(t.GetSpec()); spec != nil {
-		out.Spec = *spec
-	}
+	out.Spec = ToServiceSpec(t.GetSpec())
 	return out, nil
 }
