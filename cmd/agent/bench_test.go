@@ -132,11 +132,17 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 			profiled.Go(func() {
 				// An execution trace of the first seconds on both sides
 				// (where goroutines wait, not only where CPU goes).
-				var traced sync.WaitGroup
-				traced.Go(func() { traceSelf(b, filepath.Join(profDir, fmt.Sprintf("agents-%d.trace", i)), 4*time.Second) })
-				profileLeader(b, c, addrs, debugAddrs, "trace?seconds=4", filepath.Join(profDir, fmt.Sprintf("leader-%d.trace", i)))
-				traced.Wait()
+				// Not above 1,000 agents: tracing thousands of agents'
+				// goroutines takes minutes and slows them more than the
+				// work it traces.
+				if agents <= 1000 {
+					var traced sync.WaitGroup
+					traced.Go(func() { traceSelf(b, filepath.Join(profDir, fmt.Sprintf("agents-%d.trace", i)), 4*time.Second) })
+					profileLeader(b, c, addrs, debugAddrs, "trace?seconds=4", filepath.Join(profDir, fmt.Sprintf("leader-%d.trace", i)))
+					traced.Wait()
+				}
 				profileLeader(b, c, addrs, debugAddrs, "profile?seconds=10", filepath.Join(profDir, fmt.Sprintf("leader-cpu-%d.pprof", i)))
+				profileLeader(b, c, addrs, debugAddrs, "heap", filepath.Join(profDir, fmt.Sprintf("leader-heap-at-10s-%d.pprof", i)))
 				// The agents' side of the same 10 s, also when the op fails.
 				stopCPU()
 				dumpGoroutines(b, filepath.Join(profDir, fmt.Sprintf("agents-goroutines-%d.txt", i)))
@@ -166,6 +172,10 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 		profiled.Wait()
 		stopCPU()
 		orphaned += int64(countState(b, c, name, "orphaned"))
+		if profDir != "" {
+			// What the leader holds at this size.
+			profileLeader(b, c, addrs, debugAddrs, "heap?gc=1", filepath.Join(profDir, fmt.Sprintf("leader-heap-%d.pprof", i)))
+		}
 		reportTimeline(b, c, name, t0)
 		leader := leaderProc(b, c, procs, addrs)
 		if mb, err := liveHeapMiB(leader.log); err == nil {
@@ -174,10 +184,18 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 		if mb, err := rssMiB(leader.cmd.Process.Pid); err == nil {
 			b.ReportMetric(mb, "leader_rss_MiB")
 		}
-		// The leader's CPU while the cluster idles at this size.
+		// The leader's CPU while the cluster idles at this size (and,
+		// when profiling, where it goes).
+		var idleProfiled sync.WaitGroup
+		if profDir != "" {
+			idleProfiled.Go(func() {
+				profileLeader(b, c, addrs, debugAddrs, "profile?seconds=5", filepath.Join(profDir, fmt.Sprintf("leader-idle-cpu-%d.pprof", i)))
+			})
+		}
 		if share, err := cpuShare(b, leader.cmd.Process.Pid, 5*time.Second); err == nil {
 			b.ReportMetric(100*share, "idle_leader_cpu_%")
 		}
+		idleProfiled.Wait()
 		if _, err := c.RemoveService(b.Context(), &shoalpb.RemoveServiceRequest{Service: name}); err != nil {
 			b.Fatal(err)
 		}
