@@ -347,7 +347,7 @@ func (a *Agent) converse(ctx, sctx context.Context, cancel context.CancelCauseFu
 	defer watchdog.stop()
 	in := &inbound{
 		set: set, resync: make(chan struct{}, 1), acks: make(chan *shoalpb.RestartAck, 1), res: res,
-		silence: watchdog, periods: make(chan time.Duration, 1), period: period,
+		silence: watchdog, periods: make(chan time.Duration, 1), period: period, probes: make(chan struct{}, 1),
 	}
 	var recvErr error
 	recvDone := make(chan struct{})
@@ -381,6 +381,8 @@ type inbound struct {
 	periods chan time.Duration
 	// period is the one the session started at.
 	period time.Duration
+	// probes asks the sender for a heartbeat now: the leader probed.
+	probes chan struct{}
 }
 
 // pace passes a new heartbeat period to the sender, replacing one it has
@@ -400,8 +402,9 @@ func (in *inbound) pace(p time.Duration) {
 }
 
 // maxHeartbeatPeriod bounds the period the agent follows: a leader that
-// asked for more would have the agent notice its death that much later.
-const maxHeartbeatPeriod = 5 * time.Second
+// asked for more would have the agent notice its silence that much later
+// (a killed leader's connection closes at once).
+const maxHeartbeatPeriod = 30 * time.Second
 
 // heartbeatPeriod is the interval the agent keeps when the leader asks for
 // period: the longer of the two, within maxHeartbeatPeriod.
@@ -453,6 +456,12 @@ func (a *Agent) receive(stream shoalpb.Dispatcher_SessionClient, in *inbound) er
 				a.notePeriod(p.AsDuration())
 				in.pace(a.heartbeatPeriod(p.AsDuration()))
 			}
+			if msg.Heartbeat.GetProbe() {
+				select {
+				case in.probes <- struct{}{}:
+				default:
+				}
+			}
 		case *shoalpb.ManagerMessage_RestartAck:
 			select {
 			case in.acks <- msg.RestartAck:
@@ -498,6 +507,10 @@ func (a *Agent) pump(ctx, sctx context.Context, stream shoalpb.Dispatcher_Sessio
 			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Resync{Resync: &shoalpb.ResyncRequest{}}}
 		case <-hb.C:
 			in.silence.sent()
+			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
+		case <-in.probes:
+			// Not counted as sent: the probe itself was a word from the
+			// manager, and the count is of the agent's own beats.
 			msg = &shoalpb.AgentMessage{Msg: &shoalpb.AgentMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{}}}
 		case <-a.w.outKick:
 			if !sleepCtx(sctx, a.cfg.StatusDelay) {

@@ -58,10 +58,11 @@ const (
 	// period and grows with the period (pacing.go), as failConfirm does.
 	sessionTTL = 2 * time.Second
 	// failConfirm is how long a session must have been silent for a
-	// gossip "dead" to take its node down at once. A live agent's session
+	// gossip "dead" to take its node down at once, and how long a probed
+	// session has to answer (liveness.probeWait). A live agent's session
 	// is never silent this long, while a starved agent that misses a few
-	// gossip probes is: without this check a busy machine would see false
-	// failures.
+	// gossip probes may be: without this check a busy machine would see
+	// false failures.
 	failConfirm = 800 * time.Millisecond
 	// helloTimeout bounds the wait for an agent's first message.
 	helloTimeout = 10 * time.Second

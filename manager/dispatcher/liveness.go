@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -38,8 +39,9 @@ type liveness struct {
 	events  []membership.Event
 	// due are the nodes without a session and when they go down.
 	due map[string]dueDown
-	// suspects are nodes gossip declared dead while their session was
-	// still talking: they go down once the session falls silent too.
+	// suspects are nodes gossip declared dead while they held a session,
+	// and when their session was last probed: they go down once a probe
+	// goes unanswered (or the session ends).
 	suspects map[string]time.Time
 	// holds are the restarting nodes and their deadlines.
 	holds map[string]time.Time
@@ -286,10 +288,23 @@ func (l *liveness) sessionEnded(nodeID string, lastSeen time.Time) {
 	}
 }
 
-// failConfirm is how long a session must have been silent for a gossip
-// "dead" to take its node down, at the current heartbeat period.
-func (l *liveness) failConfirm() time.Duration {
-	return inPeriods(failConfirm, l.period())
+// probeWait is how long a probed session has to answer before gossip's
+// "dead" takes its node down: failConfirm at the current period, but no
+// longer than at a 1 s one. The agent answers a probe at once, not at its
+// next beat, so a long period (a large cluster) does not lengthen it; a
+// starved agent (a busy machine, where gossip probes are missed too) is
+// still given as long as at 1,000 agents.
+func (l *liveness) probeWait() time.Duration {
+	return inPeriods(failConfirm, min(l.period(), time.Second))
+}
+
+// probe asks the agent of session s for a heartbeat at once.
+func (l *liveness) probe(s *session) {
+	if l.pace == nil {
+		s.tell(&shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{Heartbeat: &shoalpb.Heartbeat{Probe: true}}})
+		return
+	}
+	s.tell(l.pace.probe())
 }
 
 // period is the heartbeat period the agents are asked for.
@@ -390,22 +405,26 @@ func (l *liveness) back(ctx context.Context, n *api.Node) {
 
 const gossipDead = "gossip declared the node dead: it stopped answering probes"
 
-// suspect acts on gossip declaring node n dead: down at once unless its
-// session has spoken within failConfirm, in which case the node is down
-// only if the session falls silent too (confirmSuspects).
+// suspect acts on gossip declaring node n dead: down at once without a
+// session, or with one already silent for failConfirm at the current
+// period (a live agent's never is); otherwise the session is probed, and
+// the node is down only if the probe goes unanswered (confirmSuspects).
 func (l *liveness) suspect(ctx context.Context, n *api.Node) {
-	if s := l.sessions.get(n.ID); s != nil && s.silentFor() < l.failConfirm() {
+	if s := l.sessions.get(n.ID); s != nil && s.silentFor() < inPeriods(failConfirm, l.period()) {
 		l.mu.Lock()
 		l.suspects[n.ID] = l.now()
 		l.mu.Unlock()
-		l.log.Info("gossip says the node is dead but its session is alive: waiting for the session to confirm", "node_id", n.ID)
+		l.probe(s)
+		l.log.Info("gossip says the node is dead but it holds a session: probing the session", "node_id", n.ID)
 		return
 	}
 	l.down(ctx, n, CauseGossip, gossipDead)
 }
 
 // confirmSuspects takes down the suspected nodes whose session has ended or
-// fallen silent.
+// left a probe unanswered for probeWait. A session that answered is probed
+// again once probeWait has passed, for as long as gossip holds the node
+// dead.
 func (l *liveness) confirmSuspects(ctx context.Context) {
 	l.mu.Lock()
 	ids := make([]string, 0, len(l.suspects))
@@ -415,15 +434,27 @@ func (l *liveness) confirmSuspects(ctx context.Context) {
 	l.mu.Unlock()
 	sort.Strings(ids)
 	v := l.state.Read()
+	wait, now := l.probeWait(), l.now()
 	for _, id := range ids {
-		if s := l.sessions.get(id); s != nil && s.silentFor() < l.failConfirm() {
+		l.mu.Lock()
+		probed, ok := l.suspects[id]
+		l.mu.Unlock()
+		s := l.sessions.get(id)
+		if !ok || (s != nil && now.Sub(probed) < wait) {
+			continue
+		}
+		if s != nil && !s.lastSeen().Before(probed) {
+			l.mu.Lock()
+			l.suspects[id] = now
+			l.mu.Unlock()
+			l.probe(s)
 			continue
 		}
 		l.mu.Lock()
 		delete(l.suspects, id)
 		l.mu.Unlock()
 		if n := v.Node(id); n != nil && !l.held(n, "gossip declared the node dead") {
-			l.down(ctx, n, CauseGossip, gossipDead+" and its session went silent")
+			l.down(ctx, n, CauseGossip, gossipDead+" and its session did not answer a probe")
 		}
 	}
 }

@@ -22,12 +22,20 @@ import (
 // heartbeat load stays near heartbeatsPerSecond, and the silence every
 // side allows grows with the period. A small cluster keeps the agents'
 // own 300 ms, and its sub-second detection.
+//
+// A heartbeat costs the leader about 180 µs of CPU (a read, an answer, a
+// TLS record each way, three goroutine wake-ups): at 1,000 a second an
+// idle leader used 18 % of a core for nothing else. At 200 a second, 1,000
+// agents beat every 5 s and 5,000 every 25 s. A long period does not slow
+// the detection of a dead node: gossip notices it, and the leader then
+// probes the node's session rather than waiting out its silence
+// (liveness.suspect).
 const (
-	heartbeatsPerSecond = 1000
+	heartbeatsPerSecond = 200
 	// minHeartbeatPeriod is the agents' default interval: the deadlines
 	// below (sessionTTL, failConfirm) are set for it.
 	minHeartbeatPeriod = 300 * time.Millisecond
-	maxHeartbeatPeriod = 5 * time.Second
+	maxHeartbeatPeriod = 30 * time.Second
 	// periodStep rounds the period, so that agents are not told a new one
 	// for every session that comes or goes.
 	periodStep = 100 * time.Millisecond
@@ -102,6 +110,14 @@ func (p *pacer) period() time.Duration {
 		p.peak, p.peakAt = n, now
 	}
 	return heartbeatPeriod(p.peak)
+}
+
+// probe asks an agent for a heartbeat at once (with the period, as every
+// heartbeat from the leader carries it).
+func (p *pacer) probe() *shoalpb.ManagerMessage {
+	return &shoalpb.ManagerMessage{Msg: &shoalpb.ManagerMessage_Heartbeat{
+		Heartbeat: &shoalpb.Heartbeat{Period: durationpb.New(p.period()), Probe: true},
+	}}
 }
 
 // heartbeat is the answer to an agent's heartbeat.

@@ -357,7 +357,11 @@ type Heartbeat struct {
 	// the leader lengthens it as the cluster grows, so that its heartbeat
 	// load stays bounded and the silence both sides allow (a few periods)
 	// outlasts the stalls a loaded leader has. Unset: keep the interval.
-	Period        *durationpb.Duration `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
+	Period *durationpb.Duration `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
+	// probe, in the leader's messages only: answer with a heartbeat at once.
+	// Gossip says this node is dead; the answer shows its session is not, so
+	// that the leader need not wait out a long period's silence to decide.
+	Probe         bool `protobuf:"varint,2,opt,name=probe,proto3" json:"probe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -397,6 +401,13 @@ func (x *Heartbeat) GetPeriod() *durationpb.Duration {
 		return x.Period
 	}
 	return nil
+}
+
+func (x *Heartbeat) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
 }
 
 // Restarting says the agent stops now, on purpose, leaving its containers
@@ -1040,9 +1051,10 @@ const file_shoalpb_dispatcher_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\v2\x14.shoal.v1.TaskStatusR\x06status\"C\n" +
 	"\vStatusBatch\x124\n" +
 	"\aupdates\x18\x01 \x03(\v2\x1a.shoal.v1.TaskStatusUpdateR\aupdates\"\x0f\n" +
-	"\rResyncRequest\">\n" +
+	"\rResyncRequest\"T\n" +
 	"\tHeartbeat\x121\n" +
-	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\";\n" +
+	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x14\n" +
+	"\x05probe\x18\x02 \x01(\bR\x05probe\";\n" +
 	"\n" +
 	"Restarting\x12-\n" +
 	"\x04hold\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x04hold\"\xae\x03\n" +
