@@ -90,6 +90,14 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 	// middle of the benchmark).
 	profDir := os.Getenv("SHOAL_BENCH_PROFILE_DIR")
 	args := []string{"--log-level", "warn"}
+	if agents > 1000 {
+		// Three managers and thousands of simulated agents share two
+		// cores here: at the default 500 ms a follower starved that long
+		// calls an election in the middle of the create, and every
+		// session moves. Busy hosts of a cluster this size would set
+		// longer timeouts too.
+		args = append(args, "--raft-heartbeat-timeout", "2s", "--raft-election-timeout", "2s")
+	}
 	var debugAddrs []string
 	if profDir != "" {
 		for range 3 {
