@@ -41,10 +41,10 @@ type changeCache struct {
 // changeKey names one change: the object after it is a new value for
 // every committed change, so with the index and action it is unique.
 type changeKey struct {
-	index     uint64
-	action    string
-	object    any
-	summaries bool
+	index  uint64
+	action string
+	object any
+	form   changeForm // a summary, or a task without its spec, is encoded apart
 }
 
 // encodedChange is one WatchChange as it appears inside a WatchMessage:
@@ -62,8 +62,8 @@ func newChangeCache() *changeCache {
 // get returns ev encoded (convert converts it), encoding it on the first
 // call; a concurrent caller for the same change waits for that encoding
 // instead of repeating it.
-func (c *changeCache) get(ev raftstore.Event, summaries bool, convert func() *shoalpb.WatchChange) ([]byte, error) {
-	key := changeKey{index: ev.Index, action: ev.Action, object: eventObject(ev), summaries: summaries}
+func (c *changeCache) get(ev raftstore.Event, form changeForm, convert func() *shoalpb.WatchChange) ([]byte, error) {
+	key := changeKey{index: ev.Index, action: ev.Action, object: eventObject(ev), form: form}
 	if c == nil || key.object == nil || !shareChanges.Load() {
 		return encodeChange(convert())
 	}
