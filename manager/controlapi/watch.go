@@ -109,8 +109,11 @@ type watchStream struct {
 	skip    uint64                 // the client has seen the changes up to this index
 	last    uint64                 // the index the client has been brought to
 	sent    bool                   // a message went out (the first carries the floor)
-	// specsSent: the specs this stream has sent (specs_once).
+	// specsSent: the specs this stream has sent (specs_once); lastSpec
+	// is the last one sent or found there, which the next task most
+	// likely runs too.
 	specsSent map[specKey]struct{}
+	lastSpec  specKey
 }
 
 // follow sends the changes of each batch until the client leaves, the

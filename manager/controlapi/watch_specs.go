@@ -51,7 +51,11 @@ func (ws *watchStream) specChange(v *raftstore.View, ev raftstore.Event) *shoalp
 		return nil
 	}
 	k := specKey{service: ev.Task.ServiceID, version: ev.Task.SpecVersion}
+	if ws.specsSent != nil && k == ws.lastSpec {
+		return nil // the common case: a batch is tasks of one version
+	}
 	if _, ok := ws.specsSent[k]; ok {
+		ws.lastSpec = k
 		return nil
 	}
 	spec := v.ServiceSpec(k.service, k.version)
@@ -61,7 +65,7 @@ func (ws *watchStream) specChange(v *raftstore.View, ev raftstore.Event) *shoalp
 	if ws.specsSent == nil || len(ws.specsSent) >= maxSpecsSent {
 		ws.specsSent = make(map[specKey]struct{})
 	}
-	ws.specsSent[k] = struct{}{}
+	ws.specsSent[k], ws.lastSpec = struct{}{}, k
 	return &shoalpb.WatchChange{Index: ev.Index, Kind: "spec", Action: "current",
 		Spec: &shoalpb.TaskSpec{ServiceId: k.service, Version: k.version, Spec: shoalpb.FromServiceSpec(spec)}}
 }
