@@ -136,7 +136,7 @@ func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <
 			if len(batch) == 0 {
 				continue
 			}
-			if err := ws.sendChanges(st.Read(), batch, batch[len(batch)-1].Index, false); err != nil {
+			if err := ws.sendChanges(st.Read(), batch, ws.cache.batch(batch, ws.form), batch[len(batch)-1].Index, false); err != nil {
 				return err
 			}
 		}
@@ -146,9 +146,11 @@ func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <
 // sendChanges sends the events that pass the filter and are newer than
 // what the client has, in chunks; the last chunk brings it to upTo.
 // always sends a message even when nothing passes (the stream's start).
-func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, upTo uint64, always bool) error {
+// shared, when set, holds the shared encodings of events, in order (a
+// live batch's); otherwise each is looked up in the cache.
+func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, shared []*encodedChange, upTo uint64, always bool) error {
 	var chunk [][]byte
-	for _, ev := range events {
+	for i, ev := range events {
 		if ev.Index <= ws.skip || !ws.filter.match(ev, v) || !ws.window.pass(ev, !always) {
 			continue
 		}
@@ -159,7 +161,14 @@ func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, 
 			}
 			chunk = append(chunk, b)
 		}
-		b, err := ws.cache.get(ev, ws.form, func() *shoalpb.WatchChange { return ws.change(v, ev) })
+		convert := func() *shoalpb.WatchChange { return ws.change(v, ev) }
+		var b []byte
+		var err error
+		if shared != nil {
+			b, err = shared[i].encode(convert)
+		} else {
+			b, err = ws.cache.get(ev, ws.form, convert)
+		}
 		if err != nil {
 			return err
 		}

@@ -90,3 +90,36 @@ func TestChangeCacheEncodesOnce(t *testing.T) {
 		t.Fatalf("after eviction: %v, converted %d times in all, want 4", err, converted)
 	}
 }
+
+// TestChangeCacheSharesABatch: the watchers of one live batch find its
+// changes' entries with one look-up, the same entries a watcher catching
+// up finds change by change; the batches held stay within the cache's
+// bound.
+func TestChangeCacheSharesABatch(t *testing.T) {
+	c := newChangeCache()
+	batch := []raftstore.Event{taskEvent(5, "a"), taskEvent(5, "b")}
+	first, again := c.batch(batch, formNoSpecs), c.batch(batch, formNoSpecs)
+	if len(first) != 2 || first[0] != again[0] || first[1] != again[1] {
+		t.Fatalf("two watchers of one batch got entries %p and %p, want the same two", first, again)
+	}
+	converted := 0
+	convert := func() *shoalpb.WatchChange { converted++; return convertTask(batch[1])() }
+	if _, err := first[1].encode(convert); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.get(batch[1], formNoSpecs, convert); err != nil || converted != 1 {
+		t.Fatalf("the same change caught up: %v, converted %d times, want once", err, converted)
+	}
+	if other := c.batch(batch, formObjects); other[1] == first[1] {
+		t.Fatal("a batch with its specs shares the entries of one without")
+	}
+	for i := range changeCacheEvents {
+		c.batch([]raftstore.Event{taskEvent(uint64(100+i), "o")}, formObjects)
+	}
+	if c.batchTotal > changeCacheEvents || len(c.batches) != len(c.batchRing) || len(c.batches) > changeCacheEvents {
+		t.Fatalf("the cache holds %d batches of %d changes (ring %d), want at most %d changes", len(c.batches), c.batchTotal, len(c.batchRing), changeCacheEvents)
+	}
+	if _, ok := c.batches[batchKey{first: &batch[0], form: formNoSpecs}]; ok {
+		t.Fatal("the oldest batch was not evicted")
+	}
+}
