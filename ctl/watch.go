@@ -22,7 +22,10 @@ type mirror struct {
 	services map[string]*shoalpb.Service
 	tasks    map[string]*shoalpb.Task
 	nodes    map[string]*shoalpb.Node
-	index    uint64 // the watch has brought the copy to this index
+	// specs: the task specs the current stream has sent (the watch asks
+	// for each once), which fill in the tasks that come without theirs.
+	specs map[taskSpecKey]*shoalpb.ServiceSpec
+	index uint64 // the watch has brought the copy to this index
 	// minIndex: a manager answers the watch only once it has applied
 	// this index (the write waited for) and index.
 	minIndex uint64
@@ -31,9 +34,19 @@ type mirror struct {
 	snapshotting bool
 }
 
-func newMirror() *mirror {
-	return &mirror{services: map[string]*shoalpb.Service{}, tasks: map[string]*shoalpb.Task{}, nodes: map[string]*shoalpb.Node{}}
+// taskSpecKey names the spec of a service's tasks of one version.
+type taskSpecKey struct {
+	service string
+	version uint64
 }
+
+func newMirror() *mirror {
+	return &mirror{services: map[string]*shoalpb.Service{}, tasks: map[string]*shoalpb.Task{}, nodes: map[string]*shoalpb.Node{},
+		specs: map[taskSpecKey]*shoalpb.ServiceSpec{}}
+}
+
+// newStream forgets the specs sent: a new stream sends them again.
+func (m *mirror) newStream() { clear(m.specs) }
 
 // apply takes in one message.
 func (m *mirror) apply(msg *shoalpb.WatchMessage) {
@@ -46,8 +59,16 @@ func (m *mirror) apply(msg *shoalpb.WatchMessage) {
 	for _, c := range msg.GetChanges() {
 		remove := c.GetAction() == "remove"
 		switch {
+		case c.GetSpec() != nil:
+			s := c.GetSpec()
+			m.specs[taskSpecKey{s.GetServiceId(), s.GetVersion()}] = s.GetSpec()
 		case c.GetTask() != nil:
-			setOrDelete(m.tasks, c.GetTask().GetId(), c.GetTask(), remove)
+			t := c.GetTask()
+			if t.GetSpec() == nil {
+				// Shared by the tasks of the version, which read it only.
+				t.Spec = m.specs[taskSpecKey{t.GetServiceId(), t.GetSpecVersion()}]
+			}
+			setOrDelete(m.tasks, t.GetId(), t, remove)
 		case c.GetService() != nil:
 			setOrDelete(m.services, c.GetService().GetId(), c.GetService(), remove)
 		case c.GetNode() != nil:
@@ -111,10 +132,15 @@ func watchMirror(ctx context.Context, c *client, sel []*shoalpb.WatchSelector, m
 			m.index, m.snapshotting = 0, false
 		}
 		err := c.call(ctx, func(ctx context.Context, cc shoalpb.ControlClient) error {
-			stream, err := cc.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: m.index, MinIndex: max(m.minIndex, m.index)})
+			// specs_once: a task's spec comes once per version, not with
+			// every change of every task (a manager that predates it
+			// sends the specs with the tasks, which apply keeps).
+			stream, err := cc.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: m.index, MinIndex: max(m.minIndex, m.index),
+				SpecsOnce: true})
 			if err != nil {
 				return err
 			}
+			m.newStream()
 			for {
 				msg, err := stream.Recv()
 				if err != nil {

@@ -206,7 +206,7 @@ func leaderCPU(b *testing.B, leader *proc) time.Duration {
 func watchClient(ctx context.Context, c shoalpb.ControlClient, sel []*shoalpb.WatchSelector, seen func(*shoalpb.WatchMessage, time.Time)) {
 	var index uint64
 	for ctx.Err() == nil {
-		stream, err := c.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: index})
+		stream, err := c.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SinceIndex: index, SpecsOnce: true})
 		if err != nil {
 			return
 		}

@@ -37,6 +37,10 @@ func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingSer
 	if err == nil {
 		win, err = parseWindow(req)
 	}
+	var form changeForm
+	if err == nil {
+		form, err = watchForm(req)
+	}
 	if err != nil {
 		return toStatus(err)
 	}
@@ -45,7 +49,7 @@ func (s *Server) Watch(req *shoalpb.WatchRequest, stream grpc.ServerStreamingSer
 	if err := waitApplied(ctx, st, req.GetMinIndex()); err != nil {
 		return err
 	}
-	ws := &watchStream{stream: stream, filter: f, summaries: req.GetSummaries(), window: win,
+	ws := &watchStream{stream: stream, filter: f, form: form, window: win,
 		history: req.GetHistory(), skip: req.GetSinceIndex(), cache: s.changes}
 	var from uint64
 	switch {
@@ -94,17 +98,22 @@ func waitApplied(ctx context.Context, st *raftstore.State, index uint64) error {
 
 // watchStream is one Watch call being served.
 type watchStream struct {
-	stream    grpc.ServerStreamingServer[shoalpb.WatchMessage]
-	filter    watchFilter
-	summaries bool
-	window    timeWindow
-	cache     *changeCache // the changes encoded once for all watchers
-	history   bool         // the watch began with the oldest change held
-	floor     uint64
-	oldest    *timestamppb.Timestamp // the oldest change held (history)
-	skip      uint64                 // the client has seen the changes up to this index
-	last      uint64                 // the index the client has been brought to
-	sent      bool                   // a message went out (the first carries the floor)
+	stream  grpc.ServerStreamingServer[shoalpb.WatchMessage]
+	filter  watchFilter
+	form    changeForm
+	window  timeWindow
+	cache   *changeCache // the changes encoded once for all watchers
+	history bool         // the watch began with the oldest change held
+	floor   uint64
+	oldest  *timestamppb.Timestamp // the oldest change held (history)
+	skip    uint64                 // the client has seen the changes up to this index
+	last    uint64                 // the index the client has been brought to
+	sent    bool                   // a message went out (the first carries the floor)
+	// specsSent: the specs this stream has sent (specs_once); lastSpec
+	// is the last one sent or found there, which the next task most
+	// likely runs too.
+	specsSent map[specKey]struct{}
+	lastSpec  specKey
 }
 
 // follow sends the changes of each batch until the client leaves, the
@@ -127,7 +136,7 @@ func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <
 			if len(batch) == 0 {
 				continue
 			}
-			if err := ws.sendChanges(st.Read(), batch, batch[len(batch)-1].Index, false); err != nil {
+			if err := ws.sendChanges(st.Read(), batch, ws.cache.batch(batch, ws.form), batch[len(batch)-1].Index, false); err != nil {
 				return err
 			}
 		}
@@ -137,18 +146,34 @@ func (ws *watchStream) follow(ctx context.Context, st *raftstore.State, events <
 // sendChanges sends the events that pass the filter and are newer than
 // what the client has, in chunks; the last chunk brings it to upTo.
 // always sends a message even when nothing passes (the stream's start).
-func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, upTo uint64, always bool) error {
+// shared, when set, holds the shared encodings of events, in order (a
+// live batch's); otherwise each is looked up in the cache.
+func (ws *watchStream) sendChanges(v *raftstore.View, events []raftstore.Event, shared []*encodedChange, upTo uint64, always bool) error {
 	var chunk [][]byte
-	for _, ev := range events {
+	for i, ev := range events {
 		if ev.Index <= ws.skip || !ws.filter.match(ev, v) || !ws.window.pass(ev, !always) {
 			continue
 		}
-		b, err := ws.cache.get(ev, ws.summaries, func() *shoalpb.WatchChange { return ws.change(v, ev) })
+		if sc := ws.specChange(v, ev); sc != nil {
+			b, err := encodeChange(sc)
+			if err != nil {
+				return err
+			}
+			chunk = append(chunk, b)
+		}
+		convert := func() *shoalpb.WatchChange { return ws.change(v, ev) }
+		var b []byte
+		var err error
+		if shared != nil {
+			b, err = shared[i].encode(convert)
+		} else {
+			b, err = ws.cache.get(ev, ws.form, convert)
+		}
 		if err != nil {
 			return err
 		}
 		chunk = append(chunk, b)
-		if len(chunk) == watchChunk {
+		if len(chunk) >= watchChunk {
 			if err := ws.send(withChanges(&shoalpb.WatchMessage{Index: ev.Index}, chunk)); err != nil {
 				return err
 			}
@@ -177,6 +202,9 @@ func (ws *watchStream) sendSnapshot(v *raftstore.View) error {
 		ev.Index, ev.Action = v.Index(), "current"
 		if !ws.filter.match(ev, v) || !ws.window.pass(ev, false) {
 			return nil
+		}
+		if sc := ws.specChange(v, ev); sc != nil {
+			chunk = append(chunk, sc)
 		}
 		chunk = append(chunk, ws.change(v, ev))
 		if len(chunk) < watchChunk {
@@ -225,16 +253,19 @@ func (ws *watchStream) resync(code codes.Code, index uint64, reason string) erro
 	return status.Error(code, reason)
 }
 
-// change converts one event; a task carries the spec it runs.
+// change converts one event; a task carries the spec it runs unless the
+// stream sends specs once.
 func (ws *watchStream) change(v *raftstore.View, ev raftstore.Event) *shoalpb.WatchChange {
 	c := &shoalpb.WatchChange{Index: ev.Index, Kind: ev.Kind, Action: ev.Action}
-	if ws.summaries {
+	if ws.form == formSummaries {
 		c.Event = toEvent(ev)
 		return c
 	}
 	switch {
 	case ev.Service != nil:
 		c.Service = shoalpb.FromService(ev.Service)
+	case ev.Task != nil && ws.form == formNoSpecs:
+		c.Task = shoalpb.FromTaskWithSpec(ev.Task, nil)
 	case ev.Task != nil:
 		c.Task = shoalpb.FromTaskWithSpec(ev.Task, v.ServiceSpec(ev.Task.ServiceID, ev.Task.SpecVersion))
 	case ev.Node != nil:

@@ -40,7 +40,7 @@ func (ws *watchStream) catchUp(st *raftstore.State, from uint64) (raftstore.Watc
 		}
 		// The first message goes out even when nothing passes: it starts
 		// the stream and says how far the client is.
-		err = ws.sendChanges(st.Read(), w.Backlog, max(w.Index, ws.skip), !ws.sent)
+		err = ws.sendChanges(st.Read(), w.Backlog, nil, max(w.Index, ws.skip), !ws.sent)
 		switch {
 		case err != nil:
 			w.Cancel()

@@ -28,6 +28,7 @@ type fanWatcher struct {
 	mu      sync.Mutex
 	ready   bool
 	arrived map[uint64]time.Time
+	bytes   int // of the messages after the snapshot (undecoded watchers)
 }
 
 func (w *fanWatcher) add(m scanned, at time.Time) {
@@ -37,6 +38,7 @@ func (w *fanWatcher) add(m scanned, at time.Time) {
 	if m.snapshot {
 		return
 	}
+	w.bytes += m.size
 	for _, i := range m.indexes {
 		if _, ok := w.arrived[i]; !ok {
 			w.arrived[i] = at
@@ -48,6 +50,7 @@ func (w *fanWatcher) add(m scanned, at time.Time) {
 type scanned struct {
 	snapshot, done, resync bool
 	indexes                []uint64 // of the changes
+	size                   int      // the message's bytes, when it was read undecoded
 }
 
 func scanDecoded(m *shoalpb.WatchMessage) scanned {
@@ -84,7 +87,7 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // scan reads the flags of the message and its changes' indexes (fields
 // 3, 4, 5 and 2; a change's index is its field 1).
 func (r rawMessage) scan() (scanned, error) {
-	var s scanned
+	s := scanned{size: len(r.b)}
 	for b := r.b; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -138,7 +141,10 @@ func (w *fanWatcher) at(index uint64) (time.Time, bool) {
 // entries). It reports, over the 100 watchers, the median and the worst
 // delay from the proposal of the last entry to its arrival. per_watcher
 // is the baseline of every watcher converting and marshalling every
-// change itself; shared encodes each change once for all of them.
+// change itself; shared encodes each change once for all of them;
+// specs_once (as shoalctl watches) shares the encodings too and has each
+// spec sent once instead of with every task. For the undecoded watchers
+// it also reports the bytes each was sent per scale.
 func BenchmarkWatchFanOut(b *testing.B) {
 	const tasks, watchers, extra, step = 10000, 100, 1000, 100
 	// The node the tasks run on has no agent: it must not be declared down.
@@ -185,7 +191,7 @@ func BenchmarkWatchFanOut(b *testing.B) {
 	// watch starts the watchers (decoding what they are sent, or not) and
 	// returns once each has read its snapshot.
 	var ws []*fanWatcher
-	watch := func(ctx context.Context, wg *sync.WaitGroup, decode bool) {
+	watch := func(ctx context.Context, wg *sync.WaitGroup, decode, specsOnce bool) {
 		ws = make([]*fanWatcher, watchers)
 		for i := range ws {
 			w := &fanWatcher{arrived: map[uint64]time.Time{}}
@@ -194,7 +200,7 @@ func BenchmarkWatchFanOut(b *testing.B) {
 			if !decode {
 				opts = append(opts, grpc.ForceCodecV2(rawCodec{}))
 			}
-			stream, err := cl.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel}, opts...)
+			stream, err := cl.Watch(ctx, &shoalpb.WatchRequest{Selectors: sel, SpecsOnce: specsOnce}, opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -232,9 +238,20 @@ func BenchmarkWatchFanOut(b *testing.B) {
 			return nil
 		})
 	}
+	received := func() int {
+		n := 0
+		for _, w := range ws {
+			w.mu.Lock()
+			n += w.bytes
+			w.mu.Unlock()
+		}
+		return n
+	}
 	// scale scales the service up by extra, brings its new tasks to
-	// running and returns each watcher's delay in ms.
-	scale := func(b *testing.B) []float64 {
+	// running and returns each watcher's delay in ms and the bytes the
+	// watchers were sent meanwhile, on average.
+	scale := func(b *testing.B) ([]float64, float64) {
+		before := received()
 		from := replicas
 		replicas += extra
 		if _, err := cl.ScaleService(b.Context(), &shoalpb.ScaleServiceRequest{Service: "web", Replicas: uint64(replicas)}); err != nil {
@@ -269,34 +286,45 @@ func BenchmarkWatchFanOut(b *testing.B) {
 			}
 			return nil
 		})
-		return delays
+		return delays, float64(received()-before) / float64(len(ws))
+	}
+	type mode struct {
+		name   string
+		shared bool
 	}
 	for _, client := range []struct {
 		name   string
 		decode bool
 	}{{"decoded", true}, {"undecoded", false}} {
-		ctx, cancel := context.WithCancel(b.Context())
-		var wg sync.WaitGroup
-		watch(ctx, &wg, client.decode)
-		for _, mode := range []struct {
-			name   string
-			shared bool
-		}{{"per_watcher", false}, {"shared", true}} {
-			b.Run(client.name+"/"+mode.name, func(b *testing.B) {
-				defer controlapi.ShareWatchChanges(controlapi.ShareWatchChanges(mode.shared))
-				var medians, worst []float64
-				for range b.N {
-					d := scale(b)
-					slices.Sort(d)
-					medians = append(medians, d[len(d)/2])
-					worst = append(worst, d[len(d)-1])
-				}
-				slices.Sort(medians)
-				b.ReportMetric(medians[len(medians)/2], "median_ms")
-				b.ReportMetric(slices.Max(worst), "max_ms")
-			})
+		for _, watchers := range []struct {
+			specsOnce bool
+			modes     []mode
+		}{{false, []mode{{"per_watcher", false}, {"shared", true}}}, {true, []mode{{"specs_once", true}}}} {
+			ctx, cancel := context.WithCancel(b.Context())
+			var wg sync.WaitGroup
+			watch(ctx, &wg, client.decode, watchers.specsOnce)
+			for _, mode := range watchers.modes {
+				b.Run(client.name+"/"+mode.name, func(b *testing.B) {
+					defer controlapi.ShareWatchChanges(controlapi.ShareWatchChanges(mode.shared))
+					var medians, worst, sent []float64
+					for range b.N {
+						d, bytes := scale(b)
+						slices.Sort(d)
+						medians = append(medians, d[len(d)/2])
+						worst = append(worst, d[len(d)-1])
+						sent = append(sent, bytes)
+					}
+					slices.Sort(medians)
+					b.ReportMetric(medians[len(medians)/2], "median_ms")
+					b.ReportMetric(slices.Max(worst), "max_ms")
+					if !client.decode {
+						slices.Sort(sent)
+						b.ReportMetric(sent[len(sent)/2], "B/watcher/scale")
+					}
+				})
+			}
+			cancel()
+			wg.Wait()
 		}
-		cancel()
-		wg.Wait()
 	}
 }

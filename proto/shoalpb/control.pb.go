@@ -2369,8 +2369,24 @@ type WatchRequest struct {
 	// since_time, until_time (with summaries): only the changes whose event
 	// time lies between them pass; once until_time has passed the stream
 	// ends. since_time after until_time is an InvalidArgument.
-	SinceTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
-	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	SinceTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// specs_once: a task change comes without its task's spec; the stream
+	// sends each spec once instead. A task's spec is the spec of its
+	// service_id at its spec_version, and neither the version of a task nor
+	// the spec of a (service_id, version) ever changes, so before the first
+	// task change (snapshot or live) whose (service_id, spec_version) the
+	// stream has not sent yet, a change of kind "spec" (action "current",
+	// the same index as the task change that follows it) carries that spec
+	// in spec. The client keeps the specs it was sent and fills each task's
+	// spec from them by (service_id, spec_version); a spec sent again
+	// replaces the one held (it is the same). The specs sent are counted per
+	// stream: a new stream, a resumed one (since_index) included, sends them
+	// again before its first task of each, and a long stream may send one
+	// again. A task whose spec the manager no longer holds comes without
+	// one and no spec change, as it would without specs_once. With
+	// summaries (which carry no specs) it is an InvalidArgument.
+	SpecsOnce     bool `protobuf:"varint,8,opt,name=specs_once,json=specsOnce,proto3" json:"specs_once,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2452,6 +2468,13 @@ func (x *WatchRequest) GetUntilTime() *timestamppb.Timestamp {
 		return x.UntilTime
 	}
 	return nil
+}
+
+func (x *WatchRequest) GetSpecsOnce() bool {
+	if x != nil {
+		return x.SpecsOnce
+	}
+	return false
 }
 
 // WatchSelector: every field set must match.
@@ -2637,13 +2660,14 @@ func (x *WatchMessage) GetHistoryOldestTime() *timestamppb.Timestamp {
 type WatchChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`     // service | task | node | network
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`     // service | task | node | network | spec (specs_once)
 	Action        string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"` // create | update | remove | current
 	Service       *Service               `protobuf:"bytes,4,opt,name=service,proto3" json:"service,omitempty"`
 	Task          *Task                  `protobuf:"bytes,5,opt,name=task,proto3" json:"task,omitempty"`
 	Node          *Node                  `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	Network       *Network               `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`
 	Event         *Event                 `protobuf:"bytes,8,opt,name=event,proto3" json:"event,omitempty"` // with summaries, instead of the object
+	Spec          *TaskSpec              `protobuf:"bytes,9,opt,name=spec,proto3" json:"spec,omitempty"`   // kind "spec" (specs_once): the spec of later tasks
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2734,6 +2758,74 @@ func (x *WatchChange) GetEvent() *Event {
 	return nil
 }
 
+func (x *WatchChange) GetSpec() *TaskSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// TaskSpec is the spec of a service's tasks of one spec version.
+type TaskSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId     string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec          *ServiceSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskSpec) Reset() {
+	*x = TaskSpec{}
+	mi := &file_shoalpb_control_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskSpec) ProtoMessage() {}
+
+func (x *TaskSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_shoalpb_control_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
+func (*TaskSpec) Descriptor() ([]byte, []int) {
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TaskSpec) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TaskSpec) GetSpec() *ServiceSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
 // ServiceLogsRequest asks for the logs of a service's tasks that reached a
 // node. Any manager answers it from its own state and fetches the lines
 // from the agents. Without follow the stream ends when every task's lines
@@ -2752,7 +2844,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[42]
+	mi := &file_shoalpb_control_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2856,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[42]
+	mi := &file_shoalpb_control_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2869,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{42}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ServiceLogsRequest) GetService() string {
@@ -2824,7 +2916,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoalpb_control_proto_msgTypes[43]
+	mi := &file_shoalpb_control_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2928,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[43]
+	mi := &file_shoalpb_control_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +2941,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{43}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -2903,7 +2995,7 @@ type PromoteNodeRequest struct {
 
 func (x *PromoteNodeRequest) Reset() {
 	*x = PromoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[44]
+	mi := &file_shoalpb_control_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3007,7 @@ func (x *PromoteNodeRequest) String() string {
 func (*PromoteNodeRequest) ProtoMessage() {}
 
 func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[44]
+	mi := &file_shoalpb_control_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3020,7 @@ func (x *PromoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*PromoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{44}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PromoteNodeRequest) GetNode() string {
@@ -2947,7 +3039,7 @@ type DemoteNodeRequest struct {
 
 func (x *DemoteNodeRequest) Reset() {
 	*x = DemoteNodeRequest{}
-	mi := &file_shoalpb_control_proto_msgTypes[45]
+	mi := &file_shoalpb_control_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3051,7 @@ func (x *DemoteNodeRequest) String() string {
 func (*DemoteNodeRequest) ProtoMessage() {}
 
 func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[45]
+	mi := &file_shoalpb_control_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3064,7 @@ func (x *DemoteNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteNodeRequest.ProtoReflect.Descriptor instead.
 func (*DemoteNodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{45}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DemoteNodeRequest) GetNode() string {
@@ -2994,7 +3086,7 @@ type NodeRoleResponse struct {
 
 func (x *NodeRoleResponse) Reset() {
 	*x = NodeRoleResponse{}
-	mi := &file_shoalpb_control_proto_msgTypes[46]
+	mi := &file_shoalpb_control_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3098,7 @@ func (x *NodeRoleResponse) String() string {
 func (*NodeRoleResponse) ProtoMessage() {}
 
 func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoalpb_control_proto_msgTypes[46]
+	mi := &file_shoalpb_control_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3111,7 @@ func (x *NodeRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRoleResponse.ProtoReflect.Descriptor instead.
 func (*NodeRoleResponse) Descriptor() ([]byte, []int) {
-	return file_shoalpb_control_proto_rawDescGZIP(), []int{46}
+	return file_shoalpb_control_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *NodeRoleResponse) GetNode() *Node {
@@ -3226,7 +3318,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x02\n" +
 	"\fWatchRequest\x125\n" +
 	"\tselectors\x18\x01 \x03(\v2\x17.shoal.v1.WatchSelectorR\tselectors\x12\x1f\n" +
 	"\vsince_index\x18\x02 \x01(\x04R\n" +
@@ -3237,7 +3329,9 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
-	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\"i\n" +
+	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x12\x1d\n" +
+	"\n" +
+	"specs_once\x18\b \x01(\bR\tspecsOnce\"i\n" +
 	"\rWatchSelector\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
@@ -3251,7 +3345,7 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x0fresync_required\x18\x05 \x01(\bR\x0eresyncRequired\x12#\n" +
 	"\rresync_reason\x18\x06 \x01(\tR\fresyncReason\x12#\n" +
 	"\rhistory_floor\x18\a \x01(\x04R\fhistoryFloor\x12J\n" +
-	"\x13history_oldest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11historyOldestTime\"\x98\x02\n" +
+	"\x13history_oldest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11historyOldestTime\"\xc0\x02\n" +
 	"\vWatchChange\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
@@ -3260,7 +3354,13 @@ const file_shoalpb_control_proto_rawDesc = "" +
 	"\x04task\x18\x05 \x01(\v2\x0e.shoal.v1.TaskR\x04task\x12\"\n" +
 	"\x04node\x18\x06 \x01(\v2\x0e.shoal.v1.NodeR\x04node\x12+\n" +
 	"\anetwork\x18\a \x01(\v2\x11.shoal.v1.NetworkR\anetwork\x12%\n" +
-	"\x05event\x18\b \x01(\v2\x0f.shoal.v1.EventR\x05event\"\x8d\x01\n" +
+	"\x05event\x18\b \x01(\v2\x0f.shoal.v1.EventR\x05event\x12&\n" +
+	"\x04spec\x18\t \x01(\v2\x12.shoal.v1.TaskSpecR\x04spec\"n\n" +
+	"\bTaskSpec\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12)\n" +
+	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\"\x8d\x01\n" +
 	"\x12ServiceLogsRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
@@ -3337,7 +3437,7 @@ func file_shoalpb_control_proto_rawDescGZIP() []byte {
 	return file_shoalpb_control_proto_rawDescData
 }
 
-var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_shoalpb_control_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_shoalpb_control_proto_goTypes = []any{
 	(*UnlockClusterRequest)(nil),             // 0: shoal.v1.UnlockClusterRequest
 	(*UnlockClusterResponse)(nil),            // 1: shoal.v1.UnlockClusterResponse
@@ -3381,166 +3481,169 @@ var file_shoalpb_control_proto_goTypes = []any{
 	(*WatchSelector)(nil),                    // 39: shoal.v1.WatchSelector
 	(*WatchMessage)(nil),                     // 40: shoal.v1.WatchMessage
 	(*WatchChange)(nil),                      // 41: shoal.v1.WatchChange
-	(*ServiceLogsRequest)(nil),               // 42: shoal.v1.ServiceLogsRequest
-	(*LogLine)(nil),                          // 43: shoal.v1.LogLine
-	(*PromoteNodeRequest)(nil),               // 44: shoal.v1.PromoteNodeRequest
-	(*DemoteNodeRequest)(nil),                // 45: shoal.v1.DemoteNodeRequest
-	(*NodeRoleResponse)(nil),                 // 46: shoal.v1.NodeRoleResponse
-	nil,                                      // 47: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	nil,                                      // 48: shoal.v1.Event.AttributesEntry
-	(*ServiceSpec)(nil),                      // 49: shoal.v1.ServiceSpec
-	(*RegistryAuth)(nil),                     // 50: shoal.v1.RegistryAuth
-	(*UpdateConfig)(nil),                     // 51: shoal.v1.UpdateConfig
-	(*Service)(nil),                          // 52: shoal.v1.Service
-	(*Task)(nil),                             // 53: shoal.v1.Task
-	(*Node)(nil),                             // 54: shoal.v1.Node
-	(*Resources)(nil),                        // 55: shoal.v1.Resources
-	(*durationpb.Duration)(nil),              // 56: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 57: google.protobuf.Timestamp
-	(*Network)(nil),                          // 58: shoal.v1.Network
-	(*GetJoinTokensRequest)(nil),             // 59: shoal.v1.GetJoinTokensRequest
-	(*RotateJoinTokenRequest)(nil),           // 60: shoal.v1.RotateJoinTokenRequest
-	(*IssueOperatorCertificateRequest)(nil),  // 61: shoal.v1.IssueOperatorCertificateRequest
-	(*RotateRootCARequest)(nil),              // 62: shoal.v1.RotateRootCARequest
-	(*GetRootCAStatusRequest)(nil),           // 63: shoal.v1.GetRootCAStatusRequest
-	(*CreateNetworkRequest)(nil),             // 64: shoal.v1.CreateNetworkRequest
-	(*ListNetworksRequest)(nil),              // 65: shoal.v1.ListNetworksRequest
-	(*GetNetworkRequest)(nil),                // 66: shoal.v1.GetNetworkRequest
-	(*RemoveNetworkRequest)(nil),             // 67: shoal.v1.RemoveNetworkRequest
-	(*CreateSecretRequest)(nil),              // 68: shoal.v1.CreateSecretRequest
-	(*ListSecretsRequest)(nil),               // 69: shoal.v1.ListSecretsRequest
-	(*GetSecretRequest)(nil),                 // 70: shoal.v1.GetSecretRequest
-	(*UpdateSecretRequest)(nil),              // 71: shoal.v1.UpdateSecretRequest
-	(*RemoveSecretRequest)(nil),              // 72: shoal.v1.RemoveSecretRequest
-	(*JoinTokens)(nil),                       // 73: shoal.v1.JoinTokens
-	(*IssueOperatorCertificateResponse)(nil), // 74: shoal.v1.IssueOperatorCertificateResponse
-	(*RootCAStatus)(nil),                     // 75: shoal.v1.RootCAStatus
-	(*NetworkSummary)(nil),                   // 76: shoal.v1.NetworkSummary
-	(*ListNetworksResponse)(nil),             // 77: shoal.v1.ListNetworksResponse
-	(*RemoveNetworkResponse)(nil),            // 78: shoal.v1.RemoveNetworkResponse
-	(*SecretWriteResponse)(nil),              // 79: shoal.v1.SecretWriteResponse
-	(*ListSecretsResponse)(nil),              // 80: shoal.v1.ListSecretsResponse
-	(*Secret)(nil),                           // 81: shoal.v1.Secret
-	(*RemoveSecretResponse)(nil),             // 82: shoal.v1.RemoveSecretResponse
+	(*TaskSpec)(nil),                         // 42: shoal.v1.TaskSpec
+	(*ServiceLogsRequest)(nil),               // 43: shoal.v1.ServiceLogsRequest
+	(*LogLine)(nil),                          // 44: shoal.v1.LogLine
+	(*PromoteNodeRequest)(nil),               // 45: shoal.v1.PromoteNodeRequest
+	(*DemoteNodeRequest)(nil),                // 46: shoal.v1.DemoteNodeRequest
+	(*NodeRoleResponse)(nil),                 // 47: shoal.v1.NodeRoleResponse
+	nil,                                      // 48: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	nil,                                      // 49: shoal.v1.Event.AttributesEntry
+	(*ServiceSpec)(nil),                      // 50: shoal.v1.ServiceSpec
+	(*RegistryAuth)(nil),                     // 51: shoal.v1.RegistryAuth
+	(*UpdateConfig)(nil),                     // 52: shoal.v1.UpdateConfig
+	(*Service)(nil),                          // 53: shoal.v1.Service
+	(*Task)(nil),                             // 54: shoal.v1.Task
+	(*Node)(nil),                             // 55: shoal.v1.Node
+	(*Resources)(nil),                        // 56: shoal.v1.Resources
+	(*durationpb.Duration)(nil),              // 57: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 58: google.protobuf.Timestamp
+	(*Network)(nil),                          // 59: shoal.v1.Network
+	(*GetJoinTokensRequest)(nil),             // 60: shoal.v1.GetJoinTokensRequest
+	(*RotateJoinTokenRequest)(nil),           // 61: shoal.v1.RotateJoinTokenRequest
+	(*IssueOperatorCertificateRequest)(nil),  // 62: shoal.v1.IssueOperatorCertificateRequest
+	(*RotateRootCARequest)(nil),              // 63: shoal.v1.RotateRootCARequest
+	(*GetRootCAStatusRequest)(nil),           // 64: shoal.v1.GetRootCAStatusRequest
+	(*CreateNetworkRequest)(nil),             // 65: shoal.v1.CreateNetworkRequest
+	(*ListNetworksRequest)(nil),              // 66: shoal.v1.ListNetworksRequest
+	(*GetNetworkRequest)(nil),                // 67: shoal.v1.GetNetworkRequest
+	(*RemoveNetworkRequest)(nil),             // 68: shoal.v1.RemoveNetworkRequest
+	(*CreateSecretRequest)(nil),              // 69: shoal.v1.CreateSecretRequest
+	(*ListSecretsRequest)(nil),               // 70: shoal.v1.ListSecretsRequest
+	(*GetSecretRequest)(nil),                 // 71: shoal.v1.GetSecretRequest
+	(*UpdateSecretRequest)(nil),              // 72: shoal.v1.UpdateSecretRequest
+	(*RemoveSecretRequest)(nil),              // 73: shoal.v1.RemoveSecretRequest
+	(*JoinTokens)(nil),                       // 74: shoal.v1.JoinTokens
+	(*IssueOperatorCertificateResponse)(nil), // 75: shoal.v1.IssueOperatorCertificateResponse
+	(*RootCAStatus)(nil),                     // 76: shoal.v1.RootCAStatus
+	(*NetworkSummary)(nil),                   // 77: shoal.v1.NetworkSummary
+	(*ListNetworksResponse)(nil),             // 78: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkResponse)(nil),            // 79: shoal.v1.RemoveNetworkResponse
+	(*SecretWriteResponse)(nil),              // 80: shoal.v1.SecretWriteResponse
+	(*ListSecretsResponse)(nil),              // 81: shoal.v1.ListSecretsResponse
+	(*Secret)(nil),                           // 82: shoal.v1.Secret
+	(*RemoveSecretResponse)(nil),             // 83: shoal.v1.RemoveSecretResponse
 }
 var file_shoalpb_control_proto_depIdxs = []int32{
-	49, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	50, // 1: shoal.v1.CreateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
-	49, // 2: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	50, // 3: shoal.v1.UpdateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
-	51, // 4: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
-	52, // 5: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
+	50, // 0: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	51, // 1: shoal.v1.CreateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
+	50, // 2: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	51, // 3: shoal.v1.UpdateServiceRequest.registry_auth:type_name -> shoal.v1.RegistryAuth
+	52, // 4: shoal.v1.RollbackServiceRequest.rollback_config:type_name -> shoal.v1.UpdateConfig
+	53, // 5: shoal.v1.ServiceWriteResponse.service:type_name -> shoal.v1.Service
 	10, // 6: shoal.v1.ServiceWriteResponse.plan:type_name -> shoal.v1.Plan
 	11, // 7: shoal.v1.Plan.changes:type_name -> shoal.v1.FieldChange
 	12, // 8: shoal.v1.Plan.tasks:type_name -> shoal.v1.PlannedTask
-	52, // 9: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
+	53, // 9: shoal.v1.ServiceSummary.service:type_name -> shoal.v1.Service
 	17, // 10: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.ServiceSummary
-	53, // 11: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	54, // 12: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
-	55, // 13: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
+	54, // 11: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	55, // 12: shoal.v1.NodeSummary.node:type_name -> shoal.v1.Node
+	56, // 13: shoal.v1.NodeSummary.reserved:type_name -> shoal.v1.Resources
 	22, // 14: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.NodeSummary
-	47, // 15: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	48, // 15: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
 	29, // 16: shoal.v1.ClusterStatusResponse.managers:type_name -> shoal.v1.Manager
 	31, // 17: shoal.v1.ClusterStatusResponse.settings:type_name -> shoal.v1.ClusterSettings
-	56, // 18: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
-	56, // 19: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
-	56, // 20: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
-	56, // 21: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
+	57, // 18: shoal.v1.ClusterSettings.cert_expiry:type_name -> google.protobuf.Duration
+	57, // 19: shoal.v1.ClusterSettings.gossip_key_rotation:type_name -> google.protobuf.Duration
+	57, // 20: shoal.v1.UpdateClusterRequest.cert_expiry:type_name -> google.protobuf.Duration
+	57, // 21: shoal.v1.UpdateClusterRequest.gossip_key_rotation:type_name -> google.protobuf.Duration
 	31, // 22: shoal.v1.UpdateClusterResponse.settings:type_name -> shoal.v1.ClusterSettings
-	57, // 23: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	48, // 24: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
+	58, // 23: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	49, // 24: shoal.v1.Event.attributes:type_name -> shoal.v1.Event.AttributesEntry
 	39, // 25: shoal.v1.WatchRequest.selectors:type_name -> shoal.v1.WatchSelector
-	57, // 26: shoal.v1.WatchRequest.since_time:type_name -> google.protobuf.Timestamp
-	57, // 27: shoal.v1.WatchRequest.until_time:type_name -> google.protobuf.Timestamp
+	58, // 26: shoal.v1.WatchRequest.since_time:type_name -> google.protobuf.Timestamp
+	58, // 27: shoal.v1.WatchRequest.until_time:type_name -> google.protobuf.Timestamp
 	41, // 28: shoal.v1.WatchMessage.changes:type_name -> shoal.v1.WatchChange
-	57, // 29: shoal.v1.WatchMessage.history_oldest_time:type_name -> google.protobuf.Timestamp
-	52, // 30: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
-	53, // 31: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
-	54, // 32: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
-	58, // 33: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
+	58, // 29: shoal.v1.WatchMessage.history_oldest_time:type_name -> google.protobuf.Timestamp
+	53, // 30: shoal.v1.WatchChange.service:type_name -> shoal.v1.Service
+	54, // 31: shoal.v1.WatchChange.task:type_name -> shoal.v1.Task
+	55, // 32: shoal.v1.WatchChange.node:type_name -> shoal.v1.Node
+	59, // 33: shoal.v1.WatchChange.network:type_name -> shoal.v1.Network
 	37, // 34: shoal.v1.WatchChange.event:type_name -> shoal.v1.Event
-	57, // 35: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
-	57, // 36: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	54, // 37: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
-	4,  // 38: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	5,  // 39: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	8,  // 40: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
-	13, // 41: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	15, // 42: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
-	16, // 43: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
-	19, // 44: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	6,  // 45: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
-	7,  // 46: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
-	21, // 47: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	24, // 48: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
-	25, // 49: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	26, // 50: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	28, // 51: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
-	32, // 52: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	34, // 53: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
-	36, // 54: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
-	38, // 55: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
-	42, // 56: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	59, // 57: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	60, // 58: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	61, // 59: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
-	62, // 60: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	63, // 61: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
-	64, // 62: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	65, // 63: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	66, // 64: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	67, // 65: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	68, // 66: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
-	69, // 67: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
-	70, // 68: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
-	71, // 69: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
-	72, // 70: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
-	44, // 71: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	45, // 72: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	0,  // 73: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
-	2,  // 74: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	9,  // 75: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 76: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 77: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
-	14, // 78: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	52, // 79: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
-	18, // 80: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
-	20, // 81: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	9,  // 82: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
-	9,  // 83: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
-	23, // 84: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	54, // 85: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
-	54, // 86: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
-	27, // 87: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	30, // 88: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
-	33, // 89: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	35, // 90: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
-	37, // 91: shoal.v1.Control.Events:output_type -> shoal.v1.Event
-	40, // 92: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
-	43, // 93: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
-	73, // 94: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
-	73, // 95: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
-	74, // 96: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
-	75, // 97: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
-	75, // 98: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
-	76, // 99: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
-	77, // 100: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	76, // 101: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
-	78, // 102: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	79, // 103: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
-	80, // 104: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
-	81, // 105: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
-	79, // 106: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
-	82, // 107: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
-	46, // 108: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
-	46, // 109: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
-	1,  // 110: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
-	3,  // 111: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	75, // [75:112] is the sub-list for method output_type
-	38, // [38:75] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	42, // 35: shoal.v1.WatchChange.spec:type_name -> shoal.v1.TaskSpec
+	50, // 36: shoal.v1.TaskSpec.spec:type_name -> shoal.v1.ServiceSpec
+	58, // 37: shoal.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	58, // 38: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	55, // 39: shoal.v1.NodeRoleResponse.node:type_name -> shoal.v1.Node
+	4,  // 40: shoal.v1.Control.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	5,  // 41: shoal.v1.Control.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	8,  // 42: shoal.v1.Control.ScaleService:input_type -> shoal.v1.ScaleServiceRequest
+	13, // 43: shoal.v1.Control.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	15, // 44: shoal.v1.Control.GetService:input_type -> shoal.v1.GetServiceRequest
+	16, // 45: shoal.v1.Control.ListServices:input_type -> shoal.v1.ListServicesRequest
+	19, // 46: shoal.v1.Control.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	6,  // 47: shoal.v1.Control.RollbackService:input_type -> shoal.v1.RollbackServiceRequest
+	7,  // 48: shoal.v1.Control.PromoteService:input_type -> shoal.v1.PromoteServiceRequest
+	21, // 49: shoal.v1.Control.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	24, // 50: shoal.v1.Control.GetNode:input_type -> shoal.v1.GetNodeRequest
+	25, // 51: shoal.v1.Control.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	26, // 52: shoal.v1.Control.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	28, // 53: shoal.v1.Control.ClusterStatus:input_type -> shoal.v1.ClusterStatusRequest
+	32, // 54: shoal.v1.Control.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	34, // 55: shoal.v1.Control.JoinManager:input_type -> shoal.v1.JoinManagerRequest
+	36, // 56: shoal.v1.Control.Events:input_type -> shoal.v1.EventsRequest
+	38, // 57: shoal.v1.Control.Watch:input_type -> shoal.v1.WatchRequest
+	43, // 58: shoal.v1.Control.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	60, // 59: shoal.v1.Control.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	61, // 60: shoal.v1.Control.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	62, // 61: shoal.v1.Control.IssueOperatorCertificate:input_type -> shoal.v1.IssueOperatorCertificateRequest
+	63, // 62: shoal.v1.Control.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	64, // 63: shoal.v1.Control.GetRootCAStatus:input_type -> shoal.v1.GetRootCAStatusRequest
+	65, // 64: shoal.v1.Control.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	66, // 65: shoal.v1.Control.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	67, // 66: shoal.v1.Control.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	68, // 67: shoal.v1.Control.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	69, // 68: shoal.v1.Control.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	70, // 69: shoal.v1.Control.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	71, // 70: shoal.v1.Control.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	72, // 71: shoal.v1.Control.UpdateSecret:input_type -> shoal.v1.UpdateSecretRequest
+	73, // 72: shoal.v1.Control.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	45, // 73: shoal.v1.Control.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	46, // 74: shoal.v1.Control.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	0,  // 75: shoal.v1.Control.UnlockCluster:input_type -> shoal.v1.UnlockClusterRequest
+	2,  // 76: shoal.v1.Control.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	9,  // 77: shoal.v1.Control.CreateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 78: shoal.v1.Control.UpdateService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 79: shoal.v1.Control.ScaleService:output_type -> shoal.v1.ServiceWriteResponse
+	14, // 80: shoal.v1.Control.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	53, // 81: shoal.v1.Control.GetService:output_type -> shoal.v1.Service
+	18, // 82: shoal.v1.Control.ListServices:output_type -> shoal.v1.ListServicesResponse
+	20, // 83: shoal.v1.Control.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	9,  // 84: shoal.v1.Control.RollbackService:output_type -> shoal.v1.ServiceWriteResponse
+	9,  // 85: shoal.v1.Control.PromoteService:output_type -> shoal.v1.ServiceWriteResponse
+	23, // 86: shoal.v1.Control.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	55, // 87: shoal.v1.Control.GetNode:output_type -> shoal.v1.Node
+	55, // 88: shoal.v1.Control.UpdateNode:output_type -> shoal.v1.Node
+	27, // 89: shoal.v1.Control.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	30, // 90: shoal.v1.Control.ClusterStatus:output_type -> shoal.v1.ClusterStatusResponse
+	33, // 91: shoal.v1.Control.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	35, // 92: shoal.v1.Control.JoinManager:output_type -> shoal.v1.JoinManagerResponse
+	37, // 93: shoal.v1.Control.Events:output_type -> shoal.v1.Event
+	40, // 94: shoal.v1.Control.Watch:output_type -> shoal.v1.WatchMessage
+	44, // 95: shoal.v1.Control.ServiceLogs:output_type -> shoal.v1.LogLine
+	74, // 96: shoal.v1.Control.GetJoinTokens:output_type -> shoal.v1.JoinTokens
+	74, // 97: shoal.v1.Control.RotateJoinToken:output_type -> shoal.v1.JoinTokens
+	75, // 98: shoal.v1.Control.IssueOperatorCertificate:output_type -> shoal.v1.IssueOperatorCertificateResponse
+	76, // 99: shoal.v1.Control.RotateRootCA:output_type -> shoal.v1.RootCAStatus
+	76, // 100: shoal.v1.Control.GetRootCAStatus:output_type -> shoal.v1.RootCAStatus
+	77, // 101: shoal.v1.Control.CreateNetwork:output_type -> shoal.v1.NetworkSummary
+	78, // 102: shoal.v1.Control.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	77, // 103: shoal.v1.Control.GetNetwork:output_type -> shoal.v1.NetworkSummary
+	79, // 104: shoal.v1.Control.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	80, // 105: shoal.v1.Control.CreateSecret:output_type -> shoal.v1.SecretWriteResponse
+	81, // 106: shoal.v1.Control.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	82, // 107: shoal.v1.Control.GetSecret:output_type -> shoal.v1.Secret
+	80, // 108: shoal.v1.Control.UpdateSecret:output_type -> shoal.v1.SecretWriteResponse
+	83, // 109: shoal.v1.Control.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	47, // 110: shoal.v1.Control.PromoteNode:output_type -> shoal.v1.NodeRoleResponse
+	47, // 111: shoal.v1.Control.DemoteNode:output_type -> shoal.v1.NodeRoleResponse
+	1,  // 112: shoal.v1.Control.UnlockCluster:output_type -> shoal.v1.UnlockClusterResponse
+	3,  // 113: shoal.v1.Control.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	77, // [77:114] is the sub-list for method output_type
+	40, // [40:77] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_shoalpb_control_proto_init() }
@@ -3559,7 +3662,7 @@ func file_shoalpb_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoalpb_control_proto_rawDesc), len(file_shoalpb_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
