@@ -10,7 +10,6 @@ import (
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/membership"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
-	"github.com/shoal-sched/shoal/raftstore"
 )
 
 // TestGossipDeadProbesTheSession: at a large cluster's heartbeat period a
@@ -22,15 +21,8 @@ import (
 func TestGossipDeadProbesTheSession(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { return now }
-	state := raftstore.NewState()
-	applier := raftstore.NewLocalApplier(state)
-	if _, err := applier.Apply(t.Context(), raftstore.UpsertNode{Node: &api.Node{ID: "n1", Hostname: "n1", Role: api.RoleWorker,
-		Status: api.NodeReady, CreatedAt: now, UpdatedAt: now}}); err != nil {
-		t.Fatal(err)
-	}
 	sessions := newSessionTable()
-	l := newLiveness(Config{State: state, Applier: applier, GracePeriod: DefaultGracePeriod, ReconnectWindow: DefaultReconnectWindow},
-		sessions, slog.New(slog.DiscardHandler), clock)
+	state, _, l := livenessOfOneNode(t, clock, sessions)
 	// 5,000 nodes to pace for: a 25 s period.
 	l.pace = newPacer(sessions, clock, func() int { return 5000 })
 	if p := l.period(); p != 25*time.Second {
