@@ -65,14 +65,13 @@ const serverReadBuffer = 16 << 10
 
 // ServerOptions are the options every shoal gRPC server is built with: the
 // message size limits, keepalive (pinging idle clients, and permitting
-// the clients' own pings at ClientKeepalive's interval), and buffers sized
-// for a leader that holds a connection per agent: a write buffer is taken
-// from a shared pool for each flush instead of 32 KiB held by every
-// connection, most of which are idle between heartbeats.
+// the clients' own pings at ClientKeepalive's interval), and a read buffer
+// sized for a leader that holds a connection per agent, most of them idle
+// between heartbeats (gRPC already shares write buffers between flushes).
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.SharedWriteBuffer(true), grpc.ReadBufferSize(serverReadBuffer),
+		grpc.ReadBufferSize(serverReadBuffer),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ServerPingInterval, Timeout: ServerPingTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPing, PermitWithoutStream: true}),
 	}
