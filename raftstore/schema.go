@@ -51,13 +51,16 @@ func (f strIndex) FromArgs(args ...any) ([]byte, error) {
 type foldIndex func(obj any) string
 
 func (f foldIndex) FromObject(obj any) (bool, []byte, error) {
-	return strIndex(func(o any) string { return strings.ToLower(f(o)) }).FromObject(obj)
+	return strIndex(func(o any) string { return foldKey(f(o)) }).FromObject(obj)
 }
+
+// foldKey is the key a foldIndex files s under.
+func foldKey(s string) string { return strings.ToLower(s) }
 
 func (f foldIndex) FromArgs(args ...any) ([]byte, error) {
 	if len(args) == 1 {
 		if s, ok := args[0].(string); ok {
-			args = []any{strings.ToLower(s)}
+			args = []any{foldKey(s)}
 		}
 	}
 	return strIndex(nil).FromArgs(args...)
@@ -75,6 +78,14 @@ func schema() *memdb.DBSchema {
 			// and "web" would be one name to DNS and to people.
 			"name": {Name: "name", Unique: true,
 				Indexer: foldIndex(func(o any) string { return o.(*api.Service).Spec.Name })},
+			// Sparse indexes of the few services that passes run after
+			// every write must find without reading them all: global ones
+			// (a node's change concerns each of them) and those that
+			// publish a port (the allocator's work).
+			"global": {Name: "global", AllowMissing: true,
+				Indexer: strIndex(func(o any) string { return flagKey(o.(*api.Service).Spec.Mode == api.ModeGlobal) })},
+			"publishes": {Name: "publishes", AllowMissing: true,
+				Indexer: strIndex(func(o any) string { return flagKey(len(o.(*api.Service).Spec.Endpoint.Ports) > 0) })},
 		}},
 		tableTasks: {Name: tableTasks, Indexes: map[string]*memdb.IndexSchema{
 			"id": idIndex(func(o any) string { return o.(*api.Task).ID }),
@@ -181,17 +192,22 @@ func desiredKey(s api.TaskState) string {
 	return strconv.Itoa(int(s))
 }
 
-// awaitingIndexKey is the one key of the awaiting_node index.
-const awaitingIndexKey = "1"
+// flagIndexKey is the one key of a sparse index of a yes-or-no property
+// (awaiting_node, global, publishes).
+const flagIndexKey = "1"
 
-// awaitingKey is the awaiting_node index key: "" (not indexed) for a task
-// that does not wait for a node.
-func awaitingKey(t *api.Task) string {
-	if t.AwaitsNode() {
-		return awaitingIndexKey
+// flagKey is the key of a sparse index of a yes-or-no property: "" (not
+// indexed) for no.
+func flagKey(yes bool) string {
+	if yes {
+		return flagIndexKey
 	}
 	return ""
 }
+
+// awaitingKey is the awaiting_node index key: "" (not indexed) for a task
+// that does not wait for a node.
+func awaitingKey(t *api.Task) string { return flagKey(t.AwaitsNode()) }
 
 func newDB() *memdb.MemDB {
 	db, err := memdb.NewMemDB(schema())

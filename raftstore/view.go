@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/shoal-sched/shoal/api"
@@ -49,17 +50,20 @@ func (v *View) Services() []*api.Service {
 	return collect[*api.Service](v.get(tableServices, "name"))
 }
 
-// AnyService reports whether any service satisfies pred, in name order,
-// without listing them all: a check that runs after every write costs no
-// copy of the service list.
-func (v *View) AnyService(pred func(*api.Service) bool) bool {
-	it := v.get(tableServices, "name")
-	for obj := it.Next(); obj != nil; obj = it.Next() {
-		if pred(obj.(*api.Service)) {
-			return true
-		}
-	}
-	return false
+// CompareServiceNames orders services as Services lists them.
+func CompareServiceNames(a, b *api.Service) int {
+	return strings.Compare(foldKey(a.Spec.Name), foldKey(b.Spec.Name))
+}
+
+// GlobalServices returns the services of global mode, in no set order.
+func (v *View) GlobalServices() []*api.Service {
+	return collect[*api.Service](v.get(tableServices, "global", flagIndexKey))
+}
+
+// AnyServicePublishes reports whether any service publishes a port,
+// without reading the services: a check that runs after every write.
+func (v *View) AnyServicePublishes() bool {
+	return v.first(tableServices, "publishes", flagIndexKey) != nil
 }
 
 // Task returns the task with id, or nil.
@@ -116,7 +120,7 @@ func (v *View) TasksByDesiredState(s api.TaskState) []*api.Task {
 // TasksAwaitingNode returns the tasks that wait to be placed
 // (api.Task.AwaitsNode).
 func (v *View) TasksAwaitingNode() []*api.Task {
-	return sortTasks(collect[*api.Task](v.get(tableTasks, "awaiting_node", awaitingIndexKey)))
+	return sortTasks(collect[*api.Task](v.get(tableTasks, "awaiting_node", flagIndexKey)))
 }
 
 // Node returns the node with id, or nil.

@@ -87,7 +87,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (a *Allocator) Pass(ctx context.Context) error {
 	v := a.state.Read()
 	nets := v.Networks()
-	if len(nets) == 0 && !v.AnyService(func(s *api.Service) bool { return len(s.Spec.Endpoint.Ports) > 0 }) {
+	if len(nets) == 0 && !v.AnyServicePublishes() {
 		// No network and no published port: nothing to allocate, and no
 		// need to read every task (the common case of a cluster without
 		// networks). The pass runs after every write: it lists nothing.

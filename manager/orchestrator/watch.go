@@ -121,10 +121,8 @@ func (p *pass) needs(sc *scope, due map[string]bool) map[string]bool {
 		out[id] = true
 	}
 	if len(sc.nodes) > 0 {
-		for _, svc := range p.services {
-			if svc.Spec.Mode == api.ModeGlobal {
-				out[svc.ID] = true
-			}
+		for _, svc := range p.view.GlobalServices() {
+			out[svc.ID] = true
 		}
 	}
 	return out

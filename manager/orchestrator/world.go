@@ -142,9 +142,12 @@ func (st *serviceTasks) sorted() []*group {
 // Either way the rules below see the same groups for the services they
 // look at.
 type pass struct {
-	log      *slog.Logger
-	now      time.Time
-	index    uint64
+	log   *slog.Logger
+	now   time.Time
+	index uint64
+	// services is what the pass looks at, in name order: every service in
+	// a full pass, those it loaded in a narrowed one (inScope's among
+	// them), so that a narrowed pass does not read every service either.
 	services []*api.Service
 	// svcByID and svcByName index services in a full pass; a narrowed one
 	// looks services up in the view (service, serviceNamed), so that its
@@ -215,7 +218,6 @@ func openPass(v *raftstore.View, now time.Time, log *slog.Logger) *pass {
 		log:      log,
 		now:      now,
 		index:    v.Index(),
-		services: v.Services(),
 		nodeByID: make(map[string]*api.Node),
 		bySvc:    make(map[string]*serviceTasks),
 		awaiting: v.TasksAwaitingNode(),
@@ -258,6 +260,7 @@ func (p *pass) serviceNamed(name string) *api.Service {
 
 // loadAll files every task of the store: a full pass.
 func (p *pass) loadAll() {
+	p.services = p.view.Services()
 	p.svcByID = make(map[string]*api.Service, len(p.services))
 	p.svcByName = make(map[string]*api.Service, len(p.services))
 	for _, s := range p.services {
@@ -296,14 +299,32 @@ func (p *pass) loadServices(ids map[string]bool) {
 			}
 		}
 	}
-	for _, svc := range p.services { // in name order: a stable plan
-		if want[svc.ID] {
-			p.tasksOf(svc.ID)
-		}
+	for _, svc := range p.servicesOf(want) { // in name order: a stable plan
+		p.tasksOf(svc.ID)
 	}
 	for _, t := range p.view.TasksByDesiredState(api.TaskRemove) {
 		p.file(t)
 	}
+	// The pass looks at every service it filed tasks of: filing the
+	// tasks being removed can orphan a task of a service outside want.
+	loaded := make(map[string]bool, len(p.bySvc))
+	for id := range p.bySvc {
+		loaded[id] = true
+	}
+	p.services = p.servicesOf(loaded)
+}
+
+// servicesOf returns the services ids name that exist, in the store's name
+// order (Services).
+func (p *pass) servicesOf(ids map[string]bool) []*api.Service {
+	var out []*api.Service
+	for id := range ids {
+		if svc := p.service(id); svc != nil {
+			out = append(out, svc)
+		}
+	}
+	slices.SortFunc(out, raftstore.CompareServiceNames)
+	return out
 }
 
 // tasksOf returns the tasks of service id by group, reading them from the
