@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/shoal-sched/shoal/authz"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
 
 const (
@@ -100,7 +101,7 @@ func (c *connCache) close() {
 // dial makes a client connection that retries a lost manager quickly
 // (gRPC's default backoff would wait up to two minutes).
 func dial(addr string, cfg *tls.Config) (*grpc.ClientConn, error) {
-	cc, err := grpc.NewClient(addr, append(authz.DialOptions(cfg),
+	cc, err := grpc.NewClient(addr, append(authz.DialOptions(cfg), shoalpb.SessionKeepalive(),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: handshakeTimeout,

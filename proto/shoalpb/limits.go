@@ -41,11 +41,27 @@ const (
 	// notices a manager whose link was cut under a stream that waits (a
 	// watch): ClientPingInterval plus this.
 	PingTimeout = 5 * time.Second
+	// SessionPingTimeout replaces PingTimeout on an agent's connections to
+	// managers. The session's heartbeats already notice a silent leader,
+	// so the transport need not: with 5 s, a leader starved for a moment
+	// at 5,000 agents missed thousands of pings at once, the agents
+	// dropped their sessions and dialled again, and the handshakes starved
+	// it further (9,000 sessions lost in one run).
+	SessionPingTimeout = ServerPingTimeout
 	// minClientPing is the most often a server lets a client ping; a
 	// client that pings more often is sent GOAWAY. It is below
 	// ClientPingInterval with room for timer skew.
 	minClientPing = ClientPingInterval / 2
 )
+
+// SessionKeepalive is ClientKeepalive with SessionPingTimeout, for the
+// connections of an agent's session; it goes after ClientKeepalive (the
+// last keepalive option wins).
+func SessionKeepalive() grpc.DialOption {
+	return grpc.WithKeepaliveParams(keepalive.ClientParameters{
+		Time: ClientPingInterval, Timeout: SessionPingTimeout, PermitWithoutStream: true,
+	})
+}
 
 // CallOptions are the client call options every shoal client dials with.
 func CallOptions() grpc.DialOption {
