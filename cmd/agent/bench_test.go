@@ -437,6 +437,10 @@ func reportTimeline(b *testing.B, c shoalpb.ControlClient, svc string, t0 time.T
 	sort.Float64s(ran)
 	sort.Float64s(committed)
 	b.ReportMetric(ran[0], "first_running_s")
+	// The middle and the tail apart: replacements of the tasks of a lost
+	// session make a tail that the median does not have.
+	b.ReportMetric(ran[len(ran)/2], "half_running_s")
+	b.ReportMetric(ran[len(ran)*9/10], "p90_running_s")
 	b.ReportMetric(ran[len(ran)-1], "last_running_s")
 	b.ReportMetric(committed[len(committed)-1], "last_committed_s")
 }
