@@ -297,10 +297,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent starting", "addr", a.addr, "hostname", a.cfg.Hostname,
 		"tasks", len(a.store.list()), "containers", len(containers))
 
+	// One connection per manager, kept: the session's, and the
+	// certificate checks' (which would otherwise each shake hands).
+	conns := newConnCache(a.clientTLS())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.store.run(gctx, a.log) })
 	g.Go(func() error { return a.serve(gctx) })
-	g.Go(func() error { return a.runSessions(gctx) })
+	g.Go(func() error {
+		defer conns.close()
+		return a.runSessions(gctx, conns)
+	})
 	if a.cfg.GossipAddr != "" {
 		g.Go(func() error { return a.runGossip(gctx) })
 	}
@@ -308,7 +314,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	case a.cfg.Credentials != nil && a.cfg.SharedCredentialsDir != "":
 		g.Go(func() error { return a.reloadCredentials(gctx) })
 	case a.cfg.Credentials != nil:
-		g.Go(func() error { return a.renewCertificate(gctx) })
+		g.Go(func() error { return a.renewCertificate(gctx, conns) })
 	}
 	if dp := a.cfg.DataPlane; dp != nil {
 		g.Go(func() error { return dp.Run(gctx) })

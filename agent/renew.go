@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/join"
 )
@@ -13,10 +15,11 @@ import (
 // renewCertificate keeps the node's certificate fresh at whichever
 // managers the agent knows of; the credentials are swapped in place, so
 // the session is not dropped.
-func (a *Agent) renewCertificate(ctx context.Context) error {
+func (a *Agent) renewCertificate(ctx context.Context, conns *connCache) error {
 	r := &pki.Renewer{
-		Creds:          a.cfg.Credentials,
-		Issuer:         &join.Remote{Creds: a.cfg.Credentials, Managers: a.candidates},
+		Creds: a.cfg.Credentials,
+		Issuer: &join.Remote{Creds: a.cfg.Credentials, Managers: a.candidates,
+			Conn: func(addr string) (grpc.ClientConnInterface, error) { return conns.get(addr) }},
 		StatusInterval: a.cfg.CertStatusInterval,
 		Logger:         a.cfg.Logger,
 	}

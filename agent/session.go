@@ -74,10 +74,8 @@ type sessionResult struct {
 // manager leads now when the session ends. Running tasks are untouched.
 // When ctx ends during a session, the session first gives the leader the
 // agent's restart notice (if the agent is configured to).
-func (a *Agent) runSessions(ctx context.Context) error {
+func (a *Agent) runSessions(ctx context.Context, conns *connCache) error {
 	defer close(a.sessionsDone)
-	conns := newConnCache(a.clientTLS())
-	defer conns.close()
 	// Each agent starts at its own place in the manager list: a thousand
 	// agents that lost their leader together then spread over the
 	// survivors (one of which will lead) instead of all opening a

@@ -6,14 +6,21 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-sched/shoal/api"
 	"github.com/shoal-sched/shoal/internal/poll"
 	"github.com/shoal-sched/shoal/manager/ca"
 	"github.com/shoal-sched/shoal/pki"
 	"github.com/shoal-sched/shoal/pki/join"
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 	"github.com/shoal-sched/shoal/raftstore"
 )
 
@@ -69,12 +76,23 @@ func TestRootRotation(t *testing.T) {
 		t.Fatal("a certificate issued during the rotation is of the old key")
 	}
 
+	// The second node asks over one connection it keeps, as agents do:
+	// after it renews, that connection still presents its certificate of
+	// the old root, and the rotation must count the one it holds now.
+	kept, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(nodes[1].ClientTLS())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan struct{}, 4)
 	for _, c := range append([]*pki.Credentials{h.mgr}, nodes...) {
-		r := &pki.Renewer{Creds: c, Issuer: &join.Remote{Creds: c, Managers: func() []string { return []string{h.addr} }},
-			StatusInterval: 20 * time.Millisecond, RetryInterval: 20 * time.Millisecond}
+		issuer := &join.Remote{Creds: c, Managers: func() []string { return []string{h.addr} }}
+		if c == nodes[1] {
+			issuer.Conn = func(string) (grpc.ClientConnInterface, error) { return kept, nil }
+		}
+		r := &pki.Renewer{Creds: c, Issuer: issuer, StatusInterval: 20 * time.Millisecond, RetryInterval: 20 * time.Millisecond}
 		go func() { _ = r.Run(ctx); done <- struct{}{} }()
 	}
 	go func() { _ = h.srv.RunRotation(ctx, h.applier); done <- struct{}{} }()
@@ -101,6 +119,11 @@ func TestRootRotation(t *testing.T) {
 		}
 		return nil
 	})
+	// Each renewed once: the node over the kept connection was not told
+	// to renew again at every check for the certificate it had renewed.
+	if n := h.renews.Load(); n != 3 {
+		t.Errorf("%d renewals during the rotation, want 3 (the manager and two nodes, once each)", n)
+	}
 	for i, c := range append([]*pki.Credentials{h.mgr}, nodes...) {
 		if err := c.CheckOwn(); err != nil {
 			t.Errorf("credentials %d after the rotation: %v", i, err)
@@ -121,5 +144,41 @@ func TestRootRotation(t *testing.T) {
 	r := &pki.Renewer{Creds: down, Issuer: &join.Remote{Creds: down, Managers: func() []string { return []string{h.addr} }}}
 	if err := r.RenewNow(t.Context()); err == nil {
 		t.Fatal("a certificate of the dropped root was renewed")
+	}
+}
+
+// TestStatusOfAPresentedCertificate: a status request may name the
+// certificate the node holds now, but only one of its own that chains to
+// the cluster's roots.
+func TestStatusOfAPresentedCertificate(t *testing.T) {
+	h := newCAHarness(t, nil, api.ClusterSettings{})
+	node := h.issueCreds(pki.Identity{NodeID: "n1", Role: pki.RoleWorker}, time.Now(), time.Hour)
+	other := h.issueCreds(pki.Identity{NodeID: "n2", Role: pki.RoleWorker}, time.Now(), time.Hour)
+	otherRoot, _ := pki.NewRootCA("cluster-test", time.Now())
+	_, csr, _ := pki.NewKeyAndCSR()
+	foreign, _ := otherRoot.Issue(csr, pki.Identity{NodeID: "n1", Role: pki.RoleWorker, ClusterID: node.Identity().ClusterID}, time.Now(), time.Hour)
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(node.ClientTLS())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := shoalpb.NewNodeCAClient(conn)
+	cases := []struct {
+		name string
+		cert []byte
+		want codes.Code
+		says string
+	}{
+		{"its own", node.CertPEM(), codes.OK, ""},
+		{"another node's", other.CertPEM(), codes.PermissionDenied, "n2"},
+		{"of another root", foreign, codes.InvalidArgument, "does not verify"},
+		{"not PEM", []byte("junk"), codes.InvalidArgument, "not a PEM certificate"},
+		{"too large", bytes.Repeat([]byte("x"), ca.MaxPresentedCertificate+1), codes.InvalidArgument, fmt.Sprint(ca.MaxPresentedCertificate)},
+	}
+	for _, tc := range cases {
+		_, err := c.NodeCertificateStatus(t.Context(), &shoalpb.NodeCertificateStatusRequest{Certificate: tc.cert})
+		if status.Code(err) != tc.want || !strings.Contains(fmt.Sprint(err), tc.says) {
+			t.Errorf("%s: err = %v, want %s saying %q", tc.name, err, tc.want, tc.says)
+		}
 	}
 }

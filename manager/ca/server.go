@@ -102,7 +102,7 @@ func (s *Server) IssueNodeCertificate(_ context.Context, req *shoalpb.IssueNodeC
 
 // NodeCertificateStatus tells the calling node which roots to trust and
 // whether to renew now.
-func (s *Server) NodeCertificateStatus(ctx context.Context, _ *shoalpb.NodeCertificateStatusRequest) (*shoalpb.NodeCertificateStatusResponse, error) {
+func (s *Server) NodeCertificateStatus(ctx context.Context, req *shoalpb.NodeCertificateStatusRequest) (*shoalpb.NodeCertificateStatusResponse, error) {
 	id, leaf, err := peerIdentity(ctx)
 	if err != nil {
 		return nil, err
@@ -110,6 +110,11 @@ func (s *Server) NodeCertificateStatus(ctx context.Context, _ *shoalpb.NodeCerti
 	rec, _, err := s.current()
 	if err != nil {
 		return nil, err
+	}
+	if len(req.GetCertificate()) > 0 {
+		if leaf, err = s.presentedLeaf(rec, id, req.GetCertificate()); err != nil {
+			return nil, err
+		}
 	}
 	renew := NeedsRenewal(rec, leaf)
 	if !renew {
@@ -168,6 +173,45 @@ func NeedsRenewal(rec api.ClusterCA, leaf *x509.Certificate) bool {
 		return false
 	}
 	return leaf.CheckSignatureFrom(certs[0]) != nil
+}
+
+// MaxPresentedCertificate bounds the certificate a status request carries
+// (a leaf and its chain are a few KiB).
+const MaxPresentedCertificate = 64 << 10
+
+// presentedLeaf verifies the certificate a caller says it holds now: it
+// must chain to the roots trusted now and be of the caller's node ID,
+// role and cluster. It is public data, so it proves nothing alone; the
+// connection proved who the caller is, and a node speaks only for itself.
+func (s *Server) presentedLeaf(rec api.ClusterCA, caller pki.Identity, certPEM []byte) (*x509.Certificate, error) {
+	if len(certPEM) > MaxPresentedCertificate {
+		return nil, status.Errorf(codes.InvalidArgument, "certificate: %d bytes, more than the %d allowed", len(certPEM), MaxPresentedCertificate)
+	}
+	certs, err := pki.ParseCertsPEM(certPEM)
+	if err != nil || len(certs) == 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "certificate: not a PEM certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(TrustedRoots(rec)) {
+		return nil, status.Error(codes.Internal, "the cluster's roots do not parse")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	leaf := certs[0]
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: s.clock(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "certificate: does not verify against the cluster's roots: %v", err)
+	}
+	id, err := pki.IdentityFromCert(leaf)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "certificate: %v", err)
+	}
+	if id.NodeID != caller.NodeID || id.Role != caller.Role || id.ClusterID != caller.ClusterID {
+		return nil, status.Errorf(codes.PermissionDenied, "certificate: of %s, the caller is %s: a node asks about its own certificate only", id, caller)
+	}
+	return leaf, nil
 }
 
 // peerIdentity is the identity in the caller's verified certificate.

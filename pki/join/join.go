@@ -220,9 +220,25 @@ func call(ctx context.Context, addr string, cfg *tls.Config, f func(context.Cont
 		return status.Errorf(codes.Unavailable, "dial %s: %v", addr, err)
 	}
 	defer conn.Close()
+	return attempt(ctx, conn, f)
+}
+
+// callOver runs f over the connection to addr that conn returns (one the
+// caller keeps), with a bounded context.
+func callOver(ctx context.Context, conn func(string) (grpc.ClientConnInterface, error), addr string,
+	f func(context.Context, shoalpb.NodeCAClient) error) error {
+	cc, err := conn(addr)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "connect to %s: %v", addr, err)
+	}
+	return attempt(ctx, cc, f)
+}
+
+// attempt runs f over conn within attemptTimeout.
+func attempt(ctx context.Context, conn grpc.ClientConnInterface, f func(context.Context, shoalpb.NodeCAClient) error) error {
 	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	err = f(ctx, shoalpb.NewNodeCAClient(conn))
+	err := f(ctx, shoalpb.NewNodeCAClient(conn))
 	if status.Code(err) == codes.Unavailable {
 		// A manager that refuses this node's certificate shows up as an
 		// unavailable connection: name the refusal, and do not retry it.

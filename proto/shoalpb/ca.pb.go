@@ -247,7 +247,14 @@ func (x *NodeCertificate) GetServerTime() *timestamppb.Timestamp {
 }
 
 type NodeCertificateStatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate the node holds now (PEM, leaf first), when it may
+	// differ from the one its connection was opened with: a node asks over
+	// a connection it keeps, and a certificate it renewed since is not the
+	// connection's. It must be of the caller's node ID and role and chain to
+	// the roots trusted now; empty: the connection's certificate is asked
+	// about.
+	Certificate   []byte `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +287,13 @@ func (x *NodeCertificateStatusRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use NodeCertificateStatusRequest.ProtoReflect.Descriptor instead.
 func (*NodeCertificateStatusRequest) Descriptor() ([]byte, []int) {
 	return file_shoalpb_ca_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NodeCertificateStatusRequest) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
 }
 
 type NodeCertificateStatusResponse struct {
@@ -840,8 +854,9 @@ const file_shoalpb_ca_proto_rawDesc = "" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12;\n" +
 	"\vserver_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"serverTime\"\x1e\n" +
-	"\x1cNodeCertificateStatusRequest\"\xab\x01\n" +
+	"serverTime\"@\n" +
+	"\x1cNodeCertificateStatusRequest\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xab\x01\n" +
 	"\x1dNodeCertificateStatusResponse\x12\x14\n" +
 	"\x05renew\x18\x01 \x01(\bR\x05renew\x12#\n" +
 	"\rtrusted_roots\x18\x02 \x01(\fR\ftrustedRoots\x12\x12\n" +
