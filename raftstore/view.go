@@ -77,6 +77,13 @@ func (v *View) Tasks() []*api.Task {
 	return sortTasks(collect[*api.Task](v.get(tableTasks, "id")))
 }
 
+// TasksByID returns every task in the order of their IDs, for a caller
+// that groups them itself: at 100,000 tasks, the sort of Tasks is a third
+// of an orchestrator's full pass.
+func (v *View) TasksByID() []*api.Task {
+	return collect[*api.Task](v.get(tableTasks, "id"))
+}
+
 // TasksByService returns the tasks of one service.
 func (v *View) TasksByService(serviceID string) []*api.Task {
 	return sortTasks(collect[*api.Task](v.get(tableTasks, "service_id", serviceID)))
@@ -136,6 +143,20 @@ func (v *View) Nodes() []*api.Node {
 		return cmp.Or(cmp.Compare(a.Hostname, b.Hostname), cmp.Compare(a.ID, b.ID))
 	})
 	return nodes
+}
+
+// EachNode yields every node in no set order, for a caller that only
+// counts (a leader counts 5,000 nodes every second; sorting them by
+// hostname was most of the count's cost).
+func (v *View) EachNode() iter.Seq[*api.Node] {
+	return func(yield func(*api.Node) bool) {
+		it := v.get(tableNodes, "id")
+		for obj := it.Next(); obj != nil; obj = it.Next() {
+			if !yield(obj.(*api.Node)) {
+				return
+			}
+		}
+	}
 }
 
 // Managers returns every recorded manager, sorted by id.

@@ -171,7 +171,7 @@ func sessionNodes(state *raftstore.State) int {
 		return 0
 	}
 	n := 0
-	for _, node := range state.Read().Nodes() {
+	for node := range state.Read().EachNode() {
 		if node.Status != api.NodeDown {
 			n++
 		}

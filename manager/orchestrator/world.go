@@ -267,7 +267,7 @@ func (p *pass) loadAll() {
 		p.svcByID[s.ID], p.svcByName[s.Spec.Name] = s, s
 	}
 	p.allNodes()
-	p.all = p.view.Tasks()
+	p.all = p.view.TasksByID() // sortGroups orders each group
 	for _, s := range p.services {
 		p.bySvc[s.ID] = newServiceTasks()
 	}
