@@ -4,7 +4,19 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
+
+// TestSessionsAreNotPinged: an agent's connection pings its manager after
+// SessionPingInterval of quiet, which a session never has: heartbeats come
+// at least every maxHeartbeatPeriod.
+func TestSessionsAreNotPinged(t *testing.T) {
+	if maxHeartbeatPeriod >= shoalpb.SessionPingInterval {
+		t.Fatalf("the longest heartbeat period %s is not below the session connections' ping interval %s",
+			maxHeartbeatPeriod, shoalpb.SessionPingInterval)
+	}
+}
 
 // TestHeartbeatPeriod: the period the leader asks for keeps the agents'
 // default in a small cluster, grows with the sessions so that the leader
