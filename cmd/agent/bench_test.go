@@ -81,6 +81,10 @@ func BenchmarkManyAgents(b *testing.B) { benchManyAgents(b, 1000, 10000) }
 // It needs about 8 GiB and several minutes: `make bench-scale-100k`.
 func BenchmarkManyAgents100k(b *testing.B) { benchManyAgents(b, 5000, 100000) }
 
+// idleSettle is how long the cluster is left alone after a create before
+// the idle leader's CPU is measured.
+const idleSettle = 10 * time.Second
+
 func benchManyAgents(b *testing.B, agents, replicas int) {
 	ahead := raiseFileLimit(b, agents)
 	dir := b.TempDir()
@@ -193,14 +197,22 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 			b.ReportMetric(mb, "leader_rss_MiB")
 		}
 		// The leader's CPU while the cluster idles at this size (and,
-		// when profiling, where it goes).
+		// when profiling, where it goes): after a settling time, so that
+		// the figure is the steady state (heartbeats, periodic
+		// reconciles), not the tail of the create and of the listing
+		// above.
+		settle := time.NewTimer(idleSettle)
+		select {
+		case <-settle.C:
+		case <-b.Context().Done():
+		}
 		var idleProfiled sync.WaitGroup
 		if profDir != "" {
 			idleProfiled.Go(func() {
-				profileLeader(b, c, addrs, debugAddrs, "profile?seconds=5", filepath.Join(profDir, fmt.Sprintf("leader-idle-cpu-%d.pprof", i)))
+				profileLeader(b, c, addrs, debugAddrs, "profile?seconds=10", filepath.Join(profDir, fmt.Sprintf("leader-idle-cpu-%d.pprof", i)))
 			})
 		}
-		if share, err := cpuShare(b, leader.cmd.Process.Pid, 5*time.Second); err == nil {
+		if share, err := cpuShare(b, leader.cmd.Process.Pid, 10*time.Second); err == nil {
 			b.ReportMetric(100*share, "idle_leader_cpu_%")
 		}
 		idleProfiled.Wait()
