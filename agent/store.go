@@ -36,6 +36,39 @@ type taskRecord struct {
 type taskFile struct {
 	NodeID string       `json:"node_id"`
 	Tasks  []taskRecord `json:"tasks"`
+	// Specs holds each spec the tasks run once, by specKey; a record
+	// whose spec is here leaves it out. The replicas of a service on one
+	// host share a spec: encoding it for each of them was most of the
+	// cost of a write. Files written before hold the spec in every record
+	// and are read as they are.
+	Specs map[string]*api.ServiceSpec `json:"specs,omitempty"`
+}
+
+// specKey names the spec of a task: one per service and version.
+func specKey(t *api.Task) string { return fmt.Sprintf("%s@%d", t.ServiceID, t.SpecVersion) }
+
+// shareSpecs moves the records' specs into f.Specs.
+func (f *taskFile) shareSpecs() {
+	for i, r := range f.Tasks {
+		if r.Task.Spec == nil {
+			continue
+		}
+		if f.Specs == nil {
+			f.Specs = make(map[string]*api.ServiceSpec)
+		}
+		f.Specs[specKey(r.Task)] = r.Task.Spec
+		bare := *r.Task
+		bare.Spec = nil
+		f.Tasks[i].Task = &bare
+	}
+}
+
+// specOf is the spec f holds for a record that left it out (nil: none).
+func (f *taskFile) specOf(t *api.Task) *api.ServiceSpec {
+	if t.Spec != nil {
+		return t.Spec
+	}
+	return f.Specs[specKey(t)]
 }
 
 // taskStore keeps the agent's assignment set in its data dir, so that a
@@ -72,6 +105,7 @@ func openTaskStore(dataDir, nodeID string) (*taskStore, error) {
 	}
 	for _, r := range f.Tasks {
 		if r.Task != nil && r.Task.ID != "" {
+			r.Task.Spec = f.specOf(r.Task)
 			s.records[r.Task.ID] = r
 		}
 	}
@@ -203,6 +237,7 @@ func (s *taskStore) flush() error {
 
 func (s *taskStore) write(f taskFile) error {
 	sort.Slice(f.Tasks, func(i, j int) bool { return f.Tasks[i].Task.ID < f.Tasks[j].Task.ID })
+	f.shareSpecs()
 	b, err := json.Marshal(f)
 	if err != nil {
 		return fmt.Errorf("encode task file: %w", err)

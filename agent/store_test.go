@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -129,4 +131,61 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestTaskFileHoldsEachSpecOnce: the replicas of one spec version are
+// written with the spec once and read back with it; a file that holds the
+// spec in every record (as written before) reads as well.
+func TestTaskFileHoldsEachSpecOnce(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openTaskStore(dir, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := &api.ServiceSpec{Name: "web", Image: "img:1", Command: []string{"serve", "--port", "8080"}}
+	v2 := &api.ServiceSpec{Name: "web", Image: "img:2"}
+	running := api.TaskStatus{State: api.TaskRunning}
+	for i, spec := range []*api.ServiceSpec{v1, v1, v1, v2} {
+		version := uint64(1)
+		if spec == v2 {
+			version = 2
+		}
+		s.put(&api.Task{ID: fmt.Sprint("t", i), ServiceID: "s1", SpecVersion: version, Spec: spec, DesiredState: api.TaskRunning}, running)
+	}
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, tasksFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"img:1"`); n != 1 {
+		t.Fatalf("the file holds spec 1 %d times, want once:\n%s", n, b)
+	}
+	if s.records["t0"].Task.Spec == nil {
+		t.Fatal("writing the file took the spec out of the record in memory")
+	}
+	again, err := openTaskStore(dir, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]*api.ServiceSpec{"t0": v1, "t2": v1, "t3": v2} {
+		if got := again.records[id].Task.Spec; !reflect.DeepEqual(got, want) {
+			t.Errorf("task %s read back with spec %+v, want %+v", id, got, want)
+		}
+	}
+
+	// A file of the earlier format: the spec inline, no table of specs.
+	old := filepath.Join(t.TempDir(), tasksFile)
+	inline := `{"node_id":"node-1","tasks":[{"task":{"id":"t9","service_id":"s1","spec_version":1,"spec":{"name":"web","image":"img:1"},"desired_state":"running"},"status":{"state":"running"}}]}`
+	if err := os.WriteFile(old, []byte(inline), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := openTaskStore(filepath.Dir(old), "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prev.records["t9"].Task.Spec; got == nil || got.Image != "img:1" {
+		t.Fatalf("a record of the earlier format read back with spec %+v", got)
+	}
 }
