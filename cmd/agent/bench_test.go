@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,39 +28,6 @@ import (
 	"github.com/shoal-sched/shoal/pki/join"
 	"github.com/shoal-sched/shoal/proto/shoalpb"
 )
-
-// gcLine matches a gctrace line: "gc 12 @1.2s 3%: ... 40->41->20 MB, ..."
-// (heap at GC start, at GC end, and live heap after it).
-var gcLine = regexp.MustCompile(`gc \d+ @[^:]*:.* (\d+)->(\d+)->(\d+) MB`)
-
-// liveHeapMiB returns the live heap after the last GC the process traced.
-func liveHeapMiB(logPath string) (float64, error) {
-	b, err := os.ReadFile(logPath)
-	if err != nil {
-		return 0, err
-	}
-	m := gcLine.FindAllStringSubmatch(string(b), -1)
-	if len(m) == 0 {
-		return 0, fmt.Errorf("no gctrace line in %s", logPath)
-	}
-	mb, err := strconv.ParseFloat(m[len(m)-1][3], 64)
-	return mb, err
-}
-
-// rssMiB returns a process's resident set size.
-func rssMiB(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
-}
 
 // BenchmarkManyAgents: three shoal-manager processes (real Raft on
 // loopback) and 1,000 agents in this process (fake runtimes, real
@@ -138,6 +102,7 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 	for i := range b.N {
 		name := fmt.Sprintf("web%d", i)
 		ends0 := ends.Load()
+		cpu0 := takeCPU(b, procs)
 		t0 := time.Now()
 		var profiled sync.WaitGroup
 		if profDir != "" {
@@ -179,6 +144,7 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 			return countRunningVia(b, c, name, replicas)
 		})
 		took = append(took, time.Since(t0).Seconds())
+		cpu := takeCPU(b, procs).since(cpu0)
 		b.StopTimer()
 		lost += ends.Load() - ends0
 		profiled.Wait()
@@ -196,6 +162,16 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 		if mb, err := rssMiB(leader.cmd.Process.Pid); err == nil {
 			b.ReportMetric(mb, "leader_rss_MiB")
 		}
+		// The work apart from the wall time, which varies by more than
+		// the work between runs on a shared host: the agents' side (this
+		// process, with the benchmark's own listing) and the managers'.
+		b.ReportMetric(cpu.self.Seconds(), "agents_cpu_s")
+		for j, p := range procs {
+			if p == leader {
+				b.ReportMetric(cpu.procs[j].Seconds(), "leader_cpu_s")
+			}
+		}
+		b.ReportMetric(cpu.managers().Seconds(), "managers_cpu_s")
 		// The leader's CPU while the cluster idles at this size (and,
 		// when profiling, where it goes): after a settling time, so that
 		// the figure is the steady state (heartbeats, periodic
@@ -229,26 +205,6 @@ func benchManyAgents(b *testing.B, agents, replicas int) {
 	b.ReportMetric(worst/med, "worst/median")
 	b.ReportMetric(float64(lost)/float64(b.N), "sessions_lost/op")
 	b.ReportMetric(float64(orphaned)/float64(b.N), "orphaned/op")
-}
-
-// cpuShare is the share of one core a process used over the next d.
-func cpuShare(b *testing.B, pid int, d time.Duration) (float64, error) {
-	before, err := procCPU(pid)
-	if err != nil {
-		return 0, err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-b.Context().Done():
-		return 0, b.Context().Err()
-	}
-	after, err := procCPU(pid)
-	if err != nil {
-		return 0, err
-	}
-	return float64(after-before) / float64(d), nil
 }
 
 // medianWorst returns the median and the largest of v.
@@ -314,61 +270,6 @@ func (h sessionEnds) WithGroup(g string) slog.Handler {
 	c := h
 	c.inner = h.inner.WithGroup(g)
 	return c
-}
-
-// profileSelf writes this process's CPU profile (the agents' side) into
-// dir until the returned func is called, when dir is set.
-func profileSelf(b *testing.B, dir string) (stop func()) {
-	if dir == "" {
-		return func() {}
-	}
-	f, err := os.Create(filepath.Join(dir, "agents-cpu.pprof"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		})
-	}
-}
-
-// traceSelf writes an execution trace of this process (the agents) for d.
-func traceSelf(b *testing.B, out string, d time.Duration) {
-	f, err := os.Create(out)
-	if err != nil {
-		b.Error(err)
-		return
-	}
-	defer f.Close()
-	if err := trace.Start(f); err != nil {
-		b.Error(err)
-		return
-	}
-	// The trace covers d (or less, if the benchmark ends first).
-	select {
-	case <-time.After(d):
-	case <-b.Context().Done():
-	}
-	trace.Stop()
-}
-
-// dumpGoroutines writes this process's goroutines (the agents') to out.
-func dumpGoroutines(b *testing.B, out string) {
-	f, err := os.Create(out)
-	if err != nil {
-		b.Error(err)
-		return
-	}
-	defer f.Close()
-	if err := pprof.Lookup("goroutine").WriteTo(f, 1); err != nil {
-		b.Error(err)
-	}
 }
 
 // listTasks lists a service's tasks page by page (100,000 tasks do not
