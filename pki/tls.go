@@ -131,6 +131,30 @@ func verifyChain(raw [][]byte, roots *x509.CertPool, now time.Time, usage x509.E
 	return chains, nil
 }
 
+// VerifyPEM verifies a PEM chain (leaf first) against rootsPEM at now and
+// returns its leaf; errors name the case, as VerifyPeer's do.
+func VerifyPEM(chainPEM, rootsPEM []byte, now time.Time) (*x509.Certificate, error) {
+	certs, err := ParseCertsPEM(chainPEM)
+	if err != nil {
+		return nil, err
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%w: no certificate in the PEM", ErrBadCertificate)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(rootsPEM) {
+		return nil, fmt.Errorf("%w: no root certificate in the roots' PEM", ErrBadCertificate)
+	}
+	raw := make([][]byte, len(certs))
+	for i, c := range certs {
+		raw[i] = c.Raw
+	}
+	if _, err := verifyChain(raw, roots, now, x509.ExtKeyUsageAny); err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
 // explainVerify names why a chain did not verify, with the dates a person
 // needs to tell an expired certificate from a wrong clock.
 func explainVerify(leaf *x509.Certificate, now time.Time, err error) error {

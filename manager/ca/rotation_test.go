@@ -171,8 +171,8 @@ func TestStatusOfAPresentedCertificate(t *testing.T) {
 	}{
 		{"its own", node.CertPEM(), codes.OK, ""},
 		{"another node's", other.CertPEM(), codes.PermissionDenied, "n2"},
-		{"of another root", foreign, codes.InvalidArgument, "does not verify"},
-		{"not PEM", []byte("junk"), codes.InvalidArgument, "not a PEM certificate"},
+		{"of another root", foreign, codes.InvalidArgument, "not signed by a root"},
+		{"not PEM", []byte("junk"), codes.InvalidArgument, "no certificate in the PEM"},
 		{"too large", bytes.Repeat([]byte("x"), ca.MaxPresentedCertificate+1), codes.InvalidArgument, fmt.Sprint(ca.MaxPresentedCertificate)},
 	}
 	for _, tc := range cases {

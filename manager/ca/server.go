@@ -1,8 +1,10 @@
 package ca
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"log/slog"
 	"time"
@@ -112,7 +114,7 @@ func (s *Server) NodeCertificateStatus(ctx context.Context, req *shoalpb.NodeCer
 		return nil, err
 	}
 	if len(req.GetCertificate()) > 0 {
-		if leaf, err = s.presentedLeaf(rec, id, req.GetCertificate()); err != nil {
+		if leaf, err = s.presentedLeaf(rec, id, leaf, req.GetCertificate()); err != nil {
 			return nil, err
 		}
 	}
@@ -183,26 +185,18 @@ const MaxPresentedCertificate = 64 << 10
 // must chain to the roots trusted now and be of the caller's node ID,
 // role and cluster. It is public data, so it proves nothing alone; the
 // connection proved who the caller is, and a node speaks only for itself.
-func (s *Server) presentedLeaf(rec api.ClusterCA, caller pki.Identity, certPEM []byte) (*x509.Certificate, error) {
+// The connection's own certificate, the usual case (nothing renewed since
+// it opened), was verified by the handshake and is not verified again.
+func (s *Server) presentedLeaf(rec api.ClusterCA, caller pki.Identity, conn *x509.Certificate, certPEM []byte) (*x509.Certificate, error) {
 	if len(certPEM) > MaxPresentedCertificate {
 		return nil, status.Errorf(codes.InvalidArgument, "certificate: %d bytes, more than the %d allowed", len(certPEM), MaxPresentedCertificate)
 	}
-	certs, err := pki.ParseCertsPEM(certPEM)
-	if err != nil || len(certs) == 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "certificate: not a PEM certificate: %v", err)
+	if b, _ := pem.Decode(certPEM); b != nil && bytes.Equal(b.Bytes, conn.Raw) {
+		return conn, nil
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(TrustedRoots(rec)) {
-		return nil, status.Error(codes.Internal, "the cluster's roots do not parse")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	leaf := certs[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: s.clock(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "certificate: does not verify against the cluster's roots: %v", err)
+	leaf, err := pki.VerifyPEM(certPEM, TrustedRoots(rec), s.clock())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "certificate: %v", err)
 	}
 	id, err := pki.IdentityFromCert(leaf)
 	if err != nil {
